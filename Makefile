@@ -1,0 +1,47 @@
+# Barton: the two commands a fresh machine needs are `make demo` and `make test`.
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_SLOPPINESS := pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_COMPRESS := 1
+export CCACHE_MAXSIZE := 5G
+
+CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+
+.PHONY: all deps configure build test test-fast demo bench clean format docs
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: deps build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+test-fast: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fast
+
+demo: deps build
+	bash scripts/demo.sh $(BUILD_DIR)/barton
+
+bench: deps configure
+	cmake -S . -B $(BUILD_DIR) -DBARTON_BUILD_BENCH=ON
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+	bash bench/run.sh $(BUILD_DIR)
+
+docs: build
+	$(BUILD_DIR)/barton list-components --markdown > docs/components.md
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,45 @@
+#include "cli/cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "core/version.h"
+
+namespace barton::cli {
+
+namespace {
+
+const Command kCommands[] = {
+    {"config", "Show or check an MMAR config (show | check)", setup_config},
+    {"list-components", "List the registered components and their arguments", setup_list_components},
+    {"convert", "Convert an image (NIfTI, NRRD, MetaImage, DICOM folder) to another format", setup_convert},
+    {"info", "Print an image's shape, dtype, spacing, orientation, affine and intensity range", setup_info},
+    {"data", "Sample data: synthesise CT-like volumes or build the real-MRI brain datalist", setup_data},
+};
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"Barton: train, validate, export and serve 3D medical segmentation models from Clara MMARs",
+               "barton"};
+  app.set_version_flag("--version", std::string("barton ") + BARTON_VERSION);
+  app.require_subcommand(1);
+  std::vector<Runner> runners(std::size(kCommands));
+  for (std::size_t i = 0; i < std::size(kCommands); ++i) {
+    auto* sub = app.add_subcommand(kCommands[i].name, kCommands[i].help);
+    kCommands[i].setup(*sub, runners[i]);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  for (std::size_t i = 0; i < std::size(kCommands); ++i) {
+    if (app.got_subcommand(kCommands[i].name) && runners[i]) return runners[i]();
+  }
+  return 2;
+}
+
+}  // namespace barton::cli

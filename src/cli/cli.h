@@ -1,0 +1,33 @@
+#pragma once
+/// The `barton` command line: one binary, subcommands dispatched from an explicit table
+/// (STYLE.md section 9). cmd_<name>.cpp files stay thin: parse, load, call the library.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace barton::cli {
+
+/// Runs the CLI. Library errors propagate; main() maps them to exit codes
+/// (0 ok, 1 Error, 2 usage or ConfigError, 3 InternalError).
+int run(int argc, char** argv);
+
+/// Each subcommand adds itself to the app and returns the function that runs it.
+using Runner = std::function<int()>;
+struct Command {
+  const char* name;
+  const char* help;
+  void (*setup)(CLI::App& sub, Runner& runner);
+};
+
+void setup_config(CLI::App& sub, Runner& runner);
+void setup_list_components(CLI::App& sub, Runner& runner);
+void setup_convert(CLI::App& sub, Runner& runner);
+void setup_info(CLI::App& sub, Runner& runner);
+void setup_data(CLI::App& sub, Runner& runner);
+
+}  // namespace barton::cli

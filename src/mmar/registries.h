@@ -1,0 +1,47 @@
+#pragma once
+/// Every registry Barton has, one per component kind, filled by builtins.cpp through the
+/// domains' explicit register_<domain>() functions (no static self-registration).
+
+#include <string>
+#include <vector>
+
+#include "core/registry.h"
+
+namespace barton {
+
+/// Placeholder base for kinds whose C++ interface arrives with a later issue. Components of those
+/// kinds are registered as planned (spec only) until then.
+struct Component {
+  virtual ~Component() = default;
+};
+
+struct Registries {
+  Registry<Component> transforms{"transform"};
+  Registry<Component> networks{"network"};
+  Registry<Component> losses{"loss"};
+  Registry<Component> optimizers{"optimizer"};
+  Registry<Component> lr_schedulers{"lr_scheduler"};
+  Registry<Component> datasets{"dataset"};
+  Registry<Component> dataloaders{"dataloader"};
+  Registry<Component> inferers{"inferer"};
+  Registry<Component> metrics{"metric"};
+  Registry<Component> handlers{"handler"};
+  Registry<Component> trainers{"trainer"};
+  Registry<Component> evaluators{"evaluator"};
+  Registry<Component> interactions{"iteration"};
+
+  /// All registries in listing order.
+  std::vector<const RegistryBase*> all() const;
+  /// By kind name ("loss", "transform", ...); nullptr if unknown.
+  const RegistryBase* by_kind(std::string_view kind) const;
+};
+
+/// The process-wide registries with every built-in component. Thread-safe (built once).
+const Registries& builtin_registries();
+
+namespace mmar {
+/// Adds the MONAI / Clara components that later issues implement, as planned entries.
+void register_planned_components(Registries& r);
+}  // namespace mmar
+
+}  // namespace barton
