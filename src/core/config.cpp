@@ -8,7 +8,7 @@
 
 namespace barton {
 
-using json = nlohmann::json;
+using Json = nlohmann::json;
 
 std::string pointer_escape(std::string_view token) {
   std::string out;
@@ -35,31 +35,31 @@ std::string line_col(std::string_view text, std::size_t byte) {
   return std::to_string(line) + ":" + std::to_string(col);
 }
 
-std::string short_value(const json& v) {
+std::string short_value(const Json& v) {
   auto s = v.dump();
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
 
-const json& empty_object() {
-  static const json kEmpty = json::object();
+const Json& empty_object() {
+  static const Json kEmpty = Json::object();
   return kEmpty;
 }
 
 }  // namespace
 
-ConfigNode::ConfigNode(std::shared_ptr<const json> root, const json* node, std::string source,
+ConfigNode::ConfigNode(std::shared_ptr<const Json> root, const Json* node, std::string source,
                        std::string pointer)
     : root_(std::move(root)), node_(node), source_(std::move(source)), pointer_(std::move(pointer)) {}
 
 ConfigNode ConfigNode::parse(std::string_view text, std::string source) {
   try {
-    auto doc = std::make_shared<const json>(json::parse(text.begin(), text.end()));
-    const json* node = doc.get();
+    auto doc = std::make_shared<const Json>(Json::parse(text.begin(), text.end()));
+    const Json* node = doc.get();
     return ConfigNode(std::move(doc), node, std::move(source), "");
-  } catch (const json::parse_error& e) {
+  } catch (const Json::parse_error& e) {
     std::string what = e.what();
-    // nlohmann's message: "[json.exception.parse_error.101] parse error at line 3, column 5: ..."
+    // nlohmann's message: "[Json.exception.parse_error.101] parse error at line 3, column 5: ..."
     const auto colon = what.find(": ", what.find("parse error"));
     const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     throw ConfigError(source + ":" + line_col(text, e.byte > 0 ? e.byte - 1 : 0), "",
@@ -72,9 +72,9 @@ ConfigNode ConfigNode::load(const std::string& path, std::string display_name) {
   return parse(text, display_name.empty() ? path : std::move(display_name));
 }
 
-ConfigNode ConfigNode::from_json(const json& doc, std::string source) {
-  auto root = std::make_shared<const json>(doc);
-  const json* node = root.get();
+ConfigNode ConfigNode::from_json(const Json& doc, std::string source) {
+  auto root = std::make_shared<const Json>(doc);
+  const Json* node = root.get();
   return ConfigNode(std::move(root), node, std::move(source), "");
 }
 
@@ -97,11 +97,11 @@ bool ConfigNode::is_integer() const {
 
 std::string ConfigNode::type_name() const {
   switch (node_->type()) {
-    case json::value_t::object: return "object";
-    case json::value_t::array: return "array";
-    case json::value_t::string: return "string";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::null: return "null";
+    case Json::value_t::object: return "object";
+    case Json::value_t::array: return "array";
+    case Json::value_t::string: return "string";
+    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null: return "null";
     default: return "number";
   }
 }
@@ -228,6 +228,6 @@ void ConfigNode::expect_only_keys(const std::vector<std::string>& allowed) const
 
 std::string ConfigNode::dump(int indent) const { return node_->dump(indent); }
 
-const json& ConfigNode::json() const { return *node_; }
+const Json& ConfigNode::json() const { return *node_; }
 
 }  // namespace barton

@@ -3,7 +3,7 @@
 namespace barton {
 
 ConfigError::ConfigError(std::string source, std::string pointer, std::string message)
-    : Error(source + ":" + pointer + ": " + message),
+    : Error(pointer.empty() ? source + ": " + message : source + ":" + pointer + ": " + message),
       source_(std::move(source)),
       pointer_(std::move(pointer)),
       message_(std::move(message)) {}

@@ -132,10 +132,10 @@ class Registry final : public RegistryBase {
   /// not-yet-available names).
   std::unique_ptr<Base> create(const ConfigNode& spec,
                                const std::vector<std::string>& extra_keys = {}) const {
+    if (spec.is_object() && spec.has("disabled") && spec.at("disabled").as<bool>()) return nullptr;
     Diagnostics diag;
     validate(spec, diag, extra_keys);
     if (!diag.empty()) throw diag.errors().front();
-    if (spec.has("disabled") && spec.at("disabled").as<bool>()) return nullptr;
     const auto name = canonical_name(spec.require<std::string>("name"));
     const auto it = factories_.find(name);
     if (it == factories_.end()) throw_unavailable(spec.at("name"), *find(name));

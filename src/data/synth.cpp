@@ -52,8 +52,9 @@ SynthCase synthesize_case(const SynthOptions& o) {
   // Spine: posterior cylinder of bone with a marrow core.
   const double sx = 0.0 + 3 * u(rng), sy = by * 0.55;
   auto spine_r2 = ((x - sx) / 14.0).pow(2) + ((y - sy) / 12.0).pow(2);
-  hu = hu + soft_inside(spine_r2, 0.08) * (700.0 - 40.0);
-  hu = hu - soft_inside(spine_r2 * 3.0, 0.1) * 350.0;
+  auto blend = [&](const at::Tensor& w, const at::Tensor& value) { hu = hu * (1 - w) + w * value; };
+  blend(soft_inside(spine_r2, 0.08), at::full_like(hu, 700.0));
+  blend(soft_inside(spine_r2 * 3.0, 0.1), at::full_like(hu, 300.0));  // marrow
   // Organ (label 1): an ellipsoid on the patient's left, posterior (where a spleen sits).
   const double ox = bx * (0.45 + 0.08 * u(rng)), oy = by * (0.15 + 0.1 * u(rng)), oz = nk * sk * 0.08 * u(rng);
   const double ra = 22 + 5 * u(rng), rb = 15 + 4 * u(rng), rc = std::min(45.0, nk * sk * 0.25) * (1 + 0.15 * u(rng));
@@ -63,12 +64,12 @@ SynthCase synthesize_case(const SynthOptions& o) {
   auto organ_r2 = (xr / ra).pow(2) + (yr / rb).pow(2) + ((z - oz) / rc).pow(2);
   const double organ_hu = 105 + 10 * u(rng);
   auto organ_soft = soft_inside(organ_r2, 0.05);
-  hu = hu + organ_soft * (organ_hu - 40.0);
+  blend(organ_soft, at::full_like(hu, organ_hu));
   // Distractor: a larger, rounder blob of similar density on the patient's right (liver-like).
   const double dx = -bx * (0.42 + 0.08 * u(rng)), dy = -by * (0.05 + 0.1 * u(rng));
   auto dis_r2 = ((x - dx) / (38 + 5 * u(rng))).pow(2) + ((y - dy) / (30 + 4 * u(rng))).pow(2) +
                 (z / (std::min(70.0, nk * sk * 0.4))).pow(2);
-  hu = hu + soft_inside(dis_r2, 0.05) * (organ_hu - 15 + 10 * u(rng) - 40.0);
+  blend(soft_inside(dis_r2, 0.05) * (organ_r2 > 1.2).to(at::kFloat), at::full_like(hu, organ_hu - 15 + 10 * u(rng)));
   // Acquisition noise.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 7);
   hu = hu + at::normal(0.0, o.noise_hu, {ni, nj, nk}, gen) * body;

@@ -229,6 +229,15 @@ Image read_nifti(const std::string& path) {
       has_suffix(path, ".img.gz")) {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw IoError(path, "no such file");
+    const std::string lower = to_lower(path);
+    const bool gz = ends_with(lower, ".gz");
+    const std::string stem = path.substr(0, path.size() - (gz ? 7 : 4));
+    const std::string hdr = stem + (gz ? ".hdr.gz" : ".hdr"), img = stem + (gz ? ".img.gz" : ".img");
+    for (const auto& part : {hdr, img}) {
+      if (!std::filesystem::exists(part, ec)) {
+        throw IoError(path, "header/image pair is incomplete: " + part + " does not exist");
+      }
+    }
     NimPtr nim(nifti_image_read(path.c_str(), 1));
     if (!nim || !nim->data) throw IoError(path, "cannot read NIfTI/ANALYZE header/image pair");
     // nifti_image_read has already byte-swapped the data to native order.
@@ -270,7 +279,9 @@ Image read_nifti(const std::string& path) {
     throw IoError(path, "invalid vox_offset " + std::to_string(offset));
   }
   if (offset > bytes.size()) throw IoError(path, "truncated: vox_offset lies past the end of the file");
-  return make_image(path, nim.get(), bytes.data() + offset, bytes.size() - offset, swap);
+  auto img = make_image(path, nim.get(), bytes.data() + offset, bytes.size() - offset, swap);
+  img.meta["format"] = is_n2 ? "NIfTI-2" : "NIfTI-1";
+  return img;
 }
 
 void write_nifti(const Image& image, const std::string& path) {

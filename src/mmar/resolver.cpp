@@ -75,6 +75,15 @@ std::string ptr_join(const std::string& base, const std::string& token) {
 
 bool is_scalar(const json& v) { return v.is_primitive(); }
 
+std::string string_field(const json& j, const char* key, const std::string& fallback) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
+}
+
+// Only a boolean true disables a component (a wrong type is reported by validation).
+bool is_disabled(const json& c) {
+  return c.is_object() && c.contains("disabled") && c["disabled"].is_boolean() && c["disabled"].get<bool>();
+}
+
 // ---------------------------------------------------------------- variables
 
 const std::regex& var_regex() {
@@ -339,7 +348,7 @@ struct Resolver {
       json metrics = sec["metrics"];
       std::size_t key = 0;
       for (std::size_t i = 0; i < metrics.size(); ++i) {
-        if (metrics[i].is_object() && metrics[i].value("is_key_metric", false) == true) key = i;
+        if (metrics[i].is_object() && metrics[i].contains("is_key_metric") && metrics[i]["is_key_metric"] == true) key = i;
       }
       json additional = json::array();
       for (std::size_t i = 0; i < metrics.size(); ++i) {
@@ -378,9 +387,8 @@ struct Resolver {
       if (has_field(sec_ptr, field)) set_default(comp, arg, std::string("@") + field);
     };
     if (training) {
-      if (!sec.contains("trainer")) sec["trainer"] = {{"name", "SupervisedTrainer"}, {"args", json::object()}};
       json& t = sec["trainer"];
-      if (t.is_object() && !(t.value("disabled", false) == true)) {
+      if (t.is_object() && !(is_disabled(t))) {
         if (vars.contains("epochs")) set_default(t, "max_epochs", vars["epochs"]);
         link(t, "train_data_loader", "dataloader");
         link(t, "network", "model");
@@ -394,9 +402,8 @@ struct Resolver {
         if (vars.contains("amp")) set_default(t, "amp", vars["amp"]);
       }
     } else {
-      if (!sec.contains("evaluator")) sec["evaluator"] = {{"name", "SupervisedEvaluator"}, {"args", json::object()}};
       json& e = sec["evaluator"];
-      if (e.is_object() && !(e.value("disabled", false) == true)) {
+      if (e.is_object() && !(is_disabled(e))) {
         link(e, "val_data_loader", "dataloader");
         link(e, "network", "model");
         link(e, "inferer", "inferer");
@@ -471,7 +478,7 @@ struct Resolver {
 
   void validate_component(const std::string& field, const json& comp, const std::string& ptr, const std::string& from) {
     const FieldInfo* f = field_info(field);
-    if (comp.is_object() && comp.value("disabled", false) == true) return;  // never built
+    if (comp.is_object() && is_disabled(comp)) return;  // never built
     if (field == "model" && (comp.is_array() || (comp.is_object() && !comp.contains("name") &&
                                                  (comp.contains("ts_path") || comp.contains("ckpt_path"))))) {
       validate_model_entries(comp, ptr);
@@ -572,13 +579,14 @@ struct Resolver {
       const auto section = r.from_node.substr(0, r.from_node.rfind('/'));
       const auto target = resolve_target(section, r.target);
       if (target.empty()) {
-        std::vector<std::string> known = {"conf"};
+        std::set<std::string> known_set = {"conf"};
         for (const auto& s : sections) {
           const json* sec = section_at(s);
           for (auto it = sec->begin(); it != sec->end(); ++it) {
-            if (field_info(it.key())) known.push_back(it.key());
+            if (field_info(it.key())) known_set.insert(it.key());
           }
         }
+        const std::vector<std::string> known(known_set.begin(), known_set.end());
         std::string hint = did_you_mean(r.target, known);
         if (!hint.empty()) hint = "; did you mean '@" + hint.substr(hint.find('\'') + 1);
         report(src, r.pointer, "unknown reference '@" + r.target + "'" + hint + " (known: @" + join(known, ", @") + ")");
@@ -631,12 +639,12 @@ struct Resolver {
     };
     for (const auto& s : sections) {
       const json& sec = *section_at(s);
-      if (sec.contains("dataset") && sec["dataset"].is_object() && sec["dataset"].value("disabled", false) != true) {
+      if (sec.contains("dataset") && sec["dataset"].is_object() && !is_disabled(sec["dataset"])) {
         const json& d = sec["dataset"];
         const std::string dptr = ptr_join(s, "dataset");
-        const std::string list = d.value("data_list_file_path", "");
-        const std::string base = d.value("data_file_base_dir", "");
-        const std::string key = d.value("data_list_key", "training");
+        const std::string list = string_field(d, "data_list_file_path", "");
+        const std::string base = string_field(d, "data_file_base_dir", "");
+        const std::string key = string_field(d, "data_list_key", "training");
         if (list.empty()) {
           report(src, dptr, "missing 'data_list_file_path' (the datalist JSON)");
         } else if (!fs::exists(under_root(list), ec)) {
@@ -658,7 +666,7 @@ struct Resolver {
         const json& m = sec["model"];
         const std::string mptr = ptr_join(s, "model");
         auto entry = [&](const json& e, const std::string& p) {
-          if (!e.is_object() || e.value("disabled", false) == true) return;
+          if (!e.is_object() || is_disabled(e)) return;
           for (const char* k : {"ts_path", "ckpt_path"}) {
             if (e.contains(k) && e[k].is_string()) need(ptr_join(p, k), e[k], "model file");
           }
@@ -672,7 +680,7 @@ struct Resolver {
       if (sec.contains("handlers") && sec["handlers"].is_array()) {
         for (std::size_t i = 0; i < sec["handlers"].size(); ++i) {
           const json& h = sec["handlers"][i];
-          if (!h.is_object() || h.value("disabled", false) == true || h.value("name", "") != "CheckpointLoader") continue;
+          if (!h.is_object() || is_disabled(h) || string_field(h, "name", "") != "CheckpointLoader") continue;
           if (h.contains("args") && h["args"].contains("load_path") && h["args"]["load_path"].is_string()) {
             need(ptr_join(s, "handlers") + "/" + std::to_string(i) + "/args/load_path", h["args"]["load_path"], "checkpoint");
           }
@@ -802,6 +810,15 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
   for (const auto& s : r.sections) {
     if (!s.empty() && s != r.sections.front()) r.expand_refs(s);
     else if (s.empty()) r.expand_refs(s);
+  }
+  // The implicit style names no trainer/evaluator: add them first so every reference can be wired.
+  for (const auto& s : r.sections) {
+    json& sec = *r.section_at(s);
+    const bool training = r.kind == ConfigKind::kTrain && s == "/train";
+    const char* engine = training ? "trainer" : "evaluator";
+    if (!sec.contains(engine)) {
+      sec[engine] = {{"name", training ? "SupervisedTrainer" : "SupervisedEvaluator"}, {"args", json::object()}};
+    }
   }
   for (const auto& s : r.sections) {
     const bool training = r.kind == ConfigKind::kTrain && s == "/train";

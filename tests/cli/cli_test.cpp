@@ -1,0 +1,100 @@
+// End-to-end: the barton binary as a user runs it (exit codes, messages, files written).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "support/test_support.h"
+
+namespace barton {
+namespace {
+
+using test::barton_bin;
+using test::run_command;
+
+std::string refdata(const std::string& p) { return test::shared_dir() + "/refdata/clara/" + p; }
+
+TEST(Cli, ConfigShowPrintsTheResolvedClaraConfig) {
+  std::string out;
+  const int rc = run_command(barton_bin() + " config show " + refdata("v4_pytorch/config_train_Unet.json") +
+                                 " --set epochs=7",
+                             &out, false);
+  ASSERT_EQ(rc, 0) << out;
+  const auto doc = nlohmann::json::parse(out);
+  EXPECT_EQ(doc["/train/trainer/args/max_epochs"_json_pointer], 7);
+}
+
+TEST(Cli, ConfigCheckListsEveryProblemAndExitsTwo) {
+  test::TempDir tmp;
+  std::string cfg;
+  run_command("cat " + refdata("v4_pytorch/config_train_Unet.json"), &cfg, false);
+  cfg.replace(cfg.find("\"DiceLoss\""), 10, "\"DiseLoss\"");
+  cfg.replace(cfg.find("\"batch_size\": 2"), 15, "\"batch_size\": \"2\"");
+  test::write_text(tmp.file("mmar/config/config_train.json"), cfg);
+  test::write_text(tmp.file("mmar/config/environment.json"),
+                   R"({"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_CKPT_DIR": "models",
+                       "MMAR_CKPT": "models/model.pt", "MMAR_EVAL_OUTPUT_PATH": "eval"})");
+  std::string out;
+  const int rc = run_command("cd " + tmp.path() + " && " + barton_bin() + " config check mmar", &out);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("mmar/config/config_train.json:/train/loss/name: unknown loss 'DiseLoss'; did you mean 'DiceLoss'?"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("mmar/config/config_train.json:/train/dataloader/args/batch_size: expected int, got string \"2\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("4 problems found"), std::string::npos) << out;  // + 2 missing datalists
+}
+
+TEST(Cli, ConvertsADicomSeriesToNiftiWithTheRightGeometry) {
+  test::TempDir tmp;
+  const std::string series = "/usr/lib/python3/dist-packages/pydicom/data/test_files/dicomdirtests/98892001/CT5N";
+  std::string out;
+  ASSERT_EQ(run_command(barton_bin() + " convert " + series + " " + tmp.file("ct.nii.gz"), &out), 0) << out;
+  EXPECT_NE(out.find("16x16x5"), std::string::npos) << out;
+  const auto from_nifti = test::python_reference("nifti", tmp.file("ct.nii.gz"));
+  const auto from_dicom = test::python_reference("dicom", series);
+  ASSERT_EQ(from_nifti.shape, from_dicom.shape);
+  for (int i = 0; i < 16; ++i) EXPECT_NEAR(from_nifti.affine[i], from_dicom.affine[i], 1e-4) << i;
+  EXPECT_EQ(from_nifti.data, from_dicom.data);
+}
+
+TEST(Cli, InfoReportsGeometry) {
+  std::string out;
+  ASSERT_EQ(run_command(barton_bin() + " info /usr/share/mricron/templates/ch2bet.nii.gz", &out), 0) << out;
+  EXPECT_NE(out.find("shape:       [1, 181, 217, 181] (C, I, J, K)"), std::string::npos) << out;
+  EXPECT_NE(out.find("orientation: RAS"), std::string::npos) << out;
+  EXPECT_NE(out.find("spacing:     1 x 1 x 1 mm"), std::string::npos) << out;
+}
+
+TEST(Cli, DataSynthWritesADatasetThatInfoReads) {
+  test::TempDir tmp;
+  std::string out;
+  ASSERT_EQ(run_command(barton_bin() + " data synth " + tmp.file("d") + " --cases 2 --size 40,40,16 --seed 4", &out), 0)
+      << out;
+  ASSERT_TRUE(std::filesystem::exists(tmp.file("d/dataset.json")));
+  ASSERT_EQ(run_command(barton_bin() + " info " + tmp.file("d/imagesTr/case_0.nii.gz"), &out), 0) << out;
+  EXPECT_NE(out.find("orientation: LPS"), std::string::npos) << out;
+  EXPECT_NE(out.find("dtype:       int16"), std::string::npos) << out;
+}
+
+TEST(Cli, ErrorsGiveExitCodesAndNoStackTraces) {
+  std::string out;
+  EXPECT_EQ(run_command(barton_bin() + " info /no/such.nii.gz", &out), 1);
+  EXPECT_EQ(out, "error: /no/such.nii.gz: no such file\n");
+  EXPECT_EQ(run_command(barton_bin() + " frobnicate", &out), 2);
+  EXPECT_EQ(run_command(barton_bin() + " config show " + refdata("v3_tensorflow/trn_base.json"), &out), 2);
+  EXPECT_NE(out.find("this is a Clara 3.x (TensorFlow) config"), std::string::npos) << out;
+}
+
+TEST(Cli, ListComponentsShowsArgumentsAndStatus) {
+  std::string out;
+  ASSERT_EQ(run_command(barton_bin() + " list-components loss", &out), 0) << out;
+  EXPECT_NE(out.find("loss DiceLoss [planned: issue #4"), std::string::npos) << out;
+  EXPECT_NE(out.find("    smooth_nr: float = 1e-05"), std::string::npos) << out;
+  EXPECT_EQ(run_command(barton_bin() + " list-components los", &out), 1);
+  EXPECT_NE(out.find("did you mean 'loss'?"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace barton

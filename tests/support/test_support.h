@@ -1,0 +1,48 @@
+#pragma once
+/// Helpers shared by Barton's tests: temp folders, running commands, the Python reference
+/// readers, and exact-message assertions for config errors.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace barton::test {
+
+/// A fresh folder under /tmp, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+/// The repository root (BARTON_SOURCE_DIR, else the current folder).
+std::string source_dir();
+/// ../shared next to the checkout (reference configs).
+std::string shared_dir();
+/// The barton binary (BARTON_BIN).
+std::string barton_bin();
+
+/// Runs a shell command; returns its exit status and fills stdout (and stderr when merged).
+int run_command(const std::string& cmd, std::string* output, bool merge_stderr = true);
+
+/// Writes a text file (creating folders).
+void write_text(const std::string& path, const std::string& text);
+
+/// The reference reader's view of an image (tests/golden/dump_image.py).
+struct Reference {
+  std::vector<int64_t> shape;    ///< [C, I, J, K]
+  std::vector<double> affine;    ///< 16 values, row-major
+  std::vector<double> data;      ///< C-order float64
+};
+/// Runs /usr/bin/python3 tests/golden/dump_image.py KIND PATH. Fails the test if Python fails.
+Reference python_reference(const std::string& kind, const std::string& path, const std::string& series = "");
+
+/// Asserts that `fn` throws an exception whose what() contains `expected`.
+void expect_error_containing(const std::function<void()>& fn, const std::string& expected);
+
+}  // namespace barton::test
