@@ -46,10 +46,10 @@ void setup_config(CLI::App& app, Runner& runner) {
     }
     (void)check;
     Diagnostics diag;
-    mmar::resolve_config(files, {args->sets, true}, builtin_registries(), diag);
+    const auto resolved = mmar::resolve_config(files, {args->sets, true}, builtin_registries(), diag);
     for (const auto& e : diag.errors()) std::cerr << e.what() << "\n";
     if (diag.empty()) {
-      std::cout << files.config_path << ": OK\n";
+      std::cout << resolved.doc.source() << ": OK\n";
       return 0;
     }
     std::cerr << diag.errors().size() << " problem" << (diag.errors().size() == 1 ? "" : "s") << " found\n";

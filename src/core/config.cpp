@@ -8,7 +8,7 @@
 
 namespace barton {
 
-using Json = nlohmann::json;
+using Json = nlohmann::ordered_json;
 
 std::string pointer_escape(std::string_view token) {
   std::string out;

@@ -26,7 +26,7 @@ class ConfigNode {
   /// Reads and parses a file; the source name is `display_name` (default: the path).
   static ConfigNode load(const std::string& path, std::string display_name = "");
   /// Wraps an existing document.
-  static ConfigNode from_json(const nlohmann::json& doc, std::string source);
+  static ConfigNode from_json(const nlohmann::ordered_json& doc, std::string source);
 
   const std::string& source() const { return source_; }
   const std::string& pointer() const { return pointer_; }
@@ -76,15 +76,15 @@ class ConfigNode {
   /// Compact (indent < 0) or pretty JSON text of this node.
   std::string dump(int indent = -1) const;
   /// The underlying JSON value.
-  const nlohmann::json& json() const;
+  const nlohmann::ordered_json& json() const;
 
  private:
-  ConfigNode(std::shared_ptr<const nlohmann::json> root, const nlohmann::json* node,
+  ConfigNode(std::shared_ptr<const nlohmann::ordered_json> root, const nlohmann::ordered_json* node,
              std::string source, std::string pointer);
   [[noreturn]] void type_error(std::string_view expected) const;
 
-  std::shared_ptr<const nlohmann::json> root_;
-  const nlohmann::json* node_;
+  std::shared_ptr<const nlohmann::ordered_json> root_;
+  const nlohmann::ordered_json* node_;
   std::string source_;
   std::string pointer_;
 };

@@ -38,12 +38,12 @@ std::string write_brain_sample(const std::string& out_dir) {
       {"ch2", ch2.c_str(), ch2bet.c_str(), "mricron-data", "training"},
       {"kmeans_t1", km.c_str(), kmbet.c_str(), "insighttoolkit5-examples", "validation"},
   };
-  nlohmann::json ds = {{"name", "BartonBrainMask"},
+  nlohmann::ordered_json ds = {{"name", "BartonBrainMask"},
                        {"description", "Brain masks on real T1 MRIs shipped by Debian packages"},
                        {"modality", {{"0", "MR"}}},
                        {"labels", {{"0", "background"}, {"1", "brain"}}},
-                       {"training", nlohmann::json::array()},
-                       {"validation", nlohmann::json::array()}};
+                       {"training", nlohmann::ordered_json::array()},
+                       {"validation", nlohmann::ordered_json::array()}};
   for (const auto& s : sources) {
     for (const char* f : {s.image, s.mask_source}) {
       std::error_code ec;

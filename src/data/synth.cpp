@@ -96,7 +96,8 @@ SynthCase synthesize_case(const SynthOptions& o) {
 std::string write_synthetic_dataset(const std::string& out_dir, int cases, const SynthOptions& options) {
   BARTON_CHECK(cases >= 1, "--cases must be at least 1 (got {})", cases);
   const fs::path root(out_dir);
-  nlohmann::json training = nlohmann::json::array(), validation = nlohmann::json::array();
+  nlohmann::ordered_json training = nlohmann::ordered_json::array(), validation = nlohmann::ordered_json::array(),
+                 test = nlohmann::ordered_json::array();
   const int n_val = cases >= 2 ? std::max(1, cases / 5) : 0;
   for (int k = 0; k < cases; ++k) {
     SynthOptions o = options;
@@ -105,10 +106,15 @@ std::string write_synthetic_dataset(const std::string& out_dir, int cases, const
     const std::string name = "case_" + std::to_string(k) + ".nii.gz";
     io::write_image(c.image, (root / "imagesTr" / name).string());
     io::write_image(c.label, (root / "labelsTr" / name).string());
-    nlohmann::json item = {{"image", "imagesTr/" + name}, {"label", "labelsTr/" + name}};
-    (k >= cases - n_val ? validation : training).push_back(item);
+    nlohmann::ordered_json item = {{"image", "imagesTr/" + name}, {"label", "labelsTr/" + name}};
+    if (k >= cases - n_val) {
+      validation.push_back(item);
+      test.push_back({{"image", item["image"]}});  // inference configs read the "test" list
+    } else {
+      training.push_back(item);
+    }
   }
-  nlohmann::json ds = {
+  nlohmann::ordered_json ds = {
       {"name", "BartonSynthCT"},
       {"description", "Synthetic CT-like volumes with a labelled organ and an unlabelled look-alike"},
       {"modality", {{"0", "CT"}}},
@@ -120,6 +126,7 @@ std::string write_synthetic_dataset(const std::string& out_dir, int cases, const
                      {"spacing", options.spacing}}},
       {"training", training},
       {"validation", validation},
+      {"test", test},
   };
   const auto path = (root / "dataset.json").string();
   write_file_atomic(path, ds.dump(2) + "\n");

@@ -28,7 +28,8 @@ struct SynthCase {
 SynthCase synthesize_case(const SynthOptions& options);
 
 /// Writes `cases` cases to OUT/imagesTr, OUT/labelsTr and OUT/dataset.json (Decathlon layout;
-/// about 80% training, the rest validation, at least one of each when cases >= 2).
+/// about 80% training, the rest validation, at least one of each when cases >= 2; "test" lists the
+/// validation images without labels, for inference configs).
 /// Case k uses seed = options.seed * 1000 + k. Returns the dataset.json path.
 std::string write_synthetic_dataset(const std::string& out_dir, int cases, const SynthOptions& options);
 

@@ -16,7 +16,7 @@
 namespace barton::mmar {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 

@@ -54,6 +54,10 @@ TEST(Synth, WritesADecathlonDataset) {
   const auto val = load_datalist(path, "validation");
   EXPECT_EQ(train.size(), 4u);
   EXPECT_EQ(val.size(), 1u);
+  const auto test_list = load_datalist(path, "test");
+  ASSERT_EQ(test_list.size(), 1u);
+  EXPECT_EQ(test_list[0].files.count("label"), 0u);
+  EXPECT_EQ(test_list[0].files.at("image"), val[0].files.at("image"));
   const auto img = io::read_image(train[0].files.at("image"));
   const auto lbl = io::read_image(train[0].files.at("label"));
   EXPECT_EQ(img.spatial_shape(), lbl.spatial_shape());

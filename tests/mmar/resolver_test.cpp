@@ -8,7 +8,7 @@
 namespace barton::mmar {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 // The Clara 4.1 explicit style, trimmed.
 const char* kExplicit = R"JSON({
