@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev
   libinsighttoolkit5-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only cross-checks, run as /usr/bin/python3
   python3 python3-torch python3-nibabel python3-pydicom python3-numpy

@@ -6,6 +6,7 @@
 /// Entries without a factory are "planned": configs that name them resolve and check, and
 /// building them reports "not yet available" by name.
 
+#include <any>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +57,15 @@ struct ComponentSpec {
   std::string summary;  ///< One line.
   std::vector<ArgSpec> args;
   std::string provided_by;  ///< For planned components: the issue that provides them.
+};
+
+/// What a factory may need beyond its arguments: the MMAR root (relative paths), the components
+/// built so far ("@pre_transforms" for Invertd), the run's seed.
+struct BuildContext {
+  std::string mmar_root = ".";
+  /// Returns the built object for a reference name ("pre_transforms"), or an empty std::any.
+  std::function<std::any(const std::string& name)> lookup;
+  uint64_t seed = 0;
 };
 
 /// Collects problems instead of throwing, so `config check` can report all of them at once.
@@ -113,7 +123,7 @@ class RegistryBase {
 template <typename Base>
 class Registry final : public RegistryBase {
  public:
-  using Factory = std::function<std::unique_ptr<Base>(const ConfigNode& args)>;
+  using Factory = std::function<std::unique_ptr<Base>(const ConfigNode& args, const BuildContext& ctx)>;
   explicit Registry(std::string kind) : RegistryBase(std::move(kind)) {}
 
   /// Registers an implemented component. Throws InternalError if `spec.name` exists.
@@ -123,6 +133,14 @@ class Registry final : public RegistryBase {
     factories_.emplace(name, std::move(factory));
   }
 
+  /// Attaches the implementation of an already catalogued (planned) component.
+  void implement(std::string_view name, Factory factory) {
+    const auto canonical = canonical_name(name);
+    BARTON_INTERNAL_ASSERT(!canonical.empty(), "{} '{}' has no spec in the catalogue", kind_, name);
+    BARTON_INTERNAL_ASSERT(!factories_.count(canonical), "{} '{}' implemented twice", kind_, name);
+    factories_.emplace(canonical, std::move(factory));
+  }
+
   bool available(std::string_view name) const override {
     return factories_.find(canonical_name(name)) != factories_.end();
   }
@@ -130,7 +148,7 @@ class Registry final : public RegistryBase {
   /// Builds from {"name", "args", "disabled"}; returns nullptr when disabled.
   /// Throws ConfigError at the offending JSON Pointer (validation problems, unknown or
   /// not-yet-available names).
-  std::unique_ptr<Base> create(const ConfigNode& spec,
+  std::unique_ptr<Base> create(const ConfigNode& spec, const BuildContext& ctx = {},
                                const std::vector<std::string>& extra_keys = {}) const {
     if (spec.is_object() && spec.has("disabled") && spec.at("disabled").as<bool>()) return nullptr;
     Diagnostics diag;
@@ -139,7 +157,7 @@ class Registry final : public RegistryBase {
     const auto name = canonical_name(spec.require<std::string>("name"));
     const auto it = factories_.find(name);
     if (it == factories_.end()) throw_unavailable(spec.at("name"), *find(name));
-    return it->second(spec.at_or_empty("args"));
+    return it->second(spec.at_or_empty("args"), ctx);
   }
 
  private:

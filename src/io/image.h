@@ -9,13 +9,16 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "core/affine.h"
+
 namespace barton::io {
 
-/// 4x4 row-major matrix mapping voxel indices (i, j, k, 1) to RAS millimetres.
-using Affine = std::array<double, 16>;
-
-/// The identity affine.
-Affine identity_affine();
+using barton::Affine;
+using barton::identity_affine;
+using barton::inverse;
+using barton::matmul;
+using barton::orientation_code;
+using barton::voxel_spacing;
 
 /// A loaded image. Ownership: value type; the tensor is shared on copy (as at::Tensor is).
 struct Image {
@@ -65,16 +68,5 @@ struct DicomSeries {
 };
 /// Lists the DICOM series in a folder (not recursive), largest first.
 std::vector<DicomSeries> list_dicom_series(const std::string& folder);
-
-// ---- geometry helpers (pure functions on affines) ----
-
-/// Voxel sizes: the norms of the affine's first `dims` columns.
-std::vector<double> voxel_spacing(const Affine& affine, int dims = 3);
-/// nibabel's aff2axcodes: for each voxel axis, the world axis it mostly points along ("RAS").
-std::string orientation_code(const Affine& affine, int dims = 3);
-/// Matrix product a * b.
-Affine matmul(const Affine& a, const Affine& b);
-/// Inverse; throws Error for a singular matrix.
-Affine inverse(const Affine& a);
 
 }  // namespace barton::io

@@ -1,5 +1,8 @@
 #include "mmar/registries.h"
 
+#include "data/register.h"
+#include "transforms/register.h"
+
 namespace barton {
 
 std::vector<const RegistryBase*> Registries::all() const {
@@ -17,9 +20,10 @@ const RegistryBase* Registries::by_kind(std::string_view kind) const {
 const Registries& builtin_registries() {
   static const Registries kRegistries = [] {
     Registries r;
-    // Domains register their implemented components here as they land (register_transforms(r),
-    // register_losses(r), ...); what remains of the MONAI / Clara catalogue is planned.
+    // The catalogue first (every component's spec), then the domains attach implementations.
     mmar::register_planned_components(r);
+    transforms::register_transforms(r.transforms);
+    data::register_data_transforms(r.transforms);
     return r;
   }();
   return kRegistries;

@@ -30,13 +30,13 @@ ArgSpec output_transform() {
              "Selects what the metric/handler reads from the engine output (Clara idiom or lambda).");
 }
 
-void add(Registry<Component>& r, std::string name, std::string summary, const char* issue,
+void add(RegistryBase& r, std::string name, std::string summary, const char* issue,
          std::vector<ArgSpec> args) {
   r.add_planned(ComponentSpec{std::move(name), std::move(summary), std::move(args), issue});
 }
 
 // MONAI registers every dictionary transform under three names: Xd, XD and XDict.
-void add_dict(Registry<Component>& r, const std::string& name, std::string summary, const char* issue,
+void add_dict(RegistryBase& r, const std::string& name, std::string summary, const char* issue,
               std::vector<ArgSpec> args) {
   add(r, name, std::move(summary), issue, std::move(args));
   const std::string stem = name.substr(0, name.size() - 1);
@@ -44,7 +44,7 @@ void add_dict(Registry<Component>& r, const std::string& name, std::string summa
   r.add_alias(stem + "Dict", name);
 }
 
-void transforms(Registry<Component>& r) {
+void transforms(RegistryBase& r) {
   const char* I = kPipeline;
   add_dict(r, "LoadImaged", "Reads images (NIfTI, DICOM series, NRRD, MetaImage) into [C, I, J, K] tensors with a RAS affine.", I,
            {keys(), opt("reader", A::kString, "null", "Reader name; null picks by file."),

@@ -7,6 +7,10 @@
 
 #include "core/registry.h"
 
+namespace barton::transforms {
+class Transform;
+}
+
 namespace barton {
 
 /// Placeholder base for kinds whose C++ interface arrives with a later issue. Components of those
@@ -16,7 +20,7 @@ struct Component {
 };
 
 struct Registries {
-  Registry<Component> transforms{"transform"};
+  Registry<transforms::Transform> transforms{"transform"};
   Registry<Component> networks{"network"};
   Registry<Component> losses{"loss"};
   Registry<Component> optimizers{"optimizer"};

@@ -19,7 +19,7 @@ Registry<Thing> make_registry() {
                       {req("keys", ArgType::kStrings, ""), req("a_min", ArgType::kFloat, ""),
                        req("a_max", ArgType::kFloat, ""), opt("clip", ArgType::kBool, "false", "")},
                       ""},
-        [](const ConfigNode& args) {
+        [](const ConfigNode& args, const BuildContext&) {
           auto t = std::make_unique<Thing>();
           t->a_min = args.require<double>("a_min");
           t->a_max = args.require<double>("a_max");

@@ -1,0 +1,7 @@
+#pragma once
+/// Transforms implemented in data/ (they need io/): LoadImaged.
+#include "transforms/register.h"
+
+namespace barton::data {
+void register_data_transforms(transforms::TransformRegistry& r);
+}  // namespace barton::data

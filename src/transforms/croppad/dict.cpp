@@ -1,0 +1,486 @@
+// Crop and pad dictionary transforms, including the random patch samplers
+// (docs/monai-semantics-spatial.md).
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "transforms/common.h"
+#include "transforms/croppad/functional.h"
+#include "transforms/register.h"
+#include "transforms/trace.h"
+
+namespace barton::transforms {
+
+namespace {
+
+namespace fc = croppad;
+
+std::vector<int64_t> size_list(const ConfigNode& a, const char* name) {
+  const auto v = a.at(name);
+  return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+}
+
+// A size list applied to an r-dim image: one value repeats; entries <= 0 (and missing) keep S.
+std::vector<int64_t> size_for(const std::vector<int64_t>& size, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> s(shape.size());
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    const int64_t v = size.size() == 1 ? size[0] : (d < size.size() ? size[d] : -1);
+    s[d] = v > 0 ? v : shape[d];
+  }
+  return s;
+}
+
+// Crops [start, start + size) clipped by slicing (no padding), recording the step.
+void crop_item(ImageItem& img, const std::vector<int64_t>& start, const std::vector<int64_t>& size, const std::string& name) {
+  const auto shape = img.spatial_shape();
+  const auto affine = img.affine;
+  std::vector<int64_t> s(shape.size()), e(shape.size());
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    s[d] = std::clamp<int64_t>(start[d], 0, shape[d]);
+    e[d] = std::clamp<int64_t>(start[d] + size[d], s[d], shape[d]);
+  }
+  img.data = fc::crop_or_pad(img.data, s, e);
+  img.affine = fc::translate_affine(img.affine, s);
+  record(img, name, shape, affine);
+}
+
+class Pad final : public MapTransform {
+ public:
+  Pad(std::string name, KeySelection k, std::vector<int64_t> size, bool divisible, bool symmetric, std::vector<std::string> modes)
+      : MapTransform(std::move(k)), name_(std::move(name)), size_(std::move(size)), divisible_(divisible),
+        symmetric_(symmetric), modes_(std::move(modes)) {}
+  std::string name() const override { return name_; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      const auto shape = img.spatial_shape();
+      std::vector<int64_t> target(shape.size());
+      if (divisible_) {
+        for (std::size_t d = 0; d < shape.size(); ++d) {
+          const int64_t k = size_.size() == 1 ? size_[0] : size_.at(d);
+          target[d] = k > 0 ? (shape[d] + k - 1) / k * k : shape[d];
+        }
+      } else {
+        target = size_for(size_, shape);
+      }
+      const auto [before, after] = fc::pad_amounts(shape, target, symmetric_);
+      const auto affine = img.affine;
+      img.data = fc::pad(img.data, before, after, modes_[i]);
+      std::vector<int64_t> neg(before.size());
+      for (std::size_t d = 0; d < before.size(); ++d) neg[d] = -before[d];
+      img.affine = fc::translate_affine(img.affine, neg);
+      record(img, name_, shape, affine, "", modes_[i]);
+    });
+  }
+
+ private:
+  std::string name_;
+  std::vector<int64_t> size_;
+  bool divisible_, symmetric_;
+  std::vector<std::string> modes_;
+};
+
+class CenterCrop final : public MapTransform {
+ public:
+  CenterCrop(KeySelection k, std::vector<int64_t> roi) : MapTransform(std::move(k)), roi_(std::move(roi)) {}
+  std::string name() const override { return "CenterSpatialCropd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      const auto shape = img.spatial_shape();
+      const auto roi = size_for(roi_, shape);
+      crop_item(img, fc::center_crop_start(shape, roi), roi, "CenterSpatialCropd");
+    });
+  }
+
+ private:
+  std::vector<int64_t> roi_;
+};
+
+class CropForeground final : public MapTransform {
+ public:
+  struct Options {
+    std::string source_key;
+    double threshold = 0.0;
+    std::vector<int64_t> channels;
+    std::vector<int64_t> margin;
+    bool allow_smaller = true;
+    std::vector<int64_t> k_divisible;
+    std::vector<std::string> modes;
+    std::string start_key = "foreground_start_coord", end_key = "foreground_end_coord";
+  };
+  CropForeground(KeySelection k, Options o) : MapTransform(std::move(k)), o_(std::move(o)) {}
+  std::string name() const override { return "CropForegroundd"; }
+  void apply(Sample& s, Rng&) const override {
+    const auto& src = s.image(o_.source_key).data;
+    at::Tensor sel = src;
+    if (!o_.channels.empty()) sel = src.index_select(0, at::tensor(o_.channels, at::kLong));
+    const auto mask = (sel > o_.threshold).any(0);
+    const int64_t r = mask.dim();
+    const auto rep = [&](const std::vector<int64_t>& v, int64_t def) {
+      std::vector<int64_t> out(r, def);
+      for (int64_t d = 0; d < r; ++d) out[d] = v.empty() ? def : (v.size() == 1 ? v[0] : v.at(d));
+      return out;
+    };
+    const auto [start, end] = fc::foreground_box(mask, rep(o_.margin, 0), o_.allow_smaller, rep(o_.k_divisible, 1));
+    s.set(o_.start_key, start);
+    s.set(o_.end_key, end);
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      const auto shape = img.spatial_shape();
+      const auto affine = img.affine;
+      img.data = fc::crop_or_pad(img.data, start, end, o_.modes[i]);
+      img.affine = fc::translate_affine(img.affine, start);
+      record(img, "CropForegroundd", shape, affine, "", o_.modes[i]);
+    });
+  }
+
+ private:
+  Options o_;
+};
+
+class RandSpatialCrop final : public MapTransform {
+ public:
+  RandSpatialCrop(std::string name, KeySelection k, std::vector<int64_t> roi, std::vector<int64_t> max_roi,
+                  bool random_center, bool random_size, int num_samples)
+      : MapTransform(std::move(k)), name_(std::move(name)), roi_(std::move(roi)), max_roi_(std::move(max_roi)),
+        random_center_(random_center), random_size_(random_size), num_samples_(num_samples) {}
+  std::string name() const override { return name_; }
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const override {
+    auto out = apply_multi(std::move(s), rng);
+    s = std::move(out.front());
+  }
+  std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
+    std::string first;
+    for (const auto& k : keys_.keys) {
+      if (s.has(k)) {
+        first = k;
+        break;
+      }
+    }
+    if (first.empty()) missing_key(s, keys_.keys.front());
+    const auto shape = s.image(first).spatial_shape();
+    std::vector<Sample> out;
+    for (int n = 0; n < num_samples_; ++n) {
+      auto size = size_for(roi_, shape);
+      if (random_size_) {
+        const auto mx = max_roi_.empty() ? shape : size_for(max_roi_, shape);
+        for (std::size_t d = 0; d < shape.size(); ++d) size[d] = rng.randint(size[d], std::max(size[d], mx[d]) + 1);
+      }
+      for (std::size_t d = 0; d < shape.size(); ++d) size[d] = std::min(size[d], shape[d]);
+      std::vector<int64_t> start(shape.size());
+      if (random_center_) {
+        for (std::size_t d = 0; d < shape.size(); ++d) start[d] = shape[d] > size[d] ? rng.randint(0, shape[d] - size[d] + 1) : 0;
+      } else {
+        start = fc::center_crop_start(shape, size);
+      }
+      Sample c = num_samples_ == 1 ? std::move(s) : s.deep_copy();
+      for_each_key(c, [&](const std::string& key, std::size_t) { crop_item(c.image(key), start, size, name_); });
+      out.push_back(std::move(c));
+      if (num_samples_ == 1) break;
+    }
+    return out;
+  }
+
+ private:
+  std::string name_;
+  std::vector<int64_t> roi_, max_roi_;
+  bool random_center_, random_size_;
+  int num_samples_;
+};
+
+/// Foreground/background flat indices of a label (MONAI's map_binary_to_indices).
+std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
+  auto lab = label.size(0) > 1 ? label.slice(0, 1) : label;
+  const auto fg = (lab != 0).any(0).reshape(-1);
+  at::Tensor bg;
+  if (image) {
+    const auto valid = (*image > image_threshold).any(0).reshape(-1);
+    bg = valid & fg.logical_not();
+  } else {
+    bg = fg.logical_not();
+  }
+  return {fg.nonzero().reshape(-1), bg.nonzero().reshape(-1)};
+}
+
+class RandCropByPosNeg final : public MapTransform {
+ public:
+  struct Options {
+    std::string label_key;
+    std::vector<int64_t> spatial_size;
+    double pos = 1, neg = 1;
+    int num_samples = 1;
+    std::string image_key;
+    double image_threshold = 0;
+    std::string fg_key, bg_key;
+    bool allow_smaller = false;
+  };
+  RandCropByPosNeg(KeySelection k, Options o) : MapTransform(std::move(k)), o_(std::move(o)) {}
+  std::string name() const override { return "RandCropByPosNegLabeld"; }
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const override {
+    auto out = apply_multi(std::move(s), rng);
+    s = std::move(out.front());
+  }
+  std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
+    const auto& label = s.image(o_.label_key);
+    const auto shape = label.spatial_shape();
+    at::Tensor fg, bg;
+    if (!o_.fg_key.empty() && !o_.bg_key.empty() && s.has(o_.fg_key) && s.has(o_.bg_key)) {
+      const auto& f = std::get<std::vector<int64_t>>(s.get(o_.fg_key));
+      const auto& b = std::get<std::vector<int64_t>>(s.get(o_.bg_key));
+      fg = at::tensor(f, at::kLong);
+      bg = at::tensor(b, at::kLong);
+    } else {
+      const at::Tensor* image = o_.image_key.empty() ? nullptr : &s.image(o_.image_key).data;
+      std::tie(fg, bg) = fg_bg_indices(label.data, image, o_.image_threshold);
+    }
+    auto size = size_for(o_.spatial_size, shape);
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] < size[d]) {
+        if (!o_.allow_smaller) {
+          throw ShapeError(fmt::format("RandCropByPosNegLabeld: the label's spatial shape [{}] is smaller than "
+                                       "spatial_size [{}]; pad first (SpatialPadd) or set allow_smaller=true",
+                                       fmt::join(shape, ", "), fmt::join(size, ", ")));
+        }
+        size[d] = shape[d];
+      }
+    }
+    double pos_ratio = o_.pos / (o_.pos + o_.neg);
+    if (fg.numel() == 0 && bg.numel() == 0) {
+      throw Error("RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
+    }
+    if (fg.numel() == 0) pos_ratio = 0;
+    if (bg.numel() == 0) pos_ratio = 1;
+    std::vector<Sample> out;
+    for (int n = 0; n < o_.num_samples; ++n) {
+      const auto& set = rng.uniform() < pos_ratio ? fg : bg;
+      const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
+      const auto center = fc::correct_crop_center(fc::unravel(flat, shape), size, shape);
+      Sample c = n + 1 == o_.num_samples ? std::move(s) : s.deep_copy();
+      for_each_key(c, [&](const std::string& key, std::size_t) {
+        auto& img = c.image(key);
+        const auto crop = size_for(o_.spatial_size, img.spatial_shape());
+        crop_item(img, fc::crop_start_from_center(center, crop), crop, "RandCropByPosNegLabeld");
+      });
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+ private:
+  Options o_;
+};
+
+class RandCropByLabelClasses final : public MapTransform {
+ public:
+  struct Options {
+    std::string label_key;
+    std::vector<int64_t> spatial_size;
+    std::vector<double> ratios;
+    int64_t num_classes = 0;
+    int num_samples = 1;
+    std::string image_key;
+    double image_threshold = 0;
+    bool allow_smaller = false;
+  };
+  RandCropByLabelClasses(KeySelection k, Options o) : MapTransform(std::move(k)), o_(std::move(o)) {}
+  std::string name() const override { return "RandCropByLabelClassesd"; }
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const override {
+    auto out = apply_multi(std::move(s), rng);
+    s = std::move(out.front());
+  }
+  std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
+    const auto& label = s.image(o_.label_key);
+    const auto shape = label.spatial_shape();
+    const int64_t classes = label.data.size(0) > 1 ? label.data.size(0) : o_.num_classes;
+    BARTON_CHECK(classes > 0, "RandCropByLabelClassesd: a single-channel label needs num_classes");
+    at::Tensor valid;
+    if (!o_.image_key.empty()) valid = (s.image(o_.image_key).data > o_.image_threshold).any(0).reshape(-1);
+    std::vector<at::Tensor> indices;
+    for (int64_t c = 0; c < classes; ++c) {
+      auto m = (label.data.size(0) > 1 ? label.data[c] != 0 : label.data[0] == static_cast<double>(c)).reshape(-1);
+      if (valid.defined()) m = m & valid;
+      indices.push_back(m.nonzero().reshape(-1));
+    }
+    std::vector<double> ratios = o_.ratios.empty() ? std::vector<double>(classes, 1.0) : o_.ratios;
+    BARTON_CHECK(static_cast<int64_t>(ratios.size()) == classes, "RandCropByLabelClassesd: {} ratios for {} classes",
+                 ratios.size(), classes);
+    double total = 0;
+    for (int64_t c = 0; c < classes; ++c) {
+      if (indices[c].numel() == 0) ratios[c] = 0;
+      total += ratios[c];
+    }
+    BARTON_CHECK(total > 0, "RandCropByLabelClassesd: no class has voxels to sample from");
+    auto size = size_for(o_.spatial_size, shape);
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] < size[d]) {
+        if (!o_.allow_smaller) {
+          throw ShapeError(fmt::format("RandCropByLabelClassesd: the label's spatial shape [{}] is smaller than "
+                                       "spatial_size [{}]; pad first or set allow_smaller=true",
+                                       fmt::join(shape, ", "), fmt::join(size, ", ")));
+        }
+        size[d] = shape[d];
+      }
+    }
+    std::vector<Sample> out;
+    for (int n = 0; n < o_.num_samples; ++n) {
+      double u = rng.uniform(0, total);
+      int64_t cls = 0;
+      while (cls < classes - 1 && (ratios[cls] == 0 || u >= ratios[cls])) {
+        u -= ratios[cls];
+        ++cls;
+      }
+      const auto& set = indices[cls];
+      const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
+      const auto center = fc::correct_crop_center(fc::unravel(flat, shape), size, shape);
+      Sample c = n + 1 == o_.num_samples ? std::move(s) : s.deep_copy();
+      for_each_key(c, [&](const std::string& key, std::size_t) {
+        auto& img = c.image(key);
+        const auto crop = size_for(o_.spatial_size, img.spatial_shape());
+        crop_item(img, fc::crop_start_from_center(center, crop), crop, "RandCropByLabelClassesd");
+      });
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+
+ private:
+  Options o_;
+};
+
+class FgBgToIndices final : public MapTransform {
+ public:
+  FgBgToIndices(KeySelection k, std::string fg, std::string bg, std::string image_key, double thr)
+      : MapTransform(std::move(k)), fg_(std::move(fg)), bg_(std::move(bg)), image_key_(std::move(image_key)), thr_(thr) {}
+  std::string name() const override { return "FgBgToIndicesd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      const at::Tensor* image = image_key_.empty() ? nullptr : &s.image(image_key_).data;
+      auto [fg, bg] = fg_bg_indices(s.image(key).data, image, thr_);
+      auto to_vec = [](const at::Tensor& t) {
+        auto c = t.contiguous();
+        return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+      };
+      s.set(key + fg_, to_vec(fg));
+      s.set(key + bg_, to_vec(bg));
+    });
+  }
+
+ private:
+  std::string fg_, bg_, image_key_;
+  double thr_;
+};
+
+std::string opt_string(const ConfigNode& a, const char* name) {
+  return a.has(name) && !a.at(name).is_null() ? a.at(name).as<std::string>() : "";
+}
+
+int samples_arg(const ConfigNode& a) {
+  const int n = a.get_or("num_samples", 1);
+  if (n < 1) throw ConfigError(a.at("num_samples").source(), a.at("num_samples").pointer(), "must be at least 1");
+  return n;
+}
+
+}  // namespace
+
+void register_croppad(TransformRegistry& r) {
+  r.implement("SpatialPadd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto method = a.get_or<std::string>("method", "symmetric");
+    if (method != "symmetric" && method != "end") {
+      throw ConfigError(a.at("method").source(), a.at("method").pointer(), "must be \"symmetric\" or \"end\"");
+    }
+    return std::make_unique<Pad>("SpatialPadd", std::move(k), size_list(a, "spatial_size"), false, method == "symmetric",
+                                 per_key<std::string>(a, "mode", n, "constant"));
+  });
+  r.implement("DivisiblePadd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto method = a.get_or<std::string>("method", "symmetric");
+    return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true, method == "symmetric",
+                                 per_key<std::string>(a, "mode", n, "constant"));
+  });
+  r.implement("CenterSpatialCropd", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<CenterCrop>(KeySelection::from_config(a), size_list(a, "roi_size"));
+  });
+  r.implement("CropForegroundd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    CropForeground::Options o;
+    o.source_key = a.require<std::string>("source_key");
+    if (a.has("select_fn") && !a.at("select_fn").is_null()) {
+      const auto f = a.at("select_fn");
+      if (!f.is_number()) {
+        throw ConfigError(f.source(), f.pointer(),
+                          "select_fn must be a number (foreground = value > number) or null (value > 0); "
+                          "Python callables are not evaluated");
+      }
+      o.threshold = f.as<double>();
+    }
+    if (a.has("channel_indices") && !a.at("channel_indices").is_null()) {
+      const auto v = a.at("channel_indices");
+      o.channels = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+    }
+    if (a.has("margin")) o.margin = size_list(a, "margin");
+    if (a.has("k_divisible")) o.k_divisible = size_list(a, "k_divisible");
+    o.allow_smaller = a.get_or("allow_smaller", true);
+    o.modes = per_key<std::string>(a, "mode", k.keys.size(), "constant");
+    o.start_key = a.get_or<std::string>("start_coord_key", o.start_key);
+    o.end_key = a.get_or<std::string>("end_coord_key", o.end_key);
+    return std::make_unique<CropForeground>(std::move(k), std::move(o));
+  });
+  r.implement("RandSpatialCropd", [](const ConfigNode& a, const BuildContext&) {
+    std::vector<int64_t> mx;
+    if (a.has("max_roi_size") && !a.at("max_roi_size").is_null()) mx = size_list(a, "max_roi_size");
+    return std::make_unique<RandSpatialCrop>("RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
+                                             a.get_or("random_center", true), a.get_or("random_size", false), 1);
+  });
+  r.implement("RandSpatialCropSamplesd", [](const ConfigNode& a, const BuildContext&) {
+    std::vector<int64_t> mx;
+    if (a.has("max_roi_size") && !a.at("max_roi_size").is_null()) mx = size_list(a, "max_roi_size");
+    return std::make_unique<RandSpatialCrop>("RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"),
+                                             mx, a.get_or("random_center", true), a.get_or("random_size", false),
+                                             samples_arg(a));
+  });
+  r.implement("RandCropByPosNegLabeld", [](const ConfigNode& a, const BuildContext&) {
+    RandCropByPosNeg::Options o;
+    o.label_key = a.require<std::string>("label_key");
+    o.spatial_size = size_list(a, "spatial_size");
+    o.pos = a.get_or("pos", 1.0);
+    o.neg = a.get_or("neg", 1.0);
+    if (o.pos < 0 || o.neg < 0 || o.pos + o.neg <= 0) {
+      throw ConfigError(a.source(), a.pointer(), "pos and neg must be non-negative and not both zero");
+    }
+    o.num_samples = samples_arg(a);
+    o.image_key = opt_string(a, "image_key");
+    o.image_threshold = a.get_or("image_threshold", 0.0);
+    o.fg_key = opt_string(a, "fg_indices_key");
+    o.bg_key = opt_string(a, "bg_indices_key");
+    o.allow_smaller = a.get_or("allow_smaller", false);
+    return std::make_unique<RandCropByPosNeg>(KeySelection::from_config(a), std::move(o));
+  });
+  r.implement("RandCropByLabelClassesd", [](const ConfigNode& a, const BuildContext&) {
+    RandCropByLabelClasses::Options o;
+    o.label_key = a.require<std::string>("label_key");
+    o.spatial_size = size_list(a, "spatial_size");
+    if (a.has("ratios") && !a.at("ratios").is_null()) o.ratios = a.at("ratios").as<std::vector<double>>();
+    if (a.has("num_classes") && !a.at("num_classes").is_null()) o.num_classes = a.at("num_classes").as<int64_t>();
+    o.num_samples = samples_arg(a);
+    o.image_key = opt_string(a, "image_key");
+    o.image_threshold = a.get_or("image_threshold", 0.0);
+    o.allow_smaller = a.get_or("allow_smaller", false);
+    return std::make_unique<RandCropByLabelClasses>(KeySelection::from_config(a), std::move(o));
+  });
+  r.implement("FgBgToIndicesd", [](const ConfigNode& a, const BuildContext&) {
+    if (a.has("output_shape") && !a.at("output_shape").is_null()) {
+      throw ConfigError(a.at("output_shape").source(), a.at("output_shape").pointer(), "output_shape is not supported yet");
+    }
+    return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.get_or<std::string>("fg_postfix", "_fg_indices"),
+                                           a.get_or<std::string>("bg_postfix", "_bg_indices"), opt_string(a, "image_key"),
+                                           a.get_or("image_threshold", 0.0));
+  });
+}
+
+}  // namespace barton::transforms

@@ -1,0 +1,198 @@
+// Post-processing dictionary transforms (MONAI names and arguments, Clara 4.x deprecated forms).
+#include <ATen/ATen.h>
+
+#include "core/errors.h"
+#include "transforms/common.h"
+#include "transforms/post/functional.h"
+#include "transforms/register.h"
+
+namespace barton::transforms {
+
+namespace {
+
+class Activations final : public MapTransform {
+ public:
+  Activations(KeySelection k, std::vector<bool> sigmoid, std::vector<bool> softmax)
+      : MapTransform(std::move(k)), sigmoid_(std::move(sigmoid)), softmax_(std::move(softmax)) {}
+  std::string name() const override { return "Activationsd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      const auto in = img.data.scalar_type();
+      auto x = img.data.to(at::kFloat);
+      if (sigmoid_[i]) x = at::sigmoid(x);
+      if (softmax_[i]) x = at::softmax(x, 0);
+      img.data = x.to(in);
+    });
+  }
+
+ private:
+  std::vector<bool> sigmoid_, softmax_;
+};
+
+struct DiscreteSpec {
+  bool argmax = false;
+  std::optional<int64_t> to_onehot;
+  std::optional<double> threshold;
+  bool rounding = false;
+};
+
+class AsDiscrete final : public MapTransform {
+ public:
+  AsDiscrete(KeySelection k, std::vector<DiscreteSpec> specs) : MapTransform(std::move(k)), specs_(std::move(specs)) {}
+  std::string name() const override { return "AsDiscreted"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      const auto& p = specs_[i];
+      img.data = post::as_discrete(img.data, p.argmax, p.to_onehot, p.threshold, p.rounding);
+    });
+  }
+
+ private:
+  std::vector<DiscreteSpec> specs_;
+};
+
+// One entry per key from a scalar or a list argument (JSON null entries -> fallback node).
+std::vector<ConfigNode> nodes_per_key(const ConfigNode& a, const char* name, std::size_t n) {
+  std::vector<ConfigNode> out;
+  if (!a.has(name)) return out;
+  const auto v = a.at(name);
+  if (v.is_array()) {
+    if (v.size() != n) throw ConfigError(v.source(), v.pointer(), fmt::format("expected one value or one per key ({})", n));
+    for (std::size_t i = 0; i < n; ++i) out.push_back(v.at(i));
+  } else {
+    for (std::size_t i = 0; i < n; ++i) out.push_back(v);
+  }
+  return out;
+}
+
+std::vector<DiscreteSpec> discrete_specs(const ConfigNode& a, std::size_t n) {
+  std::vector<DiscreteSpec> specs(n);
+  const auto argmax = per_key<bool>(a, "argmax", n, false);
+  const auto rounding = per_key<std::string>(a, "rounding", n, "");
+  const auto onehot = nodes_per_key(a, "to_onehot", n);
+  const auto classes = nodes_per_key(a, a.has("num_classes") ? "num_classes" : "n_classes", n);
+  const auto threshold = nodes_per_key(a, "threshold", n);
+  const auto threshold_values = per_key<bool>(a, "threshold_values", n, false);
+  const auto logit = per_key<double>(a, "logit_thresh", n, 0.5);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& s = specs[i];
+    s.argmax = argmax[i];
+    if (!rounding[i].empty()) {
+      if (rounding[i] != "torchrounding") {
+        throw ConfigError(a.source(), a.pointer() + "/rounding", "rounding must be \"torchrounding\" or null");
+      }
+      s.rounding = true;
+    }
+    if (!onehot.empty() && !onehot[i].is_null()) {
+      if (onehot[i].is_bool()) {
+        // Clara 4.x / MONAI 0.x: to_onehot=true with n_classes.
+        if (onehot[i].as<bool>()) {
+          if (classes.empty() || classes[i].is_null()) {
+            throw ConfigError(onehot[i].source(), onehot[i].pointer(), "to_onehot=true needs n_classes (or num_classes)");
+          }
+          s.to_onehot = classes[i].as<int64_t>();
+        }
+      } else {
+        s.to_onehot = onehot[i].as<int64_t>();
+      }
+      if (s.to_onehot && *s.to_onehot < 1) throw ConfigError(onehot[i].source(), onehot[i].pointer(), "must be at least 1");
+    }
+    if (!threshold.empty() && !threshold[i].is_null()) {
+      if (threshold[i].is_bool()) {
+        if (threshold[i].as<bool>()) s.threshold = logit[i];
+      } else {
+        s.threshold = threshold[i].as<double>();
+      }
+    } else if (threshold_values[i]) {
+      s.threshold = logit[i];
+    }
+  }
+  return specs;
+}
+
+std::vector<int64_t> labels_arg(const ConfigNode& a, const char* name) {
+  if (!a.has(name) || a.at(name).is_null()) return {};
+  const auto v = a.at(name);
+  return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+}
+
+std::optional<int> connectivity_arg(const ConfigNode& a) {
+  if (!a.has("connectivity") || a.at("connectivity").is_null()) return std::nullopt;
+  return a.at("connectivity").as<int>();
+}
+
+class KeepLargest final : public MapTransform {
+ public:
+  KeepLargest(KeySelection k, std::vector<int64_t> labels, std::optional<bool> onehot, bool independent,
+              std::optional<int> connectivity, int num)
+      : MapTransform(std::move(k)), labels_(std::move(labels)), onehot_(onehot), independent_(independent),
+        connectivity_(connectivity), num_(num) {}
+  std::string name() const override { return "KeepLargestConnectedComponentd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      img.data = post::keep_largest_connected_component(img.data, labels_, onehot_, independent_, connectivity_, num_);
+    });
+  }
+
+ private:
+  std::vector<int64_t> labels_;
+  std::optional<bool> onehot_;
+  bool independent_;
+  std::optional<int> connectivity_;
+  int num_;
+};
+
+class FillHoles final : public MapTransform {
+ public:
+  FillHoles(KeySelection k, std::vector<int64_t> labels, std::optional<int> connectivity)
+      : MapTransform(std::move(k)), labels_(std::move(labels)), connectivity_(connectivity) {}
+  std::string name() const override { return "FillHolesd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      img.data = post::fill_holes(img.data, labels_, connectivity_);
+    });
+  }
+
+ private:
+  std::vector<int64_t> labels_;
+  std::optional<int> connectivity_;
+};
+
+}  // namespace
+
+void register_post(TransformRegistry& r) {
+  r.implement("Activationsd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto sig = per_key<bool>(a, "sigmoid", n, false), soft = per_key<bool>(a, "softmax", n, false);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (sig[i] && soft[i]) throw ConfigError(a.source(), a.pointer(), "sigmoid and softmax cannot both be true");
+    }
+    if (a.has("other") && !a.at("other").is_null()) {
+      throw ConfigError(a.at("other").source(), a.at("other").pointer(), "custom activations ('other') are not supported");
+    }
+    return std::make_unique<Activations>(std::move(k), sig, soft);
+  });
+  r.implement("AsDiscreted", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    return std::make_unique<AsDiscrete>(std::move(k), discrete_specs(a, n));
+  });
+  r.implement("KeepLargestConnectedComponentd", [](const ConfigNode& a, const BuildContext&) {
+    std::optional<bool> onehot;
+    if (a.has("is_onehot") && !a.at("is_onehot").is_null()) onehot = a.at("is_onehot").as<bool>();
+    const int num = a.get_or("num_components", 1);
+    if (num < 1) throw ConfigError(a.at("num_components").source(), a.at("num_components").pointer(), "must be at least 1");
+    return std::make_unique<KeepLargest>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), onehot,
+                                         a.get_or("independent", true), connectivity_arg(a), num);
+  });
+  r.implement("FillHolesd", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<FillHoles>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), connectivity_arg(a));
+  });
+}
+
+}  // namespace barton::transforms

@@ -1,0 +1,21 @@
+#pragma once
+/// Registration of the transform families into the transform registry (explicit, no static
+/// self-registration; STYLE.md section 2). Specs come from the catalogue (mmar/catalog.cpp);
+/// these attach the implementations.
+
+#include "core/registry.h"
+#include "transforms/transform.h"
+
+namespace barton::transforms {
+
+using TransformRegistry = Registry<Transform>;
+
+void register_transforms(TransformRegistry& r);
+
+void register_utility(TransformRegistry& r);
+void register_intensity(TransformRegistry& r);
+void register_spatial(TransformRegistry& r);
+void register_croppad(TransformRegistry& r);
+void register_post(TransformRegistry& r);
+
+}  // namespace barton::transforms

@@ -1,0 +1,569 @@
+// Spatial dictionary transforms: orientation, spacing, resizing, flips, rotations, zoom, affine,
+// elastic deformation, and Invertd (docs/monai-semantics-spatial.md).
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "transforms/common.h"
+#include "transforms/intensity/functional.h"
+#include "transforms/register.h"
+#include "transforms/spatial/functional.h"
+#include "transforms/trace.h"
+
+namespace barton::transforms {
+
+namespace {
+
+namespace fs = spatial;
+
+std::vector<std::string> strings_per_key(const ConfigNode& a, const char* name, std::size_t n, const std::string& fallback) {
+  return per_key<std::string>(a, name, n, fallback);
+}
+
+double prob_arg(const ConfigNode& a, double fallback = 0.1) {
+  const double p = a.get_or("prob", fallback);
+  if (p < 0 || p > 1) throw ConfigError(a.at("prob").source(), a.at("prob").pointer(), "must be in [0, 1]");
+  return p;
+}
+
+/// Applies a geometric function to each key, recording the step for Invertd.
+class SpatialPerKey : public MapTransform {
+ public:
+  using Fn = std::function<fs::Spatial(const fs::Spatial&, std::size_t key_index)>;
+  SpatialPerKey(std::string name, KeySelection k, Fn fn, std::vector<std::string> modes = {},
+                std::vector<std::string> paddings = {})
+      : MapTransform(std::move(k)), name_(std::move(name)), fn_(std::move(fn)), modes_(std::move(modes)),
+        paddings_(std::move(paddings)) {}
+  std::string name() const override { return name_; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t i) { transform_key(s.image(key), i); });
+  }
+
+ protected:
+  void transform_key(ImageItem& img, std::size_t i) const {
+    const auto shape = img.spatial_shape();
+    const auto affine = img.affine;
+    auto out = fn_({img.data, img.affine}, i);
+    img.data = out.data;
+    img.affine = out.affine;
+    record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "", i < paddings_.size() ? paddings_[i] : "");
+  }
+  std::string name_;
+  Fn fn_;
+  std::vector<std::string> modes_, paddings_;
+};
+
+class Spacing final : public MapTransform {
+ public:
+  Spacing(KeySelection k, std::vector<fs::SpacingOptions> opts, bool same_shape)
+      : MapTransform(std::move(k)), opts_(std::move(opts)), same_shape_(same_shape) {}
+  std::string name() const override { return "Spacingd"; }
+  void apply(Sample& s, Rng&) const override {
+    std::vector<int64_t> first_in, first_out;
+    std::vector<double> first_pix;
+    bool have_first = false;
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      const auto shape = img.spatial_shape();
+      const auto affine = img.affine;
+      const auto pix = voxel_spacing(affine, 3);
+      std::vector<int64_t> force;
+      if (same_shape_ && have_first && shape == first_in) {
+        bool close = true;
+        for (int d = 0; d < 3; ++d) close = close && std::abs(pix[d] - first_pix[d]) <= 1e-3 + 1e-5 * std::abs(first_pix[d]);
+        if (close) force = first_out;
+      }
+      auto out = fs::spacing({img.data, img.affine}, opts_[i], force);
+      if (!have_first) {
+        have_first = true;
+        first_in = shape;
+        first_pix = pix;
+        first_out.clear();
+        for (int64_t d = 1; d < out.data.dim(); ++d) first_out.push_back(out.data.size(d));
+      }
+      img.data = out.data;
+      img.affine = out.affine;
+      record(img, "Spacingd", shape, affine, opts_[i].mode, opts_[i].padding_mode);
+    });
+  }
+
+ private:
+  std::vector<fs::SpacingOptions> opts_;
+  bool same_shape_;
+};
+
+/// A random geometric transform: one draw per call (after the prob test), applied to every key.
+class RandomSpatial final : public MapTransform {
+ public:
+  using Draw = std::function<std::vector<double>(Rng&, const ImageItem& first)>;
+  using Fn = std::function<fs::Spatial(const fs::Spatial&, const std::vector<double>& params, std::size_t key_index)>;
+  using Skip = std::function<at::Tensor(const at::Tensor&)>;
+  RandomSpatial(std::string name, KeySelection k, double prob, Draw draw, Fn fn, Skip skip = nullptr,
+                std::vector<std::string> modes = {}, std::vector<std::string> paddings = {})
+      : MapTransform(std::move(k)), name_(std::move(name)), prob_(prob), draw_(std::move(draw)), fn_(std::move(fn)),
+        skip_(std::move(skip)), modes_(std::move(modes)), paddings_(std::move(paddings)) {}
+  std::string name() const override { return name_; }
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const override {
+    const bool apply = rng.uniform() < prob_;
+    std::vector<double> params;
+    bool drawn = false;
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      auto& img = s.image(key);
+      if (!apply) {
+        if (skip_) img.data = skip_(img.data);
+        return;
+      }
+      if (!drawn) {
+        params = draw_(rng, img);
+        drawn = true;
+      }
+      const auto shape = img.spatial_shape();
+      const auto affine = img.affine;
+      auto out = fn_({img.data, img.affine}, params, i);
+      img.data = out.data;
+      img.affine = out.affine;
+      record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "", i < paddings_.size() ? paddings_[i] : "");
+    });
+  }
+
+ private:
+  std::string name_;
+  double prob_;
+  Draw draw_;
+  Fn fn_;
+  Skip skip_;
+  std::vector<std::string> modes_, paddings_;
+};
+
+std::vector<int64_t> axes_arg(const ConfigNode& a, const char* name, int64_t r_hint) {
+  std::vector<int64_t> axes;
+  if (!a.has(name) || a.at(name).is_null()) {
+    for (int64_t d = 0; d < r_hint; ++d) axes.push_back(d);
+    return axes;
+  }
+  const auto v = a.at(name);
+  return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+}
+
+std::vector<int64_t> normalize_axes(std::vector<int64_t> axes, int64_t r, bool all_if_empty) {
+  if (axes.empty() && all_if_empty) {
+    for (int64_t d = 0; d < r; ++d) axes.push_back(d);
+  }
+  for (auto& a : axes) {
+    if (a < 0) a += r;
+    BARTON_CHECK(a >= 0 && a < r, "spatial axis out of range for a {}D image", r);
+  }
+  return axes;
+}
+
+class Invert final : public MapTransform {
+ public:
+  Invert(KeySelection k, std::vector<std::string> orig_keys, std::vector<bool> nearest)
+      : MapTransform(std::move(k)), orig_(std::move(orig_keys)), nearest_(std::move(nearest)) {}
+  std::string name() const override { return "Invertd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t i) {
+      const auto& orig = s.image(orig_[i]);
+      auto& pred = s.image(key);
+      BARTON_CHECK(pred.spatial_shape() == orig.spatial_shape(),
+                   "Invertd: '{}' has spatial shape [{}] but '{}' has [{}]; the prediction must lie on the "
+                   "transformed image's grid",
+                   key, fmt::join(pred.spatial_shape(), ", "), orig_[i], fmt::join(orig.spatial_shape(), ", "));
+      auto [data, affine] = invert_trace(pred.data, orig.affine, orig.applied, nearest_[i]);
+      pred.data = data;
+      pred.affine = affine;
+      pred.applied.clear();
+      pred.filename = orig.filename;
+      pred.original_shape = orig.original_shape;
+      pred.original_affine = orig.original_affine;
+    });
+  }
+
+ private:
+  std::vector<std::string> orig_;
+  std::vector<bool> nearest_;
+};
+
+std::vector<double> angle_ranges_draw(Rng& rng, const std::vector<std::pair<double, double>>& ranges, int r) {
+  std::vector<double> out;
+  for (int d = 0; d < (r == 2 ? 1 : 3); ++d) out.push_back(rng.uniform(ranges[d].first, ranges[d].second));
+  return out;
+}
+
+std::vector<std::pair<double, double>> ranges_arg(const ConfigNode& a, const char* name, int n) {
+  std::vector<std::pair<double, double>> out(n, {0.0, 0.0});
+  if (!a.has(name) || a.at(name).is_null()) return out;
+  const auto v = a.at(name);
+  if (!v.is_array()) {
+    const double x = v.as<double>();
+    out.assign(n, {-std::abs(x), std::abs(x)});
+    return out;
+  }
+  for (std::size_t i = 0; i < v.size() && i < static_cast<std::size_t>(n); ++i) {
+    const auto e = v.at(i);
+    if (e.is_null()) continue;
+    if (e.is_array()) {
+      const auto p = e.as<std::vector<double>>();
+      if (p.size() != 2) throw ConfigError(e.source(), e.pointer(), "expected a number or a [min, max] pair");
+      out[i] = {std::min(p[0], p[1]), std::max(p[0], p[1])};
+    } else {
+      const double x = e.as<double>();
+      out[i] = {-std::abs(x), std::abs(x)};
+    }
+  }
+  return out;
+}
+
+// MONAI's RandAffineGrid draws rotate, shear, translate, scale (in that order), each only when its
+// range is given; scale gets +1.
+Affine draw_affine(Rng& rng, int r, const std::vector<std::pair<double, double>>& rot,
+                   const std::vector<std::pair<double, double>>& shear,
+                   const std::vector<std::pair<double, double>>& trans,
+                   const std::vector<std::pair<double, double>>& scale, bool has_rot, bool has_shear,
+                   bool has_trans, bool has_scale) {
+  auto draw = [&](const std::vector<std::pair<double, double>>& rg, std::size_t n, double add) {
+    std::vector<double> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(rng.uniform(rg[i].first, rg[i].second) + add);
+    return v;
+  };
+  Affine m = identity_affine();
+  if (has_rot) m = matmul(m, fs::create_rotate(r, draw(rot, r == 2 ? 1 : 3, 0.0)));
+  if (has_shear) m = matmul(m, fs::create_shear(r, draw(shear, r == 2 ? 2 : 6, 0.0)));
+  if (has_trans) m = matmul(m, fs::create_translate(r, draw(trans, r, 0.0)));
+  if (has_scale) m = matmul(m, fs::create_scale(r, draw(scale, r, 1.0)));
+  return m;
+}
+
+}  // namespace
+
+void register_spatial(TransformRegistry& r) {
+  r.implement("Orientationd", [](const ConfigNode& a, const BuildContext&) {
+    const bool closest = a.get_or("as_closest_canonical", false);
+    std::string axcodes = a.has("axcodes") && !a.at("axcodes").is_null() ? a.at("axcodes").as<std::string>() : "";
+    if (axcodes.empty() && !closest) {
+      throw ConfigError(a.source(), a.pointer(), "Orientationd needs axcodes (e.g. \"RAS\") or as_closest_canonical=true");
+    }
+    if (a.has("labels") && !a.at("labels").is_null()) {
+      throw ConfigError(a.at("labels").source(), a.at("labels").pointer(), "custom axis labels are not supported");
+    }
+    return std::make_unique<SpatialPerKey>("Orientationd", KeySelection::from_config(a),
+                                           [axcodes, closest](const fs::Spatial& in, std::size_t) {
+                                             if (closest) {
+                                               const int rr = static_cast<int>(in.data.dim()) - 1;
+                                               const auto src = fs::io_orientation(fs::to_nd(in.affine, rr), rr);
+                                               std::string code;
+                                               for (int i = 0; i < rr; ++i) code += "RAS"[i];
+                                               (void)src;
+                                               return fs::orientation(in, code);
+                                             }
+                                             return fs::orientation(in, axcodes);
+                                           });
+  });
+  r.implement("Spacingd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    fs::SpacingOptions base;
+    const auto pix = a.at("pixdim");
+    base.pixdim = pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
+    if (base.pixdim.empty()) throw ConfigError(pix.source(), pix.pointer(), "needs at least one value");
+    base.diagonal = a.get_or("diagonal", false);
+    base.recompute_affine = a.get_or("recompute_affine", false);
+    auto pix_limits = [&](const char* name) {
+      std::vector<double> v;
+      if (a.has(name) && !a.at(name).is_null()) {
+        const auto node = a.at(name);
+        if (node.is_array()) {
+          for (std::size_t i = 0; i < node.size(); ++i) v.push_back(node.at(i).is_null() ? NAN : node.at(i).as<double>());
+        } else {
+          v.assign(3, node.as<double>());
+        }
+      }
+      return v;
+    };
+    base.min_pixdim = pix_limits("min_pixdim");
+    base.max_pixdim = pix_limits("max_pixdim");
+    const auto modes = strings_per_key(a, "mode", n, "bilinear");
+    const auto pads = strings_per_key(a, "padding_mode", n, "border");
+    const auto aligns = per_key<bool>(a, "align_corners", n, false);
+    const auto scale_extent = per_key<bool>(a, "scale_extent", n, false);
+    std::vector<std::string> dtypes = strings_per_key(a, "dtype", n, "float64");
+    std::vector<fs::SpacingOptions> opts;
+    for (std::size_t i = 0; i < n; ++i) {
+      auto o = base;
+      o.mode = modes[i];
+      o.padding_mode = pads[i];
+      o.align_corners = aligns[i];
+      o.scale_extent = scale_extent[i];
+      try {
+        o.dtype = parse_dtype(dtypes[i]);
+        if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
+          throw Error("mode must be bilinear, nearest or bicubic, got '" + o.mode + "'");
+        }
+        if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
+          throw Error("padding_mode must be border, zeros or reflection, got '" + o.padding_mode + "'");
+        }
+      } catch (const ConfigError&) {
+        throw;
+      } catch (const Error& e) {
+        throw ConfigError(a.source(), a.pointer(), e.what());
+      }
+      opts.push_back(o);
+    }
+    return std::make_unique<Spacing>(std::move(k), std::move(opts), a.get_or("ensure_same_shape", true));
+  });
+  r.implement("Resized", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto size_node = a.at("spatial_size");
+    const std::string size_mode = a.get_or<std::string>("size_mode", "all");
+    if (size_mode != "all" && size_mode != "longest") {
+      throw ConfigError(a.at("size_mode").source(), a.at("size_mode").pointer(), "must be \"all\" or \"longest\"");
+    }
+    if (a.get_or("anti_aliasing", false)) {
+      throw ConfigError(a.at("anti_aliasing").source(), a.at("anti_aliasing").pointer(), "anti_aliasing is not supported yet");
+    }
+    const std::vector<int64_t> size = size_node.is_array() ? size_node.as<std::vector<int64_t>>()
+                                                           : std::vector<int64_t>{size_node.as<int64_t>()};
+    if (size_mode == "longest" && size.size() != 1) {
+      throw ConfigError(size_node.source(), size_node.pointer(), "size_mode \"longest\" needs a single int");
+    }
+    const auto modes = strings_per_key(a, "mode", n, "area");
+    std::vector<std::optional<bool>> aligns(n);
+    if (a.has("align_corners") && !a.at("align_corners").is_null()) {
+      const auto v = per_key<bool>(a, "align_corners", n, false);
+      for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
+    }
+    return std::make_unique<SpatialPerKey>(
+        "Resized", std::move(k),
+        [=](const fs::Spatial& in, std::size_t i) {
+          std::vector<int64_t> S;
+          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
+          std::vector<int64_t> out(S.size());
+          if (size_mode == "longest") {
+            const double scale = static_cast<double>(size[0]) / static_cast<double>(*std::max_element(S.begin(), S.end()));
+            for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
+          } else {
+            for (std::size_t d = 0; d < S.size(); ++d) {
+              const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
+              out[d] = v > 0 ? v : S[d];
+            }
+          }
+          if (out == S) return fs::Spatial{in.data.to(at::kFloat), in.affine};
+          return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]), fs::resize_affine(in.affine, S, out)};
+        },
+        modes);
+  });
+  auto flip_factory = [](const ConfigNode& a, bool random) -> std::unique_ptr<Transform> {
+    std::vector<int64_t> axes;
+    bool all = true;
+    if (a.has("spatial_axis") && !a.at("spatial_axis").is_null()) {
+      axes = axes_arg(a, "spatial_axis", 0);
+      all = false;
+    }
+    auto fn = [axes, all](const fs::Spatial& in, std::size_t) {
+      return fs::flip(in, normalize_axes(axes, in.data.dim() - 1, all));
+    };
+    if (!random) return std::make_unique<SpatialPerKey>("Flipd", KeySelection::from_config(a), fn);
+    return std::make_unique<RandomSpatial>(
+        "RandFlipd", KeySelection::from_config(a), prob_arg(a), [](Rng&, const ImageItem&) { return std::vector<double>{}; },
+        [fn](const fs::Spatial& in, const std::vector<double>&, std::size_t i) { return fn(in, i); });
+  };
+  r.implement("RandFlipd", [flip_factory](const ConfigNode& a, const BuildContext&) { return flip_factory(a, true); });
+  auto rot90_axes = [](const ConfigNode& a) {
+    auto ax = a.has("spatial_axes") && !a.at("spatial_axes").is_null() ? a.at("spatial_axes").as<std::vector<int64_t>>()
+                                                                       : std::vector<int64_t>{0, 1};
+    if (ax.size() != 2) throw ConfigError(a.at("spatial_axes").source(), a.at("spatial_axes").pointer(), "needs two axes");
+    return ax;
+  };
+  r.implement("RandRotate90d", [rot90_axes](const ConfigNode& a, const BuildContext&) {
+    const auto ax = rot90_axes(a);
+    const int max_k = a.get_or("max_k", 3);
+    return std::make_unique<RandomSpatial>(
+        "RandRotate90d", KeySelection::from_config(a), prob_arg(a),
+        [max_k](Rng& rng, const ImageItem&) { return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)}; },
+        [ax](const fs::Spatial& in, const std::vector<double>& p, std::size_t) {
+          const auto axes = normalize_axes(ax, in.data.dim() - 1, false);
+          return fs::rotate90(in, static_cast<int>(p[0]), static_cast<int>(axes[0]), static_cast<int>(axes[1]));
+        });
+  });
+  r.implement("RandRotated", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    std::vector<std::pair<double, double>> ranges = {range_arg(a, "range_x", {0, 0}), range_arg(a, "range_y", {0, 0}),
+                                                     range_arg(a, "range_z", {0, 0})};
+    const bool keep = a.get_or("keep_size", true);
+    const auto modes = strings_per_key(a, "mode", n, "bilinear");
+    const auto pads = strings_per_key(a, "padding_mode", n, "border");
+    const auto aligns = per_key<bool>(a, "align_corners", n, false);
+    return std::make_unique<RandomSpatial>(
+        "RandRotated", std::move(k), prob_arg(a),
+        [ranges](Rng& rng, const ImageItem& img) { return angle_ranges_draw(rng, ranges, img.spatial_dims()); },
+        [=](const fs::Spatial& in, const std::vector<double>& angles, std::size_t i) {
+          return fs::rotate(in, angles, keep, modes[i], pads[i], aligns[i]);
+        },
+        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+  });
+  r.implement("RandZoomd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    auto list = [&](const char* name, double def) {
+      if (!a.has(name) || a.at(name).is_null()) return std::vector<double>{def};
+      const auto v = a.at(name);
+      return v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
+    };
+    const auto mn = list("min_zoom", 0.9), mx = list("max_zoom", 1.1);
+    if (mn.size() != mx.size()) throw ConfigError(a.source(), a.pointer(), "min_zoom and max_zoom need the same length");
+    const auto modes = strings_per_key(a, "mode", n, "area");
+    const auto pads = strings_per_key(a, "padding_mode", n, "edge");
+    std::vector<std::optional<bool>> aligns(n);
+    if (a.has("align_corners") && !a.at("align_corners").is_null()) {
+      const auto v = per_key<bool>(a, "align_corners", n, false);
+      for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
+    }
+    const bool keep = a.get_or("keep_size", true);
+    return std::make_unique<RandomSpatial>(
+        "RandZoomd", std::move(k), prob_arg(a),
+        [mn, mx](Rng& rng, const ImageItem& img) {
+          std::vector<double> z;
+          for (std::size_t i = 0; i < mn.size(); ++i) z.push_back(rng.uniform(mn[i], mx[i]));
+          const int rr = img.spatial_dims();
+          if (z.size() == 1) z.assign(rr, z[0]);
+          else if (rr == 3 && z.size() == 2) z = {z[0], z[0], z[1]};
+          return z;
+        },
+        [=](const fs::Spatial& in, const std::vector<double>& z, std::size_t i) {
+          BARTON_CHECK(static_cast<int64_t>(z.size()) == in.data.dim() - 1, "RandZoomd: {} zoom factors for a {}D image",
+                       z.size(), in.data.dim() - 1);
+          return fs::zoom(in, z, modes[i], pads[i], aligns[i], keep);
+        },
+        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+  });
+  r.implement("RandAffined", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto rot = ranges_arg(a, "rotate_range", 3), shear = ranges_arg(a, "shear_range", 6),
+               trans = ranges_arg(a, "translate_range", 3), scale = ranges_arg(a, "scale_range", 3);
+    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
+    const bool hr = given("rotate_range"), hs = given("shear_range"), ht = given("translate_range"), hc = given("scale_range");
+    std::vector<int64_t> size;
+    if (given("spatial_size")) {
+      const auto v = a.at("spatial_size");
+      size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+    }
+    const auto modes = strings_per_key(a, "mode", n, "bilinear");
+    const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
+    return std::make_unique<RandomSpatial>(
+        "RandAffined", std::move(k), prob_arg(a),
+        [=](Rng& rng, const ImageItem& img) {
+          const Affine m = draw_affine(rng, img.spatial_dims(), rot, shear, trans, scale, hr, hs, ht, hc);
+          return std::vector<double>(m.begin(), m.end());
+        },
+        [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
+          Affine m;
+          std::copy(p.begin(), p.end(), m.begin());
+          std::vector<int64_t> S;
+          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
+          std::vector<int64_t> out(S.size());
+          for (std::size_t d = 0; d < S.size(); ++d) {
+            const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
+            out[d] = v > 0 ? v : S[d];
+          }
+          return fs::affine_grid_resample(in, m, out, modes[i], pads[i], false, at::kDouble);
+        },
+        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+  });
+  r.implement("Rand3DElasticd", [](const ConfigNode& a, const BuildContext&) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    const auto sigma = range_arg(a, "sigma_range", {0, 0}, false), mag = range_arg(a, "magnitude_range", {0, 0}, false);
+    const auto rot = ranges_arg(a, "rotate_range", 3), shear = ranges_arg(a, "shear_range", 6),
+               trans = ranges_arg(a, "translate_range", 3), scale = ranges_arg(a, "scale_range", 3);
+    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
+    const bool hr = given("rotate_range"), hs = given("shear_range"), ht = given("translate_range"), hc = given("scale_range");
+    std::vector<int64_t> size;
+    if (given("spatial_size")) {
+      const auto v = a.at("spatial_size");
+      size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+    }
+    const auto modes = strings_per_key(a, "mode", n, "bilinear");
+    const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
+    // params: [seed, sigma, magnitude, 16 affine values]
+    return std::make_unique<RandomSpatial>(
+        "Rand3DElasticd", std::move(k), prob_arg(a),
+        [=](Rng& rng, const ImageItem& img) {
+          BARTON_CHECK(img.spatial_dims() == 3, "Rand3DElasticd needs 3D images");
+          std::vector<double> p = {static_cast<double>(rng.next() >> 11), rng.uniform(sigma.first, sigma.second),
+                                   rng.uniform(mag.first, mag.second)};
+          const Affine m = draw_affine(rng, 3, rot, shear, trans, scale, hr, hs, ht, hc);
+          p.insert(p.end(), m.begin(), m.end());
+          return p;
+        },
+        [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
+          std::vector<int64_t> S;
+          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
+          std::vector<int64_t> out(3);
+          for (std::size_t d = 0; d < 3; ++d) {
+            const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
+            out[d] = v > 0 ? v : S[d];
+          }
+          Rng field_rng(static_cast<uint64_t>(p[0]));
+          auto gen = field_rng.torch_generator();
+          auto offset = at::empty({3, out[0], out[1], out[2]}, at::kFloat).uniform_(-1.0, 1.0, gen);
+          // GaussianFilter(3, sigma, truncated=3): separable, zero padding, not renormalised.
+          const double sg = p[1];
+          const auto tail = static_cast<int64_t>(std::max(sg * 3.0, 0.5) + 0.5);
+          std::vector<double> kern;
+          for (int64_t x = -tail; x <= tail; ++x) {
+            kern.push_back(0.5 * (std::erf((x + 0.5) / (sg * std::sqrt(2.0))) - std::erf((x - 0.5) / (sg * std::sqrt(2.0)))));
+          }
+          auto kt = at::tensor(kern, at::kDouble).to(at::kFloat).view({1, 1, -1});
+          for (int64_t d = 0; d < 3; ++d) {
+            auto moved = offset.movedim(d + 1, -1).contiguous();
+            const auto shape = moved.sizes().vec();
+            auto rows = at::constant_pad_nd(moved.reshape({-1, 1, shape.back()}), {tail, tail}, 0.0);
+            offset = at::conv1d(rows, kt).reshape(shape).movedim(-1, d + 1);
+          }
+          offset = offset * p[2];
+          std::vector<at::Tensor> axes;
+          for (int d = 0; d < 3; ++d) {
+            const double half = (static_cast<double>(out[d]) - 1.0) / 2.0;
+            axes.push_back(at::linspace(-half, half, out[d], at::kDouble));
+          }
+          auto mesh = at::meshgrid(axes, "ij");
+          Affine m;
+          std::copy(p.begin() + 3, p.begin() + 19, m.begin());
+          std::vector<at::Tensor> g;
+          for (int d = 0; d < 3; ++d) g.push_back(mesh[d] + offset[d].to(at::kDouble));
+          std::vector<at::Tensor> ga;
+          for (int d = 0; d < 3; ++d) {
+            auto v = at::full(g[0].sizes(), m[d * 4 + 3], at::kDouble);
+            for (int c = 0; c < 3; ++c) v = v + m[d * 4 + c] * g[c];
+            ga.push_back(v);
+          }
+          auto data = fs::grid_resample(in.data, at::stack(ga), modes[i], pads[i], at::kDouble).to(at::kFloat);
+          return fs::Spatial{data, in.affine};  // MONAI does not update the affine here
+        },
+        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+  });
+  r.implement("Invertd", [](const ConfigNode& a, const BuildContext& ctx) {
+    auto k = KeySelection::from_config(a);
+    const auto n = k.keys.size();
+    std::vector<std::string> orig;
+    if (a.has("orig_keys") && !a.at("orig_keys").is_null()) {
+      const auto v = a.at("orig_keys");
+      orig = v.is_array() ? v.as<std::vector<std::string>>() : std::vector<std::string>(n, v.as<std::string>());
+      if (orig.size() != n) throw ConfigError(v.source(), v.pointer(), "needs one original key per key");
+    } else {
+      orig = k.keys;
+    }
+    if (ctx.lookup) {
+      const auto ref = a.at("transform").as<std::string>();
+      (void)ref;  // the trace recorded on the original key is what Invertd undoes
+    }
+    return std::make_unique<Invert>(std::move(k), std::move(orig), per_key<bool>(a, "nearest_interp", n, true));
+  });
+}
+
+}  // namespace barton::transforms

@@ -1,0 +1,576 @@
+#include "transforms/spatial/functional.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "transforms/croppad/functional.h"
+
+namespace barton::transforms::spatial {
+
+namespace {
+
+double& el(Affine& a, int r, int c) { return a[r * 4 + c]; }
+double el(const Affine& a, int r, int c) { return a[r * 4 + c]; }
+
+std::vector<int64_t> spatial_shape(const at::Tensor& t) {
+  std::vector<int64_t> s;
+  for (int64_t d = 1; d < t.dim(); ++d) s.push_back(t.size(d));
+  return s;
+}
+
+double round_half_even(double x) { return std::nearbyint(x); }
+
+// Index of the homogeneous column/row in the embedded 4x4 form for rank r.
+constexpr int kH = 3;
+
+int64_t interp_code(const std::string& mode) {
+  if (mode == "bilinear" || mode == "linear" || mode == "trilinear") return 0;
+  if (mode == "nearest") return 1;
+  if (mode == "bicubic") return 2;
+  throw Error("unsupported interpolation mode '" + mode + "' for resampling (bilinear, nearest, bicubic)");
+}
+
+int64_t padding_code(const std::string& mode) {
+  if (mode == "zeros" || mode == "constant") return 0;
+  if (mode == "border" || mode == "edge") return 1;
+  if (mode == "reflection" || mode == "reflect") return 2;
+  throw Error("unsupported padding mode '" + mode + "' for resampling (zeros, border, reflection)");
+}
+
+Affine normalizer(const std::vector<int64_t>& s, bool align_corners) {
+  Affine n = identity_affine();
+  for (std::size_t d = 0; d < s.size(); ++d) {
+    if (!align_corners) {
+      const double v = s[d] <= 0 ? 2.0 : static_cast<double>(s[d]);
+      el(n, d, d) = 2.0 / v;
+      el(n, d, kH) = 1.0 / v - 1.0;
+    } else {
+      const double v = s[d] <= 1 ? 2.0 : static_cast<double>(s[d]);
+      el(n, d, d) = 2.0 / (v - 1.0);
+      el(n, d, kH) = -1.0;
+    }
+  }
+  return n;
+}
+
+bool allclose(const Affine& a, const Affine& b, double atol, double rtol, int r) {
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      if ((i >= r && i != kH) || (j >= r && j != kH)) continue;
+      if (std::abs(el(a, i, j) - el(b, i, j)) > atol + rtol * std::abs(el(b, i, j))) return false;
+    }
+  return true;
+}
+
+// grid_sample on a [r, *out] grid of input voxel indices (float64), channel-first image.
+at::Tensor sample_at_indices(const at::Tensor& img, const at::Tensor& idx, const std::string& mode,
+                             const std::string& padding, bool align_corners, at::ScalarType compute) {
+  const int64_t r = img.dim() - 1;
+  const auto in = spatial_shape(img);
+  std::vector<at::Tensor> comps;
+  for (int64_t d = r - 1; d >= 0; --d) {  // torch grid order: last spatial axis first
+    const double n = static_cast<double>(in[d]);
+    auto x = idx[d];
+    comps.push_back(align_corners ? (n > 1 ? x * 2.0 / (n - 1.0) - 1.0 : x * 0.0) : (2.0 * x + 1.0) / n - 1.0);
+  }
+  auto grid = at::stack(comps, -1).unsqueeze(0).to(compute);
+  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0];
+}
+
+}  // namespace
+
+Affine to_nd(const Affine& a, int r) {
+  if (r == 3) return a;
+  Affine out = identity_affine();
+  for (int i = 0; i < r; ++i) {
+    for (int j = 0; j < r; ++j) el(out, i, j) = el(a, i, j);
+    el(out, i, kH) = el(a, i, kH);
+  }
+  return out;
+}
+
+at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
+                           const std::string& mode, const std::string& padding, bool align_corners,
+                           at::ScalarType compute) {
+  const int r = static_cast<int>(img.dim()) - 1;
+  const auto in = spatial_shape(img);
+  const Affine theta4 = matmul(matmul(normalizer(in, align_corners), M), inverse(normalizer(out, align_corners)));
+  // (r+1)x(r+1) block with the first r rows and columns reversed (torch's x = last axis).
+  auto theta = at::zeros({1, r, r + 1}, at::kDouble);
+  auto acc = theta.accessor<double, 3>();
+  for (int i = 0; i < r; ++i) {
+    for (int j = 0; j < r; ++j) acc[0][i][j] = el(theta4, r - 1 - i, r - 1 - j);
+    acc[0][i][r] = el(theta4, r - 1 - i, kH);
+  }
+  std::vector<int64_t> size = {1, img.size(0)};
+  size.insert(size.end(), out.begin(), out.end());
+  auto grid = at::affine_grid_generator(theta.to(compute), size, align_corners);
+  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0];
+}
+
+// ---------------------------------------------------------------- orientation
+
+std::vector<std::pair<int, int>> io_orientation(const Affine& a, int r) {
+  auto rzs = at::zeros({r, r}, at::kDouble);
+  for (int i = 0; i < r; ++i)
+    for (int j = 0; j < r; ++j) rzs[i][j] = el(a, i, j);
+  auto zooms = rzs.pow(2).sum(0).sqrt();
+  zooms = at::where(zooms == 0, at::ones_like(zooms), zooms);
+  const auto rs = rzs / zooms;
+  auto [P, S, Qh] = at::linalg_svd(rs, /*full_matrices=*/false);
+  const double tol = S.max().item<double>() * r * std::numeric_limits<double>::epsilon();
+  auto keep = (S > tol).to(at::kDouble);
+  auto R = at::matmul(P * keep, Qh).contiguous();
+  std::vector<std::pair<int, int>> ornt(r, {-1, 1});
+  auto acc = R.accessor<double, 2>();
+  for (int i = 0; i < r; ++i) {
+    int best = -1;
+    double best_v = 0;
+    for (int o = 0; o < r; ++o) {
+      if (std::abs(acc[o][i]) > std::abs(best_v)) {
+        best_v = acc[o][i];
+        best = o;
+      }
+    }
+    BARTON_CHECK(best >= 0, "affine has a zero column; cannot find its orientation");
+    ornt[i] = {best, best_v < 0 ? -1 : 1};
+    for (int j = 0; j < r; ++j) acc[best][j] = 0;
+  }
+  return ornt;
+}
+
+Spatial orientation(const Spatial& in, const std::string& axcodes) {
+  const int r = static_cast<int>(in.data.dim()) - 1;
+  BARTON_CHECK(static_cast<int>(axcodes.size()) >= r, "axcodes '{}' has fewer than {} letters", axcodes, r);
+  const auto src = io_orientation(to_nd(in.affine, r), r);
+  std::vector<std::pair<int, int>> dst(r);
+  for (int o = 0; o < r; ++o) {
+    const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(axcodes[o])));
+    switch (c) {
+      case 'R': dst[o] = {0, 1}; break;
+      case 'L': dst[o] = {0, -1}; break;
+      case 'A': dst[o] = {1, 1}; break;
+      case 'P': dst[o] = {1, -1}; break;
+      case 'S': dst[o] = {2, 1}; break;
+      case 'I': dst[o] = {2, -1}; break;
+      default: throw Error(std::string("invalid axis code '") + c + "' in '" + axcodes + "' (use R/L, A/P, S/I)");
+    }
+  }
+  // ornt[i] = (output axis, flip) for input axis i.
+  std::vector<std::pair<int, int>> ornt(r, {-1, 1});
+  for (int o = 0; o < r; ++o) {
+    bool found = false;
+    for (int i = 0; i < r; ++i) {
+      if (src[i].first == dst[o].first) {
+        ornt[i] = {o, src[i].second == dst[o].second ? 1 : -1};
+        found = true;
+      }
+    }
+    BARTON_CHECK(found, "cannot reorient to '{}': the image has no axis along that direction", axcodes);
+  }
+  const auto S = spatial_shape(in.data);
+  auto data = in.data;
+  std::vector<int64_t> flips;
+  for (int i = 0; i < r; ++i) {
+    if (ornt[i].second == -1) flips.push_back(i + 1);
+  }
+  if (!flips.empty()) data = data.flip(flips);
+  std::vector<int64_t> perm(r + 1, 0);
+  for (int i = 0; i < r; ++i) perm[ornt[i].first + 1] = i + 1;
+  data = data.permute(perm).contiguous();
+  Affine X = identity_affine();
+  for (int i = 0; i < r; ++i) {
+    for (int j = 0; j < r; ++j) el(X, i, j) = 0;
+  }
+  for (int i = 0; i < r; ++i) {
+    el(X, i, ornt[i].first) = ornt[i].second;
+    el(X, i, kH) = ornt[i].second == -1 ? static_cast<double>(S[i] - 1) : 0.0;
+  }
+  return {data, matmul(in.affine, X)};
+}
+
+// ---------------------------------------------------------------- spacing
+
+namespace {
+
+// Upper-triangular zs with zsᵀ zs = m (m symmetric positive definite), r x r.
+std::vector<std::vector<double>> cholesky_upper(const std::vector<std::vector<double>>& m) {
+  const std::size_t n = m.size();
+  std::vector<std::vector<double>> L(n, std::vector<double>(n, 0));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j <= i; ++j) {
+      double s = m[i][j];
+      for (std::size_t k = 0; k < j; ++k) s -= L[i][k] * L[j][k];
+      if (i == j) {
+        BARTON_CHECK(s > 0, "affine is singular; cannot compute its voxel spacing");
+        L[i][j] = std::sqrt(s);
+      } else {
+        L[i][j] = s / L[j][j];
+      }
+    }
+  std::vector<std::vector<double>> U(n, std::vector<double>(n, 0));
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j) U[i][j] = L[j][i];
+  return U;
+}
+
+}  // namespace
+
+std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const std::vector<int64_t>& shape,
+                                                         const SpacingOptions& o) {
+  const int r = static_cast<int>(shape.size());
+  const Affine ar = to_nd(a, r);
+  BARTON_CHECK(!o.pixdim.empty(), "Spacingd needs pixdim");
+  std::vector<double> out_d(r);
+  for (int i = 0; i < r; ++i) out_d[i] = i < static_cast<int>(o.pixdim.size()) ? o.pixdim[i] : o.pixdim.back();
+  std::vector<double> orig_d(r);
+  for (int j = 0; j < r; ++j) {
+    double n = 0;
+    for (int i = 0; i < r; ++i) n += el(ar, i, j) * el(ar, i, j);
+    orig_d[j] = n == 0 ? 1.0 : std::sqrt(n);
+  }
+  for (int i = 0; i < r; ++i) {
+    const double target = out_d[i];
+    double mn = target, mx = target;
+    if (i < static_cast<int>(o.min_pixdim.size()) && std::isfinite(o.min_pixdim[i])) mn = std::min(o.min_pixdim[i], target);
+    if (i < static_cast<int>(o.max_pixdim.size()) && std::isfinite(o.max_pixdim[i])) mx = std::max(o.max_pixdim[i], target);
+    if (mn - 1e-3 <= orig_d[i] && orig_d[i] <= mx + 1e-3) out_d[i] = orig_d[i];
+  }
+  // zoom_affine
+  for (int i = 0; i < r; ++i) {
+    if (out_d[i] <= 0) out_d[i] = orig_d[i];
+    if (out_d[i] == 0) out_d[i] = 1;
+  }
+  Affine new_a = identity_affine();
+  if (o.diagonal) {
+    for (int i = 0; i < r; ++i) el(new_a, i, i) = out_d[i];
+  } else {
+    std::vector<std::vector<double>> rzs(r, std::vector<double>(r)), m(r, std::vector<double>(r, 0));
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < r; ++j) rzs[i][j] = el(ar, i, j);
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < r; ++j)
+        for (int k = 0; k < r; ++k) m[i][j] += rzs[k][i] * rzs[k][j];
+    const auto zs = cholesky_upper(m);
+    Affine zs4 = identity_affine(), rz4 = identity_affine();
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < r; ++j) {
+        el(zs4, i, j) = zs[i][j];
+        el(rz4, i, j) = rzs[i][j];
+      }
+    const Affine rot = matmul(rz4, inverse(zs4));
+    for (int i = 0; i < r; ++i)
+      for (int j = 0; j < r; ++j) el(new_a, i, j) = el(rot, i, j) * std::abs(out_d[j]);
+  }
+  // compute_shape_offset
+  const int nc = 1 << r;
+  std::vector<std::vector<double>> corners(nc, std::vector<double>(r));
+  for (int c = 0; c < nc; ++c) {
+    for (int d = 0; d < r; ++d) {
+      const bool hi = (c >> (r - 1 - d)) & 1;  // meshgrid 'ij': last axis fastest
+      const double n = static_cast<double>(shape[d]);
+      corners[c][d] = o.scale_extent ? (hi ? n - 0.5 : -0.5) : (hi ? n - 1.0 : 0.0);
+    }
+  }
+  const Affine mat = matmul(inverse(new_a), ar);
+  std::vector<std::vector<double>> out_c(nc, std::vector<double>(r));
+  for (int c = 0; c < nc; ++c) {
+    double h = el(mat, kH, kH);
+    for (int k = 0; k < r; ++k) h += el(mat, kH, k) * corners[c][k];
+    for (int d = 0; d < r; ++d) {
+      double v = el(mat, d, kH);
+      for (int k = 0; k < r; ++k) v += el(mat, d, k) * corners[c][k];
+      out_c[c][d] = v / h;
+    }
+  }
+  std::vector<int64_t> out_shape(r);
+  for (int d = 0; d < r; ++d) {
+    double lo = out_c[0][d], hi = out_c[0][d];
+    for (int c = 1; c < nc; ++c) {
+      lo = std::min(lo, out_c[c][d]);
+      hi = std::max(hi, out_c[c][d]);
+    }
+    out_shape[d] = static_cast<int64_t>(round_half_even(o.scale_extent ? hi - lo : hi - lo + 1.0));
+  }
+  int chosen = -1;
+  for (int c = 0; c < nc && chosen < 0; ++c) {
+    double mn = 0;
+    bool first = true;
+    for (int c2 = 0; c2 < nc; ++c2)
+      for (int d = 0; d < r; ++d) {
+        const double v = out_c[c2][d] - out_c[c][d];
+        mn = first ? v : std::min(mn, v);
+        first = false;
+      }
+    if (std::abs(mn) <= 1e-8) chosen = c;
+  }
+  std::vector<double> offset(r);
+  for (int d = 0; d < r; ++d) {
+    auto world = [&](int c) {
+      double v = el(ar, d, kH);
+      for (int k = 0; k < r; ++k) v += el(ar, d, k) * corners[c][k];
+      return v;
+    };
+    if (chosen >= 0) {
+      offset[d] = world(chosen);
+    } else {
+      offset[d] = world(0);
+      for (int c = 1; c < nc; ++c) offset[d] = std::min(offset[d], world(c));
+    }
+  }
+  for (int d = 0; d < r; ++d) el(new_a, d, kH) = offset[d];
+  return {new_a, out_shape};
+}
+
+Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std::vector<int64_t>& out,
+                         const std::string& mode, const std::string& padding, bool align_corners,
+                         at::ScalarType compute) {
+  const int r = static_cast<int>(in.data.dim()) - 1;
+  const Affine ar = to_nd(in.affine, r);
+  const Affine dst = to_nd(dst_affine, r);
+  const Affine X = matmul(inverse(ar), dst);
+  const auto S = spatial_shape(in.data);
+  if ((allclose(ar, dst, 1e-3, 1e-5, r) || allclose(X, identity_affine(), 1e-8, 1e-5, r)) && out == S) {
+    return {in.data.to(at::kFloat), in.affine};
+  }
+  auto data = affine_resample(in.data, X, out, mode, padding, align_corners, compute).to(at::kFloat);
+  return {data, matmul(in.affine, X)};
+}
+
+Spatial spacing(const Spatial& in, const SpacingOptions& o, const std::vector<int64_t>& force_shape) {
+  const auto S = spatial_shape(in.data);
+  auto [new_a, out] = spacing_geometry(in.affine, S, o);
+  if (!force_shape.empty()) out = force_shape;
+  auto res = spatial_resample(in, new_a, out, o.mode, o.padding_mode, o.align_corners, o.dtype);
+  if (o.recompute_affine) res.affine = resize_affine(identity_affine(), S, out);
+  return res;
+}
+
+// ---------------------------------------------------------------- resize / interpolate
+
+at::Tensor interpolate(const at::Tensor& img, const std::vector<int64_t>& out, const std::string& mode_in,
+                       std::optional<bool> align_corners) {
+  const int64_t r = img.dim() - 1;
+  auto x = img.to(at::kFloat).unsqueeze(0);
+  std::string mode = mode_in;
+  if (mode == "linear" || mode == "bilinear" || mode == "trilinear") mode = r == 3 ? "trilinear" : "bilinear";
+  const bool ac = align_corners.value_or(false);
+  at::IntArrayRef size(out);
+  at::Tensor y;
+  if (mode == "area") {
+    y = r == 3 ? at::adaptive_avg_pool3d(x, size) : at::adaptive_avg_pool2d(x, size);
+  } else if (mode == "nearest") {
+    y = r == 3 ? at::upsample_nearest3d(x, size, c10::nullopt, c10::nullopt, c10::nullopt)
+               : at::upsample_nearest2d(x, size, c10::nullopt, c10::nullopt);
+  } else if (mode == "nearest-exact") {
+    y = r == 3 ? at::_upsample_nearest_exact3d(x, size, c10::nullopt, c10::nullopt, c10::nullopt)
+               : at::_upsample_nearest_exact2d(x, size, c10::nullopt, c10::nullopt);
+  } else if (mode == "trilinear") {
+    y = at::upsample_trilinear3d(x, size, ac, c10::nullopt, c10::nullopt, c10::nullopt);
+  } else if (mode == "bilinear") {
+    y = at::upsample_bilinear2d(x, size, ac, c10::nullopt, c10::nullopt);
+  } else if (mode == "bicubic" && r == 2) {
+    y = at::upsample_bicubic2d(x, size, ac, c10::nullopt, c10::nullopt);
+  } else {
+    throw Error("unsupported resize mode '" + mode_in + "' (nearest, nearest-exact, area, bilinear, trilinear; bicubic in 2D)");
+  }
+  return y[0];
+}
+
+Affine resize_affine(const Affine& a, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+  Affine x = identity_affine();
+  for (std::size_t d = 0; d < in.size(); ++d) {
+    const double s = static_cast<double>(in[d]) / static_cast<double>(std::max<int64_t>(out[d], 1));
+    el(x, d, d) = s;
+    el(x, d, kH) = (s - 1.0) / 2.0;
+  }
+  return matmul(a, x);
+}
+
+// ---------------------------------------------------------------- flips and rotations
+
+Spatial flip(const Spatial& in, const std::vector<int64_t>& axes) {
+  const auto S = spatial_shape(in.data);
+  std::vector<int64_t> dims;
+  Affine X = identity_affine();
+  for (auto a : axes) {
+    dims.push_back(a + 1);
+    el(X, a, a) = -1;
+    el(X, a, kH) = static_cast<double>(S[a] - 1);
+  }
+  return {dims.empty() ? in.data : in.data.flip(dims), matmul(in.affine, X)};
+}
+
+Spatial rotate90(const Spatial& in, int k, int a0, int a1) {
+  k = ((k % 4) + 4) % 4;
+  Spatial cur = in;
+  for (int step = 0; step < k; ++step) {
+    const auto S = spatial_shape(cur.data);
+    // One np.rot90 step: out[.., o0, .., o1, ..] = in[.., o1, .., S1 - 1 - o0, ..] on axes (a0, a1).
+    Affine X = identity_affine();
+    el(X, a0, a0) = 0;
+    el(X, a1, a1) = 0;
+    el(X, a0, a1) = 1;
+    el(X, a1, a0) = -1;
+    el(X, a1, kH) = static_cast<double>(S[a1] - 1);
+    cur = {at::rot90(cur.data, 1, {a0 + 1, a1 + 1}).contiguous(), matmul(cur.affine, X)};
+  }
+  return cur;
+}
+
+Affine create_rotate(int r, const std::vector<double>& angles) {
+  Affine m = identity_affine();
+  auto rot = [](int p, int q, double t) {
+    Affine a = identity_affine();
+    el(a, p, p) = std::cos(t);
+    el(a, p, q) = -std::sin(t);
+    el(a, q, p) = std::sin(t);
+    el(a, q, q) = std::cos(t);
+    return a;
+  };
+  if (r == 2) return rot(0, 1, angles.empty() ? 0.0 : angles[0]);
+  const double ax = angles.size() > 0 ? angles[0] : 0, ay = angles.size() > 1 ? angles[1] : 0,
+               az = angles.size() > 2 ? angles[2] : 0;
+  Affine ry = identity_affine();
+  el(ry, 0, 0) = std::cos(ay);
+  el(ry, 0, 2) = std::sin(ay);
+  el(ry, 2, 0) = -std::sin(ay);
+  el(ry, 2, 2) = std::cos(ay);
+  m = matmul(matmul(rot(1, 2, ax), ry), rot(0, 1, az));
+  return m;
+}
+
+Affine create_shear(int r, const std::vector<double>& c) {
+  Affine m = identity_affine();
+  if (c.empty()) return m;
+  if (r == 2) {
+    el(m, 0, 1) = c.size() > 0 ? c[0] : 0;
+    el(m, 1, 0) = c.size() > 1 ? c[1] : 0;
+  } else {
+    const int pos[6][2] = {{0, 1}, {0, 2}, {1, 0}, {1, 2}, {2, 0}, {2, 1}};
+    for (std::size_t i = 0; i < c.size() && i < 6; ++i) el(m, pos[i][0], pos[i][1]) = c[i];
+  }
+  return m;
+}
+
+Affine create_translate(int r, const std::vector<double>& shift) {
+  Affine m = identity_affine();
+  for (int d = 0; d < r && d < static_cast<int>(shift.size()); ++d) el(m, d, kH) = shift[d];
+  return m;
+}
+
+Affine create_scale(int r, const std::vector<double>& scale) {
+  Affine m = identity_affine();
+  for (int d = 0; d < r && d < static_cast<int>(scale.size()); ++d) el(m, d, d) = scale[d];
+  return m;
+}
+
+namespace {
+
+Affine centered(const Affine& aff, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+  std::vector<double> ci, co;
+  for (std::size_t d = 0; d < in.size(); ++d) {
+    ci.push_back((static_cast<double>(in[d]) - 1.0) / 2.0);
+    co.push_back(-(static_cast<double>(out[d]) - 1.0) / 2.0);
+  }
+  const int r = static_cast<int>(in.size());
+  return matmul(matmul(create_translate(r, ci), aff), create_translate(r, co));
+}
+
+}  // namespace
+
+Spatial rotate(const Spatial& in, const std::vector<double>& angles, bool keep_size, const std::string& mode,
+               const std::string& padding, bool align_corners) {
+  const int r = static_cast<int>(in.data.dim()) - 1;
+  const auto S = spatial_shape(in.data);
+  const Affine R = create_rotate(r, angles);
+  std::vector<int64_t> out = S;
+  if (!keep_size) {
+    const int nc = 1 << r;
+    for (int d = 0; d < r; ++d) {
+      double lo = 0, hi = 0;
+      for (int c = 0; c < nc; ++c) {
+        double v = 0;
+        for (int k = 0; k < r; ++k) v += el(R, d, k) * (((c >> k) & 1) ? static_cast<double>(S[k]) : 0.0);
+        lo = c == 0 ? v : std::min(lo, v);
+        hi = c == 0 ? v : std::max(hi, v);
+      }
+      out[d] = static_cast<int64_t>(hi - lo + 0.5);
+    }
+  }
+  const Affine M = centered(R, S, out);
+  auto data = affine_resample(in.data, M, out, mode, padding, align_corners, at::kFloat).to(at::kFloat);
+  return {data, matmul(in.affine, M)};
+}
+
+Spatial zoom(const Spatial& in, const std::vector<double>& factors, const std::string& mode,
+             const std::string& padding_mode, std::optional<bool> align_corners, bool keep_size) {
+  const auto S = spatial_shape(in.data);
+  std::vector<int64_t> out(S.size());
+  for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::floor(static_cast<double>(S[d]) * factors[d]));
+  Spatial z{interpolate(in.data, out, mode, align_corners), resize_affine(in.affine, S, out)};
+  if (!keep_size || out == S) return z;
+  // ResizeWithPadOrCrop back to S: centre crop the axes that grew, then symmetric pad.
+  std::vector<int64_t> roi(S.size());
+  for (std::size_t d = 0; d < S.size(); ++d) roi[d] = std::min(S[d], out[d]);
+  const auto start = croppad::center_crop_start(out, roi);
+  std::vector<int64_t> end(S.size());
+  for (std::size_t d = 0; d < S.size(); ++d) end[d] = start[d] + roi[d];
+  auto data = croppad::crop_or_pad(z.data, start, end);
+  Affine a = croppad::translate_affine(z.affine, start);
+  const auto [before, after] = croppad::pad_amounts(roi, S, true);
+  data = croppad::pad(data, before, after, padding_mode);
+  std::vector<int64_t> neg(before.size());
+  for (std::size_t d = 0; d < before.size(); ++d) neg[d] = -before[d];
+  return {data, croppad::translate_affine(a, neg)};
+}
+
+at::Tensor grid_resample(const at::Tensor& img, const at::Tensor& grid, const std::string& mode,
+                         const std::string& padding, at::ScalarType compute) {
+  const int64_t r = img.dim() - 1;
+  const auto in = spatial_shape(img);
+  std::vector<at::Tensor> comps;
+  for (int64_t d = r - 1; d >= 0; --d) {
+    comps.push_back(grid[d].to(at::kDouble) * (2.0 / std::max<double>(2.0, static_cast<double>(in[d]))));
+  }
+  auto g = at::stack(comps, -1).unsqueeze(0).to(compute);
+  return at::grid_sampler(img.unsqueeze(0).to(compute), g, interp_code(mode), padding_code(padding), false)[0];
+}
+
+Spatial affine_grid_resample(const Spatial& in, const Affine& aff, const std::vector<int64_t>& out,
+                             const std::string& mode, const std::string& padding, bool align_corners,
+                             at::ScalarType compute) {
+  const int r = static_cast<int>(in.data.dim()) - 1;
+  const auto S = spatial_shape(in.data);
+  // Centred output grid, mapped by aff: input-centred coordinates.
+  std::vector<at::Tensor> axes;
+  for (int d = 0; d < r; ++d) {
+    const double half = (static_cast<double>(out[d]) - 1.0) / 2.0;
+    auto ax = at::linspace(-half, half, out[d], at::kDouble);
+    if (align_corners && out[d] > 1) ax = ax * (static_cast<double>(out[d]) / (static_cast<double>(out[d]) - 1.0));
+    axes.push_back(ax);
+  }
+  auto mesh = at::meshgrid(axes, "ij");
+  std::vector<at::Tensor> g;
+  for (int i = 0; i < r; ++i) {
+    auto v = at::full(mesh[0].sizes(), el(aff, i, kH), at::kDouble);
+    for (int k = 0; k < r; ++k) v = v + el(aff, i, k) * mesh[k];
+    g.push_back(v);
+  }
+  at::Tensor data;
+  if (!align_corners) {
+    data = grid_resample(in.data, at::stack(g), mode, padding, compute);
+  } else {
+    std::vector<at::Tensor> idx;
+    for (int d = 0; d < r; ++d) {
+      const double n = static_cast<double>(S[d]);
+      idx.push_back(g[d] * (n - 1.0) / n + (n - 1.0) / 2.0);
+    }
+    data = sample_at_indices(in.data, at::stack(idx), mode, padding, true, compute);
+  }
+  return {data.to(at::kFloat), matmul(in.affine, centered(aff, S, out))};
+}
+
+}  // namespace barton::transforms::spatial
