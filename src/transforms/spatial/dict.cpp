@@ -296,18 +296,17 @@ void register_spatial(TransformRegistry& r) {
       o.padding_mode = pads[i];
       o.align_corners = aligns[i];
       o.scale_extent = scale_extent[i];
+      if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
+        throw ConfigError(a.source(), a.pointer() + "/mode", "must be bilinear, nearest or bicubic, got '" + o.mode + "'");
+      }
+      if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
+        throw ConfigError(a.source(), a.pointer() + "/padding_mode",
+                          "must be border, zeros or reflection, got '" + o.padding_mode + "'");
+      }
       try {
         o.dtype = parse_dtype(dtypes[i]);
-        if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
-          throw Error("mode must be bilinear, nearest or bicubic, got '" + o.mode + "'");
-        }
-        if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
-          throw Error("padding_mode must be border, zeros or reflection, got '" + o.padding_mode + "'");
-        }
-      } catch (const ConfigError&) {
-        throw;
       } catch (const Error& e) {
-        throw ConfigError(a.source(), a.pointer(), e.what());
+        throw ConfigError(a.source(), a.pointer() + "/dtype", e.what());
       }
       opts.push_back(o);
     }

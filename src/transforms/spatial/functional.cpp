@@ -91,22 +91,101 @@ Affine to_nd(const Affine& a, int r) {
   return out;
 }
 
+namespace {
+
+// (r+1)x(r+1) tensor of an embedded 4x4 matrix.
+at::Tensor block(const Affine& a, int r, at::ScalarType dtype) {
+  auto t = at::zeros({r + 1, r + 1}, at::kDouble);
+  auto acc = t.accessor<double, 2>();
+  for (int i = 0; i <= r; ++i)
+    for (int j = 0; j <= r; ++j) acc[i][j] = el(a, i == r ? kH : i, j == r ? kH : j);
+  return t.to(dtype);
+}
+
+Affine embed(const at::Tensor& t, int r) {
+  const auto d = t.to(at::kDouble).contiguous();
+  auto acc = d.accessor<double, 2>();
+  Affine a = identity_affine();
+  for (int i = 0; i <= r; ++i)
+    for (int j = 0; j <= r; ++j) el(a, i == r ? kH : i, j == r ? kH : j) = acc[i][j];
+  return a;
+}
+
+// Solves A X = B for (r+1)x(r+1) float64 matrices by LU with partial pivoting (LAPACK's dgesv
+// algorithm, as numpy.linalg.solve uses), so axis-aligned affines give exact results.
+at::Tensor solve_lu(const at::Tensor& a_t, const at::Tensor& b_t) {
+  const int64_t n = a_t.size(0), m = b_t.size(1);
+  auto a = a_t.to(at::kDouble).contiguous().clone();
+  auto b = b_t.to(at::kDouble).contiguous().clone();
+  auto A = a.accessor<double, 2>();
+  auto B = b.accessor<double, 2>();
+  for (int64_t k = 0; k < n; ++k) {
+    int64_t p = k;
+    for (int64_t i = k + 1; i < n; ++i) {
+      if (std::abs(A[i][k]) > std::abs(A[p][k])) p = i;
+    }
+    BARTON_CHECK(A[p][k] != 0.0, "affine is singular");
+    if (p != k) {
+      for (int64_t j = 0; j < n; ++j) std::swap(A[k][j], A[p][j]);
+      for (int64_t j = 0; j < m; ++j) std::swap(B[k][j], B[p][j]);
+    }
+    for (int64_t i = k + 1; i < n; ++i) {
+      const double l = A[i][k] / A[k][k];
+      A[i][k] = l;
+      for (int64_t j = k + 1; j < n; ++j) A[i][j] -= l * A[k][j];
+      for (int64_t j = 0; j < m; ++j) B[i][j] -= l * B[k][j];
+    }
+  }
+  for (int64_t j = 0; j < m; ++j) {
+    for (int64_t i = n - 1; i >= 0; --i) {
+      double v = B[i][j];
+      for (int64_t k = i + 1; k < n; ++k) v -= A[i][k] * B[k][j];
+      B[i][j] = v / A[i][i];
+    }
+  }
+  return b;
+}
+
+// MONAI's normalize_transform, with the same float64 operations, cast to `dtype`.
+at::Tensor normalize_t(const std::vector<int64_t>& shape, bool align_corners, at::ScalarType dtype) {
+  std::vector<double> s(shape.begin(), shape.end());
+  auto shape_t = at::tensor(s, at::kDouble);
+  auto norm = shape_t.clone();
+  const int64_t r = shape_t.numel();
+  auto n = at::zeros({r + 1, r + 1}, at::kDouble);
+  if (align_corners) {
+    norm = at::where(norm <= 1.0, at::full_like(norm, 2.0), norm);
+    norm = 2.0 / (norm - 1.0);
+    n = at::diag(at::cat({norm, at::ones({1}, at::kDouble)}));
+    n.slice(0, 0, r).select(1, r).fill_(-1.0);
+  } else {
+    norm = at::where(norm <= 0.0, at::full_like(norm, 2.0), norm);
+    norm = 2.0 / norm;
+    n = at::diag(at::cat({norm, at::ones({1}, at::kDouble)}));
+    n.slice(0, 0, r).select(1, r).copy_(1.0 / shape_t - 1.0);
+  }
+  return n.to(dtype);
+}
+
+}  // namespace
+
 at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
                            const std::string& mode, const std::string& padding, bool align_corners,
                            at::ScalarType compute) {
   const int r = static_cast<int>(img.dim()) - 1;
   const auto in = spatial_shape(img);
-  const Affine theta4 = matmul(matmul(normalizer(in, align_corners), M), inverse(normalizer(out, align_corners)));
-  // (r+1)x(r+1) block with the first r rows and columns reversed (torch's x = last axis).
-  auto theta = at::zeros({1, r, r + 1}, at::kDouble);
-  auto acc = theta.accessor<double, 3>();
-  for (int i = 0; i < r; ++i) {
-    for (int j = 0; j < r; ++j) acc[0][i][j] = el(theta4, r - 1 - i, r - 1 - j);
-    acc[0][i][r] = el(theta4, r - 1 - i, kH);
-  }
+  // theta = N(in) @ M @ inv(N(out)), then the first r rows and columns reversed (torch's x = last
+  // axis): the same operations MONAI's AffineTransform performs, in the compute dtype.
+  auto theta = at::matmul(at::matmul(normalize_t(in, align_corners, compute).unsqueeze(0), block(M, r, compute).unsqueeze(0)),
+                          at::inverse(normalize_t(out, align_corners, compute).unsqueeze(0)))[0];
+  std::vector<int64_t> rev;
+  for (int i = r - 1; i >= 0; --i) rev.push_back(i);
+  rev.push_back(r);
+  const auto idx = at::tensor(rev, at::kLong);
+  theta = theta.index_select(0, idx).index_select(1, idx).slice(0, 0, r).unsqueeze(0).contiguous();
   std::vector<int64_t> size = {1, img.size(0)};
   size.insert(size.end(), out.begin(), out.end());
-  auto grid = at::affine_grid_generator(theta.to(compute), size, align_corners);
+  auto grid = at::affine_grid_generator(theta, size, align_corners);
   return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0];
 }
 
@@ -193,44 +272,20 @@ Spatial orientation(const Spatial& in, const std::string& axcodes) {
 
 // ---------------------------------------------------------------- spacing
 
-namespace {
-
-// Upper-triangular zs with zsᵀ zs = m (m symmetric positive definite), r x r.
-std::vector<std::vector<double>> cholesky_upper(const std::vector<std::vector<double>>& m) {
-  const std::size_t n = m.size();
-  std::vector<std::vector<double>> L(n, std::vector<double>(n, 0));
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j <= i; ++j) {
-      double s = m[i][j];
-      for (std::size_t k = 0; k < j; ++k) s -= L[i][k] * L[j][k];
-      if (i == j) {
-        BARTON_CHECK(s > 0, "affine is singular; cannot compute its voxel spacing");
-        L[i][j] = std::sqrt(s);
-      } else {
-        L[i][j] = s / L[j][j];
-      }
-    }
-  std::vector<std::vector<double>> U(n, std::vector<double>(n, 0));
-  for (std::size_t i = 0; i < n; ++i)
-    for (std::size_t j = 0; j < n; ++j) U[i][j] = L[j][i];
-  return U;
-}
-
-}  // namespace
-
 std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const std::vector<int64_t>& shape,
                                                          const SpacingOptions& o) {
+  // The same float64 operations, in the same order, as MONAI's zoom_affine and
+  // compute_shape_offset (numpy), so that exact ties in nearest-neighbour resampling fall the same way.
   const int r = static_cast<int>(shape.size());
-  const Affine ar = to_nd(a, r);
+  const Affine ar4 = to_nd(a, r);
+  const auto ar = block(ar4, r, at::kDouble);
   BARTON_CHECK(!o.pixdim.empty(), "Spacingd needs pixdim");
   std::vector<double> out_d(r);
   for (int i = 0; i < r; ++i) out_d[i] = i < static_cast<int>(o.pixdim.size()) ? o.pixdim[i] : o.pixdim.back();
-  std::vector<double> orig_d(r);
-  for (int j = 0; j < r; ++j) {
-    double n = 0;
-    for (int i = 0; i < r; ++i) n += el(ar, i, j) * el(ar, i, j);
-    orig_d[j] = n == 0 ? 1.0 : std::sqrt(n);
-  }
+  const auto rzs = ar.slice(0, 0, r).slice(1, 0, r);
+  auto orig_t = at::sqrt((rzs * rzs).sum(0));
+  orig_t = at::where(orig_t == 0, at::ones_like(orig_t), orig_t);
+  std::vector<double> orig_d(orig_t.data_ptr<double>(), orig_t.data_ptr<double>() + r);
   for (int i = 0; i < r; ++i) {
     const double target = out_d[i];
     double mn = target, mx = target;
@@ -238,90 +293,46 @@ std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const 
     if (i < static_cast<int>(o.max_pixdim.size()) && std::isfinite(o.max_pixdim[i])) mx = std::max(o.max_pixdim[i], target);
     if (mn - 1e-3 <= orig_d[i] && orig_d[i] <= mx + 1e-3) out_d[i] = orig_d[i];
   }
-  // zoom_affine
   for (int i = 0; i < r; ++i) {
     if (out_d[i] <= 0) out_d[i] = orig_d[i];
     if (out_d[i] == 0) out_d[i] = 1;
   }
-  Affine new_a = identity_affine();
+  at::Tensor new_a = at::eye(r + 1, at::kDouble);
   if (o.diagonal) {
-    for (int i = 0; i < r; ++i) el(new_a, i, i) = out_d[i];
+    for (int i = 0; i < r; ++i) new_a[i][i] = out_d[i];
   } else {
-    std::vector<std::vector<double>> rzs(r, std::vector<double>(r)), m(r, std::vector<double>(r, 0));
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j) rzs[i][j] = el(ar, i, j);
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j)
-        for (int k = 0; k < r; ++k) m[i][j] += rzs[k][i] * rzs[k][j];
-    const auto zs = cholesky_upper(m);
-    Affine zs4 = identity_affine(), rz4 = identity_affine();
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j) {
-        el(zs4, i, j) = zs[i][j];
-        el(rz4, i, j) = rzs[i][j];
-      }
-    const Affine rot = matmul(rz4, inverse(zs4));
-    for (int i = 0; i < r; ++i)
-      for (int j = 0; j < r; ++j) el(new_a, i, j) = el(rot, i, j) * std::abs(out_d[j]);
+    const auto zs = at::linalg_cholesky(at::matmul(rzs.t(), rzs)).t();
+    const auto rotation = at::matmul(rzs, at::inverse(zs));
+    auto sc = at::tensor(out_d, at::kDouble).abs() * at::sign(at::diagonal(zs));
+    new_a.slice(0, 0, r).slice(1, 0, r).copy_(at::matmul(rotation, at::diag(sc)));
   }
   // compute_shape_offset
-  const int nc = 1 << r;
-  std::vector<std::vector<double>> corners(nc, std::vector<double>(r));
-  for (int c = 0; c < nc; ++c) {
-    for (int d = 0; d < r; ++d) {
-      const bool hi = (c >> (r - 1 - d)) & 1;  // meshgrid 'ij': last axis fastest
-      const double n = static_cast<double>(shape[d]);
-      corners[c][d] = o.scale_extent ? (hi ? n - 0.5 : -0.5) : (hi ? n - 1.0 : 0.0);
-    }
+  std::vector<at::Tensor> coords;
+  for (int d = 0; d < r; ++d) {
+    const double n = static_cast<double>(shape[d]);
+    coords.push_back(o.scale_extent ? at::tensor({-0.5, n - 0.5}, at::kDouble) : at::tensor({0.0, n - 1.0}, at::kDouble));
   }
-  const Affine mat = matmul(inverse(new_a), ar);
-  std::vector<std::vector<double>> out_c(nc, std::vector<double>(r));
-  for (int c = 0; c < nc; ++c) {
-    double h = el(mat, kH, kH);
-    for (int k = 0; k < r; ++k) h += el(mat, kH, k) * corners[c][k];
-    for (int d = 0; d < r; ++d) {
-      double v = el(mat, d, kH);
-      for (int k = 0; k < r; ++k) v += el(mat, d, k) * corners[c][k];
-      out_c[c][d] = v / h;
-    }
-  }
+  auto mesh = at::meshgrid(coords, "ij");
+  std::vector<at::Tensor> flat;
+  for (auto& m : mesh) flat.push_back(m.reshape(-1));
+  auto corners = at::stack(flat);
+  corners = at::cat({corners, at::ones({1, corners.size(1)}, at::kDouble)});
+  auto corners_out = at::matmul(solve_lu(new_a, ar), corners);
+  const auto corners_w = at::matmul(ar, corners);
+  const auto all_dist = corners_out.slice(0, 0, r).clone();
+  corners_out = corners_out.slice(0, 0, r) / corners_out.slice(0, r, r + 1);
+  const auto ptp = std::get<0>(corners_out.max(1)) - std::get<0>(corners_out.min(1));
+  const auto shp = at::round(o.scale_extent ? ptp : ptp + 1.0);
   std::vector<int64_t> out_shape(r);
-  for (int d = 0; d < r; ++d) {
-    double lo = out_c[0][d], hi = out_c[0][d];
-    for (int c = 1; c < nc; ++c) {
-      lo = std::min(lo, out_c[c][d]);
-      hi = std::max(hi, out_c[c][d]);
-    }
-    out_shape[d] = static_cast<int64_t>(round_half_even(o.scale_extent ? hi - lo : hi - lo + 1.0));
+  for (int d = 0; d < r; ++d) out_shape[d] = static_cast<int64_t>(shp[d].item<double>());
+  at::Tensor offset;
+  for (int64_t i = 0; i < corners.size(1) && !offset.defined(); ++i) {
+    const auto min_corner = std::get<0>((all_dist - all_dist.slice(1, i, i + 1)).min(1));
+    if (min_corner.abs().max().item<double>() <= 1e-8) offset = corners_w.slice(0, 0, r).select(1, i);
   }
-  int chosen = -1;
-  for (int c = 0; c < nc && chosen < 0; ++c) {
-    double mn = 0;
-    bool first = true;
-    for (int c2 = 0; c2 < nc; ++c2)
-      for (int d = 0; d < r; ++d) {
-        const double v = out_c[c2][d] - out_c[c][d];
-        mn = first ? v : std::min(mn, v);
-        first = false;
-      }
-    if (std::abs(mn) <= 1e-8) chosen = c;
-  }
-  std::vector<double> offset(r);
-  for (int d = 0; d < r; ++d) {
-    auto world = [&](int c) {
-      double v = el(ar, d, kH);
-      for (int k = 0; k < r; ++k) v += el(ar, d, k) * corners[c][k];
-      return v;
-    };
-    if (chosen >= 0) {
-      offset[d] = world(chosen);
-    } else {
-      offset[d] = world(0);
-      for (int c = 1; c < nc; ++c) offset[d] = std::min(offset[d], world(c));
-    }
-  }
-  for (int d = 0; d < r; ++d) el(new_a, d, kH) = offset[d];
-  return {new_a, out_shape};
+  if (!offset.defined()) offset = std::get<0>(corners_w.slice(0, 0, r).min(1));
+  new_a.slice(0, 0, r).select(1, r).copy_(offset);
+  return {embed(new_a, r), out_shape};
 }
 
 Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std::vector<int64_t>& out,
@@ -330,7 +341,8 @@ Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std:
   const int r = static_cast<int>(in.data.dim()) - 1;
   const Affine ar = to_nd(in.affine, r);
   const Affine dst = to_nd(dst_affine, r);
-  const Affine X = matmul(inverse(ar), dst);
+  // X = solve(src, dst) in float64, as MONAI computes it (LU with partial pivoting).
+  const Affine X = embed(solve_lu(block(ar, r, at::kDouble), block(dst, r, at::kDouble)), r);
   const auto S = spatial_shape(in.data);
   if ((allclose(ar, dst, 1e-3, 1e-5, r) || allclose(X, identity_affine(), 1e-8, 1e-5, r)) && out == S) {
     return {in.data.to(at::kFloat), in.affine};
