@@ -29,5 +29,6 @@ void setup_list_components(CLI::App& sub, Runner& runner);
 void setup_convert(CLI::App& sub, Runner& runner);
 void setup_info(CLI::App& sub, Runner& runner);
 void setup_data(CLI::App& sub, Runner& runner);
+void setup_preprocess(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli

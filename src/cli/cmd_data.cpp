@@ -17,8 +17,8 @@ void setup_data(CLI::App& app, Runner& runner) {
   struct Args {
     std::string out;
     int cases = 8;
-    std::vector<int64_t> size = {96, 96, 40};
-    std::vector<double> spacing = {1.6, 1.6, 4.0};
+    std::vector<int64_t> size = {112, 112, 40};
+    std::vector<double> spacing = {1.5, 1.5, 4.0};
     uint64_t seed = 0;
     std::string sample;
   };
@@ -27,8 +27,8 @@ void setup_data(CLI::App& app, Runner& runner) {
   auto* synth = app.add_subcommand("synth", "Write synthetic CT-like volumes, labels and dataset.json");
   synth->add_option("OUT", a->out, "Output folder")->required();
   synth->add_option("--cases", a->cases, "Number of cases (default 8)");
-  synth->add_option("--size", a->size, "Voxels I,J,K (default 96,96,40)")->delimiter(',')->expected(3);
-  synth->add_option("--spacing", a->spacing, "Voxel size in mm (default 1.6,1.6,4.0)")->delimiter(',')->expected(3);
+  synth->add_option("--size", a->size, "Voxels I,J,K (default 112,112,40)")->delimiter(',')->expected(3);
+  synth->add_option("--spacing", a->spacing, "Voxel size in mm (default 1.5,1.5,4.0)")->delimiter(',')->expected(3);
   synth->add_option("--seed", a->seed, "Seed (default 0)");
   auto* sample = app.add_subcommand("sample", "Build a datalist from real images shipped by Debian packages");
   sample->add_option("NAME", a->sample, "Sample set: brain")->required()->check(CLI::IsMember({"brain"}));

@@ -57,6 +57,7 @@ void register_data_transforms(transforms::TransformRegistry& r) {
     }
     return std::make_unique<LoadImaged>(KeySelection::from_config(a), transforms::dtype_arg(a, "dtype", at::kFloat));
   });
+  register_save_image(r);
 }
 
 }  // namespace barton::data

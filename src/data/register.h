@@ -4,4 +4,5 @@
 
 namespace barton::data {
 void register_data_transforms(transforms::TransformRegistry& r);
+void register_save_image(transforms::TransformRegistry& r);
 }  // namespace barton::data

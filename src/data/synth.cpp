@@ -42,10 +42,10 @@ SynthCase synthesize_case(const SynthOptions& o) {
 
   const double half_w = ni * si / 2.0, half_h = nj * sj / 2.0;
   // Body: elliptical cylinder filling ~85% of the field of view, with a fat layer.
-  const double bx = half_w * (0.80 + 0.05 * u(rng)), by = half_h * (0.62 + 0.05 * u(rng));
+  const double bx = half_w * (0.80 + 0.05 * u(rng)), by = half_h * (0.72 + 0.04 * u(rng));
   auto body_r2 = (x / bx).pow(2) + (y / by).pow(2);
   auto body = soft_inside(body_r2, 0.02);
-  auto inner = soft_inside((x / (bx - 12)).pow(2) + (y / (by - 12)).pow(2), 0.03);
+  auto inner = soft_inside((x / (bx - 8)).pow(2) + (y / (by - 8)).pow(2), 0.03);
   auto hu = at::full({ni, nj, nk}, -1000.0, opts);
   hu = hu + body * (1000.0 - 100.0);          // fat  ~ -100 HU
   hu = hu + inner * (100.0 + 40.0);           // soft tissue ~ 40 HU

@@ -13,8 +13,8 @@
 namespace barton::data {
 
 struct SynthOptions {
-  std::array<int64_t, 3> size = {96, 96, 40};         ///< Voxels (I, J, K). Default: 96x96x40.
-  std::array<double, 3> spacing = {1.6, 1.6, 4.0};    ///< mm per voxel. Default: 1.6x1.6x4.0.
+  std::array<int64_t, 3> size = {112, 112, 40};       ///< Voxels (I, J, K). Default: 112x112x40.
+  std::array<double, 3> spacing = {1.5, 1.5, 4.0};    ///< mm per voxel. Default: 1.5x1.5x4.0.
   uint64_t seed = 0;                                  ///< Case seed. Default: 0.
   double noise_hu = 12.0;                             ///< Gaussian noise sigma in HU. Default: 12.
 };

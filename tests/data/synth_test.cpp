@@ -20,7 +20,7 @@ TEST(Synth, CtLikeIntensitiesLabelAndGeometry) {
   EXPECT_EQ(c.label.data.scalar_type(), at::kByte);
   EXPECT_EQ(io::orientation_code(c.image.affine), "LPS");  // non-RAS on purpose
   const auto sp = io::voxel_spacing(c.image.affine);
-  EXPECT_DOUBLE_EQ(sp[0], 1.6);
+  EXPECT_DOUBLE_EQ(sp[0], 1.5);
   EXPECT_DOUBLE_EQ(sp[2], 4.0);
   const auto hu = c.image.data.to(at::kFloat);
   EXPECT_LE(hu.min().item<float>(), -990);                 // air
