@@ -33,7 +33,7 @@ demo: deps build
 	bash scripts/demo.sh $(BUILD_DIR)/barton
 
 bench: deps configure
-	cmake -S . -B $(BUILD_DIR) -DBARTON_BUILD_BENCH=ON
+	cmake -S . -B $(BUILD_DIR) -DBARTON_BUILD_BENCH=ON > /dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bash bench/run.sh $(BUILD_DIR)
 

@@ -2,8 +2,12 @@
 
 #include <CLI/CLI.hpp>
 
-#include <iostream>
+#include <ATen/Parallel.h>
 
+#include <iostream>
+#include <thread>
+
+#include "core/process.h"
 #include "core/version.h"
 
 namespace barton::cli {
@@ -26,6 +30,8 @@ int run(int argc, char** argv) {
                "barton"};
   app.set_version_flag("--version", std::string("barton ") + BARTON_VERSION);
   app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "Intra-op threads (default: BARTON_THREADS, else every core)")->envname("BARTON_THREADS");
   std::vector<Runner> runners(std::size(kCommands));
   for (std::size_t i = 0; i < std::size(kCommands); ++i) {
     auto* sub = app.add_subcommand(kCommands[i].name, kCommands[i].help);
@@ -37,6 +43,8 @@ int run(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+  tune_allocator();
+  at::set_num_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   for (std::size_t i = 0; i < std::size(kCommands); ++i) {
     if (app.got_subcommand(kCommands[i].name) && runners[i]) return runners[i]();
   }

@@ -1,5 +1,9 @@
 #include "transforms/transform.h"
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/errors.h"
 #include "core/strings.h"
 
@@ -81,7 +85,14 @@ std::vector<Sample> Compose::run(std::vector<Sample> samples, Rng& rng, std::siz
     for (auto& s : samples) {
       const std::string origin = s.origin();
       try {
+        static const bool profile = std::getenv("BARTON_PROFILE_TRANSFORMS") != nullptr;
+        const auto t0 = std::chrono::steady_clock::now();
         auto produced = steps_[i]->apply_multi(std::move(s), rng);
+        if (profile) {
+          std::fprintf(stderr, "[profile] %-28s %8.1f ms  %s\n", steps_[i]->name().c_str(),
+                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                       origin.c_str());
+        }
         for (auto& p : produced) next.push_back(std::move(p));
       } catch (const ConfigError&) {
         throw;

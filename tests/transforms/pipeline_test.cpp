@@ -13,6 +13,7 @@
 #include "mmar/registries.h"
 #include "support/test_support.h"
 #include "transforms/twin.h"
+#include "io/image.h"
 
 namespace barton::data {
 namespace {
@@ -190,6 +191,66 @@ TEST(Registry, EveryAvailableTransformIsRegisteredWithItsSpec) {
         r.create(ConfigNode::parse(R"({"name": "Spacingd", "args": {"keys": "image", "pixdim": [1, 1, 1], "mode": "cubic"}})", "c.json"));
       },
       "c.json:/args/mode: must be bilinear, nearest or bicubic, got 'cubic'");
+}
+
+}  // namespace
+}  // namespace barton::data
+
+namespace barton::data {
+namespace {
+
+TEST(RandomSpatial, ElasticWithoutDeformationIsTheIdentity) {
+  const auto s = test::ct_case({17, 15, 9});
+  const auto t = test::make_transform("Rand3DElasticd", R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [0, 0], "prob": 1.0})");
+  const auto out = test::apply(*t, s, 3);
+  EXPECT_LE((out.image("image").data - s.image("image").data).abs().max().item<float>(), 1e-3);
+  const auto moved = test::apply(*test::make_transform("Rand3DElasticd",
+      R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [3, 4], "prob": 1.0})"), s, 3);
+  EXPECT_GT((moved.image("image").data - s.image("image").data).abs().max().item<float>(), 10.0f);
+}
+
+TEST(RandomSpatial, RandomTransformsReproducePerSeedAndKeepKeysAligned) {
+  const auto s = test::ct_case({17, 15, 9});
+  for (const char* spec : {R"({"keys": ["image", "label"], "prob": 1.0, "spatial_axis": [0, 1]})"}) {
+    const auto t = test::make_transform("RandFlipd", spec);
+    const auto a = test::apply(*t, s, 1);
+    EXPECT_TRUE(at::equal(a.image("image").data, s.image("image").data.flip({1, 2})));
+    EXPECT_TRUE(at::equal(a.image("label").data, s.image("label").data.flip({1, 2})));
+  }
+  const auto rot = test::make_transform("RandRotate90d", R"({"keys": ["image", "label"], "prob": 1.0, "max_k": 3})");
+  const auto r1 = test::apply(*rot, s, 5), r2 = test::apply(*rot, s, 5);
+  EXPECT_TRUE(at::equal(r1.image("image").data, r2.image("image").data));
+  // Label and image moved together: the label still marks the organ's HU.
+  const auto organ = r1.image("label").data > 0;
+  EXPECT_GT(r1.image("image").data.masked_select(organ).mean().item<float>(), 60.0f);
+}
+
+TEST(RandomCrops, LabelClassesCentreOnTheChosenClass) {
+  auto s = test::ct_case({30, 26, 11});
+  const auto t = test::make_transform("RandCropByLabelClassesd", R"({"keys": ["image", "label"], "label_key": "label",
+      "spatial_size": [8, 8, 4], "num_classes": 2, "ratios": [0, 1], "num_samples": 3})");
+  transforms::Rng rng(2);
+  const auto outs = t->apply_multi(s.deep_copy(), rng);
+  ASSERT_EQ(outs.size(), 3u);
+  for (const auto& o : outs) {
+    EXPECT_EQ(o.image("label").spatial_shape(), (std::vector<int64_t>{8, 8, 4}));
+    EXPECT_EQ(o.image("label").data[0][4][4][2].item<float>(), 1.0f);  // ratios [0, 1]: always on the organ
+  }
+}
+
+TEST(SaveImage, WritesWhereMonaiWouldWithTheAffine) {
+  test::TempDir tmp;
+  auto s = test::ct_case({12, 11, 5});
+  s.image("label").filename = "/data/case_7.nii.gz";
+  BuildContext ctx;
+  ctx.mmar_root = tmp.path();
+  const auto spec = ConfigNode::parse(R"({"name": "SaveImaged", "args": {"keys": "label", "output_dir": "eval", "output_postfix": "seg", "print_log": false}})",
+                                      "c.json");
+  const auto t = builtin_registries().transforms.create(spec, ctx);
+  test::apply(*t, s);
+  const auto back = io::read_image(tmp.file("eval/case_7/case_7_seg.nii.gz"));
+  EXPECT_TRUE(at::equal(back.data, s.image("label").data));
+  for (int i = 0; i < 16; ++i) EXPECT_NEAR(back.affine[i], s.image("label").affine[i], 1e-5);
 }
 
 }  // namespace

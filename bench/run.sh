@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# `make bench`: Barton and the equivalent Python (python3-torch) programs side by side, on the same
+# generated volumes, same thread counts. Prints a table; JSON lines go to BUILD/bench-results.jsonl.
+set -euo pipefail
+BUILD="${1:-build}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DATA="$BUILD/bench-data"
+CASES="${BENCH_CASES:-6}"
+THREADS="${BENCH_THREADS:-$(nproc)}"
+REPEATS="${BENCH_REPEATS:-3}"
+if [ ! -f "$DATA/dataset.json" ]; then
+  "$BUILD/barton" data synth "$DATA" --cases "$((CASES + 1))" --seed 1 >/dev/null
+fi
+OUT="$BUILD/bench-results.jsonl"
+: > "$OUT"
+echo "pipeline: $CASES CT-like cases (112x112x40 at 1.5x1.5x4 mm -> 1 mm), spleen deterministic chain + 4 x 96^3 patches, $THREADS threads"
+"$BUILD/bench/pipeline_bench" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
+/usr/bin/python3 "$ROOT/bench/pipeline_bench.py" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
+/usr/bin/python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+b = next(r for r in rows if r["impl"] == "barton")
+p = next(r for r in rows if r["impl"] == "python")
+print()
+print(f"{'stage':<34}{'python (s)':>12}{'barton (s)':>12}{'python/barton':>15}")
+for key, name in (("deterministic_s", "deterministic chain (cache fill)"), ("random_s", "random patch sampling")):
+    print(f"{name:<34}{p[key]:>12.3f}{b[key]:>12.3f}{p[key] / b[key]:>14.2f}x")
+print(f"{'peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
+print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
+      f"python det {p['deterministic_min_s']:.3f}-{p['deterministic_max_s']:.3f} s")
+PY
