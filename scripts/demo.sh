@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the bundled sample data, end to end.
-# Today (foundation): synthesise CT, inspect it, convert formats, read a real DICOM series,
-# and resolve + check the sample Clara MMAR. Training joins when the engine lands (issue #5).
+# Today: synthesise CT, inspect it, convert formats, read a real DICOM series, resolve + check the
+# sample Clara MMAR and run its pre_transforms. Training joins when the engine lands (issue #5).
 set -euo pipefail
 BARTON="${1:-build/barton}"
 cd "$(dirname "$0")/.."
@@ -29,4 +29,6 @@ printf '\n== %s\n$ %s\n' "Resolve the Clara 4.1 spleen config (print_conf), firs
 head -n 16 "$OUT/config_train.resolved.json"
 step "Check it: names, argument types, references, datalist files" \
   "$BARTON" config check "$MMAR"
+step "Run its pre_transforms on one case: what the network sees (4 random 96^3 patches)" \
+  "$BARTON" preprocess "$MMAR" --limit 1 --out "$OUT/preprocessed"
 printf '\nDemo outputs are in %s; the synthetic data set is in %s/data.\n' "$OUT" "$MMAR"

@@ -373,6 +373,43 @@ class FgBgToIndices final : public MapTransform {
   double thr_;
 };
 
+/// Clara's SpatialCropForegroundd: a spatial_size box centred on the foreground's bounding box.
+class SpatialCropForeground final : public MapTransform {
+ public:
+  SpatialCropForeground(KeySelection k, std::string source, std::vector<int64_t> size, std::vector<int64_t> margin, double thr)
+      : MapTransform(std::move(k)), source_(std::move(source)), size_(std::move(size)), margin_(std::move(margin)), thr_(thr) {}
+  std::string name() const override { return "SpatialCropForegroundd"; }
+  void apply(Sample& s, Rng&) const override {
+    const auto mask = (s.image(source_).data > thr_).any(0);
+    const int64_t r = mask.dim();
+    std::vector<int64_t> margin(r, 0), ones(r, 1);
+    for (int64_t d = 0; d < r && !margin_.empty(); ++d) margin[d] = margin_.size() == 1 ? margin_[0] : margin_.at(d);
+    auto [b0, b1] = fc::foreground_box(mask, margin, true, ones);
+    std::vector<int64_t> shape;
+    for (int64_t d = 0; d < r; ++d) shape.push_back(mask.size(d));
+    const auto size = size_for(size_, shape);
+    std::vector<int64_t> start(r), end(r);
+    for (int64_t d = 0; d < r; ++d) {
+      const int64_t c = (b0[d] + b1[d]) / 2;
+      start[d] = c - size[d] / 2;
+      end[d] = start[d] + size[d];
+    }
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      const auto sh = img.spatial_shape();
+      const auto affine = img.affine;
+      img.data = fc::crop_or_pad(img.data, start, end);
+      img.affine = fc::translate_affine(img.affine, start);
+      record(img, "SpatialCropForegroundd", sh, affine);
+    });
+  }
+
+ private:
+  std::string source_;
+  std::vector<int64_t> size_, margin_;
+  double thr_;
+};
+
 std::string opt_string(const ConfigNode& a, const char* name) {
   return a.has(name) && !a.at(name).is_null() ? a.at(name).as<std::string>() : "";
 }
@@ -430,6 +467,19 @@ void register_croppad(TransformRegistry& r) {
     o.start_key = a.get_or<std::string>("start_coord_key", o.start_key);
     o.end_key = a.get_or<std::string>("end_coord_key", o.end_key);
     return std::make_unique<CropForeground>(std::move(k), std::move(o));
+  });
+  r.implement("SpatialCropForegroundd", [](const ConfigNode& a, const BuildContext&) {
+    double thr = 0;
+    if (a.has("select_fn") && !a.at("select_fn").is_null()) {
+      if (!a.at("select_fn").is_number()) {
+        throw ConfigError(a.at("select_fn").source(), a.at("select_fn").pointer(), "select_fn must be a number (threshold) or null");
+      }
+      thr = a.at("select_fn").as<double>();
+    }
+    std::vector<int64_t> margin;
+    if (a.has("margin")) margin = size_list(a, "margin");
+    return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a), a.require<std::string>("source_key"),
+                                                   size_list(a, "spatial_size"), margin, thr);
   });
   r.implement("RandSpatialCropd", [](const ConfigNode& a, const BuildContext&) {
     std::vector<int64_t> mx;

@@ -67,6 +67,23 @@ std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args
   return std::vector<std::optional<at::ScalarType>>(n, one);
 }
 
+/// AsChannelLastd: moves the channel axis last ([C, *S] -> [*S, C]); for exporting to tools that
+/// want channel-last arrays. Later spatial transforms expect channel-first data.
+class ChannelLast final : public MapTransform {
+ public:
+  ChannelLast(KeySelection k, int64_t dim) : MapTransform(std::move(k)), dim_(dim) {}
+  std::string name() const override { return "AsChannelLastd"; }
+  void apply(Sample& s, Rng&) const override {
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      img.data = img.data.movedim(dim_, -1).contiguous();
+    });
+  }
+
+ private:
+  int64_t dim_;
+};
+
 class CopyItems final : public MapTransform {
  public:
   CopyItems(KeySelection k, int times, std::vector<std::string> names)
@@ -152,6 +169,9 @@ void register_utility(TransformRegistry& r) {
       return std::make_unique<ChannelNoOp>(n, KeySelection::from_config(a));
     });
   }
+  r.implement("AsChannelLastd", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<ChannelLast>(KeySelection::from_config(a), a.get_or<int64_t>("channel_dim", 0));
+  });
   r.implement("ToTensord", [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
