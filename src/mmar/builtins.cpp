@@ -1,6 +1,8 @@
 #include "mmar/registries.h"
 
 #include "data/register.h"
+#include "losses/loss.h"
+#include "nets/register.h"
 #include "transforms/register.h"
 
 namespace barton {
@@ -24,6 +26,8 @@ const Registries& builtin_registries() {
     mmar::register_planned_components(r);
     transforms::register_transforms(r.transforms);
     data::register_data_transforms(r.transforms);
+    nets::register_networks(r.networks);
+    losses::register_losses(r.losses);
     return r;
   }();
   return kRegistries;

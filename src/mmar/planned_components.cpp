@@ -266,7 +266,7 @@ std::vector<ArgSpec> dice_args() {
           opt("soft_label", A::kBool, "false", "")};
 }
 
-void losses(Registry<Component>& r) {
+void losses(RegistryBase& r) {
   const char* I = kModels;
   add(r, "DiceLoss", "1 - Dice (MONAI's definition).", I, dice_args());
   add(r, "MaskedDiceLoss", "DiceLoss inside a mask.", I, dice_args());
@@ -285,6 +285,7 @@ void losses(Registry<Component>& r) {
   dfl.push_back(opt("lambda_dice", A::kFloat, "1.0", ""));
   dfl.push_back(opt("lambda_focal", A::kFloat, "1.0", ""));
   dfl.push_back(opt("alpha", A::kFloat, "null", ""));
+  dfl.push_back(opt("use_softmax", A::kBool, "false", "Softmax form of the focal term."));
   add(r, "DiceFocalLoss", "lambda_dice * Dice + lambda_focal * Focal.", I, dfl);
   auto dce = dice_args();
   dce.push_back(opt("lambda_dice", A::kFloat, "1.0", ""));
@@ -309,7 +310,7 @@ void losses(Registry<Component>& r) {
        opt("weights", A::kFloats, "null", "")});
 }
 
-void networks(Registry<Component>& r) {
+void networks(RegistryBase& r) {
   const char* I = kModels;
   auto dims = [] {
     return std::vector<ArgSpec>{opt("spatial_dims", A::kInt, "3", "2 or 3."),
@@ -359,7 +360,7 @@ void networks(Registry<Component>& r) {
   add(r, "AttentionUnet", "Attention UNet.", I, att);
 }
 
-void optimizers(Registry<Component>& r) {
+void optimizers(RegistryBase& r) {
   const char* I = kModels;
   auto params = [] { return opt("params", A::kAny, "\"#@model.parameters()\"", "Parameters to optimise."); };
   add(r, "Adam", "torch.optim.Adam.", I,
@@ -377,7 +378,7 @@ void optimizers(Registry<Component>& r) {
        opt("grad_averaging", A::kBool, "false", ""), opt("amsgrad", A::kBool, "false", "")});
 }
 
-void schedulers(Registry<Component>& r) {
+void schedulers(RegistryBase& r) {
   const char* I = kModels;
   auto optim = [] { return opt("optimizer", A::kReference, "\"@optimizer\"", "The optimizer to schedule."); };
   auto last = [] { return opt("last_epoch", A::kInt, "-1", ""); };
@@ -403,7 +404,7 @@ void schedulers(Registry<Component>& r) {
        opt("min_lr", A::kFloats, "0", ""), opt("eps", A::kFloat, "1e-08", "")});
 }
 
-void datasets(Registry<Component>& r) {
+void datasets(RegistryBase& r) {
   const char* I = kPipeline;
   auto transform = [] { return opt("transform", A::kReference, "\"@pre_transforms\"", "The transform chain."); };
   add(r, "Dataset", "Runs the whole chain on every access.", I, {transform()});
@@ -424,7 +425,7 @@ void datasets(Registry<Component>& r) {
        opt("hash_transform", A::kAny, "null", ""), opt("reset_ops_id", A::kBool, "true", "")});
 }
 
-void dataloaders(Registry<Component>& r) {
+void dataloaders(RegistryBase& r) {
   const char* I = kPipeline;
   std::vector<ArgSpec> common = {
       opt("dataset", A::kReference, "\"@dataset\"", ""), opt("batch_size", A::kInt, "1", ""),
@@ -442,7 +443,7 @@ void dataloaders(Registry<Component>& r) {
   add(r, "ThreadDataLoader", "DataLoader with a background prefetch thread.", I, thread);
 }
 
-void inferers(Registry<Component>& r) {
+void inferers(RegistryBase& r) {
   const char* I = kModels;
   add(r, "SimpleInferer", "Runs the network on the whole input.", I, {});
   add(r, "SlidingWindowInferer", "Patch-wise inference with overlap and blending.", I,
@@ -455,7 +456,7 @@ void inferers(Registry<Component>& r) {
        opt("buffer_dim", A::kInt, "-1", ""), opt("with_coord", A::kBool, "false", "")});
 }
 
-void metrics(Registry<Component>& r) {
+void metrics(RegistryBase& r) {
   const char* I = kModels;
   auto details = [] { return opt("save_details", A::kBool, "true", ""); };
   auto red = [] { return opt("reduction", A::kString, "\"mean\"", ""); };
@@ -481,7 +482,7 @@ void metrics(Registry<Component>& r) {
        opt("compute_sample", A::kBool, "false", ""), red(), output_transform(), details()});
 }
 
-void handlers(Registry<Component>& r) {
+void handlers(RegistryBase& r) {
   const char* I = kEngine;
   add(r, "CheckpointLoader", "Loads a checkpoint into components before the run.", I,
       {req("load_path", A::kString, ""), req("load_dict", A::kAny, "{\"model\": \"@model\"} or [\"model\"]."),

@@ -10,6 +10,12 @@
 namespace barton::transforms {
 class Transform;
 }
+namespace barton::nets {
+class Network;
+}
+namespace barton::losses {
+class Loss;
+}
 
 namespace barton {
 
@@ -21,8 +27,8 @@ struct Component {
 
 struct Registries {
   Registry<transforms::Transform> transforms{"transform"};
-  Registry<Component> networks{"network"};
-  Registry<Component> losses{"loss"};
+  Registry<nets::Network> networks{"network"};
+  Registry<losses::Loss> losses{"loss"};
   Registry<Component> optimizers{"optimizer"};
   Registry<Component> lr_schedulers{"lr_scheduler"};
   Registry<Component> datasets{"dataset"};

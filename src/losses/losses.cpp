@@ -1,0 +1,429 @@
+// DiceLoss and friends, FocalLoss, DiceCE/DiceFocal, Tversky, torch's CE/BCE, deep supervision.
+#include <torch/torch.h>
+
+#include <optional>
+
+#include "core/errors.h"
+#include "core/logging.h"
+#include "losses/loss.h"
+
+namespace barton::losses {
+
+torch::Tensor to_one_hot(const torch::Tensor& labels, int64_t num_classes) {
+  BARTON_CHECK(labels.dim() >= 2 && labels.size(1) == 1, "one_hot needs [B, 1, ...] labels, got {} dims with {} channels",
+               labels.dim(), labels.dim() >= 2 ? labels.size(1) : 0);
+  auto idx = labels.to(torch::kLong);
+  auto shape = labels.sizes().vec();
+  shape[1] = num_classes;
+  auto out = torch::zeros(shape, labels.options().dtype(torch::kFloat));
+  return out.scatter_(1, idx, 1.0);
+}
+
+namespace {
+
+enum class Reduction { kMean, kSum, kNone };
+
+Reduction reduction_arg(const ConfigNode& a) {
+  const auto r = a.get_or<std::string>("reduction", "mean");
+  if (r == "mean") return Reduction::kMean;
+  if (r == "sum") return Reduction::kSum;
+  if (r == "none") return Reduction::kNone;
+  throw ConfigError(a.at("reduction").source(), a.at("reduction").pointer(), "must be mean, sum or none, got '" + r + "'");
+}
+
+std::vector<double> weight_arg(const ConfigNode& a, const char* name) {
+  if (!a.has(name) || a.at(name).is_null()) return {};
+  const auto v = a.at(name);
+  auto w = v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
+  for (double x : w) {
+    if (x < 0) throw ConfigError(v.source(), v.pointer(), "weights must be non-negative");
+  }
+  return w;
+}
+
+torch::Tensor reduce(const torch::Tensor& f, Reduction r, int64_t spatial) {
+  if (r == Reduction::kMean) return f.mean();
+  if (r == Reduction::kSum) return f.sum();
+  auto shape = f.sizes().vec();
+  for (int64_t i = 0; i < spatial; ++i) shape.push_back(1);
+  return f.view(shape);
+}
+
+struct Activation {
+  bool sigmoid = false, softmax = false;
+  static Activation from(const ConfigNode& a) {
+    Activation x;
+    x.sigmoid = a.get_or("sigmoid", false);
+    x.softmax = a.get_or("softmax", false);
+    if (x.sigmoid && x.softmax) throw ConfigError(a.source(), a.pointer(), "sigmoid and softmax are mutually exclusive");
+    if (a.has("other_act") && !a.at("other_act").is_null()) {
+      throw ConfigError(a.at("other_act").source(), a.at("other_act").pointer(), "other_act (a Python callable) is not supported");
+    }
+    return x;
+  }
+  torch::Tensor apply(torch::Tensor x) const {
+    if (sigmoid) x = torch::sigmoid(x);
+    if (softmax && x.size(1) > 1) x = torch::softmax(x, 1);
+    return x;
+  }
+};
+
+// Shared preparation: activation, one-hot, background removal, shape check.
+std::pair<torch::Tensor, torch::Tensor> prepare(torch::Tensor input, torch::Tensor target, const Activation& act,
+                                                bool to_onehot_y, bool include_background, const std::string& who) {
+  input = act.apply(input);
+  const int64_t c = input.size(1);
+  if (to_onehot_y && c > 1) target = to_one_hot(target, c);
+  if (!include_background && c > 1) {
+    target = target.slice(1, 1);
+    input = input.slice(1, 1);
+  }
+  if (target.sizes() != input.sizes()) {
+    throw ShapeError(fmt::format("{}: ground truth has shape [{}] but input has shape [{}]", who, fmt::join(target.sizes(), ", "),
+                                 fmt::join(input.sizes(), ", ")));
+  }
+  return {input, target.to(input.scalar_type())};
+}
+
+std::vector<int64_t> reduce_axes(const torch::Tensor& t, bool batch) {
+  std::vector<int64_t> axes;
+  if (batch) axes.push_back(0);
+  for (int64_t d = 2; d < t.dim(); ++d) axes.push_back(d);
+  return axes;
+}
+
+torch::Tensor apply_class_weight(torch::Tensor f, const std::vector<double>& w, int64_t classes, const std::string& who) {
+  if (w.empty() || classes == 1) return f;
+  std::vector<double> cw = w.size() == 1 ? std::vector<double>(classes, w[0]) : w;
+  BARTON_CHECK(static_cast<int64_t>(cw.size()) == classes, "{}: weight has {} values for {} classes", who, cw.size(), classes);
+  return f * torch::tensor(cw, f.options());
+}
+
+struct DiceOptions {
+  bool include_background = true, to_onehot_y = false, squared_pred = false, jaccard = false, batch = false;
+  Activation act;
+  Reduction reduction = Reduction::kMean;
+  double smooth_nr = 1e-5, smooth_dr = 1e-5;
+  std::vector<double> weight;
+  static DiceOptions from(const ConfigNode& a) {
+    DiceOptions o;
+    o.include_background = a.get_or("include_background", true);
+    o.to_onehot_y = a.get_or("to_onehot_y", false);
+    o.squared_pred = a.get_or("squared_pred", false);
+    o.jaccard = a.get_or("jaccard", false);
+    o.batch = a.get_or("batch", false);
+    o.act = Activation::from(a);
+    o.reduction = reduction_arg(a);
+    o.smooth_nr = a.get_or("smooth_nr", 1e-5);
+    o.smooth_dr = a.get_or("smooth_dr", 1e-5);
+    o.weight = weight_arg(a, "weight");
+    return o;
+  }
+};
+
+class DiceLoss : public Loss {
+ public:
+  explicit DiceLoss(DiceOptions o, std::string name = "DiceLoss") : o_(std::move(o)), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg) const override {
+    auto [input, target] = prepare(in, tg, o_.act, o_.to_onehot_y, o_.include_background, name_);
+    return dice(input, target);
+  }
+  /// On already prepared (activated, one-hot) tensors.
+  torch::Tensor dice(const torch::Tensor& input, const torch::Tensor& target) const {
+    const auto axes = reduce_axes(input, o_.batch);
+    const auto inter = (target * input).sum(axes);
+    auto ground = o_.squared_pred ? (target * target).sum(axes) : target.sum(axes);
+    auto pred = o_.squared_pred ? (input * input).sum(axes) : input.sum(axes);
+    auto denom = ground + pred;
+    if (o_.jaccard) denom = 2.0 * (denom - inter);
+    auto f = 1.0 - (2.0 * inter + o_.smooth_nr) / (denom + o_.smooth_dr);
+    f = apply_class_weight(f, o_.weight, target.size(1), name_);
+    return reduce(f, o_.reduction, input.dim() - 2);
+  }
+
+ protected:
+  DiceOptions o_;
+  std::string name_;
+};
+
+class MaskedDiceLoss final : public DiceLoss {
+ public:
+  explicit MaskedDiceLoss(DiceOptions o) : DiceLoss(std::move(o), "MaskedDiceLoss") {}
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg, const torch::Tensor& mask) const override {
+    // MONAI: activation first, then input and target are multiplied by the mask.
+    auto input = o_.act.apply(in);
+    BARTON_CHECK(mask.size(1) == 1, "MaskedDiceLoss: the mask needs one channel");
+    DiceOptions plain = o_;
+    plain.act = Activation{};
+    auto target = tg;
+    const auto m = mask.to(input.scalar_type());
+    input = input * m;
+    target = target * m.to(target.scalar_type());
+    return DiceLoss(plain).forward(input, target);
+  }
+};
+
+class GeneralizedDiceLoss final : public Loss {
+ public:
+  GeneralizedDiceLoss(DiceOptions o, std::string w_type) : o_(std::move(o)), w_type_(std::move(w_type)) {}
+  std::string name() const override { return "GeneralizedDiceLoss"; }
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg) const override {
+    auto [input, target] = prepare(in, tg, o_.act, o_.to_onehot_y, o_.include_background, name());
+    const auto axes = reduce_axes(input, o_.batch);
+    const auto inter = (target * input).sum(axes);
+    const auto ground = target.sum(axes);
+    const auto pred = input.sum(axes);
+    const auto denom = ground + pred;
+    torch::Tensor w;
+    if (w_type_ == "simple") w = 1.0 / ground;
+    else if (w_type_ == "uniform") w = torch::ones_like(ground);
+    else w = 1.0 / (ground * ground);
+    // Infinite weights (empty classes) become the largest finite weight (per item, or global with batch).
+    auto inf = torch::isinf(w);
+    w = torch::where(inf, torch::zeros_like(w), w);
+    if (o_.batch) {
+      w = torch::where(inf, w.max().expand_as(w), w);
+    } else {
+      const auto mx = std::get<0>(w.max(1, true)).expand_as(w);
+      w = torch::where(inf, mx, w);
+    }
+    const int64_t cdim = o_.batch ? 0 : 1;
+    const auto numer = 2.0 * (inter * w).sum(cdim, true) + o_.smooth_nr;
+    const auto den = (denom * w).sum(cdim, true) + o_.smooth_dr;
+    const auto f = 1.0 - numer / den;
+    return reduce(f, o_.reduction, input.dim() - 2);
+  }
+
+ private:
+  DiceOptions o_;
+  std::string w_type_;
+};
+
+class TverskyLoss final : public Loss {
+ public:
+  TverskyLoss(DiceOptions o, double alpha, double beta) : o_(std::move(o)), alpha_(alpha), beta_(beta) {}
+  std::string name() const override { return "TverskyLoss"; }
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg) const override {
+    auto [p0, g0] = prepare(in, tg, o_.act, o_.to_onehot_y, o_.include_background, name());
+    const auto axes = reduce_axes(p0, o_.batch);
+    const auto p1 = 1 - p0, g1 = 1 - g0;
+    const auto tp = (p0 * g0).sum(axes), fp = alpha_ * (p0 * g1).sum(axes), fn = beta_ * (p1 * g0).sum(axes);
+    const auto f = 1.0 - (tp + o_.smooth_nr) / (tp + fp + fn + o_.smooth_dr);
+    return reduce(f, o_.reduction, p0.dim() - 2);
+  }
+
+ private:
+  DiceOptions o_;
+  double alpha_, beta_;
+};
+
+struct FocalOptions {
+  bool include_background = true, to_onehot_y = false, use_softmax = false;
+  double gamma = 2.0;
+  std::optional<double> alpha;
+  std::vector<double> weight;
+  Reduction reduction = Reduction::kMean;
+  static FocalOptions from(const ConfigNode& a, const char* weight_key = "weight") {
+    FocalOptions o;
+    o.include_background = a.get_or("include_background", true);
+    o.to_onehot_y = a.get_or("to_onehot_y", false);
+    o.use_softmax = a.get_or("use_softmax", false);
+    o.gamma = a.get_or("gamma", 2.0);
+    if (a.has("alpha") && !a.at("alpha").is_null()) o.alpha = a.at("alpha").as<double>();
+    o.weight = weight_arg(a, weight_key);
+    o.reduction = reduction_arg(a);
+    return o;
+  }
+};
+
+class FocalLoss final : public Loss {
+ public:
+  explicit FocalLoss(FocalOptions o) : o_(std::move(o)) {}
+  std::string name() const override { return "FocalLoss"; }
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg) const override {
+    auto [input, target] = prepare(in, tg, Activation{}, o_.to_onehot_y, o_.include_background, name());
+    return focal(input.to(torch::kFloat), target.to(torch::kFloat));
+  }
+  torch::Tensor focal(const torch::Tensor& input, const torch::Tensor& target) const {
+    torch::Tensor loss;
+    auto alpha = o_.alpha;
+    if (o_.use_softmax) {
+      if (!o_.include_background && alpha) alpha.reset();
+      const auto ls = torch::log_softmax(input, 1);
+      loss = -(1 - ls.exp()).pow(o_.gamma) * ls * target;
+      if (alpha) {
+        std::vector<double> fac(target.size(1), *alpha);
+        fac[0] = 1 - *alpha;
+        std::vector<int64_t> view(target.dim(), 1);
+        view[1] = -1;
+        loss = torch::tensor(fac, loss.options()).view(view) * loss;
+      }
+    } else {
+      const auto max_val = (-input).clamp_min(0);
+      loss = input - input * target + max_val + ((-max_val).exp() + (-input - max_val).exp()).log();
+      const auto invprobs = torch::log_sigmoid(-input * (target * 2 - 1));
+      loss = (invprobs * o_.gamma).exp() * loss;
+      if (alpha) loss = (target * *alpha + (1 - target) * (1 - *alpha)) * loss;
+    }
+    const int64_t classes = target.size(1);
+    if (!o_.weight.empty() && classes != 1) {
+      std::vector<double> cw = o_.weight.size() == 1 ? std::vector<double>(classes, o_.weight[0]) : o_.weight;
+      BARTON_CHECK(static_cast<int64_t>(cw.size()) == classes, "FocalLoss: weight has {} values for {} classes", cw.size(), classes);
+      std::vector<int64_t> view(target.dim() - 1, 1);
+      view[0] = -1;
+      loss = torch::tensor(cw, loss.options()).view(view) * loss;
+    }
+    if (o_.reduction == Reduction::kSum) {
+      std::vector<int64_t> sp;
+      for (int64_t d = 2; d < target.dim(); ++d) sp.push_back(d);
+      return loss.mean(sp).sum();  // MONAI's documented back-compat: mean over space, then sum
+    }
+    if (o_.reduction == Reduction::kMean) return loss.mean();
+    return loss;
+  }
+
+ private:
+  FocalOptions o_;
+};
+
+class CrossEntropy final : public Loss {
+ public:
+  CrossEntropy(std::vector<double> weight, Reduction r, double smoothing, int64_t ignore_index)
+      : weight_(std::move(weight)), r_(r), smoothing_(smoothing), ignore_(ignore_index) {}
+  std::string name() const override { return "CrossEntropyLoss"; }
+  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& target) const override {
+    auto opts = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing_).ignore_index(ignore_);
+    if (!weight_.empty()) opts = opts.weight(torch::tensor(weight_, input.options()));
+    if (r_ == Reduction::kMean) opts = opts.reduction(torch::kMean);
+    else if (r_ == Reduction::kSum) opts = opts.reduction(torch::kSum);
+    else opts = opts.reduction(torch::kNone);
+    auto t = target;
+    if (t.dim() == input.dim() && t.size(1) == 1) t = t.squeeze(1).to(torch::kLong);
+    else if (t.dim() == input.dim() - 1) t = t.to(torch::kLong);
+    else t = t.to(input.scalar_type());  // probabilities
+    return torch::nn::functional::cross_entropy(input, t, opts);
+  }
+
+ private:
+  std::vector<double> weight_;
+  Reduction r_;
+  double smoothing_;
+  int64_t ignore_;
+};
+
+class BCEWithLogits final : public Loss {
+ public:
+  BCEWithLogits(std::vector<double> weight, std::vector<double> pos_weight, Reduction r)
+      : weight_(std::move(weight)), pos_weight_(std::move(pos_weight)), r_(r) {}
+  std::string name() const override { return "BCEWithLogitsLoss"; }
+  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& target) const override {
+    auto opts = torch::nn::functional::BinaryCrossEntropyWithLogitsFuncOptions();
+    if (r_ == Reduction::kMean) opts = opts.reduction(torch::kMean);
+    else if (r_ == Reduction::kSum) opts = opts.reduction(torch::kSum);
+    else opts = opts.reduction(torch::kNone);
+    std::vector<int64_t> view(input.dim(), 1);
+    view[1] = -1;
+    if (!weight_.empty()) opts = opts.weight(torch::tensor(weight_, input.options()).view(view));
+    if (!pos_weight_.empty()) opts = opts.pos_weight(torch::tensor(pos_weight_, input.options()).view(view));
+    return torch::nn::functional::binary_cross_entropy_with_logits(input, target.to(input.scalar_type()), opts);
+  }
+
+ private:
+  std::vector<double> weight_, pos_weight_;
+  Reduction r_;
+};
+
+class DiceCELoss final : public Loss {
+ public:
+  DiceCELoss(DiceOptions d, std::vector<double> ce_weight, double smoothing, double ld, double lc)
+      : dice_(d), ce_weight_(std::move(ce_weight)), smoothing_(smoothing), ld_(ld), lc_(lc), r_(d.reduction) {
+    BARTON_CHECK(ld >= 0 && lc >= 0, "lambda_dice and lambda_ce must be non-negative");
+  }
+  std::string name() const override { return "DiceCELoss"; }
+  torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& target) const override {
+    const auto d = dice_.forward(input, target);
+    torch::Tensor ce;
+    if (input.size(1) == 1) {
+      ce = BCEWithLogits({}, ce_weight_, r_).forward(input, target);
+    } else {
+      ce = CrossEntropy(ce_weight_, r_, smoothing_, -100).forward(input, target);
+    }
+    return ld_ * d + lc_ * ce;
+  }
+
+ private:
+  DiceLoss dice_;
+  std::vector<double> ce_weight_;
+  double smoothing_, ld_, lc_;
+  Reduction r_;
+};
+
+class DiceFocalLoss final : public Loss {
+ public:
+  DiceFocalLoss(DiceOptions d, FocalOptions f, double ld, double lf) : d_(d), f_(f), ld_(ld), lf_(lf) {}
+  std::string name() const override { return "DiceFocalLoss"; }
+  torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg) const override {
+    // One-hot and background removal once, then both terms on the same tensors.
+    auto target = tg;
+    if (d_.to_onehot_y && in.size(1) > 1) target = to_one_hot(target, in.size(1));
+    auto input = in;
+    if (!d_.include_background && in.size(1) > 1) {
+      input = input.slice(1, 1);
+      target = target.slice(1, 1);
+    }
+    DiceOptions dopt = d_;
+    dopt.to_onehot_y = false;
+    dopt.include_background = true;
+    FocalOptions fopt = f_;
+    fopt.to_onehot_y = false;
+    fopt.include_background = true;
+    const auto dice = DiceLoss(dopt).forward(input, target);
+    const auto focal = FocalLoss(fopt).forward(input, target);
+    return ld_ * dice + lf_ * focal;
+  }
+
+ private:
+  DiceOptions d_;
+  FocalOptions f_;
+  double ld_, lf_;
+};
+
+}  // namespace
+
+void register_losses(LossRegistry& r) {
+  r.implement("DiceLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<DiceLoss>(DiceOptions::from(a)); });
+  r.implement("MaskedDiceLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<MaskedDiceLoss>(DiceOptions::from(a)); });
+  r.implement("GeneralizedDiceLoss", [](const ConfigNode& a, const BuildContext&) {
+    const auto w = a.get_or<std::string>("w_type", "square");
+    if (w != "square" && w != "simple" && w != "uniform") {
+      throw ConfigError(a.at("w_type").source(), a.at("w_type").pointer(), "must be square, simple or uniform");
+    }
+    return std::make_unique<GeneralizedDiceLoss>(DiceOptions::from(a), w);
+  });
+  r.implement("TverskyLoss", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<TverskyLoss>(DiceOptions::from(a), a.get_or("alpha", 0.5), a.get_or("beta", 0.5));
+  });
+  r.implement("FocalLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<FocalLoss>(FocalOptions::from(a)); });
+  r.implement("CrossEntropyLoss", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<CrossEntropy>(weight_arg(a, "weight"), reduction_arg(a), a.get_or("label_smoothing", 0.0),
+                                          a.get_or<int64_t>("ignore_index", -100));
+  });
+  r.implement("BCEWithLogitsLoss", [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<BCEWithLogits>(weight_arg(a, "weight"), weight_arg(a, "pos_weight"), reduction_arg(a));
+  });
+  r.implement("DiceCELoss", [](const ConfigNode& a, const BuildContext&) {
+    auto d = DiceOptions::from(a);
+    if (d.reduction == Reduction::kNone) throw ConfigError(a.at("reduction").source(), a.at("reduction").pointer(), "DiceCELoss supports mean or sum");
+    auto ce_w = weight_arg(a, "ce_weight");
+    if (ce_w.empty()) ce_w = d.weight;
+    return std::make_unique<DiceCELoss>(d, ce_w, a.get_or("label_smoothing", 0.0), a.get_or("lambda_dice", 1.0), a.get_or("lambda_ce", 1.0));
+  });
+  r.implement("DiceFocalLoss", [](const ConfigNode& a, const BuildContext&) {
+    auto d = DiceOptions::from(a);
+    auto f = FocalOptions::from(a);
+    return std::make_unique<DiceFocalLoss>(d, f, a.get_or("lambda_dice", 1.0), a.get_or("lambda_focal", 1.0));
+  });
+}
+
+}  // namespace barton::losses

@@ -1,0 +1,233 @@
+#include "nets/blocks/layers.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "core/strings.h"
+
+namespace barton::nets {
+
+LayerSpec LayerSpec::from_config(const ConfigNode& node) {
+  LayerSpec s;
+  if (node.is_null()) return s;
+  if (node.is_string()) {
+    s.name = to_lower(node.as<std::string>());
+    return s;
+  }
+  if (node.is_array() && node.size() >= 1) {
+    s.name = to_lower(node.at(0).as<std::string>());
+    if (node.size() > 1) {
+      const auto args = node.at(1);
+      for (const auto& k : args.keys()) {
+        const auto v = args.at(k);
+        if (v.is_bool()) s.args[k] = v.as<bool>() ? 1.0 : 0.0;
+        else if (v.is_number()) s.args[k] = v.as<double>();
+        else throw ConfigError(v.source(), v.pointer(), "expected a number or boolean layer argument");
+      }
+    }
+    return s;
+  }
+  throw ConfigError(node.source(), node.pointer(), "expected a layer name (\"PRELU\") or [name, {args}]");
+}
+
+namespace {
+
+double arg(const LayerSpec& s, const char* k, double def) {
+  const auto it = s.args.find(k);
+  return it == s.args.end() ? def : it->second;
+}
+
+}  // namespace
+
+torch::nn::AnyModule make_act(const LayerSpec& s) {
+  const auto& n = s.name;
+  if (n == "prelu") {
+    return torch::nn::AnyModule(torch::nn::PReLU(torch::nn::PReLUOptions()
+                                                     .num_parameters(static_cast<int64_t>(arg(s, "num_parameters", 1)))
+                                                     .init(arg(s, "init", 0.25))));
+  }
+  if (n == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
+  if (n == "leakyrelu") {
+    return torch::nn::AnyModule(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(arg(s, "negative_slope", 0.01))));
+  }
+  if (n == "elu") return torch::nn::AnyModule(torch::nn::ELU(torch::nn::ELUOptions().alpha(arg(s, "alpha", 1.0))));
+  if (n == "selu") return torch::nn::AnyModule(torch::nn::SELU());
+  if (n == "gelu") return torch::nn::AnyModule(torch::nn::GELU());
+  if (n == "sigmoid") return torch::nn::AnyModule(torch::nn::Sigmoid());
+  if (n == "tanh") return torch::nn::AnyModule(torch::nn::Tanh());
+  throw Error("unsupported activation '" + n + "' (prelu, relu, leakyrelu, elu, selu, gelu, sigmoid, tanh)");
+}
+
+torch::nn::AnyModule make_norm(const LayerSpec& s, int dims, int64_t channels) {
+  const auto& n = s.name;
+  const double eps = arg(s, "eps", 1e-5);
+  if (n == "batch") {
+    const double momentum = arg(s, "momentum", 0.1);
+    const bool affine = arg(s, "affine", 1) != 0;
+    if (dims == 3) return torch::nn::AnyModule(torch::nn::BatchNorm3d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
+    return torch::nn::AnyModule(torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
+  }
+  if (n == "instance") {
+    const bool affine = arg(s, "affine", 0) != 0;
+    if (dims == 3) return torch::nn::AnyModule(torch::nn::InstanceNorm3d(torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
+    return torch::nn::AnyModule(torch::nn::InstanceNorm2d(torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
+  }
+  if (n == "group") {
+    const auto groups = static_cast<int64_t>(arg(s, "num_groups", 8));
+    BARTON_CHECK(channels % groups == 0, "group norm: {} channels are not divisible into {} groups", channels, groups);
+    return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps).affine(arg(s, "affine", 1) != 0)));
+  }
+  throw Error("unsupported norm '" + n + "' (batch, instance, group)");
+}
+
+// ---------------------------------------------------------------- ConvTranspose
+
+ConvTransposeImpl::ConvTransposeImpl(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                                     int64_t output_padding, bool with_bias)
+    : dims_(dims), stride_(stride), padding_(padding), output_padding_(output_padding) {
+  std::vector<int64_t> shape = {in, out};
+  for (int d = 0; d < dims; ++d) shape.push_back(kernel);
+  weight = register_parameter("weight", torch::empty(shape));
+  // PyTorch's _ConvNd.reset_parameters: kaiming_uniform(a=sqrt(5)); fan_in from dim 1 (out) * k^d.
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (with_bias) {
+    const double fan_in = static_cast<double>(out) * std::pow(static_cast<double>(kernel), dims);
+    const double bound = 1.0 / std::sqrt(fan_in);
+    bias = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+  }
+  fast_possible_ = kernel == 3 && stride == 2 && padding == 1 && output_padding == 1;
+  fast_ = fast_possible_;
+}
+
+torch::Tensor ConvTransposeImpl::forward(const torch::Tensor& x) {
+  if (!fast_) {
+    if (dims_ == 3) {
+      return torch::conv_transpose3d(x, weight, bias, stride_, padding_, output_padding_);
+    }
+    return torch::conv_transpose2d(x, weight, bias, stride_, padding_, output_padding_);
+  }
+  // Phase decomposition: along each axis, output 2m takes tap 1 at input m; output 2m+1 takes tap 2
+  // at m and tap 0 at m+1 (input padded by one voxel at the far end). Each of the 2^d phase
+  // combinations is an ordinary convolution with a 1- or 2-tap sub-kernel of the transposed weight.
+  const auto w = weight.transpose(0, 1);  // [out, in, k...]: a regular conv weight up to tap order
+  const auto idx_even = torch::tensor({1}, torch::kLong).to(x.device());
+  const auto idx_odd = torch::tensor({2, 0}, torch::kLong).to(x.device());
+  std::vector<torch::Tensor> phases;
+  const int n = 1 << dims_;
+  for (int p = 0; p < n; ++p) {
+    torch::Tensor k = w;
+    std::vector<int64_t> pad;  // F.pad order: last axis first
+    for (int d = 0; d < dims_; ++d) {
+      const bool odd = (p >> (dims_ - 1 - d)) & 1;
+      k = k.index_select(2 + d, odd ? idx_odd : idx_even);
+    }
+    for (int d = dims_ - 1; d >= 0; --d) {
+      const bool odd = (p >> (dims_ - 1 - d)) & 1;
+      pad.push_back(0);
+      pad.push_back(odd ? 1 : 0);
+    }
+    const auto xp = torch::constant_pad_nd(x, pad, 0);
+    phases.push_back(dims_ == 3 ? torch::conv3d(xp, k) : torch::conv2d(xp, k));
+  }
+  // Interleave: [B, C, D, H, W] x 8 -> [B, C, 2D, 2H, 2W].
+  auto st = torch::stack(phases, -1);  // [B, C, *S, 2^d]
+  std::vector<int64_t> shape = st.sizes().vec();
+  shape.pop_back();
+  for (int d = 0; d < dims_; ++d) shape.push_back(2);
+  st = st.reshape(shape);  // [B, C, S0, S1, (S2), p0, p1, (p2)]
+  std::vector<int64_t> perm = {0, 1};
+  for (int d = 0; d < dims_; ++d) {
+    perm.push_back(2 + d);
+    perm.push_back(2 + dims_ + d);
+  }
+  st = st.permute(perm);
+  std::vector<int64_t> out_shape = {x.size(0), weight.size(1)};
+  for (int d = 0; d < dims_; ++d) out_shape.push_back(2 * x.size(2 + d));
+  auto out = st.reshape(out_shape);
+  if (bias.defined()) {
+    std::vector<int64_t> view(2 + dims_, 1);
+    view[1] = -1;
+    out = out + bias.view(view);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- Convolution
+
+ConvolutionImpl::ConvolutionImpl(const ConvOptions& o) {
+  const int64_t pad = (o.kernel - 1) / 2;  // same_padding
+  if (o.transposed) {
+    const int64_t out_pad = o.stride - 1;  // stride_minus_kernel_padding(1, stride)
+    conv_ = torch::nn::AnyModule(register_module("conv", ConvTranspose(o.dims, o.in, o.out, o.kernel, o.stride, pad, out_pad, o.bias)));
+  } else if (o.dims == 3) {
+    conv_ = torch::nn::AnyModule(register_module(
+        "conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, o.kernel).stride(o.stride).padding(pad).bias(o.bias))));
+  } else {
+    conv_ = torch::nn::AnyModule(register_module(
+        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, o.kernel).stride(o.stride).padding(pad).bias(o.bias))));
+  }
+  if (o.conv_only) return;
+  adn_ = torch::nn::Sequential();
+  for (char c : o.adn_ordering) {
+    if (c == 'N' && !o.norm.name.empty()) adn_->push_back("N", make_norm(o.norm, o.dims, o.out));
+    if (c == 'D' && o.dropout >= 0) {
+      if (o.dims == 3) adn_->push_back("D", torch::nn::Dropout3d(o.dropout));
+      else adn_->push_back("D", torch::nn::Dropout2d(o.dropout));
+    }
+    if (c == 'A' && !o.act.name.empty()) adn_->push_back("A", make_act(o.act));
+  }
+  register_module("adn", adn_);
+}
+
+torch::Tensor ConvolutionImpl::forward(torch::Tensor x) {
+  x = conv_.forward(x);
+  if (adn_) x = adn_->forward(x);
+  return x;
+}
+
+// ---------------------------------------------------------------- ResidualUnit
+
+ResidualUnitImpl::ResidualUnitImpl(const ConvOptions& o, int subunits, bool last_conv_only) {
+  conv_ = torch::nn::Sequential();
+  const int n = std::max(1, subunits);
+  int64_t in = o.in;
+  int64_t stride = o.stride;
+  for (int su = 0; su < n; ++su) {
+    ConvOptions u = o;
+    u.in = in;
+    u.stride = stride;
+    u.transposed = false;
+    u.conv_only = last_conv_only && su == n - 1;
+    conv_->push_back("unit" + std::to_string(su), Convolution(u));
+    in = o.out;
+    stride = 1;
+  }
+  register_module("conv", conv_);
+  if (o.stride != 1 || o.in != o.out) {
+    const int64_t k = o.stride == 1 ? 1 : o.kernel;
+    const int64_t pad = o.stride == 1 ? 0 : (o.kernel - 1) / 2;
+    if (o.dims == 3) {
+      residual_ = torch::nn::AnyModule(register_module(
+          "residual", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, k).stride(o.stride).padding(pad).bias(o.bias))));
+    } else {
+      residual_ = torch::nn::AnyModule(register_module(
+          "residual", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, k).stride(o.stride).padding(pad).bias(o.bias))));
+    }
+    has_residual_ = true;
+  }
+}
+
+torch::Tensor ResidualUnitImpl::forward(torch::Tensor x) {
+  auto res = has_residual_ ? residual_.forward(x) : x;
+  return conv_->forward(x) + res;
+}
+
+SkipConnectionImpl::SkipConnectionImpl(torch::nn::AnyModule submodule) : submodule_(std::move(submodule)) {
+  register_module("submodule", submodule_.ptr());
+}
+
+torch::Tensor SkipConnectionImpl::forward(torch::Tensor x) { return torch::cat({x, submodule_.forward(x)}, 1); }
+
+}  // namespace barton::nets

@@ -1,0 +1,107 @@
+#pragma once
+/// MONAI's building blocks with MONAI's child names: Convolution ("conv", "adn" with "N", "D", "A"),
+/// ResidualUnit ("conv" with "unit0".., "residual"), SkipConnection ("submodule"), and a
+/// ConvTranspose that computes stride-2 kernel-3 cases as eight ordinary convolutions (the
+/// sub-pixel / phase decomposition; ../shared/ARCHITECTURE.md), keeping ConvTranspose's weight layout.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/container/sequential.h>
+
+#include "core/config.h"
+
+namespace barton::nets {
+
+/// nn::Sequential with a concrete forward, so it can sit inside AnyModule (MONAI nests Sequentials).
+class SeqImpl : public torch::nn::SequentialImpl {
+ public:
+  using SequentialImpl::SequentialImpl;
+  torch::Tensor forward(torch::Tensor x) { return SequentialImpl::forward(x); }
+};
+TORCH_MODULE(Seq);
+
+/// A layer type with arguments: "PRELU" or ["prelu", {"init": 0.2}] in configs.
+struct LayerSpec {
+  std::string name;                      ///< Lower case ("prelu", "batch", ...); "" = none.
+  std::map<std::string, double> args;    ///< Numeric arguments (bools as 0/1).
+  static LayerSpec from_config(const ConfigNode& node);
+  static LayerSpec of(std::string name, std::map<std::string, double> args = {}) { return {std::move(name), std::move(args)}; }
+};
+
+torch::nn::AnyModule make_act(const LayerSpec& spec);
+torch::nn::AnyModule make_norm(const LayerSpec& spec, int dims, int64_t channels);
+
+/// Transposed convolution with ConvTranspose's parameters ("weight" [in, out, k...], "bias").
+class ConvTransposeImpl : public torch::nn::Module {
+ public:
+  ConvTransposeImpl(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                    int64_t output_padding, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+  /// True when the phase decomposition applies (kernel 3, stride 2, padding 1, output_padding 1).
+  bool fast() const { return fast_; }
+  void set_fast(bool f) { fast_ = f && fast_possible_; }
+
+ private:
+  int dims_;
+  int64_t stride_, padding_, output_padding_;
+  bool fast_possible_, fast_;
+};
+TORCH_MODULE(ConvTranspose);
+
+struct ConvOptions {
+  int dims = 3;
+  int64_t in = 1, out = 1;
+  int64_t stride = 1;
+  int64_t kernel = 3;
+  LayerSpec act = LayerSpec::of("prelu");
+  LayerSpec norm = LayerSpec::of("instance");
+  double dropout = -1;  ///< < 0: no dropout layer.
+  bool bias = true;
+  bool conv_only = false;
+  bool transposed = false;
+  std::string adn_ordering = "NDA";
+};
+
+/// MONAI's Convolution: conv then ADN (norm, dropout, activation in adn_ordering).
+class ConvolutionImpl : public torch::nn::Module {
+ public:
+  explicit ConvolutionImpl(const ConvOptions& o);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::AnyModule conv_;
+  torch::nn::Sequential adn_{nullptr};
+};
+TORCH_MODULE(Convolution);
+
+/// MONAI's ResidualUnit: `subunits` Convolutions (stride on the first) plus a residual path
+/// (identity, or a conv when stride or channels change).
+class ResidualUnitImpl : public torch::nn::Module {
+ public:
+  ResidualUnitImpl(const ConvOptions& o, int subunits, bool last_conv_only);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Sequential conv_{nullptr};
+  torch::nn::AnyModule residual_;
+  bool has_residual_ = false;
+};
+TORCH_MODULE(ResidualUnit);
+
+/// cat([x, submodule(x)], dim=1).
+class SkipConnectionImpl : public torch::nn::Module {
+ public:
+  explicit SkipConnectionImpl(torch::nn::AnyModule submodule);
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::AnyModule submodule_;
+};
+TORCH_MODULE(SkipConnection);
+
+}  // namespace barton::nets

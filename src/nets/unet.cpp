@@ -1,0 +1,142 @@
+// MONAI's UNet (monai/networks/nets/unet.py) with its module tree and parameter names.
+#include <torch/torch.h>
+
+#include "core/errors.h"
+#include "nets/blocks/layers.h"
+#include "nets/register.h"
+
+namespace barton::nets {
+
+namespace {
+
+struct UNetOptions {
+  int dims = 3;
+  int64_t in = 1, out = 2;
+  std::vector<int64_t> channels, strides;
+  int64_t kernel = 3, up_kernel = 3;
+  int num_res_units = 0;
+  LayerSpec act = LayerSpec::of("prelu");
+  LayerSpec norm = LayerSpec::of("instance");
+  double dropout = 0.0;
+  bool bias = true;
+  std::string adn_ordering = "NDA";
+
+  static UNetOptions from_config(const ConfigNode& a) {
+    UNetOptions o;
+    if (a.has("spatial_dims") && a.has("dimensions")) {
+      throw ConfigError(a.at("dimensions").source(), a.at("dimensions").pointer(),
+                        "give spatial_dims or the older dimensions, not both");
+    }
+    o.dims = a.has("dimensions") ? a.require<int>("dimensions") : a.get_or("spatial_dims", 3);
+    if (o.dims != 2 && o.dims != 3) {
+      throw ConfigError(a.source(), a.pointer() + (a.has("dimensions") ? "/dimensions" : "/spatial_dims"), "must be 2 or 3");
+    }
+    o.in = a.require<int64_t>("in_channels");
+    o.out = a.require<int64_t>("out_channels");
+    o.channels = a.require<std::vector<int64_t>>("channels");
+    o.strides = a.require<std::vector<int64_t>>("strides");
+    if (o.channels.size() < 2) throw ConfigError(a.at("channels").source(), a.at("channels").pointer(), "needs at least 2 levels");
+    if (o.strides.size() < o.channels.size() - 1) {
+      throw ConfigError(a.at("strides").source(), a.at("strides").pointer(),
+                        fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
+    }
+    auto scalar_kernel = [&](const char* k, int64_t def) {
+      if (!a.has(k)) return def;
+      const auto v = a.at(k);
+      if (v.is_array()) {
+        const auto ks = v.as<std::vector<int64_t>>();
+        for (auto x : ks) {
+          if (x != ks[0]) throw ConfigError(v.source(), v.pointer(), "anisotropic kernels are not supported yet");
+        }
+        return ks.at(0);
+      }
+      return v.as<int64_t>();
+    };
+    o.kernel = scalar_kernel("kernel_size", 3);
+    o.up_kernel = scalar_kernel("up_kernel_size", 3);
+    o.num_res_units = a.get_or("num_res_units", 0);
+    if (a.has("act")) o.act = LayerSpec::from_config(a.at("act"));
+    if (a.has("norm")) o.norm = LayerSpec::from_config(a.at("norm"));
+    if (a.has("dropout") && !a.at("dropout").is_null()) o.dropout = a.at("dropout").as<double>();
+    o.bias = a.get_or("bias", true);
+    o.adn_ordering = a.get_or<std::string>("adn_ordering", "NDA");
+    try {
+      make_act(o.act);
+      (void)make_norm(o.norm.name.empty() ? LayerSpec::of("batch") : o.norm, o.dims, 8 * 8);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const Error& e) {
+      throw ConfigError(a.source(), a.pointer(), e.what());
+    }
+    return o;
+  }
+};
+
+class UNet final : public Network {
+ public:
+  explicit UNet(UNetOptions o) : o_(std::move(o)) {
+    model_ = register_module("model", block(o_.in, o_.out, 0, true));
+  }
+  torch::Tensor forward(torch::Tensor x) override { return model_->forward(x); }
+  std::string name() const override { return "UNet"; }
+  int spatial_dims() const override { return o_.dims; }
+
+ private:
+  ConvOptions conv(int64_t in, int64_t out, int64_t stride, int64_t kernel) const {
+    ConvOptions c;
+    c.dims = o_.dims;
+    c.in = in;
+    c.out = out;
+    c.stride = stride;
+    c.kernel = kernel;
+    c.act = o_.act;
+    c.norm = o_.norm;
+    c.dropout = o_.dropout;
+    c.bias = o_.bias;
+    c.adn_ordering = o_.adn_ordering;
+    return c;
+  }
+  torch::nn::AnyModule down(int64_t in, int64_t out, int64_t stride) const {
+    if (o_.num_res_units > 0) return torch::nn::AnyModule(ResidualUnit(conv(in, out, stride, o_.kernel), o_.num_res_units, false));
+    return torch::nn::AnyModule(Convolution(conv(in, out, stride, o_.kernel)));
+  }
+  torch::nn::AnyModule up(int64_t in, int64_t out, int64_t stride, bool is_top) const {
+    auto c = conv(in, out, stride, o_.up_kernel);
+    c.transposed = true;
+    c.conv_only = is_top && o_.num_res_units == 0;
+    auto up_conv = Convolution(c);
+    if (o_.num_res_units == 0) return torch::nn::AnyModule(up_conv);
+    Seq seq;
+    seq->push_back(up_conv);
+    seq->push_back(ResidualUnit(conv(out, out, 1, o_.kernel), 1, is_top));
+    return torch::nn::AnyModule(seq);
+  }
+  Seq block(int64_t in, int64_t out, std::size_t level, bool is_top) const {
+    const int64_t c = o_.channels[level], s = o_.strides[level];
+    torch::nn::AnyModule sub;
+    int64_t upc;
+    if (o_.channels.size() - level > 2) {
+      sub = torch::nn::AnyModule(block(c, c, level + 1, false));
+      upc = c * 2;
+    } else {
+      sub = down(c, o_.channels[level + 1], 1);  // the bottom layer
+      upc = c + o_.channels[level + 1];
+    }
+    Seq seq;
+    seq->push_back(down(in, c, s));
+    seq->push_back(SkipConnection(sub));
+    seq->push_back(up(upc, out, s, is_top));
+    return seq;
+  }
+
+  UNetOptions o_;
+  Seq model_{nullptr};
+};
+
+}  // namespace
+
+void register_unet(NetworkRegistry& r) {
+  r.implement("UNet", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<UNet>(UNetOptions::from_config(a)); });
+}
+
+}  // namespace barton::nets

@@ -1,0 +1,101 @@
+#include <torch/torch.h>
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+#include "mmar/registries.h"
+#include "nets/blocks/layers.h"
+#include "nets/network.h"
+#include "support/test_support.h"
+
+namespace barton::nets {
+namespace {
+
+std::unique_ptr<Network> make(const std::string& args) {
+  return builtin_registries().networks.create(ConfigNode::parse("{\"name\": \"UNet\", \"args\": " + args + "}", "net.json"));
+}
+
+const char* kSpleen = R"({"dimensions": 3, "in_channels": 1, "out_channels": 2, "channels": [16, 32, 64, 128, 256],
+                          "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch"})";
+
+TEST(UNet, SpleenConfigHasMonaisParameterCountAndKeys) {
+  auto net = make(kSpleen);
+  EXPECT_EQ(count_parameters(*net), 4808917);
+  const auto keys = state_dict_keys(*net);
+  for (const char* k : {"model.0.conv.unit0.conv.weight", "model.0.conv.unit0.conv.bias", "model.0.conv.unit0.adn.N.weight",
+                        "model.0.conv.unit0.adn.N.running_mean", "model.0.conv.unit0.adn.N.num_batches_tracked",
+                        "model.0.conv.unit0.adn.A.weight", "model.0.conv.unit1.conv.weight", "model.0.residual.weight",
+                        "model.1.submodule.0.conv.unit0.conv.weight", "model.1.submodule.1.submodule.1.submodule.1.submodule.conv.unit0.conv.weight",
+                        "model.2.0.conv.weight", "model.2.0.adn.A.weight", "model.2.1.conv.unit0.conv.weight"}) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
+  }
+  // The top up-path residual unit ends with a bare convolution (last_conv_only) and no residual conv.
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), "model.2.1.conv.unit0.adn.A.weight"), keys.end());
+  EXPECT_EQ(std::find(keys.begin(), keys.end(), "model.2.1.residual.weight"), keys.end());
+  EXPECT_EQ(keys.front(), "model.0.conv.unit0.conv.weight");
+}
+
+TEST(UNet, ForwardShapes2DAnd3D) {
+  auto net = make(kSpleen);
+  net->eval();
+  torch::NoGradGuard g;
+  EXPECT_EQ(net->forward(torch::randn({2, 1, 32, 32, 32})).sizes(), (torch::IntArrayRef{2, 2, 32, 32, 32}));
+  auto net2 = make(R"({"spatial_dims": 2, "in_channels": 3, "out_channels": 4, "channels": [8, 16, 32], "strides": [2, 2],
+                       "num_res_units": 0, "act": ["leakyrelu", {"negative_slope": 0.2}], "norm": ["group", {"num_groups": 4}]})");
+  EXPECT_EQ(net2->forward(torch::randn({1, 3, 24, 40})).sizes(), (torch::IntArrayRef{1, 4, 24, 40}));
+}
+
+TEST(UNet, StateDictRoundTripGivesTheSameOutput) {
+  auto a = make(kSpleen), b = make(kSpleen);
+  a->eval();
+  b->eval();
+  load_state_dict(*b, state_dict(*a));
+  torch::NoGradGuard g;
+  const auto x = torch::randn({1, 1, 32, 32, 32});
+  EXPECT_TRUE(torch::allclose(a->forward(x), b->forward(x)));
+  auto sd = state_dict(*a);
+  sd.erase("model.0.residual.weight");
+  test::expect_error_containing([&] { load_state_dict(*b, sd); }, "missing keys: model.0.residual.weight");
+  sd = state_dict(*a);
+  sd["model.0.residual.weight"] = torch::zeros({3});
+  test::expect_error_containing([&] { load_state_dict(*b, sd); }, "state_dict key 'model.0.residual.weight' has shape [3]");
+}
+
+TEST(UNet, BadConfigNamesThePointer) {
+  test::expect_error_containing([] { make(R"({"spatial_dims": 4, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]})"); },
+                                "net.json:/args/spatial_dims: must be 2 or 3");
+  test::expect_error_containing([] { make(R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2]})"); },
+                                "net.json:/args/strides: needs at least len(channels) - 1 = 2 values");
+  test::expect_error_containing([] { make(R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "act": "swish"})"); },
+                                "unsupported activation 'swish'");
+}
+
+// The phase decomposition equals LibTorch's ConvTranspose to 1e-5, forward and backward.
+void check_conv_transpose(int dims) {
+  torch::manual_seed(0);
+  ConvTranspose fast(dims, 6, 5, 3, 2, 1, 1, true), ref(dims, 6, 5, 3, 2, 1, 1, true);
+  ref->set_fast(false);
+  {
+    torch::NoGradGuard g;
+    ref->weight.copy_(fast->weight);
+    ref->bias.copy_(fast->bias);
+  }
+  std::vector<int64_t> shape = {2, 6, 7, 6};
+  if (dims == 3) shape.push_back(5);
+  auto x1 = torch::randn(shape, torch::requires_grad());
+  auto x2 = x1.detach().clone().requires_grad_(true);
+  auto y1 = fast->forward(x1), y2 = ref->forward(x2);
+  ASSERT_EQ(y1.sizes(), y2.sizes());
+  EXPECT_LT((y1 - y2).abs().max().item<float>(), 1e-5);
+  auto g = torch::randn(y1.sizes());
+  (y1 * g).sum().backward();
+  (y2 * g).sum().backward();
+  EXPECT_LT((x1.grad() - x2.grad()).abs().max().item<float>(), 1e-5);
+  EXPECT_LT((fast->weight.grad() - ref->weight.grad()).abs().max().item<float>(), 1e-4);
+  EXPECT_LT((fast->bias.grad() - ref->bias.grad()).abs().max().item<float>(), 1e-4);
+}
+
+TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch3D) { check_conv_transpose(3); }
+TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch2D) { check_conv_transpose(2); }
+
+}  // namespace
+}  // namespace barton::nets
