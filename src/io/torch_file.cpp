@@ -1,0 +1,369 @@
+#include "io/torch_file.h"
+
+#include <ATen/ATen.h>
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
+#include <filesystem>
+#include <functional>
+
+#include "core/errors.h"
+#include "core/strings.h"
+
+namespace barton::io {
+
+const PyValue* PyValue::get(const std::string& key) const {
+  if (!is_dict()) return nullptr;
+  for (const auto& [k, val] : *std::get<std::shared_ptr<PyDict>>(v)) {
+    if (const auto* s = std::get_if<std::string>(&k.v); s && *s == key) return &val;
+  }
+  return nullptr;
+}
+
+namespace {
+
+at::ScalarType storage_dtype(const std::string& name, const std::string& path) {
+  static const std::map<std::string, at::ScalarType> kTypes = {
+      {"FloatStorage", at::kFloat},   {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
+      {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
+      {"ShortStorage", at::kShort},   {"CharStorage", at::kChar},     {"ByteStorage", at::kByte},
+      {"BoolStorage", at::kBool}};
+  const auto it = kTypes.find(name);
+  if (it == kTypes.end()) throw IoError(path, "unsupported tensor storage type torch." + name);
+  return it->second;
+}
+
+class Unpickler {
+ public:
+  Unpickler(std::string_view data, std::string path, std::function<at::Tensor(const std::string&, at::ScalarType, int64_t)> storage)
+      : d_(data), path_(std::move(path)), storage_(std::move(storage)) {}
+
+  PyValue run() {
+    while (true) {
+      const uint8_t op = u8();
+      switch (op) {
+        case 0x80: u8(); break;                       // PROTO
+        case 0x95: pos_ += 8; break;                  // FRAME
+        case '}': push(dict()); break;                // EMPTY_DICT
+        case ']': push(list()); break;                // EMPTY_LIST
+        case ')': push(tuple({})); break;             // EMPTY_TUPLE
+        case '(': marks_.push_back(stack_.size()); break;
+        case 'c': {                                   // GLOBAL
+          auto mod = line(), name = line();
+          push(PyValue{PyValue::Global{mod, name}});
+          break;
+        }
+        case 0x93: {                                  // STACK_GLOBAL
+          auto name = pop(), mod = pop();
+          push(PyValue{PyValue::Global{std::get<std::string>(mod.v), std::get<std::string>(name.v)}});
+          break;
+        }
+        case 'q': memo_[u8()] = top(); break;         // BINPUT
+        case 'r': memo_[u32()] = top(); break;        // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;  // MEMOIZE
+        case 'h': push(memo(u8())); break;            // BINGET
+        case 'j': push(memo(u32())); break;           // LONG_BINGET
+        case 'X': push(PyValue{bytes(u32())}); break;  // BINUNICODE
+        case 0x8c: push(PyValue{bytes(u8())}); break;  // SHORT_BINUNICODE
+        case 0x8d: push(PyValue{bytes(static_cast<std::size_t>(u64()))}); break;
+        case 'T': push(PyValue{bytes(u32())}); break;  // BINSTRING
+        case 'U': push(PyValue{bytes(u8())}); break;   // SHORT_BINSTRING
+        case 'B': push(PyValue{bytes(u32())}); break;  // BINBYTES
+        case 'C': push(PyValue{bytes(u8())}); break;   // SHORT_BINBYTES
+        case 'J': push(PyValue{static_cast<int64_t>(static_cast<int32_t>(u32()))}); break;
+        case 'K': push(PyValue{static_cast<int64_t>(u8())}); break;
+        case 'M': {
+          const uint16_t v = u8() | (static_cast<uint16_t>(u8()) << 8);
+          push(PyValue{static_cast<int64_t>(v)});
+          break;
+        }
+        case 0x8a: push(PyValue{long_n(u8())}); break;   // LONG1
+        case 0x8b: push(PyValue{long_n(u32())}); break;  // LONG4
+        case 'G': {                                       // BINFLOAT (big endian)
+          uint64_t bits = 0;
+          for (int i = 0; i < 8; ++i) bits = (bits << 8) | u8();
+          double dv;
+          std::memcpy(&dv, &bits, 8);
+          push(PyValue{dv});
+          break;
+        }
+        case 'N': push(PyValue{PyValue::None{}}); break;
+        case 0x88: push(PyValue{true}); break;
+        case 0x89: push(PyValue{false}); break;
+        case 't': push(tuple(pop_mark())); break;
+        case 0x85: {
+          auto a = pop();
+          push(tuple({a}));
+          break;
+        }
+        case 0x86: {
+          auto b = pop(), a = pop();
+          push(tuple({a, b}));
+          break;
+        }
+        case 0x87: {
+          auto c = pop(), b = pop(), a = pop();
+          push(tuple({a, b, c}));
+          break;
+        }
+        case 'l': {
+          auto items = pop_mark();
+          auto l = list();
+          *std::get<std::shared_ptr<PyList>>(l.v) = std::move(items);
+          push(l);
+          break;
+        }
+        case 'a': {
+          auto v = pop();
+          as_list(top()).push_back(v);
+          break;
+        }
+        case 'e': {
+          auto items = pop_mark();
+          auto& l = as_list(top());
+          for (auto& i : items) l.push_back(i);
+          break;
+        }
+        case 'd': {
+          auto items = pop_mark();
+          auto dv = dict();
+          for (std::size_t i = 0; i + 1 < items.size(); i += 2) std::get<std::shared_ptr<PyDict>>(dv.v)->push_back({items[i], items[i + 1]});
+          push(dv);
+          break;
+        }
+        case 's': {
+          auto v = pop(), k = pop();
+          as_dict(top()).push_back({k, v});
+          break;
+        }
+        case 'u': {
+          auto items = pop_mark();
+          auto& dct = as_dict(top());
+          for (std::size_t i = 0; i + 1 < items.size(); i += 2) dct.push_back({items[i], items[i + 1]});
+          break;
+        }
+        case 'R': {  // REDUCE
+          auto args = pop(), fn = pop();
+          push(call(fn, args));
+          break;
+        }
+        case 0x81: {  // NEWOBJ
+          auto args = pop(), cls = pop();
+          push(call(cls, args));
+          break;
+        }
+        case 'b': {  // BUILD: state on an object; dict attributes (OrderedDict._metadata) are not needed
+          pop();
+          break;
+        }
+        case 'Q': {  // BINPERSID
+          auto pid = pop();
+          push(persistent(pid));
+          break;
+        }
+        case '.': return pop();
+        default:
+          throw IoError(path_, fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+      }
+    }
+  }
+
+ private:
+  uint8_t u8() {
+    if (pos_ >= d_.size()) throw IoError(path_, "truncated pickle");
+    return static_cast<uint8_t>(d_[pos_++]);
+  }
+  uint32_t u32() {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(u8()) << (8 * i);
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(u8()) << (8 * i);
+    return v;
+  }
+  int64_t long_n(std::size_t n) {
+    if (n > 8) throw IoError(path_, "integer too large in pickle");
+    uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(u8()) << (8 * i);
+    if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
+    return static_cast<int64_t>(v);
+  }
+  std::string bytes(std::size_t n) {
+    if (pos_ + n > d_.size()) throw IoError(path_, "truncated pickle");
+    std::string s(d_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  std::string line() {
+    const auto e = d_.find('\n', pos_);
+    if (e == std::string_view::npos) throw IoError(path_, "truncated pickle");
+    std::string s(d_.substr(pos_, e - pos_));
+    pos_ = e + 1;
+    return s;
+  }
+  void push(PyValue v) { stack_.push_back(std::move(v)); }
+  PyValue pop() {
+    if (stack_.empty()) throw IoError(path_, "corrupt pickle (stack underflow)");
+    auto v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PyValue& top() {
+    if (stack_.empty()) throw IoError(path_, "corrupt pickle (empty stack)");
+    return stack_.back();
+  }
+  std::vector<PyValue> pop_mark() {
+    if (marks_.empty()) throw IoError(path_, "corrupt pickle (no mark)");
+    const auto m = marks_.back();
+    marks_.pop_back();
+    std::vector<PyValue> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
+    stack_.resize(m);
+    return items;
+  }
+  PyValue memo(std::size_t i) {
+    const auto it = memo_.find(i);
+    if (it == memo_.end()) throw IoError(path_, "corrupt pickle (memo miss)");
+    return it->second;
+  }
+  static PyValue dict() { return PyValue{std::make_shared<PyDict>()}; }
+  static PyValue list() { return PyValue{std::make_shared<PyList>()}; }
+  static PyValue tuple(std::vector<PyValue> items) { return PyValue{std::make_shared<PyList>(std::move(items))}; }
+  PyList& as_list(PyValue& v) {
+    if (auto* l = std::get_if<std::shared_ptr<PyList>>(&v.v)) return **l;
+    throw IoError(path_, "corrupt pickle (APPEND to a non-list)");
+  }
+  PyDict& as_dict(PyValue& v) {
+    if (auto* d = std::get_if<std::shared_ptr<PyDict>>(&v.v)) return **d;
+    throw IoError(path_, "corrupt pickle (SETITEM on a non-dict)");
+  }
+  const PyList& args_of(const PyValue& v) {
+    if (const auto* l = std::get_if<std::shared_ptr<PyList>>(&v.v)) return **l;
+    throw IoError(path_, "corrupt pickle (arguments are not a tuple)");
+  }
+  int64_t as_int(const PyValue& v) {
+    if (const auto* i = std::get_if<int64_t>(&v.v)) return *i;
+    if (const auto* b = std::get_if<bool>(&v.v)) return *b;
+    throw IoError(path_, "corrupt pickle (expected an integer)");
+  }
+  std::vector<int64_t> ints(const PyValue& v) {
+    std::vector<int64_t> out;
+    for (const auto& x : args_of(v)) out.push_back(as_int(x));
+    return out;
+  }
+
+  PyValue persistent(const PyValue& pid) {
+    const auto& t = args_of(pid);
+    if (t.size() < 5 || !t[0].is_string() || std::get<std::string>(t[0].v) != "storage") {
+      throw IoError(path_, "unsupported persistent id in pickle");
+    }
+    const auto* g = std::get_if<PyValue::Global>(&t[1].v);
+    if (!g) throw IoError(path_, "corrupt storage reference");
+    const auto key = std::get<std::string>(t[2].v);
+    const auto numel = as_int(t[4]);
+    return PyValue{storage_(key, storage_dtype(g->name, path_), numel)};
+  }
+
+  PyValue call(const PyValue& fn, const PyValue& args) {
+    const auto* g = std::get_if<PyValue::Global>(&fn.v);
+    if (!g) throw IoError(path_, "corrupt pickle (calling a non-class)");
+    const std::string name = g->module + "." + g->name;
+    if (name == "collections.OrderedDict") return dict();
+    if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
+      const auto& a = args_of(args);
+      if (a.size() < 4) throw IoError(path_, "corrupt tensor record");
+      const auto& storage = std::get<at::Tensor>(a[0].v);
+      const auto offset = as_int(a[1]);
+      const auto size = ints(a[2]), stride = ints(a[3]);
+      return PyValue{storage.as_strided(size, stride, offset)};
+    }
+    if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
+      return args_of(args).at(0);
+    }
+    if (name == "torch.Size" || name == "builtins.tuple" || name == "builtins.list") {
+      const auto& a = args_of(args);
+      return a.empty() ? tuple({}) : a[0];
+    }
+    if (name == "builtins.set" || name == "builtins.frozenset") return tuple({});
+    if (name == "torch.device") return args_of(args).empty() ? PyValue{std::string("cpu")} : args_of(args)[0];
+    // Anything else (numpy scalars, custom classes): kept opaque, fails only if used as a tensor.
+    auto copy = std::make_shared<PyList>();
+    if (const auto* l = std::get_if<std::shared_ptr<PyList>>(&args.v)) *copy = **l;
+    return PyValue{PyValue::Object{name, copy}};
+  }
+
+  std::string_view d_;
+  std::size_t pos_ = 0;
+  std::string path_;
+  std::function<at::Tensor(const std::string&, at::ScalarType, int64_t)> storage_;
+  std::vector<PyValue> stack_;
+  std::vector<std::size_t> marks_;
+  std::map<std::size_t, PyValue> memo_;
+};
+
+}  // namespace
+
+PyValue load_torch_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw IoError(path, "no such file");
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    std::string pkl;
+    for (const auto& r : reader.getAllRecords()) {
+      if (r == "data.pkl" || ends_with(r, "/data.pkl")) pkl = r;
+    }
+    if (pkl.empty()) throw IoError(path, "not a torch.save archive (no data.pkl)");
+    const std::string prefix = pkl.substr(0, pkl.size() - std::string("data.pkl").size());
+    auto [ptr, size] = reader.getRecord(pkl);
+    std::string data(static_cast<const char*>(ptr.get()), size);
+    std::map<std::string, at::Tensor> storages;
+    auto storage = [&](const std::string& key, at::ScalarType dtype, int64_t numel) {
+      auto it = storages.find(key);
+      if (it != storages.end()) return it->second;
+      auto [sp, sz] = reader.getRecord(prefix + "data/" + key);
+      auto t = at::empty({numel}, at::TensorOptions().dtype(dtype));
+      const auto need = static_cast<std::size_t>(numel) * t.element_size();
+      if (sz < need) throw IoError(path, "storage " + key + " is truncated");
+      std::memcpy(t.data_ptr(), sp.get(), need);
+      storages[key] = t;
+      return t;
+    };
+    return Unpickler(data, path, storage).run();
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw IoError(path, std::string("not a readable torch.save archive: ") + e.what_without_backtrace());
+  }
+}
+
+std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, const std::string& key) {
+  const auto root = load_torch_file(path);
+  auto as_state = [](const PyValue& v, std::map<std::string, at::Tensor>& out) {
+    if (!v.is_dict()) return false;
+    out.clear();
+    for (const auto& [k, val] : *std::get<std::shared_ptr<PyDict>>(v.v)) {
+      const auto* name = std::get_if<std::string>(&k.v);
+      if (!name || !val.is_tensor()) return false;
+      out[*name] = std::get<at::Tensor>(val.v);
+    }
+    return !out.empty();
+  };
+  std::map<std::string, at::Tensor> out;
+  if (key.empty() && as_state(root, out)) return out;
+  std::vector<std::string> tried = key.empty() ? std::vector<std::string>{"model", "state_dict", "network", "net"}
+                                               : std::vector<std::string>{key};
+  for (const auto& k : tried) {
+    if (const auto* v = root.get(k); v && as_state(*v, out)) return out;
+  }
+  std::vector<std::string> keys;
+  if (root.is_dict()) {
+    for (const auto& [k, v] : *std::get<std::shared_ptr<PyDict>>(root.v)) {
+      if (const auto* s = std::get_if<std::string>(&k.v)) keys.push_back(*s);
+    }
+  }
+  throw IoError(path, "no state_dict found under " + join(tried, ", ") + " (top-level keys: " +
+                          (keys.empty() ? "none" : join(keys, ", ")) + ")");
+}
+
+}  // namespace barton::io
