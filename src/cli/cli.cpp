@@ -20,6 +20,7 @@ const Command kCommands[] = {
     {"convert", "Convert an image (NIfTI, NRRD, MetaImage, DICOM folder) to another format", setup_convert},
     {"info", "Print an image's shape, dtype, spacing, orientation, affine and intensity range", setup_info},
     {"data", "Sample data: synthesise CT-like volumes or build the real-MRI brain datalist", setup_data},
+    {"metrics", "Dice, Hausdorff, surface distances and more between label images, in millimetres", setup_metrics},
     {"preprocess", "Run a config's pre_transforms on its datalist and write what the network sees", setup_preprocess},
 };
 

@@ -30,5 +30,6 @@ void setup_convert(CLI::App& sub, Runner& runner);
 void setup_info(CLI::App& sub, Runner& runner);
 void setup_data(CLI::App& sub, Runner& runner);
 void setup_preprocess(CLI::App& sub, Runner& runner);
+void setup_metrics(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli
