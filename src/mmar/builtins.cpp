@@ -3,6 +3,7 @@
 #include "data/register.h"
 #include "losses/loss.h"
 #include "nets/register.h"
+#include "optim/optim.h"
 #include "transforms/register.h"
 
 namespace barton {
@@ -28,6 +29,8 @@ const Registries& builtin_registries() {
     data::register_data_transforms(r.transforms);
     nets::register_networks(r.networks);
     losses::register_losses(r.losses);
+    optim::register_optimizers(r.optimizers);
+    optim::register_schedulers(r.lr_schedulers);
     return r;
   }();
   return kRegistries;

@@ -16,6 +16,10 @@ class Network;
 namespace barton::losses {
 class Loss;
 }
+namespace barton::optim {
+class Optimizer;
+class LrScheduler;
+}
 
 namespace barton {
 
@@ -29,8 +33,8 @@ struct Registries {
   Registry<transforms::Transform> transforms{"transform"};
   Registry<nets::Network> networks{"network"};
   Registry<losses::Loss> losses{"loss"};
-  Registry<Component> optimizers{"optimizer"};
-  Registry<Component> lr_schedulers{"lr_scheduler"};
+  Registry<optim::Optimizer> optimizers{"optimizer"};
+  Registry<optim::LrScheduler> lr_schedulers{"lr_scheduler"};
   Registry<Component> datasets{"dataset"};
   Registry<Component> dataloaders{"dataloader"};
   Registry<Component> inferers{"inferer"};
