@@ -2,11 +2,13 @@
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <cstring>
 #include <filesystem>
 #include <functional>
 
+#include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/strings.h"
 
@@ -364,6 +366,20 @@ std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, 
   }
   throw IoError(path, "no state_dict found under " + join(tried, ", ") + " (top-level keys: " +
                           (keys.empty() ? "none" : join(keys, ", ")) + ")");
+}
+
+void save_checkpoint_file(const std::string& path, const std::map<std::string, at::Tensor>& state,
+                          const std::map<std::string, double>& scalars, const std::string& state_key) {
+  c10::Dict<std::string, at::Tensor> sd;
+  for (const auto& [k, v] : state) sd.insert(k, v.detach().cpu().contiguous());
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  root.insert(state_key, sd);
+  for (const auto& [k, v] : scalars) {
+    if (v == static_cast<double>(static_cast<int64_t>(v))) root.insert(k, static_cast<int64_t>(v));
+    else root.insert(k, v);
+  }
+  const auto bytes = torch::jit::pickle_save(root);
+  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
 }
 
 }  // namespace barton::io

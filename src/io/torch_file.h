@@ -47,4 +47,9 @@ PyValue load_torch_file(const std::string& path);
 /// checkpoints wrap it. Throws IoError with the keys that exist when none fits.
 std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, const std::string& key = "");
 
+/// Writes named tensors (plus integer and float entries) so that Python's torch.load returns a dict:
+/// {"model": {key: tensor}, <scalars>}. LibTorch's pickle_save format. Written atomically.
+void save_checkpoint_file(const std::string& path, const std::map<std::string, at::Tensor>& state,
+                          const std::map<std::string, double>& scalars = {}, const std::string& state_key = "model");
+
 }  // namespace barton::io

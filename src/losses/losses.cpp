@@ -151,16 +151,11 @@ class MaskedDiceLoss final : public DiceLoss {
  public:
   explicit MaskedDiceLoss(DiceOptions o) : DiceLoss(std::move(o), "MaskedDiceLoss") {}
   torch::Tensor forward(const torch::Tensor& in, const torch::Tensor& tg, const torch::Tensor& mask) const override {
-    // MONAI: activation first, then input and target are multiplied by the mask.
-    auto input = o_.act.apply(in);
+    // MONAI multiplies the mask into the raw input and the target, then runs DiceLoss (activation
+    // included): masked voxels of a sigmoid input count as 0.5.
     BARTON_CHECK(mask.size(1) == 1, "MaskedDiceLoss: the mask needs one channel");
-    DiceOptions plain = o_;
-    plain.act = Activation{};
-    auto target = tg;
-    const auto m = mask.to(input.scalar_type());
-    input = input * m;
-    target = target * m.to(target.scalar_type());
-    return DiceLoss(plain).forward(input, target);
+    const auto m = mask.to(in.scalar_type());
+    return DiceLoss(o_).forward(in * m, tg * m.to(tg.scalar_type()));
   }
 };
 

@@ -84,15 +84,18 @@ at::Tensor surface_distances(const at::Tensor& pe, const at::Tensor& ge, const s
 }
 
 double percentile_of(const at::Tensor& v, double q) {
+  // numpy's "linear" percentile, including its lerp, so infinities give the same NaN / inf.
   auto s = std::get<0>(v.sort());
   const int64_t n = s.numel();
   const double r = q / 100.0 * static_cast<double>(n - 1);
   const auto i = static_cast<int64_t>(std::floor(r));
-  const double lo = s[i].item<double>();
-  if (i + 1 >= n) return lo;
-  const double hi = s[i + 1].item<double>();
-  if (std::isinf(lo) || std::isinf(hi)) return r - i == 0 ? lo : (std::isinf(hi) ? hi : lo);
-  return lo + (r - i) * (hi - lo);
+  const double t = r - static_cast<double>(i);
+  const double a = s[i].item<double>();
+  const double b = s[std::min(i + 1, n - 1)].item<double>();
+  const double diff = b - a;
+  double out = a + diff * t;
+  if (t >= 0.5) out = b - diff * (1 - t);
+  return out;
 }
 
 }  // namespace
@@ -267,7 +270,7 @@ at::Tensor reduce(const at::Tensor& f, const std::string& reduction) {
   auto mean = [&](std::vector<int64_t> dims) {
     const auto s = dims.empty() ? filled.sum() : filled.sum(dims);
     const auto n = dims.empty() ? counts.sum() : counts.sum(dims);
-    return at::where(n > 0, s / n, at::full_like(s, kNaN));
+    return at::where(n > 0, s / n, at::zeros_like(s));  // MONAI: an all-NaN buffer reduces to 0
   };
   if (reduction == "none") return f;
   if (reduction == "mean") return mean({});

@@ -3,6 +3,7 @@
 #include "data/register.h"
 #include "losses/loss.h"
 #include "nets/register.h"
+#include "engine/inferer.h"
 #include "optim/optim.h"
 #include "transforms/register.h"
 
@@ -31,6 +32,7 @@ const Registries& builtin_registries() {
     losses::register_losses(r.losses);
     optim::register_optimizers(r.optimizers);
     optim::register_schedulers(r.lr_schedulers);
+    engine::register_inferers(r.inferers);
     return r;
   }();
   return kRegistries;

@@ -16,6 +16,9 @@ class Network;
 namespace barton::losses {
 class Loss;
 }
+namespace barton::engine {
+class Inferer;
+}
 namespace barton::optim {
 class Optimizer;
 class LrScheduler;
@@ -37,7 +40,7 @@ struct Registries {
   Registry<optim::LrScheduler> lr_schedulers{"lr_scheduler"};
   Registry<Component> datasets{"dataset"};
   Registry<Component> dataloaders{"dataloader"};
-  Registry<Component> inferers{"inferer"};
+  Registry<engine::Inferer> inferers{"inferer"};
   Registry<Component> metrics{"metric"};
   Registry<Component> handlers{"handler"};
   Registry<Component> trainers{"trainer"};

@@ -93,11 +93,12 @@ class Novograd final : public Optimizer {
       const auto norm = grad.pow(2).sum();
       if (!exp_avg_[i].defined()) {
         exp_avg_[i] = torch::zeros_like(p);
-        exp_avg_sq_[i] = norm.clone();  // first step: v = ||g||^2
-        if (o_.amsgrad) max_sq_[i] = torch::zeros_like(norm);
-      } else {
-        exp_avg_sq_[i].mul_(o_.beta2).add_(norm, 1 - o_.beta2);
+        exp_avg_sq_[i] = torch::zeros({}, p.options());
+        if (o_.amsgrad) max_sq_[i] = torch::zeros({}, p.options());
       }
+      // MONAI: v = ||g||^2 whenever v is exactly 0 (the first step), else the running average.
+      if (exp_avg_sq_[i].item<double>() == 0.0) exp_avg_sq_[i].copy_(norm);
+      else exp_avg_sq_[i].mul_(o_.beta2).add_(norm, 1 - o_.beta2);
       torch::Tensor denom;
       if (o_.amsgrad) {
         max_sq_[i] = torch::max(max_sq_[i], exp_avg_sq_[i]);

@@ -68,6 +68,7 @@ TEST(Metrics, EmptyMasksFollowMonai) {
   // Reductions ignore NaN.
   auto f = at::tensor({1.0, NAN, 3.0}, at::kDouble).view({3, 1});
   EXPECT_DOUBLE_EQ(reduce(f, "mean").item<double>(), 2.0);
+  EXPECT_DOUBLE_EQ(reduce(at::full({2, 1}, NAN, at::kDouble), "mean").item<double>(), 0.0);  // as MONAI
 }
 
 TEST(Metrics, CommandWritesOneRowPerCase) {
