@@ -16,16 +16,28 @@ OUT="$BUILD/bench-results.jsonl"
 echo "pipeline: $CASES CT-like cases (112x112x40 at 1.5x1.5x4 mm -> 1 mm), spleen deterministic chain + 4 x 96^3 patches, $THREADS threads"
 "$BUILD/bench/pipeline_bench" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
 /usr/bin/python3 "$ROOT/bench/pipeline_bench.py" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
-/usr/bin/python3 - "$OUT" <<'PY'
+SW="${BENCH_SW:-192,192,96}"
+echo "model: MONAI spleen UNet, batch 2 at 64^3 (DiceLoss + Adam step); sliding window roi 96^3 overlap 0.25 gaussian over $SW"
+MODEL_OUT="$BUILD/bench-model.jsonl"
+: > "$MODEL_OUT"
+"$BUILD/bench/model_bench" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
+/usr/bin/python3 "$ROOT/bench/model_bench.py" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
+/usr/bin/python3 - "$OUT" "$MODEL_OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 b = next(r for r in rows if r["impl"] == "barton")
 p = next(r for r in rows if r["impl"] == "python")
+mrows = [json.loads(l) for l in open(sys.argv[2])]
+mb = next(r for r in mrows if r["impl"] == "barton")
+mp = next(r for r in mrows if r["impl"] == "python")
 print()
 print(f"{'stage':<34}{'python (s)':>12}{'barton (s)':>12}{'python/barton':>15}")
 for key, name in (("deterministic_s", "deterministic chain (cache fill)"), ("random_s", "random patch sampling")):
     print(f"{name:<34}{p[key]:>12.3f}{b[key]:>12.3f}{p[key] / b[key]:>14.2f}x")
 print(f"{'peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
+print(f"{'UNet training step (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x")
+print(f"{'sliding-window inference (s)':<34}{mp['sw_s']:>12.3f}{mb['sw_s']:>12.3f}{mp['sw_s'] / mb['sw_s']:>14.2f}x")
+print(f"{'model peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
       f"python det {p['deterministic_min_s']:.3f}-{p['deterministic_max_s']:.3f} s")
 PY

@@ -273,7 +273,15 @@ at::Tensor reduce(const at::Tensor& f, const std::string& reduction) {
     return at::where(n > 0, s / n, at::zeros_like(s));  // MONAI: an all-NaN buffer reduces to 0
   };
   if (reduction == "none") return f;
-  if (reduction == "mean") return mean({});
+  if (reduction == "mean") {
+    // MONAI: the mean over channels per batch row, then over the rows that have a value.
+    if (f.dim() < 2) return mean({});
+    const auto row_sum = filled.sum(1), row_n = counts.sum(1);
+    const auto row_mean = at::where(row_n > 0, row_sum / row_n, at::zeros_like(row_sum));
+    const auto rows = (row_n > 0).to(at::kDouble);
+    const auto n = rows.sum(0);
+    return at::where(n > 0, (row_mean * rows).sum(0) / n, at::zeros_like(n));
+  }
   if (reduction == "sum") return filled.sum();
   if (reduction == "mean_batch") return mean({0});
   if (reduction == "sum_batch") return filled.sum(0);

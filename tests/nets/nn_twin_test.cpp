@@ -132,6 +132,15 @@ TEST(NnTwin, LossesMatchMonaiValuesAndGradients) {
   check_loss(twin, "FocalLoss", R"({"to_onehot_y": true, "use_softmax": true, "weight": [1, 2, 0.5], "reduction": "sum"})", logits, labels);
   check_loss(twin, "DiceCELoss", R"({"to_onehot_y": true, "softmax": true, "lambda_ce": 0.7, "label_smoothing": 0.1})", logits, labels);
   check_loss(twin, "DiceFocalLoss", R"({"to_onehot_y": true, "softmax": true, "gamma": 1.5})", logits, labels);
+  {
+    // Deep supervision: DynUNet's stacked heads [B, heads, C, *S], target resized per head.
+    const auto heads = torch::randn({2, 3, 3, 6, 5, 4});
+    const std::string args = R"({"loss": {"name": "DiceLoss", "args": {"to_onehot_y": true, "softmax": true}}, "weight_mode": "exp"})";
+    const auto r = twin.run({{"kind", "loss"}, {"name", "DeepSupervisionLoss"}, {"args", json::parse(args)}, {"input", twin.spec(heads)},
+                             {"unbind_dim", 1}, {"target", twin.spec(labels)}});
+    auto loss = builtin_registries().losses.create(ConfigNode::parse("{\"name\": \"DeepSupervisionLoss\", \"args\": " + args + "}", "l.json"));
+    EXPECT_LT(max_diff(loss->forward(heads, labels).reshape(-1), Twin::load(r["value"]).reshape(-1)), 1e-5);
+  }
   const auto mask = (torch::rand({2, 1, 6, 5, 4}) > 0.3).to(torch::kFloat);
   check_loss(twin, "MaskedDiceLoss", R"({"sigmoid": true})", logits.slice(1, 0, 1), (labels > 0).to(torch::kFloat), mask);
 }
@@ -155,6 +164,7 @@ TEST(NnTwin, MetricsMatchMonaiIncludingEmptyCasesAndSpacing) {
   {
     const auto r = run("DiceMetric", {{"include_background", false}});
     EXPECT_LT(max_diff(metrics::dice(p, y, false, true), Twin::load(r["raw_values"])), 1e-9);
+    EXPECT_LT(max_diff(metrics::reduce(metrics::dice(p, y, false, true), "mean").reshape(-1), Twin::load(r["aggregate"]).reshape(-1)), 1e-6);
   }
   {
     const auto r = run("HausdorffDistanceMetric", {{"include_background", false}, {"percentile", 95}});

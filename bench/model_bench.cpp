@@ -1,0 +1,88 @@
+// Model benchmark (Barton side): MONAI's spleen UNet training step (DiceLoss softmax + Adam) and
+// sliding-window inference (gaussian), timed after warm-up. bench/model_bench.py runs the same in
+// Python with the MONAI-layout UNet of tests/golden/monai_twin/nn_twin.py (torch's ConvTranspose3d).
+//
+// usage: model_bench [--size 64] [--batch 2] [--steps 5] [--threads T] [--sw 192,192,96] [--sw-repeats 2]
+#include <torch/torch.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "core/config.h"
+#include "core/process.h"
+#include "engine/inferer.h"
+#include "losses/loss.h"
+#include "mmar/registries.h"
+#include "nets/network.h"
+#include "optim/optim.h"
+
+using namespace barton;
+
+namespace {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t size = 64, batch = 2, steps = 5, threads = 2, sw_repeats = 2;
+  std::vector<int64_t> sw = {192, 192, 96};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--size")) size = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--batch")) batch = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--steps")) steps = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--threads")) threads = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--sw-repeats")) sw_repeats = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--sw")) std::sscanf(argv[i + 1], "%ld,%ld,%ld", &sw[0], &sw[1], &sw[2]);
+  }
+  tune_allocator();
+  torch::set_num_threads(static_cast<int>(threads));
+  torch::manual_seed(0);
+  const auto& reg = builtin_registries();
+  auto net = reg.networks.create(ConfigNode::parse(R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1,
+      "out_channels": 2, "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch"}})",
+                                                   "bench.json"));
+  auto loss = reg.losses.create(ConfigNode::parse(R"({"name": "DiceLoss", "args": {"to_onehot_y": true, "softmax": true}})", "bench.json"));
+  auto opt = optim::make_optimizer("Adam", ConfigNode::parse(R"({"lr": 0.0001})", "bench.json"), net->parameters());
+  const auto x = torch::randn({batch, 1, size, size, size});
+  const auto y = (torch::rand({batch, 1, size, size, size}) > 0.7).to(torch::kFloat);
+  net->train();
+  std::vector<double> times;
+  for (int64_t s = 0; s < steps + 2; ++s) {
+    const double t0 = now();
+    opt->zero_grad();
+    auto l = loss->forward(net->forward(x), y);
+    l.backward();
+    opt->step();
+    if (s >= 2) times.push_back(now() - t0);
+  }
+  const double step = median(times);
+  // Sliding-window inference over a CT-sized volume (roi 96^3, overlap 0.25, gaussian, sw_batch_size 2).
+  net->eval();
+  const auto vol = torch::randn({1, 1, sw[0], sw[1], sw[2]});
+  engine::SlidingWindowOptions o;
+  o.roi_size = {96, 96, 96};
+  o.sw_batch_size = 2;
+  o.overlap = {0.25};
+  o.mode = "gaussian";
+  std::vector<double> sw_times;
+  {
+    torch::NoGradGuard g;
+    for (int64_t r = 0; r < sw_repeats; ++r) {
+      const double t0 = now();
+      auto out = engine::sliding_window_inference(vol, o, [&](const torch::Tensor& v) { return net->forward(v); });
+      sw_times.push_back(now() - t0);
+    }
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("{\"impl\": \"barton\", \"size\": %ld, \"batch\": %ld, \"threads\": %ld, \"train_step_s\": %.4f, \"train_step_min_s\": %.4f, "
+              "\"train_step_max_s\": %.4f, \"sw_s\": %.4f, \"sw_volume\": [%ld, %ld, %ld], \"peak_rss_mb\": %.1f}\n",
+              size, batch, threads, step, *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
+              median(sw_times), sw[0], sw[1], sw[2], ru.ru_maxrss / 1024.0);
+  return 0;
+}
