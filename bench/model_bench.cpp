@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       "out_channels": 2, "channels": [16, 32, 64, 128, 256], "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch"}})",
                                                    "bench.json"));
   auto loss = reg.losses.create(ConfigNode::parse(R"({"name": "DiceLoss", "args": {"to_onehot_y": true, "softmax": true}})", "bench.json"));
-  auto opt = optim::make_optimizer("Adam", ConfigNode::parse(R"({"lr": 0.0001})", "bench.json"), net->parameters());
+  auto opt = optim::make_optimizer("Adam", ConfigNode::parse(R"({"lr": 0.0001})", "bench.json"), nets::unique_parameters(*net));
   const auto x = torch::randn({batch, 1, size, size, size});
   const auto y = (torch::rand({batch, 1, size, size, size}) > 0.7).to(torch::kFloat);
   net->train();

@@ -60,7 +60,22 @@ torch::Tensor importance_map(const std::vector<int64_t>& roi, const std::string&
   return map.clamp_min(mn);
 }
 
+namespace {
+torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor);
+}  // namespace
+
 torch::Tensor sliding_window_inference(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor) {
+  auto out = sliding_window_once(inputs, o, predictor);
+  if (!o.tta_flips) return out;
+  for (int64_t d = 2; d < inputs.dim(); ++d) {
+    out.add_(sliding_window_once(inputs.flip({d}), o, predictor).flip({d}));
+  }
+  return out.div_(static_cast<double>(inputs.dim() - 1));
+}
+
+namespace {
+
+torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor) {
   const int64_t r = inputs.dim() - 2;
   BARTON_CHECK(r == 2 || r == 3, "sliding window inference needs [B, C, H, W] or [B, C, D, H, W] inputs");
   std::vector<int64_t> image(r), roi(r);
@@ -132,8 +147,6 @@ torch::Tensor sliding_window_inference(const torch::Tensor& inputs, const Slidin
   return out.contiguous();
 }
 
-namespace {
-
 class SimpleInferer final : public Inferer {
  public:
   std::string name() const override { return "SimpleInferer"; }
@@ -180,6 +193,7 @@ void register_inferers(InfererRegistry& r) {
     o.padding_mode = a.get_or<std::string>("padding_mode", "constant");
     o.cval = a.get_or("cval", 0.0);
     o.progress = a.get_or("progress", false);
+    o.tta_flips = a.get_or("tta_flips", false);
     return std::make_unique<SlidingWindowInferer>(o);
   });
 }

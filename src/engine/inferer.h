@@ -30,6 +30,9 @@ struct SlidingWindowOptions {
   std::string padding_mode = "constant";  ///< constant, reflect, replicate, circular
   double cval = 0.0;
   bool progress = false;
+  /// Test-time augmentation: also predict on the input flipped along each spatial axis and average
+  /// the (flipped back) predictions. Default: false.
+  bool tta_flips = false;
 };
 
 /// MONAI's sliding_window_inference: scan interval int(roi * (1 - overlap)) (min 1; roi when it

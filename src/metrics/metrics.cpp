@@ -263,6 +263,12 @@ at::Tensor confusion_metric(const at::Tensor& counts, const std::string& raw) {
   throw Error("unknown confusion matrix metric '" + raw + "'");
 }
 
+at::Tensor accuracy(const at::Tensor& y_pred, const at::Tensor& y) {
+  check_shapes(y_pred, y, "Accuracy");
+  const auto same = (y_pred.argmax(1) == y.argmax(1)).to(at::kDouble);
+  return same.reshape({same.size(0), -1}).mean(1);
+}
+
 at::Tensor reduce(const at::Tensor& f, const std::string& reduction) {
   const auto nans = at::isnan(f);
   const auto filled = at::where(nans, at::zeros_like(f), f);

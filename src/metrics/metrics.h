@@ -32,6 +32,10 @@ at::Tensor confusion_counts(const at::Tensor& y_pred, const at::Tensor& y, bool 
 /// from counts [..., 4]; zero denominators give NaN.
 at::Tensor confusion_metric(const at::Tensor& counts, const std::string& name);
 
+/// Voxel accuracy per item (ignite's Accuracy on one-hot predictions, as Clara's configs use it):
+/// the fraction of voxels whose predicted class (argmax over C) equals the label's. [B] float64.
+at::Tensor accuracy(const at::Tensor& y_pred, const at::Tensor& y);
+
 /// MONAI's do_metric_reduction, NaN-aware: none, mean, sum, mean_batch, sum_batch, mean_channel, sum_channel.
 at::Tensor reduce(const at::Tensor& f, const std::string& reduction);
 

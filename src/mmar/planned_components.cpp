@@ -453,7 +453,8 @@ void inferers(RegistryBase& r) {
        opt("sw_device", A::kString, "null", ""), opt("device", A::kString, "null", ""),
        opt("progress", A::kBool, "false", ""), opt("cache_roi_weight_map", A::kBool, "false", ""),
        opt("cpu_thresh", A::kInt, "null", ""), opt("buffer_steps", A::kInt, "null", ""),
-       opt("buffer_dim", A::kInt, "-1", ""), opt("with_coord", A::kBool, "false", "")});
+       opt("buffer_dim", A::kInt, "-1", ""), opt("with_coord", A::kBool, "false", ""),
+       opt("tta_flips", A::kBool, "false", "Barton: also predict on flipped inputs and average (test-time augmentation).")});
 }
 
 void metrics(RegistryBase& r) {

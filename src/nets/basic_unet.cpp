@@ -30,13 +30,17 @@ struct BasicUNetOptions {
     o.out = a.get_or<int64_t>("out_channels", 2);
     if (a.has("features")) o.features = ints_rep(a.at("features"), 6);
     for (std::size_t i = 0; i < o.features.size(); ++i) {
-      if (o.features[i] < 1) throw ConfigError(a.source(), a.pointer() + "/features", "every feature count must be positive");
+      if (o.features[i] < 1)
+        throw ConfigError(a.source(), a.pointer() + "/features",
+                          "every feature count must be positive");
     }
-    if (o.in < 1 || o.out < 1) throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+    if (o.in < 1 || o.out < 1)
+      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
     o.act = parse_act(a, "act", o.act, /*allow_none=*/true);
     o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/true);
     o.bias = a.get_or("bias", true);
-    if (a.has("dropout")) o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
+    if (a.has("dropout"))
+      o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
     o.upsample = parse_upsample_mode(a, "upsample", "deconv");
     return o;
   }
@@ -66,8 +70,10 @@ Seq two_conv(const BasicUNetOptions& o, int64_t in, int64_t out) {
 /// Down: Sequential of max_pooling (kernel 2) and convs (TwoConv).
 Seq down(const BasicUNetOptions& o, int64_t in, int64_t out) {
   Seq s;
-  if (o.dims == 3) s->push_back("max_pooling", torch::nn::MaxPool3d(torch::nn::MaxPool3dOptions(2)));
-  else s->push_back("max_pooling", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)));
+  if (o.dims == 3)
+    s->push_back("max_pooling", torch::nn::MaxPool3d(torch::nn::MaxPool3dOptions(2)));
+  else
+    s->push_back("max_pooling", torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)));
   s->push_back("convs", two_conv(o, in, out));
   return s;
 }
@@ -75,9 +81,11 @@ Seq down(const BasicUNetOptions& o, int64_t in, int64_t out) {
 /// UpCat: upsample (in -> in/2, or in when !halves), then cat([skip, upsampled]) -> convs.
 class UpCatImpl : public torch::nn::Module {
  public:
-  UpCatImpl(const BasicUNetOptions& o, int64_t in, int64_t cat, int64_t out, bool halves) : dims_(o.dims) {
+  UpCatImpl(const BasicUNetOptions& o, int64_t in, int64_t cat, int64_t out, bool halves)
+      : dims_(o.dims) {
     const int64_t up = halves ? in / 2 : in;
-    upsample_ = register_module("upsample", UpSample(o.dims, in, up, o.upsample, /*align_corners=*/true));
+    upsample_ =
+        register_module("upsample", UpSample(o.dims, in, up, o.upsample, /*align_corners=*/true));
     convs_ = register_module("convs", two_conv(o, cat + up, out));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& skip) {
@@ -143,10 +151,11 @@ class BasicUNet final : public Network {
 }  // namespace
 
 void register_basic_unet(NetworkRegistry& r) {
-  r.implement("BasicUNet", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
-    auto o = BasicUNetOptions::from_config(a);
-    return build_at(a, [&] { return std::make_unique<BasicUNet>(o); });
-  });
+  r.implement("BasicUNet",
+              [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+                auto o = BasicUNetOptions::from_config(a);
+                return build_at(a, [&] { return std::make_unique<BasicUNet>(o); });
+              });
 }
 
 }  // namespace barton::nets

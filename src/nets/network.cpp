@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <set>
+
 #include "core/errors.h"
 #include "core/strings.h"
 
@@ -60,9 +62,18 @@ void load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Te
   }
 }
 
+std::vector<torch::Tensor> unique_parameters(const torch::nn::Module& m) {
+  std::vector<torch::Tensor> out;
+  std::set<const void*> seen;
+  for (const auto& p : m.parameters(true)) {
+    if (seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
+  }
+  return out;
+}
+
 int64_t count_parameters(const torch::nn::Module& m) {
   int64_t n = 0;
-  for (const auto& p : m.parameters(true)) {
+  for (const auto& p : unique_parameters(m)) {
     if (p.requires_grad()) n += p.numel();
   }
   return n;

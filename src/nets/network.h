@@ -33,7 +33,11 @@ std::vector<std::string> state_dict_keys(const torch::nn::Module& m);
 /// A "module." prefix (DataParallel) is stripped. Throws Error.
 void load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& state, bool strict = true);
 
-/// Number of trainable parameters.
+/// Parameters without duplicates (DynUNet and SegResNet register some modules twice, as MONAI
+/// does); what an optimizer must receive.
+std::vector<torch::Tensor> unique_parameters(const torch::nn::Module& m);
+
+/// Number of trainable parameters, each tensor counted once (as PyTorch's parameters() does).
 int64_t count_parameters(const torch::nn::Module& m);
 
 }  // namespace barton::nets

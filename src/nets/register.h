@@ -7,4 +7,8 @@ namespace barton::nets {
 using NetworkRegistry = Registry<Network>;
 void register_networks(NetworkRegistry& r);
 void register_unet(NetworkRegistry& r);
+void register_basic_unet(NetworkRegistry& r);
+void register_segresnet(NetworkRegistry& r);
+void register_dynunet(NetworkRegistry& r);
+void register_attention_unet(NetworkRegistry& r);
 }  // namespace barton::nets

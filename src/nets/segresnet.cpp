@@ -1,6 +1,6 @@
 // MONAI's SegResNet (monai/networks/nets/segresnet.py, blocks/segresnet_block.py) with its module
-// tree and parameter names (docs/monai-semantics-nn.md section 3.2): act_mod, convInit, down_layers,
-// up_layers, up_samples, conv_final (whose index 1 is the shared act_mod), dropout.
+// tree and parameter names (docs/monai-semantics-nn.md section 3.2): act_mod, convInit,
+// down_layers, up_layers, up_samples, conv_final (whose index 1 is the shared act_mod), dropout.
 #include <torch/torch.h>
 
 #include "core/errors.h"
@@ -31,8 +31,10 @@ struct SegResNetOptions {
     o.init_filters = a.get_or<int64_t>("init_filters", 8);
     o.in = a.get_or<int64_t>("in_channels", 1);
     o.out = a.get_or<int64_t>("out_channels", 2);
-    if (o.init_filters < 1) throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
-    if (o.in < 1 || o.out < 1) throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+    if (o.init_filters < 1)
+      throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
+    if (o.in < 1 || o.out < 1)
+      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
     if (a.has("dropout_prob") && !a.at("dropout_prob").is_null()) {
       o.dropout_prob = a.at("dropout_prob").as<double>();
       if (o.dropout_prob < 0 || o.dropout_prob > 1) {
@@ -45,9 +47,11 @@ struct SegResNetOptions {
     const auto norm_name = a.get_or<std::string>("norm_name", "");
     if (!norm_name.empty()) {
       if (to_lower(norm_name) != "group") {
-        throw ConfigError(a.source(), a.pointer() + "/norm_name", "deprecated norm_name must be 'group' (use norm instead)");
+        throw ConfigError(a.source(), a.pointer() + "/norm_name",
+                          "deprecated norm_name must be 'group' (use norm instead)");
       }
-      o.norm = LayerSpec::of("group", {{"num_groups", static_cast<double>(a.get_or<int64_t>("num_groups", 8))}});
+      o.norm = LayerSpec::of(
+          "group", {{"num_groups", static_cast<double>(a.get_or<int64_t>("num_groups", 8))}});
     }
     o.use_conv_final = a.get_or("use_conv_final", true);
     auto blocks = [&](const char* key, std::vector<int64_t>& dst) {
@@ -60,10 +64,12 @@ struct SegResNetOptions {
     };
     blocks("blocks_down", o.blocks_down);
     blocks("blocks_up", o.blocks_up);
-    if (o.blocks_down.empty()) throw ConfigError(a.source(), a.pointer() + "/blocks_down", "needs at least one level");
+    if (o.blocks_down.empty())
+      throw ConfigError(a.source(), a.pointer() + "/blocks_down", "needs at least one level");
     if (o.blocks_up.size() + 1 > o.blocks_down.size()) {
       throw ConfigError(a.source(), a.pointer() + "/blocks_up",
-                        fmt::format("has {} levels; at most len(blocks_down) - 1 = {}", o.blocks_up.size(), o.blocks_down.size() - 1));
+                        fmt::format("has {} levels; at most len(blocks_down) - 1 = {}",
+                                    o.blocks_up.size(), o.blocks_down.size() - 1));
     }
     o.upsample_mode = parse_upsample_mode(a, "upsample_mode", "nontrainable");
     return o;
@@ -71,7 +77,8 @@ struct SegResNetOptions {
 };
 
 /// get_conv_layer: Convolution(conv_only) -> key "<name>.conv.weight".
-Convolution conv_layer(int dims, int64_t in, int64_t out, int64_t kernel = 3, int64_t stride = 1, bool bias = false) {
+Convolution conv_layer(
+    int dims, int64_t in, int64_t out, int64_t kernel = 3, int64_t stride = 1, bool bias = false) {
   ConvOptions c;
   c.dims = dims;
   c.in = in;
@@ -119,8 +126,10 @@ class SegResNet final : public Network {
     for (std::size_t i = 0; i < o_.blocks_down.size(); ++i) {
       const int64_t ch = f << i;
       Seq s;
-      if (i == 0) s->push_back(torch::nn::Identity());
-      else s->push_back(conv_layer(o_.dims, ch / 2, ch, 3, 2));
+      if (i == 0)
+        s->push_back(torch::nn::Identity());
+      else
+        s->push_back(conv_layer(o_.dims, ch / 2, ch, 3, 2));
       for (int64_t b = 0; b < o_.blocks_down[i]; ++b) s->push_back(ResBlock(o_, ch));
       down_layers_->push_back(s);
       downs_.push_back(s);
@@ -137,7 +146,8 @@ class SegResNet final : public Network {
       ups_.push_back(layer);
       Seq sample;
       sample->push_back(conv_layer(o_.dims, ch, ch / 2, 1));
-      sample->push_back(UpSample(o_.dims, ch / 2, ch / 2, o_.upsample_mode, /*align_corners=*/false));
+      sample->push_back(
+          UpSample(o_.dims, ch / 2, ch / 2, o_.upsample_mode, /*align_corners=*/false));
       up_samples_->push_back(sample);
       samples_.push_back(sample);
     }
@@ -184,10 +194,11 @@ class SegResNet final : public Network {
 }  // namespace
 
 void register_segresnet(NetworkRegistry& r) {
-  r.implement("SegResNet", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
-    auto o = SegResNetOptions::from_config(a);
-    return build_at(a, [&] { return std::make_unique<SegResNet>(o); });
-  });
+  r.implement("SegResNet",
+              [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+                auto o = SegResNetOptions::from_config(a);
+                return build_at(a, [&] { return std::make_unique<SegResNet>(o); });
+              });
 }
 
 }  // namespace barton::nets

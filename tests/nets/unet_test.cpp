@@ -99,3 +99,31 @@ TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch2D) { check_conv_transpose(
 
 }  // namespace
 }  // namespace barton::nets
+
+#include "engine/inferer.h"
+
+namespace barton::engine {
+namespace {
+
+TEST(SlidingWindow, TestTimeFlipsAverageFlippedPredictions) {
+  const auto x = torch::rand({1, 1, 13, 11, 9});
+  SlidingWindowOptions o;
+  o.roi_size = {8, 8, 8};
+  o.tta_flips = true;
+  // An equivariant predictor gives back its input exactly.
+  EXPECT_LT((sliding_window_inference(x, o, [](const torch::Tensor& v) { return v * 2; }) - x * 2).abs().max().item<float>(), 1e-5);
+  // A position-dependent one is averaged over the four views.
+  auto ramp = [](const torch::Tensor& v) { return v + torch::arange(v.size(4), torch::kFloat).view({1, 1, 1, 1, -1}); };
+  o.tta_flips = false;
+  const auto plain = sliding_window_inference(x, o, ramp);
+  o.tta_flips = true;
+  const auto tta = sliding_window_inference(x, o, ramp);
+  EXPECT_GT((plain - tta).abs().max().item<float>(), 0.1);
+  // Windows cover the image exactly once per start; starts are pulled back inside.
+  const auto starts = window_starts({13, 11, 9}, {8, 8, 8}, {0.25});
+  EXPECT_EQ(starts.size(), 2u * 2u * 2u);
+  EXPECT_EQ(starts.back(), (std::vector<int64_t>{5, 3, 1}));
+}
+
+}  // namespace
+}  // namespace barton::engine

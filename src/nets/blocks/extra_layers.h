@@ -24,14 +24,28 @@ namespace barton::nets {
 /// kernel, stride, padding (and output_padding; empty = zeros). Dilation 1, groups 1. Default torch
 /// initialisation. REQUIRES: dims is 2 or 3 and every vector has dims entries (or is empty for
 /// output_padding).
-torch::nn::AnyModule make_conv_nd(int dims, int64_t in, int64_t out, const std::vector<int64_t>& kernel,
-                                  const std::vector<int64_t>& stride, const std::vector<int64_t>& padding, bool bias,
-                                  bool transposed = false, const std::vector<int64_t>& output_padding = {});
+torch::nn::AnyModule make_conv_nd(int dims,
+                                  int64_t in,
+                                  int64_t out,
+                                  const std::vector<int64_t>& kernel,
+                                  const std::vector<int64_t>& stride,
+                                  const std::vector<int64_t>& padding,
+                                  bool bias,
+                                  bool transposed = false,
+                                  const std::vector<int64_t>& output_padding = {});
 /// The same with one value for every axis.
-torch::nn::AnyModule make_conv_nd(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-                                  bool bias, bool transposed = false, int64_t output_padding = 0);
+torch::nn::AnyModule make_conv_nd(int dims,
+                                  int64_t in,
+                                  int64_t out,
+                                  int64_t kernel,
+                                  int64_t stride,
+                                  int64_t padding,
+                                  bool bias,
+                                  bool transposed = false,
+                                  int64_t output_padding = 0);
 
-/// MONAI's Dropout factory: dropout_dim 1 -> nn.Dropout (element-wise), 2 -> Dropout2d, 3 -> Dropout3d.
+/// MONAI's Dropout factory: dropout_dim 1 -> nn.Dropout (element-wise), 2 -> Dropout2d, 3 ->
+/// Dropout3d.
 torch::nn::AnyModule make_dropout(double p, int dropout_dim);
 
 /// MONAI's UpSample (monai/networks/blocks/upsample.py) with scale factor 2:
@@ -41,7 +55,12 @@ torch::nn::AnyModule make_dropout(double p, int dropout_dim);
 /// Mode "pixelshuffle" is not supported (throws NotSupported).
 class UpSampleImpl : public torch::nn::Module {
  public:
-  UpSampleImpl(int dims, int64_t in, int64_t out, const std::string& mode, bool align_corners, bool bias = true);
+  UpSampleImpl(int dims,
+               int64_t in,
+               int64_t out,
+               const std::string& mode,
+               bool align_corners,
+               bool bias = true);
   torch::Tensor forward(torch::Tensor x);
 
  private:
@@ -62,10 +81,14 @@ int parse_spatial_dims(const ConfigNode& a, int def = 3);
 
 /// Activation spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`).
 /// Checks that the activation is supported; errors at the key.
-LayerSpec parse_act(const ConfigNode& a, std::string_view key, const LayerSpec& def, bool allow_none);
-/// Norm spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`). Checks that
-/// the norm is supported; errors at the key.
-LayerSpec parse_norm(const ConfigNode& a, std::string_view key, const LayerSpec& def, int dims, bool allow_none);
+LayerSpec parse_act(const ConfigNode& a,
+                    std::string_view key,
+                    const LayerSpec& def,
+                    bool allow_none);
+/// Norm spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`). Checks
+/// that the norm is supported; errors at the key.
+LayerSpec parse_norm(
+    const ConfigNode& a, std::string_view key, const LayerSpec& def, int dims, bool allow_none);
 
 /// `n` integers from an int (repeated) or a list of exactly `n` ints; errors at `v`.
 std::vector<int64_t> ints_rep(const ConfigNode& v, std::size_t n);

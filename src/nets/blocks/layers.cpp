@@ -172,10 +172,7 @@ ConvolutionImpl::ConvolutionImpl(const ConvOptions& o) {
   adn_ = torch::nn::Sequential();
   for (char c : o.adn_ordering) {
     if (c == 'N' && !o.norm.name.empty()) adn_->push_back("N", make_norm(o.norm, o.dims, o.out));
-    if (c == 'D' && o.dropout >= 0) {
-      if (o.dims == 3) adn_->push_back("D", torch::nn::Dropout3d(o.dropout));
-      else adn_->push_back("D", torch::nn::Dropout2d(o.dropout));
-    }
+    if (c == 'D' && o.dropout >= 0) adn_->push_back("D", torch::nn::Dropout(o.dropout));  // MONAI's default nn.Dropout
     if (c == 'A' && !o.act.name.empty()) adn_->push_back("A", make_act(o.act));
   }
   register_module("adn", adn_);
