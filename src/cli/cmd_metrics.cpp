@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/strings.h"
+#include "data/datalist.h"
 #include "io/image.h"
 #include "metrics/metrics.h"
 
@@ -103,12 +104,17 @@ at::Tensor label_one_hot(const at::Tensor& lab, int64_t classes) {
 void setup_metrics(CLI::App& app, Runner& runner) {
   struct Args {
     std::string pred, label, metrics = "dice,hd95,asd", csv;
+    std::string datalist, key = "validation", pred_field = "pred", label_field = "label";
     bool include_background = false;
     int64_t classes = 0;
   };
   auto a = std::make_shared<Args>();
-  app.add_option("--pred", a->pred, "Predicted label image (or folder)")->required();
-  app.add_option("--label", a->label, "Reference label image (or folder)")->required();
+  app.add_option("--pred", a->pred, "Predicted label image (or folder)");
+  app.add_option("--label", a->label, "Reference label image (or folder)");
+  app.add_option("--datalist", a->datalist, "Instead of --pred/--label: a datalist whose cases name both files");
+  app.add_option("--key", a->key, "Datalist list to read (default: validation)");
+  app.add_option("--pred-field", a->pred_field, "Datalist field of the prediction (default: pred)");
+  app.add_option("--label-field", a->label_field, "Datalist field of the reference (default: label)");
   app.add_option("--metrics", a->metrics, "Comma-separated: dice, hd, hd95, asd, nsd:TOL_MM, sensitivity, specificity, precision, f1, accuracy");
   app.add_flag("--include-background", a->include_background, "Include label 0 as a class");
   app.add_option("--num-classes", a->classes, "Classes (default: the largest label + 1)");
@@ -121,7 +127,20 @@ void setup_metrics(CLI::App& app, Runner& runner) {
     std::cout << fmt::format("{:<28}", "case");
     for (const auto& s : specs) std::cout << fmt::format("{:>12}", s.column);
     std::cout << "\n";
-    for (const auto& [pp, lp] : pairs(a->pred, a->label)) {
+    std::vector<std::pair<std::string, std::string>> cases;
+    if (!a->datalist.empty()) {
+      for (const auto& item : data::load_datalist(a->datalist, a->key)) {
+        for (const auto* f : {&a->pred_field, &a->label_field}) {
+          if (!item.files.count(*f)) throw ConfigError(item.where.substr(0, item.where.find(':')), item.where.substr(item.where.find(':') + 1),
+                                                       "case has no field '" + *f + "'");
+        }
+        cases.push_back({item.files.at(a->pred_field), item.files.at(a->label_field)});
+      }
+    } else {
+      BARTON_CHECK(!a->pred.empty() && !a->label.empty(), "give --pred and --label, or --datalist");
+      cases = pairs(a->pred, a->label);
+    }
+    for (const auto& [pp, lp] : cases) {
       const auto pred = io::read_image(pp), label = io::read_image(lp);
       if (pred.spatial_shape() != label.spatial_shape()) {
         throw ShapeError(fmt::format("{} is [{}] but {} is [{}]; resample the prediction to the label's grid first", pp,

@@ -459,8 +459,12 @@ void register_losses(LossRegistry& r) {
   r.implement("DiceCELoss", [](const ConfigNode& a, const BuildContext&) {
     auto d = DiceOptions::from(a);
     if (d.reduction == Reduction::kNone) throw ConfigError(a.at("reduction").source(), a.at("reduction").pointer(), "DiceCELoss supports mean or sum");
-    auto ce_w = weight_arg(a, "ce_weight");
-    if (ce_w.empty()) ce_w = d.weight;
+    // MONAI: one class weight for both terms (ce_weight is its deprecated alias); the Dice term
+    // drops the background entry when include_background is false.
+    auto w = d.weight;
+    if (w.empty()) w = weight_arg(a, "ce_weight");
+    d.weight = (!d.include_background && w.size() > 1) ? std::vector<double>(w.begin() + 1, w.end()) : w;
+    const auto ce_w = w;
     return std::make_unique<DiceCELoss>(d, ce_w, a.get_or("label_smoothing", 0.0), a.get_or("lambda_dice", 1.0), a.get_or("lambda_ce", 1.0));
   });
   r.implement("DiceFocalLoss", [](const ConfigNode& a, const BuildContext&) {

@@ -89,6 +89,13 @@ TEST(Metrics, CommandWritesOneRowPerCase) {
                               &out),
             1);
   EXPECT_NE(out.find("unknown metric 'volume'"), std::string::npos) << out;
+  // Two datalist columns.
+  test::write_text(tmp.file("d/pairs.json"), R"({"validation": [{"pred": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
+  ASSERT_EQ(test::run_command(test::barton_bin() + " metrics --datalist " + tmp.file("d/pairs.json") + " --metrics dice", &out), 0) << out;
+  EXPECT_NE(out.find("case_1"), std::string::npos) << out;
+  test::write_text(tmp.file("d/bad.json"), R"({"validation": [{"prediction": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
+  EXPECT_EQ(test::run_command(test::barton_bin() + " metrics --datalist " + tmp.file("d/bad.json"), &out), 2);
+  EXPECT_NE(out.find("bad.json:/validation/0: case has no field 'pred'"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -141,6 +141,14 @@ TEST(NnTwin, LossesMatchMonaiValuesAndGradients) {
     auto loss = builtin_registries().losses.create(ConfigNode::parse("{\"name\": \"DeepSupervisionLoss\", \"args\": " + args + "}", "l.json"));
     EXPECT_LT(max_diff(loss->forward(heads, labels).reshape(-1), Twin::load(r["value"]).reshape(-1)), 1e-5);
   }
+  {
+    // 2D shapes too.
+    const auto l2 = torch::randn({3, 4, 9, 7});
+    const auto t2 = torch::randint(0, 4, {3, 1, 9, 7}).to(torch::kFloat);
+    check_loss(twin, "DiceCELoss", R"({"to_onehot_y": true, "softmax": true, "include_background": false, "ce_weight": [0.5, 1, 2, 1]})", l2, t2);
+    check_loss(twin, "FocalLoss", R"({"to_onehot_y": true, "include_background": false, "reduction": "none"})", l2, t2);
+    check_loss(twin, "DiceLoss", R"({"to_onehot_y": true, "sigmoid": true, "smooth_nr": 0, "smooth_dr": 1e-6})", l2, t2);
+  }
   const auto mask = (torch::rand({2, 1, 6, 5, 4}) > 0.3).to(torch::kFloat);
   check_loss(twin, "MaskedDiceLoss", R"({"sigmoid": true})", logits.slice(1, 0, 1), (labels > 0).to(torch::kFloat), mask);
 }
@@ -218,7 +226,8 @@ TEST(NnTwin, OptimizerStepsAndSchedulesMatch) {
            {"CosineAnnealingLR", R"({"T_max": 7, "eta_min": 0.001})"},
            {"WarmupCosineSchedule", R"({"warmup_steps": 3, "t_total": 10, "end_lr": 0.0001})"},
            {"PolynomialLR", R"({"total_iters": 6, "power": 0.9})"},
-           {"LinearLR", R"({"start_factor": 0.25, "total_iters": 4})"}}) {
+           {"LinearLR", R"({"start_factor": 0.25, "total_iters": 4})"},
+           {"ExponentialLR", R"({"gamma": 0.8})"}}) {
     SCOPED_TRACE(name);
     const auto r = twin.run({{"kind", "scheduler"}, {"name", name}, {"args", json::parse(args)}, {"base_lr", 0.1}, {"steps", 9}});
     std::vector<torch::Tensor> ps = {torch::zeros({1}, torch::requires_grad())};
