@@ -363,17 +363,21 @@ void networks(RegistryBase& r) {
 void optimizers(RegistryBase& r) {
   const char* I = kModels;
   auto params = [] { return opt("params", A::kAny, "\"#@model.parameters()\"", "Parameters to optimise."); };
+  auto groups = [] {
+    return opt("param_groups", A::kAny, "null",
+               "Barton: [{\"match\": name prefix, \"lr\": x, \"weight_decay\": y}], parameter groups by name.");
+  };
   add(r, "Adam", "torch.optim.Adam.", I,
-      {params(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.999]", ""),
+      {params(), groups(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.999]", ""),
        opt("eps", A::kFloat, "1e-08", ""), opt("weight_decay", A::kFloat, "0", ""), opt("amsgrad", A::kBool, "false", "")});
   add(r, "AdamW", "torch.optim.AdamW.", I,
-      {params(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.999]", ""),
+      {params(), groups(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.999]", ""),
        opt("eps", A::kFloat, "1e-08", ""), opt("weight_decay", A::kFloat, "0.01", ""), opt("amsgrad", A::kBool, "false", "")});
   add(r, "SGD", "torch.optim.SGD.", I,
-      {params(), req("lr", A::kFloat, ""), opt("momentum", A::kFloat, "0", ""), opt("dampening", A::kFloat, "0", ""),
+      {params(), groups(), req("lr", A::kFloat, ""), opt("momentum", A::kFloat, "0", ""), opt("dampening", A::kFloat, "0", ""),
        opt("weight_decay", A::kFloat, "0", ""), opt("nesterov", A::kBool, "false", "")});
   add(r, "Novograd", "MONAI's Novograd.", I,
-      {params(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.98]", ""),
+      {params(), groups(), opt("lr", A::kFloat, "0.001", ""), opt("betas", A::kFloats, "[0.9, 0.98]", ""),
        opt("eps", A::kFloat, "1e-08", ""), opt("weight_decay", A::kFloat, "0", ""),
        opt("grad_averaging", A::kBool, "false", ""), opt("amsgrad", A::kBool, "false", "")});
 }

@@ -21,8 +21,18 @@ std::vector<double> pair_arg(const ConfigNode& a, const char* k, std::vector<dou
 template <typename Opt, typename Options>
 class TorchOpt final : public Optimizer {
  public:
-  TorchOpt(std::string name, std::vector<torch::Tensor> params, Options o) : name_(std::move(name)), opt_(std::move(params), o) {
+  TorchOpt(std::string name, const std::vector<ParamGroup>& groups, Options o) : name_(std::move(name)), opt_(make_groups(groups, o), o) {
     for (auto& g : opt_.param_groups()) initial_.push_back(static_cast<Options&>(g.options()).lr());
+  }
+  static std::vector<torch::optim::OptimizerParamGroup> make_groups(const std::vector<ParamGroup>& groups, const Options& o) {
+    std::vector<torch::optim::OptimizerParamGroup> out;
+    for (const auto& g : groups) {
+      auto opts = std::make_unique<Options>(o);
+      if (g.lr) opts->lr(*g.lr);
+      if (g.weight_decay) opts->weight_decay(*g.weight_decay);
+      out.emplace_back(g.params, std::move(opts));
+    }
+    return out;
   }
   std::string name() const override { return name_; }
   void step() override { opt_.step(); }
@@ -66,8 +76,16 @@ class Novograd final : public Optimizer {
     double lr = 1e-3, beta1 = 0.9, beta2 = 0.98, eps = 1e-8, weight_decay = 0;
     bool grad_averaging = false, amsgrad = false;
   };
-  Novograd(std::vector<torch::Tensor> params, Options o) : params_(std::move(params)), o_(o) {
-    initial_ = {o.lr};
+  Novograd(const std::vector<ParamGroup>& groups, Options o) : o_(o) {
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      lrs_.push_back(groups[g].lr.value_or(o.lr));
+      wds_.push_back(groups[g].weight_decay.value_or(o.weight_decay));
+      for (const auto& p : groups[g].params) {
+        params_.push_back(p);
+        group_of_.push_back(g);
+      }
+    }
+    initial_ = lrs_;
     exp_avg_.resize(params_.size());
     exp_avg_sq_.resize(params_.size());
     max_sq_.resize(params_.size());
@@ -81,9 +99,9 @@ class Novograd final : public Optimizer {
       }
     }
   }
-  std::size_t num_groups() const override { return 1; }
-  double lr(std::size_t) const override { return o_.lr; }
-  void set_lr(double lr, std::size_t) override { o_.lr = lr; }
+  std::size_t num_groups() const override { return lrs_.size(); }
+  double lr(std::size_t g) const override { return lrs_.at(g); }
+  void set_lr(double lr, std::size_t g) override { lrs_.at(g) = lr; }
   void step() override {
     torch::NoGradGuard g;
     for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -107,10 +125,11 @@ class Novograd final : public Optimizer {
         denom = exp_avg_sq_[i].sqrt().add_(o_.eps);
       }
       grad = grad / denom;
-      if (o_.weight_decay != 0) grad = grad.add(p, o_.weight_decay);
+      const double wd = wds_[group_of_[i]];
+      if (wd != 0) grad = grad.add(p, wd);
       if (o_.grad_averaging) grad = grad * (1 - o_.beta1);
       exp_avg_[i].mul_(o_.beta1).add_(grad);
-      p.add_(exp_avg_[i], -o_.lr);
+      p.add_(exp_avg_[i], -lrs_[group_of_[i]]);
     }
   }
   std::vector<std::pair<std::string, torch::Tensor>> state() const override {
@@ -136,21 +155,65 @@ class Novograd final : public Optimizer {
 
  private:
   std::vector<torch::Tensor> params_;
+  std::vector<std::size_t> group_of_;
+  std::vector<double> lrs_, wds_;
   Options o_;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_, max_sq_;
 };
 
-std::vector<torch::Tensor> params_from(const BuildContext& ctx, const ConfigNode& a) {
+std::vector<ParamGroup> params_from(const BuildContext& ctx, const ConfigNode& a) {
   if (ctx.lookup) {
-    auto any = ctx.lookup("model.parameters()");
-    if (any.has_value()) return std::any_cast<std::vector<torch::Tensor>>(any);
+    auto any = ctx.lookup("model.named_parameters()");
+    if (any.has_value()) return param_groups(a, std::any_cast<std::vector<std::pair<std::string, torch::Tensor>>>(any));
   }
   throw ConfigError(a.source(), a.pointer(), "the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
 }
 
 }  // namespace
 
+std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+  std::vector<ParamGroup> groups(1);
+  std::vector<std::string> matches;
+  if (a.has("param_groups") && !a.at("param_groups").is_null()) {
+    const auto list = a.at("param_groups");
+    if (!list.is_array()) throw ConfigError(list.source(), list.pointer(), "expected a list of {\"match\", \"lr\", \"weight_decay\"}");
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto g = list.at(i);
+      g.expect_only_keys({"match", "lr", "weight_decay"});
+      ParamGroup pg;
+      if (g.has("lr")) pg.lr = g.require<double>("lr");
+      if (g.has("weight_decay")) pg.weight_decay = g.require<double>("weight_decay");
+      groups.push_back(pg);
+      matches.push_back(g.require<std::string>("match"));
+    }
+  }
+  for (const auto& [name, t] : named) {
+    std::size_t target = 0;
+    for (std::size_t m = 0; m < matches.size(); ++m) {
+      if (name.rfind(matches[m], 0) == 0) {
+        target = m + 1;
+        break;
+      }
+    }
+    groups[target].params.push_back(t);
+  }
+  for (std::size_t m = 0; m < matches.size(); ++m) {
+    if (groups[m + 1].params.empty()) {
+      const auto g = a.at("param_groups").at(m).at("match");
+      throw ConfigError(g.source(), g.pointer(), "no parameter name starts with '" + matches[m] + "'");
+    }
+  }
+  if (groups[0].params.empty()) groups.erase(groups.begin());
+  return groups;
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& a, std::vector<torch::Tensor> params) {
+  ParamGroup g;
+  g.params = std::move(params);
+  return make_optimizer(name, a, std::vector<ParamGroup>{g});
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& a, std::vector<ParamGroup> params) {
   const double lr = a.get_or("lr", 1e-3);
   if (lr < 0) throw ConfigError(a.at("lr").source(), a.at("lr").pointer(), "must be non-negative");
   if (name == "Adam" || name == "AdamW") {

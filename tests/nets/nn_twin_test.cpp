@@ -201,7 +201,8 @@ TEST(NnTwin, OptimizerStepsAndSchedulesMatch) {
   for (const auto& [name, args] : std::vector<std::pair<std::string, std::string>>{
            {"Novograd", R"({"lr": 0.01, "betas": [0.9, 0.98], "weight_decay": 0.001, "grad_averaging": true})"},
            {"Adam", R"({"lr": 0.01, "weight_decay": 0.01})"},
-           {"SGD", R"({"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 0.0003})"}}) {
+           {"SGD", R"({"lr": 0.1, "momentum": 0.9, "nesterov": true, "weight_decay": 0.0003})"},
+           {"AdamW", R"({"lr": 0.01, "betas": [0.8, 0.99], "weight_decay": 0.05, "amsgrad": true})"}}) {
     SCOPED_TRACE(name);
     json req = {{"kind", "optimizer"}, {"name", name}, {"args", json::parse(args)}};
     for (const auto& p : params) req["params"].push_back(twin.spec(p));
@@ -240,6 +241,44 @@ TEST(NnTwin, OptimizerStepsAndSchedulesMatch) {
       sched->step();
     }
   }
+}
+
+TEST(NnTwin, PlateauScheduleAndPlainTorchLossesMatch) {
+  Twin twin;
+  const std::vector<double> metrics = {1.0, 0.9, 0.95, 0.95, 0.96, 0.97, 0.8, 0.85, 0.9, 0.91};
+  const std::string args = R"({"mode": "min", "factor": 0.5, "patience": 1, "cooldown": 1, "min_lr": 0.01})";
+  const auto r = twin.run({{"kind", "scheduler"}, {"name", "ReduceLROnPlateau"}, {"args", json::parse(args)}, {"base_lr", 0.1},
+                           {"steps", metrics.size()}, {"metrics", metrics}});
+  std::vector<torch::Tensor> ps = {torch::zeros({1}, torch::requires_grad())};
+  auto opt = optim::make_optimizer("SGD", ConfigNode::parse(R"({"lr": 0.1})", "o.json"), ps);
+  auto sched = optim::make_scheduler("ReduceLROnPlateau", ConfigNode::parse(args, "s.json"), opt.get());
+  const auto lrs = r["lrs"].get<std::vector<double>>();
+  for (std::size_t t = 0; t < metrics.size(); ++t) {
+    EXPECT_NEAR(opt->lr(0), lrs[t], 1e-12) << "step " << t;
+    sched->step(metrics[t]);
+  }
+  EXPECT_NEAR(opt->lr(0), lrs.back(), 1e-12);
+  torch::manual_seed(5);
+  const auto logits = torch::randn({2, 3, 5, 4});
+  const auto labels = torch::randint(0, 3, {2, 1, 5, 4}).to(torch::kFloat);
+  // Class-probability targets (the twin exchanges float64 tensors only).
+  check_loss(twin, "CrossEntropyLoss", R"({"weight": [1, 2, 0.5], "label_smoothing": 0.05})", logits, losses::to_one_hot(labels, 3));
+  check_loss(twin, "BCEWithLogitsLoss", R"({"pos_weight": [2.0]})", logits.slice(1, 0, 1), (labels > 0).to(torch::kFloat));
+}
+
+TEST(Optimizers, ParameterGroupsByNamePrefix) {
+  std::vector<std::pair<std::string, torch::Tensor>> named = {{"model.0.weight", torch::ones({2}, torch::requires_grad())},
+                                                              {"model.2.weight", torch::ones({2}, torch::requires_grad())}};
+  const auto args = ConfigNode::parse(R"({"lr": 0.1, "param_groups": [{"match": "model.2.", "lr": 0.0}]})", "o.json");
+  auto opt = optim::make_optimizer("SGD", args, optim::param_groups(args, named));
+  EXPECT_EQ(opt->num_groups(), 2u);
+  for (auto& [n, t] : named) t.mutable_grad() = torch::ones({2});
+  opt->step();
+  EXPECT_NEAR(named[0].second[0].item<float>(), 0.9f, 1e-6);
+  EXPECT_EQ(named[1].second[0].item<float>(), 1.0f);  // lr 0 group untouched
+  test::expect_error_containing(
+      [&] { optim::param_groups(ConfigNode::parse(R"({"param_groups": [{"match": "decoder."}]})", "o.json"), named); },
+      "o.json:/param_groups/0/match: no parameter name starts with 'decoder.'");
 }
 
 TEST(NnTwin, SlidingWindowInferenceMatches) {
