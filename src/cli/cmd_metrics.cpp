@@ -57,14 +57,6 @@ std::vector<MetricSpec> parse_metrics(const std::string& list) {
   return out;
 }
 
-std::string stem_of(const std::string& path) {
-  std::string name = fs::path(path).filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr"}) {
-    if (ends_with(to_lower(name), ext)) return name.substr(0, name.size() - std::string(ext).size());
-  }
-  return name;
-}
-
 std::vector<std::pair<std::string, std::string>> pairs(const std::string& pred, const std::string& label) {
   std::error_code ec;
   if (!fs::is_directory(label, ec)) return {{pred, label}};
@@ -79,10 +71,10 @@ std::vector<std::pair<std::string, std::string>> pairs(const std::string& pred, 
   std::sort(labels.begin(), labels.end());
   for (const auto& l : labels) {
     if (!io::is_supported_image_path(l.string())) continue;
-    const auto stem = stem_of(l.string());
+    const auto stem = io::image_stem(l.string());
     std::string match;
     for (const auto& p : preds) {
-      const auto ps = stem_of(p);
+      const auto ps = io::image_stem(p);
       if (ps == stem || starts_with(ps, stem + "_")) {
         match = p;
         break;
@@ -152,7 +144,7 @@ void setup_metrics(CLI::App& app, Runner& runner) {
                          : std::max(pred.data.max().item<int64_t>(), label.data.max().item<int64_t>()) + 1;
       const auto p = label_one_hot(pred.data, std::max<int64_t>(classes, 2)), y = label_one_hot(label.data, std::max<int64_t>(classes, 2));
       const auto spacing = voxel_spacing(label.affine, label.spatial_dims());
-      const std::string case_name = stem_of(lp);
+      const std::string case_name = io::image_stem(lp);
       std::cout << fmt::format("{:<28}", case_name);
       csv += case_name;
       for (const auto& s : specs) {

@@ -24,14 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string stem_of(const std::string& path) {
-  std::string name = fs::path(path).filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr"}) {
-    if (ends_with(to_lower(name), ext)) return name.substr(0, name.size() - std::string(ext).size());
-  }
-  return name;
-}
-
 }  // namespace
 
 void setup_preprocess(CLI::App& app, Runner& runner) {
@@ -77,7 +69,7 @@ void setup_preprocess(CLI::App& app, Runner& runner) {
     for (std::size_t i = 0; i < ds.size(); ++i) {
       const auto samples = ds.get(i, 0);
       const auto& it = items[i];
-      const std::string stem = stem_of(it.files.count("image") ? it.files.at("image") : it.files.begin()->second);
+      const std::string stem = io::image_stem(it.files.count("image") ? it.files.at("image") : it.files.begin()->second);
       for (std::size_t k = 0; k < samples.size(); ++k) {
         for (const auto& key : samples[k].keys()) {
           if (!samples[k].is_image(key)) continue;

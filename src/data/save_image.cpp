@@ -22,14 +22,6 @@ using transforms::MapTransform;
 using transforms::Rng;
 using transforms::Sample;
 
-std::string stem_of(const std::string& path) {
-  std::string name = fs::path(path).filename().string();
-  for (const char* ext : {".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr"}) {
-    if (ends_with(to_lower(name), ext)) return name.substr(0, name.size() - std::string(ext).size());
-  }
-  return fs::path(name).stem().string();
-}
-
 struct SaveOptions {
   std::string output_dir = "./";
   std::string postfix = "trans";
@@ -50,7 +42,7 @@ class SaveImaged final : public MapTransform {
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
       const auto& img = s.image(key);
-      const std::string stem = img.filename.empty() ? key : stem_of(img.filename);
+      const std::string stem = img.filename.empty() ? key : io::image_stem(img.filename);
       fs::path dir(o_.output_dir);
       if (o_.separate_folder) dir /= stem;
       const auto path = (dir / (stem + (o_.postfix.empty() ? "" : "_" + o_.postfix) + o_.ext)).string();

@@ -56,6 +56,10 @@ Image read_image(const std::string& path, const ReadOptions& options = {});
 /// written atomically (temp file + rename). Keeps geometry and dtype. Throws IoError.
 void write_image(const Image& image, const std::string& path);
 
+/// The file name without its image extension (.nii.gz, .nii, .mha, ...): "case_3" for
+/// "/data/case_3.nii.gz".
+std::string image_stem(const std::string& path);
+
 /// True when `path` names a file format Barton reads or writes (by extension).
 bool is_supported_image_path(const std::string& path);
 

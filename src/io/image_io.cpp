@@ -35,6 +35,14 @@ Format format_of(const std::string& path) {
 
 }  // namespace
 
+std::string image_stem(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  for (const char* ext : {".nii.gz", ".hdr.gz", ".img.gz", ".nii", ".hdr", ".img", ".mha", ".mhd", ".nrrd", ".nhdr"}) {
+    if (ends_with(to_lower(name), ext)) return name.substr(0, name.size() - std::string(ext).size());
+  }
+  return fs::path(name).stem().string();
+}
+
 bool is_supported_image_path(const std::string& path) { return format_of(path) != Format::kUnknown; }
 
 Image read_image(const std::string& path, const ReadOptions& options) {

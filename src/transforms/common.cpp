@@ -75,4 +75,10 @@ std::pair<double, double> range_arg(const ConfigNode& args, const char* name, st
   return {std::min(p[0], p[1]), std::max(p[0], p[1])};
 }
 
+double prob_arg(const ConfigNode& a, double fallback) {
+  const double p = a.get_or("prob", fallback);
+  if (p < 0 || p > 1) throw ConfigError(a.at("prob").source(), a.at("prob").pointer(), "must be in [0, 1]");
+  return p;
+}
+
 }  // namespace barton::transforms

@@ -22,4 +22,7 @@ std::vector<int64_t> ints_rep(const ConfigNode& args, const char* name, std::siz
 std::pair<double, double> range_arg(const ConfigNode& args, const char* name, std::pair<double, double> fallback,
                                     bool symmetric = true);
 
+/// MONAI's `prob` argument (default 0.1), checked to lie in [0, 1] at its pointer.
+double prob_arg(const ConfigNode& args, double fallback = 0.1);
+
 }  // namespace barton::transforms

@@ -203,7 +203,51 @@ std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const a
   return {fg.nonzero().reshape(-1), bg.nonzero().reshape(-1)};
 }
 
-class RandCropByPosNeg final : public MapTransform {
+/// Shared by the label-driven patch samplers: the patch size check and the crops around centres.
+class PatchSampler : public MapTransform {
+ public:
+  using MapTransform::MapTransform;
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const override {
+    auto out = apply_multi(std::move(s), rng);
+    s = std::move(out.front());
+  }
+
+ protected:
+  /// The patch size on `shape`; larger than the image is an error unless allow_smaller.
+  std::vector<int64_t> checked_size(const std::vector<int64_t>& spatial_size, const std::vector<int64_t>& shape,
+                                    bool allow_smaller) const {
+    auto size = size_for(spatial_size, shape);
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] >= size[d]) continue;
+      if (!allow_smaller) {
+        throw ShapeError(fmt::format("{}: the label's spatial shape [{}] is smaller than spatial_size [{}]; pad first "
+                                     "(SpatialPadd) or set allow_smaller=true",
+                                     name(), fmt::join(shape, ", "), fmt::join(size, ", ")));
+      }
+      size[d] = shape[d];
+    }
+    return size;
+  }
+  /// One sample per centre, every selected key cropped to spatial_size around it (the last sample
+  /// reuses `s`, the others are deep copies).
+  std::vector<Sample> crop_around(Sample s, const std::vector<std::vector<int64_t>>& centers,
+                                  const std::vector<int64_t>& spatial_size) const {
+    std::vector<Sample> out;
+    for (std::size_t n = 0; n < centers.size(); ++n) {
+      Sample c = n + 1 == centers.size() ? std::move(s) : s.deep_copy();
+      for_each_key(c, [&](const std::string& key, std::size_t) {
+        auto& img = c.image(key);
+        const auto crop = size_for(spatial_size, img.spatial_shape());
+        crop_item(img, fc::crop_start_from_center(centers[n], crop), crop, name());
+      });
+      out.push_back(std::move(c));
+    }
+    return out;
+  }
+};
+
+class RandCropByPosNeg final : public PatchSampler {
  public:
   struct Options {
     std::string label_key;
@@ -215,13 +259,8 @@ class RandCropByPosNeg final : public MapTransform {
     std::string fg_key, bg_key;
     bool allow_smaller = false;
   };
-  RandCropByPosNeg(KeySelection k, Options o) : MapTransform(std::move(k)), o_(std::move(o)) {}
+  RandCropByPosNeg(KeySelection k, Options o) : PatchSampler(std::move(k)), o_(std::move(o)) {}
   std::string name() const override { return "RandCropByPosNegLabeld"; }
-  bool is_random() const override { return true; }
-  void apply(Sample& s, Rng& rng) const override {
-    auto out = apply_multi(std::move(s), rng);
-    s = std::move(out.front());
-  }
   std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
     const auto& label = s.image(o_.label_key);
     const auto shape = label.spatial_shape();
@@ -235,44 +274,27 @@ class RandCropByPosNeg final : public MapTransform {
       const at::Tensor* image = o_.image_key.empty() ? nullptr : &s.image(o_.image_key).data;
       std::tie(fg, bg) = fg_bg_indices(label.data, image, o_.image_threshold);
     }
-    auto size = size_for(o_.spatial_size, shape);
-    for (std::size_t d = 0; d < shape.size(); ++d) {
-      if (shape[d] < size[d]) {
-        if (!o_.allow_smaller) {
-          throw ShapeError(fmt::format("RandCropByPosNegLabeld: the label's spatial shape [{}] is smaller than "
-                                       "spatial_size [{}]; pad first (SpatialPadd) or set allow_smaller=true",
-                                       fmt::join(shape, ", "), fmt::join(size, ", ")));
-        }
-        size[d] = shape[d];
-      }
-    }
+    const auto size = checked_size(o_.spatial_size, shape, o_.allow_smaller);
     double pos_ratio = o_.pos / (o_.pos + o_.neg);
     if (fg.numel() == 0 && bg.numel() == 0) {
       throw Error("RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
     }
     if (fg.numel() == 0) pos_ratio = 0;
     if (bg.numel() == 0) pos_ratio = 1;
-    std::vector<Sample> out;
+    std::vector<std::vector<int64_t>> centers;
     for (int n = 0; n < o_.num_samples; ++n) {
       const auto& set = rng.uniform() < pos_ratio ? fg : bg;
       const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
-      const auto center = fc::correct_crop_center(fc::unravel(flat, shape), size, shape);
-      Sample c = n + 1 == o_.num_samples ? std::move(s) : s.deep_copy();
-      for_each_key(c, [&](const std::string& key, std::size_t) {
-        auto& img = c.image(key);
-        const auto crop = size_for(o_.spatial_size, img.spatial_shape());
-        crop_item(img, fc::crop_start_from_center(center, crop), crop, "RandCropByPosNegLabeld");
-      });
-      out.push_back(std::move(c));
+      centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
     }
-    return out;
+    return crop_around(std::move(s), centers, o_.spatial_size);
   }
 
  private:
   Options o_;
 };
 
-class RandCropByLabelClasses final : public MapTransform {
+class RandCropByLabelClasses final : public PatchSampler {
  public:
   struct Options {
     std::string label_key;
@@ -284,13 +306,8 @@ class RandCropByLabelClasses final : public MapTransform {
     double image_threshold = 0;
     bool allow_smaller = false;
   };
-  RandCropByLabelClasses(KeySelection k, Options o) : MapTransform(std::move(k)), o_(std::move(o)) {}
+  RandCropByLabelClasses(KeySelection k, Options o) : PatchSampler(std::move(k)), o_(std::move(o)) {}
   std::string name() const override { return "RandCropByLabelClassesd"; }
-  bool is_random() const override { return true; }
-  void apply(Sample& s, Rng& rng) const override {
-    auto out = apply_multi(std::move(s), rng);
-    s = std::move(out.front());
-  }
   std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
     const auto& label = s.image(o_.label_key);
     const auto shape = label.spatial_shape();
@@ -313,18 +330,8 @@ class RandCropByLabelClasses final : public MapTransform {
       total += ratios[c];
     }
     BARTON_CHECK(total > 0, "RandCropByLabelClassesd: no class has voxels to sample from");
-    auto size = size_for(o_.spatial_size, shape);
-    for (std::size_t d = 0; d < shape.size(); ++d) {
-      if (shape[d] < size[d]) {
-        if (!o_.allow_smaller) {
-          throw ShapeError(fmt::format("RandCropByLabelClassesd: the label's spatial shape [{}] is smaller than "
-                                       "spatial_size [{}]; pad first or set allow_smaller=true",
-                                       fmt::join(shape, ", "), fmt::join(size, ", ")));
-        }
-        size[d] = shape[d];
-      }
-    }
-    std::vector<Sample> out;
+    const auto size = checked_size(o_.spatial_size, shape, o_.allow_smaller);
+    std::vector<std::vector<int64_t>> centers;
     for (int n = 0; n < o_.num_samples; ++n) {
       double u = rng.uniform(0, total);
       int64_t cls = 0;
@@ -334,16 +341,9 @@ class RandCropByLabelClasses final : public MapTransform {
       }
       const auto& set = indices[cls];
       const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
-      const auto center = fc::correct_crop_center(fc::unravel(flat, shape), size, shape);
-      Sample c = n + 1 == o_.num_samples ? std::move(s) : s.deep_copy();
-      for_each_key(c, [&](const std::string& key, std::size_t) {
-        auto& img = c.image(key);
-        const auto crop = size_for(o_.spatial_size, img.spatial_shape());
-        crop_item(img, fc::crop_start_from_center(center, crop), crop, "RandCropByLabelClassesd");
-      });
-      out.push_back(std::move(c));
+      centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
     }
-    return out;
+    return crop_around(std::move(s), centers, o_.spatial_size);
   }
 
  private:

@@ -84,12 +84,6 @@ class RandomPerKey final : public MapTransform {
   Skip skip_;
 };
 
-double prob_arg(const ConfigNode& a, double fallback = 0.1) {
-  const double p = a.get_or("prob", fallback);
-  if (p < 0 || p > 1) throw ConfigError(a.at("prob").source(), a.at("prob").pointer(), "must be in [0, 1]");
-  return p;
-}
-
 // Applies fn to every channel (channel_wise) or to the whole image.
 at::Tensor channelwise(const at::Tensor& img, bool channel_wise, const std::function<at::Tensor(const at::Tensor&, int64_t)>& fn) {
   if (!channel_wise) return fn(img, -1);

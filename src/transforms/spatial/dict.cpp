@@ -21,12 +21,6 @@ std::vector<std::string> strings_per_key(const ConfigNode& a, const char* name, 
   return per_key<std::string>(a, name, n, fallback);
 }
 
-double prob_arg(const ConfigNode& a, double fallback = 0.1) {
-  const double p = a.get_or("prob", fallback);
-  if (p < 0 || p > 1) throw ConfigError(a.at("prob").source(), a.at("prob").pointer(), "must be in [0, 1]");
-  return p;
-}
-
 /// Applies a geometric function to each key, recording the step for Invertd.
 class SpatialPerKey : public MapTransform {
  public:
