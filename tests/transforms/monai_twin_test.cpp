@@ -330,3 +330,45 @@ TEST(TwinInvert, InvertdPutsAPredictionBackOnTheOriginalGrid) {
 
 }  // namespace
 }  // namespace barton::transforms
+
+namespace barton::transforms {
+namespace {
+
+TEST(TwinCropPad, RandSpatialCropAndSamplesCropWhereMonaiWould) {
+  const auto s = ct_case({23, 19, 11});
+  for (const char* name : {"RandSpatialCropd", "RandSpatialCropSamplesd"}) {
+    SCOPED_TRACE(name);
+    const std::string args = std::string(R"({"keys": ["image", "label"], "roi_size": [9, 7, 5])") +
+                             (std::string(name) == "RandSpatialCropSamplesd" ? R"(, "num_samples": 3})" : "}");
+    const auto t = make_transform(name, args);
+    Rng rng(7);
+    const auto outs = t->apply_multi(s.deep_copy(), rng);
+    ASSERT_EQ(outs.size(), std::string(name) == "RandSpatialCropSamplesd" ? 3u : 1u);
+    for (const auto& o : outs) {
+      const Affine shift = matmul(inverse(s.image("image").affine), o.image("image").affine);
+      const std::string start = "[" + std::to_string(std::lround(shift[3])) + ", " + std::to_string(std::lround(shift[7])) + ", " +
+                                std::to_string(std::lround(shift[11])) + "]";
+      const auto ref = run_twin("RandSpatialCropd", R"({"keys": ["image", "label"], "roi_size": [9, 7, 5]})",
+                                "{\"start\": " + start + "}", s);
+      expect_same(o.image("image"), ref[0].at("image"), 0);
+      expect_same(o.image("label"), ref[0].at("label"), 0);
+    }
+  }
+}
+
+TEST(TwinIntensity, RandGaussianNoiseAddsTheSameFieldToEveryKeyWithTheRightSpread) {
+  Sample s;
+  s.set("a", item(at::zeros({1, 40, 40, 20})));
+  s.set("b", item(at::ones({1, 40, 40, 20})));
+  const auto t = make_transform("RandGaussianNoised", R"({"keys": ["a", "b"], "prob": 1.0, "mean": 0.5, "std": 0.2, "sample_std": false})");
+  const auto out = test::apply(*t, s, 3);
+  const auto na = out.image("a").data, nb = out.image("b").data - 1.0;
+  EXPECT_LT((na - nb).abs().max().item<float>(), 1e-6);
+  EXPECT_NEAR(na.mean().item<float>(), 0.5, 0.01);
+  EXPECT_NEAR(na.std().item<float>(), 0.2, 0.01);
+  const auto sampled = make_transform("RandGaussianNoised", R"({"keys": "a", "prob": 1.0, "std": 0.2})");
+  EXPECT_LE(test::apply(*sampled, s, 4).image("a").data.std().item<float>(), 0.21f);  // sigma ~ U(0, 0.2)
+}
+
+}  // namespace
+}  // namespace barton::transforms
