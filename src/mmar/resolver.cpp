@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -252,6 +253,7 @@ struct Resolver {
   json doc;
   ConfigKind kind = ConfigKind::kTrain;
   std::vector<std::string> sections;  // pointers
+  std::optional<ConfigNode> doc_node;  // read-only view of `doc` for the component checks
 
   // ---- references
   struct Ref {
@@ -487,9 +489,8 @@ struct Resolver {
     const RegistryBase* reg = registries.by_kind(f->kind);
     BARTON_INTERNAL_ASSERT(reg, "no registry for kind {}", f->kind);
     Diagnostics local;
-    const auto node = ConfigNode::from_json(doc, src);
     // Navigate to the component's node so pointers come out right.
-    ConfigNode at = node;
+    ConfigNode at = *doc_node;
     for (const auto& token : split(ptr.substr(1), '/')) {
       std::string t;
       for (std::size_t i = 0; i < token.size(); ++i) {
@@ -824,6 +825,7 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
     const bool training = r.kind == ConfigKind::kTrain && s == "/train";
     r.wire(s, training, table);
   }
+  r.doc_node = ConfigNode::from_json(r.doc, r.src);  // the document is final from here on
   for (const auto& s : r.sections) r.validate_section(s);
   r.check_references();
   if (options.check_files) r.check_files_exist();

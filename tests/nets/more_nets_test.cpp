@@ -13,6 +13,7 @@
 #include "io/torch_file.h"
 #include "mmar/registries.h"
 #include "nets/network.h"
+#include "nets/nn_twin.h"
 #include "support/test_support.h"
 
 namespace barton {
@@ -20,59 +21,15 @@ namespace {
 
 using json = nlohmann::json;
 
-class Twin {
- public:
-  json spec(const torch::Tensor& t) {
-    const auto path = tmp_.file("in" + std::to_string(n_++) + ".f64");
-    const auto d = t.detach().to(torch::kDouble).contiguous();
-    std::ofstream(path, std::ios::binary)
-        .write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
-    return {{"raw", path}, {"shape", d.sizes().vec()}};
-  }
-  static torch::Tensor load(const json& s) {
-    auto t = torch::empty(s["shape"].get<std::vector<int64_t>>(), torch::kDouble);
-    std::ifstream(s["raw"].get<std::string>(), std::ios::binary)
-        .read(static_cast<char*>(t.data_ptr()), t.numel() * 8);
-    return t;
-  }
-  json run(json req) {
-    req["output_dir"] = tmp_.file("out" + std::to_string(n_++));
-    const auto path = tmp_.file("req" + std::to_string(n_++) + ".json");
-    test::write_text(path, req.dump());
-    std::string out;
-    const int rc = test::run_command(
-        "/usr/bin/python3 " + test::source_dir() + "/tests/golden/monai_twin/run_nn.py " + path,
-        &out, false);
-    EXPECT_EQ(rc, 0) << out;
-    return rc == 0 ? json::parse(out) : json::object();
-  }
-  const test::TempDir& dir() const { return tmp_; }
+using Twin = test::NnTwin;
+using test::max_diff;
 
- private:
-  test::TempDir tmp_;
-  int n_ = 0;
-};
-
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto fa = a.to(torch::kDouble), fb = b.to(torch::kDouble);
-  return (fa - fb).abs().max().item<double>();
-}
 
 std::unique_ptr<nets::Network> make(const std::string& name, const std::string& args) {
   return builtin_registries().networks.create(
       ConfigNode::parse("{\"name\": \"" + name + "\", \"args\": " + args + "}", "n.json"));
 }
 
-/// Parameters counted once each, as torch's Module.parameters() does (DynUNet's skip_layers and
-/// SegResNet's conv_final.1 = act_mod register the same tensors twice).
-int64_t unique_parameter_count(const torch::nn::Module& m) {
-  std::set<const void*> seen;
-  int64_t n = 0;
-  for (const auto& p : m.parameters(true)) {
-    if (seen.insert(p.unsafeGetTensorImpl()).second) n += p.numel();
-  }
-  return n;
-}
 
 /// Builds `name` with `args` in the twin (seed 0) and in Barton; compares keys, shapes, parameter
 /// counts; loads the twin's state_dict and compares the outputs for `shape`-sized input.
@@ -101,7 +58,7 @@ void check_against_twin(const std::string& name,
     const auto key = e[0].get<std::string>();
     EXPECT_EQ(sd.at(key).sizes().vec(), e[1].get<std::vector<int64_t>>()) << key;
   }
-  EXPECT_EQ(unique_parameter_count(*net), r["num_parameters"].get<int64_t>());
+  EXPECT_EQ(nets::count_parameters(*net), r["num_parameters"].get<int64_t>());
   if (!shares_parameters) {
     EXPECT_EQ(nets::count_parameters(*net), r["num_parameters"].get<int64_t>());
   }

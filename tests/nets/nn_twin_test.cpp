@@ -14,6 +14,7 @@
 #include "mmar/registries.h"
 #include "nets/network.h"
 #include "optim/optim.h"
+#include "nets/nn_twin.h"
 #include "support/test_support.h"
 
 namespace barton {
@@ -21,41 +22,9 @@ namespace {
 
 using json = nlohmann::json;
 
-class Twin {
- public:
-  json spec(const torch::Tensor& t) {
-    const auto path = tmp_.file("in" + std::to_string(n_++) + ".f64");
-    const auto d = t.detach().to(torch::kDouble).contiguous();
-    std::ofstream(path, std::ios::binary).write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
-    return {{"raw", path}, {"shape", d.sizes().vec()}};
-  }
-  static torch::Tensor load(const json& s) {
-    auto t = torch::empty(s["shape"].get<std::vector<int64_t>>(), torch::kDouble);
-    std::ifstream(s["raw"].get<std::string>(), std::ios::binary).read(static_cast<char*>(t.data_ptr()), t.numel() * 8);
-    return t;
-  }
-  json run(json req) {
-    req["output_dir"] = tmp_.file("out" + std::to_string(n_++));
-    const auto path = tmp_.file("req" + std::to_string(n_++) + ".json");
-    test::write_text(path, req.dump());
-    std::string out;
-    const int rc = test::run_command("/usr/bin/python3 " + test::source_dir() + "/tests/golden/monai_twin/run_nn.py " + path, &out, false);
-    EXPECT_EQ(rc, 0) << out;
-    return rc == 0 ? json::parse(out) : json::object();
-  }
-  const test::TempDir& dir() const { return tmp_; }
+using Twin = test::NnTwin;
+using test::max_diff;
 
- private:
-  test::TempDir tmp_;
-  int n_ = 0;
-};
-
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto fa = a.to(torch::kDouble), fb = b.to(torch::kDouble);
-  const auto both_nan = torch::isnan(fa) & torch::isnan(fb);
-  const auto both_inf = torch::isinf(fa) & torch::isinf(fb) & (fa == fb);
-  return torch::where(both_nan | both_inf, torch::zeros_like(fa), (fa - fb).abs()).max().item<double>();
-}
 
 const char* kUNet = R"({"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [8, 16, 32], "strides": [2, 2],
                         "num_res_units": 2, "norm": "batch"})";

@@ -19,16 +19,6 @@ std::vector<int64_t> size_list(const ConfigNode& a, const char* name) {
   return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
 }
 
-// A size list applied to an r-dim image: one value repeats; entries <= 0 (and missing) keep S.
-std::vector<int64_t> size_for(const std::vector<int64_t>& size, const std::vector<int64_t>& shape) {
-  std::vector<int64_t> s(shape.size());
-  for (std::size_t d = 0; d < shape.size(); ++d) {
-    const int64_t v = size.size() == 1 ? size[0] : (d < size.size() ? size[d] : -1);
-    s[d] = v > 0 ? v : shape[d];
-  }
-  return s;
-}
-
 // Crops [start, start + size) clipped by slicing (no padding), recording the step.
 void crop_item(ImageItem& img, const std::vector<int64_t>& start, const std::vector<int64_t>& size, const std::string& name) {
   const auto shape = img.spatial_shape();
@@ -60,7 +50,7 @@ class Pad final : public MapTransform {
           target[d] = k > 0 ? (shape[d] + k - 1) / k * k : shape[d];
         }
       } else {
-        target = size_for(size_, shape);
+        target = fc::fall_back(size_, shape);
       }
       const auto [before, after] = fc::pad_amounts(shape, target, symmetric_);
       const auto affine = img.affine;
@@ -87,7 +77,7 @@ class CenterCrop final : public MapTransform {
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
       const auto shape = img.spatial_shape();
-      const auto roi = size_for(roi_, shape);
+      const auto roi = fc::fall_back(roi_, shape);
       crop_item(img, fc::center_crop_start(shape, roi), roi, "CenterSpatialCropd");
     });
   }
@@ -162,9 +152,9 @@ class RandSpatialCrop final : public MapTransform {
     const auto shape = s.image(first).spatial_shape();
     std::vector<Sample> out;
     for (int n = 0; n < num_samples_; ++n) {
-      auto size = size_for(roi_, shape);
+      auto size = fc::fall_back(roi_, shape);
       if (random_size_) {
-        const auto mx = max_roi_.empty() ? shape : size_for(max_roi_, shape);
+        const auto mx = max_roi_.empty() ? shape : fc::fall_back(max_roi_, shape);
         for (std::size_t d = 0; d < shape.size(); ++d) size[d] = rng.randint(size[d], std::max(size[d], mx[d]) + 1);
       }
       for (std::size_t d = 0; d < shape.size(); ++d) size[d] = std::min(size[d], shape[d]);
@@ -217,7 +207,7 @@ class PatchSampler : public MapTransform {
   /// The patch size on `shape`; larger than the image is an error unless allow_smaller.
   std::vector<int64_t> checked_size(const std::vector<int64_t>& spatial_size, const std::vector<int64_t>& shape,
                                     bool allow_smaller) const {
-    auto size = size_for(spatial_size, shape);
+    auto size = fc::fall_back(spatial_size, shape);
     for (std::size_t d = 0; d < shape.size(); ++d) {
       if (shape[d] >= size[d]) continue;
       if (!allow_smaller) {
@@ -238,7 +228,7 @@ class PatchSampler : public MapTransform {
       Sample c = n + 1 == centers.size() ? std::move(s) : s.deep_copy();
       for_each_key(c, [&](const std::string& key, std::size_t) {
         auto& img = c.image(key);
-        const auto crop = size_for(spatial_size, img.spatial_shape());
+        const auto crop = fc::fall_back(spatial_size, img.spatial_shape());
         crop_item(img, fc::crop_start_from_center(centers[n], crop), crop, name());
       });
       out.push_back(std::move(c));
@@ -387,7 +377,7 @@ class SpatialCropForeground final : public MapTransform {
     auto [b0, b1] = fc::foreground_box(mask, margin, true, ones);
     std::vector<int64_t> shape;
     for (int64_t d = 0; d < r; ++d) shape.push_back(mask.size(d));
-    const auto size = size_for(size_, shape);
+    const auto size = fc::fall_back(size_, shape);
     std::vector<int64_t> start(r), end(r);
     for (int64_t d = 0; d < r; ++d) {
       const int64_t c = (b0[d] + b1[d]) / 2;

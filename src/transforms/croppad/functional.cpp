@@ -10,7 +10,10 @@ namespace barton::transforms::croppad {
 
 std::vector<int64_t> fall_back(const std::vector<int64_t>& size, const std::vector<int64_t>& shape) {
   std::vector<int64_t> out(shape.size());
-  for (std::size_t i = 0; i < shape.size(); ++i) out[i] = i < size.size() && size[i] > 0 ? size[i] : shape[i];
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    const int64_t v = size.size() == 1 ? size[0] : (i < size.size() ? size[i] : -1);
+    out[i] = v > 0 ? v : shape[i];
+  }
   return out;
 }
 

@@ -11,7 +11,8 @@
 
 namespace barton::transforms::croppad {
 
-/// Entries <= 0 of `size` take the image's size (MONAI's fall_back_tuple).
+/// Entries <= 0 (or missing) of `size` take the image's size (MONAI's fall_back_tuple); a single
+/// value applies to every axis.
 std::vector<int64_t> fall_back(const std::vector<int64_t>& size, const std::vector<int64_t>& shape);
 
 /// Pads [C, *S] by (before, after) per spatial axis with `mode`: constant (0), edge, reflect,

@@ -92,6 +92,16 @@ at::Tensor channelwise(const at::Tensor& img, bool channel_wise, const std::func
   return at::stack(out);
 }
 
+// One uniform draw per channel of the first key (channel_wise) or one for the image.
+RandomPerKey::Draw uniform_draw(std::pair<double, double> range, bool channel_wise) {
+  return [=](Rng& rng, const Sample& s, const std::string& first) {
+    const int64_t n = channel_wise ? s.image(first).data.size(0) : 1;
+    std::vector<double> p;
+    for (int64_t i = 0; i < n; ++i) p.push_back(rng.uniform(range.first, range.second));
+    return p;
+  };
+}
+
 }  // namespace
 
 void register_intensity(TransformRegistry& r) {
@@ -198,12 +208,7 @@ void register_intensity(TransformRegistry& r) {
     }
     return std::make_unique<RandomPerKey>(
         "RandShiftIntensityd", KeySelection::from_config(a), prob_arg(a),
-        [=](Rng& rng, const Sample& s, const std::string& first) {
-          const int64_t n = channel_wise ? s.image(first).data.size(0) : 1;
-          std::vector<double> p;
-          for (int64_t i = 0; i < n; ++i) p.push_back(rng.uniform(range.first, range.second));
-          return p;
-        },
+        uniform_draw(range, channel_wise),
         [=](const at::Tensor& x, const std::vector<double>& p) {
           auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t c) { return v + p[c < 0 ? 0 : c]; });
           return out.to(x.scalar_type());
@@ -215,12 +220,7 @@ void register_intensity(TransformRegistry& r) {
     const auto dtype = dtype_arg(a, "dtype", at::kFloat);
     return std::make_unique<RandomPerKey>(
         "RandScaleIntensityd", KeySelection::from_config(a), prob_arg(a),
-        [=](Rng& rng, const Sample& s, const std::string& first) {
-          const int64_t n = channel_wise ? s.image(first).data.size(0) : 1;
-          std::vector<double> p;
-          for (int64_t i = 0; i < n; ++i) p.push_back(rng.uniform(range.first, range.second));
-          return p;
-        },
+        uniform_draw(range, channel_wise),
         [=](const at::Tensor& x, const std::vector<double>& p) {
           auto out = channelwise(x, channel_wise,
                                  [&](const at::Tensor& v, int64_t c) { return v.to(at::kFloat) * (1.0 + p[c < 0 ? 0 : c]); });

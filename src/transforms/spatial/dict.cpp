@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "transforms/common.h"
+#include "transforms/croppad/functional.h"
 #include "transforms/intensity/functional.h"
 #include "transforms/register.h"
 #include "transforms/spatial/functional.h"
@@ -230,6 +231,38 @@ Affine draw_affine(Rng& rng, int r, const std::vector<std::pair<double, double>>
   return m;
 }
 
+/// The random-affine arguments shared by RandAffined and Rand3DElasticd, and spatial_size.
+struct AffineRanges {
+  std::vector<std::pair<double, double>> rot, shear, trans, scale;
+  bool has_rot = false, has_shear = false, has_trans = false, has_scale = false;
+  std::vector<int64_t> spatial_size;  // empty: keep the input's
+
+  static AffineRanges from_config(const ConfigNode& a) {
+    AffineRanges o;
+    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
+    o.rot = ranges_arg(a, "rotate_range", 3);
+    o.shear = ranges_arg(a, "shear_range", 6);
+    o.trans = ranges_arg(a, "translate_range", 3);
+    o.scale = ranges_arg(a, "scale_range", 3);
+    o.has_rot = given("rotate_range");
+    o.has_shear = given("shear_range");
+    o.has_trans = given("translate_range");
+    o.has_scale = given("scale_range");
+    if (given("spatial_size")) {
+      const auto v = a.at("spatial_size");
+      o.spatial_size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+    }
+    return o;
+  }
+  Affine draw(Rng& rng, int r) const {
+    return draw_affine(rng, r, rot, shear, trans, scale, has_rot, has_shear, has_trans, has_scale);
+  }
+  std::vector<int64_t> out_size(const at::Tensor& data) const {
+    std::vector<int64_t> shape(data.sizes().begin() + 1, data.sizes().end());
+    return croppad::fall_back(spatial_size, shape);
+  }
+};
+
 }  // namespace
 
 void register_spatial(TransformRegistry& r) {
@@ -338,10 +371,7 @@ void register_spatial(TransformRegistry& r) {
             const double scale = static_cast<double>(size[0]) / static_cast<double>(*std::max_element(S.begin(), S.end()));
             for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
           } else {
-            for (std::size_t d = 0; d < S.size(); ++d) {
-              const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
-              out[d] = v > 0 ? v : S[d];
-            }
+            out = croppad::fall_back(size, S);
           }
           if (out == S) return fs::Spatial{in.data.to(at::kFloat), in.affine};
           return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]), fs::resize_affine(in.affine, S, out)};
@@ -436,34 +466,19 @@ void register_spatial(TransformRegistry& r) {
   r.implement("RandAffined", [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
-    const auto rot = ranges_arg(a, "rotate_range", 3), shear = ranges_arg(a, "shear_range", 6),
-               trans = ranges_arg(a, "translate_range", 3), scale = ranges_arg(a, "scale_range", 3);
-    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
-    const bool hr = given("rotate_range"), hs = given("shear_range"), ht = given("translate_range"), hc = given("scale_range");
-    std::vector<int64_t> size;
-    if (given("spatial_size")) {
-      const auto v = a.at("spatial_size");
-      size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
-    }
+    const auto ranges = AffineRanges::from_config(a);
     const auto modes = strings_per_key(a, "mode", n, "bilinear");
     const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
     return std::make_unique<RandomSpatial>(
         "RandAffined", std::move(k), prob_arg(a),
         [=](Rng& rng, const ImageItem& img) {
-          const Affine m = draw_affine(rng, img.spatial_dims(), rot, shear, trans, scale, hr, hs, ht, hc);
+          const Affine m = ranges.draw(rng, img.spatial_dims());
           return std::vector<double>(m.begin(), m.end());
         },
         [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
           Affine m;
           std::copy(p.begin(), p.end(), m.begin());
-          std::vector<int64_t> S;
-          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
-          std::vector<int64_t> out(S.size());
-          for (std::size_t d = 0; d < S.size(); ++d) {
-            const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
-            out[d] = v > 0 ? v : S[d];
-          }
-          return fs::affine_grid_resample(in, m, out, modes[i], pads[i], false, at::kDouble);
+          return fs::affine_grid_resample(in, m, ranges.out_size(in.data), modes[i], pads[i], false, at::kDouble);
         },
         [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
   });
@@ -471,15 +486,7 @@ void register_spatial(TransformRegistry& r) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     const auto sigma = range_arg(a, "sigma_range", {0, 0}, false), mag = range_arg(a, "magnitude_range", {0, 0}, false);
-    const auto rot = ranges_arg(a, "rotate_range", 3), shear = ranges_arg(a, "shear_range", 6),
-               trans = ranges_arg(a, "translate_range", 3), scale = ranges_arg(a, "scale_range", 3);
-    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
-    const bool hr = given("rotate_range"), hs = given("shear_range"), ht = given("translate_range"), hc = given("scale_range");
-    std::vector<int64_t> size;
-    if (given("spatial_size")) {
-      const auto v = a.at("spatial_size");
-      size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
-    }
+    const auto ranges = AffineRanges::from_config(a);
     const auto modes = strings_per_key(a, "mode", n, "bilinear");
     const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
     // params: [seed, sigma, magnitude, 16 affine values]
@@ -489,18 +496,12 @@ void register_spatial(TransformRegistry& r) {
           BARTON_CHECK(img.spatial_dims() == 3, "Rand3DElasticd needs 3D images");
           std::vector<double> p = {static_cast<double>(rng.next() >> 11), rng.uniform(sigma.first, sigma.second),
                                    rng.uniform(mag.first, mag.second)};
-          const Affine m = draw_affine(rng, 3, rot, shear, trans, scale, hr, hs, ht, hc);
+          const Affine m = ranges.draw(rng, 3);
           p.insert(p.end(), m.begin(), m.end());
           return p;
         },
         [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
-          std::vector<int64_t> S;
-          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
-          std::vector<int64_t> out(3);
-          for (std::size_t d = 0; d < 3; ++d) {
-            const int64_t v = d < size.size() ? size[d] : (size.size() == 1 ? size[0] : -1);
-            out[d] = v > 0 ? v : S[d];
-          }
+          const auto out = ranges.out_size(in.data);
           Rng field_rng(static_cast<uint64_t>(p[0]));
           auto gen = field_rng.torch_generator();
           auto offset = at::empty({3, out[0], out[1], out[2]}, at::kFloat).uniform_(-1.0, 1.0, gen);
