@@ -67,6 +67,15 @@ TEST(Cli, InfoReportsGeometry) {
   EXPECT_NE(out.find("spacing:     1 x 1 x 1 mm"), std::string::npos) << out;
 }
 
+TEST(Cli, ListsDicomSeriesAndTakesAThreadCount) {
+  std::string out;
+  const std::string dir = "/usr/lib/python3/dist-packages/pydicom/data/test_files/dicomdirtests/98892003/MR2";
+  ASSERT_EQ(run_command(barton_bin() + " --threads 1 info " + dir + " --list-series", &out), 0) << out;
+  EXPECT_NE(out.find("  3 slice(s)  MR"), std::string::npos) << out;
+  EXPECT_NE(out.find("  1 slice(s)  MR"), std::string::npos) << out;
+  EXPECT_EQ(run_command(barton_bin() + " --threads x info " + dir, &out), 2) << out;
+}
+
 TEST(Cli, DataSynthWritesADatasetThatInfoReads) {
   test::TempDir tmp;
   std::string out;
