@@ -21,6 +21,10 @@ const Command kCommands[] = {
     {"info", "Print an image's shape, dtype, spacing, orientation, affine and intensity range", setup_info},
     {"data", "Sample data: synthesise CT-like volumes or build the real-MRI brain datalist", setup_data},
     {"metrics", "Dice, Hausdorff, surface distances and more between label images, in millimetres", setup_metrics},
+    {"train", "Train from an MMAR (config_train.json); --resume continues an interrupted run", setup_train},
+    {"finetune", "Train starting from a checkpoint (MMAR_CKPT or --ckpt)", setup_finetune},
+    {"validate", "Validate a checkpoint (config_validation.json): metrics.csv and per-case reports", setup_validate},
+    {"infer", "Sliding-window inference (config_inference.json): segmentations on the original grid", setup_infer},
     {"preprocess", "Run a config's pre_transforms on its datalist and write what the network sees", setup_preprocess},
 };
 

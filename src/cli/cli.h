@@ -31,5 +31,9 @@ void setup_info(CLI::App& sub, Runner& runner);
 void setup_data(CLI::App& sub, Runner& runner);
 void setup_preprocess(CLI::App& sub, Runner& runner);
 void setup_metrics(CLI::App& sub, Runner& runner);
+void setup_train(CLI::App& sub, Runner& runner);
+void setup_finetune(CLI::App& sub, Runner& runner);
+void setup_validate(CLI::App& sub, Runner& runner);
+void setup_infer(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli

@@ -100,6 +100,13 @@ class RegistryBase {
   void validate(const ConfigNode& spec, Diagnostics& diag,
                 const std::vector<std::string>& extra_keys = {}) const;
 
+  /// validate() that throws the first problem.
+  void validate_or_throw(const ConfigNode& spec, const std::vector<std::string>& extra_keys = {}) const {
+    Diagnostics diag;
+    validate(spec, diag, extra_keys);
+    if (!diag.empty()) throw diag.errors().front();
+  }
+
   /// Adds a planned entry (no factory yet). Throws InternalError on duplicates.
   void add_planned(ComponentSpec spec);
   /// Makes `alias` another name of `canonical` (MONAI's XD / XDict spellings, BasicUnet...).

@@ -4,6 +4,8 @@
 #include "losses/loss.h"
 #include "nets/register.h"
 #include "engine/inferer.h"
+#include "engine/workflow.h"
+#include "mmar/workflow.h"
 #include "optim/optim.h"
 #include "transforms/register.h"
 
@@ -33,6 +35,11 @@ const Registries& builtin_registries() {
     optim::register_optimizers(r.optimizers);
     optim::register_schedulers(r.lr_schedulers);
     engine::register_inferers(r.inferers);
+    data::register_datasets(r.datasets);
+    data::register_dataloaders(r.dataloaders);
+    engine::register_handlers(r.handlers);
+    engine::register_metrics(r.metrics);
+    mmar::register_engines(r);
     return r;
   }();
   return kRegistries;

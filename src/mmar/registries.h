@@ -18,6 +18,14 @@ class Loss;
 }
 namespace barton::engine {
 class Inferer;
+class Handler;
+class Metric;
+class Trainer;
+class Evaluator;
+}
+namespace barton::data {
+class Dataset;
+class DataLoader;
 }
 namespace barton::optim {
 class Optimizer;
@@ -38,13 +46,15 @@ struct Registries {
   Registry<losses::Loss> losses{"loss"};
   Registry<optim::Optimizer> optimizers{"optimizer"};
   Registry<optim::LrScheduler> lr_schedulers{"lr_scheduler"};
-  Registry<Component> datasets{"dataset"};
-  Registry<Component> dataloaders{"dataloader"};
+  Registry<data::Dataset> datasets{"dataset"};
+  Registry<data::DataLoader> dataloaders{"dataloader"};
   Registry<engine::Inferer> inferers{"inferer"};
-  Registry<Component> metrics{"metric"};
-  Registry<Component> handlers{"handler"};
-  Registry<Component> trainers{"trainer"};
-  Registry<Component> evaluators{"evaluator"};
+  Registry<engine::Metric> metrics{"metric"};
+  Registry<engine::Handler> handlers{"handler"};
+  /// Trainers and evaluators are assembled by mmar/workflow.cpp from their arguments; their
+  /// entries carry the specs and mark them available.
+  Registry<engine::Trainer> trainers{"trainer"};
+  Registry<engine::Evaluator> evaluators{"evaluator"};
   Registry<Component> interactions{"iteration"};
 
   /// All registries in listing order.

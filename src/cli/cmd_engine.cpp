@@ -1,0 +1,253 @@
+// barton train | finetune | validate | infer: the engine's commands (Clara's medl.apps.train and
+// medl.apps.evaluate). Thin: resolve the config, assemble the workflow, run, report.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/cli.h"
+#include "core/atomic_file.h"
+#include "core/errors.h"
+#include "core/logging.h"
+#include "core/version.h"
+#include "engine/handlers.h"
+#include "io/torch_file.h"
+#include "mmar/builder.h"
+#include "mmar/workflow.h"
+
+namespace barton::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct CommonArgs {
+  std::string mmar, config, env, device = "auto";
+  std::vector<std::string> sets;
+};
+
+void add_common(CLI::App& app, CommonArgs& a, const std::string& default_config) {
+  app.add_option("MMAR", a.mmar, "MMAR folder or config file")->required();
+  app.add_option("-c,--config", a.config, "Config file (default: config/" + default_config + ")");
+  app.add_option("-e,--env", a.env, "Environment file (default: config/environment.json)");
+  app.add_option("--set", a.sets, "Override: KEY=VALUE or /json/pointer=VALUE")->take_all();
+  app.add_option("--device", a.device, "auto (use_gpu and a CUDA device), cpu, cuda, cuda:N");
+}
+
+bool print_conf(const mmar::ResolvedConfig& c) {
+  const auto v = mmar::variable(c, "print_conf");
+  return v == "true" || v == "True" || v == "1";
+}
+
+std::string rel(const std::string& p) {
+  std::error_code ec;
+  const auto r = fs::relative(p, fs::current_path(), ec);
+  return ec || r.empty() ? p : r.string();
+}
+
+int run_training(const CommonArgs& a, bool finetune, const std::string& ckpt, bool resume, bool write_stats) {
+  auto sets = a.sets;
+  if (finetune) {
+    // Clara's finetune.sh: the same config with the checkpoint loader enabled.
+    sets.insert(sets.begin(), "dont_load_ckpt_model=False");
+    if (!ckpt.empty()) sets.push_back("MMAR_CKPT=" + fs::absolute(ckpt).string());
+  }
+  const auto files = mmar::locate_config(a.mmar, a.config, a.env);
+  const auto cfg = mmar::resolve_config(files, {sets, false});
+  if (print_conf(cfg)) std::cout << cfg.doc.dump(2) << "\n";
+  mmar::WorkflowOptions wo;
+  wo.device = a.device;
+  auto wf = mmar::build_training(cfg, wo);
+  auto& t = *wf.trainer;
+  fs::create_directories(wf.ckpt_dir);
+  const auto resume_path = (fs::path(wf.ckpt_dir) / "checkpoint_last.pt").string();
+  t.options.resume_path = resume_path;
+  if (finetune) {
+    bool has_loader = false;
+    for (const auto& h : t.handlers) has_loader = has_loader || h->name() == "CheckpointLoader";
+    if (!has_loader) {
+      const auto path = ckpt.empty() ? mmar::mmar_path(cfg, mmar::variable(cfg, "MMAR_CKPT")) : ckpt;
+      if (!fs::exists(path)) throw IoError(path, "the checkpoint to fine-tune from does not exist");
+      nets::load_state_dict(*wf.network, io::load_state_dict_file(path), true);
+      log::info("Loaded the model weights from " + path);
+    }
+  }
+  if (resume) {
+    if (!fs::exists(resume_path)) {
+      throw IoError(resume_path, "nothing to resume: no checkpoint_last.pt in the checkpoint folder (a run writes it at the end "
+                                 "of each epoch)");
+    }
+    t.load_state(resume_path);
+    log::info(fmt::format("Resuming after epoch {} (iteration {}) from {}", t.state.epoch, t.state.iteration, resume_path));
+    if (t.state.epoch >= t.options.max_epochs) log::info("That run had already finished all its epochs");
+  }
+  write_file_atomic(fs::path(wf.ckpt_dir) / (fs::path(files.config_path).stem().string() + ".resolved.json"), cfg.doc.dump(2) + "\n");
+  log::info(fmt::format("Training {} ({} parameters) on {} for {} epoch(s), {} iteration(s) per epoch; seed {}",
+                        wf.network->name(), nets::count_parameters(*wf.network), wf.device.str(), t.options.max_epochs,
+                        t.loader->num_batches(), wf.deterministic ? std::to_string(wf.seed) : std::string("none")));
+  const auto started = std::chrono::steady_clock::now();
+  t.run();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (write_stats) {
+    nlohmann::ordered_json s;
+    s["barton_version"] = BARTON_VERSION;
+    s["config"] = files.config_path;
+    s["network"] = wf.network->name();
+    s["total_epochs"] = t.state.epoch;
+    s["total_iterations"] = t.state.iteration;
+    double total = 0;
+    for (double x : t.state.epoch_times) total += x;
+    s["total_time"] = total;
+    s["this_run_time"] = secs;
+    s["epoch_times"] = t.state.epoch_times;
+    s["final_train_loss"] = t.state.loss;
+    s["key_metric_name"] = t.state.key_metric_name;
+    if (t.state.best_metric_epoch >= 0) {
+      s["best_validation_metric"] = t.state.best_metric;
+      s["best_validation_epoch"] = t.state.best_metric_epoch;
+    }
+    s["device"] = wf.device.str();
+    s["threads"] = at::get_num_threads();
+    write_file_atomic(fs::path(wf.ckpt_dir) / "train_stats.json", s.dump(2) + "\n");
+  }
+  std::cout << fmt::format("Trained {} epoch(s) in {:.1f} s", t.state.epoch, secs);
+  if (t.state.best_metric_epoch >= 0)
+    std::cout << fmt::format("; best {} {:.4f} at epoch {}", t.state.key_metric_name, t.state.best_metric, t.state.best_metric_epoch);
+  std::cout << "\n";
+  std::cout << "  checkpoints: " << rel(wf.ckpt_dir) << "/ (best: model.pt, resume: checkpoint_last.pt)\n";
+  std::cout << "  TensorBoard: tensorboard --logdir " << rel(wf.ckpt_dir) << "\n";
+  if (write_stats) std::cout << "  summary:     " << rel((fs::path(wf.ckpt_dir) / "train_stats.json").string()) << "\n";
+  return 0;
+}
+
+/// Index of the first post transform named `name` in a flat config, or -1.
+int find_post(const mmar::ResolvedConfig& c, const std::string& name) {
+  if (!c.doc.has("post_transforms")) return -1;
+  const auto p = c.doc.at("post_transforms");
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p.at(i).has("name") && p.at(i).at("name").as<std::string>() == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+void setup_train(CLI::App& app, Runner& runner) {
+  struct Args {
+    CommonArgs c;
+    bool resume = false, no_stats = false;
+  };
+  auto a = std::make_shared<Args>();
+  add_common(app, a->c, "config_train.json");
+  app.add_flag("--resume", a->resume, "Continue an interrupted run from MMAR_CKPT_DIR/checkpoint_last.pt");
+  app.add_flag("--no-train-stats", a->no_stats, "Do not write train_stats.json");
+  runner = [a]() { return run_training(a->c, false, "", a->resume, !a->no_stats); };
+}
+
+void setup_finetune(CLI::App& app, Runner& runner) {
+  struct Args {
+    CommonArgs c;
+    std::string ckpt;
+    bool resume = false;
+  };
+  auto a = std::make_shared<Args>();
+  add_common(app, a->c, "config_train.json");
+  app.add_option("--ckpt", a->ckpt, "Checkpoint to start from (default: MMAR_CKPT); MONAI and Clara checkpoints load too");
+  app.add_flag("--resume", a->resume, "Continue an interrupted fine-tuning run");
+  runner = [a]() { return run_training(a->c, true, a->ckpt, a->resume, true); };
+}
+
+namespace {
+
+int run_evaluation(const CommonArgs& a, const std::string& default_config, const std::string& ckpt,
+                   const std::string& key, const std::string& output, bool save_segs, const std::string& input) {
+  std::vector<std::string> sets = {"dont_load_ts_model=True", "dont_load_ckpt_model=False"};
+  if (!output.empty()) sets.push_back("MMAR_EVAL_OUTPUT_PATH=" + fs::absolute(output).string());
+  if (!input.empty()) {
+    const auto abs = fs::absolute(input);
+    if (!fs::exists(abs)) throw IoError(input, "the input does not exist");
+    if (abs.extension() == ".json") {
+      sets.push_back("DATASET_JSON=" + abs.string());
+      sets.push_back("DATA_ROOT=" + abs.parent_path().string());
+    } else {
+      // One image: a one-case datalist beside the outputs.
+      const auto dir = output.empty() ? fs::temp_directory_path() / fmt::format("barton-infer-{}", getpid()) : fs::absolute(output);
+      nlohmann::ordered_json dl;
+      dl["test"] = nlohmann::ordered_json::array({{{"image", abs.string()}}});
+      dl["validation"] = dl["test"];
+      write_file_atomic(dir / "input_datalist.json", dl.dump(2) + "\n");
+      sets.push_back("DATASET_JSON=" + (dir / "input_datalist.json").string());
+      sets.push_back("DATA_ROOT=" + abs.parent_path().string());
+    }
+  }
+  sets.insert(sets.end(), a.sets.begin(), a.sets.end());
+  auto files = mmar::locate_config(a.mmar, a.config, a.env, default_config);
+  auto cfg = mmar::resolve_config(files, {sets, false});
+  if (!key.empty() && cfg.kind == mmar::ConfigKind::kEvaluate) {
+    sets.push_back("/dataset/data_list_key=" + key);
+  }
+  if (save_segs) {
+    const int i = find_post(cfg, "SaveImaged");
+    if (i < 0) throw ConfigError(files.config_path, "/post_transforms", "--save-segmentations needs a SaveImaged post transform");
+    sets.push_back(fmt::format("/post_transforms/{}/disabled=false", i));
+  }
+  if (!key.empty() || save_segs) cfg = mmar::resolve_config(files, {sets, false});
+  if (print_conf(cfg)) std::cout << cfg.doc.dump(2) << "\n";
+  mmar::WorkflowOptions wo;
+  wo.device = a.device;
+  wo.ckpt = ckpt.empty() ? "" : fs::absolute(ckpt).string();
+  auto wf = mmar::build_evaluation(cfg, wo);
+  auto& e = *wf.evaluator;
+  log::info(fmt::format("Evaluating {} on {} case(s) with the model from {}", rel(files.config_path),
+                        e.loader->dataset().size(), rel(wf.model_source)));
+  e.run();
+  bool has_saver = false;
+  for (const auto& h : e.handlers) has_saver = has_saver || h->name() == "MetricsSaver";
+  if (!e.metrics.empty()) {
+    if (!has_saver) write_metric_reports(wf.eval_dir, e, e.cases, {"*"}, {"*"}, ",");
+    for (const auto& [k, v] : e.state.metrics) std::cout << fmt::format("{}: {:.4f}\n", k, v);
+    std::cout << "  reports: " << rel(wf.eval_dir) << "/metrics.csv\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+void setup_validate(CLI::App& app, Runner& runner) {
+  struct Args {
+    CommonArgs c;
+    std::string ckpt, key, output;
+    bool save = false;
+  };
+  auto a = std::make_shared<Args>();
+  add_common(app, a->c, "config_validation.json");
+  app.add_option("--ckpt", a->ckpt, "Checkpoint to validate (default: MMAR_CKPT)");
+  app.add_option("--datalist-key", a->key, "Datalist key to validate on (default: the config's, usually validation)");
+  app.add_option("--output", a->output, "Report folder (default: MMAR_EVAL_OUTPUT_PATH)");
+  app.add_flag("--save-segmentations", a->save, "Enable the config's SaveImaged post transform");
+  runner = [a]() { return run_evaluation(a->c, "config_validation.json", a->ckpt, a->key, a->output, a->save, ""); };
+}
+
+void setup_infer(CLI::App& app, Runner& runner) {
+  struct Args {
+    CommonArgs c;
+    std::string ckpt, input, output, key;
+  };
+  auto a = std::make_shared<Args>();
+  add_common(app, a->c, "config_inference.json");
+  app.add_option("--ckpt", a->ckpt, "Checkpoint (default: the config's model, else MMAR_CKPT)");
+  app.add_option("--input", a->input, "An image file, or a datalist JSON (default: the config's datalist)");
+  app.add_option("--datalist-key", a->key, "Datalist key (default: the config's, usually test)");
+  app.add_option("--output", a->output, "Output folder (default: MMAR_EVAL_OUTPUT_PATH)");
+  runner = [a]() { return run_evaluation(a->c, "config_inference.json", a->ckpt, a->key, a->output, false, a->input); };
+}
+
+}  // namespace barton::cli

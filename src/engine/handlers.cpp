@@ -1,0 +1,729 @@
+// Handlers (MONAI's names and arguments; ../shared/reference/peers.md) and metric accumulators.
+#include "engine/handlers.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+#include "core/logging.h"
+#include "engine/events.h"
+#include "io/torch_file.h"
+#include "metrics/metrics.h"
+
+namespace barton::engine {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string opt_string(const ConfigNode& a, std::string_view key, std::string fallback = "") {
+  if (!a.has(key) || a.at(key).is_null()) return fallback;
+  return a.at(key).as<std::string>();
+}
+template <typename T>
+T opt_value(const ConfigNode& a, std::string_view key, T fallback) {
+  if (!a.has(key) || a.at(key).is_null()) return fallback;
+  return a.at(key).as<T>();
+}
+
+std::string path_in(const BuildContext& ctx, const std::string& p) {
+  if (p.empty() || fs::path(p).is_absolute()) return p;
+  return (fs::path(ctx.mmar_root) / p).lexically_normal().string();
+}
+
+template <typename T>
+T lookup(const BuildContext& ctx, const std::string& name, const ConfigNode& at) {
+  std::any v = ctx.lookup ? ctx.lookup(name) : std::any{};
+  if (!v.has_value()) throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not defined in this config", name));
+  try {
+    return std::any_cast<T>(v);
+  } catch (const std::bad_any_cast&) {
+    throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not what this argument needs", name));
+  }
+}
+
+std::string ref_name(const ConfigNode& n) {
+  auto s = n.as<std::string>();
+  if (!s.empty() && s[0] == '@') s = s.substr(1);
+  return s;
+}
+
+double rss_gb() {
+  std::ifstream in("/proc/self/statm");
+  long pages = 0, resident = 0;
+  in >> pages >> resident;
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e9;
+}
+
+std::string hms(double s) {
+  const auto t = static_cast<int64_t>(std::max(0.0, s));
+  return fmt::format("{}:{:02d}:{:02d}", t / 3600, (t / 60) % 60, t % 60);
+}
+
+std::string metrics_line(const std::map<std::string, double>& m) {
+  std::string out;
+  for (const auto& [k, v] : m) out += fmt::format("{}{} {:.4f}", out.empty() ? "" : "  ", k, v);
+  return out;
+}
+
+double current_lr(const Engine& e);
+
+// ---------------------------------------------------------------------------------------------
+class CheckpointLoader final : public Handler {
+ public:
+  CheckpointLoader(std::string path, std::vector<std::string> what, bool strict, std::shared_ptr<nets::Network> net,
+                   optim::Optimizer* opt, ConfigNode where)
+      : path_(std::move(path)), what_(std::move(what)), strict_(strict), net_(std::move(net)), opt_(opt),
+        where_(std::move(where)) {}
+  std::string name() const override { return "CheckpointLoader"; }
+  bool early() const override { return true; }
+  void started(Engine&) override {
+    if (done_) return;
+    if (!fs::exists(path_)) {
+      throw ConfigError(where_.source(), where_.pointer() + "/load_path",
+                        fmt::format("CheckpointLoader: the checkpoint '{}' does not exist", path_));
+    }
+    for (const auto& w : what_) {
+      if (w == "model") {
+        nets::load_state_dict(*net_, io::load_state_dict_file(path_), strict_);
+        log::info(fmt::format("Loaded the model weights from {}", path_));
+      } else if (w == "optimizer" && opt_) {
+        const auto root = io::load_torch_file(path_);
+        const auto* o = root.get("optimizer");
+        if (!o || !o->is_dict()) throw IoError(path_, "has no 'optimizer' entry to load");
+        std::vector<std::pair<std::string, torch::Tensor>> s;
+        for (const auto& [k, v] : *std::get<std::shared_ptr<io::PyDict>>(o->v))
+          if (k.is_string() && v.is_tensor()) s.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
+        opt_->load_state(s);
+      }
+    }
+    done_ = true;
+  }
+
+ private:
+  std::string path_;
+  std::vector<std::string> what_;
+  bool strict_;
+  std::shared_ptr<nets::Network> net_;
+  optim::Optimizer* opt_;
+  ConfigNode where_;
+  bool done_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+struct SaverOptions {
+  std::string dir, prefix, final_filename, key_filename;
+  bool save_final = false, save_key = false;
+  int64_t key_n_saved = 1, interval = 0, n_saved = 0;
+  bool save_optimizer = false;
+};
+
+class CheckpointSaver final : public Handler {
+ public:
+  CheckpointSaver(SaverOptions o, std::shared_ptr<nets::Network> net, std::string conf, optim::Optimizer* opt)
+      : o_(std::move(o)), net_(std::move(net)), conf_(std::move(conf)), opt_(opt) {}
+  std::string name() const override { return "CheckpointSaver"; }
+  void epoch_completed(Engine& e) override {
+    const int64_t epoch = e.global_epoch();
+    const double key = e.state.metrics.count(e.state.key_metric_name) ? e.state.metrics.at(e.state.key_metric_name)
+                                                                       : std::nan("");
+    if (o_.save_key && e.has_key_metric && e.state.best_metric_epoch == epoch && std::isfinite(key) &&
+        key >= e.state.best_metric) {
+      std::string file = o_.key_filename;
+      if (file.empty()) file = o_.key_n_saved == 1 ? "model.pt" : fmt::format("{}key_metric={:.4f}.pt", o_.prefix, key);
+      save(file, epoch, key);
+      if (file != o_.key_filename && o_.key_n_saved != 1) keep_last(best_, file, o_.key_n_saved);
+      log::info(fmt::format("Saved the best model ({} {:.4f} at epoch {}) to {}", e.state.key_metric_name, key, epoch,
+                            (fs::path(o_.dir) / file).string()));
+    }
+    if (o_.interval > 0 && epoch % o_.interval == 0) {
+      const auto file = fmt::format("{}checkpoint_epoch={}.pt", o_.prefix, epoch);
+      save(file, epoch, key);
+      if (o_.n_saved > 0) keep_last(interval_, file, o_.n_saved);
+    }
+  }
+  void completed(Engine& e) override {
+    if (!o_.save_final || e.role() != "train") return;
+    const auto file = o_.final_filename.empty() ? o_.prefix + "model_final.pt" : o_.final_filename;
+    save(file, e.state.epoch, std::nan(""));
+    log::info(fmt::format("Saved the final model to {}", (fs::path(o_.dir) / file).string()));
+  }
+
+ private:
+  void save(const std::string& file, int64_t epoch, double key) {
+    save_model_checkpoint((fs::path(o_.dir) / file).string(), *net_, conf_, epoch, key, o_.save_optimizer ? opt_ : nullptr);
+  }
+  void keep_last(std::vector<std::string>& list, const std::string& file, int64_t n) {
+    list.erase(std::remove(list.begin(), list.end(), file), list.end());
+    list.push_back(file);
+    while (static_cast<int64_t>(list.size()) > n) {
+      std::error_code ec;
+      fs::remove(fs::path(o_.dir) / list.front(), ec);
+      list.erase(list.begin());
+    }
+  }
+  SaverOptions o_;
+  std::shared_ptr<nets::Network> net_;
+  std::string conf_;
+  optim::Optimizer* opt_;
+  std::vector<std::string> best_, interval_;
+};
+
+// ---------------------------------------------------------------------------------------------
+class StatsHandler final : public Handler {
+ public:
+  StatsHandler(int64_t every, bool epoch_log, std::string tag) : every_(every), epoch_log_(epoch_log), tag_(std::move(tag)) {}
+  std::string name() const override { return "StatsHandler"; }
+  void iteration_completed(Engine& e) override {
+    if (every_ <= 0 || e.role() != "train") return;
+    const auto& s = e.state;
+    if (s.epoch_iteration % every_ != 0 && s.epoch_iteration != s.epoch_length) return;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - s.epoch_start).count();
+    const double per_it = elapsed / static_cast<double>(s.epoch_iteration);
+    const int64_t left = (s.epoch_length - s.epoch_iteration) + (s.max_epochs - s.epoch) * s.epoch_length;
+    const int width = 20;
+    const int done = static_cast<int>(width * s.epoch_iteration / std::max<int64_t>(1, s.epoch_length));
+    std::string bar(static_cast<std::size_t>(done), '#');
+    bar.append(static_cast<std::size_t>(width - done), '.');
+    log::info(fmt::format("Epoch {}/{} [{}] {}/{}  {} {:.4f}  lr {:.3g}  {:.2f} it/s  ETA {}  RSS {:.2f} GB", s.epoch,
+                          s.max_epochs, bar, s.epoch_iteration, s.epoch_length, tag_, s.loss, current_lr(e),
+                          per_it > 0 ? 1.0 / per_it : 0.0, hms(per_it * static_cast<double>(left)), rss_gb()));
+  }
+  void epoch_completed(Engine& e) override {
+    if (!epoch_log_) return;
+    const auto& s = e.state;
+    if (e.role() == "train") {
+      log::info(fmt::format("Epoch {}/{} finished in {:.1f} s  {} {:.4f}{}{}", s.epoch, s.max_epochs, s.epoch_seconds, tag_,
+                            s.loss, s.metrics.empty() ? "" : "  ", metrics_line(s.metrics)));
+    } else {
+      std::string best;
+      if (e.has_key_metric)
+        best = fmt::format("  (best {} {:.4f} at epoch {})", s.key_metric_name, s.best_metric, s.best_metric_epoch);
+      log::info(fmt::format("Validation{} on {} case(s) in {:.1f} s: {}{}",
+                            e.parent ? fmt::format(" at epoch {}", e.global_epoch()) : "", s.epoch_iteration * s.batch_size,
+                            s.epoch_seconds, metrics_line(s.metrics), best));
+    }
+  }
+
+ private:
+  int64_t every_;
+  bool epoch_log_;
+  std::string tag_;
+};
+
+// ---------------------------------------------------------------------------------------------
+/// A middle axial slice of image | label | prediction, side by side, as an 8-bit grey picture.
+at::Tensor slice_panel(const std::map<std::string, at::Tensor>& out) {
+  std::vector<at::Tensor> panels;
+  for (const char* key : {"image", "label", "pred"}) {
+    auto it = out.find(key);
+    if (it == out.end() || !it->second.defined()) continue;
+    auto t = it->second[0].to(at::kFloat);  // [C, *spatial]
+    if (t.dim() < 3) continue;
+    if (std::string(key) == "pred" && t.size(0) > 1) t = t.argmax(0, true).to(at::kFloat);
+    if (std::string(key) == "label" && t.size(0) > 1) t = t.argmax(0, true).to(at::kFloat);
+    t = t[0];
+    if (t.dim() == 3) t = t.select(2, t.size(2) / 2);  // [I, J]
+    t = t.t().flip(0);  // rows = J (anterior up in RAS), columns = I
+    const double lo = t.min().item<double>(), hi = t.max().item<double>();
+    t = hi > lo ? (t - lo) / (hi - lo) : at::zeros_like(t);
+    panels.push_back((t * 255.0).round().to(at::kByte));
+  }
+  if (panels.empty()) return {};
+  const auto h = panels.front().size(0);
+  for (auto& p : panels) {
+    if (p.size(0) != h) p = at::constant_pad_nd(p, {0, 0, 0, h - p.size(0)});
+  }
+  return at::cat(panels, 1);
+}
+
+class TensorBoardStatsHandler final : public Handler {
+ public:
+  TensorBoardStatsHandler(std::string dir, std::string tag, int64_t iteration_interval, int64_t epoch_interval, bool images)
+      : dir_(std::move(dir)), tag_(std::move(tag)), it_every_(iteration_interval), ep_every_(epoch_interval),
+        images_(images) {}
+  std::string name() const override { return "TensorBoardStatsHandler"; }
+  void started(Engine&) override {
+    if (!writer_) writer_ = EventWriter::for_dir(dir_);
+  }
+  void iteration_completed(Engine& e) override {
+    if (e.role() != "train" || it_every_ <= 0 || e.state.iteration % it_every_ != 0) return;
+    writer_->scalar(tag_, e.state.loss, e.state.iteration);
+  }
+  void epoch_completed(Engine& e) override {
+    const int64_t step = e.global_epoch();
+    if (ep_every_ > 0 && step % ep_every_ != 0) return;
+    for (const auto& [k, v] : e.state.metrics) writer_->scalar(k, v, step);
+    if (e.role() == "train") {
+      writer_->scalar("lr", current_lr(e), step);
+      writer_->scalar("epoch_time_s", e.state.epoch_seconds, step);
+    } else if (images_) {
+      const auto panel = slice_panel(e.last_output);
+      if (panel.defined()) writer_->image("val_image_label_pred", panel, step);
+    }
+    writer_->flush();
+  }
+  void completed(Engine&) override { writer_->flush(); }
+
+ private:
+  std::string dir_, tag_;
+  int64_t it_every_, ep_every_;
+  bool images_;
+  std::shared_ptr<EventWriter> writer_;
+};
+
+class TensorBoardImageHandler final : public Handler {
+ public:
+  TensorBoardImageHandler(std::string dir, int64_t interval) : dir_(std::move(dir)), interval_(interval) {}
+  std::string name() const override { return "TensorBoardImageHandler"; }
+  void started(Engine&) override {
+    if (!writer_) writer_ = EventWriter::for_dir(dir_);
+  }
+  void epoch_completed(Engine& e) override {
+    if (interval_ > 0 && e.global_epoch() % interval_ != 0) return;
+    const auto panel = slice_panel(e.last_output);
+    if (panel.defined()) writer_->image(e.role() + "_image_label_pred", panel, e.global_epoch());
+    writer_->flush();
+  }
+
+ private:
+  std::string dir_;
+  int64_t interval_;
+  std::shared_ptr<EventWriter> writer_;
+};
+
+// ---------------------------------------------------------------------------------------------
+class ValidationHandler final : public Handler {
+ public:
+  ValidationHandler(std::shared_ptr<Evaluator> v, int64_t interval, bool at_start)
+      : v_(std::move(v)), interval_(interval), at_start_(at_start) {}
+  std::string name() const override { return "ValidationHandler"; }
+  void started(Engine& e) override {
+    v_->parent = &e;
+    // A resumed run continues with the best metric it had.
+    v_->state.best_metric = e.state.best_metric;
+    v_->state.best_metric_epoch = e.state.best_metric_epoch;
+    if (at_start_) validate(e);
+  }
+  void epoch_completed(Engine& e) override {
+    if (interval_ > 0 && e.state.epoch % interval_ == 0) validate(e);
+  }
+
+ private:
+  void validate(Engine& e) {
+    v_->run();
+    e.state.best_metric = v_->state.best_metric;
+    e.state.best_metric_epoch = v_->state.best_metric_epoch;
+    e.state.key_metric_name = v_->state.key_metric_name;
+    for (const auto& [k, v] : v_->state.metrics) e.state.metrics[k] = v;
+  }
+  std::shared_ptr<Evaluator> v_;
+  int64_t interval_;
+  bool at_start_;
+};
+
+class LrScheduleHandler final : public Handler {
+ public:
+  LrScheduleHandler(optim::LrScheduler* s, bool epoch_level, bool print) : s_(s), epoch_level_(epoch_level), print_(print) {}
+  std::string name() const override { return "LrScheduleHandler"; }
+  void iteration_completed(Engine&) override {
+    if (!epoch_level_) s_->step();
+  }
+  void epoch_completed(Engine& e) override {
+    if (!epoch_level_) return;
+    std::optional<double> metric;
+    if (!e.state.key_metric_name.empty() && e.state.metrics.count(e.state.key_metric_name))
+      metric = e.state.metrics.at(e.state.key_metric_name);
+    else if (std::isfinite(e.state.loss))
+      metric = e.state.loss;
+    s_->step(metric);
+    if (print_) log::info(fmt::format("Epoch {}: learning rate now {:.6g}", e.state.epoch, current_lr(e)));
+  }
+
+ private:
+  optim::LrScheduler* s_;
+  bool epoch_level_, print_;
+};
+
+class EarlyStopHandler final : public Handler {
+ public:
+  EarlyStopHandler(int64_t patience, double min_delta, std::shared_ptr<Engine> trainer)
+      : patience_(patience), min_delta_(min_delta), trainer_(std::move(trainer)) {}
+  std::string name() const override { return "EarlyStopHandler"; }
+  void epoch_completed(Engine& e) override {
+    if (e.state.key_metric_name.empty() || !e.state.metrics.count(e.state.key_metric_name)) return;
+    const double v = e.state.metrics.at(e.state.key_metric_name);
+    if (!best_ || v > *best_ + min_delta_) {
+      best_ = v;
+      bad_ = 0;
+      return;
+    }
+    if (++bad_ >= patience_) {
+      Engine* target = e.parent ? e.parent : &e;
+      if (trainer_) target = trainer_.get();
+      target->state.terminate = true;
+      log::info(fmt::format("EarlyStopHandler: {} has not improved for {} validation(s); stopping", e.state.key_metric_name,
+                            bad_));
+    }
+  }
+
+ private:
+  int64_t patience_;
+  double min_delta_;
+  std::shared_ptr<Engine> trainer_;
+  std::optional<double> best_;
+  int64_t bad_ = 0;
+};
+
+class MetricsSaver final : public Handler {
+ public:
+  MetricsSaver(std::string dir, std::vector<std::string> metrics, std::vector<std::string> details, std::string delim)
+      : dir_(std::move(dir)), metrics_(std::move(metrics)), details_(std::move(details)), delim_(std::move(delim)) {}
+  std::string name() const override { return "MetricsSaver"; }
+  void completed(Engine& e) override {
+    if (auto* ev = dynamic_cast<Evaluator*>(&e)) write_metric_reports(dir_, e, ev->cases, metrics_, details_, delim_);
+  }
+
+ private:
+  std::string dir_;
+  std::vector<std::string> metrics_, details_;
+  std::string delim_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Metrics
+
+class RowMetric : public Metric {
+ public:
+  explicit RowMetric(std::string reduction) : reduction_(std::move(reduction)) {}
+  void reset() override {
+    rows_.clear();
+    cases_.clear();
+  }
+  void update(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing,
+              const std::vector<std::string>& cases) override {
+    rows_.push_back(rows(pred, label, spacing).to(at::kDouble).cpu());
+    cases_.insert(cases_.end(), cases.begin(), cases.end());
+  }
+  double compute() const override {
+    if (rows_.empty()) return std::nan("");
+    return metrics::reduce(at::cat(rows_), reduction_ == "none" ? "mean" : reduction_).item<double>();
+  }
+  at::Tensor details() const override { return rows_.empty() ? at::Tensor{} : at::cat(rows_); }
+  std::vector<std::string> detail_cases() const override { return cases_; }
+
+ protected:
+  virtual at::Tensor rows(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing) const = 0;
+  std::string reduction_;
+  std::vector<at::Tensor> rows_;
+  std::vector<std::string> cases_;
+};
+
+class FnMetric final : public RowMetric {
+ public:
+  using Fn = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, const std::vector<double>&)>;
+  FnMetric(std::string name, std::string reduction, Fn fn) : RowMetric(std::move(reduction)), name_(std::move(name)), fn_(std::move(fn)) {}
+  std::string name() const override { return name_; }
+
+ protected:
+  at::Tensor rows(const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) const override { return fn_(p, l, s); }
+
+ private:
+  std::string name_;
+  Fn fn_;
+};
+
+/// ignite's Accuracy over the whole run: correct voxels / all voxels (per-case values for reports).
+class AccuracyMetric final : public Metric {
+ public:
+  std::string name() const override { return "Accuracy"; }
+  void reset() override {
+    correct_ = total_ = 0;
+    per_case_.clear();
+    cases_.clear();
+  }
+  void update(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>&,
+              const std::vector<std::string>& cases) override {
+    const auto acc = metrics::accuracy(pred, label);  // [B]
+    const double n = static_cast<double>(pred[0][0].numel());
+    for (int64_t b = 0; b < acc.size(0); ++b) {
+      const double a = acc[b].item<double>();
+      correct_ += a * n;
+      total_ += n;
+      per_case_.push_back(a);
+    }
+    cases_.insert(cases_.end(), cases.begin(), cases.end());
+  }
+  double compute() const override { return total_ > 0 ? correct_ / total_ : std::nan(""); }
+  at::Tensor details() const override {
+    if (per_case_.empty()) return {};
+    return at::tensor(per_case_, at::kDouble).unsqueeze(1);
+  }
+  std::vector<std::string> detail_cases() const override { return cases_; }
+
+ private:
+  double correct_ = 0, total_ = 0;
+  std::vector<double> per_case_;
+  std::vector<std::string> cases_;
+};
+
+double current_lr(const Engine& e) {
+  if (const auto* t = dynamic_cast<const Trainer*>(&e)) return t->optimizer->lr(0);
+  if (e.parent) return current_lr(*e.parent);
+  return std::nan("");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+void save_model_checkpoint(const std::string& path, const nets::Network& network, const std::string& network_config,
+                           int64_t epoch, double key_metric, const optim::Optimizer* optimizer) {
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  c10::Dict<std::string, at::Tensor> model;
+  for (const auto& [k, v] : nets::state_dict(network)) model.insert(k, v.detach().cpu().contiguous());
+  root.insert("model", model);
+  if (optimizer) {
+    c10::Dict<std::string, at::Tensor> opt;
+    for (const auto& [k, v] : optimizer->state()) opt.insert(k, v.detach().cpu().contiguous());
+    root.insert("optimizer", opt);
+  }
+  if (!network_config.empty()) root.insert("train_conf", network_config);
+  root.insert("epoch", epoch);
+  if (std::isfinite(key_metric)) root.insert("key_metric", key_metric);
+  const auto bytes = torch::jit::pickle_save(root);
+  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+}
+
+std::string checkpoint_network_config(const std::string& path) {
+  const auto root = io::load_torch_file(path);
+  const auto* c = root.get("train_conf");
+  if (!c || !c->is_string()) return "";
+  return std::get<std::string>(c->v);
+}
+
+void write_metric_reports(const std::string& dir, const Engine& e, const std::vector<std::string>& cases,
+                          const std::vector<std::string>& which, const std::vector<std::string>& details,
+                          const std::string& delimiter) {
+  const auto wanted = [](const std::vector<std::string>& list, const std::string& label) {
+    return std::find(list.begin(), list.end(), "*") != list.end() ||
+           std::find(list.begin(), list.end(), label) != list.end();
+  };
+  const std::string d = delimiter;
+  // metrics.csv: one row per case, one column per metric (case value = mean over classes), and
+  // the aggregate as the last row.
+  std::vector<const NamedMetric*> chosen;
+  for (const auto& m : e.metrics)
+    if (wanted(which, m.label)) chosen.push_back(&m);
+  std::string csv = "case";
+  for (const auto* m : chosen) csv += d + m->label;
+  csv += "\n";
+  std::vector<at::Tensor> per_case;
+  for (const auto* m : chosen) {
+    auto t = m->metric->details();
+    per_case.push_back(t.defined() ? at::nanmean(t, 1) : at::Tensor{});
+  }
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    csv += cases[i];
+    for (const auto& t : per_case) {
+      csv += d + (t.defined() && static_cast<int64_t>(i) < t.size(0) ? fmt::format("{:.6f}", t[static_cast<int64_t>(i)].item<double>()) : "");
+    }
+    csv += "\n";
+  }
+  csv += "aggregate";
+  nlohmann::ordered_json summary;
+  for (const auto* m : chosen) {
+    const double v = e.state.metrics.count(m->label) ? e.state.metrics.at(m->label) : m->metric->compute();
+    csv += d + fmt::format("{:.6f}", v);
+    summary["metrics"][m->label] = v;
+  }
+  csv += "\n";
+  write_file_atomic(fs::path(dir) / "metrics.csv", csv);
+  for (const auto* m : chosen) {
+    if (!wanted(details, m->label)) continue;
+    const auto t = m->metric->details();
+    if (!t.defined()) continue;
+    const auto names = m->metric->detail_cases();
+    std::string raw = "filename";
+    for (int64_t c = 0; c < t.size(1); ++c) raw += d + fmt::format("class{}", c);
+    raw += d + "mean\n";
+    for (int64_t i = 0; i < t.size(0); ++i) {
+      raw += static_cast<std::size_t>(i) < names.size() ? names[static_cast<std::size_t>(i)] : fmt::format("case{}", i);
+      for (int64_t c = 0; c < t.size(1); ++c) raw += d + fmt::format("{:.6f}", t[i][c].item<double>());
+      raw += d + fmt::format("{:.6f}", at::nanmean(t[i]).item<double>()) + "\n";
+    }
+    write_file_atomic(fs::path(dir) / (m->label + "_raw.csv"), raw);
+    // Per-class statistics over cases (MONAI's summary_ops).
+    std::string sum = "class" + d + "mean" + d + "median" + d + "max" + d + "min" + d + "90percentile" + d + "std" + d + "notnans\n";
+    auto stats = [&](const std::string& name, const at::Tensor& col) {
+      const auto ok = col.masked_select(~col.isnan());
+      if (ok.numel() == 0) {
+        sum += name + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "0\n";
+        return;
+      }
+      const auto sorted = std::get<0>(ok.sort());
+      sum += fmt::format("{}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{}\n", name, d, ok.mean().item<double>(), d,
+                         at::quantile(ok, 0.5).item<double>(), d, ok.max().item<double>(), d, ok.min().item<double>(), d,
+                         at::quantile(ok, 0.9).item<double>(), d, ok.numel() > 1 ? ok.std(false).item<double>() : 0.0, d,
+                         ok.numel());
+      (void)sorted;
+    };
+    for (int64_t c = 0; c < t.size(1); ++c) stats(fmt::format("class{}", c), t.select(1, c));
+    stats("mean", at::nanmean(t, 1));
+    write_file_atomic(fs::path(dir) / (m->label + "_summary.csv"), sum);
+    summary["per_case"][m->label] = nlohmann::ordered_json::array();
+    for (int64_t i = 0; i < t.size(0); ++i) {
+      summary["per_case"][m->label].push_back(
+          {{"case", static_cast<std::size_t>(i) < names.size() ? names[static_cast<std::size_t>(i)] : ""},
+           {"value", at::nanmean(t[i]).item<double>()}});
+    }
+  }
+  summary["cases"] = cases.size();
+  write_file_atomic(fs::path(dir) / "metrics_summary.json", summary.dump(2) + "\n");
+}
+
+void register_handlers(HandlerRegistry& r) {
+  r.implement("CheckpointLoader", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    std::vector<std::string> what;
+    const auto ld = a.at("load_dict");
+    if (ld.is_object()) what = ld.keys();
+    else if (ld.is_array()) what = ld.as<std::vector<std::string>>();
+    else throw ConfigError(ld.source(), ld.pointer(), "load_dict must be an object {\"model\": \"@model\"} or a list of names");
+    for (const auto& w : what) {
+      if (w != "model" && w != "optimizer" && w != "lr_scheduler" && w != "train_conf")
+        throw ConfigError(ld.source(), ld.pointer(), fmt::format("cannot load '{}': Barton loads model, optimizer", w));
+    }
+    auto net = lookup<std::shared_ptr<nets::Network>>(ctx, "model", a);
+    optim::Optimizer* opt = nullptr;
+    if (std::find(what.begin(), what.end(), "optimizer") != what.end()) opt = lookup<optim::Optimizer*>(ctx, "optimizer", a);
+    return std::make_unique<CheckpointLoader>(path_in(ctx, a.require<std::string>("load_path")), what,
+                                              opt_value<bool>(a, "strict", true), net, opt, a);
+  });
+  r.implement("CheckpointSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    SaverOptions o;
+    o.dir = path_in(ctx, a.require<std::string>("save_dir"));
+    o.prefix = opt_string(a, "file_prefix");
+    if (!o.prefix.empty() && o.prefix.back() != '_') o.prefix += "_";
+    o.save_final = opt_value<bool>(a, "save_final", false);
+    o.final_filename = opt_string(a, "final_filename");
+    o.save_key = opt_value<bool>(a, "save_key_metric", false);
+    o.key_filename = opt_string(a, "key_metric_filename");
+    o.key_n_saved = opt_value<int64_t>(a, "key_metric_n_saved", 1);
+    o.interval = opt_value<int64_t>(a, "save_interval", 0);
+    o.n_saved = opt_value<int64_t>(a, "n_saved", 0);
+    const auto sd = a.at("save_dict");
+    std::vector<std::string> what = sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
+    if (std::find(what.begin(), what.end(), "model") == what.end())
+      throw ConfigError(sd.source(), sd.pointer(), "save_dict must include \"model\"");
+    o.save_optimizer = std::find(what.begin(), what.end(), "optimizer") != what.end();
+    auto net = lookup<std::shared_ptr<nets::Network>>(ctx, "model", a);
+    std::string conf;
+    if (auto c = ctx.lookup ? ctx.lookup("conf") : std::any{}; c.has_value()) conf = std::any_cast<std::string>(c);
+    optim::Optimizer* opt = nullptr;
+    if (o.save_optimizer) opt = lookup<optim::Optimizer*>(ctx, "optimizer", a);
+    return std::make_unique<CheckpointSaver>(o, net, conf, opt);
+  });
+  r.implement("StatsHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
+    int64_t every = 1;
+    if (a.has("iteration_log")) {
+      const auto n = a.at("iteration_log");
+      if (n.is_bool()) every = n.as<bool>() ? 1 : 0;
+      else if (n.is_integer()) every = n.as<int64_t>();
+    }
+    if (const char* env = std::getenv("BARTON_LOG_EVERY")) every = std::max(1L, std::atol(env));
+    bool epoch_log = true;
+    if (a.has("epoch_log") && a.at("epoch_log").is_bool()) epoch_log = a.at("epoch_log").as<bool>();
+    return std::make_unique<StatsHandler>(every, epoch_log, opt_string(a, "tag_name", "Loss"));
+  });
+  r.implement("TensorBoardStatsHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    return std::make_unique<TensorBoardStatsHandler>(path_in(ctx, opt_string(a, "log_dir", "./runs")),
+                                                     opt_string(a, "tag_name", "Loss"),
+                                                     opt_value<int64_t>(a, "iteration_interval", 1),
+                                                     opt_value<int64_t>(a, "epoch_interval", 1), true);
+  });
+  r.implement("TensorBoardImageHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    return std::make_unique<TensorBoardImageHandler>(path_in(ctx, opt_string(a, "log_dir", "./runs")),
+                                                     opt_value<int64_t>(a, "interval", 1));
+  });
+  r.implement("ValidationHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = a.has("validator") ? ref_name(a.at("validator")) : "evaluator";
+    auto v = lookup<std::shared_ptr<Evaluator>>(ctx, name, a);
+    if (!opt_value<bool>(a, "epoch_level", true))
+      throw ConfigError(a.source(), a.pointer() + "/epoch_level", "iteration-level validation is not supported; use epoch_level: true");
+    return std::make_unique<ValidationHandler>(v, a.require<int64_t>("interval"), opt_value<bool>(a, "exec_at_start", false));
+  });
+  r.implement("LrScheduleHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = a.has("lr_scheduler") ? ref_name(a.at("lr_scheduler")) : "lr_scheduler";
+    return std::make_unique<LrScheduleHandler>(lookup<optim::LrScheduler*>(ctx, name, a),
+                                               opt_value<bool>(a, "epoch_level", true), opt_value<bool>(a, "print_lr", true));
+  });
+  r.implement("EarlyStopHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
+    return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), opt_value<double>(a, "min_delta", 0.0), nullptr);
+  });
+  r.implement("MetricsSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    auto list = [&](std::string_view key, std::vector<std::string> fallback) {
+      if (!a.has(key) || a.at(key).is_null()) return fallback;
+      const auto n = a.at(key);
+      return n.is_array() ? n.as<std::vector<std::string>>() : std::vector<std::string>{n.as<std::string>()};
+    };
+    return std::make_unique<MetricsSaver>(path_in(ctx, a.require<std::string>("save_dir")), list("metrics", {"*"}),
+                                          list("metric_details", {}), opt_string(a, "delimiter", ","));
+  });
+}
+
+void register_metrics(MetricRegistry& r) {
+  auto red = [](const ConfigNode& a) { return opt_string(a, "reduction", "mean"); };
+  auto dice = [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
+    const bool bg = opt_value<bool>(a, "include_background", true), ie = opt_value<bool>(a, "ignore_empty", true);
+    return std::make_unique<FnMetric>("MeanDice", red(a), [bg, ie](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {
+      return metrics::dice(p, l, bg, ie);
+    });
+  };
+  r.implement("MeanDice", dice);
+  r.implement("DiceMetric", dice);
+  r.implement("Accuracy", [](const ConfigNode&, const BuildContext&) -> std::unique_ptr<Metric> {
+    return std::make_unique<AccuracyMetric>();
+  });
+  r.implement("HausdorffDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
+    const bool bg = opt_value<bool>(a, "include_background", false), directed = opt_value<bool>(a, "directed", false);
+    std::optional<double> pct;
+    if (a.has("percentile") && !a.at("percentile").is_null()) pct = a.at("percentile").as<double>();
+    return std::make_unique<FnMetric>("HausdorffDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
+      return metrics::hausdorff(p, l, bg, pct, directed, s);
+    });
+  });
+  r.implement("SurfaceDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
+    const bool bg = opt_value<bool>(a, "include_background", false), sym = opt_value<bool>(a, "symmetric", false);
+    return std::make_unique<FnMetric>("SurfaceDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
+      return metrics::surface_distance(p, l, bg, sym, s);
+    });
+  });
+  r.implement("SurfaceDice", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
+    const bool bg = opt_value<bool>(a, "include_background", false);
+    const auto n = a.at("class_thresholds");
+    const auto th = n.is_array() ? n.as<std::vector<double>>() : std::vector<double>{n.as<double>()};
+    return std::make_unique<FnMetric>("SurfaceDice", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
+      return metrics::surface_dice(p, l, th, bg, s);
+    });
+  });
+  r.implement("ConfusionMatrix", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
+    const bool bg = opt_value<bool>(a, "include_background", true);
+    const auto n = a.at_or_empty("metric_name");
+    const std::string name = n.is_null() || !n.is_string() ? (n.is_array() ? n.at(std::size_t{0}).as<std::string>() : "hit_rate") : n.as<std::string>();
+    return std::make_unique<FnMetric>("ConfusionMatrix", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {
+      return metrics::confusion_metric(metrics::confusion_counts(p, l, bg), name);
+    });
+  });
+}
+
+}  // namespace barton::engine

@@ -1,0 +1,355 @@
+#include "engine/workflow.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+#include "core/logging.h"
+#include "io/torch_file.h"
+
+namespace barton::engine {
+
+void Engine::set_handlers(std::vector<std::shared_ptr<Handler>> h) {
+  std::stable_partition(h.begin(), h.end(), [](const auto& x) { return x->early(); });
+  handlers = std::move(h);
+}
+
+void Engine::fire_started() {
+  for (auto& h : handlers) h->started(*this);
+}
+void Engine::fire_epoch_started() {
+  for (auto& h : handlers) h->epoch_started(*this);
+}
+void Engine::fire_iteration_completed() {
+  for (auto& h : handlers) h->iteration_completed(*this);
+}
+void Engine::fire_epoch_completed() {
+  for (auto& h : handlers) h->epoch_completed(*this);
+}
+void Engine::fire_completed() {
+  for (auto& h : handlers) h->completed(*this);
+}
+
+void Engine::compute_metrics(int64_t epoch_for_best) {
+  state.metrics.clear();
+  for (const auto& m : metrics) state.metrics[m.label] = m.metric->compute();
+  if (has_key_metric && !metrics.empty()) {
+    state.key_metric_name = metrics.front().label;
+    const double v = state.metrics[state.key_metric_name];
+    if (std::isfinite(v) && v > state.best_metric) {
+      state.best_metric = v;
+      state.best_metric_epoch = epoch_for_best;
+    }
+  }
+}
+
+bool cpu_has_bf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) == 0)
+        return line.find(" avx512_bf16") != std::string::npos || line.find(" amx_bf16") != std::string::npos;
+    }
+    return false;
+  }();
+  return has;
+}
+
+AutocastGuard::AutocastGuard(bool enabled, const torch::Device& device) {
+  if (!enabled) return;
+  cuda_ = device.is_cuda();
+  if (cuda_) {
+    prev_enabled_ = at::autocast::is_enabled();
+    at::autocast::set_enabled(true);
+  } else {
+    if (!cpu_has_bf16()) return;
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  active_ = true;
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  if (cuda_) at::autocast::set_enabled(prev_enabled_);
+  else at::autocast::set_cpu_enabled(prev_enabled_);
+  at::autocast::clear_cache();
+}
+
+std::vector<double> item_spacing(const transforms::ImageItem& item) {
+  return voxel_spacing(item.affine, item.spatial_dims());
+}
+
+std::vector<transforms::Sample> decollate(const data::Batch& batch, const at::Tensor& pred,
+                                          const transforms::Compose* post, transforms::Rng& rng) {
+  std::vector<transforms::Sample> out;
+  out.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    transforms::Sample s = batch.items[i];
+    transforms::ImageItem p = s.is_image("image") ? s.image("image") : transforms::ImageItem{};
+    p.data = pred[static_cast<int64_t>(i)];
+    p.filename = s.is_image("image") ? s.image("image").filename : "";
+    s.set("pred", std::move(p));
+    if (post) post->apply(s, rng);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+at::Tensor stack_key(const std::vector<transforms::Sample>& samples, const std::string& key) {
+  std::vector<at::Tensor> t;
+  for (const auto& s : samples) t.push_back(s.image(key).data);
+  return at::stack(t);
+}
+
+namespace {
+
+std::string case_name(const transforms::Sample& s) {
+  const auto o = s.origin();
+  return o.empty() ? "case" : o;
+}
+
+void update_metrics(std::vector<NamedMetric>& metrics, const std::vector<transforms::Sample>& samples) {
+  if (metrics.empty()) return;
+  for (const auto& s : samples) {
+    if (!s.is_image("pred") || !s.is_image("label")) {
+      throw Error(fmt::format("metrics need 'pred' and 'label' after the post transforms; case {} has keys [{}]",
+                              case_name(s), fmt::join(s.keys(), ", ")));
+    }
+    const auto& p = s.image("pred");
+    const auto& l = s.image("label");
+    if (p.data.sizes() != l.data.sizes()) {
+      throw Error(fmt::format("case {}: prediction {} and label {} differ in shape after the post transforms "
+                              "(does the label need AsDiscreted to_onehot, or the prediction Invertd?)",
+                              case_name(s), fmt::format("[{}]", fmt::join(p.data.sizes(), ", ")),
+                              fmt::format("[{}]", fmt::join(l.data.sizes(), ", "))));
+    }
+    const auto sp = item_spacing(l);
+    for (auto& m : metrics) m.metric->update(p.data.unsqueeze(0), l.data.unsqueeze(0), sp, {case_name(s)});
+  }
+}
+
+void check_pair(const data::Batch& batch) {
+  const auto& img = batch.tensors.at("image");
+  const auto it = batch.tensors.find("label");
+  if (it == batch.tensors.end()) return;
+  if (img.sizes().slice(2) != it->second.sizes().slice(2)) {
+    throw Error(fmt::format("label shape [{}] differs from image shape [{}] (case {}): check that the label belongs "
+                            "to the image and that the same spatial transforms apply to both keys",
+                            fmt::join(it->second.sizes().slice(1), ", "), fmt::join(img.sizes().slice(1), ", "),
+                            batch.items.empty() ? "?" : batch.items.front().origin()));
+  }
+}
+
+}  // namespace
+
+double Evaluator::run() {
+  state.epoch = global_epoch();
+  state.max_epochs = parent ? parent->state.max_epochs : 1;
+  state.epoch_iteration = 0;
+  state.terminate = false;
+  for (auto& m : metrics) m.metric->reset();
+  loader->start_epoch(0);
+  state.epoch_length = epoch_length > 0 ? std::min<int64_t>(epoch_length, static_cast<int64_t>(loader->num_batches()))
+                                        : static_cast<int64_t>(loader->num_batches());
+  state.run_start = state.epoch_start = std::chrono::steady_clock::now();
+  fire_started();
+  fire_epoch_started();
+  if (set_mode) set_mode(false);
+  torch::NoGradGuard no_grad;
+  transforms::Rng rng(0);
+  cases.clear();
+  while (state.epoch_iteration < state.epoch_length) {
+    auto batch = loader->next();
+    if (!batch) break;
+    const auto image = batch->tensors.at("image").to(device);
+    at::Tensor pred;
+    {
+      AutocastGuard ac(amp, device);
+      pred = inferer->infer(image, predictor);
+    }
+    pred = pred.to(torch::kCPU, torch::kFloat);
+    auto samples = decollate(*batch, pred, post.get(), rng);
+    update_metrics(metrics, samples);
+    for (const auto& s : samples) cases.push_back(case_name(s));
+    ++state.epoch_iteration;
+    ++state.iteration;
+    state.batch_size = static_cast<int64_t>(batch->size());
+    if (state.epoch_iteration == 1) {
+      last_output.clear();
+      last_output["image"] = image.cpu();
+      if (batch->tensors.count("label")) last_output["label"] = batch->tensors.at("label");
+      last_output["pred"] = pred;
+      last_items = samples;
+    }
+    fire_iteration_completed();
+  }
+  compute_metrics(global_epoch());
+  state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
+  fire_epoch_completed();
+  fire_completed();
+  return has_key_metric && !metrics.empty() ? state.metrics[metrics.front().label] : std::nan("");
+}
+
+void Trainer::train_iteration(data::Batch& batch) {
+  check_pair(batch);
+  const auto image = batch.tensors.at("image").to(device);
+  const auto label = batch.tensors.at("label").to(device);
+  at::Tensor pred;
+  at::Tensor l;
+  {
+    AutocastGuard ac(amp, device);
+    auto fwd = [this](const torch::Tensor& x) { return network->forward(x); };
+    pred = inferer ? inferer->infer(image, fwd) : fwd(image);
+  }
+  l = loss->forward(pred.to(torch::kFloat), label);
+  const double value = l.item<double>();
+  state.loss = value;
+  if (!std::isfinite(value)) {
+    throw Error(fmt::format("the loss is {} at epoch {}, iteration {} (case {}): training stopped before the "
+                            "optimizer step; checkpoints already written are kept. Lower the learning rate, "
+                            "check the intensity scaling, or check the labels",
+                            value, state.epoch, state.epoch_iteration + 1,
+                            batch.items.empty() ? "?" : batch.items.front().origin()));
+  }
+  (options.grad_accumulation > 1 ? l / static_cast<double>(options.grad_accumulation) : l).backward();
+  ++pending_;
+  const bool last = state.epoch_iteration + 1 >= state.epoch_length;
+  if (pending_ >= options.grad_accumulation || last) {
+    if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);
+    optimizer->step();
+    optimizer->zero_grad();
+    pending_ = 0;
+  }
+  if (!metrics.empty()) {
+    torch::NoGradGuard no_grad;
+    transforms::Rng rng(0);
+    auto samples = decollate(batch, pred.detach().to(torch::kCPU, torch::kFloat), post.get(), rng);
+    update_metrics(metrics, samples);
+  }
+  state.batch_size = static_cast<int64_t>(batch.size());
+}
+
+void Trainer::run() {
+  state.max_epochs = options.max_epochs;
+  state.run_start = std::chrono::steady_clock::now();
+  state.terminate = false;
+  fire_started();
+  while (state.epoch < state.max_epochs && !state.terminate) {
+    ++state.epoch;
+    if (options.deterministic) torch::manual_seed(transforms::mix_seed(options.seed, static_cast<uint64_t>(state.epoch)));
+    loader->start_epoch(static_cast<uint64_t>(state.epoch));
+    state.epoch_length = options.epoch_length > 0
+                             ? std::min<int64_t>(options.epoch_length, static_cast<int64_t>(loader->num_batches()))
+                             : static_cast<int64_t>(loader->num_batches());
+    if (state.epoch_length == 0) throw Error("the training data loader is empty: the datalist section has no cases");
+    state.epoch_iteration = 0;
+    state.epoch_start = std::chrono::steady_clock::now();
+    for (auto& m : metrics) m.metric->reset();
+    network->train();
+    optimizer->zero_grad();
+    pending_ = 0;
+    fire_epoch_started();
+    while (state.epoch_iteration < state.epoch_length) {
+      auto batch = loader->next();
+      if (!batch) break;
+      train_iteration(*batch);
+      ++state.epoch_iteration;
+      ++state.iteration;
+      fire_iteration_completed();
+      if (state.terminate) break;
+    }
+    compute_metrics(state.epoch);
+    state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
+    state.epoch_times.push_back(state.epoch_seconds);
+    fire_epoch_completed();
+    if (!options.resume_path.empty()) save_state(options.resume_path);
+  }
+  fire_completed();
+}
+
+void Trainer::save_state(const std::string& path) const {
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  c10::Dict<std::string, at::Tensor> model;
+  for (const auto& [k, v] : nets::state_dict(*network)) model.insert(k, v.detach().cpu().contiguous());
+  root.insert("model", model);
+  c10::Dict<std::string, at::Tensor> opt;
+  for (const auto& [k, v] : optimizer->state()) opt.insert(k, v.detach().cpu().contiguous());
+  root.insert("optimizer", opt);
+  root.insert("optimizer_name", optimizer->name());
+  if (scheduler) root.insert("lr_scheduler_step", scheduler->last_step());
+  root.insert("epoch", state.epoch);
+  root.insert("iteration", state.iteration);
+  root.insert("best_metric", state.best_metric);
+  root.insert("best_metric_epoch", state.best_metric_epoch);
+  root.insert("key_metric_name", state.key_metric_name);
+  c10::List<double> times;
+  for (double t : state.epoch_times) times.push_back(t);
+  root.insert("epoch_times", times);
+  root.insert("train_conf", network_config);
+  const auto bytes = torch::jit::pickle_save(root);
+  write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));
+}
+
+namespace {
+const io::PyValue& need(const io::PyValue& root, const std::string& key, const std::string& path) {
+  const auto* v = root.get(key);
+  if (!v) throw IoError(path, "is not a Barton training-state checkpoint: it has no '" + key + "' entry");
+  return *v;
+}
+int64_t as_int(const io::PyValue& v) {
+  if (const auto* i = std::get_if<int64_t>(&v.v)) return *i;
+  if (const auto* d = std::get_if<double>(&v.v)) return static_cast<int64_t>(*d);
+  return 0;
+}
+double as_double(const io::PyValue& v) {
+  if (const auto* d = std::get_if<double>(&v.v)) return *d;
+  if (const auto* i = std::get_if<int64_t>(&v.v)) return static_cast<double>(*i);
+  return std::nan("");
+}
+}  // namespace
+
+void Trainer::load_state(const std::string& path) {
+  const auto root = io::load_torch_file(path);
+  if (!root.is_dict()) throw IoError(path, "is not a checkpoint dictionary");
+  nets::load_state_dict(*network, io::load_state_dict_file(path, "model"), true);
+  const auto& opt = need(root, "optimizer", path);
+  std::vector<std::pair<std::string, torch::Tensor>> s;
+  if (opt.is_dict()) {
+    for (const auto& [k, v] : *std::get<std::shared_ptr<io::PyDict>>(opt.v)) {
+      if (k.is_string() && v.is_tensor()) s.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
+    }
+  }
+  if (const auto* n = root.get("optimizer_name"); n && n->is_string() && std::get<std::string>(n->v) != optimizer->name()) {
+    throw IoError(path, fmt::format("holds {} state but the config's optimizer is {}", std::get<std::string>(n->v),
+                                    optimizer->name()));
+  }
+  optimizer->load_state(s);
+  if (scheduler) {
+    if (const auto* t = root.get("lr_scheduler_step")) scheduler->set_step(as_int(*t));
+  }
+  state.epoch = as_int(need(root, "epoch", path));
+  state.iteration = as_int(need(root, "iteration", path));
+  state.best_metric = as_double(need(root, "best_metric", path));
+  state.best_metric_epoch = as_int(need(root, "best_metric_epoch", path));
+  if (const auto* k = root.get("key_metric_name"); k && k->is_string()) state.key_metric_name = std::get<std::string>(k->v);
+  state.epoch_times.clear();
+  if (const auto* t = root.get("epoch_times")) {
+    if (const auto* l = std::get_if<std::shared_ptr<io::PyList>>(&t->v)) {
+      for (const auto& x : **l) state.epoch_times.push_back(as_double(x));
+    }
+  }
+}
+
+}  // namespace barton::engine

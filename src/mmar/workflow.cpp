@@ -1,0 +1,461 @@
+#include "mmar/workflow.h"
+
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/errors.h"
+#include "core/logging.h"
+#include "data/register.h"
+#include "engine/handlers.h"
+#include "io/torch_file.h"
+#include "mmar/builder.h"
+
+namespace barton::mmar {
+
+namespace fs = std::filesystem;
+using engine::NamedMetric;
+
+std::string variable(const ResolvedConfig& config, const std::string& name) {
+  if (!config.variables.has(name)) return "";
+  const auto v = config.variables.at(name);
+  if (v.is_string()) return v.as<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+namespace {
+
+std::string strip_ref(const std::string& s) { return !s.empty() && s[0] == '@' ? s.substr(1) : s; }
+
+ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
+  if (pointer.empty()) return doc;
+  ConfigNode n = doc;
+  std::size_t pos = 1;
+  while (pos <= pointer.size()) {
+    const auto next = pointer.find('/', pos);
+    n = n.at(pointer.substr(pos, next == std::string::npos ? std::string::npos : next - pos));
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+  return n;
+}
+
+bool truthy(const ResolvedConfig& c, const std::string& name, bool fallback) {
+  if (!c.variables.has(name)) return fallback;
+  const auto v = c.variables.at(name);
+  if (v.is_bool()) return v.as<bool>();
+  if (v.is_string()) {
+    const auto s = v.as<std::string>();
+    return s == "true" || s == "True" || s == "1";
+  }
+  if (v.is_number()) return v.as<double>() != 0;
+  return fallback;
+}
+
+torch::Device pick_device(const ResolvedConfig& c, const std::string& want) {
+  if (want == "cpu") return torch::kCPU;
+  if (want.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available()) throw Error("--device " + want + ": this LibTorch build or machine has no CUDA device");
+    return torch::Device(want);
+  }
+  if (truthy(c, "use_gpu", true) && torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
+  return torch::kCPU;
+}
+
+class Builder {
+ public:
+  Builder(const ResolvedConfig& c, Workflow& wf, const Registries& reg) : c_(c), wf_(wf), reg_(reg) {}
+
+  BuildContext ctx() {
+    BuildContext b;
+    b.mmar_root = c_.files.mmar_root;
+    b.seed = wf_.seed;
+    b.lookup = [this](const std::string& name) -> std::any {
+      const auto n = strip_ref(name);
+      if (auto it = objects_[current_].find(n); it != objects_[current_].end()) return it->second;
+      if (auto it = wf_.shared.find(n); it != wf_.shared.end()) return it->second;
+      for (auto& [sec, objs] : objects_) {
+        if (auto it = objs.find(n); it != objs.end()) return it->second;
+      }
+      return {};
+    };
+    return b;
+  }
+
+  void set_section(const std::string& s) { current_ = s; }
+  std::map<std::string, std::any>& objects() { return objects_[current_]; }
+
+  /// model, loss, optimizer, lr_scheduler of a training section: shared by every section.
+  void build_training_parts(const ConfigNode& sec) {
+    torch::manual_seed(wf_.seed);
+    auto net = std::shared_ptr<nets::Network>(reg_.networks.create(sec.at("model"), ctx(), {"rank"}));
+    if (!net) throw ConfigError(sec.source(), sec.pointer() + "/model", "the model is disabled");
+    net->to(wf_.device);
+    set_network(net, sec.at("model"));
+    if (sec.has("loss")) {
+      wf_.shared["loss"] = std::shared_ptr<losses::Loss>(reg_.losses.create(sec.at("loss"), ctx(), {"rank"}));
+    }
+    if (sec.has("optimizer")) {
+      auto opt = std::shared_ptr<optim::Optimizer>(reg_.optimizers.create(sec.at("optimizer"), ctx(), {"rank"}));
+      wf_.shared["optimizer"] = opt.get();
+      wf_.shared["optimizer!"] = opt;
+    }
+    if (sec.has("lr_scheduler")) {
+      auto s = std::shared_ptr<optim::LrScheduler>(reg_.lr_schedulers.create(sec.at("lr_scheduler"), ctx(), {"rank"}));
+      if (s) {
+        wf_.shared["lr_scheduler"] = s.get();
+        wf_.shared["lr_scheduler!"] = s;
+      }
+    }
+  }
+
+  void set_network(const std::shared_ptr<nets::Network>& net, const ConfigNode& spec) {
+    wf_.network = net;
+    nlohmann::ordered_json conf;
+    conf["name"] = spec.require<std::string>("name");
+    conf["args"] = spec.has("args") ? spec.at("args").json() : nlohmann::ordered_json::object();
+    wf_.network_config = conf.dump();
+    wf_.shared["model"] = net;
+    wf_.shared["conf"] = wf_.network_config;
+    std::vector<std::pair<std::string, torch::Tensor>> named;
+    std::set<const void*> seen;
+    for (const auto& p : net->named_parameters(true)) {
+      if (seen.insert(p.value().unsafeGetTensorImpl()).second) named.emplace_back(p.key(), p.value());
+    }
+    wf_.shared["model.named_parameters()"] = named;
+    wf_.shared["model.predictor"] = engine::Predictor([net](const torch::Tensor& x) { return net->forward(x); });
+    wf_.shared["model.set_mode"] = std::function<void(bool)>([net](bool train) { net->train(train); });
+  }
+
+  /// Everything of a section but its trainer / evaluator.
+  void build_section(const ConfigNode& sec) {
+    auto& o = objects();
+    auto c = ctx();
+    if (sec.has("pre_transforms")) o["pre_transforms"] = build_transforms(c_, sec.pointer() + "/pre_transforms", reg_, c);
+    if (sec.has("dataset")) {
+      auto items = section_datalist(c_, sec.pointer(), true);
+      const auto ds = sec.at("dataset");
+      if (items.empty()) {
+        throw ConfigError(ds.source(), ds.pointer() + "/data_list_key",
+                          fmt::format("the datalist key '{}' of {} has no cases", ds.get_or<std::string>("data_list_key", "training"),
+                                      mmar_path(c_, ds.require<std::string>("data_list_file_path"))));
+      }
+      o["datalist"] = std::move(items);
+      o["dataset"] = std::shared_ptr<data::Dataset>(
+          reg_.datasets.create(ds, c, {"data_list_file_path", "data_file_base_dir", "data_list_key", "rank"}));
+    }
+    if (sec.has("dataloader")) o["dataloader"] = std::shared_ptr<data::DataLoader>(reg_.dataloaders.create(sec.at("dataloader"), c, {"rank"}));
+    if (sec.has("inferer")) o["inferer"] = std::shared_ptr<engine::Inferer>(reg_.inferers.create(sec.at("inferer"), c, {"rank"}));
+    if (sec.has("post_transforms")) o["post_transforms"] = build_transforms(c_, sec.pointer() + "/post_transforms", reg_, c);
+    if (sec.has("key_metric")) o["key_metric"] = metric(sec.at("key_metric"));
+    if (sec.has("additional_metrics")) {
+      std::vector<NamedMetric> list;
+      const auto m = sec.at("additional_metrics");
+      for (std::size_t i = 0; i < m.size(); ++i) {
+        auto nm = metric(m.at(i));
+        if (nm.metric) list.push_back(nm);
+      }
+      o["additional_metrics"] = list;
+    }
+  }
+
+  void build_handlers(const ConfigNode& sec) {
+    std::vector<std::shared_ptr<engine::Handler>> hs;
+    if (sec.has("handlers")) {
+      const auto h = sec.at("handlers");
+      for (std::size_t i = 0; i < h.size(); ++i) {
+        auto x = std::shared_ptr<engine::Handler>(reg_.handlers.create(h.at(i), ctx(), {"rank"}));
+        if (x) hs.push_back(x);
+      }
+    }
+    objects()["handlers"] = hs;
+  }
+
+  NamedMetric metric(const ConfigNode& spec) {
+    auto m = std::shared_ptr<engine::Metric>(reg_.metrics.create(spec, ctx(), {"log_label", "is_key_metric", "rank"}));
+    if (!m) return {};
+    return {spec.has("log_label") ? spec.at("log_label").as<std::string>() : spec.require<std::string>("name"), m};
+  }
+
+ private:
+  const ResolvedConfig& c_;
+  Workflow& wf_;
+  const Registries& reg_;
+  std::string current_;
+  std::map<std::string, std::map<std::string, std::any>> objects_;
+};
+
+void common_setup(const ResolvedConfig& c, const WorkflowOptions& options, Workflow& wf) {
+  wf.config = c;
+  wf.device = pick_device(c, options.device);
+  if (c.doc.has("determinism") && c.doc.at("determinism").has("random_seed")) {
+    wf.seed = static_cast<uint64_t>(c.doc.at("determinism").at("random_seed").as<int64_t>());
+    wf.deterministic = true;
+  }
+  if (wf.device.is_cuda()) {
+    at::globalContext().setBenchmarkCuDNN(truthy(c, "cudnn_benchmark", false));
+    const bool tf32 = truthy(c, "tf32", false);
+    at::globalContext().setAllowTF32CuBLAS(tf32);
+    at::globalContext().setAllowTF32CuDNN(tf32);
+  }
+  auto dir = [&](const std::string& var, const std::string& fallback) {
+    auto v = variable(c, var);
+    if (v.empty()) v = fallback;
+    return mmar_path(c, v);
+  };
+  wf.ckpt_dir = dir("MMAR_CKPT_DIR", "models");
+  wf.eval_dir = dir("MMAR_EVAL_OUTPUT_PATH", "eval");
+}
+
+template <typename T>
+T get_ref(const BuildContext& ctx, const ConfigNode& args, std::string_view key, bool required) {
+  if (!args.has(key) || args.at(key).is_null()) {
+    if (required) throw ConfigError(args.source(), args.pointer() + "/" + std::string(key), "is required");
+    return T{};
+  }
+  const auto node = args.at(key);
+  const auto name = strip_ref(node.as<std::string>());
+  auto v = ctx.lookup(name);
+  if (!v.has_value()) throw ConfigError(node.source(), node.pointer(), fmt::format("'@{}' is not defined", name));
+  try {
+    return std::any_cast<T>(v);
+  } catch (const std::bad_any_cast&) {
+    throw ConfigError(node.source(), node.pointer(), fmt::format("'@{}' is not of the kind '{}' needs", name, key));
+  }
+}
+
+std::vector<NamedMetric> collect_metrics(const BuildContext& ctx, const ConfigNode& a, std::string_view key_arg, bool& has_key) {
+  std::vector<NamedMetric> out;
+  has_key = false;
+  if (a.has(key_arg) && !a.at(key_arg).is_null()) {
+    auto k = get_ref<NamedMetric>(ctx, a, key_arg, false);
+    if (k.metric) {
+      out.push_back(k);
+      has_key = true;
+    }
+  }
+  if (a.has("additional_metrics") && !a.at("additional_metrics").is_null()) {
+    for (auto& m : get_ref<std::vector<NamedMetric>>(ctx, a, "additional_metrics", false)) out.push_back(m);
+  }
+  return out;
+}
+
+void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const ConfigNode& model, const std::string& ckpt_override) {
+  // The candidate model files, in config order.
+  struct Entry {
+    std::string kind, path;
+  };
+  std::vector<Entry> entries;
+  std::optional<ConfigNode> network_spec;
+  auto add = [&](const ConfigNode& e) {
+    if (e.has("disabled") && e.at("disabled").as<bool>()) return;
+    if (e.has("ts_path")) entries.push_back({"ts", mmar_path(c, e.at("ts_path").as<std::string>())});
+    else if (e.has("ckpt_path")) entries.push_back({"ckpt", mmar_path(c, e.at("ckpt_path").as<std::string>())});
+    else if (e.has("name")) network_spec = e;
+  };
+  if (model.is_array()) {
+    for (std::size_t i = 0; i < model.size(); ++i) add(model.at(i));
+  } else {
+    add(model);
+  }
+  if (!ckpt_override.empty()) entries = {{"ckpt", ckpt_override}};
+  std::vector<std::string> tried;
+  const Entry* use = nullptr;
+  for (const auto& e : entries) {
+    if (fs::exists(e.path)) {
+      use = &e;
+      break;
+    }
+    tried.push_back(e.path);
+  }
+  // Clara's inference config names only the TorchScript file; when it is absent, use the MMAR's
+  // checkpoint ({MMAR_CKPT}).
+  Entry fallback;
+  if (!use && !network_spec) {
+    const auto ck = variable(c, "MMAR_CKPT");
+    if (!ck.empty() && fs::exists(mmar_path(c, ck))) {
+      fallback = {"ckpt", mmar_path(c, ck)};
+      use = &fallback;
+      if (!tried.empty()) log::info(fmt::format("{} does not exist; using the checkpoint {}", tried.front(), fallback.path));
+    }
+  }
+  if (network_spec) {
+    auto net = std::shared_ptr<nets::Network>(builtin_registries().networks.create(*network_spec, b.ctx()));
+    net->to(wf.device);
+    b.set_network(net, *network_spec);
+    wf.model_source = "config network " + network_spec->require<std::string>("name");
+    if (use && use->kind == "ckpt") {
+      nets::load_state_dict(*net, io::load_state_dict_file(use->path), true);
+      wf.model_source = use->path;
+    }
+    return;
+  }
+  if (!use) {
+    throw ConfigError(model.source(), model.pointer(),
+                      tried.empty() ? std::string("no enabled model entry (ts_path / ckpt_path) and no checkpoint; pass --ckpt FILE")
+                                    : fmt::format("no model file found: {} (train first, or pass --ckpt FILE)",
+                                                  fmt::join(tried, ", ")));
+  }
+  wf.model_source = use->path;
+  if (use->kind == "ts") {
+    auto module = std::make_shared<torch::jit::Module>(torch::jit::load(use->path, wf.device));
+    module->eval();
+    wf.shared["model.predictor"] = engine::Predictor([module](const torch::Tensor& x) {
+      return module->forward({x}).toTensor();
+    });
+    wf.shared["model.set_mode"] = std::function<void(bool)>([module](bool train) { module->train(train); });
+    return;
+  }
+  // A checkpoint: Barton's record the network; MONAI's and Clara's do not, so fall back to the
+  // MMAR's training config.
+  auto conf_text = engine::checkpoint_network_config(use->path);
+  ConfigNode spec = ConfigNode::parse("{}", "");
+  if (!conf_text.empty()) {
+    spec = ConfigNode::parse(conf_text, use->path + ":train_conf");
+  } else {
+    const auto train_cfg = fs::path(c.files.mmar_root) / "config" / "config_train.json";
+    if (!fs::exists(train_cfg)) {
+      throw IoError(use->path, "does not record its network (train_conf) and the MMAR has no config/config_train.json to "
+                               "take it from");
+    }
+    const auto tc = resolve_config(locate_config(c.files.mmar_root, train_cfg.string(), c.files.env_path));
+    spec = node_at(tc.doc, section_pointer(tc, "train") + "/model");
+  }
+  auto net = std::shared_ptr<nets::Network>(builtin_registries().networks.create(spec, b.ctx()));
+  nets::load_state_dict(*net, io::load_state_dict_file(use->path), true);
+  net->to(wf.device);
+  b.set_network(net, spec);
+}
+
+std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const BuildContext& ctx) {
+  auto e = std::make_shared<engine::Evaluator>();
+  e->loader = get_ref<std::shared_ptr<data::DataLoader>>(ctx, a, "val_data_loader", true);
+  e->predictor = std::any_cast<engine::Predictor>(ctx.lookup("model.predictor"));
+  e->set_mode = std::any_cast<std::function<void(bool)>>(ctx.lookup("model.set_mode"));
+  e->inferer = get_ref<std::shared_ptr<engine::Inferer>>(ctx, a, "inferer", false);
+  if (!e->inferer) e->inferer = std::shared_ptr<engine::Inferer>(builtin_registries().inferers.create(ConfigNode::parse(R"({"name": "SimpleInferer"})", "default")));
+  e->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
+  e->metrics = collect_metrics(ctx, a, "key_val_metric", e->has_key_metric);
+  e->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "val_handlers", false));
+  e->amp = a.has("amp") && !a.at("amp").is_null() && a.at("amp").as<bool>();
+  e->epoch_length = a.has("epoch_length") && !a.at("epoch_length").is_null() ? a.at("epoch_length").as<int64_t>() : 0;
+  if (auto d = ctx.lookup("device"); d.has_value()) e->device = std::any_cast<torch::Device>(d);
+  return e;
+}
+
+std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildContext& ctx) {
+  auto t = std::make_shared<engine::Trainer>();
+  t->options.max_epochs = a.require<int64_t>("max_epochs");
+  if (t->options.max_epochs < 1) throw ConfigError(a.source(), a.pointer() + "/max_epochs", "must be at least 1");
+  if (a.has("epoch_length") && !a.at("epoch_length").is_null()) t->options.epoch_length = a.at("epoch_length").as<int64_t>();
+  if (a.has("gradient_accumulation")) t->options.grad_accumulation = std::max<int64_t>(1, a.at("gradient_accumulation").as<int64_t>());
+  if (a.has("clip_grad_norm") && !a.at("clip_grad_norm").is_null()) t->options.grad_clip_norm = a.at("clip_grad_norm").as<double>();
+  t->loader = get_ref<std::shared_ptr<data::DataLoader>>(ctx, a, "train_data_loader", true);
+  t->network = get_ref<std::shared_ptr<nets::Network>>(ctx, a, "network", true);
+  t->loss = get_ref<std::shared_ptr<losses::Loss>>(ctx, a, "loss_function", true);
+  {
+    const auto name = strip_ref(a.require<std::string>("optimizer"));
+    auto v = ctx.lookup(name + "!");
+    if (!v.has_value()) throw ConfigError(a.source(), a.pointer() + "/optimizer", fmt::format("'@{}' is not defined", name));
+    t->optimizer = std::any_cast<std::shared_ptr<optim::Optimizer>>(v);
+  }
+  if (auto s = ctx.lookup("lr_scheduler!"); s.has_value()) t->scheduler = std::any_cast<std::shared_ptr<optim::LrScheduler>>(s);
+  t->inferer = get_ref<std::shared_ptr<engine::Inferer>>(ctx, a, "inferer", false);
+  t->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
+  t->metrics = collect_metrics(ctx, a, "key_train_metric", t->has_key_metric);
+  t->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "train_handlers", false));
+  t->amp = a.has("amp") && !a.at("amp").is_null() && a.at("amp").as<bool>();
+  if (auto d = ctx.lookup("device"); d.has_value()) t->device = std::any_cast<torch::Device>(d);
+  if (auto c = ctx.lookup("conf"); c.has_value()) t->network_config = std::any_cast<std::string>(c);
+  return t;
+}
+
+}  // namespace
+
+Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& options) {
+  if (config.kind != ConfigKind::kTrain) throw ConfigError(config.files.config_path, "", "is not a training config (no \"train\" section)");
+  Workflow wf;
+  common_setup(config, options, wf);
+  wf.shared["device"] = wf.device;
+  const auto& reg = builtin_registries();
+  Builder b(config, wf, reg);
+  const auto train = node_at(config.doc, section_pointer(config, "train"));
+  b.set_section(train.pointer());
+  b.build_training_parts(train);
+  // The validation section first: the training handlers refer to its evaluator.
+  if (config.doc.has("validate")) {
+    const auto val = node_at(config.doc, section_pointer(config, "validate"));
+    b.set_section(val.pointer());
+    b.build_section(val);
+    b.build_handlers(val);
+    if (val.has("evaluator")) {
+      const auto ev = val.at("evaluator");
+      reg.evaluators.validate_or_throw(ev, {"rank"});
+      wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
+      b.objects()["evaluator"] = wf.evaluator;
+    }
+  }
+  b.set_section(train.pointer());
+  b.build_section(train);
+  b.build_handlers(train);
+  const auto tr = train.at("trainer");
+  reg.trainers.validate_or_throw(tr, {"rank"});
+  wf.trainer = make_trainer(tr.at_or_empty("args"), b.ctx());
+  wf.trainer->options.seed = wf.seed;
+  wf.trainer->options.deterministic = wf.deterministic;
+  if (wf.evaluator) wf.evaluator->parent = wf.trainer.get();
+  return wf;
+}
+
+Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& options) {
+  Workflow wf;
+  common_setup(config, options, wf);
+  wf.shared["device"] = wf.device;
+  const auto& reg = builtin_registries();
+  Builder b(config, wf, reg);
+  const auto doc = node_at(config.doc, config.kind == ConfigKind::kTrain ? section_pointer(config, "validate") : "");
+  b.set_section(doc.pointer());
+  if (config.kind == ConfigKind::kTrain) {
+    // Validating with a training config: its network, with the MMAR's checkpoint.
+    const auto train = node_at(config.doc, section_pointer(config, "train"));
+    auto net = std::shared_ptr<nets::Network>(reg.networks.create(train.at("model"), b.ctx(), {"rank"}));
+    net->to(wf.device);
+    b.set_network(net, train.at("model"));
+    const auto ck = options.ckpt.empty() ? mmar_path(config, variable(config, "MMAR_CKPT")) : options.ckpt;
+    if (!fs::exists(ck)) throw IoError(ck, "the checkpoint to validate does not exist (train first, or pass --ckpt FILE)");
+    nets::load_state_dict(*net, io::load_state_dict_file(ck), true);
+    wf.model_source = ck;
+  } else {
+    if (!doc.has("model")) throw ConfigError(doc.source(), "/model", "the config has no \"model\" entry");
+    load_model_entry(wf, b, config, doc.at("model"), options.ckpt);
+  }
+  b.build_section(doc);
+  b.build_handlers(doc);
+  if (!doc.has("evaluator")) throw ConfigError(doc.source(), doc.pointer() + "/evaluator", "the config has no \"evaluator\"");
+  const auto ev = doc.at("evaluator");
+  reg.evaluators.validate_or_throw(ev, {"rank"});
+  wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
+  return wf;
+}
+
+void register_engines(Registries& r) {
+  // The factories are for completeness (list-components shows them available); the workflow
+  // builder assembles loops with make_trainer / make_evaluator, which need the section context.
+  r.trainers.implement("SupervisedTrainer", [](const ConfigNode& a, const BuildContext& ctx) {
+    auto t = make_trainer(a, ctx);
+    return std::make_unique<engine::Trainer>(std::move(*t));
+  });
+  r.evaluators.implement("SupervisedEvaluator", [](const ConfigNode& a, const BuildContext& ctx) {
+    auto e = make_evaluator(a, ctx);
+    return std::make_unique<engine::Evaluator>(std::move(*e));
+  });
+}
+
+}  // namespace barton::mmar

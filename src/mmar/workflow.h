@@ -1,0 +1,50 @@
+#pragma once
+/// Assembles runnable loops from a resolved config: networks, losses, optimizers, schedules,
+/// datasets, loaders, inferers, post transforms, metrics and handlers are built through their
+/// registries in dependency order; "@name" arguments are looked up in the current section, then
+/// in the shared objects (model, optimizer, ...), then in the other sections (the training
+/// section's ValidationHandler refers to the validation section's "@evaluator").
+
+#include <any>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/workflow.h"
+#include "mmar/config_resolver.h"
+
+namespace barton::mmar {
+
+struct WorkflowOptions {
+  std::string device = "auto";  ///< auto (use_gpu and CUDA present), cpu, cuda, cuda:N
+  /// Evaluation configs: checkpoint to load instead of the config's model entries ("" = config).
+  std::string ckpt;
+};
+
+struct Workflow {
+  ResolvedConfig config;
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 0;
+  bool deterministic = false;
+  std::shared_ptr<nets::Network> network;  ///< Null for TorchScript models.
+  std::string network_config;             ///< {"name", "args"} of the network, for checkpoints.
+  std::string model_source;               ///< Where the evaluation model came from.
+  std::shared_ptr<engine::Trainer> trainer;      ///< Training configs.
+  std::shared_ptr<engine::Evaluator> evaluator;  ///< The validation / evaluation loop.
+  std::string ckpt_dir;                          ///< {MMAR_CKPT_DIR}, resolved.
+  std::string eval_dir;                          ///< {MMAR_EVAL_OUTPUT_PATH}, resolved.
+  std::map<std::string, std::any> shared;        ///< Everything built, for handlers and tests.
+};
+
+/// A training config (train + validate sections).
+Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& options = {});
+/// A validation or inference config (flat).
+Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& options = {});
+
+/// The value of a config variable as a string ("" when unset).
+std::string variable(const ResolvedConfig& config, const std::string& name);
+
+/// Marks the trainer and evaluator entries implemented.
+void register_engines(Registries& r);
+
+}  // namespace barton::mmar

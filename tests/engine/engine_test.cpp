@@ -1,0 +1,412 @@
+// The engine end to end through the barton binary on a tiny Clara-style MMAR: training, determinism,
+// resume after SIGKILL, TensorBoard events, finetune, validate, infer and bad inputs.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/event_reader.h"
+#include "io/image.h"
+#include "io/torch_file.h"
+#include "support/test_support.h"
+
+namespace barton {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A Clara 4.x training config in the explicit wiring style, small enough for CI: 24^3 volumes,
+// 16^3 patches, a 3-level UNet.
+const char* kTrainConfig = R"({
+  "epochs": 3,
+  "learning_rate": 0.002,
+  "num_interval_per_valid": 1,
+  "amp": false,
+  "determinism": {"random_seed": 7},
+  "dont_load_ckpt_model": true,
+  "train": {
+    "loss": {"name": "DiceLoss", "args": {"to_onehot_y": true, "softmax": true}},
+    "optimizer": {"name": "Adam", "args": {"params": "#@model.parameters()", "lr": "{learning_rate}"}},
+    "lr_scheduler": {"name": "StepLR", "args": {"optimizer": "@optimizer", "step_size": 2, "gamma": 0.5}},
+    "model": {"name": "UNet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2,
+              "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}},
+    "pre_transforms": [
+      {"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
+      {"name": "EnsureChannelFirstd", "args": {"keys": ["image", "label"]}},
+      {"name": "Spacingd", "args": {"keys": ["image", "label"], "pixdim": [4.0, 4.0, 4.0], "mode": ["bilinear", "nearest"]}},
+      {"name": "ScaleIntensityRanged", "args": {"keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": true}},
+      {"name": "RandCropByPosNegLabeld", "args": {"keys": ["image", "label"], "label_key": "label",
+        "spatial_size": [16, 16, 16], "pos": 1, "neg": 1, "num_samples": 2, "image_key": "image", "image_threshold": 0}},
+      {"name": "RandShiftIntensityd", "args": {"keys": "image", "offsets": 0.1, "prob": 0.5}},
+      {"name": "ToTensord", "args": {"keys": ["image", "label"]}}
+    ],
+    "dataset": {"name": "CacheDataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                "data_list_key": "training", "args": {"transform": "@pre_transforms", "cache_rate": 1.0, "num_workers": 2}},
+    "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 2, "shuffle": true, "num_workers": 1}},
+    "inferer": {"name": "SimpleInferer"},
+    "handlers": [
+      {"name": "CheckpointLoader", "disabled": "{dont_load_ckpt_model}",
+       "args": {"load_path": "{MMAR_CKPT}", "load_dict": {"model": "@model"}}},
+      {"name": "LrScheduleHandler", "args": {"lr_scheduler": "@lr_scheduler", "print_lr": true}},
+      {"name": "ValidationHandler", "args": {"validator": "@evaluator", "epoch_level": true, "interval": "{num_interval_per_valid}"}},
+      {"name": "StatsHandler", "rank": 0, "args": {"tag_name": "train_loss",
+       "output_transform": "#monai.handlers.from_engine(['loss'], first=True)"}},
+      {"name": "TensorBoardStatsHandler", "rank": 0, "args": {"log_dir": "{MMAR_CKPT_DIR}", "tag_name": "train_loss",
+       "output_transform": "#monai.handlers.from_engine(['loss'], first=True)"}}
+    ],
+    "post_transforms": [
+      {"name": "Activationsd", "args": {"keys": "pred", "softmax": true}},
+      {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [true, false], "to_onehot": 2}}
+    ],
+    "key_metric": {"name": "Accuracy", "log_label": "train_acc",
+                   "args": {"output_transform": "#monai.handlers.from_engine(['pred', 'label'])"}},
+    "trainer": {"name": "SupervisedTrainer", "args": {"max_epochs": "{epochs}", "train_data_loader": "@dataloader",
+      "network": "@model", "loss_function": "@loss", "optimizer": "@optimizer", "inferer": "@inferer",
+      "postprocessing": "@post_transforms", "key_train_metric": "@key_metric", "train_handlers": "@handlers", "amp": "{amp}"}}
+  },
+  "validate": {
+    "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "Spacingd"},
+                       {"ref": "ScaleIntensityRanged"}, {"ref": "ToTensord"}],
+    "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
+    "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1, "shuffle": false}},
+    "inferer": {"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16], "sw_batch_size": 4, "overlap": 0.25}},
+    "handlers": [
+      {"name": "StatsHandler", "rank": 0, "args": {"output_transform": "lambda x: None"}},
+      {"name": "TensorBoardStatsHandler", "rank": 0, "args": {"log_dir": "{MMAR_CKPT_DIR}", "output_transform": "lambda x: None"}},
+      {"name": "CheckpointSaver", "rank": 0, "args": {"save_dir": "{MMAR_CKPT_DIR}",
+       "save_dict": {"model": "@model", "train_conf": "@conf"}, "save_key_metric": true}}
+    ],
+    "post_transforms": [{"ref": "Activationsd"}, {"ref": "AsDiscreted"}],
+    "key_metric": {"name": "MeanDice", "log_label": "val_mean_dice", "args": {"include_background": false,
+                   "output_transform": "#monai.handlers.from_engine(['pred', 'label'])"}},
+    "additional_metrics": [{"name": "Accuracy", "log_label": "val_acc",
+                   "args": {"output_transform": "#monai.handlers.from_engine(['pred', 'label'])"}}],
+    "evaluator": {"name": "SupervisedEvaluator", "args": {"val_data_loader": "@dataloader", "network": "@model",
+      "inferer": "@inferer", "postprocessing": "@post_transforms", "key_val_metric": "@key_metric",
+      "additional_metrics": "@additional_metrics", "val_handlers": "@handlers", "amp": "{amp}"}}
+  }
+})";
+
+const char* kEnv = R"({"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_EVAL_OUTPUT_PATH": "eval",
+  "MMAR_CKPT_DIR": "models", "MMAR_CKPT": "models/model.pt", "MMAR_TORCHSCRIPT": "models/model.ts"})";
+
+std::string sh(const std::string& cmd, int expect_rc = 0) {
+  std::string out;
+  const int rc = test::run_command(cmd, &out);
+  EXPECT_EQ(rc, expect_rc) << cmd << "\n" << out;
+  return out;
+}
+
+/// Synthetic data shared by the tests of this file (made once).
+const std::string& data_dir() {
+  static test::TempDir dir;
+  static const bool made = [] {
+    sh(test::barton_bin() + " data synth " + dir.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 3");
+    return true;
+  }();
+  (void)made;
+  return dir.path();
+}
+
+/// A fresh MMAR in `root` with the tiny config and a link to the shared data.
+void make_mmar(const std::string& root, const std::string& config = kTrainConfig) {
+  test::write_text(root + "/config/config_train.json", config);
+  test::write_text(root + "/config/environment.json", kEnv);
+  fs::create_directories(root);
+  fs::create_directory_symlink(data_dir(), root + "/data");
+}
+
+std::string train_cmd(const std::string& root, const std::string& extra = "") {
+  return "BARTON_THREADS=1 " + test::barton_bin() + " train " + root + " " + extra;
+}
+
+std::map<std::string, at::Tensor> weights(const std::string& path) { return io::load_state_dict_file(path, "model"); }
+
+void expect_same_weights(const std::string& a, const std::string& b) {
+  const auto wa = weights(a), wb = weights(b);
+  ASSERT_EQ(wa.size(), wb.size());
+  for (const auto& [k, v] : wa) {
+    ASSERT_TRUE(wb.count(k)) << k;
+    EXPECT_TRUE(at::equal(v, wb.at(k))) << k << " differs between " << a << " and " << b;
+  }
+}
+
+std::string sha_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  return std::to_string(std::hash<std::string>{}(s)) + ":" + std::to_string(s.size());
+}
+
+std::vector<test::EventRecord> events_in(const std::string& dir) {
+  std::vector<test::EventRecord> all;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) {
+      auto ev = test::read_events(e.path().string());
+      all.insert(all.end(), ev.begin(), ev.end());
+    }
+  }
+  return all;
+}
+
+TEST(EngineTest, TrainsValidatesAndLogs) {
+  test::TempDir tmp;
+  make_mmar(tmp.path());
+  const auto out = sh(train_cmd(tmp.path()));
+  EXPECT_NE(out.find("Validation at epoch 3"), std::string::npos) << out;
+  for (const char* f : {"model.pt", "checkpoint_last.pt", "train_stats.json", "config_train.resolved.json"})
+    EXPECT_TRUE(fs::exists(tmp.path() + "/models/" + f)) << f;
+  const auto stats = json::parse(std::ifstream(tmp.path() + "/models/train_stats.json"));
+  EXPECT_EQ(stats["total_epochs"], 3);
+  EXPECT_EQ(stats["total_iterations"], 6);  // 4 training cases / batch 2 = 2 per epoch
+  EXPECT_EQ(stats["epoch_times"].size(), 3u);
+  EXPECT_EQ(stats["key_metric_name"], "val_mean_dice");
+  const double best = stats["best_validation_metric"];
+  EXPECT_GE(best, 0.0);
+  EXPECT_LE(best, 1.0);
+
+  // The event files parse back with the logged values: one train_loss per iteration, the last equal
+  // to train_stats' final loss; one val_mean_dice per epoch whose maximum is the best metric;
+  // the learning rate halves after epoch 2 (StepLR step_size 2); an image per validation.
+  const auto ev = events_in(tmp.path() + "/models");
+  std::vector<test::EventRecord> loss, dice, lr, images;
+  for (const auto& e : ev) {
+    if (e.tag == "train_loss") loss.push_back(e);
+    if (e.tag == "val_mean_dice") dice.push_back(e);
+    if (e.tag == "lr") lr.push_back(e);
+    if (e.has_image) images.push_back(e);
+  }
+  ASSERT_EQ(loss.size(), 6u);
+  for (std::size_t i = 0; i < loss.size(); ++i) EXPECT_EQ(loss[i].step, static_cast<int64_t>(i + 1));
+  EXPECT_FLOAT_EQ(loss.back().scalar, static_cast<float>(stats["final_train_loss"].get<double>()));
+  ASSERT_EQ(dice.size(), 3u);
+  float mx = -1;
+  int64_t at_epoch = -1;
+  for (const auto& d : dice) {
+    if (d.scalar > mx) {
+      mx = d.scalar;
+      at_epoch = d.step;
+    }
+  }
+  EXPECT_FLOAT_EQ(mx, static_cast<float>(best));
+  EXPECT_EQ(at_epoch, stats["best_validation_epoch"].get<int64_t>());
+  ASSERT_EQ(lr.size(), 3u);
+  EXPECT_FLOAT_EQ(lr[0].scalar, 0.002f);
+  EXPECT_FLOAT_EQ(lr[1].scalar, 0.001f);
+  EXPECT_FLOAT_EQ(lr[2].scalar, 0.001f);
+  ASSERT_EQ(images.size(), 3u);
+  EXPECT_EQ(images[0].width, 3 * 24);  // image | label | prediction, 24 voxels each
+  EXPECT_EQ(images[0].height, 24);
+
+  // The best checkpoint records its network; Python's torch.load reads it as a dict.
+  std::string py;
+  EXPECT_EQ(test::run_command("/usr/bin/python3 -c \"import torch,json; d=torch.load('" + tmp.path() +
+                                  "/models/model.pt'); print(sorted(d.keys())); print(json.loads(d['train_conf'])['name']); "
+                                  "print(len(d['model']))\"",
+                              &py),
+            0)
+      << py;
+  EXPECT_NE(py.find("['epoch', 'key_metric', 'model', 'train_conf']"), std::string::npos) << py;
+  EXPECT_NE(py.find("UNet"), std::string::npos) << py;
+
+  // validate: reports per case and per metric, from the checkpoint alone (training config).
+  const auto val = sh(test::barton_bin() + " validate " + tmp.path() + " -c config_train.json");
+  const auto csv = tmp.path() + "/eval/metrics.csv";
+  ASSERT_TRUE(fs::exists(csv)) << val;
+  std::ifstream in(csv);
+  std::string header, line;
+  std::getline(in, header);
+  EXPECT_EQ(header, "case,val_mean_dice,val_acc");
+  std::vector<std::string> rows;
+  while (std::getline(in, line)) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 3u);  // 2 validation cases + aggregate
+  EXPECT_EQ(rows[2].rfind("aggregate,", 0), 0u);
+  // The aggregate Dice equals the best validation Dice of training (same weights, same data).
+  const double agg = std::stod(rows[2].substr(10, rows[2].find(',', 10) - 10));
+  EXPECT_NEAR(agg, best, 1e-5);
+  EXPECT_TRUE(fs::exists(tmp.path() + "/eval/val_mean_dice_raw.csv"));
+  EXPECT_TRUE(fs::exists(tmp.path() + "/eval/metrics_summary.json"));
+}
+
+TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
+  test::TempDir a, b, c;
+  make_mmar(a.path());
+  make_mmar(b.path());
+  make_mmar(c.path());
+  const std::string more = "--set epochs=4";
+  sh(train_cmd(a.path(), more));
+  sh(train_cmd(b.path(), more));
+  // Two runs with the same seed: identical weights.
+  expect_same_weights(a.path() + "/models/checkpoint_last.pt", b.path() + "/models/checkpoint_last.pt");
+
+  // Run c: SIGKILL in the middle of epoch 3, then --resume.
+  const std::string log = c.file("run.log");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("BARTON_THREADS", "1", 1);
+    const std::string bin = test::barton_bin();
+    FILE* f = freopen(log.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), 2);
+    execl(bin.c_str(), bin.c_str(), "train", c.path().c_str(), "--set", "epochs=4", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  bool killed = false;
+  for (int i = 0; i < 6000 && !killed; ++i) {
+    std::ifstream in(log);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (text.find("Epoch 3/4 [") != std::string::npos) {  // first iteration of epoch 3 done
+      kill(pid, SIGKILL);
+      killed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(killed);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+  // The checkpoint of epoch 2 is intact and readable.
+  const auto half = io::load_torch_file(c.path() + "/models/checkpoint_last.pt");
+  ASSERT_NE(half.get("epoch"), nullptr);
+  EXPECT_EQ(std::get<int64_t>(half.get("epoch")->v), 2);
+  const auto out = sh(train_cmd(c.path(), more + " --resume"));
+  EXPECT_NE(out.find("Resuming after epoch 2 (iteration 4)"), std::string::npos) << out;
+  expect_same_weights(a.path() + "/models/checkpoint_last.pt", c.path() + "/models/checkpoint_last.pt");
+  expect_same_weights(a.path() + "/models/model.pt", c.path() + "/models/model.pt");
+  const auto sa = json::parse(std::ifstream(a.path() + "/models/train_stats.json"));
+  const auto sc = json::parse(std::ifstream(c.path() + "/models/train_stats.json"));
+  EXPECT_EQ(sa["best_validation_metric"], sc["best_validation_metric"]);
+  EXPECT_EQ(sa["best_validation_epoch"], sc["best_validation_epoch"]);
+  EXPECT_EQ(sa["final_train_loss"], sc["final_train_loss"]);
+  EXPECT_EQ(sc["total_iterations"], 8);
+}
+
+TEST(EngineTest, FinetuneStartsFromTheLoadedWeights) {
+  test::TempDir tmp;
+  make_mmar(tmp.path());
+  sh(train_cmd(tmp.path(), "--set epochs=1"));
+  // A MONAI-style checkpoint (a bare state_dict written by Python) of those weights.
+  const auto monai = tmp.file("monai_model.pt");
+  sh("/usr/bin/python3 -c \"import torch; d=torch.load('" + tmp.path() + "/models/model.pt'); torch.save(d['model'], '" +
+     monai + "')\"");
+  // With a zero learning rate the weights after fine-tuning are exactly the loaded ones.
+  test::TempDir ft;
+  make_mmar(ft.path());
+  const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " finetune " + ft.path() + " --ckpt " + monai +
+                      " --set epochs=1 learning_rate=0");
+  EXPECT_NE(out.find("Loaded the model weights from " + monai), std::string::npos) << out;
+  expect_same_weights(tmp.path() + "/models/model.pt", ft.path() + "/models/checkpoint_last.pt");
+}
+
+TEST(EngineTest, BadInputsStopWithAClearMessageAndKeepCheckpoints) {
+  test::TempDir tmp;
+  make_mmar(tmp.path());
+  sh(train_cmd(tmp.path(), "--set epochs=1"));
+  const auto best = tmp.path() + "/models/model.pt", last = tmp.path() + "/models/checkpoint_last.pt";
+  const auto h1 = sha_of(best), h2 = sha_of(last);
+
+  // NaN loss: a learning rate that blows the weights up.
+  auto out = sh(train_cmd(tmp.path(), "--set epochs=2 learning_rate=1e30"), 1);
+  EXPECT_NE(out.find("the loss is nan at epoch 1"), std::string::npos) << out;
+  // Empty datalist key.
+  out = sh(train_cmd(tmp.path(), "--set /validate/dataset/data_list_key=test"), 2);
+  EXPECT_NE(out.find("/validate/dataset/data_list_key"), std::string::npos) << out;
+  EXPECT_NE(out.find("the datalist key 'test'"), std::string::npos) << out;
+  EXPECT_NE(out.find("has no cases"), std::string::npos) << out;
+  // Missing checkpoint for finetune.
+  out = sh(test::barton_bin() + " finetune " + tmp.path() + " --ckpt " + tmp.file("nope.pt") + " --set epochs=1", 2);
+  EXPECT_NE(out.find("CheckpointLoader: the checkpoint '" + tmp.file("nope.pt") + "' does not exist"), std::string::npos) << out;
+  EXPECT_NE(out.find("/train/handlers/0/args/load_path"), std::string::npos) << out;
+  // --resume without a previous run.
+  test::TempDir fresh;
+  make_mmar(fresh.path());
+  out = sh(train_cmd(fresh.path(), "--resume"), 1);
+  EXPECT_NE(out.find("nothing to resume"), std::string::npos) << out;
+
+  EXPECT_EQ(sha_of(best), h1);
+  EXPECT_EQ(sha_of(last), h2);
+}
+
+TEST(EngineTest, LabelShapeDifferentFromImageIsRefused) {
+  test::TempDir tmp;
+  make_mmar(tmp.path());
+  // A datalist whose first case pairs an image with another size's label.
+  test::TempDir other;
+  sh(test::barton_bin() + " data synth " + other.path() + " --cases 1 --size 30 32 12 --spacing 3 3 8 --seed 1");
+  auto dl = json::parse(std::ifstream(data_dir() + "/dataset.json"));
+  for (auto& item : dl["training"]) {
+    item["image"] = data_dir() + "/" + item["image"].get<std::string>();
+    item["label"] = data_dir() + "/" + item["label"].get<std::string>();
+  }
+  for (auto& item : dl["validation"]) {
+    item["image"] = data_dir() + "/" + item["image"].get<std::string>();
+    item["label"] = data_dir() + "/" + item["label"].get<std::string>();
+  }
+  dl["training"][0]["label"] = other.path() + "/labelsTr/case_0.nii.gz";
+  test::write_text(tmp.file("bad.json"), dl.dump());
+  const auto out = sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("bad.json") + " epochs=1"), 1);
+  EXPECT_NE(out.find("label"), std::string::npos) << out;
+  EXPECT_NE(out.find("case_0.nii.gz"), std::string::npos) << out;
+  EXPECT_NE(out.find("[1, 30, 32, 12]"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(tmp.path() + "/models/model.pt"));
+}
+
+TEST(EngineTest, InferWritesSegmentationsOnTheOriginalGrid) {
+  test::TempDir tmp;
+  make_mmar(tmp.path());
+  sh(train_cmd(tmp.path(), "--set epochs=1"));
+  // Clara's inference config shape, adapted to the tiny model's grid.
+  const char* infer = R"({
+    "use_gpu": false,
+    "model": {"ts_path": "{MMAR_TORCHSCRIPT}"},
+    "pre_transforms": [
+      {"name": "LoadImaged", "args": {"keys": ["image"]}},
+      {"name": "EnsureChannelFirstd", "args": {"keys": ["image"]}},
+      {"name": "Spacingd", "args": {"keys": ["image"], "pixdim": [4.0, 4.0, 4.0], "mode": ["bilinear"]}},
+      {"name": "ScaleIntensityRanged", "args": {"keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": true}},
+      {"name": "CropForegroundd", "args": {"keys": ["image"], "source_key": "image"}},
+      {"name": "ToTensord", "args": {"keys": ["image"]}}
+    ],
+    "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                "data_list_key": "test", "args": {"transform": "@pre_transforms"}},
+    "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1, "shuffle": false}},
+    "inferer": {"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16], "sw_batch_size": 4, "overlap": 0.5}},
+    "handlers": [{"name": "StatsHandler", "rank": 0, "args": {"output_transform": "lambda x: None"}}],
+    "post_transforms": [
+      {"name": "Activationsd", "args": {"keys": "pred", "softmax": true}},
+      {"name": "Invertd", "args": {"keys": "pred", "transform": "@pre_transforms", "orig_keys": "image",
+                                   "meta_keys": "pred_meta_dict", "nearest_interp": false, "to_tensor": true}},
+      {"name": "AsDiscreted", "args": {"keys": "pred", "argmax": true}},
+      {"name": "SaveImaged", "args": {"keys": "pred", "meta_keys": "pred_meta_dict", "output_dir": "{MMAR_EVAL_OUTPUT_PATH}",
+                                      "resample": false, "squeeze_end_dims": true}}
+    ],
+    "evaluator": {"name": "SupervisedEvaluator", "args": {"val_data_loader": "@dataloader", "network": "@model",
+      "inferer": "@inferer", "postprocessing": "@post_transforms", "val_handlers": "@handlers", "amp": false}}
+  })";
+  test::write_text(tmp.path() + "/config/config_inference.json", infer);
+  const auto input = data_dir() + "/imagesTr/case_5.nii.gz";
+  const auto out = sh(test::barton_bin() + " infer " + tmp.path() + " --input " + input + " --output " + tmp.file("seg"));
+  EXPECT_NE(out.find("using the checkpoint"), std::string::npos) << out;
+  const auto seg_path = tmp.file("seg") + "/case_5/case_5_trans.nii.gz";
+  ASSERT_TRUE(fs::exists(seg_path)) << out;
+  const auto seg = io::read_image(seg_path);
+  const auto img = io::read_image(input);
+  EXPECT_EQ(seg.data.sizes().slice(1), img.data.sizes().slice(1));
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(seg.affine[i], img.affine[i], 1e-5) << i;
+  const auto labels = std::get<0>(at::_unique(seg.data.flatten()));
+  EXPECT_LE(labels.numel(), 2);
+}
+
+}  // namespace
+}  // namespace barton
