@@ -22,7 +22,24 @@ MODEL_OUT="$BUILD/bench-model.jsonl"
 : > "$MODEL_OUT"
 "$BUILD/bench/model_bench" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
 /usr/bin/python3 "$ROOT/bench/model_bench.py" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
-/usr/bin/python3 - "$OUT" "$MODEL_OUT" <<'PY'
+ITERS="${BENCH_TRAIN_ITERS:-10}"
+echo "training run: spleen MMAR, $ITERS iterations of batch 2 x 4 patches of 96^3 (cache fill included, no validation), $THREADS threads"
+TRAIN_OUT="$BUILD/bench-train.jsonl"
+: > "$TRAIN_OUT"
+ABS_DATA="$(cd "$DATA" && pwd)"
+rm -rf "$BUILD/bench-train"
+# Barton: the sample MMAR's config unchanged but for the data paths, a fixed iteration count, no
+# validation, no train metric and fp32 (the Python side has none of these).
+/usr/bin/time -f '%e %M' -o "$BUILD/bench-train.time" env BARTON_THREADS="$THREADS" BARTON_LOG_EVERY=1000 \
+  "$BUILD/barton" train "$ROOT/mmars/spleen_ct_seg" --no-train-stats --set DATASET_JSON="$ABS_DATA/dataset.json" \
+  DATA_ROOT="$ABS_DATA" MMAR_CKPT_DIR="$(cd "$BUILD" && pwd)/bench-train" epochs=1 amp=false num_interval_per_valid=1000 \
+  /train/trainer/args/epoch_length="$ITERS" /train/key_metric/disabled=true \
+  /train/dataset/args/num_workers="$THREADS" > "$BUILD/bench-train.log"
+read -r WALL RSS_KB < "$BUILD/bench-train.time"
+echo "{\"bench\": \"train\", \"impl\": \"barton\", \"iterations\": $ITERS, \"threads\": $THREADS, \"total_s\": $WALL, \"peak_rss_mb\": $((RSS_KB / 1024))}" | tee -a "$TRAIN_OUT"
+/usr/bin/python3 "$ROOT/bench/train_bench.py" "$ABS_DATA/dataset.json" --iterations "$ITERS" --threads "$THREADS" \
+  --workers "$THREADS" | tee -a "$TRAIN_OUT"
+/usr/bin/python3 - "$OUT" "$MODEL_OUT" "$TRAIN_OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 b = next(r for r in rows if r["impl"] == "barton")
@@ -37,6 +54,11 @@ for key, name in (("deterministic_s", "deterministic chain (cache fill)"), ("ran
 print(f"{'peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"{'UNet training step (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x")
 print(f"{'sliding-window inference (s)':<34}{mp['sw_s']:>12.3f}{mb['sw_s']:>12.3f}{mp['sw_s'] / mb['sw_s']:>14.2f}x")
+trows = [json.loads(l) for l in open(sys.argv[3])]
+tb = next(r for r in trows if r["impl"] == "barton")
+tp = next(r for r in trows if r["impl"] == "python")
+print(f"{'training run, whole process (s)':<34}{tp['total_s']:>12.1f}{tb['total_s']:>12.1f}{tp['total_s'] / tb['total_s']:>14.2f}x")
+print(f"{'training run peak RSS (MB)':<34}{tp['peak_rss_mb']:>12.0f}{tb['peak_rss_mb']:>12.0f}{tb['peak_rss_mb'] / tp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"{'model peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
       f"python det {p['deterministic_min_s']:.3f}-{p['deterministic_max_s']:.3f} s")

@@ -169,7 +169,7 @@ namespace {
 
 int run_evaluation(const CommonArgs& a, const std::string& default_config, const std::string& ckpt,
                    const std::string& key, const std::string& output, bool save_segs, const std::string& input) {
-  std::vector<std::string> sets = {"dont_load_ts_model=True", "dont_load_ckpt_model=False"};
+  std::vector<std::string> sets;
   if (!output.empty()) sets.push_back("MMAR_EVAL_OUTPUT_PATH=" + fs::absolute(output).string());
   if (!input.empty()) {
     const auto abs = fs::absolute(input);
@@ -188,8 +188,16 @@ int run_evaluation(const CommonArgs& a, const std::string& default_config, const
       sets.push_back("DATA_ROOT=" + abs.parent_path().string());
     }
   }
-  sets.insert(sets.end(), a.sets.begin(), a.sets.end());
   auto files = mmar::locate_config(a.mmar, a.config, a.env, default_config);
+  // Clara's validate_ckpt.sh: the checkpoint rather than TorchScript, where the config has the switches.
+  {
+    const auto probe = mmar::resolve_config(files, {sets, false});
+    std::vector<std::string> pre;
+    if (probe.variables.has("dont_load_ts_model")) pre.push_back("dont_load_ts_model=True");
+    if (probe.variables.has("dont_load_ckpt_model")) pre.push_back("dont_load_ckpt_model=False");
+    sets.insert(sets.begin(), pre.begin(), pre.end());
+  }
+  sets.insert(sets.end(), a.sets.begin(), a.sets.end());
   auto cfg = mmar::resolve_config(files, {sets, false});
   if (!key.empty() && cfg.kind == mmar::ConfigKind::kEvaluate) {
     sets.push_back("/dataset/data_list_key=" + key);

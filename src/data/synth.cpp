@@ -69,7 +69,7 @@ SynthCase synthesize_case(const SynthOptions& o) {
   const double dx = -bx * (0.42 + 0.08 * u(rng)), dy = -by * (0.05 + 0.1 * u(rng));
   auto dis_r2 = ((x - dx) / (38 + 5 * u(rng))).pow(2) + ((y - dy) / (30 + 4 * u(rng))).pow(2) +
                 (z / (std::min(70.0, nk * sk * 0.4))).pow(2);
-  blend(soft_inside(dis_r2, 0.05) * (organ_r2 > 1.2).to(at::kFloat), at::full_like(hu, organ_hu - 15 + 10 * u(rng)));
+  blend(soft_inside(dis_r2, 0.05) * (organ_r2 > 1.2).to(at::kFloat), at::full_like(hu, organ_hu - o.lookalike_contrast_hu - 5 + 10 * u(rng)));
   // Acquisition noise.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 7);
   hu = hu + at::normal(0.0, o.noise_hu, {ni, nj, nk}, gen) * body;

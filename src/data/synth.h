@@ -17,6 +17,8 @@ struct SynthOptions {
   std::array<double, 3> spacing = {1.5, 1.5, 4.0};    ///< mm per voxel. Default: 1.5x1.5x4.0.
   uint64_t seed = 0;                                  ///< Case seed. Default: 0.
   double noise_hu = 12.0;                             ///< Gaussian noise sigma in HU. Default: 12.
+  /// How much darker the unlabelled look-alike is than the organ, in HU (+-5). Default: 10.
+  double lookalike_contrast_hu = 10.0;
 };
 
 struct SynthCase {

@@ -325,7 +325,7 @@ class ValidationHandler final : public Handler {
     e.state.best_metric = v_->state.best_metric;
     e.state.best_metric_epoch = v_->state.best_metric_epoch;
     e.state.key_metric_name = v_->state.key_metric_name;
-    for (const auto& [k, v] : v_->state.metrics) e.state.metrics[k] = v;
+    e.state.validation = v_->state.metrics;
   }
   std::shared_ptr<Evaluator> v_;
   int64_t interval_;
@@ -342,8 +342,8 @@ class LrScheduleHandler final : public Handler {
   void epoch_completed(Engine& e) override {
     if (!epoch_level_) return;
     std::optional<double> metric;
-    if (!e.state.key_metric_name.empty() && e.state.metrics.count(e.state.key_metric_name))
-      metric = e.state.metrics.at(e.state.key_metric_name);
+    if (!e.state.key_metric_name.empty() && e.state.validation.count(e.state.key_metric_name))
+      metric = e.state.validation.at(e.state.key_metric_name);
     else if (std::isfinite(e.state.loss))
       metric = e.state.loss;
     s_->step(metric);

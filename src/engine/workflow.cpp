@@ -220,15 +220,20 @@ void Trainer::train_iteration(data::Batch& batch) {
     throw Error(fmt::format("the loss is {} at epoch {}, iteration {} (case {}): training stopped before the "
                             "optimizer step; checkpoints already written are kept. Lower the learning rate, "
                             "check the intensity scaling, or check the labels",
-                            value, state.epoch, state.epoch_iteration + 1,
+                            std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf"), state.epoch, state.epoch_iteration + 1,
                             batch.items.empty() ? "?" : batch.items.front().origin()));
   }
-  (options.grad_accumulation > 1 ? l / static_cast<double>(options.grad_accumulation) : l).backward();
+  auto scaled = options.grad_accumulation > 1 ? l / static_cast<double>(options.grad_accumulation) : l;
+  if (scaling()) scaled = scaled * scale_;
+  scaled.backward();
   ++pending_;
   const bool last = state.epoch_iteration + 1 >= state.epoch_length;
   if (pending_ >= options.grad_accumulation || last) {
-    if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);
-    optimizer->step();
+    const bool ok = !scaling() || unscale_and_check();
+    if (ok) {
+      if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);
+      optimizer->step();
+    }
     optimizer->zero_grad();
     pending_ = 0;
   }
@@ -239,6 +244,28 @@ void Trainer::train_iteration(data::Batch& batch) {
     update_metrics(metrics, samples);
   }
   state.batch_size = static_cast<int64_t>(batch.size());
+}
+
+bool Trainer::unscale_and_check() {
+  torch::NoGradGuard no_grad;
+  bool finite = true;
+  for (auto& p : nets::unique_parameters(*network)) {
+    auto g = p.mutable_grad();
+    if (!g.defined()) continue;
+    g.div_(scale_);
+    if (finite && !g.isfinite().all().item<bool>()) finite = false;
+  }
+  if (!finite) {
+    scale_ /= 2.0;
+    clean_steps_ = 0;
+    log::debug(fmt::format("amp: inf/NaN gradients, step skipped, loss scale now {}", scale_));
+    return false;
+  }
+  if (++clean_steps_ >= 2000) {
+    scale_ *= 2.0;
+    clean_steps_ = 0;
+  }
+  return true;
 }
 
 void Trainer::run() {

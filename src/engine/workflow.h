@@ -41,6 +41,7 @@ struct RunState {
   double loss = std::numeric_limits<double>::quiet_NaN();  ///< Last iteration's loss (trainer).
   int64_t batch_size = 0;
   std::map<std::string, double> metrics;  ///< Last epoch's metrics by log label.
+  std::map<std::string, double> validation;  ///< Trainer: the last validation's metrics.
   std::string key_metric_name;
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_metric_epoch = -1;
@@ -188,7 +189,13 @@ class Trainer final : public Engine {
 
  private:
   void train_iteration(data::Batch& batch);
+  /// fp16 autocast on CUDA: dynamic loss scaling (torch.cuda.amp.GradScaler's defaults: 2^16,
+  /// halved and the step skipped on inf/NaN gradients, doubled after 2000 clean steps).
+  bool scaling() const { return amp && device.is_cuda(); }
+  bool unscale_and_check();
   int64_t pending_ = 0;  // iterations accumulated since the last optimizer step
+  double scale_ = 65536.0;
+  int64_t clean_steps_ = 0;
 };
 
 /// Runs the post transforms on per-case samples built from a batch and the prediction:

@@ -272,6 +272,11 @@ class Unpickler {
     if (!g) throw IoError(path_, "corrupt pickle (calling a non-class)");
     const std::string name = g->module + "." + g->name;
     if (name == "collections.OrderedDict") return dict();
+    // LibTorch's pickler (torch::pickle_save) tags typed containers: restore_type_tag(value, type)
+    // and build_intlist / build_doublelist / ... (list) all return their first argument.
+    if (name == "torch.jit._pickle.restore_type_tag" || name.rfind("torch.jit._pickle.build_", 0) == 0) {
+      return args_of(args).at(0);
+    }
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
       const auto& a = args_of(args);
       if (a.size() < 4) throw IoError(path_, "corrupt tensor record");

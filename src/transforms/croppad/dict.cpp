@@ -1,6 +1,8 @@
 // Crop and pad dictionary transforms, including the random patch samplers
 // (docs/monai-semantics-spatial.md).
 #include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/errors.h"
 #include "transforms/common.h"
@@ -204,6 +206,23 @@ class PatchSampler : public MapTransform {
   }
 
  protected:
+  /// Every cropped key must lie on the label's grid: a label that belongs to another image (or was
+  /// resampled differently) is refused with both files and shapes.
+  void check_same_grid(const Sample& s, const std::string& label_key) const {
+    const auto& label = s.image(label_key);
+    const auto shape = label.spatial_shape();
+    for (const auto& key : keys()) {
+      if (key == label_key || !s.has(key) || !s.is_image(key)) continue;
+      const auto& img = s.image(key);
+      if (img.spatial_shape() == shape) continue;
+      throw Error(fmt::format("{}: '{}' has spatial shape [{}] but '{}' has [{}] (as loaded: '{}' [{}] from {}, '{}' [{}] "
+                              "from {}): the label does not match its image",
+                              name(), label_key, fmt::join(shape, ", "), key, fmt::join(img.spatial_shape(), ", "), label_key,
+                              fmt::join(label.original_shape, ", "), label.filename, key, fmt::join(img.original_shape, ", "),
+                              img.filename));
+    }
+  }
+
   /// The patch size on `shape`; larger than the image is an error unless allow_smaller.
   std::vector<int64_t> checked_size(const std::vector<int64_t>& spatial_size, const std::vector<int64_t>& shape,
                                     bool allow_smaller) const {
@@ -252,6 +271,7 @@ class RandCropByPosNeg final : public PatchSampler {
   RandCropByPosNeg(KeySelection k, Options o) : PatchSampler(std::move(k)), o_(std::move(o)) {}
   std::string name() const override { return "RandCropByPosNegLabeld"; }
   std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
+    check_same_grid(s, o_.label_key);
     const auto& label = s.image(o_.label_key);
     const auto shape = label.spatial_shape();
     at::Tensor fg, bg;
