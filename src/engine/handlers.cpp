@@ -207,8 +207,12 @@ class StatsHandler final : public Handler {
                             s.loss, s.metrics.empty() ? "" : "  ", metrics_line(s.metrics)));
     } else {
       std::string best;
-      if (e.has_key_metric)
+      if (e.has_key_metric && e.parent)
         best = fmt::format("  (best {} {:.4f} at epoch {})", s.key_metric_name, s.best_metric, s.best_metric_epoch);
+      if (s.metrics.empty()) {
+        log::info(fmt::format("Inference on {} case(s) in {:.1f} s", s.epoch_iteration * s.batch_size, s.epoch_seconds));
+        return;
+      }
       log::info(fmt::format("Validation{} on {} case(s) in {:.1f} s: {}{}",
                             e.parent ? fmt::format(" at epoch {}", e.global_epoch()) : "", s.epoch_iteration * s.batch_size,
                             s.epoch_seconds, metrics_line(s.metrics), best));
@@ -383,6 +387,14 @@ class EarlyStopHandler final : public Handler {
   std::shared_ptr<Engine> trainer_;
   std::optional<double> best_;
   int64_t bad_ = 0;
+};
+
+/// MONAI's SmartCacheHandler starts, updates and shuts down the cache replacement; Barton's
+/// SmartCacheDataset does that itself at each epoch start (the loader calls it), so the handler only
+/// checks that it refers to a SmartCacheDataset.
+class SmartCacheHandler final : public Handler {
+ public:
+  std::string name() const override { return "SmartCacheHandler"; }
 };
 
 class MetricsSaver final : public Handler {
@@ -669,6 +681,13 @@ void register_handlers(HandlerRegistry& r) {
   });
   r.implement("EarlyStopHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
     return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), opt_value<double>(a, "min_delta", 0.0), nullptr);
+  });
+  r.implement("SmartCacheHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = a.has("smartcacher") ? ref_name(a.at("smartcacher")) : "dataset";
+    auto ds = lookup<std::shared_ptr<data::Dataset>>(ctx, name, a);
+    if (!dynamic_cast<data::SmartCacheDataset*>(ds.get()))
+      throw ConfigError(a.source(), a.pointer() + "/smartcacher", "'@" + name + "' is not a SmartCacheDataset");
+    return std::make_unique<SmartCacheHandler>();
   });
   r.implement("MetricsSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
     auto list = [&](std::string_view key, std::vector<std::string> fallback) {

@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -438,6 +439,11 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
   }
   b.build_section(doc);
   b.build_handlers(doc);
+  if (config.kind == ConfigKind::kTrain) {
+    // Validating a checkpoint must not write checkpoints: the validate section's savers belong to training.
+    auto& hs = std::any_cast<std::vector<std::shared_ptr<engine::Handler>>&>(b.objects()["handlers"]);
+    hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return h->name() == "CheckpointSaver"; }), hs.end());
+  }
   if (!doc.has("evaluator")) throw ConfigError(doc.source(), doc.pointer() + "/evaluator", "the config has no \"evaluator\"");
   const auto ev = doc.at("evaluator");
   reg.evaluators.validate_or_throw(ev, {"rank"});

@@ -102,7 +102,8 @@ TEST(Cli, ListComponentsShowsArgumentsAndStatus) {
   EXPECT_NE(out.find("loss DiceLoss [available]"), std::string::npos) << out;
   EXPECT_NE(out.find("    smooth_nr: float = 1e-05"), std::string::npos) << out;
   ASSERT_EQ(run_command(barton_bin() + " list-components handler", &out), 0) << out;
-  EXPECT_NE(out.find("handler CheckpointSaver [planned: issue #5"), std::string::npos) << out;
+  EXPECT_NE(out.find("handler CheckpointSaver [available]"), std::string::npos) << out;
+  EXPECT_NE(out.find("handler SegmentationSaver [planned: issue #5"), std::string::npos) << out;
   EXPECT_EQ(run_command(barton_bin() + " list-components los", &out), 1);
   EXPECT_NE(out.find("did you mean 'loss'?"), std::string::npos) << out;
 }

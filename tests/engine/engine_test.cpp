@@ -290,12 +290,15 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
   waitpid(pid, &status, 0);
   ASSERT_TRUE(killed);
   ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
-  // The checkpoint of epoch 2 is intact and readable.
+  // The checkpoint of the last finished epoch (2, or 3 on a slow machine) is intact and readable.
   const auto half = io::load_torch_file(c.path() + "/models/checkpoint_last.pt");
   ASSERT_NE(half.get("epoch"), nullptr);
-  EXPECT_EQ(std::get<int64_t>(half.get("epoch")->v), 2);
+  const int64_t done = std::get<int64_t>(half.get("epoch")->v);
+  EXPECT_TRUE(done == 2 || done == 3) << done;
   const auto out = sh(train_cmd(c.path(), more + " --resume"));
-  EXPECT_NE(out.find("Resuming after epoch 2 (iteration 6)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Resuming after epoch " + std::to_string(done) + " (iteration " + std::to_string(3 * done) + ")"),
+            std::string::npos)
+      << out;
   expect_same_weights(a.path() + "/models/checkpoint_last.pt", c.path() + "/models/checkpoint_last.pt");
   expect_same_weights(a.path() + "/models/model.pt", c.path() + "/models/model.pt");
   const auto sa = json::parse(std::ifstream(a.path() + "/models/train_stats.json"));
