@@ -22,8 +22,10 @@ MODEL_OUT="$BUILD/bench-model.jsonl"
 : > "$MODEL_OUT"
 "$BUILD/bench/model_bench" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
 /usr/bin/python3 "$ROOT/bench/model_bench.py" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
-ITERS="${BENCH_TRAIN_ITERS:-10}"
-echo "training run: spleen MMAR, $ITERS iterations of batch 2 x 4 patches of 96^3 (cache fill included, no validation), $THREADS threads"
+EPOCHS="${BENCH_TRAIN_EPOCHS:-2}"
+# Iterations per epoch as the loader makes them: ceil(training cases / batch 2), last batch kept.
+ITERS=$(/usr/bin/python3 -c "import json,sys; n=len(json.load(open(sys.argv[1]))['training']); print($EPOCHS*((n+1)//2))" "$DATA/dataset.json")
+echo "training run: spleen MMAR, $EPOCHS epochs = $ITERS iterations of batch 2 x 4 patches of 96^3 (cache fill included, no validation), $THREADS threads"
 TRAIN_OUT="$BUILD/bench-train.jsonl"
 : > "$TRAIN_OUT"
 ABS_DATA="$(cd "$DATA" && pwd)"
@@ -32,8 +34,8 @@ rm -rf "$BUILD/bench-train"
 # validation, no train metric and fp32 (the Python side has none of these).
 /usr/bin/time -f '%e %M' -o "$BUILD/bench-train.time" env BARTON_THREADS="$THREADS" BARTON_LOG_EVERY=1000 \
   "$BUILD/barton" train "$ROOT/mmars/spleen_ct_seg" --no-train-stats --set DATASET_JSON="$ABS_DATA/dataset.json" \
-  DATA_ROOT="$ABS_DATA" MMAR_CKPT_DIR="$(cd "$BUILD" && pwd)/bench-train" epochs=1 amp=false num_interval_per_valid=1000 \
-  /train/trainer/args/epoch_length="$ITERS" /train/key_metric/disabled=true \
+  DATA_ROOT="$ABS_DATA" MMAR_CKPT_DIR="$(cd "$BUILD" && pwd)/bench-train" epochs="$EPOCHS" amp=false \
+  num_interval_per_valid=1000 /train/key_metric/disabled=true \
   /train/dataset/args/num_workers="$THREADS" > "$BUILD/bench-train.log"
 read -r WALL RSS_KB < "$BUILD/bench-train.time"
 echo "{\"bench\": \"train\", \"impl\": \"barton\", \"iterations\": $ITERS, \"threads\": $THREADS, \"total_s\": $WALL, \"peak_rss_mb\": $((RSS_KB / 1024))}" | tee -a "$TRAIN_OUT"

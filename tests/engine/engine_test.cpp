@@ -421,3 +421,36 @@ TEST(EngineTest, InferWritesSegmentationsOnTheOriginalGrid) {
 
 }  // namespace
 }  // namespace barton
+
+namespace barton {
+namespace {
+
+// Issue #5's first criterion: Clara's GettingStarted config_train_Unet.json, byte for byte, with only
+// environment.json pointing at Barton's synthetic CT, trains (2 epochs as configured: 96^3 patches,
+// CacheDataset, Adam, StepLR, amp) and validates (sliding window 160^3, MeanDice, CheckpointSaver);
+// Clara's config_validation.json then validates the checkpoint unchanged.
+TEST(EngineTest, ClaraSpleenConfigTrainsAndValidatesUnchanged) {
+  const std::string ref = test::shared_dir() + "/refdata/clara/v4_pytorch";
+  ASSERT_TRUE(fs::exists(ref + "/config_train_Unet.json"));
+  test::TempDir tmp;
+  fs::create_directories(tmp.path() + "/config");
+  fs::copy_file(ref + "/config_train_Unet.json", tmp.path() + "/config/config_train.json");
+  fs::copy_file(ref + "/config_validation.json", tmp.path() + "/config/config_validation.json");
+  test::write_text(tmp.path() + "/config/environment.json", kEnv);
+  sh(test::barton_bin() + " data synth " + tmp.path() + "/data --cases 3 --seed 5");
+  const auto out = sh(test::barton_bin() + " train " + tmp.path());
+  EXPECT_NE(out.find("for 2 epoch(s), 1 iteration(s) per epoch"), std::string::npos) << out;
+  EXPECT_NE(out.find("Validation at epoch 1 on 1 case(s)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Validation at epoch 2 on 1 case(s)"), std::string::npos) << out;
+  EXPECT_TRUE(fs::exists(tmp.path() + "/models/model.pt"));
+  const auto stats = json::parse(std::ifstream(tmp.path() + "/models/train_stats.json"));
+  EXPECT_EQ(stats["total_iterations"], 2);
+  EXPECT_EQ(stats["key_metric_name"], "val_mean_dice");
+  const auto val = sh(test::barton_bin() + " validate " + tmp.path());
+  EXPECT_NE(val.find("val_mean_dice: "), std::string::npos) << val;
+  EXPECT_TRUE(fs::exists(tmp.path() + "/eval/metrics.csv"));
+  EXPECT_TRUE(fs::exists(tmp.path() + "/eval/val_mean_dice_raw.csv"));
+}
+
+}  // namespace
+}  // namespace barton
