@@ -223,12 +223,18 @@ void Trainer::train_iteration(data::Batch& batch) {
                             std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf"), state.epoch, state.epoch_iteration + 1,
                             batch.items.empty() ? "?" : batch.items.front().origin()));
   }
-  auto scaled = options.grad_accumulation > 1 ? l / static_cast<double>(options.grad_accumulation) : l;
-  if (scaling()) scaled = scaled * scale_;
-  scaled.backward();
+  // Gradients of the accumulated iterations are summed and divided by their count at the step, so a
+  // short last group (end of epoch) is an average too.
+  (scaling() ? l * scale_ : l).backward();
   ++pending_;
   const bool last = state.epoch_iteration + 1 >= state.epoch_length;
   if (pending_ >= options.grad_accumulation || last) {
+    if (pending_ > 1) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : nets::unique_parameters(*network)) {
+        if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(pending_));
+      }
+    }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {
       if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);

@@ -160,7 +160,7 @@ class Evaluator final : public Engine {
 struct TrainerOptions {
   int64_t max_epochs = 1;
   int64_t epoch_length = 0;      ///< 0: the whole loader.
-  int64_t grad_accumulation = 1; ///< Optimizer step every N iterations (loss scaled by 1/N).
+  int64_t grad_accumulation = 1; ///< Optimizer step every N iterations, on their mean gradient.
   double grad_clip_norm = 0;     ///< Clip the global gradient norm when > 0.
   uint64_t seed = 0;
   bool deterministic = false;    ///< determinism.random_seed was set: reseed per epoch.

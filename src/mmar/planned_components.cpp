@@ -558,7 +558,7 @@ void engines(Registries& r) {
        opt("amp", A::kBool, "false", ""), opt("event_names", A::kAny, "null", ""), opt("event_to_attr", A::kAny, "null", ""),
        opt("decollate", A::kBool, "true", ""), opt("optim_set_to_none", A::kBool, "false", ""),
        opt("to_kwargs", A::kObject, "null", ""), opt("amp_kwargs", A::kObject, "null", ""),
-       opt("gradient_accumulation", A::kInt, "1", "Barton: optimizer step every N iterations (loss scaled by 1/N)."),
+       opt("gradient_accumulation", A::kInt, "1", "Barton: optimizer step every N iterations, on the mean of their gradients."),
        opt("clip_grad_norm", A::kFloat, "null", "Barton: clip the global gradient norm to this value.")});
   add(r.evaluators, "SupervisedEvaluator", "Validation / inference loop.", I,
       {opt("device", A::kString, "null", ""), req("val_data_loader", A::kReference, ""), req("network", A::kReference, ""),
