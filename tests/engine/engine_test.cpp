@@ -500,3 +500,30 @@ TEST(EngineTest, EarlyStopEndsTheRun) {
 
 }  // namespace
 }  // namespace barton
+
+namespace barton {
+namespace {
+
+// The brain MMAR on the real MRIs that Debian ships: trains (a few epochs), validates on the other
+// subject's own LSA 2x2x3 mm grid, and infers a mask with that image's shape and affine.
+TEST(EngineTest, BrainMmarRunsOnRealMris) {
+  test::TempDir tmp;
+  fs::copy(test::source_dir() + "/mmars/brain_mri_mask/config", tmp.path() + "/config");
+  sh(test::barton_bin() + " data sample brain " + tmp.path() + "/data");
+  const auto out = sh("BARTON_LOG_EVERY=100 " + test::barton_bin() + " train " + tmp.path() +
+                      " --set epochs=10 num_interval_per_valid=5");
+  EXPECT_NE(out.find("Validation at epoch 10 on 1 case(s)"), std::string::npos) << out;
+  const auto val = sh(test::barton_bin() + " validate " + tmp.path());
+  EXPECT_NE(val.find("val_hd95: "), std::string::npos) << val;
+  sh(test::barton_bin() + " infer " + tmp.path());
+  const std::string input = "/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz";
+  const auto seg = io::read_image(tmp.path() + "/eval/KmeansTest_T1UCharRaw/KmeansTest_T1UCharRaw_trans.nii.gz");
+  const auto img = io::read_image(input);
+  EXPECT_EQ(seg.data.sizes(), img.data.sizes());
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(seg.affine[i], img.affine[i], 1e-4) << i;
+  EXPECT_EQ(seg.data.scalar_type(), at::kByte);
+  EXPECT_LE(seg.data.max().item<int>(), 1);
+}
+
+}  // namespace
+}  // namespace barton
