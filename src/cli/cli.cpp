@@ -30,7 +30,17 @@ const Command kCommands[] = {
 
 }  // namespace
 
+namespace {
+std::vector<std::string>& stored_command_line() {
+  static std::vector<std::string> args;
+  return args;
+}
+}  // namespace
+
+const std::vector<std::string>& command_line() { return stored_command_line(); }
+
 int run(int argc, char** argv) {
+  stored_command_line().assign(argv, argv + argc);
   CLI::App app{"Barton: train, validate, export and serve 3D medical segmentation models from Clara MMARs",
                "barton"};
   app.set_version_flag("--version", std::string("barton ") + BARTON_VERSION);

@@ -16,6 +16,9 @@ namespace barton::cli {
 /// (0 ok, 1 Error, 2 usage or ConfigError, 3 InternalError).
 int run(int argc, char** argv);
 
+/// The command line this process was started with (the multi-process launcher re-runs it).
+const std::vector<std::string>& command_line();
+
 /// Each subcommand adds itself to the app and returns the function that runs it.
 using Runner = std::function<int()>;
 struct Command {

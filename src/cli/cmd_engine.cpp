@@ -2,6 +2,11 @@
 // medl.apps.evaluate). Thin: resolve the config, assemble the workflow, run, report.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -9,6 +14,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +25,7 @@
 #include "core/errors.h"
 #include "core/logging.h"
 #include "core/version.h"
+#include "engine/distributed.h"
 #include "engine/handlers.h"
 #include "io/torch_file.h"
 #include "mmar/builder.h"
@@ -33,6 +41,109 @@ struct CommonArgs {
   std::string mmar, config, env, device = "auto";
   std::vector<std::string> sets;
 };
+
+/// Multi-process options of train / finetune (torchrun's names).
+struct LaunchArgs {
+  int nproc = 0, nnodes = 1, node_rank = 0, master_port = 0;
+  std::string master_addr = "127.0.0.1";
+  double timeout_s = 300;
+};
+
+void add_launch(CLI::App& app, LaunchArgs& l) {
+  app.add_option("--nproc", l.nproc, "Start N local ranks (data-parallel on c10d: Gloo on CPU)");
+  app.add_option("--nnodes", l.nnodes, "Number of machines (with --nproc)");
+  app.add_option("--node-rank", l.node_rank, "This machine's index (with --nproc)");
+  app.add_option("--master-addr", l.master_addr, "Rendezvous host (rank 0's machine; default 127.0.0.1)");
+  app.add_option("--master-port", l.master_port, "Rendezvous port (default: a free one for a single machine, 29500 otherwise)");
+  app.add_option("--dist-timeout", l.timeout_s, "Seconds a rank waits for the others before it gives up (default 300)");
+}
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  int port = 29500;
+  if (fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  if (fd >= 0) close(fd);
+  return port;
+}
+
+/// torchrun's job: start the local ranks as copies of this command (without the launcher options)
+/// with RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT set; if one fails, stop the
+/// others and report which.
+int launch(const LaunchArgs& l) {
+  static const std::set<std::string> with_value = {"--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port"};
+  std::vector<std::string> args;
+  const auto& all = command_line();
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto& x = all[i];
+    const auto eq = x.find('=');
+    if (with_value.count(x)) {
+      ++i;
+      continue;
+    }
+    if (eq != std::string::npos && with_value.count(x.substr(0, eq))) continue;
+    args.push_back(x);
+  }
+  const int world = l.nnodes * l.nproc;
+  const int port = l.master_port > 0 ? l.master_port : (l.nnodes == 1 ? free_port() : 29500);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::map<pid_t, int> ranks;
+  for (int local = 0; local < l.nproc; ++local) {
+    const int rank = l.node_rank * l.nproc + local;
+    const pid_t pid = fork();
+    if (pid < 0) throw Error("cannot start rank " + std::to_string(rank) + ": fork failed");
+    if (pid == 0) {
+      setenv("RANK", std::to_string(rank).c_str(), 1);
+      setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+      setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
+      setenv("MASTER_ADDR", l.master_addr.c_str(), 1);
+      setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      if (!std::getenv("BARTON_THREADS")) setenv("BARTON_THREADS", std::to_string(std::max(1, cores / l.nproc)).c_str(), 1);
+      std::vector<char*> argv;
+      for (auto& x : args) argv.push_back(x.data());
+      argv.push_back(nullptr);
+      execv("/proc/self/exe", argv.data());
+      _exit(127);
+    }
+    ranks[pid] = rank;
+  }
+  log::info(fmt::format("Started {} rank(s) of {} on this machine (rendezvous {}:{})", l.nproc, world, l.master_addr, port));
+  int failures = 0;
+  std::string first;
+  while (!ranks.empty()) {
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    const auto it = ranks.find(pid);
+    if (it == ranks.end()) continue;
+    const int rank = it->second;
+    ranks.erase(it);
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (ok) continue;
+    if (failures++ == 0) {
+      first = WIFSIGNALED(status) ? fmt::format("rank {} was killed by signal {}", rank, WTERMSIG(status))
+                                  : fmt::format("rank {} exited with status {}", rank, WEXITSTATUS(status));
+      for (const auto& [p, r] : ranks) kill(p, SIGTERM);
+      // Give them a moment, then make sure nothing is left behind.
+      for (int i = 0; i < 50 && !ranks.empty(); ++i) {
+        for (auto r = ranks.begin(); r != ranks.end();) {
+          if (waitpid(r->first, &status, WNOHANG) == r->first) r = ranks.erase(r);
+          else ++r;
+        }
+        usleep(100000);
+      }
+      for (const auto& [p, r] : ranks) kill(p, SIGKILL);
+    }
+  }
+  if (failures > 0) throw Error(first + "; the other ranks were stopped");
+  return 0;
+}
 
 void add_common(CLI::App& app, CommonArgs& a, const std::string& default_config) {
   app.add_option("MMAR", a.mmar, "MMAR folder or config file")->required();
@@ -53,7 +164,26 @@ std::string rel(const std::string& p) {
   return ec || r.empty() ? p : r.string();
 }
 
-int run_training(const CommonArgs& a, bool finetune, const std::string& ckpt, bool resume, bool write_stats) {
+int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const std::string& ckpt, bool resume,
+                 bool write_stats) {
+  if (l.nproc > 0) return launch(l);
+  const auto dist = engine::dist_from_env();
+  if (dist.world_size == 1) {
+    // Clara's multi_gpu=true: one rank per visible GPU.
+    const auto probe = mmar::resolve_config(mmar::locate_config(a.mmar, a.config, a.env), {a.sets, false});
+    const auto mg = mmar::variable(probe, "multi_gpu");
+    if (mg == "true" || mg == "True" || mg == "1") {
+      const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+      if (gpus > 1) {
+        LaunchArgs per_gpu = l;
+        per_gpu.nproc = gpus;
+        return launch(per_gpu);
+      }
+      log::warn(fmt::format("multi_gpu=true but {} CUDA device(s): training in one process (--nproc N starts CPU ranks)", gpus));
+    }
+  }
+  const bool rank0 = dist.rank == 0;
+  if (!rank0) write_stats = false;
   auto sets = a.sets;
   if (finetune) {
     // Clara's finetune.sh: the same config with the checkpoint loader enabled.
@@ -65,11 +195,31 @@ int run_training(const CommonArgs& a, bool finetune, const std::string& ckpt, bo
   if (print_conf(cfg)) std::cout << cfg.doc.dump(2) << "\n";
   mmar::WorkflowOptions wo;
   wo.device = a.device;
+  // One GPU per local rank.
+  if (dist.world_size > 1 && wo.device == "auto" && torch::cuda::is_available() &&
+      dist.local_rank < static_cast<int>(torch::cuda::device_count()))
+    wo.device = "cuda:" + std::to_string(dist.local_rank);
   auto wf = mmar::build_training(cfg, wo);
   auto& t = *wf.trainer;
   fs::create_directories(wf.ckpt_dir);
   const auto resume_path = (fs::path(wf.ckpt_dir) / "checkpoint_last.pt").string();
-  t.options.resume_path = resume_path;
+  t.options.resume_path = rank0 ? resume_path : "";
+  if (dist.world_size > 1) {
+    t.dist = std::make_shared<engine::Distributed>(
+        dist, std::chrono::milliseconds(static_cast<int64_t>(l.timeout_s * 1000)));
+    t.loader->shard(dist.rank, dist.world_size);
+    if (!rank0) {
+      // Rank 0 validates, logs and writes; the others only train (Clara's "rank": 0 components).
+      static const std::set<std::string> rank0_only = {"ValidationHandler", "CheckpointSaver", "StatsHandler",
+                                                       "TensorBoardStatsHandler", "TensorBoardImageHandler", "MetricsSaver"};
+      auto hs = t.handlers;
+      hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return rank0_only.count(h->name()) > 0; }), hs.end());
+      t.set_handlers(hs);
+      log::set_level(log::Level::kWarn);
+    }
+    log::info(fmt::format("Data-parallel training: {} ranks ({}), Gloo over {}:{}", dist.world_size, dist.source,
+                          dist.master_addr, dist.master_port));
+  }
   if (finetune) {
     bool has_loader = false;
     for (const auto& h : t.handlers) has_loader = has_loader || h->name() == "CheckpointLoader";
@@ -89,7 +239,8 @@ int run_training(const CommonArgs& a, bool finetune, const std::string& ckpt, bo
     log::info(fmt::format("Resuming after epoch {} (iteration {}) from {}", t.state.epoch, t.state.iteration, resume_path));
     if (t.state.epoch >= t.options.max_epochs) log::info("That run had already finished all its epochs");
   }
-  write_file_atomic(fs::path(wf.ckpt_dir) / (fs::path(files.config_path).stem().string() + ".resolved.json"), cfg.doc.dump(2) + "\n");
+  if (rank0)
+    write_file_atomic(fs::path(wf.ckpt_dir) / (fs::path(files.config_path).stem().string() + ".resolved.json"), cfg.doc.dump(2) + "\n");
   log::info(fmt::format("Training {} ({} parameters) on {} for {} epoch(s), {} iteration(s) per epoch; seed {}",
                         wf.network->name(), nets::count_parameters(*wf.network), wf.device.str(), t.options.max_epochs,
                         t.loader->num_batches(), wf.deterministic ? std::to_string(wf.seed) : std::string("none")));
@@ -118,6 +269,7 @@ int run_training(const CommonArgs& a, bool finetune, const std::string& ckpt, bo
     s["threads"] = at::get_num_threads();
     write_file_atomic(fs::path(wf.ckpt_dir) / "train_stats.json", s.dump(2) + "\n");
   }
+  if (!rank0) return 0;
   std::cout << fmt::format("Trained {} epoch(s) in {:.1f} s", t.state.epoch, secs);
   if (t.state.best_metric_epoch >= 0)
     std::cout << fmt::format("; best {} {:.4f} at epoch {}", t.state.key_metric_name, t.state.best_metric, t.state.best_metric_epoch);
@@ -143,26 +295,30 @@ int find_post(const mmar::ResolvedConfig& c, const std::string& name) {
 void setup_train(CLI::App& app, Runner& runner) {
   struct Args {
     CommonArgs c;
+    LaunchArgs l;
     bool resume = false, no_stats = false;
   };
   auto a = std::make_shared<Args>();
   add_common(app, a->c, "config_train.json");
+  add_launch(app, a->l);
   app.add_flag("--resume", a->resume, "Continue an interrupted run from MMAR_CKPT_DIR/checkpoint_last.pt");
   app.add_flag("--no-train-stats", a->no_stats, "Do not write train_stats.json");
-  runner = [a]() { return run_training(a->c, false, "", a->resume, !a->no_stats); };
+  runner = [a]() { return run_training(a->c, a->l, false, "", a->resume, !a->no_stats); };
 }
 
 void setup_finetune(CLI::App& app, Runner& runner) {
   struct Args {
     CommonArgs c;
+    LaunchArgs l;
     std::string ckpt;
     bool resume = false;
   };
   auto a = std::make_shared<Args>();
   add_common(app, a->c, "config_train.json");
+  add_launch(app, a->l);
   app.add_option("--ckpt", a->ckpt, "Checkpoint to start from (default: MMAR_CKPT); MONAI and Clara checkpoints load too");
   app.add_flag("--resume", a->resume, "Continue an interrupted fine-tuning run");
-  runner = [a]() { return run_training(a->c, true, a->ckpt, a->resume, true); };
+  runner = [a]() { return run_training(a->c, a->l, true, a->ckpt, a->resume, true); };
 }
 
 namespace {

@@ -69,7 +69,8 @@ void DataLoader::stop() {
 }
 
 std::size_t DataLoader::num_batches() const {
-  const std::size_t n = dataset_->epoch_size();
+  std::size_t n = dataset_->epoch_size();
+  if (world_ > 1) n = (n + static_cast<std::size_t>(world_) - 1) / static_cast<std::size_t>(world_);
   const auto bs = static_cast<std::size_t>(options_.batch_size);
   return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
@@ -86,8 +87,21 @@ void DataLoader::start_epoch(uint64_t epoch) {
     std::mt19937_64 g(transforms::mix_seed(options_.seed, epoch));
     std::shuffle(order_.begin(), order_.end(), g);
   }
+  if (world_ > 1 && !order_.empty()) {
+    const std::size_t w = static_cast<std::size_t>(world_);
+    const std::size_t total = (order_.size() + w - 1) / w * w;
+    for (std::size_t i = order_.size(), j = 0; i < total; ++i, ++j) order_.push_back(order_[j]);
+    std::vector<std::size_t> mine;
+    for (std::size_t i = static_cast<std::size_t>(rank_); i < total; i += w) mine.push_back(order_[i]);
+    order_ = std::move(mine);
+  }
   next_batch_ = 0;
   next_submit_ = 0;
+}
+
+void DataLoader::shard(int rank, int world_size) {
+  rank_ = rank;
+  world_ = world_size;
 }
 
 Batch DataLoader::make_batch(std::size_t b) const {

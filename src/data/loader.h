@@ -49,6 +49,10 @@ class DataLoader {
   std::optional<Batch> next();
   /// Batches per epoch.
   std::size_t num_batches() const;
+  /// Data-parallel sharding (PyTorch's DistributedSampler): each epoch's order (shuffled the same
+  /// way on every rank) is padded by wrapping around to a multiple of `world_size`, and this
+  /// loader takes positions rank, rank + world_size, ...
+  void shard(int rank, int world_size);
   const Dataset& dataset() const { return *dataset_; }
 
  private:
@@ -58,6 +62,7 @@ class DataLoader {
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
   uint64_t epoch_ = 0;
+  int rank_ = 0, world_ = 1;
   std::vector<std::size_t> order_;
   std::size_t next_batch_ = 0;      // next batch to hand out
   std::size_t next_submit_ = 0;     // next batch to give to a worker

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/logging.h"
+#include "engine/distributed.h"
 #include "io/torch_file.h"
 
 namespace barton::engine {
@@ -235,6 +236,14 @@ void Trainer::train_iteration(data::Batch& batch) {
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(pending_));
       }
     }
+    if (dist) {
+      std::vector<at::Tensor> grads;
+      for (auto& p : nets::unique_parameters(*network)) {
+        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+      }
+      dist->allreduce_mean(grads);
+    }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {
       if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);
@@ -279,6 +288,13 @@ void Trainer::run() {
   state.run_start = std::chrono::steady_clock::now();
   state.terminate = false;
   fire_started();
+  if (dist) {
+    // Every rank starts from rank 0's weights (also after a CheckpointLoader or --resume there).
+    torch::NoGradGuard no_grad;
+    std::vector<at::Tensor> all;
+    for (const auto& [k, v] : nets::state_dict(*network)) all.push_back(v);
+    dist->broadcast(all);
+  }
   while (state.epoch < state.max_epochs && !state.terminate) {
     ++state.epoch;
     if (options.deterministic) torch::manual_seed(transforms::mix_seed(options.seed, static_cast<uint64_t>(state.epoch)));
@@ -307,6 +323,7 @@ void Trainer::run() {
     state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
     state.epoch_times.push_back(state.epoch_seconds);
     fire_epoch_completed();
+    if (dist) state.terminate = dist->allreduce_sum(state.terminate ? 1.0 : 0.0) > 0;
     if (!options.resume_path.empty()) save_state(options.resume_path);
   }
   fire_completed();

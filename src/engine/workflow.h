@@ -167,10 +167,15 @@ struct TrainerOptions {
   std::string resume_path;       ///< Full-state checkpoint written at each epoch's end ("" = none).
 };
 
+class Distributed;
+
 class Trainer final : public Engine {
  public:
   std::string role() const override { return "train"; }
   TrainerOptions options;
+  /// Data-parallel group (null: one process). Parameters are broadcast from rank 0 at the start,
+  /// gradients averaged before each optimizer step, and a stop requested on any rank stops all.
+  std::shared_ptr<Distributed> dist;
   std::shared_ptr<nets::Network> network;
   std::shared_ptr<data::DataLoader> loader;
   std::shared_ptr<losses::Loss> loss;

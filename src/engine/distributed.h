@@ -1,0 +1,56 @@
+#pragma once
+/// Data-parallel training on PyTorch's own distributed backend (c10d): rendezvous through a
+/// TCPStore, collectives through ProcessGroupGloo (CPU). The c10d headers stay inside
+/// distributed.cpp.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace barton::engine {
+
+/// Who this process is in a job. Read from torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK,
+/// MASTER_ADDR, MASTER_PORT), else Open MPI's (OMPI_COMM_WORLD_RANK / _SIZE / _LOCAL_RANK), else
+/// Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID); a single process when none is set.
+struct DistInfo {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "single process";  ///< Which variables it came from.
+};
+DistInfo dist_from_env();
+
+/// A process group. Thread-safety: one caller thread.
+class Distributed {
+ public:
+  /// Joins the group; every rank must call it. Throws Error naming the address when the
+  /// rendezvous does not complete within `timeout`.
+  Distributed(const DistInfo& info, std::chrono::milliseconds timeout);
+  ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  int rank() const { return info_.rank; }
+  int world_size() const { return info_.world_size; }
+
+  /// Overwrites `tensors` with rank 0's values.
+  void broadcast(const std::vector<at::Tensor>& tensors);
+  /// Replaces each tensor by the mean over ranks; tensors are packed into buckets of about
+  /// `bucket_mb` so that few collectives run.
+  void allreduce_mean(const std::vector<at::Tensor>& tensors, double bucket_mb = 25.0);
+  /// Sum of a scalar over ranks.
+  double allreduce_sum(double value);
+  void barrier();
+
+ private:
+  struct Impl;
+  DistInfo info_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace barton::engine
