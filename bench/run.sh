@@ -41,6 +41,17 @@ read -r WALL RSS_KB < "$BUILD/bench-train.time"
 echo "{\"bench\": \"train\", \"impl\": \"barton\", \"iterations\": $ITERS, \"threads\": $THREADS, \"total_s\": $WALL, \"peak_rss_mb\": $((RSS_KB / 1024))}" | tee -a "$TRAIN_OUT"
 /usr/bin/python3 "$ROOT/bench/train_bench.py" "$ABS_DATA/dataset.json" --iterations "$ITERS" --threads "$THREADS" \
   --workers "$THREADS" | tee -a "$TRAIN_OUT"
+# Scaling: the same run as 2 data-parallel ranks (c10d, Gloo) with half the threads each.
+if [ "$THREADS" -ge 2 ]; then
+  rm -rf "$BUILD/bench-train"
+  /usr/bin/time -f '%e %M' -o "$BUILD/bench-train2.time" env BARTON_THREADS="$((THREADS / 2))" BARTON_LOG_EVERY=1000 \
+    "$BUILD/barton" train "$ROOT/mmars/spleen_ct_seg" --nproc 2 --set DATASET_JSON="$ABS_DATA/dataset.json" \
+    DATA_ROOT="$ABS_DATA" MMAR_CKPT_DIR="$(cd "$BUILD" && pwd)/bench-train" epochs="$EPOCHS" amp=false \
+    num_interval_per_valid=1000 /train/key_metric/disabled=true /train/dataset/args/num_workers=1 > "$BUILD/bench-train2.log" 2>&1
+  read -r WALL2 _ < "$BUILD/bench-train2.time"
+  AR=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('allreduce_ms_per_step', 0))" "$BUILD/bench-train/train_stats.json")
+  echo "{\"bench\": \"train\", \"impl\": \"barton-2ranks\", \"iterations\": $ITERS, \"threads\": $THREADS, \"total_s\": $WALL2, \"allreduce_ms_per_step\": $AR}" | tee -a "$TRAIN_OUT"
+fi
 /usr/bin/python3 - "$OUT" "$MODEL_OUT" "$TRAIN_OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -60,6 +71,9 @@ trows = [json.loads(l) for l in open(sys.argv[3])]
 tb = next(r for r in trows if r["impl"] == "barton")
 tp = next(r for r in trows if r["impl"] == "python")
 print(f"{'training run, whole process (s)':<34}{tp['total_s']:>12.1f}{tb['total_s']:>12.1f}{tp['total_s'] / tb['total_s']:>14.2f}x")
+t2 = next((r for r in trows if r["impl"] == "barton-2ranks"), None)
+if t2:
+    print(f"{'training, 2 ranks x half threads (s)':<34}{'':>12}{t2['total_s']:>12.1f}{tb['total_s'] / t2['total_s']:>14.2f}x (1 rank / 2 ranks); all-reduce {t2['allreduce_ms_per_step']:.1f} ms per step")
 print(f"{'training run peak RSS (MB)':<34}{tp['peak_rss_mb']:>12.0f}{tb['peak_rss_mb']:>12.0f}{tb['peak_rss_mb'] / tp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"{'model peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "

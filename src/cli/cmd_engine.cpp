@@ -266,6 +266,8 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
       s["best_validation_epoch"] = t.state.best_metric_epoch;
     }
     s["device"] = wf.device.str();
+    s["world_size"] = dist.world_size;
+    if (t.comm_steps > 0) s["allreduce_ms_per_step"] = 1000.0 * t.comm_seconds / static_cast<double>(t.comm_steps);
     s["threads"] = at::get_num_threads();
     write_file_atomic(fs::path(wf.ckpt_dir) / "train_stats.json", s.dump(2) + "\n");
   }
@@ -274,6 +276,9 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
   if (t.state.best_metric_epoch >= 0)
     std::cout << fmt::format("; best {} {:.4f} at epoch {}", t.state.key_metric_name, t.state.best_metric, t.state.best_metric_epoch);
   std::cout << "\n";
+  if (t.comm_steps > 0)
+    std::cout << fmt::format("  all-reduce:  {:.1f} ms per step on rank 0 ({} steps, {} ranks)\n",
+                             1000.0 * t.comm_seconds / static_cast<double>(t.comm_steps), t.comm_steps, dist.world_size);
   std::cout << "  checkpoints: " << rel(wf.ckpt_dir) << "/ (best: model.pt, resume: checkpoint_last.pt)\n";
   std::cout << "  TensorBoard: tensorboard --logdir " << rel(wf.ckpt_dir) << "\n";
   if (write_stats) std::cout << "  summary:     " << rel((fs::path(wf.ckpt_dir) / "train_stats.json").string()) << "\n";

@@ -242,7 +242,10 @@ void Trainer::train_iteration(data::Batch& batch) {
         if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
         grads.push_back(p.grad());
       }
+      const auto t0 = std::chrono::steady_clock::now();
       dist->allreduce_mean(grads);
+      comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++comm_steps;
     }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {

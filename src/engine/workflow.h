@@ -176,6 +176,8 @@ class Trainer final : public Engine {
   /// Data-parallel group (null: one process). Parameters are broadcast from rank 0 at the start,
   /// gradients averaged before each optimizer step, and a stop requested on any rank stops all.
   std::shared_ptr<Distributed> dist;
+  double comm_seconds = 0;  ///< Time spent in gradient all-reduce (data-parallel runs).
+  int64_t comm_steps = 0;
   std::shared_ptr<nets::Network> network;
   std::shared_ptr<data::DataLoader> loader;
   std::shared_ptr<losses::Loss> loss;
