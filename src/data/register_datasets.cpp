@@ -7,34 +7,12 @@
 #include <fmt/format.h>
 
 #include "core/errors.h"
+#include "core/build_args.h"
 #include "data/register.h"
 
 namespace barton::data {
 
 namespace {
-
-template <typename T>
-T need(const BuildContext& ctx, const std::string& name, const ConfigNode& at) {
-  std::any v = ctx.lookup ? ctx.lookup(name) : std::any{};
-  if (!v.has_value()) throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not defined in this section", name));
-  try {
-    return std::any_cast<T>(v);
-  } catch (const std::bad_any_cast&) {
-    throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not of the kind this argument needs", name));
-  }
-}
-
-std::string ref(const ConfigNode& a, std::string_view key, std::string fallback) {
-  if (!a.has(key) || a.at(key).is_null()) return fallback;
-  auto s = a.at(key).as<std::string>();
-  return !s.empty() && s[0] == '@' ? s.substr(1) : s;
-}
-
-template <typename T>
-T value(const ConfigNode& a, std::string_view key, T fallback) {
-  if (!a.has(key) || a.at(key).is_null()) return fallback;
-  return a.at(key).as<T>();
-}
 
 int workers(int n) { return n > 0 ? n : 1; }
 
@@ -42,8 +20,8 @@ int workers(int n) { return n > 0 ? n : 1; }
 
 void register_datasets(DatasetRegistry& r) {
   auto common = [](const ConfigNode& a, const BuildContext& ctx) {
-    auto items = need<std::vector<DataItem>>(ctx, "datalist", a);
-    auto chain = need<std::shared_ptr<transforms::Compose>>(ctx, ref(a, "transform", "pre_transforms"), a);
+    auto items = lookup_as<std::vector<DataItem>>(ctx, "datalist", a);
+    auto chain = lookup_as<std::shared_ptr<transforms::Compose>>(ctx, ref_arg(a, "transform", "pre_transforms"), a);
     return std::make_pair(std::move(items), std::shared_ptr<const transforms::Compose>(std::move(chain)));
   };
   r.implement("Dataset", [common](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Dataset> {
@@ -53,22 +31,22 @@ void register_datasets(DatasetRegistry& r) {
   r.implement("CacheDataset", [common](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Dataset> {
     auto [items, chain] = common(a, ctx);
     CacheOptions o;
-    o.cache_num = value<int64_t>(a, "cache_num", o.cache_num);
-    o.cache_rate = value<double>(a, "cache_rate", o.cache_rate);
-    o.num_workers = workers(value<int>(a, "num_workers", 1));
-    o.copy_cache = value<bool>(a, "copy_cache", true);
+    o.cache_num = arg_or<int64_t>(a, "cache_num", o.cache_num);
+    o.cache_rate = arg_or<double>(a, "cache_rate", o.cache_rate);
+    o.num_workers = workers(arg_or<int>(a, "num_workers", 1));
+    o.copy_cache = arg_or<bool>(a, "copy_cache", true);
     return std::make_unique<CacheDataset>(std::move(items), chain, ctx.seed, o);
   });
   r.implement("SmartCacheDataset", [common](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Dataset> {
     auto [items, chain] = common(a, ctx);
     SmartCacheOptions o;
-    o.replace_rate = value<double>(a, "replace_rate", o.replace_rate);
-    o.cache_num = value<int64_t>(a, "cache_num", o.cache_num);
-    o.cache_rate = value<double>(a, "cache_rate", o.cache_rate);
-    o.num_init_workers = workers(value<int>(a, "num_init_workers", 1));
-    o.num_replace_workers = workers(value<int>(a, "num_replace_workers", 1));
-    o.shuffle = value<bool>(a, "shuffle", true);
-    o.seed = static_cast<uint64_t>(value<int64_t>(a, "seed", 0));
+    o.replace_rate = arg_or<double>(a, "replace_rate", o.replace_rate);
+    o.cache_num = arg_or<int64_t>(a, "cache_num", o.cache_num);
+    o.cache_rate = arg_or<double>(a, "cache_rate", o.cache_rate);
+    o.num_init_workers = workers(arg_or<int>(a, "num_init_workers", 1));
+    o.num_replace_workers = workers(arg_or<int>(a, "num_replace_workers", 1));
+    o.shuffle = arg_or<bool>(a, "shuffle", true);
+    o.seed = static_cast<uint64_t>(arg_or<int64_t>(a, "seed", 0));
     return std::make_unique<SmartCacheDataset>(std::move(items), chain, ctx.seed, o);
   });
   r.implement("PersistentDataset", [common](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Dataset> {
@@ -81,16 +59,16 @@ void register_datasets(DatasetRegistry& r) {
 
 void register_dataloaders(DataLoaderRegistry& r) {
   auto make = [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<DataLoader> {
-    auto ds = need<std::shared_ptr<Dataset>>(ctx, ref(a, "dataset", "dataset"), a);
+    auto ds = lookup_as<std::shared_ptr<Dataset>>(ctx, ref_arg(a, "dataset", "dataset"), a);
     LoaderOptions o;
-    o.batch_size = value<int>(a, "batch_size", 1);
+    o.batch_size = arg_or<int>(a, "batch_size", 1);
     if (o.batch_size < 1) throw ConfigError(a.source(), a.pointer() + "/batch_size", "batch_size must be at least 1");
-    o.shuffle = value<bool>(a, "shuffle", false);
-    o.drop_last = value<bool>(a, "drop_last", false);
+    o.shuffle = arg_or<bool>(a, "shuffle", false);
+    o.drop_last = arg_or<bool>(a, "drop_last", false);
     // Worker threads beyond the machine's cores only add contention.
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    o.num_workers = std::min(value<int>(a, "num_workers", 0), cores);
-    o.prefetch = std::max(1, value<int>(a, "prefetch_factor", 2));
+    o.num_workers = std::min(arg_or<int>(a, "num_workers", 0), cores);
+    o.prefetch = std::max(1, arg_or<int>(a, "prefetch_factor", 2));
     o.seed = ctx.seed;
     return std::make_unique<DataLoader>(ds, o);
   };

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
+#include "core/build_args.h"
 #include "core/errors.h"
 #include "core/logging.h"
 #include "engine/events.h"
@@ -26,36 +27,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string opt_string(const ConfigNode& a, std::string_view key, std::string fallback = "") {
-  if (!a.has(key) || a.at(key).is_null()) return fallback;
-  return a.at(key).as<std::string>();
-}
-template <typename T>
-T opt_value(const ConfigNode& a, std::string_view key, T fallback) {
-  if (!a.has(key) || a.at(key).is_null()) return fallback;
-  return a.at(key).as<T>();
-}
-
 std::string path_in(const BuildContext& ctx, const std::string& p) {
   if (p.empty() || fs::path(p).is_absolute()) return p;
   return (fs::path(ctx.mmar_root) / p).lexically_normal().string();
-}
-
-template <typename T>
-T lookup(const BuildContext& ctx, const std::string& name, const ConfigNode& at) {
-  std::any v = ctx.lookup ? ctx.lookup(name) : std::any{};
-  if (!v.has_value()) throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not defined in this config", name));
-  try {
-    return std::any_cast<T>(v);
-  } catch (const std::bad_any_cast&) {
-    throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not what this argument needs", name));
-  }
-}
-
-std::string ref_name(const ConfigNode& n) {
-  auto s = n.as<std::string>();
-  if (!s.empty() && s[0] == '@') s = s.substr(1);
-  return s;
 }
 
 double rss_gb() {
@@ -615,34 +589,34 @@ void register_handlers(HandlerRegistry& r) {
       if (w != "model" && w != "optimizer" && w != "lr_scheduler" && w != "train_conf")
         throw ConfigError(ld.source(), ld.pointer(), fmt::format("cannot load '{}': Barton loads model, optimizer", w));
     }
-    auto net = lookup<std::shared_ptr<nets::Network>>(ctx, "model", a);
+    auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
     optim::Optimizer* opt = nullptr;
-    if (std::find(what.begin(), what.end(), "optimizer") != what.end()) opt = lookup<optim::Optimizer*>(ctx, "optimizer", a);
+    if (std::find(what.begin(), what.end(), "optimizer") != what.end()) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
     return std::make_unique<CheckpointLoader>(path_in(ctx, a.require<std::string>("load_path")), what,
-                                              opt_value<bool>(a, "strict", true), net, opt, a);
+                                              arg_or<bool>(a, "strict", true), net, opt, a);
   });
   r.implement("CheckpointSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
     SaverOptions o;
     o.dir = path_in(ctx, a.require<std::string>("save_dir"));
-    o.prefix = opt_string(a, "file_prefix");
+    o.prefix = arg_or<std::string>(a, "file_prefix", "");
     if (!o.prefix.empty() && o.prefix.back() != '_') o.prefix += "_";
-    o.save_final = opt_value<bool>(a, "save_final", false);
-    o.final_filename = opt_string(a, "final_filename");
-    o.save_key = opt_value<bool>(a, "save_key_metric", false);
-    o.key_filename = opt_string(a, "key_metric_filename");
-    o.key_n_saved = opt_value<int64_t>(a, "key_metric_n_saved", 1);
-    o.interval = opt_value<int64_t>(a, "save_interval", 0);
-    o.n_saved = opt_value<int64_t>(a, "n_saved", 0);
+    o.save_final = arg_or<bool>(a, "save_final", false);
+    o.final_filename = arg_or<std::string>(a, "final_filename", "");
+    o.save_key = arg_or<bool>(a, "save_key_metric", false);
+    o.key_filename = arg_or<std::string>(a, "key_metric_filename", "");
+    o.key_n_saved = arg_or<int64_t>(a, "key_metric_n_saved", 1);
+    o.interval = arg_or<int64_t>(a, "save_interval", 0);
+    o.n_saved = arg_or<int64_t>(a, "n_saved", 0);
     const auto sd = a.at("save_dict");
     std::vector<std::string> what = sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
     if (std::find(what.begin(), what.end(), "model") == what.end())
       throw ConfigError(sd.source(), sd.pointer(), "save_dict must include \"model\"");
     o.save_optimizer = std::find(what.begin(), what.end(), "optimizer") != what.end();
-    auto net = lookup<std::shared_ptr<nets::Network>>(ctx, "model", a);
+    auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
     std::string conf;
     if (auto c = ctx.lookup ? ctx.lookup("conf") : std::any{}; c.has_value()) conf = std::any_cast<std::string>(c);
     optim::Optimizer* opt = nullptr;
-    if (o.save_optimizer) opt = lookup<optim::Optimizer*>(ctx, "optimizer", a);
+    if (o.save_optimizer) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
     return std::make_unique<CheckpointSaver>(o, net, conf, opt);
   });
   r.implement("StatsHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
@@ -655,36 +629,36 @@ void register_handlers(HandlerRegistry& r) {
     if (const char* env = std::getenv("BARTON_LOG_EVERY")) every = std::max(1L, std::atol(env));
     bool epoch_log = true;
     if (a.has("epoch_log") && a.at("epoch_log").is_bool()) epoch_log = a.at("epoch_log").as<bool>();
-    return std::make_unique<StatsHandler>(every, epoch_log, opt_string(a, "tag_name", "Loss"));
+    return std::make_unique<StatsHandler>(every, epoch_log, arg_or<std::string>(a, "tag_name", "Loss"));
   });
   r.implement("TensorBoardStatsHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    return std::make_unique<TensorBoardStatsHandler>(path_in(ctx, opt_string(a, "log_dir", "./runs")),
-                                                     opt_string(a, "tag_name", "Loss"),
-                                                     opt_value<int64_t>(a, "iteration_interval", 1),
-                                                     opt_value<int64_t>(a, "epoch_interval", 1), true);
+    return std::make_unique<TensorBoardStatsHandler>(path_in(ctx, arg_or<std::string>(a, "log_dir", "./runs")),
+                                                     arg_or<std::string>(a, "tag_name", "Loss"),
+                                                     arg_or<int64_t>(a, "iteration_interval", 1),
+                                                     arg_or<int64_t>(a, "epoch_interval", 1), true);
   });
   r.implement("TensorBoardImageHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    return std::make_unique<TensorBoardImageHandler>(path_in(ctx, opt_string(a, "log_dir", "./runs")),
-                                                     opt_value<int64_t>(a, "interval", 1));
+    return std::make_unique<TensorBoardImageHandler>(path_in(ctx, arg_or<std::string>(a, "log_dir", "./runs")),
+                                                     arg_or<int64_t>(a, "interval", 1));
   });
   r.implement("ValidationHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("validator") ? ref_name(a.at("validator")) : "evaluator";
-    auto v = lookup<std::shared_ptr<Evaluator>>(ctx, name, a);
-    if (!opt_value<bool>(a, "epoch_level", true))
+    const std::string name = a.has("validator") ? strip_ref(a.at("validator").as<std::string>()) : "evaluator";
+    auto v = lookup_as<std::shared_ptr<Evaluator>>(ctx, name, a);
+    if (!arg_or<bool>(a, "epoch_level", true))
       throw ConfigError(a.source(), a.pointer() + "/epoch_level", "iteration-level validation is not supported; use epoch_level: true");
-    return std::make_unique<ValidationHandler>(v, a.require<int64_t>("interval"), opt_value<bool>(a, "exec_at_start", false));
+    return std::make_unique<ValidationHandler>(v, a.require<int64_t>("interval"), arg_or<bool>(a, "exec_at_start", false));
   });
   r.implement("LrScheduleHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("lr_scheduler") ? ref_name(a.at("lr_scheduler")) : "lr_scheduler";
-    return std::make_unique<LrScheduleHandler>(lookup<optim::LrScheduler*>(ctx, name, a),
-                                               opt_value<bool>(a, "epoch_level", true), opt_value<bool>(a, "print_lr", true));
+    const std::string name = a.has("lr_scheduler") ? strip_ref(a.at("lr_scheduler").as<std::string>()) : "lr_scheduler";
+    return std::make_unique<LrScheduleHandler>(lookup_as<optim::LrScheduler*>(ctx, name, a),
+                                               arg_or<bool>(a, "epoch_level", true), arg_or<bool>(a, "print_lr", true));
   });
   r.implement("EarlyStopHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
-    return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), opt_value<double>(a, "min_delta", 0.0), nullptr);
+    return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), arg_or<double>(a, "min_delta", 0.0), nullptr);
   });
   r.implement("SmartCacheHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("smartcacher") ? ref_name(a.at("smartcacher")) : "dataset";
-    auto ds = lookup<std::shared_ptr<data::Dataset>>(ctx, name, a);
+    const std::string name = a.has("smartcacher") ? strip_ref(a.at("smartcacher").as<std::string>()) : "dataset";
+    auto ds = lookup_as<std::shared_ptr<data::Dataset>>(ctx, name, a);
     if (!dynamic_cast<data::SmartCacheDataset*>(ds.get()))
       throw ConfigError(a.source(), a.pointer() + "/smartcacher", "'@" + name + "' is not a SmartCacheDataset");
     return std::make_unique<SmartCacheHandler>();
@@ -696,14 +670,14 @@ void register_handlers(HandlerRegistry& r) {
       return n.is_array() ? n.as<std::vector<std::string>>() : std::vector<std::string>{n.as<std::string>()};
     };
     return std::make_unique<MetricsSaver>(path_in(ctx, a.require<std::string>("save_dir")), list("metrics", {"*"}),
-                                          list("metric_details", {}), opt_string(a, "delimiter", ","));
+                                          list("metric_details", {}), arg_or<std::string>(a, "delimiter", ","));
   });
 }
 
 void register_metrics(MetricRegistry& r) {
-  auto red = [](const ConfigNode& a) { return opt_string(a, "reduction", "mean"); };
+  auto red = [](const ConfigNode& a) { return arg_or<std::string>(a, "reduction", "mean"); };
   auto dice = [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = opt_value<bool>(a, "include_background", true), ie = opt_value<bool>(a, "ignore_empty", true);
+    const bool bg = arg_or<bool>(a, "include_background", true), ie = arg_or<bool>(a, "ignore_empty", true);
     return std::make_unique<FnMetric>("MeanDice", red(a), [bg, ie](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {
       return metrics::dice(p, l, bg, ie);
     });
@@ -714,7 +688,7 @@ void register_metrics(MetricRegistry& r) {
     return std::make_unique<AccuracyMetric>();
   });
   r.implement("HausdorffDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = opt_value<bool>(a, "include_background", false), directed = opt_value<bool>(a, "directed", false);
+    const bool bg = arg_or<bool>(a, "include_background", false), directed = arg_or<bool>(a, "directed", false);
     std::optional<double> pct;
     if (a.has("percentile") && !a.at("percentile").is_null()) pct = a.at("percentile").as<double>();
     return std::make_unique<FnMetric>("HausdorffDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
@@ -722,13 +696,13 @@ void register_metrics(MetricRegistry& r) {
     });
   });
   r.implement("SurfaceDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = opt_value<bool>(a, "include_background", false), sym = opt_value<bool>(a, "symmetric", false);
+    const bool bg = arg_or<bool>(a, "include_background", false), sym = arg_or<bool>(a, "symmetric", false);
     return std::make_unique<FnMetric>("SurfaceDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
       return metrics::surface_distance(p, l, bg, sym, s);
     });
   });
   r.implement("SurfaceDice", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = opt_value<bool>(a, "include_background", false);
+    const bool bg = arg_or<bool>(a, "include_background", false);
     const auto n = a.at("class_thresholds");
     const auto th = n.is_array() ? n.as<std::vector<double>>() : std::vector<double>{n.as<double>()};
     return std::make_unique<FnMetric>("SurfaceDice", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
@@ -736,7 +710,7 @@ void register_metrics(MetricRegistry& r) {
     });
   });
   r.implement("ConfusionMatrix", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = opt_value<bool>(a, "include_background", true);
+    const bool bg = arg_or<bool>(a, "include_background", true);
     const auto n = a.at_or_empty("metric_name");
     const std::string name = n.is_null() || !n.is_string() ? (n.is_array() ? n.at(std::size_t{0}).as<std::string>() : "hit_rate") : n.as<std::string>();
     return std::make_unique<FnMetric>("ConfusionMatrix", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {

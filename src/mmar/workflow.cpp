@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "core/build_args.h"
 #include "core/errors.h"
 #include "core/logging.h"
 #include "data/register.h"
@@ -32,8 +33,6 @@ std::string variable(const ResolvedConfig& config, const std::string& name) {
 }
 
 namespace {
-
-std::string strip_ref(const std::string& s) { return !s.empty() && s[0] == '@' ? s.substr(1) : s; }
 
 ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
   if (pointer.empty()) return doc;
@@ -222,14 +221,7 @@ T get_ref(const BuildContext& ctx, const ConfigNode& args, std::string_view key,
     return T{};
   }
   const auto node = args.at(key);
-  const auto name = strip_ref(node.as<std::string>());
-  auto v = ctx.lookup(name);
-  if (!v.has_value()) throw ConfigError(node.source(), node.pointer(), fmt::format("'@{}' is not defined", name));
-  try {
-    return std::any_cast<T>(v);
-  } catch (const std::bad_any_cast&) {
-    throw ConfigError(node.source(), node.pointer(), fmt::format("'@{}' is not of the kind '{}' needs", name, key));
-  }
+  return lookup_as<T>(ctx, strip_ref(node.as<std::string>()), node);
 }
 
 std::vector<NamedMetric> collect_metrics(const BuildContext& ctx, const ConfigNode& a, std::string_view key_arg, bool& has_key) {
