@@ -168,20 +168,6 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
                  bool write_stats) {
   if (l.nproc > 0) return launch(l);
   const auto dist = engine::dist_from_env();
-  if (dist.world_size == 1) {
-    // Clara's multi_gpu=true: one rank per visible GPU.
-    const auto probe = mmar::resolve_config(mmar::locate_config(a.mmar, a.config, a.env), {a.sets, false});
-    const auto mg = mmar::variable(probe, "multi_gpu");
-    if (mg == "true" || mg == "True" || mg == "1") {
-      const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
-      if (gpus > 1) {
-        LaunchArgs per_gpu = l;
-        per_gpu.nproc = gpus;
-        return launch(per_gpu);
-      }
-      log::warn(fmt::format("multi_gpu=true but {} CUDA device(s): training in one process (--nproc N starts CPU ranks)", gpus));
-    }
-  }
   const bool rank0 = dist.rank == 0;
   if (!rank0) write_stats = false;
   auto sets = a.sets;
@@ -192,6 +178,19 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
   }
   const auto files = mmar::locate_config(a.mmar, a.config, a.env);
   const auto cfg = mmar::resolve_config(files, {sets, false});
+  if (dist.world_size == 1) {
+    // Clara's multi_gpu=true: one rank per visible GPU.
+    const auto mg = mmar::variable(cfg, "multi_gpu");
+    if (mg == "true" || mg == "True" || mg == "1") {
+      const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+      if (gpus > 1) {
+        LaunchArgs per_gpu = l;
+        per_gpu.nproc = gpus;
+        return launch(per_gpu);
+      }
+      log::warn(fmt::format("multi_gpu=true but {} CUDA device(s): training in one process (--nproc N starts CPU ranks)", gpus));
+    }
+  }
   if (print_conf(cfg)) std::cout << cfg.doc.dump(2) << "\n";
   mmar::WorkflowOptions wo;
   wo.device = a.device;
@@ -285,10 +284,11 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
   return 0;
 }
 
-/// Index of the first post transform named `name` in a flat config, or -1.
-int find_post(const mmar::ResolvedConfig& c, const std::string& name) {
-  if (!c.doc.has("post_transforms")) return -1;
-  const auto p = c.doc.at("post_transforms");
+/// Index of the first post transform named `name` in the section at `section`, or -1.
+int find_post(const mmar::ResolvedConfig& c, const std::string& section, const std::string& name) {
+  const auto sec = mmar::node_at(c.doc, section);
+  if (!sec.has("post_transforms")) return -1;
+  const auto p = sec.at("post_transforms");
   for (std::size_t i = 0; i < p.size(); ++i) {
     if (p.at(i).has("name") && p.at(i).at("name").as<std::string>() == name) return static_cast<int>(i);
   }
@@ -349,26 +349,24 @@ int run_evaluation(const CommonArgs& a, const std::string& default_config, const
       sets.push_back("DATA_ROOT=" + abs.parent_path().string());
     }
   }
-  auto files = mmar::locate_config(a.mmar, a.config, a.env, default_config);
-  // Clara's validate_ckpt.sh: the checkpoint rather than TorchScript, where the config has the switches.
-  {
-    const auto probe = mmar::resolve_config(files, {sets, false});
-    std::vector<std::string> pre;
-    if (probe.variables.has("dont_load_ts_model")) pre.push_back("dont_load_ts_model=True");
-    if (probe.variables.has("dont_load_ckpt_model")) pre.push_back("dont_load_ckpt_model=False");
-    sets.insert(sets.begin(), pre.begin(), pre.end());
-  }
+  const auto files = mmar::locate_config(a.mmar, a.config, a.env, default_config);
+  // One look at the config as the user gave it decides the extra settings; then one resolution.
   sets.insert(sets.end(), a.sets.begin(), a.sets.end());
-  auto cfg = mmar::resolve_config(files, {sets, false});
-  if (!key.empty() && cfg.kind == mmar::ConfigKind::kEvaluate) {
-    sets.push_back("/dataset/data_list_key=" + key);
-  }
+  const auto probe = mmar::resolve_config(files, {sets, false});
+  const auto section = mmar::section_pointer(probe, "validate");
+  std::vector<std::string> extra;
+  // Clara's validate_ckpt.sh: the checkpoint rather than TorchScript, where the config has the
+  // switches (before the user's --set, which may override them).
+  if (probe.variables.has("dont_load_ts_model")) extra.push_back("dont_load_ts_model=True");
+  if (probe.variables.has("dont_load_ckpt_model")) extra.push_back("dont_load_ckpt_model=False");
+  sets.insert(sets.begin(), extra.begin(), extra.end());
+  if (!key.empty()) sets.push_back(section + "/dataset/data_list_key=" + key);
   if (save_segs) {
-    const int i = find_post(cfg, "SaveImaged");
-    if (i < 0) throw ConfigError(files.config_path, "/post_transforms", "--save-segmentations needs a SaveImaged post transform");
-    sets.push_back(fmt::format("/post_transforms/{}/disabled=false", i));
+    const int i = find_post(probe, section, "SaveImaged");
+    if (i < 0) throw ConfigError(files.config_path, section + "/post_transforms", "--save-segmentations needs a SaveImaged post transform");
+    sets.push_back(fmt::format("{}/post_transforms/{}/disabled=false", section, i));
   }
-  if (!key.empty() || save_segs) cfg = mmar::resolve_config(files, {sets, false});
+  const auto cfg = mmar::resolve_config(files, {sets, false});
   if (print_conf(cfg)) std::cout << cfg.doc.dump(2) << "\n";
   mmar::WorkflowOptions wo;
   wo.device = a.device;

@@ -75,10 +75,7 @@ class CheckpointLoader final : public Handler {
         const auto root = io::load_torch_file(path_);
         const auto* o = root.get("optimizer");
         if (!o || !o->is_dict()) throw IoError(path_, "has no 'optimizer' entry to load");
-        std::vector<std::pair<std::string, torch::Tensor>> s;
-        for (const auto& [k, v] : *std::get<std::shared_ptr<io::PyDict>>(o->v))
-          if (k.is_string() && v.is_tensor()) s.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
-        opt_->load_state(s);
+        opt_->load_state(io::tensor_items(*o));
       }
     }
     done_ = true;
@@ -557,12 +554,10 @@ void write_metric_reports(const std::string& dir, const Engine& e, const std::ve
         sum += name + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "nan" + d + "0\n";
         return;
       }
-      const auto sorted = std::get<0>(ok.sort());
       sum += fmt::format("{}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{:.6f}{}{}\n", name, d, ok.mean().item<double>(), d,
                          at::quantile(ok, 0.5).item<double>(), d, ok.max().item<double>(), d, ok.min().item<double>(), d,
                          at::quantile(ok, 0.9).item<double>(), d, ok.numel() > 1 ? ok.std(false).item<double>() : 0.0, d,
                          ok.numel());
-      (void)sorted;
     };
     for (int64_t c = 0; c < t.size(1); ++c) stats(fmt::format("class{}", c), t.select(1, c));
     stats("mean", at::nanmean(t, 1));

@@ -192,7 +192,6 @@ double Evaluator::run() {
       last_output["image"] = image.cpu();
       if (batch->tensors.count("label")) last_output["label"] = batch->tensors.at("label");
       last_output["pred"] = pred;
-      last_items = samples;
     }
     fire_iteration_completed();
   }
@@ -232,13 +231,13 @@ void Trainer::train_iteration(data::Batch& batch) {
   if (pending_ >= options.grad_accumulation || last) {
     if (pending_ > 1) {
       torch::NoGradGuard no_grad;
-      for (auto& p : nets::unique_parameters(*network)) {
+      for (auto& p : params_) {
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(pending_));
       }
     }
     if (dist) {
       std::vector<at::Tensor> grads;
-      for (auto& p : nets::unique_parameters(*network)) {
+      for (auto& p : params_) {
         if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
         grads.push_back(p.grad());
       }
@@ -249,7 +248,7 @@ void Trainer::train_iteration(data::Batch& batch) {
     }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {
-      if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(nets::unique_parameters(*network), options.grad_clip_norm);
+      if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options.grad_clip_norm);
       optimizer->step();
     }
     optimizer->zero_grad();
@@ -267,7 +266,7 @@ void Trainer::train_iteration(data::Batch& batch) {
 bool Trainer::unscale_and_check() {
   torch::NoGradGuard no_grad;
   bool finite = true;
-  for (auto& p : nets::unique_parameters(*network)) {
+  for (auto& p : params_) {
     auto g = p.mutable_grad();
     if (!g.defined()) continue;
     g.div_(scale_);
@@ -289,6 +288,7 @@ bool Trainer::unscale_and_check() {
 void Trainer::run() {
   state.max_epochs = options.max_epochs;
   state.run_start = std::chrono::steady_clock::now();
+  params_ = nets::unique_parameters(*network);
   state.terminate = false;
   fire_started();
   if (dist) {
@@ -377,13 +377,7 @@ void Trainer::load_state(const std::string& path) {
   const auto root = io::load_torch_file(path);
   if (!root.is_dict()) throw IoError(path, "is not a checkpoint dictionary");
   nets::load_state_dict(*network, io::load_state_dict_file(path, "model"), true);
-  const auto& opt = need(root, "optimizer", path);
-  std::vector<std::pair<std::string, torch::Tensor>> s;
-  if (opt.is_dict()) {
-    for (const auto& [k, v] : *std::get<std::shared_ptr<io::PyDict>>(opt.v)) {
-      if (k.is_string() && v.is_tensor()) s.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
-    }
-  }
+  const auto s = io::tensor_items(need(root, "optimizer", path));
   if (const auto* n = root.get("optimizer_name"); n && n->is_string() && std::get<std::string>(n->v) != optimizer->name()) {
     throw IoError(path, fmt::format("holds {} state but the config's optimizer is {}", std::get<std::string>(n->v),
                                     optimizer->name()));

@@ -101,8 +101,6 @@ class Engine {
   Engine* parent = nullptr;
   /// Batch keys of the last iteration, for handlers that show images.
   std::map<std::string, at::Tensor> last_output;
-  /// Last batch's samples (geometry, file names).
-  std::vector<transforms::Sample> last_items;
 
   /// The epoch that events are labelled with: the parent's for an evaluator.
   int64_t global_epoch() const { return parent ? parent->state.epoch : state.epoch; }
@@ -200,6 +198,7 @@ class Trainer final : public Engine {
   /// halved and the step skipped on inf/NaN gradients, doubled after 2000 clean steps).
   bool scaling() const { return amp && device.is_cuda(); }
   bool unscale_and_check();
+  std::vector<torch::Tensor> params_;  // the network's parameters, each once (set by run())
   int64_t pending_ = 0;  // iterations accumulated since the last optimizer step
   double scale_ = 65536.0;
   int64_t clean_steps_ = 0;

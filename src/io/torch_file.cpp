@@ -311,6 +311,15 @@ class Unpickler {
 
 }  // namespace
 
+std::vector<std::pair<std::string, at::Tensor>> tensor_items(const PyValue& dict) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  if (!dict.is_dict()) return out;
+  for (const auto& [k, v] : *std::get<std::shared_ptr<PyDict>>(dict.v)) {
+    if (k.is_string() && v.is_tensor()) out.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
+  }
+  return out;
+}
+
 PyValue load_torch_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError(path, "no such file");

@@ -39,6 +39,9 @@ struct PyValue {
   const PyValue* get(const std::string& key) const;
 };
 
+/// The (string key, tensor) entries of a dict value, in order; other entries are skipped.
+std::vector<std::pair<std::string, at::Tensor>> tensor_items(const PyValue& dict);
+
 /// Loads a torch.save file. Throws IoError naming the file for anything it cannot read.
 PyValue load_torch_file(const std::string& path);
 

@@ -24,8 +24,6 @@ std::string section_pointer(const ResolvedConfig& config, const std::string& sec
   throw Error("unknown section '" + section + "' (use train or validate)");
 }
 
-namespace {
-
 ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
   ConfigNode n = doc;
   std::size_t pos = 1;
@@ -39,7 +37,6 @@ ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
   return n;
 }
 
-}  // namespace
 
 std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& config, const std::string& pointer,
                                                       const Registries& registries, const BuildContext& ctx_in) {

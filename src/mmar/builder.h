@@ -26,6 +26,9 @@ std::vector<data::DataItem> section_datalist(const ResolvedConfig& config, const
 /// training configs; the whole document ("") for validation / inference configs.
 std::string section_pointer(const ResolvedConfig& config, const std::string& section);
 
+/// The node at a JSON Pointer of `doc` ("" = the document). Throws ConfigError when absent.
+ConfigNode node_at(const ConfigNode& doc, const std::string& pointer);
+
 /// Resolves a path from the config relative to the MMAR root.
 std::string mmar_path(const ResolvedConfig& config, const std::string& path);
 

@@ -34,19 +34,6 @@ std::string variable(const ResolvedConfig& config, const std::string& name) {
 
 namespace {
 
-ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
-  if (pointer.empty()) return doc;
-  ConfigNode n = doc;
-  std::size_t pos = 1;
-  while (pos <= pointer.size()) {
-    const auto next = pointer.find('/', pos);
-    n = n.at(pointer.substr(pos, next == std::string::npos ? std::string::npos : next - pos));
-    if (next == std::string::npos) break;
-    pos = next + 1;
-  }
-  return n;
-}
-
 bool truthy(const ResolvedConfig& c, const std::string& name, bool fallback) {
   if (!c.variables.has(name)) return fallback;
   const auto v = c.variables.at(name);

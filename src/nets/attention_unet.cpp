@@ -22,10 +22,7 @@ struct AttentionUnetOptions {
   static AttentionUnetOptions from_config(const ConfigNode& a) {
     AttentionUnetOptions o;
     o.dims = parse_spatial_dims(a, 3);
-    o.in = a.require<int64_t>("in_channels");
-    o.out = a.require<int64_t>("out_channels");
-    if (o.in < 1 || o.out < 1)
-      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+    std::tie(o.in, o.out) = parse_io_channels(a);
     const auto ch = a.at("channels");
     o.channels =
         ch.is_array() ? ch.as<std::vector<int64_t>>() : std::vector<int64_t>{ch.as<int64_t>()};

@@ -26,16 +26,13 @@ struct BasicUNetOptions {
   static BasicUNetOptions from_config(const ConfigNode& a) {
     BasicUNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
-    o.in = a.get_or<int64_t>("in_channels", 1);
-    o.out = a.get_or<int64_t>("out_channels", 2);
+    std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
     if (a.has("features")) o.features = ints_rep(a.at("features"), 6);
     for (std::size_t i = 0; i < o.features.size(); ++i) {
       if (o.features[i] < 1)
         throw ConfigError(a.source(), a.pointer() + "/features",
                           "every feature count must be positive");
     }
-    if (o.in < 1 || o.out < 1)
-      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
     o.act = parse_act(a, "act", o.act, /*allow_none=*/true);
     o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/true);
     o.bias = a.get_or("bias", true);

@@ -34,10 +34,7 @@ struct DynUNetOptions {
   static DynUNetOptions from_config(const ConfigNode& a) {
     DynUNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
-    o.in = a.require<int64_t>("in_channels");
-    o.out = a.require<int64_t>("out_channels");
-    if (o.in < 1 || o.out < 1)
-      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+    std::tie(o.in, o.out) = parse_io_channels(a);
     const auto n = static_cast<std::size_t>(o.dims);
     // A list with one entry per level; each entry an int or a list of spatial_dims ints.
     auto per_level = [&](const char* key) {

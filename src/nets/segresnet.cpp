@@ -29,12 +29,9 @@ struct SegResNetOptions {
     SegResNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
     o.init_filters = a.get_or<int64_t>("init_filters", 8);
-    o.in = a.get_or<int64_t>("in_channels", 1);
-    o.out = a.get_or<int64_t>("out_channels", 2);
+    std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
     if (o.init_filters < 1)
       throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
-    if (o.in < 1 || o.out < 1)
-      throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
     if (a.has("dropout_prob") && !a.at("dropout_prob").is_null()) {
       o.dropout_prob = a.at("dropout_prob").as<double>();
       if (o.dropout_prob < 0 || o.dropout_prob > 1) {

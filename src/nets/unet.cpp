@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "core/errors.h"
+#include "nets/blocks/extra_layers.h"
 #include "nets/blocks/layers.h"
 #include "nets/register.h"
 
@@ -27,12 +28,8 @@ struct UNetOptions {
       throw ConfigError(a.at("dimensions").source(), a.at("dimensions").pointer(),
                         "give spatial_dims or the older dimensions, not both");
     }
-    o.dims = a.has("dimensions") ? a.require<int>("dimensions") : a.get_or("spatial_dims", 3);
-    if (o.dims != 2 && o.dims != 3) {
-      throw ConfigError(a.source(), a.pointer() + (a.has("dimensions") ? "/dimensions" : "/spatial_dims"), "must be 2 or 3");
-    }
-    o.in = a.require<int64_t>("in_channels");
-    o.out = a.require<int64_t>("out_channels");
+    o.dims = parse_spatial_dims(a, 3);
+    std::tie(o.in, o.out) = parse_io_channels(a);
     o.channels = a.require<std::vector<int64_t>>("channels");
     o.strides = a.require<std::vector<int64_t>>("strides");
     if (o.channels.size() < 2) throw ConfigError(a.at("channels").source(), a.at("channels").pointer(), "needs at least 2 levels");

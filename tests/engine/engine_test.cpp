@@ -250,6 +250,13 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
   EXPECT_NEAR(agg, best, 1e-5);
   EXPECT_TRUE(fs::exists(tmp.path() + "/eval/val_mean_dice_raw.csv"));
   EXPECT_TRUE(fs::exists(tmp.path() + "/eval/metrics_summary.json"));
+
+  // Any datalist key: the 5 training cases, reports in another folder.
+  sh(test::barton_bin() + " validate " + tmp.path() + " -c config_train.json --datalist-key training --output " + tmp.file("tr"));
+  std::ifstream tr(tmp.file("tr") + "/metrics.csv");
+  std::size_t lines = 0;
+  while (std::getline(tr, line)) ++lines;
+  EXPECT_EQ(lines, 7u);  // header, 5 cases, aggregate
 }
 
 TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {

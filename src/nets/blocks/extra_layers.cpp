@@ -149,6 +149,13 @@ int parse_spatial_dims(const ConfigNode& a, int def) {
   return dims;
 }
 
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in, int64_t def_out) {
+  const int64_t in = def_in < 0 ? a.require<int64_t>("in_channels") : a.get_or<int64_t>("in_channels", def_in);
+  const int64_t out = def_out < 0 ? a.require<int64_t>("out_channels") : a.get_or<int64_t>("out_channels", def_out);
+  if (in < 1 || out < 1) throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+  return {in, out};
+}
+
 LayerSpec parse_act(const ConfigNode& a,
                     std::string_view key,
                     const LayerSpec& def,

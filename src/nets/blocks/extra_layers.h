@@ -79,6 +79,9 @@ std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const
 /// `spatial_dims` or the older `dimensions` (not both), 2 or 3; errors at the key.
 int parse_spatial_dims(const ConfigNode& a, int def = 3);
 
+/// `in_channels` and `out_channels`, both positive; a default < 0 makes the argument required.
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in = -1, int64_t def_out = -1);
+
 /// Activation spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`).
 /// Checks that the activation is supported; errors at the key.
 LayerSpec parse_act(const ConfigNode& a,
