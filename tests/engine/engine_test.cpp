@@ -534,3 +534,33 @@ TEST(EngineTest, BrainMmarRunsOnRealMris) {
 
 }  // namespace
 }  // namespace barton
+
+namespace barton {
+namespace {
+
+// validate --save-segmentations enables the config's (disabled) SaveImaged; without it nothing is
+// written; a config without SaveImaged is refused at its post_transforms.
+TEST(EngineTest, ValidateSavesSegmentationsOnRequest) {
+  test::TempDir tmp;
+  auto cfg = json::parse(kTrainConfig);
+  cfg["validate"]["post_transforms"].push_back(
+      {{"name", "SaveImaged"}, {"disabled", true}, {"args", {{"keys", "pred"}, {"output_dir", "{MMAR_EVAL_OUTPUT_PATH}"}}}});
+  make_mmar(tmp.path(), cfg.dump(2));
+  sh(train_cmd(tmp.path(), "--set epochs=1"));
+  const std::string seg = tmp.path() + "/eval/case_5/case_5_trans.nii.gz";
+  sh(test::barton_bin() + " validate " + tmp.path() + " -c config_train.json");
+  EXPECT_FALSE(fs::exists(seg));
+  sh(test::barton_bin() + " validate " + tmp.path() + " -c config_train.json --save-segmentations");
+  EXPECT_TRUE(fs::exists(seg));
+
+  test::TempDir plain;
+  make_mmar(plain.path());
+  sh(train_cmd(plain.path(), "--set epochs=1"));
+  const auto out = sh(test::barton_bin() + " validate " + plain.path() + " -c config_train.json --save-segmentations", 2);
+  EXPECT_NE(out.find("config_train.json:/validate/post_transforms: --save-segmentations needs a SaveImaged post transform"),
+            std::string::npos)
+      << out;
+}
+
+}  // namespace
+}  // namespace barton
