@@ -11,12 +11,32 @@ PACKAGES=(
   libnifti2-dev libdeflate-dev zlib1g-dev
   libinsighttoolkit5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
+  libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only cross-checks, run as /usr/bin/python3
   python3 python3-torch python3-nibabel python3-pydicom python3-numpy
   # real images used by tests and the demo (../shared/DATA.md)
   mricron-data insighttoolkit5-examples
+  # ONNX Runtime for the export tests comes from npm (below)
+  nodejs
 )
+
+# npm onnxruntime-node (its CPU binaries ship inside the package; --ignore-scripts skips the
+# optional CUDA download), installed into .npm-deps/ of the checkout for the export tests.
+ORT_VERSION=1.30.0
+ORT_DIR="$(cd "$(dirname "$0")/.." && pwd)/.npm-deps"
+install_ort() {
+  if [ -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] &&
+     grep -q "\"version\": \"$ORT_VERSION\"" "$ORT_DIR/node_modules/onnxruntime-node/package.json"; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    ${SUDO:-} apt-get install -y -qq --no-install-recommends npm  # Debian's nodejs ships npm apart
+  fi
+  echo "install-deps: npm install onnxruntime-node@$ORT_VERSION into $ORT_DIR"
+  mkdir -p "$ORT_DIR"
+  npm install --prefix "$ORT_DIR" --ignore-scripts --no-audit --no-fund --no-save --loglevel=error "onnxruntime-node@$ORT_VERSION"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -27,6 +47,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  install_ort
   exit 0
 fi
 
@@ -36,3 +57,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_ort

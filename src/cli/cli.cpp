@@ -25,6 +25,8 @@ const Command kCommands[] = {
     {"finetune", "Train starting from a checkpoint (MMAR_CKPT or --ckpt)", setup_finetune},
     {"validate", "Validate a checkpoint (config_validation.json): metrics.csv and per-case reports", setup_validate},
     {"infer", "Sliding-window inference (config_inference.json): segmentations on the original grid", setup_infer},
+    {"export", "Export a trained model: ONNX, a Triton model repository, Barton's inference plan, a manifest", setup_export},
+    {"verify", "Check an export folder against its manifest (SHA-256 of every file)", setup_verify},
     {"preprocess", "Run a config's pre_transforms on its datalist and write what the network sees", setup_preprocess},
 };
 

@@ -38,5 +38,7 @@ void setup_train(CLI::App& sub, Runner& runner);
 void setup_finetune(CLI::App& sub, Runner& runner);
 void setup_validate(CLI::App& sub, Runner& runner);
 void setup_infer(CLI::App& sub, Runner& runner);
+void setup_export(CLI::App& sub, Runner& runner);
+void setup_verify(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli

@@ -1,0 +1,183 @@
+#include "export/graph.h"
+
+#include <torch/torch.h>
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/passes/dead_code_elimination.h>
+#include <torch/csrc/jit/passes/remove_dropout.h>
+
+#include <map>
+
+#include "core/errors.h"
+#include "nets/blocks/layers.h"
+
+namespace barton::exporter {
+
+namespace {
+
+/// Restores what tracing changes on a network: training mode, requires_grad, fast ConvTranspose.
+class TraceScope {
+ public:
+  explicit TraceScope(nets::Network& net) : net_(net), training_(net.is_training()) {
+    for (auto& p : net.parameters()) {
+      grads_.emplace_back(p, p.requires_grad());
+      p.set_requires_grad(false);
+    }
+    for (auto& m : net.modules(false)) {
+      if (auto* ct = dynamic_cast<nets::ConvTransposeImpl*>(m.get())) {
+        fast_.emplace_back(ct, ct->fast());
+        ct->set_fast(false);
+      }
+    }
+    net.eval();
+  }
+  ~TraceScope() {
+    for (auto& [p, g] : grads_) p.set_requires_grad(g);
+    for (auto& [ct, f] : fast_) ct->set_fast(f);
+    net_.train(training_);
+  }
+  TraceScope(const TraceScope&) = delete;
+  TraceScope& operator=(const TraceScope&) = delete;
+
+ private:
+  nets::Network& net_;
+  bool training_;
+  std::vector<std::pair<torch::Tensor, bool>> grads_;
+  std::vector<std::pair<nets::ConvTransposeImpl*, bool>> fast_;
+};
+
+c10::optional<torch::Tensor> const_tensor(torch::jit::Value* v) {
+  const auto iv = torch::jit::toIValue(v);
+  if (!iv || !iv->isTensor()) return c10::nullopt;
+  return iv->toTensor();
+}
+
+}  // namespace
+
+std::shared_ptr<torch::jit::Graph> trace_network(nets::Network& net, const torch::Tensor& example) {
+  TraceScope scope(net);
+  torch::NoGradGuard no_grad;
+  auto fn = [&net](torch::jit::Stack in) -> torch::jit::Stack { return {net.forward(in.at(0).toTensor())}; };
+  std::shared_ptr<torch::jit::Graph> graph;
+  try {
+    auto traced = torch::jit::tracer::trace({example.detach()}, fn, [](const torch::autograd::Variable&) { return std::string(); },
+                                            /*strict=*/false, /*force_outplace=*/false);
+    graph = std::get<0>(traced)->graph;
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (const auto nl = msg.find('\n'); nl != std::string::npos) msg = msg.substr(0, nl);
+    throw ShapeError(fmt::format("{} does not run on an input of shape [{}]: {}", net.name(), fmt::join(example.sizes(), ", "), msg));
+  }
+  torch::jit::removeDropout(graph);
+  // The weights are the network's live parameters: give the graph its own copies.
+  std::vector<torch::jit::Node*> consts;
+  for (auto* n : graph->nodes()) {
+    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
+  }
+  for (auto* n : consts) {
+    const auto t = const_tensor(n->output());
+    if (!t) continue;
+    torch::jit::WithInsertPoint guard(n);
+    n->output()->replaceAllUsesWith(graph->insertConstant(t->detach().clone()));
+    n->destroy();
+  }
+  torch::jit::EliminateDeadCode(graph);
+  return graph;
+}
+
+int fold_batchnorm(torch::jit::Graph& graph) {
+  torch::NoGradGuard no_grad;
+  static const auto kBatchNorm = c10::Symbol::fromQualString("aten::batch_norm");
+  static const auto kConv = c10::Symbol::fromQualString("aten::_convolution");
+  std::vector<torch::jit::Node*> bns;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() == kBatchNorm) bns.push_back(n);
+  }
+  int folded = 0;
+  for (auto* bn : bns) {
+    auto* conv = bn->input(0)->node();
+    if (conv->kind() != kConv || conv->output()->uses().size() != 1) continue;
+    const auto training = torch::jit::toIValue(bn->input(5));
+    const auto groups = torch::jit::toIValue(conv->input(8));
+    const auto transposed = torch::jit::toIValue(conv->input(6));
+    const auto eps = torch::jit::toIValue(bn->input(7));
+    const auto w = const_tensor(conv->input(1));
+    const auto mean = const_tensor(bn->input(3));
+    const auto var = const_tensor(bn->input(4));
+    if (!training || training->toBool() || !groups || groups->toInt() != 1 || !transposed || !eps || !w || !mean || !var) continue;
+    const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+    const auto c = mean->size(0);
+    const auto gamma = const_tensor(bn->input(1)).value_or(torch::ones({c}, opts)).to(torch::kDouble);
+    const auto beta = const_tensor(bn->input(2)).value_or(torch::zeros({c}, opts)).to(torch::kDouble);
+    const auto b = const_tensor(conv->input(2)).value_or(torch::zeros({c}, opts)).to(torch::kDouble);
+    const auto scale = gamma / (var->to(torch::kDouble) + eps->toDouble()).sqrt();
+    std::vector<int64_t> view(w->dim(), 1);
+    view[transposed->toBool() ? 1 : 0] = c;
+    const auto new_w = (w->to(torch::kDouble) * scale.view(view)).to(w->scalar_type()).contiguous();
+    const auto new_b = ((b - mean->to(torch::kDouble)) * scale + beta).to(w->scalar_type()).contiguous();
+    torch::jit::WithInsertPoint guard(conv);
+    conv->replaceInput(1, graph.insertConstant(new_w));
+    conv->replaceInput(2, graph.insertConstant(new_b));
+    bn->output()->replaceAllUsesWith(conv->output());
+    bn->destroy();
+    ++folded;
+  }
+  torch::jit::EliminateDeadCode(graph.block());
+  return folded;
+}
+
+void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
+  BARTON_CHECK(dtype == torch::kHalf || dtype == torch::kBFloat16, "weights can be cast to float16 or bfloat16 only");
+  torch::NoGradGuard no_grad;
+  std::vector<torch::jit::Node*> consts;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
+  }
+  for (auto* n : consts) {
+    const auto t = const_tensor(n->output());
+    if (!t || !t->is_floating_point()) continue;
+    torch::jit::WithInsertPoint guard(n);
+    n->output()->replaceAllUsesWith(graph.insertConstant(t->to(dtype)));
+    n->destroy();
+  }
+  // LibTorch's CPU kernels cannot run reduced-precision transposed convolutions: those stay in
+  // float32 between two casts.
+  static const auto kConv = c10::Symbol::fromQualString("aten::_convolution");
+  std::vector<torch::jit::Node*> transposed;
+  for (auto* n : graph.nodes()) {
+    const auto t = n->kind() == kConv ? torch::jit::toIValue(n->input(6)) : c10::nullopt;
+    if (t && t->toBool()) transposed.push_back(n);
+  }
+  for (auto* n : transposed) {
+    torch::jit::WithInsertPoint guard(n);
+    n->replaceInput(0, graph.insert(c10::aten::to, {n->input(0), static_cast<int64_t>(torch::kFloat), false, false}));
+    for (std::size_t i : {1, 2}) {
+      if (const auto w = const_tensor(n->input(i))) n->replaceInput(i, graph.insertConstant(w->to(torch::kFloat)));
+    }
+    torch::jit::WithInsertPoint after(n->next());
+    auto* back = graph.insert(c10::aten::to, {n->output(), static_cast<int64_t>(dtype), false, false});
+    n->output()->replaceAllUsesAfterNodeWith(back->node(), back);
+  }
+  auto* x = graph.inputs().at(0);
+  {
+    torch::jit::WithInsertPoint guard(graph.nodes().front());
+    auto* cast = graph.insert(c10::aten::to, {x, static_cast<int64_t>(dtype), false, false});
+    x->replaceAllUsesAfterNodeWith(cast->node(), cast);
+  }
+  torch::jit::WithInsertPoint guard(graph.return_node());
+  auto* out = graph.insert(c10::aten::to, {graph.outputs().at(0), static_cast<int64_t>(torch::kFloat), false, false});
+  graph.return_node()->replaceInput(0, out);
+}
+
+std::vector<std::pair<std::string, int>> node_histogram(const torch::jit::Graph& graph) {
+  std::map<std::string, int> counts;
+  for (const auto* n : graph.nodes()) {
+    if (n->kind() == c10::prim::Constant || n->kind() == c10::prim::ListConstruct) continue;
+    ++counts[n->kind().toQualString()];
+  }
+  return {counts.begin(), counts.end()};
+}
+
+}  // namespace barton::exporter

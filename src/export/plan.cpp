@@ -1,0 +1,83 @@
+#include "export/plan.h"
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/serialization/import.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+
+namespace barton::exporter {
+
+void write_plan(const std::string& path, std::shared_ptr<torch::jit::Graph> graph, const nlohmann::ordered_json& meta) {
+  torch::jit::Module m("__torch__.barton.InferencePlan");
+  auto* self = graph->insertInput(0, "self");
+  self->setType(m._ivalue()->type());
+  // Weights become buffers of the module (as in a traced module), not inline graph constants.
+  std::vector<torch::jit::Node*> consts;
+  for (auto* n : graph->nodes()) {
+    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
+  }
+  int i = 0;
+  for (auto* n : consts) {
+    const auto name = fmt::format("w{}", i++);
+    m.register_buffer(name, torch::jit::toIValue(n->output())->toTensor());
+    torch::jit::WithInsertPoint guard(graph->nodes().front());
+    n->output()->replaceAllUsesWith(graph->insertGetAttr(self, name));
+    n->destroy();
+  }
+  auto cu = m._ivalue()->compilation_unit();
+  auto* fn = cu->create_function(c10::QualifiedName(*m.type()->name(), "forward"), std::move(graph));
+  m.type()->addMethod(fn);
+  std::ostringstream os;
+  torch::jit::ExtraFilesMap extra = {{kPlanRecord, meta.dump(2) + "\n"}};
+  m.save(os, extra);
+  write_file_atomic(path, os.str());
+}
+
+namespace {
+
+bool has_record(const std::string& path, const char* record) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[2] = {0, 0};
+  if (!f.read(magic, 2) || magic[0] != 'P' || magic[1] != 'K') return false;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    return reader.hasRecord(record);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+bool is_torchscript(const std::string& path) { return has_record(path, "constants.pkl"); }
+
+bool is_plan(const std::string& path) { return is_torchscript(path) && has_record(path, "extra/barton_plan.json"); }
+
+Plan load_plan(const std::string& path, const torch::Device& device) {
+  if (!is_torchscript(path)) throw IoError(path, "is not a Barton inference plan (not a TorchScript archive)");
+  torch::jit::ExtraFilesMap extra = {{kPlanRecord, ""}};
+  Plan p;
+  try {
+    p.module = torch::jit::load(path, device, extra);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    throw IoError(path, "cannot be loaded: " + msg.substr(0, msg.find('\n')));
+  }
+  if (extra[kPlanRecord].empty()) throw IoError(path, "is a TorchScript model, not a Barton inference plan (no barton_plan.json)");
+  try {
+    p.meta = nlohmann::ordered_json::parse(extra[kPlanRecord]);
+  } catch (const std::exception& e) {
+    throw IoError(path, std::string("has a corrupt barton_plan.json: ") + e.what());
+  }
+  p.module.eval();
+  return p;
+}
+
+}  // namespace barton::exporter
