@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -27,6 +28,7 @@
 #include "core/version.h"
 #include "engine/distributed.h"
 #include "engine/handlers.h"
+#include "export/plan.h"
 #include "io/torch_file.h"
 #include "mmar/builder.h"
 #include "mmar/workflow.h"
@@ -145,8 +147,9 @@ int launch(const LaunchArgs& l) {
   return 0;
 }
 
-void add_common(CLI::App& app, CommonArgs& a, const std::string& default_config) {
-  app.add_option("MMAR", a.mmar, "MMAR folder or config file")->required();
+void add_common(CLI::App& app, CommonArgs& a, const std::string& default_config, bool mmar_required = true) {
+  auto* mmar = app.add_option("MMAR", a.mmar, "MMAR folder or config file");
+  if (mmar_required) mmar->required();
   app.add_option("-c,--config", a.config, "Config file (default: config/" + default_config + ")");
   app.add_option("-e,--env", a.env, "Environment file (default: config/environment.json)");
   app.add_option("--set", a.sets, "Override: KEY=VALUE or /json/pointer=VALUE")->take_all();
@@ -328,6 +331,32 @@ void setup_finetune(CLI::App& app, Runner& runner) {
 
 namespace {
 
+/// A folder removed on destruction.
+struct TempFolder {
+  std::string path;
+  explicit TempFolder(std::string p) : path(std::move(p)) {}
+  TempFolder(TempFolder&& o) noexcept : path(std::move(o.path)) { o.path.clear(); }
+  TempFolder(const TempFolder&) = delete;
+  ~TempFolder() {
+    std::error_code ec;
+    if (!path.empty()) fs::remove_all(path, ec);
+  }
+};
+
+/// An MMAR made of the config_inference.json and environment.json that a plan carries.
+TempFolder materialize_plan_mmar(const std::string& plan_path) {
+  const auto plan = exporter::load_plan(plan_path);
+  if (!plan.meta.contains("config_inference")) {
+    throw IoError(plan_path, "the plan carries no config_inference.json (its MMAR had none): pass the MMAR as well");
+  }
+  TempFolder dir((fs::temp_directory_path() / fmt::format("barton-plan-{}", getpid())).string());
+  fs::remove_all(dir.path);
+  write_file_atomic(fs::path(dir.path) / "config" / "config_inference.json", plan.meta["config_inference"].get<std::string>());
+  write_file_atomic(fs::path(dir.path) / "config" / "environment.json",
+                    plan.meta.contains("environment") ? plan.meta["environment"].get<std::string>() : std::string("{}\n"));
+  return dir;
+}
+
 int run_evaluation(const CommonArgs& a, const std::string& default_config, const std::string& ckpt,
                    const std::string& key, const std::string& output, bool save_segs, const std::string& input) {
   std::vector<std::string> sets;
@@ -406,15 +435,32 @@ void setup_validate(CLI::App& app, Runner& runner) {
 void setup_infer(CLI::App& app, Runner& runner) {
   struct Args {
     CommonArgs c;
-    std::string ckpt, input, output, key;
+    std::string ckpt, input, output, key, model;
   };
   auto a = std::make_shared<Args>();
-  add_common(app, a->c, "config_inference.json");
+  add_common(app, a->c, "config_inference.json", false);
   app.add_option("--ckpt", a->ckpt, "Checkpoint (default: the config's model, else MMAR_CKPT)");
+  app.add_option("--model", a->model, "A Barton plan (barton export; then MMAR may be left out) or a TorchScript model.ts");
   app.add_option("--input", a->input, "An image file, or a datalist JSON (default: the config's datalist)");
   app.add_option("--datalist-key", a->key, "Datalist key (default: the config's, usually test)");
   app.add_option("--output", a->output, "Output folder (default: MMAR_EVAL_OUTPUT_PATH)");
-  runner = [a]() { return run_evaluation(a->c, "config_inference.json", a->ckpt, a->key, a->output, false, a->input); };
+  runner = [a]() {
+    auto c = a->c;
+    std::string model = a->ckpt;
+    std::optional<TempFolder> plan_mmar;
+    if (!a->model.empty()) {
+      if (!a->ckpt.empty()) throw Error("give --model or --ckpt, not both");
+      model = a->model;
+      if (!fs::exists(model)) throw IoError(model, "the model does not exist");
+      if (c.mmar.empty()) plan_mmar.emplace(materialize_plan_mmar(model));
+      if (plan_mmar) c.mmar = plan_mmar->path;
+    }
+    if (c.mmar.empty()) throw Error("infer needs an MMAR, or --model with a Barton inference plan");
+    if (a->input.empty() && plan_mmar) throw Error("--model with a plan and no MMAR needs --input (an image or a datalist)");
+    // Without an MMAR the outputs go to ./eval (the plan's own MMAR folder is temporary).
+    const auto output = a->output.empty() && plan_mmar ? std::string("eval") : a->output;
+    return run_evaluation(c, "config_inference.json", model, a->key, output, false, a->input);
+  };
 }
 
 }  // namespace barton::cli

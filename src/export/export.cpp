@@ -82,6 +82,9 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
     if (has("barton")) {
       auto g = graph->copy();
       r.folded_batchnorms = fold_batchnorm(*g);
+      canonicalize_convolutions(*g);
+      std::vector<std::string> timing;
+      r.phase_convtransposes = choose_convtranspose_kernels(*g, &timing);
       if (dtype != torch::kFloat) cast_weights(*g, dtype);
       plan_meta["format"] = "barton-plan";
       plan_meta["format_version"] = 1;
@@ -89,6 +92,7 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
       plan_meta["input_shape"] = o.input_shape;
       plan_meta["precision"] = o.precision.empty() ? "fp32" : o.precision;
       plan_meta["folded_batchnorms"] = r.folded_batchnorms;
+      plan_meta["convtranspose_kernels"] = timing;
       plan_meta["barton_version"] = BARTON_VERSION;
       plan_meta["libtorch_version"] = TORCH_VERSION;
       if (!o.inference_config.empty()) plan_meta["config_inference"] = o.inference_config;

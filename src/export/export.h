@@ -43,6 +43,7 @@ struct ExportOptions {
 struct ExportResult {
   OnnxSignature signature;
   int folded_batchnorms = 0;
+  int phase_convtransposes = 0;  ///< Plan ConvTransposes that use the phase decomposition.
   std::vector<std::string> files;  ///< Relative to the output folder, manifest included.
 };
 

@@ -6,6 +6,8 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 
 #include "core/errors.h"
@@ -128,6 +130,104 @@ int fold_batchnorm(torch::jit::Graph& graph) {
   return folded;
 }
 
+int canonicalize_convolutions(torch::jit::Graph& graph) {
+  static const auto kConv = c10::Symbol::fromQualString("aten::_convolution");
+  std::vector<torch::jit::Node*> convs;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() == kConv) convs.push_back(n);
+  }
+  int done = 0;
+  for (auto* n : convs) {
+    const auto transposed = torch::jit::toIValue(n->input(6));
+    const auto w = const_tensor(n->input(1));
+    if (!transposed || !w || (w->dim() != 4 && w->dim() != 5)) continue;
+    const bool three = w->dim() == 5;
+    torch::jit::WithInsertPoint guard(n);
+    torch::jit::Value* out = nullptr;
+    if (transposed->toBool()) {
+      out = graph.insert(three ? c10::aten::conv_transpose3d : c10::aten::conv_transpose2d,
+                         {n->input(0), n->input(1), n->input(2), n->input(3), n->input(4), n->input(7), n->input(8), n->input(5)});
+    } else {
+      out = graph.insert(three ? c10::aten::conv3d : c10::aten::conv2d,
+                         {n->input(0), n->input(1), n->input(2), n->input(3), n->input(4), n->input(5), n->input(8)});
+    }
+    out->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(out);
+    n->destroy();
+    ++done;
+  }
+  return done;
+}
+
+int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::string>* report) {
+  torch::NoGradGuard no_grad;
+  static const auto kPhase = c10::Symbol::fromQualString("barton::conv_transpose_phase");
+  std::vector<torch::jit::Node*> cands;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() != c10::aten::conv_transpose3d && n->kind() != c10::aten::conv_transpose2d) continue;
+    const auto w = const_tensor(n->input(1));
+    auto all = [&](std::size_t i, int64_t v) {
+      auto* in = n->input(i);
+      std::vector<torch::jit::Value*> items;
+      if (in->node()->kind() == c10::prim::ListConstruct) {
+        items.assign(in->node()->inputs().begin(), in->node()->inputs().end());
+      } else {
+        const auto iv = torch::jit::toIValue(in);
+        if (!iv || !iv->isIntList()) return false;
+        for (auto x : iv->toIntVector()) {
+          if (x != v) return false;
+        }
+        return true;
+      }
+      for (auto* e : items) {
+        const auto iv = torch::jit::toIValue(e);
+        if (!iv || !iv->isInt() || iv->toInt() != v) return false;
+      }
+      return true;
+    };
+    const auto groups = torch::jit::toIValue(n->input(6));
+    if (!w || !groups || groups->toInt() != 1 || !all(3, 2) || !all(4, 1) || !all(5, 1) || !all(7, 1)) continue;
+    bool k3 = true;
+    for (int64_t d = 2; d < w->dim(); ++d) k3 = k3 && w->size(d) == 3;
+    const auto t = n->input(0)->type()->cast<c10::TensorType>();
+    if (!k3 || !t || !t->sizes().concrete_sizes()) continue;
+    cands.push_back(n);
+  }
+  int replaced = 0;
+  for (auto* n : cands) {
+    const auto w = *const_tensor(n->input(1));
+    const auto b = const_tensor(n->input(2)).value_or(torch::Tensor());
+    const auto x = torch::randn(*n->input(0)->type()->cast<c10::TensorType>()->sizes().concrete_sizes());
+    const int dims = static_cast<int>(w.dim()) - 2;
+    const std::vector<int64_t> two(dims, 2), one(dims, 1);
+    auto native = [&] { return dims == 3 ? torch::conv_transpose3d(x, w, b, two, one, one, 1, one) : torch::conv_transpose2d(x, w, b, two, one, one, 1, one); };
+    auto phase = [&] { return nets::conv_transpose_phase(x, w, b, dims); };
+    auto time = [](const std::function<torch::Tensor()>& f) {
+      f();  // warm-up
+      double best = 1e30;
+      for (int i = 0; i < 2; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      return best;
+    };
+    const double tn = time(native), tp = time(phase);
+    if (report) {
+      report->push_back(fmt::format("ConvTranspose {}->{} on [{}]: native {:.1f} ms, phase {:.1f} ms", w.size(0), w.size(1),
+                                    fmt::join(x.sizes(), ","), 1e3 * tn, 1e3 * tp));
+    }
+    if (tp >= tn) continue;
+    auto* p = graph.create(kPhase, {n->input(0), n->input(1), n->input(2)}, 1);
+    p->insertBefore(n);
+    p->output()->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(p->output());
+    n->destroy();
+    ++replaced;
+  }
+  return replaced;
+}
+
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
   BARTON_CHECK(dtype == torch::kHalf || dtype == torch::kBFloat16, "weights can be cast to float16 or bfloat16 only");
   torch::NoGradGuard no_grad;
@@ -148,7 +248,7 @@ void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
   std::vector<torch::jit::Node*> transposed;
   for (auto* n : graph.nodes()) {
     const auto t = n->kind() == kConv ? torch::jit::toIValue(n->input(6)) : c10::nullopt;
-    if (t && t->toBool()) transposed.push_back(n);
+    if ((t && t->toBool()) || n->kind().toQualString() == std::string("barton::conv_transpose_phase") || n->kind() == c10::aten::conv_transpose3d || n->kind() == c10::aten::conv_transpose2d) transposed.push_back(n);
   }
   for (auto* n : transposed) {
     torch::jit::WithInsertPoint guard(n);

@@ -25,6 +25,17 @@ std::shared_ptr<torch::jit::Graph> trace_network(nets::Network& net, const torch
 /// the number of BatchNorms folded.
 int fold_batchnorm(torch::jit::Graph& graph);
 
+/// Replaces aten::_convolution nodes by aten::conv{2,3}d / conv_transpose{2,3}d (what LibTorch's
+/// graph optimiser expects; its own rewrite of transposed _convolution misreads their
+/// dimensionality in LibTorch 1.13). For the plan; the ONNX writer reads either. Returns the count.
+int canonicalize_convolutions(torch::jit::Graph& graph);
+
+/// For each stride-2 kernel-3 transposed convolution, times LibTorch's kernel against Barton's
+/// phase decomposition (nets::conv_transpose_phase, the op barton::conv_transpose_phase that
+/// plan.cpp registers) on the traced input shape, and keeps the faster. Returns how many nodes
+/// now use the phase decomposition; `report` receives one line per node.
+int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::string>* report = nullptr);
+
 /// Converts the graph's floating-point weights to `dtype` (kHalf or kBFloat16): the input is cast
 /// to `dtype` on entry and the output back to float on exit.
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype);

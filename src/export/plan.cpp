@@ -1,6 +1,7 @@
 #include "export/plan.h"
 
 #include <caffe2/serialize/inline_container.h>
+#include <torch/library.h>
 #include <torch/csrc/jit/ir/constants.h>
 #include <torch/csrc/jit/serialization/import.h>
 
@@ -11,6 +12,16 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "nets/blocks/layers.h"
+
+// Barton's phase-decomposed transposed convolution as a TorchScript operator, so that plans can
+// call it (graph.h: choose_convtranspose_kernels).
+TORCH_LIBRARY(barton, m) {
+  m.def("conv_transpose_phase(Tensor x, Tensor weight, Tensor? bias) -> Tensor",
+        [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+          return barton::nets::conv_transpose_phase(x, w, b.value_or(at::Tensor()), static_cast<int>(x.dim()) - 2);
+        });
+}
 
 namespace barton::exporter {
 

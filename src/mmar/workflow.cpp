@@ -2,6 +2,7 @@
 
 #include <torch/cuda.h>
 #include <torch/script.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "core/logging.h"
 #include "data/register.h"
 #include "engine/handlers.h"
+#include "export/plan.h"
 #include "io/torch_file.h"
 #include "mmar/builder.h"
 
@@ -245,7 +247,8 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
   } else {
     add(model);
   }
-  if (!ckpt_override.empty()) entries = {{"ckpt", ckpt_override}};
+  // --ckpt / --model: a TorchScript archive (a plan, a MONAI bundle's model.ts) or a state dict.
+  if (!ckpt_override.empty()) entries = {{exporter::is_torchscript(ckpt_override) ? "ts" : "ckpt", ckpt_override}};
   std::vector<std::string> tried;
   const Entry* use = nullptr;
   for (const auto& e : entries) {
@@ -288,6 +291,8 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
     auto module = std::make_shared<torch::jit::Module>(torch::jit::load(use->path, wf.device));
     module->eval();
     wf.shared["model.predictor"] = engine::Predictor([module](const torch::Tensor& x) {
+      // The plain interpreter: no profiling runs, no re-optimisation of an already optimised graph.
+      torch::jit::GraphOptimizerEnabledGuard plain(false);
       return module->forward({x}).toTensor();
     });
     wf.shared["model.set_mode"] = std::function<void(bool)>([module](bool train) { module->train(train); });

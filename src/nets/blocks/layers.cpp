@@ -103,11 +103,17 @@ ConvTransposeImpl::ConvTransposeImpl(int dims, int64_t in, int64_t out, int64_t 
 
 torch::Tensor ConvTransposeImpl::forward(const torch::Tensor& x) {
   if (!fast_) {
-    if (dims_ == 3) {
-      return torch::conv_transpose3d(x, weight, bias, stride_, padding_, output_padding_);
-    }
-    return torch::conv_transpose2d(x, weight, bias, stride_, padding_, output_padding_);
+    // One value per axis: a traced graph must say which convolution it is (TorchScript's
+    // optimiser reads the dimensionality from these lists).
+    const std::vector<int64_t> s(dims_, stride_), p(dims_, padding_), op(dims_, output_padding_), d(dims_, 1);
+    if (dims_ == 3) return torch::conv_transpose3d(x, weight, bias, s, p, op, 1, d);
+    return torch::conv_transpose2d(x, weight, bias, s, p, op, 1, d);
   }
+  return conv_transpose_phase(x, weight, bias, dims_);
+}
+
+torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int dims) {
+  const int dims_ = dims;
   // Phase decomposition: along each axis, output 2m takes tap 1 at input m; output 2m+1 takes tap 2
   // at m and tap 0 at m+1 (input padded by one voxel at the far end). Each of the 2^d phase
   // combinations is an ordinary convolution with a 1- or 2-tap sub-kernel of the transposed weight.

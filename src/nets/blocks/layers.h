@@ -53,6 +53,10 @@ class ConvTransposeImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConvTranspose);
 
+/// ConvTranspose (kernel 3, stride 2, padding 1, output_padding 1, one group) of x [B, in, *S]
+/// with weight [in, out, 3...] as 2^dims ordinary convolutions, interleaved. `bias` may be undefined.
+torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int dims);
+
 struct ConvOptions {
   int dims = 3;
   int64_t in = 1, out = 1;
