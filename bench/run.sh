@@ -22,6 +22,12 @@ MODEL_OUT="$BUILD/bench-model.jsonl"
 : > "$MODEL_OUT"
 "$BUILD/bench/model_bench" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
 /usr/bin/python3 "$ROOT/bench/model_bench.py" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
+echo "plan: the same UNet (batch norm) from the checkpoint vs from its exported inference plan, same sliding window; fp32, then bf16 plan vs autocast"
+PLAN_OUT="$BUILD/bench-plan.jsonl"
+: > "$PLAN_OUT"
+for PREC in fp32 bf16; do
+  "$BUILD/bench/plan_bench" --threads "$THREADS" --sw "$SW" --repeats "$REPEATS" --precision "$PREC" | tee -a "$PLAN_OUT"
+done
 EPOCHS="${BENCH_TRAIN_EPOCHS:-2}"
 # Iterations per epoch as the loader makes them: ceil(training cases / batch 2), last batch kept.
 ITERS=$(/usr/bin/python3 -c "import json,sys; n=len(json.load(open(sys.argv[1]))['training']); print($EPOCHS*((n+1)//2))" "$DATA/dataset.json")
@@ -52,7 +58,7 @@ if [ "$THREADS" -ge 2 ]; then
   AR=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('allreduce_ms_per_step', 0))" "$BUILD/bench-train/train_stats.json")
   echo "{\"bench\": \"train\", \"impl\": \"barton-2ranks\", \"iterations\": $ITERS, \"threads\": $THREADS, \"total_s\": $WALL2, \"allreduce_ms_per_step\": $AR}" | tee -a "$TRAIN_OUT"
 fi
-/usr/bin/python3 - "$OUT" "$MODEL_OUT" "$TRAIN_OUT" <<'PY'
+/usr/bin/python3 - "$OUT" "$MODEL_OUT" "$TRAIN_OUT" "$PLAN_OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 b = next(r for r in rows if r["impl"] == "barton")
@@ -76,6 +82,9 @@ if t2:
     print(f"{'training, 2 ranks x half threads (s)':<34}{'':>12}{t2['total_s']:>12.1f}{tb['total_s'] / t2['total_s']:>14.2f}x (1 rank / 2 ranks); all-reduce {t2['allreduce_ms_per_step']:.1f} ms per step")
 print(f"{'training run peak RSS (MB)':<34}{tp['peak_rss_mb']:>12.0f}{tb['peak_rss_mb']:>12.0f}{tb['peak_rss_mb'] / tp['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"{'model peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
+for r in (json.loads(l) for l in open(sys.argv[4])):
+    name = f"sliding window, {r['precision']} plan"
+    print(f"{name:<34}{'ckpt ' + format(r['checkpoint_s'], '.3f'):>12}{r['plan_s']:>12.3f}{r['checkpoint_s'] / r['plan_s']:>14.2f}x (checkpoint/plan); argmax Dice {r['argmax_dice']:.4f}")
 print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
       f"python det {p['deterministic_min_s']:.3f}-{p['deterministic_max_s']:.3f} s")
 PY
