@@ -69,9 +69,9 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
     oo.producer_version = BARTON_VERSION;
     oo.doc = o.network.dump();
     if (has("onnx") || has("triton")) {
-      auto g = graph->copy();
-      if (dtype != torch::kFloat) cast_weights(*g, dtype);
-      const auto bytes = graph_to_onnx(*g, oo, &r.signature);
+      if (dtype == torch::kBFloat16) throw NotSupported("ONNX export in bfloat16 is not supported (use --half, or --format barton)");
+      oo.half = dtype == torch::kHalf;
+      const auto bytes = graph_to_onnx(*graph, oo, &r.signature);
       if (has("onnx")) write_file_atomic(tmp / "model.onnx", bytes);
       if (has("triton")) {
         write_file_atomic(tmp / "triton" / o.name / "1" / "model.onnx", bytes);

@@ -255,22 +255,27 @@ void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
   }
   for (auto* n : transposed) {
     torch::jit::WithInsertPoint guard(n);
-    n->replaceInput(0, graph.insert(c10::aten::to, {n->input(0), static_cast<int64_t>(torch::kFloat), false, false}));
+    auto* in_f = graph.insert(c10::aten::to, {n->input(0), static_cast<int64_t>(torch::kFloat), false, false});
+    if (auto t = n->input(0)->type()->cast<c10::TensorType>()) in_f->setType(t->withScalarType(torch::kFloat));
+    n->replaceInput(0, in_f);
     for (std::size_t i : {1, 2}) {
       if (const auto w = const_tensor(n->input(i))) n->replaceInput(i, graph.insertConstant(w->to(torch::kFloat)));
     }
     torch::jit::WithInsertPoint after(n->next());
     auto* back = graph.insert(c10::aten::to, {n->output(), static_cast<int64_t>(dtype), false, false});
+    if (auto t = n->output()->type()->cast<c10::TensorType>()) back->setType(t->withScalarType(dtype));
     n->output()->replaceAllUsesAfterNodeWith(back->node(), back);
   }
   auto* x = graph.inputs().at(0);
   {
     torch::jit::WithInsertPoint guard(graph.nodes().front());
     auto* cast = graph.insert(c10::aten::to, {x, static_cast<int64_t>(dtype), false, false});
+    if (auto t = x->type()->cast<c10::TensorType>()) cast->setType(t->withScalarType(dtype));
     x->replaceAllUsesAfterNodeWith(cast->node(), cast);
   }
   torch::jit::WithInsertPoint guard(graph.return_node());
   auto* out = graph.insert(c10::aten::to, {graph.outputs().at(0), static_cast<int64_t>(torch::kFloat), false, false});
+  if (auto t = graph.outputs().at(0)->type()->cast<c10::TensorType>()) out->setType(t->withScalarType(torch::kFloat));
   graph.return_node()->replaceInput(0, out);
 }
 

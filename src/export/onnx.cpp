@@ -38,10 +38,21 @@ class Writer {
     const auto in_sizes = sizes_of(in);
     names_[in] = o_.input_name;
     add_io(graph_->add_input(), o_.input_name, in_sizes, true);
+    if (o_.half) {
+      auto cast = make("Cast", {o_.input_name}, {});
+      attr(cast, "to", static_cast<int64_t>(onnx::TensorProto::FLOAT16));
+      names_[in] = emit(cast, nullptr, "input_half");
+    }
     for (auto* n : g_.nodes()) translate(n);
     auto* out = g_.outputs()[0];
     const auto out_sizes = sizes_of(out);
-    graph_->add_node()->CopyFrom(make("Identity", {name(out)}, {o_.output_name}));
+    std::string last = name(out);
+    if (o_.half) {
+      auto cast = make("Cast", {last}, {});
+      attr(cast, "to", static_cast<int64_t>(onnx::TensorProto::FLOAT));
+      last = emit(cast, nullptr, "output_float");
+    }
+    graph_->add_node()->CopyFrom(make("Identity", {last}, {o_.output_name}));
     add_io(graph_->add_output(), o_.output_name, out_sizes, false);
     if (sig) {
       sig->input_name = o_.input_name;
@@ -112,12 +123,15 @@ class Writer {
     throw NotSupported(fmt::format("graph value %{} comes from an untranslated node {}", v->debugName(), v->node()->kind().toQualString()));
   }
 
-  std::string initializer(const torch::Tensor& t_in, const std::string& base) {
+  /// `compute`: a float tensor that meets the data (stored in float16 with OnnxOptions::half);
+  /// otherwise float32 (Resize scales).
+  std::string initializer(const torch::Tensor& t_in, const std::string& base, bool compute = true) {
     auto* init = graph_->add_initializer();
     const auto nm = fresh(base);
     init->set_name(nm);
     for (auto s : t_in.sizes()) init->add_dims(s);
     torch::Tensor t = t_in.contiguous().cpu();
+    if (t.is_floating_point()) t = t.to(o_.half && compute ? torch::kHalf : torch::kFloat);
     switch (t.scalar_type()) {
       case torch::kFloat: init->set_data_type(onnx::TensorProto::FLOAT); break;
       case torch::kDouble: t = t.to(torch::kFloat); init->set_data_type(onnx::TensorProto::FLOAT); break;
@@ -132,8 +146,8 @@ class Writer {
   std::string ints_init(const std::vector<int64_t>& v, const std::string& base) {
     return initializer(torch::tensor(v, torch::kLong), base);
   }
-  std::string floats_init(const std::vector<float>& v, const std::string& base) {
-    return initializer(torch::tensor(v, torch::kFloat), base);
+  std::string floats_init(const std::vector<float>& v, const std::string& base, bool compute = true) {
+    return initializer(torch::tensor(v, torch::kFloat), base, compute);
   }
 
   static onnx::NodeProto make(const std::string& op, const std::vector<std::string>& in, const std::vector<std::string>& out) {
@@ -329,7 +343,7 @@ class Writer {
         else if (o_.dynamic_spatial) throw NotSupported(k + " to a fixed size cannot have dynamic spatial axes");
         else scales.push_back(static_cast<float>(out_s[d]) / static_cast<float>(in_s[d]));
       }
-      auto node = make("Resize", {in(0), "", floats_init(scales, "scales")}, {});
+      auto node = make("Resize", {in(0), "", floats_init(scales, "scales", false)}, {});
       if (nearest) {
         attr(node, "mode", std::string("nearest"));
         attr(node, "coordinate_transformation_mode", std::string("asymmetric"));

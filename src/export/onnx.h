@@ -24,6 +24,9 @@ struct OnnxOptions {
   /// The spatial axes are symbolic ("dim_0", "dim_1", ...) where every node allows it (a network
   /// that upsamples to a fixed size throws NotSupported). Default: false (the traced shape).
   bool dynamic_spatial = false;
+  /// Weights and compute in float16 (the graph's input and output stay float32, cast on entry and
+  /// exit). Default: false.
+  bool half = false;
   /// Graph input and output names (Clara's Triton tensors). Default: INPUT__0 / OUTPUT__0.
   std::string input_name = "INPUT__0";
   std::string output_name = "OUTPUT__0";

@@ -160,6 +160,28 @@ TEST(OnnxExportDynamic, SpatialAxesAcceptOtherShapes) {
   }
 }
 
+TEST(OnnxExportHalf, Float16ModelRunsInOnnxRuntime) {
+  const char* json = R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})";
+  auto net = make_net(json);
+  test::TempDir tmp;
+  exporter::ExportOptions o;
+  o.network = nlohmann::ordered_json::parse(json);
+  o.formats = {"onnx"};
+  o.precision = "fp16";
+  o.input_shape = {1, 1, 32, 32, 32};
+  exporter::export_network(*net, tmp.file("out"), o);
+  const auto x = torch::randn({1, 1, 32, 32, 32});
+  const auto ref = forward(*net, x);
+  const auto got = run_ort(tmp.file("out/model.onnx"), x, tmp);
+  ASSERT_TRUE(got.defined());
+  const double rel = ((got - ref).abs().max() / ref.abs().max()).item<double>();
+  EXPECT_LT(rel, 1e-2);  // float16 keeps 11 bits of mantissa
+  EXPECT_GT(rel, 0.0);   // and is not float32 in disguise
+  EXPECT_GT(got.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>(), 0.99);
+  o.precision = "bf16";
+  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out2"), o); }, "ONNX export in bfloat16 is not supported");
+}
+
 TEST(PlanTest, FoldsBatchNormAndKeepsOutputs) {
   auto net = make_net(R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 2, "norm": "batch"}})");
   auto g = exporter::trace_network(*net, torch::randn({1, 1, 16, 16, 16}));
