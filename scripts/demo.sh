@@ -29,9 +29,18 @@ step "Validate the best checkpoint with config_validation.json (prediction inver
   "$BARTON" validate "$MMAR" --set /inferer/args/roi_size=[96,96,96]
 step "Segment one volume with config_inference.json" \
   "$BARTON" infer "$MMAR" --input "$MMAR/data/imagesTr/case_9.nii.gz" --output "$OUT/infer" \
-  --set /inferer/args/roi_size=[96,96,96]
+  --set /inferer/args/roi_size=[96,96,96] amp=false
 step "The segmentation is on the input's grid" \
   "$BARTON" info "$OUT/infer/case_9/case_9_trans.nii.gz"
+step "Export the best checkpoint: ONNX, a Triton model repository, Barton's inference plan, a manifest" \
+  "$BARTON" export "$MMAR" --input-shape 1,1,96,96,96
+step "Check every exported file against the manifest's SHA-256" \
+  "$BARTON" verify "$MMAR/models/export"
+step "Segment the same volume from the plan alone (no MMAR, no network code)" \
+  "$BARTON" infer --model "$MMAR/models/export/model.plan" --input "$MMAR/data/imagesTr/case_9.nii.gz" \
+  --output "$OUT/infer-plan" --set /inferer/args/roi_size=[96,96,96] amp=false
+step "The plan's segmentation is the checkpoint's, byte for byte" \
+  cmp "$OUT/infer-plan/case_9/case_9_trans.nii.gz" "$OUT/infer/case_9/case_9_trans.nii.gz"
 cat <<MSG
 
 Checkpoint:   $MMAR/models/model.pt (best val_mean_dice; resume state in checkpoint_last.pt)
@@ -39,4 +48,5 @@ TensorBoard:  tensorboard --logdir $MMAR/models
 Run summary:  $MMAR/models/train_stats.json
 Metrics:      $MMAR/eval/metrics.csv, val_mean_dice_raw.csv, metrics_summary.json
 Segmentation: $OUT/infer/case_9/case_9_trans.nii.gz
+Export:       $MMAR/models/export (model.onnx, triton/, model.plan, manifest.json)
 MSG
