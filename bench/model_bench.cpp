@@ -2,7 +2,8 @@
 // sliding-window inference (gaussian), timed after warm-up. bench/model_bench.py runs the same in
 // Python with the MONAI-layout UNet of tests/golden/monai_twin/nn_twin.py (torch's ConvTranspose3d).
 //
-// usage: model_bench [--size 64] [--batch 2] [--steps 5] [--threads T] [--sw 192,192,96] [--sw-repeats 2]
+// usage: model_bench [--size 64] [--batch 2] [--steps 5] [--threads T] [--sw 192,192,96] [--sw-repeats 2] [--device cpu|cuda]
+#include <torch/cuda.h>
 #include <torch/torch.h>
 #include <sys/resource.h>
 
@@ -30,6 +31,7 @@ double now() { return std::chrono::duration<double>(std::chrono::steady_clock::n
 
 int main(int argc, char** argv) {
   int64_t size = 64, batch = 2, steps = 5, threads = 2, sw_repeats = 2;
+  std::string device_name = "cpu";
   std::vector<int64_t> sw = {192, 192, 96};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--size")) size = std::atoll(argv[i + 1]);
@@ -38,7 +40,12 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--sw-repeats")) sw_repeats = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--sw")) std::sscanf(argv[i + 1], "%ld,%ld,%ld", &sw[0], &sw[1], &sw[2]);
+    if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
   }
+  const torch::Device device(device_name);
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize();
+  };
   tune_allocator();
   torch::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
@@ -48,8 +55,9 @@ int main(int argc, char** argv) {
                                                    "bench.json"));
   auto loss = reg.losses.create(ConfigNode::parse(R"({"name": "DiceLoss", "args": {"to_onehot_y": true, "softmax": true}})", "bench.json"));
   auto opt = optim::make_optimizer("Adam", ConfigNode::parse(R"({"lr": 0.0001})", "bench.json"), nets::unique_parameters(*net));
-  const auto x = torch::randn({batch, 1, size, size, size});
-  const auto y = (torch::rand({batch, 1, size, size, size}) > 0.7).to(torch::kFloat);
+  net->to(device);
+  const auto x = torch::randn({batch, 1, size, size, size}).to(device);
+  const auto y = (torch::rand({batch, 1, size, size, size}) > 0.7).to(torch::kFloat).to(device);
   net->train();
   std::vector<double> times;
   for (int64_t s = 0; s < steps + 2; ++s) {
@@ -58,12 +66,13 @@ int main(int argc, char** argv) {
     auto l = loss->forward(net->forward(x), y);
     l.backward();
     opt->step();
+    sync();
     if (s >= 2) times.push_back(now() - t0);
   }
   const double step = median(times);
   // Sliding-window inference over a CT-sized volume (roi 96^3, overlap 0.25, gaussian, sw_batch_size 2).
   net->eval();
-  const auto vol = torch::randn({1, 1, sw[0], sw[1], sw[2]});
+  const auto vol = torch::randn({1, 1, sw[0], sw[1], sw[2]}).to(device);
   engine::SlidingWindowOptions o;
   o.roi_size = {96, 96, 96};
   o.sw_batch_size = 2;
@@ -75,6 +84,7 @@ int main(int argc, char** argv) {
     for (int64_t r = 0; r < sw_repeats; ++r) {
       const double t0 = now();
       auto out = engine::sliding_window_inference(vol, o, [&](const torch::Tensor& v) { return net->forward(v); });
+      sync();
       sw_times.push_back(now() - t0);
     }
   }

@@ -32,6 +32,7 @@
 #include "io/torch_file.h"
 #include "mmar/builder.h"
 #include "mmar/workflow.h"
+#include "nets/blocks/layers.h"
 
 namespace barton::cli {
 
@@ -49,6 +50,7 @@ struct LaunchArgs {
   int nproc = 0, nnodes = 1, node_rank = 0, master_port = 0;
   std::string master_addr = "127.0.0.1";
   double timeout_s = 300;
+  bool scale_lr = false, sync_bn = false;
 };
 
 void add_launch(CLI::App& app, LaunchArgs& l) {
@@ -58,6 +60,8 @@ void add_launch(CLI::App& app, LaunchArgs& l) {
   app.add_option("--master-addr", l.master_addr, "Rendezvous host (rank 0's machine; default 127.0.0.1)");
   app.add_option("--master-port", l.master_port, "Rendezvous port (default: a free one for a single machine, 29500 otherwise)");
   app.add_option("--dist-timeout", l.timeout_s, "Seconds a rank waits for the others before it gives up (default 300)");
+  app.add_flag("--scale-lr", l.scale_lr, "Multiply the learning rate by the number of ranks (linear scaling rule)");
+  app.add_flag("--sync-bn", l.sync_bn, "Synchronise BatchNorm statistics across ranks (SyncBatchNorm)");
 }
 
 int free_port() {
@@ -170,7 +174,7 @@ std::string rel(const std::string& p) {
 int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const std::string& ckpt, bool resume,
                  bool write_stats) {
   if (l.nproc > 0) return launch(l);
-  const auto dist = engine::dist_from_env();
+  auto dist = engine::dist_from_env();
   const bool rank0 = dist.rank == 0;
   if (!rank0) write_stats = false;
   auto sets = a.sets;
@@ -201,7 +205,15 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
   if (dist.world_size > 1 && wo.device == "auto" && torch::cuda::is_available() &&
       dist.local_rank < static_cast<int>(torch::cuda::device_count()))
     wo.device = "cuda:" + std::to_string(dist.local_rank);
+  // NCCL where the ranks train on GPUs (CUDA LibTorch), Gloo otherwise.
+  if (dist.world_size > 1 && wo.device.rfind("cuda", 0) == 0) dist.backend = "nccl";
+  // SyncBatchNorm: decided when the network is built; the process group joins it afterwards.
+  auto group = std::make_shared<std::shared_ptr<engine::Distributed>>();
+  if (l.sync_bn && dist.world_size > 1) {
+    nets::set_sync_batchnorm(std::make_shared<nets::AllReduceSum>([group](torch::Tensor& t) { (*group)->allreduce_sum(t); }));
+  }
   auto wf = mmar::build_training(cfg, wo);
+  nets::set_sync_batchnorm(nullptr);
   auto& t = *wf.trainer;
   fs::create_directories(wf.ckpt_dir);
   const auto resume_path = (fs::path(wf.ckpt_dir) / "checkpoint_last.pt").string();
@@ -209,18 +221,32 @@ int run_training(const CommonArgs& a, const LaunchArgs& l, bool finetune, const 
   if (dist.world_size > 1) {
     t.dist = std::make_shared<engine::Distributed>(
         dist, std::chrono::milliseconds(static_cast<int64_t>(l.timeout_s * 1000)));
+    *group = t.dist;
     t.loader->shard(dist.rank, dist.world_size);
+    // Validation is split too: each rank evaluates its share of the cases (no case twice) and the
+    // metrics are merged over ranks, so every rank sees the same values.
+    if (wf.evaluator) {
+      wf.evaluator->loader->shard(dist.rank, dist.world_size, /*even_divisible=*/false);
+      wf.evaluator->dist = t.dist;
+    }
     if (!rank0) {
-      // Rank 0 validates, logs and writes; the others only train (Clara's "rank": 0 components).
-      static const std::set<std::string> rank0_only = {"ValidationHandler", "CheckpointSaver", "StatsHandler",
-                                                       "TensorBoardStatsHandler", "TensorBoardImageHandler", "MetricsSaver"};
-      auto hs = t.handlers;
-      hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return rank0_only.count(h->name()) > 0; }), hs.end());
-      t.set_handlers(hs);
+      // Rank 0 logs and writes; the others train and validate (Clara's "rank": 0 components).
+      static const std::set<std::string> rank0_only = {"CheckpointSaver", "StatsHandler", "TensorBoardStatsHandler",
+                                                       "TensorBoardImageHandler", "MetricsSaver"};
+      auto drop = [](std::vector<std::shared_ptr<engine::Handler>> hs) {
+        hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return rank0_only.count(h->name()) > 0; }), hs.end());
+        return hs;
+      };
+      t.set_handlers(drop(t.handlers));
+      if (wf.evaluator) wf.evaluator->set_handlers(drop(wf.evaluator->handlers));
       log::set_level(log::Level::kWarn);
     }
-    log::info(fmt::format("Data-parallel training: {} ranks ({}), Gloo over {}:{}", dist.world_size, dist.source,
-                          dist.master_addr, dist.master_port));
+    if (l.scale_lr) {
+      t.optimizer->scale_lr(static_cast<double>(dist.world_size));
+      log::info(fmt::format("Learning rate scaled by the world size: x{} (first group {:.3g})", dist.world_size, t.optimizer->lr(0)));
+    }
+    log::info(fmt::format("Data-parallel training: {} ranks ({}), {} over {}:{}", dist.world_size, dist.source,
+                          dist.backend == "nccl" ? "NCCL" : "Gloo", dist.master_addr, dist.master_port));
   }
   if (finetune) {
     bool has_loader = false;

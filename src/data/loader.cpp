@@ -70,7 +70,10 @@ void DataLoader::stop() {
 
 std::size_t DataLoader::num_batches() const {
   std::size_t n = dataset_->epoch_size();
-  if (world_ > 1) n = (n + static_cast<std::size_t>(world_) - 1) / static_cast<std::size_t>(world_);
+  if (world_ > 1) {
+    const auto w = static_cast<std::size_t>(world_), r = static_cast<std::size_t>(rank_);
+    n = even_ ? (n + w - 1) / w : (n > r ? (n - r + w - 1) / w : 0);
+  }
   const auto bs = static_cast<std::size_t>(options_.batch_size);
   return options_.drop_last ? n / bs : (n + bs - 1) / bs;
 }
@@ -89,7 +92,7 @@ void DataLoader::start_epoch(uint64_t epoch) {
   }
   if (world_ > 1 && !order_.empty()) {
     const std::size_t w = static_cast<std::size_t>(world_);
-    const std::size_t total = (order_.size() + w - 1) / w * w;
+    const std::size_t total = even_ ? (order_.size() + w - 1) / w * w : order_.size();
     for (std::size_t i = order_.size(), j = 0; i < total; ++i, ++j) order_.push_back(order_[j]);
     std::vector<std::size_t> mine;
     for (std::size_t i = static_cast<std::size_t>(rank_); i < total; i += w) mine.push_back(order_[i]);
@@ -99,9 +102,10 @@ void DataLoader::start_epoch(uint64_t epoch) {
   next_submit_ = 0;
 }
 
-void DataLoader::shard(int rank, int world_size) {
+void DataLoader::shard(int rank, int world_size, bool even_divisible) {
   rank_ = rank;
   world_ = world_size;
+  even_ = even_divisible;
 }
 
 Batch DataLoader::make_batch(std::size_t b) const {

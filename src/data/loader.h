@@ -51,8 +51,9 @@ class DataLoader {
   std::size_t num_batches() const;
   /// Data-parallel sharding (PyTorch's DistributedSampler): each epoch's order (shuffled the same
   /// way on every rank) is padded by wrapping around to a multiple of `world_size`, and this
-  /// loader takes positions rank, rank + world_size, ...
-  void shard(int rank, int world_size);
+  /// loader takes positions rank, rank + world_size, ... With `even_divisible` false (MONAI's
+  /// validation sampler) there is no padding: no case is seen twice, and shards may differ by one.
+  void shard(int rank, int world_size, bool even_divisible = true);
   const Dataset& dataset() const { return *dataset_; }
 
  private:
@@ -63,6 +64,7 @@ class DataLoader {
   LoaderOptions options_;
   uint64_t epoch_ = 0;
   int rank_ = 0, world_ = 1;
+  bool even_ = true;
   std::vector<std::size_t> order_;
   std::size_t next_batch_ = 0;      // next batch to hand out
   std::size_t next_submit_ = 0;     // next batch to give to a worker

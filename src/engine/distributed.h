@@ -1,7 +1,8 @@
 #pragma once
 /// Data-parallel training on PyTorch's own distributed backend (c10d): rendezvous through a
-/// TCPStore, collectives through ProcessGroupGloo (CPU). The c10d headers stay inside
-/// distributed.cpp.
+/// TCPStore, collectives through ProcessGroupGloo (CPU) or ProcessGroupNCCL (CUDA builds; tensors
+/// are moved to the rank's GPU for each collective and back where needed). Compiles against
+/// LibTorch 1.13 (ProcessGroup) and 2.x (Backend). The c10d headers stay inside distributed.cpp.
 
 #include <chrono>
 #include <memory>
@@ -22,6 +23,8 @@ struct DistInfo {
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "single process";  ///< Which variables it came from.
+  /// "gloo" (CPU tensors) or "nccl" (CUDA LibTorch builds: collectives on GPU local_rank).
+  std::string backend = "gloo";
 };
 DistInfo dist_from_env();
 
@@ -45,6 +48,13 @@ class Distributed {
   void allreduce_mean(const std::vector<at::Tensor>& tensors, double bucket_mb = 25.0);
   /// Sum of a scalar over ranks.
   double allreduce_sum(double value);
+  /// In-place sum of a tensor over ranks (SyncBatchNorm's statistics).
+  void allreduce_sum(at::Tensor& t);
+  /// Rows [N_r, C] of every rank (N_r may differ, 0 included; C is taken from the ranks that have
+  /// rows), concatenated in rank order: [sum N_r, C], on every rank.
+  at::Tensor allgather_rows(const at::Tensor& rows);
+  /// Every rank's strings, concatenated in rank order, on every rank.
+  std::vector<std::string> allgather_strings(const std::vector<std::string>& items);
   void barrier();
 
  private:

@@ -1,6 +1,8 @@
 // Handlers (MONAI's names and arguments; ../shared/reference/peers.md) and metric accumulators.
 #include "engine/handlers.h"
 
+#include "engine/distributed.h"
+
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <unistd.h>
@@ -174,8 +176,8 @@ class StatsHandler final : public Handler {
     if (!epoch_log_) return;
     const auto& s = e.state;
     if (e.role() == "train") {
-      log::info(fmt::format("Epoch {}/{} finished in {:.1f} s  {} {:.4f}{}{}", s.epoch, s.max_epochs, s.epoch_seconds, tag_,
-                            s.loss, s.metrics.empty() ? "" : "  ", metrics_line(s.metrics)));
+      log::info(fmt::format("Epoch {}/{} finished in {:.1f} s  {} {:.4f}{}{}  {}", s.epoch, s.max_epochs, s.epoch_seconds, tag_,
+                            s.loss, s.metrics.empty() ? "" : "  ", metrics_line(s.metrics), format_sample(s.system)));
     } else {
       std::string best;
       if (e.has_key_metric && e.parent)
@@ -184,8 +186,10 @@ class StatsHandler final : public Handler {
         log::info(fmt::format("Inference on {} case(s) in {:.1f} s", s.epoch_iteration * s.batch_size, s.epoch_seconds));
         return;
       }
+      const auto* ev = dynamic_cast<const Evaluator*>(&e);
+      const auto n = ev && !ev->cases.empty() ? static_cast<int64_t>(ev->cases.size()) : s.epoch_iteration * s.batch_size;
       log::info(fmt::format("Validation{} on {} case(s) in {:.1f} s: {}{}",
-                            e.parent ? fmt::format(" at epoch {}", e.global_epoch()) : "", s.epoch_iteration * s.batch_size,
+                            e.parent ? fmt::format(" at epoch {}", e.global_epoch()) : "", n,
                             s.epoch_seconds, metrics_line(s.metrics), best));
     }
   }
@@ -242,6 +246,14 @@ class TensorBoardStatsHandler final : public Handler {
     if (e.role() == "train") {
       writer_->scalar("lr", current_lr(e), step);
       writer_->scalar("epoch_time_s", e.state.epoch_seconds, step);
+      const auto& sys = e.state.system;
+      writer_->scalar("system/cpu_percent", sys.cpu_percent, step);
+      writer_->scalar("system/rss_mb", sys.rss_mb, step);
+      writer_->scalar("system/peak_rss_mb", sys.peak_rss_mb, step);
+      if (sys.has_gpu) {
+        if (sys.gpu_util_percent >= 0) writer_->scalar("system/gpu_util_percent", sys.gpu_util_percent, step);
+        writer_->scalar("system/gpu_mem_mb", sys.gpu_mem_used_mb, step);
+      }
     } else if (images_) {
       const auto panel = slice_panel(e.last_output);
       if (panel.defined()) writer_->image("val_image_label_pred", panel, step);
@@ -404,6 +416,12 @@ class RowMetric : public Metric {
   }
   at::Tensor details() const override { return rows_.empty() ? at::Tensor{} : at::cat(rows_); }
   std::vector<std::string> detail_cases() const override { return cases_; }
+  void merge(Distributed& dist) override {
+    const auto all = dist.allgather_rows(details());
+    rows_.clear();
+    if (all.size(0) > 0) rows_.push_back(all.to(at::kDouble));
+    cases_ = dist.allgather_strings(cases_);
+  }
 
  protected:
   virtual at::Tensor rows(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing) const = 0;
@@ -453,6 +471,14 @@ class AccuracyMetric final : public Metric {
     return at::tensor(per_case_, at::kDouble).unsqueeze(1);
   }
   std::vector<std::string> detail_cases() const override { return cases_; }
+  void merge(Distributed& dist) override {
+    correct_ = dist.allreduce_sum(correct_);
+    total_ = dist.allreduce_sum(total_);
+    const auto all = dist.allgather_rows(details());
+    per_case_.clear();
+    for (int64_t i = 0; i < all.size(0); ++i) per_case_.push_back(all[i][0].item<double>());
+    cases_ = dist.allgather_strings(cases_);
+  }
 
  private:
   double correct_ = 0, total_ = 0;

@@ -40,6 +40,10 @@ void Engine::fire_completed() {
   for (auto& h : handlers) h->completed(*this);
 }
 
+void Metric::merge(Distributed&) {
+  throw NotSupported("the metric " + name() + " cannot be computed over several ranks yet");
+}
+
 void Engine::compute_metrics(int64_t epoch_for_best) {
   state.metrics.clear();
   for (const auto& m : metrics) state.metrics[m.label] = m.metric->compute();
@@ -195,6 +199,10 @@ double Evaluator::run() {
     }
     fire_iteration_completed();
   }
+  if (dist) {
+    for (auto& m : metrics) m.metric->merge(*dist);
+    cases = dist->allgather_strings(cases);
+  }
   compute_metrics(global_epoch());
   state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
   fire_epoch_completed();
@@ -290,6 +298,7 @@ void Trainer::run() {
   state.run_start = std::chrono::steady_clock::now();
   params_ = nets::unique_parameters(*network);
   state.terminate = false;
+  SystemMonitor monitor(device.is_cuda() ? (device.has_index() ? device.index() : 0) : -1);
   fire_started();
   if (dist) {
     // Every rank starts from rank 0's weights (also after a CheckpointLoader or --resume there).
@@ -325,6 +334,7 @@ void Trainer::run() {
     compute_metrics(state.epoch);
     state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
     state.epoch_times.push_back(state.epoch_seconds);
+    state.system = monitor.sample();
     fire_epoch_completed();
     if (dist) state.terminate = dist->allreduce_sum(state.terminate ? 1.0 : 0.0) > 0;
     if (!options.resume_path.empty()) save_state(options.resume_path);

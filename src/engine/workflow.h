@@ -22,6 +22,7 @@
 #include "core/registry.h"
 #include "data/loader.h"
 #include "engine/inferer.h"
+#include "engine/monitor.h"
 #include "losses/loss.h"
 #include "nets/network.h"
 #include "optim/optim.h"
@@ -49,6 +50,7 @@ struct RunState {
   double epoch_seconds = 0;     ///< Duration of the last epoch.
   std::vector<double> epoch_times;
   std::chrono::steady_clock::time_point epoch_start, run_start;
+  SystemSample system;  ///< Trainer: CPU, memory and GPU over the last epoch.
 };
 
 /// Hooks into a loop. Handlers run in config order, except that CheckpointLoader runs first.
@@ -66,6 +68,8 @@ class Handler {
 };
 
 /// Per-case metric accumulation (MONAI's IgniteMetric / CumulativeIterationMetric).
+class Distributed;
+
 class Metric {
  public:
   virtual ~Metric() = default;
@@ -79,6 +83,9 @@ class Metric {
   /// Per-case, per-class values [N, C] for reports, or an undefined tensor.
   virtual at::Tensor details() const { return {}; }
   virtual std::vector<std::string> detail_cases() const { return {}; }
+  /// Data-parallel evaluation: replaces what this rank accumulated by the union over all ranks, so
+  /// that every rank computes the metric over every case exactly once. Every rank must call it.
+  virtual void merge(Distributed& dist);
 };
 
 struct NamedMetric {
@@ -147,7 +154,10 @@ class Evaluator final : public Engine {
   std::shared_ptr<Inferer> inferer;
   std::shared_ptr<transforms::Compose> post;
   int64_t epoch_length = 0;  ///< 0: the whole loader.
-  /// Per-case metric values of the last run, by metric label, in case order.
+  /// Data-parallel validation: each rank evaluates its shard of the loader, and the metrics are
+  /// merged over ranks before they are computed (null: one process).
+  std::shared_ptr<Distributed> dist;
+  /// Case names of the last run (all ranks' in rank order when data-parallel).
   std::vector<std::string> cases;
 
   /// One pass over the loader; returns the key metric (NaN without one).
@@ -164,8 +174,6 @@ struct TrainerOptions {
   bool deterministic = false;    ///< determinism.random_seed was set: reseed per epoch.
   std::string resume_path;       ///< Full-state checkpoint written at each epoch's end ("" = none).
 };
-
-class Distributed;
 
 class Trainer final : public Engine {
  public:

@@ -30,6 +30,12 @@ class Optimizer {
   virtual void set_lr(double lr, std::size_t group) = 0;
   /// Learning rates the optimizer was built with (the schedules' base_lrs).
   const std::vector<double>& initial_lrs() const { return initial_; }
+  /// Multiplies every group's learning rate and base learning rate by `factor` (the linear scaling
+  /// rule for data-parallel training: lr x world size).
+  void scale_lr(double factor) {
+    for (std::size_t g = 0; g < num_groups(); ++g) set_lr(lr(g) * factor, g);
+    for (auto& v : initial_) v *= factor;
+  }
   /// The wrapped LibTorch optimizer for save/load of its state, or nullptr (Novograd).
   virtual torch::optim::Optimizer* torch_optimizer() { return nullptr; }
   /// Optimizer state as named tensors (for checkpoints) and back.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -88,6 +89,41 @@ TEST(DistributedTest, TwoRanksEqualOneRankWithTheDoubleBatch) {
   // Only rank 0 wrote.
   EXPECT_FALSE(fs::exists(two.path() + "/models/train_stats.json.tmp"));
   EXPECT_TRUE(fs::exists(two.path() + "/models/train_stats.json"));
+}
+
+// With BatchNorm, 2 ranks x batch 1 equal 1 rank x batch 2 only when the statistics are
+// synchronised (--sync-bn): each rank alone sees half the batch.
+TEST(DistributedTest, SyncBatchNormTwoRanksEqualOneRankWithTheDoubleBatch) {
+  test::TempDir data, one, two, unsynced;
+  sh(test::barton_bin() + " data synth " + data.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
+  auto dl = json::parse(std::ifstream(data.path() + "/dataset.json"));
+  json four = json::array();
+  for (std::size_t i = 0; i < 4; ++i) four.push_back(dl["training"][i]);
+  dl["training"] = four;
+  test::write_text(data.path() + "/four.json", dl.dump());
+  auto cfg = json::parse(kConfig);
+  cfg["train"]["model"]["args"]["norm"] = "batch";
+  for (const auto* root : {&one, &two, &unsynced}) {
+    make_mmar(root->path(), data.path());
+    test::write_text(root->path() + "/config/config_train.json", cfg.dump(2));
+  }
+  sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + one.path());
+  sh(test::barton_bin() + " train " + two.path() + " --nproc 2 --sync-bn --set /train/dataloader/args/batch_size=1");
+  sh(test::barton_bin() + " train " + unsynced.path() + " --nproc 2 --set /train/dataloader/args/batch_size=1");
+  const auto a = io::load_state_dict_file(one.path() + "/models/checkpoint_last.pt");
+  const auto b = io::load_state_dict_file(two.path() + "/models/checkpoint_last.pt");
+  const auto c = io::load_state_dict_file(unsynced.path() + "/models/checkpoint_last.pt");
+  ASSERT_EQ(a.size(), b.size());
+  int running = 0;
+  double unsynced_diff = 0;
+  for (const auto& [k, v] : a) {
+    const auto x = v.to(at::kDouble), y = b.at(k).to(at::kDouble);
+    EXPECT_TRUE(at::allclose(x, y, 1e-4, 1e-5)) << k << " max diff " << (x - y).abs().max().item<double>();
+    running += k.find("running_var") != std::string::npos;
+    unsynced_diff = std::max(unsynced_diff, (x - c.at(k).to(at::kDouble)).abs().max().item<double>());
+  }
+  EXPECT_GT(running, 0);           // the model has BatchNorm
+  EXPECT_GT(unsynced_diff, 1e-3);  // and without synchronisation it trains differently
 }
 
 // A rank that dies (SIGKILL) ends the job with a message naming it, and no rank is left running.
@@ -186,6 +222,61 @@ TEST(DistributedTest, TwoNodesTrainAndValidate) {
   EXPECT_EQ(out1.find("Validation at epoch"), std::string::npos) << out1;
   EXPECT_TRUE(fs::exists(m.path() + "/models/model.pt"));
   EXPECT_TRUE(fs::exists(m.path() + "/models/train_stats.json"));
+}
+
+// Validation is split across ranks (MONAI's even_divisible=False: 3 cases -> 2 + 1, none twice)
+// and the metrics are merged: the data-parallel value equals a single-process validation of the
+// same checkpoint, with the same three cases in the report.
+TEST(DistributedTest, SplitValidationMatchesOneProcess) {
+  test::TempDir data, m;
+  sh(test::barton_bin() + " data synth " + data.path() + " --cases 7 --size 32 32 12 --spacing 3 3 8 --seed 4");
+  auto dl = json::parse(std::ifstream(data.path() + "/dataset.json"));
+  json train = json::array(), val = json::array();
+  for (std::size_t i = 0; i < 4; ++i) train.push_back(dl["training"][i]);
+  for (std::size_t i = 4; i < 7; ++i) val.push_back(dl["training"][i]);
+  dl["training"] = train;
+  dl["validation"] = val;
+  test::write_text(data.path() + "/four.json", dl.dump());
+  auto cfg = json::parse(kConfig);
+  cfg["epochs"] = 1;
+  cfg["train"]["handlers"].push_back({{"name", "ValidationHandler"}, {"args", {{"validator", "@evaluator"}, {"interval", 1}}}});
+  cfg["validate"] = json::parse(R"json({
+    "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "Spacingd"}, {"ref": "ScaleIntensityRanged"}],
+    "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
+                "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
+    "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1}},
+    "inferer": {"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16]}},
+    "handlers": [{"name": "CheckpointSaver", "rank": 0, "args": {"save_dir": "{MMAR_CKPT_DIR}",
+                  "save_dict": {"model": "@model", "train_conf": "@conf"}, "save_key_metric": true}},
+                 {"name": "MetricsSaver", "args": {"save_dir": "{MMAR_EVAL_OUTPUT_PATH}", "metric_details": "*"}}],
+    "post_transforms": [{"name": "Activationsd", "args": {"keys": "pred", "softmax": true}},
+                        {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [true, false], "to_onehot": 2}}],
+    "key_metric": {"name": "MeanDice", "log_label": "val_mean_dice", "args": {"include_background": false}},
+    "additional_metrics": [{"name": "Accuracy", "log_label": "val_acc"}],
+    "evaluator": {"name": "SupervisedEvaluator", "args": {"val_data_loader": "@dataloader", "network": "@model",
+      "inferer": "@inferer", "postprocessing": "@post_transforms", "key_val_metric": "@key_metric",
+      "additional_metrics": "@additional_metrics", "val_handlers": "@handlers"}}
+  })json");
+  make_mmar(m.path(), data.path());
+  test::write_text(m.path() + "/config/config_train.json", cfg.dump(2));
+  const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + m.path() + " --nproc 2 --scale-lr --set MMAR_EVAL_OUTPUT_PATH=" +
+                      m.file("eval_dp"));
+  EXPECT_NE(out.find("Learning rate scaled by the world size: x2 (first group 0.02)"), std::string::npos) << out;
+  sh("BARTON_THREADS=1 " + test::barton_bin() + " validate " + m.path() + " --output " + m.file("eval_one"));
+  const auto dp = json::parse(std::ifstream(m.file("eval_dp/metrics_summary.json")));
+  const auto one = json::parse(std::ifstream(m.file("eval_one/metrics_summary.json")));
+  ASSERT_EQ(dp["cases"], 3) << dp.dump(2);
+  ASSERT_EQ(one["cases"], 3);
+  for (const char* k : {"val_mean_dice", "val_acc"}) {
+    EXPECT_NEAR(dp["metrics"][k].get<double>(), one["metrics"][k].get<double>(), 1e-9) << k;
+  }
+  std::set<std::string> a, b;
+  for (const auto& c : dp["per_case"]["val_mean_dice"]) a.insert(c["case"].get<std::string>());
+  for (const auto& c : one["per_case"]["val_mean_dice"]) b.insert(c["case"].get<std::string>());
+  EXPECT_EQ(a.size(), 3u);
+  EXPECT_EQ(a, b);
+  const auto stats = json::parse(std::ifstream(m.file("models/train_stats.json")));
+  EXPECT_NEAR(stats["best_validation_metric"].get<double>(), one["metrics"]["val_mean_dice"].get<double>(), 1e-9);
 }
 
 }  // namespace

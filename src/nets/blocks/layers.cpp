@@ -60,12 +60,74 @@ torch::nn::AnyModule make_act(const LayerSpec& s) {
   throw Error("unsupported activation '" + n + "' (prelu, relu, leakyrelu, elu, selu, gelu, sigmoid, tanh)");
 }
 
+namespace {
+std::shared_ptr<AllReduceSum>& sync_hook() {
+  static std::shared_ptr<AllReduceSum> hook;
+  return hook;
+}
+
+/// Sum over ranks with a differentiable all-reduce: the gradient of a sum over ranks is the sum
+/// of the ranks' gradients.
+struct AllReduceFn : public torch::autograd::Function<AllReduceFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t) {
+    (void)ctx;
+    auto out = x.clone();
+    (*sync_hook())(out);
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list g) {
+    auto out = g.at(0).clone();
+    (*sync_hook())(out);
+    return {out, torch::Tensor()};
+  }
+};
+}  // namespace
+
+void set_sync_batchnorm(std::shared_ptr<AllReduceSum> hook) { sync_hook() = std::move(hook); }
+
+SyncBatchNormImpl::SyncBatchNormImpl(int64_t c, double eps, double momentum, bool affine, std::shared_ptr<AllReduceSum> hook)
+    : eps_(eps), momentum_(momentum), hook_(std::move(hook)) {
+  if (affine) {
+    weight = register_parameter("weight", torch::ones({c}));
+    bias = register_parameter("bias", torch::zeros({c}));
+  }
+  running_mean = register_buffer("running_mean", torch::zeros({c}));
+  running_var = register_buffer("running_var", torch::ones({c}));
+  num_batches_tracked = register_buffer("num_batches_tracked", torch::zeros({}, torch::kLong));
+}
+
+torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
+  if (!is_training()) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
+  const int64_t c = x.size(1);
+  std::vector<int64_t> red = {0};
+  for (int64_t d = 2; d < x.dim(); ++d) red.push_back(d);
+  const auto xf = x.to(torch::kFloat);
+  const auto packed = torch::cat({xf.sum(red), (xf * xf).sum(red), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+  const auto global = AllReduceFn::apply(packed, 0);
+  const auto n = global.narrow(0, 2 * c, 1);
+  const auto mean = global.narrow(0, 0, c) / n;
+  const auto var = (global.narrow(0, c, c) / n - mean * mean).clamp_min(0);
+  std::vector<int64_t> view(x.dim(), 1);
+  view[1] = c;
+  auto y = (xf - mean.view(view)) * torch::rsqrt(var + eps_).view(view);
+  if (weight.defined()) y = y * weight.view(view) + bias.view(view);
+  {
+    torch::NoGradGuard ng;
+    const double count = n.item<double>();
+    running_mean.mul_(1 - momentum_).add_(mean.detach() * momentum_);
+    running_var.mul_(1 - momentum_).add_(var.detach() * (count / std::max(1.0, count - 1)) * momentum_);
+    num_batches_tracked.add_(1);
+  }
+  return y.to(x.scalar_type());
+}
+
 torch::nn::AnyModule make_norm(const LayerSpec& s, int dims, int64_t channels) {
   const auto& n = s.name;
   const double eps = arg(s, "eps", 1e-5);
   if (n == "batch") {
     const double momentum = arg(s, "momentum", 0.1);
     const bool affine = arg(s, "affine", 1) != 0;
+    if (sync_hook()) return torch::nn::AnyModule(SyncBatchNorm(channels, eps, momentum, affine, sync_hook()));
     if (dims == 3) return torch::nn::AnyModule(torch::nn::BatchNorm3d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
     return torch::nn::AnyModule(torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
   }

@@ -4,7 +4,9 @@
 /// ConvTranspose that computes stride-2 kernel-3 cases as eight ordinary convolutions (the
 /// sub-pixel / phase decomposition; ../shared/ARCHITECTURE.md), keeping ConvTranspose's weight layout.
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,7 +35,31 @@ struct LayerSpec {
 };
 
 torch::nn::AnyModule make_act(const LayerSpec& spec);
+/// "batch" gives SyncBatchNorm instead of BatchNorm while a sync hook is set (below).
 torch::nn::AnyModule make_norm(const LayerSpec& spec, int dims, int64_t channels);
+
+/// In-place sum of a tensor over the data-parallel ranks.
+using AllReduceSum = std::function<void(torch::Tensor&)>;
+/// Networks built while `hook` is set use SyncBatchNorm for "batch" norms (PyTorch's
+/// convert_sync_batchnorm, decided at construction); nullptr restores BatchNorm. Not thread-safe:
+/// call before building networks.
+void set_sync_batchnorm(std::shared_ptr<AllReduceSum> hook);
+
+/// BatchNorm whose training-mode statistics are computed over every rank's batch (sums of x and
+/// x^2 and the count, all-reduced, with the all-reduce differentiated). Same parameters and
+/// buffers as BatchNorm (weight, bias, running_mean, running_var, num_batches_tracked), so
+/// checkpoints are interchangeable. Eval mode is plain batch_norm with the running statistics.
+class SyncBatchNormImpl : public torch::nn::Module {
+ public:
+  SyncBatchNormImpl(int64_t channels, double eps, double momentum, bool affine, std::shared_ptr<AllReduceSum> hook);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  double eps_, momentum_;
+  std::shared_ptr<AllReduceSum> hook_;
+};
+TORCH_MODULE(SyncBatchNorm);
 
 /// Transposed convolution with ConvTranspose's parameters ("weight" [in, out, k...], "bias").
 class ConvTransposeImpl : public torch::nn::Module {
