@@ -231,9 +231,13 @@ TEST(DistributedTest, SplitValidationMatchesOneProcess) {
   test::TempDir data, m;
   sh(test::barton_bin() + " data synth " + data.path() + " --cases 7 --size 32 32 12 --spacing 3 3 8 --seed 4");
   auto dl = json::parse(std::ifstream(data.path() + "/dataset.json"));
-  json train = json::array(), val = json::array();
-  for (std::size_t i = 0; i < 4; ++i) train.push_back(dl["training"][i]);
-  for (std::size_t i = 4; i < 7; ++i) val.push_back(dl["training"][i]);
+  json all = json::array(), train = json::array(), val = json::array();
+  for (const char* k : {"training", "validation"}) {
+    for (const auto& c : dl[k]) all.push_back(c);
+  }
+  ASSERT_EQ(all.size(), 7u);
+  for (std::size_t i = 0; i < 4; ++i) train.push_back(all[i]);
+  for (std::size_t i = 4; i < 7; ++i) val.push_back(all[i]);
   dl["training"] = train;
   dl["validation"] = val;
   test::write_text(data.path() + "/four.json", dl.dump());
@@ -262,7 +266,7 @@ TEST(DistributedTest, SplitValidationMatchesOneProcess) {
   const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + m.path() + " --nproc 2 --scale-lr --set MMAR_EVAL_OUTPUT_PATH=" +
                       m.file("eval_dp"));
   EXPECT_NE(out.find("Learning rate scaled by the world size: x2 (first group 0.02)"), std::string::npos) << out;
-  sh("BARTON_THREADS=1 " + test::barton_bin() + " validate " + m.path() + " --output " + m.file("eval_one"));
+  sh("BARTON_THREADS=1 " + test::barton_bin() + " validate " + m.path() + " -c config_train.json --ckpt " + m.file("models/model.pt") + " --output " + m.file("eval_one"));
   const auto dp = json::parse(std::ifstream(m.file("eval_dp/metrics_summary.json")));
   const auto one = json::parse(std::ifstream(m.file("eval_one/metrics_summary.json")));
   ASSERT_EQ(dp["cases"], 3) << dp.dump(2);

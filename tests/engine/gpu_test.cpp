@@ -57,7 +57,7 @@ TEST(Gpu, TwoGpusOverNcclEqualOneGpuWithTheDoubleBatch) {
   make_mmar(one.path());
   make_mmar(two.path());
   auto cfg = json::parse(kTrainConfig);
-  cfg["train"]["optimizer"] = json::parse(R"({"name": "SGD", "args": {"params": "#@model.parameters()", "lr": 0.01}})");
+  cfg["train"]["optimizer"] = json::parse(R"json({"name": "SGD", "args": {"params": "#@model.parameters()", "lr": 0.01}})json");
   cfg["train"]["handlers"] = json::array();
   cfg["train"].erase("lr_scheduler");
   for (const auto* r : {&one, &two}) test::write_text(r->path() + "/config/config_train.json", cfg.dump(2));

@@ -68,16 +68,17 @@ std::shared_ptr<AllReduceSum>& sync_hook() {
 
 /// Sum over ranks with a differentiable all-reduce: the gradient of a sum over ranks is the sum
 /// of the ranks' gradients.
+/// The hook travels as an integer (the module that owns it outlives the step).
 struct AllReduceFn : public torch::autograd::Function<AllReduceFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t) {
-    (void)ctx;
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t hook) {
+    ctx->saved_data["hook"] = hook;
     auto out = x.clone();
-    (*sync_hook())(out);
+    (*reinterpret_cast<const AllReduceSum*>(hook))(out);
     return out;
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list g) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
     auto out = g.at(0).clone();
-    (*sync_hook())(out);
+    (*reinterpret_cast<const AllReduceSum*>(ctx->saved_data["hook"].toInt()))(out);
     return {out, torch::Tensor()};
   }
 };
@@ -97,13 +98,13 @@ SyncBatchNormImpl::SyncBatchNormImpl(int64_t c, double eps, double momentum, boo
 }
 
 torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
-  if (!is_training()) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
+  if (!is_training() || !hook_) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
   const int64_t c = x.size(1);
   std::vector<int64_t> red = {0};
   for (int64_t d = 2; d < x.dim(); ++d) red.push_back(d);
   const auto xf = x.to(torch::kFloat);
   const auto packed = torch::cat({xf.sum(red), (xf * xf).sum(red), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
-  const auto global = AllReduceFn::apply(packed, 0);
+  const auto global = AllReduceFn::apply(packed, reinterpret_cast<int64_t>(hook_.get()));
   const auto n = global.narrow(0, 2 * c, 1);
   const auto mean = global.narrow(0, 0, c) / n;
   const auto var = (global.narrow(0, c, c) / n - mean * mean).clamp_min(0);
