@@ -117,8 +117,10 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
   // to train_stats' final loss; one val_mean_dice per epoch whose maximum is the best metric;
   // the learning rate halves after epoch 2 (StepLR step_size 2); an image per validation.
   const auto ev = events_in(tmp.path() + "/models");
-  std::vector<test::EventRecord> loss, dice, lr, images;
+  std::vector<test::EventRecord> loss, dice, lr, images, rss, cpu;
   for (const auto& e : ev) {
+    if (e.tag == "system/rss_mb") rss.push_back(e);
+    if (e.tag == "system/cpu_percent") cpu.push_back(e);
     if (e.tag == "train_loss") loss.push_back(e);
     if (e.tag == "val_mean_dice") dice.push_back(e);
     if (e.tag == "lr") lr.push_back(e);
@@ -142,6 +144,12 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
   EXPECT_FLOAT_EQ(lr[0].scalar, 0.002f);
   EXPECT_FLOAT_EQ(lr[1].scalar, 0.001f);
   EXPECT_FLOAT_EQ(lr[2].scalar, 0.001f);
+  // System monitoring, once per epoch: a process of this size holds tens of MB at least, and
+  // training keeps a core busy part of the time.
+  ASSERT_EQ(rss.size(), 3u);
+  ASSERT_EQ(cpu.size(), 3u);
+  for (const auto& r : rss) EXPECT_GT(r.scalar, 50.0f);
+  for (const auto& c : cpu) EXPECT_GT(c.scalar, 5.0f);
   ASSERT_EQ(images.size(), 3u);
   EXPECT_EQ(images[0].width, 3 * 24);  // image | label | prediction, 24 voxels each
   EXPECT_EQ(images[0].height, 24);
