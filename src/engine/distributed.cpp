@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -211,6 +212,126 @@ std::vector<std::string> Distributed::allgather_strings(const std::vector<std::s
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// GradReducer
+
+struct GradReducer::State {
+  Distributed* dist = nullptr;
+  std::vector<at::Tensor> params;
+  struct Bucket {
+    std::vector<std::size_t> members;  ///< Indices into params.
+    std::vector<int64_t> offsets;
+    at::Tensor flat;                   ///< On the collective's device.
+    int ready = 0;
+    c10::intrusive_ptr<c10d::Work> work;
+  };
+  std::vector<Bucket> buckets;
+  std::vector<std::pair<std::size_t, std::size_t>> where;  ///< param -> (bucket, slot)
+  std::vector<bool> seen;
+  bool armed = false;
+  double divisor = 1;
+  std::mutex mutex;
+
+  void launch(Bucket& b) {
+    std::vector<at::Tensor> v = {b.flat};
+    b.work = dist->impl_->pg->allreduce(v);
+  }
+  void on_grad(std::size_t i, const at::Tensor& g) {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (!armed || seen[i]) return;
+    seen[i] = true;
+    auto& b = buckets[where[i].first];
+    const auto& p = params[i];
+    auto full = p.grad().defined() ? p.grad() + g : g;
+    b.flat.narrow(0, b.offsets[where[i].second], p.numel()).copy_(full.reshape({-1}).div(divisor));
+    if (++b.ready == static_cast<int>(b.members.size())) launch(b);
+  }
+};
+
+GradReducer::GradReducer(Distributed& dist, const std::vector<at::Tensor>& params, double bucket_mb) : s_(std::make_unique<State>()) {
+  s_->dist = &dist;
+  s_->params = params;
+  s_->where.resize(params.size());
+  s_->seen.assign(params.size(), false);
+  const double limit = bucket_mb * 1024.0 * 1024.0;
+  State::Bucket cur;
+  double bytes = 0;
+  int64_t off = 0;
+  auto close = [&] {
+    if (cur.members.empty()) return;
+    const auto& p0 = params[cur.members.front()];
+    cur.flat = at::zeros({off}, p0.options().device(dist.impl_->device));
+    s_->buckets.push_back(std::move(cur));
+    cur = State::Bucket();
+    bytes = 0;
+    off = 0;
+  };
+  for (std::size_t k = params.size(); k-- > 0;) {
+    const auto& p = params[k];
+    if (!cur.members.empty() && (bytes >= limit || p.scalar_type() != params[cur.members.front()].scalar_type())) close();
+    s_->where[k] = {s_->buckets.size(), cur.members.size()};
+    cur.members.push_back(k);
+    cur.offsets.push_back(off);
+    off += p.numel();
+    bytes += static_cast<double>(p.numel() * p.element_size());
+  }
+  close();
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    if (!params[k].requires_grad()) continue;  // never gets a gradient: zeros at finish()
+    auto* st = s_.get();
+    s_->params[k].register_hook([st, k](const at::Tensor& g) {
+      st->on_grad(k, g);
+      return g;
+    });
+  }
+}
+
+GradReducer::~GradReducer() = default;
+
+void GradReducer::arm(double divisor) {
+  std::lock_guard<std::mutex> lock(s_->mutex);
+  s_->armed = true;
+  s_->divisor = divisor;
+  std::fill(s_->seen.begin(), s_->seen.end(), false);
+  for (auto& b : s_->buckets) {
+    b.ready = 0;
+    b.work.reset();
+  }
+}
+
+double GradReducer::finish() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lock(s_->mutex);
+  const double world = static_cast<double>(s_->dist->world_size());
+  for (auto& b : s_->buckets) {
+    if (!b.work) {
+      // Parameters without a gradient in this backward contribute what .grad holds (or zeros).
+      for (std::size_t j = 0; j < b.members.size(); ++j) {
+        const auto i = b.members[j];
+        if (s_->seen[i]) continue;
+        const auto& p = s_->params[i];
+        auto slot = b.flat.narrow(0, b.offsets[j], p.numel());
+        if (p.grad().defined()) slot.copy_(p.grad().reshape({-1}).div(s_->divisor));
+        else slot.zero_();
+      }
+      s_->launch(b);
+    }
+  }
+  at::NoGradGuard no_grad;
+  for (auto& b : s_->buckets) {
+    b.work->wait();
+    b.flat.div_(world);
+    for (std::size_t j = 0; j < b.members.size(); ++j) {
+      auto& p = s_->params[b.members[j]];
+      const auto avg = b.flat.narrow(0, b.offsets[j], p.numel()).view_as(p);
+      if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+      p.mutable_grad().copy_(avg);
+    }
+  }
+  s_->armed = false;
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace barton::engine

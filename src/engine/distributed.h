@@ -58,9 +58,33 @@ class Distributed {
   void barrier();
 
  private:
+  friend class GradReducer;
   struct Impl;
   DistInfo info_;
   std::unique_ptr<Impl> impl_;
+};
+
+/// Gradient averaging overlapped with backward (PyTorch DDP's bucketed reducer): parameters are
+/// packed into buckets of about `bucket_mb` in reverse order (the order backward produces their
+/// gradients); a hook on each parameter copies its gradient into the bucket's buffer, and a
+/// bucket's all-reduce starts as soon as its last gradient arrives, while backward goes on.
+class GradReducer {
+ public:
+  GradReducer(Distributed& dist, const std::vector<at::Tensor>& params, double bucket_mb = 25.0);
+  ~GradReducer();
+  GradReducer(const GradReducer&) = delete;
+  GradReducer& operator=(const GradReducer&) = delete;
+  /// The next backward ends an optimizer step: its gradients (plus what .grad already holds from
+  /// accumulated iterations), divided by `divisor`, are reduced as they arrive.
+  void arm(double divisor);
+  /// After that backward: waits for every bucket (starting those whose parameters got no
+  /// gradient) and writes the mean over ranks into each parameter's .grad. Returns the seconds
+  /// spent waiting (the communication that backward did not hide).
+  double finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
 };
 
 }  // namespace barton::engine

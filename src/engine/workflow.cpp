@@ -233,26 +233,25 @@ void Trainer::train_iteration(data::Batch& batch) {
   }
   // Gradients of the accumulated iterations are summed and divided by their count at the step, so a
   // short last group (end of epoch) is an average too.
+  const bool last = state.epoch_iteration + 1 >= state.epoch_length;
+  const bool stepping = pending_ + 1 >= options.grad_accumulation || last;
+  // Data-parallel: the gradients of a stepping backward are averaged over ranks while backward
+  // runs (GradReducer), already divided by the accumulated iteration count.
+  if (dist && stepping) {
+    if (!reducer_) reducer_ = std::make_shared<GradReducer>(*dist, params_);
+    reducer_->arm(static_cast<double>(pending_ + 1));
+  }
   (scaling() ? l * scale_ : l).backward();
   ++pending_;
-  const bool last = state.epoch_iteration + 1 >= state.epoch_length;
-  if (pending_ >= options.grad_accumulation || last) {
-    if (pending_ > 1) {
+  if (stepping) {
+    if (dist) {
+      comm_seconds += reducer_->finish();
+      ++comm_steps;
+    } else if (pending_ > 1) {
       torch::NoGradGuard no_grad;
       for (auto& p : params_) {
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(pending_));
       }
-    }
-    if (dist) {
-      std::vector<at::Tensor> grads;
-      for (auto& p : params_) {
-        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
-        grads.push_back(p.grad());
-      }
-      const auto t0 = std::chrono::steady_clock::now();
-      dist->allreduce_mean(grads);
-      comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      ++comm_steps;
     }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {

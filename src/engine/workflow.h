@@ -69,6 +69,7 @@ class Handler {
 
 /// Per-case metric accumulation (MONAI's IgniteMetric / CumulativeIterationMetric).
 class Distributed;
+class GradReducer;
 
 class Metric {
  public:
@@ -182,7 +183,7 @@ class Trainer final : public Engine {
   /// Data-parallel group (null: one process). Parameters are broadcast from rank 0 at the start,
   /// gradients averaged before each optimizer step, and a stop requested on any rank stops all.
   std::shared_ptr<Distributed> dist;
-  double comm_seconds = 0;  ///< Time spent in gradient all-reduce (data-parallel runs).
+  double comm_seconds = 0;  ///< Gradient all-reduce time not hidden behind backward (data-parallel runs).
   int64_t comm_steps = 0;
   std::shared_ptr<nets::Network> network;
   std::shared_ptr<data::DataLoader> loader;
@@ -208,6 +209,7 @@ class Trainer final : public Engine {
   bool unscale_and_check();
   std::vector<torch::Tensor> params_;  // the network's parameters, each once (set by run())
   int64_t pending_ = 0;  // iterations accumulated since the last optimizer step
+  std::shared_ptr<GradReducer> reducer_;  // data-parallel gradient averaging (made on first use)
   double scale_ = 65536.0;
   int64_t clean_steps_ = 0;
 };
