@@ -40,6 +40,7 @@ class Distributed {
 
   int rank() const { return info_.rank; }
   int world_size() const { return info_.world_size; }
+  const std::string& backend() const { return info_.backend; }
 
   /// Overwrites `tensors` with rank 0's values.
   void broadcast(const std::vector<at::Tensor>& tensors);

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -237,14 +238,22 @@ void Trainer::train_iteration(data::Batch& batch) {
   const bool stepping = pending_ + 1 >= options.grad_accumulation || last;
   // Data-parallel: the gradients of a stepping backward are averaged over ranks while backward
   // runs (GradReducer), already divided by the accumulated iteration count.
-  if (dist && stepping) {
+  // Overlap by default with NCCL (the GPU computes while the network moves gradients); on CPU
+  // (Gloo) the communication threads compete with backward for the same cores and overlap was
+  // slower on a 2-core VM (docs/performance.md). BARTON_DDP_OVERLAP=1 / 0 overrides.
+  const bool overlap = [this] {
+    const char* v = std::getenv("BARTON_DDP_OVERLAP");
+    if (v && *v) return std::string(v) != "0";
+    return dist && dist->backend() == "nccl";
+  }();
+  if (dist && stepping && overlap) {
     if (!reducer_) reducer_ = std::make_shared<GradReducer>(*dist, params_);
     reducer_->arm(static_cast<double>(pending_ + 1));
   }
   (scaling() ? l * scale_ : l).backward();
   ++pending_;
   if (stepping) {
-    if (dist) {
+    if (dist && overlap) {
       comm_seconds += reducer_->finish();
       ++comm_steps;
     } else if (pending_ > 1) {
@@ -252,6 +261,17 @@ void Trainer::train_iteration(data::Batch& batch) {
       for (auto& p : params_) {
         if (p.grad().defined()) p.mutable_grad().div_(static_cast<double>(pending_));
       }
+    }
+    if (dist && !overlap) {
+      std::vector<at::Tensor> grads;
+      for (auto& p : params_) {
+        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      dist->allreduce_mean(grads);
+      comm_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++comm_steps;
     }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {
