@@ -41,6 +41,7 @@ step "Segment the same volume from the plan alone (no MMAR, no network code)" \
   --output "$OUT/infer-plan" --set /inferer/args/roi_size=[96,96,96] amp=false
 step "The plan's segmentation is the checkpoint's, byte for byte" \
   cmp "$OUT/infer-plan/case_9/case_9_trans.nii.gz" "$OUT/infer/case_9/case_9_trans.nii.gz"
+echo "identical"
 cat <<MSG
 
 Checkpoint:   $MMAR/models/model.pt (best val_mean_dice; resume state in checkpoint_last.pt)

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "io/torch_file.h"
@@ -179,6 +180,15 @@ TEST(DistributedTest, AKilledRankStopsTheJob) {
   // No rank is left running.
   std::istringstream bs(before);
   for (pid_t p; bs >> p;) EXPECT_NE(::kill(p, 0) == 0 && fs::exists("/proc/" + std::to_string(p) + "/exe"), true) << p;
+  // The job resumes from rank 0's last full-state checkpoint and finishes one more epoch.
+  int done = 0;
+  for (std::size_t at = text.find("finished in"); at != std::string::npos; at = text.find("finished in", at + 1)) {
+    const auto start = text.rfind("Epoch ", at) + 6;
+    done = std::max(done, std::stoi(text.substr(start, text.find('/', start) - start)));
+  }
+  ASSERT_GE(done, 1) << text;
+  const auto resumed = sh(test::barton_bin() + " train " + m.path() + " --nproc 2 --resume --set epochs=" + std::to_string(done + 1));
+  EXPECT_NE(resumed.find(fmt::format("Epoch {}/{} finished", done + 1, done + 1)), std::string::npos) << resumed;
 }
 
 // Two "nodes" on one machine: two launchers with different node ranks meet at one rendezvous
