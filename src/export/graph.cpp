@@ -56,6 +56,14 @@ c10::optional<torch::Tensor> const_tensor(torch::jit::Value* v) {
 
 }  // namespace
 
+std::vector<torch::jit::Node*> tensor_constants(torch::jit::Graph& graph) {
+  std::vector<torch::jit::Node*> out;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) out.push_back(n);
+  }
+  return out;
+}
+
 std::shared_ptr<torch::jit::Graph> trace_network(nets::Network& net, const torch::Tensor& example) {
   TraceScope scope(net);
   torch::NoGradGuard no_grad;
@@ -74,11 +82,7 @@ std::shared_ptr<torch::jit::Graph> trace_network(nets::Network& net, const torch
   }
   torch::jit::removeDropout(graph);
   // The weights are the network's live parameters: give the graph its own copies.
-  std::vector<torch::jit::Node*> consts;
-  for (auto* n : graph->nodes()) {
-    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
-  }
-  for (auto* n : consts) {
+  for (auto* n : tensor_constants(*graph)) {
     const auto t = const_tensor(n->output());
     if (!t) continue;
     torch::jit::WithInsertPoint guard(n);
@@ -234,11 +238,7 @@ int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::stri
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
   BARTON_CHECK(dtype == torch::kHalf || dtype == torch::kBFloat16, "weights can be cast to float16 or bfloat16 only");
   torch::NoGradGuard no_grad;
-  std::vector<torch::jit::Node*> consts;
-  for (auto* n : graph.nodes()) {
-    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
-  }
-  for (auto* n : consts) {
+  for (auto* n : tensor_constants(graph)) {
     const auto t = const_tensor(n->output());
     if (!t || !t->is_floating_point()) continue;
     torch::jit::WithInsertPoint guard(n);

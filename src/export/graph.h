@@ -40,6 +40,9 @@ int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::stri
 /// to `dtype` on entry and the output back to float on exit.
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype);
 
+/// The graph's tensor-valued prim::Constant nodes (its weights), in order.
+std::vector<torch::jit::Node*> tensor_constants(torch::jit::Graph& graph);
+
 /// Counts of each node kind ("aten::_convolution" -> 23), for reports and tests.
 std::vector<std::pair<std::string, int>> node_histogram(const torch::jit::Graph& graph);
 

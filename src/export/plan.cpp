@@ -12,6 +12,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "export/graph.h"
 #include "nets/blocks/layers.h"
 
 // Barton's phase-decomposed transposed convolution as a TorchScript operator, so that plans can
@@ -30,12 +31,8 @@ void write_plan(const std::string& path, std::shared_ptr<torch::jit::Graph> grap
   auto* self = graph->insertInput(0, "self");
   self->setType(m._ivalue()->type());
   // Weights become buffers of the module (as in a traced module), not inline graph constants.
-  std::vector<torch::jit::Node*> consts;
-  for (auto* n : graph->nodes()) {
-    if (n->kind() == c10::prim::Constant && n->output()->type()->kind() == c10::TypeKind::TensorType) consts.push_back(n);
-  }
   int i = 0;
-  for (auto* n : consts) {
+  for (auto* n : tensor_constants(*graph)) {
     const auto name = fmt::format("w{}", i++);
     m.register_buffer(name, torch::jit::toIValue(n->output())->toTensor());
     torch::jit::WithInsertPoint guard(graph->nodes().front());

@@ -26,12 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string sh(const std::string& cmd, int expect_rc = 0) {
-  std::string out;
-  const int rc = test::run_command(cmd, &out);
-  EXPECT_EQ(rc, expect_rc) << cmd << "\n" << out;
-  return out;
-}
+using test::sh;
 
 // A small Clara-style training config (no validation): UNet without BatchNorm, DiceLoss, SGD.
 const char* kConfig = R"json({

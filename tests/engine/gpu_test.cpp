@@ -20,12 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string sh(const std::string& cmd, int expect_rc = 0) {
-  std::string out;
-  const int rc = test::run_command(cmd, &out);
-  EXPECT_EQ(rc, expect_rc) << cmd << "\n" << out;
-  return out;
-}
+using test::sh;
 
 void make_mmar(const std::string& root) {
   sh(test::barton_bin() + " data synth " + root + "/data --cases 5 --size 32 32 12 --spacing 3 3 8 --seed 3");

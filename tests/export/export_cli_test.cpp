@@ -20,12 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string sh(const std::string& cmd, int expect_rc = 0) {
-  std::string out;
-  const int rc = test::run_command(cmd, &out);
-  EXPECT_EQ(rc, expect_rc) << cmd << "\n" << out;
-  return out;
-}
+using test::sh;
 
 /// A trained tiny MMAR (one epoch), made once for the tests of this file.
 const std::string& trained_mmar() {

@@ -53,6 +53,13 @@ int run_command(const std::string& cmd, std::string* output, bool merge_stderr) 
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+std::string sh(const std::string& cmd, int expect_rc) {
+  std::string out;
+  const int rc = run_command(cmd, &out);
+  EXPECT_EQ(rc, expect_rc) << cmd << "\n" << out;
+  return out;
+}
+
 void write_text(const std::string& path, const std::string& text) {
   fs::create_directories(fs::path(path).parent_path());
   std::ofstream(path, std::ios::binary) << text;

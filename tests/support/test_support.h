@@ -30,6 +30,10 @@ std::string barton_bin();
 /// Runs a shell command; returns its exit status and fills stdout (and stderr when merged).
 int run_command(const std::string& cmd, std::string* output, bool merge_stderr = true);
 
+/// Runs a shell command (stderr merged), expects exit status `expect_rc` (a test failure naming
+/// the command and its output otherwise), and returns the output.
+std::string sh(const std::string& cmd, int expect_rc = 0);
+
 /// Writes a text file (creating folders).
 void write_text(const std::string& path, const std::string& text);
 
