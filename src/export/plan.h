@@ -1,7 +1,8 @@
 #pragma once
 /// Barton's inference plan: one self-describing file for Barton's own runtime. It is a TorchScript
-/// archive (so LibTorch loads it without Barton's network code, and Python's torch.jit.load reads
-/// it too) holding the traced inference-only graph with BatchNorm folded into the convolutions
+/// archive (LibTorch loads it without Barton's network code; Python's torch.jit.load only when no
+/// layer uses Barton's operator barton::conv_transpose_phase) holding the traced inference-only
+/// graph with BatchNorm folded into the convolutions
 /// and optionally float16 / bfloat16 weights, plus "barton_plan.json": the network it came from,
 /// its input/output specification, and config_inference.json with environment.json (pre- and
 /// post-transforms, sliding-window settings), so `barton infer --model FILE` needs nothing else.
