@@ -10,10 +10,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <torch/csrc/jit/ir/constants.h>
 
 #include "core/config.h"
 #include "core/process.h"
 #include "engine/inferer.h"
+#include "export/graph.h"
 #include "losses/loss.h"
 #include "mmar/registries.h"
 #include "nets/network.h"
@@ -70,6 +73,35 @@ int main(int argc, char** argv) {
     if (s >= 2) times.push_back(now() - t0);
   }
   const double step = median(times);
+  // Achieved arithmetic rate of the step: convolution FLOPs of one forward, counted on the traced
+  // graph (2 x multiply-adds), times 3 for forward + backward (input and weight gradients), against
+  // the CPU's fp32 peak (cores x clock x FLOP per cycle from the vector width and two FMA units).
+  double fwd_flops = 0;
+  {
+    auto g = exporter::trace_network(*net, x);
+    for (auto* n : g->nodes()) {
+      if (n->kind() != c10::Symbol::fromQualString("aten::_convolution")) continue;
+      const auto w = torch::jit::toIValue(n->input(1))->toTensor();
+      const bool transposed = torch::jit::toIValue(n->input(6))->toBool();
+      const auto io = transposed ? n->input(0) : n->output();  // the side every weight tap visits once
+      const auto sizes = *io->type()->cast<c10::TensorType>()->sizes().concrete_sizes();
+      double voxels = static_cast<double>(sizes[0]);
+      for (std::size_t d = 2; d < sizes.size(); ++d) voxels *= static_cast<double>(sizes[d]);
+      fwd_flops += 2.0 * voxels * static_cast<double>(w.numel());
+    }
+    net->train();
+  }
+  const double step_flops = 3.0 * fwd_flops;
+  double mhz = 0;
+  bool avx512 = false;
+  {
+    std::ifstream cpu("/proc/cpuinfo");
+    for (std::string line; std::getline(cpu, line);) {
+      if (line.rfind("cpu MHz", 0) == 0 && mhz == 0) mhz = std::stod(line.substr(line.find(':') + 1));
+      if (line.rfind("flags", 0) == 0) avx512 = line.find(" avx512f") != std::string::npos;
+    }
+  }
+  const double peak = static_cast<double>(threads) * mhz * 1e6 * (avx512 ? 64.0 : 32.0);
   // Sliding-window inference over a CT-sized volume (roi 96^3, overlap 0.25, gaussian, sw_batch_size 2).
   net->eval();
   const auto vol = torch::randn({1, 1, sw[0], sw[1], sw[2]}).to(device);
@@ -91,8 +123,10 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   std::printf("{\"impl\": \"barton\", \"size\": %ld, \"batch\": %ld, \"threads\": %ld, \"train_step_s\": %.4f, \"train_step_min_s\": %.4f, "
-              "\"train_step_max_s\": %.4f, \"sw_s\": %.4f, \"sw_volume\": [%ld, %ld, %ld], \"peak_rss_mb\": %.1f}\n",
+              "\"train_step_max_s\": %.4f, \"sw_s\": %.4f, \"sw_volume\": [%ld, %ld, %ld], \"peak_rss_mb\": %.1f, \"step_gflop\": %.1f, "
+              "\"step_gflops_per_s\": %.1f, \"cpu_peak_gflops_per_s\": %.1f}\n",
               size, batch, threads, step, *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end()),
-              median(sw_times), sw[0], sw[1], sw[2], ru.ru_maxrss / 1024.0);
+              median(sw_times), sw[0], sw[1], sw[2], ru.ru_maxrss / 1024.0, step_flops / 1e9, step_flops / step / 1e9,
+              device.is_cuda() ? 0.0 : peak / 1e9);
   return 0;
 }

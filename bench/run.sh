@@ -73,6 +73,9 @@ for key, name in (("deterministic_s", "deterministic chain (cache fill)"), ("ran
 print(f"{'peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
 print(f"{'UNet training step (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x")
 print(f"{'sliding-window inference (s)':<34}{mp['sw_s']:>12.3f}{mb['sw_s']:>12.3f}{mp['sw_s'] / mb['sw_s']:>14.2f}x")
+if mb.get('step_gflop'):
+    print(f"UNet step: {mb['step_gflop']:.1f} GFLOP (convolutions, fwd + bwd) at {mb['step_gflops_per_s']:.1f} GFLOP/s = "
+          f"{100 * mb['step_gflops_per_s'] / mb['cpu_peak_gflops_per_s']:.0f}% of the CPU's fp32 peak ({mb['cpu_peak_gflops_per_s']:.0f} GFLOP/s on {mb['threads']} threads)")
 trows = [json.loads(l) for l in open(sys.argv[3])]
 tb = next(r for r in trows if r["impl"] == "barton")
 tp = next(r for r in trows if r["impl"] == "python")
