@@ -13,6 +13,7 @@
 #include <fstream>
 #include <torch/csrc/jit/ir/constants.h>
 
+#include "bench_util.h"
 #include "core/config.h"
 #include "core/process.h"
 #include "engine/inferer.h"
@@ -24,13 +25,8 @@
 
 using namespace barton;
 
-namespace {
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-}  // namespace
+using bench::median;
+using bench::now;
 
 int main(int argc, char** argv) {
   int64_t size = 64, batch = 2, steps = 5, threads = 2, sw_repeats = 2;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "bench_util.h"
 #include "core/config.h"
 #include "core/process.h"
 #include "engine/inferer.h"
@@ -28,13 +29,8 @@
 
 using namespace barton;
 
-namespace {
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-}  // namespace
+using bench::median;
+using bench::now;
 
 int main(int argc, char** argv) {
   int64_t threads = 2, repeats = 3;

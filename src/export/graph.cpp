@@ -6,6 +6,7 @@
 #include <torch/csrc/jit/passes/dead_code_elimination.h>
 #include <torch/csrc/jit/passes/remove_dropout.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -56,6 +57,30 @@ c10::optional<torch::Tensor> const_tensor(torch::jit::Value* v) {
 
 }  // namespace
 
+c10::optional<std::vector<int64_t>> const_ints(const torch::jit::Value* v) {
+  if (v->node()->kind() == c10::prim::ListConstruct) {
+    std::vector<int64_t> out;
+    for (const auto* e : v->node()->inputs()) {
+      const auto iv = torch::jit::toIValue(e);
+      if (!iv || !iv->isInt()) return c10::nullopt;
+      out.push_back(iv->toInt());
+    }
+    return out;
+  }
+  const auto iv = torch::jit::toIValue(v);
+  if (iv && iv->isIntList()) return iv->toIntVector();
+  if (iv && iv->isInt()) return std::vector<int64_t>{iv->toInt()};
+  return c10::nullopt;
+}
+
+std::vector<torch::jit::Node*> nodes_of_kind(torch::jit::Graph& graph, c10::Symbol kind) {
+  std::vector<torch::jit::Node*> out;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() == kind) out.push_back(n);
+  }
+  return out;
+}
+
 std::vector<torch::jit::Node*> tensor_constants(torch::jit::Graph& graph) {
   std::vector<torch::jit::Node*> out;
   for (auto* n : graph.nodes()) {
@@ -97,12 +122,8 @@ int fold_batchnorm(torch::jit::Graph& graph) {
   torch::NoGradGuard no_grad;
   static const auto kBatchNorm = c10::Symbol::fromQualString("aten::batch_norm");
   static const auto kConv = c10::Symbol::fromQualString("aten::_convolution");
-  std::vector<torch::jit::Node*> bns;
-  for (auto* n : graph.nodes()) {
-    if (n->kind() == kBatchNorm) bns.push_back(n);
-  }
   int folded = 0;
-  for (auto* bn : bns) {
+  for (auto* bn : nodes_of_kind(graph, kBatchNorm)) {
     auto* conv = bn->input(0)->node();
     if (conv->kind() != kConv || conv->output()->uses().size() != 1) continue;
     const auto training = torch::jit::toIValue(bn->input(5));
@@ -136,12 +157,8 @@ int fold_batchnorm(torch::jit::Graph& graph) {
 
 int canonicalize_convolutions(torch::jit::Graph& graph) {
   static const auto kConv = c10::Symbol::fromQualString("aten::_convolution");
-  std::vector<torch::jit::Node*> convs;
-  for (auto* n : graph.nodes()) {
-    if (n->kind() == kConv) convs.push_back(n);
-  }
   int done = 0;
-  for (auto* n : convs) {
+  for (auto* n : nodes_of_kind(graph, kConv)) {
     const auto transposed = torch::jit::toIValue(n->input(6));
     const auto w = const_tensor(n->input(1));
     if (!transposed || !w || (w->dim() != 4 && w->dim() != 5)) continue;
@@ -171,23 +188,8 @@ int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::stri
     if (n->kind() != c10::aten::conv_transpose3d && n->kind() != c10::aten::conv_transpose2d) continue;
     const auto w = const_tensor(n->input(1));
     auto all = [&](std::size_t i, int64_t v) {
-      auto* in = n->input(i);
-      std::vector<torch::jit::Value*> items;
-      if (in->node()->kind() == c10::prim::ListConstruct) {
-        items.assign(in->node()->inputs().begin(), in->node()->inputs().end());
-      } else {
-        const auto iv = torch::jit::toIValue(in);
-        if (!iv || !iv->isIntList()) return false;
-        for (auto x : iv->toIntVector()) {
-          if (x != v) return false;
-        }
-        return true;
-      }
-      for (auto* e : items) {
-        const auto iv = torch::jit::toIValue(e);
-        if (!iv || !iv->isInt() || iv->toInt() != v) return false;
-      }
-      return true;
+      const auto xs = const_ints(n->input(i));
+      return xs && std::all_of(xs->begin(), xs->end(), [v](int64_t x) { return x == v; });
     };
     const auto groups = torch::jit::toIValue(n->input(6));
     if (!w || !groups || groups->toInt() != 1 || !all(3, 2) || !all(4, 1) || !all(5, 1) || !all(7, 1)) continue;

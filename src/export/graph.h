@@ -40,6 +40,13 @@ int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::stri
 /// to `dtype` on entry and the output back to float on exit.
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype);
 
+/// A constant int list input: a list constant, a prim::ListConstruct of int constants (which
+/// torch::jit::toIValue does not fold), or a single int. nullopt when not constant.
+c10::optional<std::vector<int64_t>> const_ints(const torch::jit::Value* v);
+
+/// The graph's top-level nodes of one kind, in order (safe to rewrite while iterating the result).
+std::vector<torch::jit::Node*> nodes_of_kind(torch::jit::Graph& graph, c10::Symbol kind);
+
 /// The graph's tensor-valued prim::Constant nodes (its weights), in order.
 std::vector<torch::jit::Node*> tensor_constants(torch::jit::Graph& graph);
 

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "core/errors.h"
+#include "export/graph.h"
 
 namespace barton::exporter {
 
@@ -99,15 +100,8 @@ class Writer {
     return *iv;
   }
   static std::vector<int64_t> ints(const Value* v) {
-    if (v->node()->kind() == c10::prim::ListConstruct) {
-      std::vector<int64_t> out;
-      for (const auto* e : v->node()->inputs()) out.push_back(ivalue(e).toInt());
-      return out;
-    }
-    const auto iv = ivalue(v);
-    if (iv.isIntList()) return iv.toIntVector();
-    if (iv.isInt()) return {iv.toInt()};
-    throw NotSupported(fmt::format("node input %{} is not an integer list", v->debugName()));
+    if (auto xs = const_ints(v)) return *xs;
+    throw NotSupported(fmt::format("node input %{} is not a constant integer list", v->debugName()));
   }
   static bool is_none(const Value* v) { return v->type()->kind() == c10::TypeKind::NoneType || v->mustBeNone(); }
 

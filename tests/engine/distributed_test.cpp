@@ -186,15 +186,10 @@ TEST(DistributedTest, AKilledRankStopsTheJob) {
   EXPECT_NE(resumed.find(fmt::format("Epoch {}/{} finished", done + 1, done + 1)), std::string::npos) << resumed;
 }
 
-// Two "nodes" on one machine: two launchers with different node ranks meet at one rendezvous
-// port; rank 0 (node 0) validates and writes the checkpoints.
-TEST(DistributedTest, TwoNodesTrainAndValidate) {
-  test::TempDir data, m;
-  sh(test::barton_bin() + " data synth " + data.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
-  fs::copy_file(data.path() + "/dataset.json", data.path() + "/four.json");
-  auto cfg = json::parse(kConfig);
-  cfg["train"]["handlers"].push_back({{"name", "ValidationHandler"}, {"args", {{"validator", "@evaluator"}, {"interval", 1}}}});
-  cfg["validate"] = json::parse(R"json({
+// The validate section of the validation tests: MeanDice on the "validation" list, the best
+// checkpoint saved by rank 0.
+json validate_section() {
+  return json::parse(R"json({
     "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "Spacingd"}, {"ref": "ScaleIntensityRanged"}],
     "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
                 "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
@@ -209,6 +204,17 @@ TEST(DistributedTest, TwoNodesTrainAndValidate) {
     "evaluator": {"name": "SupervisedEvaluator", "args": {"val_data_loader": "@dataloader", "network": "@model",
       "inferer": "@inferer", "postprocessing": "@post_transforms", "key_val_metric": "@key_metric", "val_handlers": "@handlers"}}
   })json");
+}
+
+// Two "nodes" on one machine: two launchers with different node ranks meet at one rendezvous
+// port; rank 0 (node 0) validates and writes the checkpoints.
+TEST(DistributedTest, TwoNodesTrainAndValidate) {
+  test::TempDir data, m;
+  sh(test::barton_bin() + " data synth " + data.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
+  fs::copy_file(data.path() + "/dataset.json", data.path() + "/four.json");
+  auto cfg = json::parse(kConfig);
+  cfg["train"]["handlers"].push_back({{"name", "ValidationHandler"}, {"args", {{"validator", "@evaluator"}, {"interval", 1}}}});
+  cfg["validate"] = validate_section();
   make_mmar(m.path(), data.path());
   test::write_text(m.path() + "/config/config_train.json", cfg.dump(2));
   // A free port for the rendezvous.
@@ -250,23 +256,11 @@ TEST(DistributedTest, SplitValidationMatchesOneProcess) {
   auto cfg = json::parse(kConfig);
   cfg["epochs"] = 1;
   cfg["train"]["handlers"].push_back({{"name", "ValidationHandler"}, {"args", {{"validator", "@evaluator"}, {"interval", 1}}}});
-  cfg["validate"] = json::parse(R"json({
-    "pre_transforms": [{"ref": "LoadImaged"}, {"ref": "EnsureChannelFirstd"}, {"ref": "Spacingd"}, {"ref": "ScaleIntensityRanged"}],
-    "dataset": {"name": "Dataset", "data_list_file_path": "{DATASET_JSON}", "data_file_base_dir": "{DATA_ROOT}",
-                "data_list_key": "validation", "args": {"transform": "@pre_transforms"}},
-    "dataloader": {"name": "DataLoader", "args": {"dataset": "@dataset", "batch_size": 1}},
-    "inferer": {"name": "SlidingWindowInferer", "args": {"roi_size": [16, 16, 16]}},
-    "handlers": [{"name": "CheckpointSaver", "rank": 0, "args": {"save_dir": "{MMAR_CKPT_DIR}",
-                  "save_dict": {"model": "@model", "train_conf": "@conf"}, "save_key_metric": true}},
-                 {"name": "MetricsSaver", "args": {"save_dir": "{MMAR_EVAL_OUTPUT_PATH}", "metric_details": "*"}}],
-    "post_transforms": [{"name": "Activationsd", "args": {"keys": "pred", "softmax": true}},
-                        {"name": "AsDiscreted", "args": {"keys": ["pred", "label"], "argmax": [true, false], "to_onehot": 2}}],
-    "key_metric": {"name": "MeanDice", "log_label": "val_mean_dice", "args": {"include_background": false}},
-    "additional_metrics": [{"name": "Accuracy", "log_label": "val_acc"}],
-    "evaluator": {"name": "SupervisedEvaluator", "args": {"val_data_loader": "@dataloader", "network": "@model",
-      "inferer": "@inferer", "postprocessing": "@post_transforms", "key_val_metric": "@key_metric",
-      "additional_metrics": "@additional_metrics", "val_handlers": "@handlers"}}
-  })json");
+  cfg["validate"] = validate_section();
+  cfg["validate"]["handlers"].push_back(
+      json::parse(R"({"name": "MetricsSaver", "args": {"save_dir": "{MMAR_EVAL_OUTPUT_PATH}", "metric_details": "*"}})"));
+  cfg["validate"]["additional_metrics"] = json::parse(R"([{"name": "Accuracy", "log_label": "val_acc"}])");
+  cfg["validate"]["evaluator"]["args"]["additional_metrics"] = "@additional_metrics";
   make_mmar(m.path(), data.path());
   test::write_text(m.path() + "/config/config_train.json", cfg.dump(2));
   const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + m.path() + " --nproc 2 --scale-lr --set MMAR_EVAL_OUTPUT_PATH=" +

@@ -108,6 +108,15 @@ TEST(ExportCli, ClearErrors) {
   EXPECT_NE(out.find("--input-shape: '1,1,16,x' is not a list of positive integers"), std::string::npos) << out;
   out = sh(test::barton_bin() + " infer --model " + mmar + "/models/model.pt --input " + mmar + "/data/imagesTr/case_3.nii.gz", 1);
   EXPECT_NE(out.find("is not a Barton inference plan"), std::string::npos) << out;
+  out = sh(test::barton_bin() + " export " + mmar + " --half --bf16 --out " + tmp.file("e"), 1);
+  EXPECT_NE(out.find("--half and --bf16 exclude each other"), std::string::npos) << out;
+  sh(test::barton_bin() + " export " + mmar + " --format barton --out " + tmp.file("p"));
+  out = sh(test::barton_bin() + " infer --model " + tmp.file("p/model.plan"), 1);
+  EXPECT_NE(out.find("--model with a plan and no MMAR needs --input"), std::string::npos) << out;
+  out = sh(test::barton_bin() + " infer " + mmar + " --model " + tmp.file("p/model.plan") + " --ckpt " + mmar + "/models/model.pt", 1);
+  EXPECT_NE(out.find("give --model or --ckpt, not both"), std::string::npos) << out;
+  out = sh(test::barton_bin() + " infer --input " + mmar + "/data/imagesTr/case_3.nii.gz", 1);
+  EXPECT_NE(out.find("infer needs an MMAR, or --model with a Barton inference plan"), std::string::npos) << out;
   out = sh(test::barton_bin() + " verify " + tmp.path(), 1);
   EXPECT_NE(out.find("no manifest"), std::string::npos) << out;
   EXPECT_FALSE(fs::exists(tmp.file("e")));
