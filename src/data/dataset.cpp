@@ -49,8 +49,11 @@ std::vector<Sample> Dataset::deterministic(std::size_t index) const {
 
 std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached, std::size_t index, uint64_t epoch) const {
   Rng rng = sample_rng(seed_, epoch, index);
+  // MONAI deep-copies the cached sample (copy_cache); a first random step whose outputs own all
+  // their storage cannot change the cache, so it gets shallow copies (no copy of whole volumes).
+  const bool shallow = chain_->first_random() < chain_->size() && chain_->step(chain_->first_random()).fresh_outputs();
   std::vector<Sample> copies;
-  for (const auto& s : cached) copies.push_back(s.deep_copy());
+  for (const auto& s : cached) copies.push_back(shallow ? s : s.deep_copy());
   return chain_->run(std::move(copies), rng, chain_->first_random(), chain_->size());
 }
 

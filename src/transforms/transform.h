@@ -20,6 +20,10 @@ class Transform {
   /// True for transforms that draw random numbers (MONAI's Randomizable). CacheDataset caches the
   /// chain up to the first of these.
   virtual bool is_random() const { return false; }
+  /// True when the transform never writes into its input's tensors and every image of its output
+  /// owns fresh storage (the patch samplers): a cached sample can then be handed to it without the
+  /// deep copy that copy_cache otherwise makes.
+  virtual bool fresh_outputs() const { return false; }
   /// Transforms one sample in place.
   virtual void apply(Sample& sample, Rng& rng) const = 0;
   /// Transforms one sample into one or more (num_samples crops). Default: apply() once.

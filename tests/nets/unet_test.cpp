@@ -69,10 +69,11 @@ TEST(UNet, BadConfigNamesThePointer) {
                                 "unsupported activation 'swish'");
 }
 
-// The phase decomposition equals LibTorch's ConvTranspose to 1e-5, forward and backward.
-void check_conv_transpose(int dims) {
+// The phase decomposition equals LibTorch's ConvTranspose to 1e-5, forward and backward (its own
+// backward pass; with at most 4 output channels the batch-folded one).
+void check_conv_transpose(int dims, int64_t out = 5) {
   torch::manual_seed(0);
-  ConvTranspose fast(dims, 6, 5, 3, 2, 1, 1, true), ref(dims, 6, 5, 3, 2, 1, 1, true);
+  ConvTranspose fast(dims, 6, out, 3, 2, 1, 1, true), ref(dims, 6, out, 3, 2, 1, 1, true);
   ref->set_fast(false);
   {
     torch::NoGradGuard g;
@@ -94,8 +95,49 @@ void check_conv_transpose(int dims) {
   EXPECT_LT((fast->bias.grad() - ref->bias.grad()).abs().max().item<float>(), 1e-4);
 }
 
-TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch3D) { check_conv_transpose(3); }
-TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch2D) { check_conv_transpose(2); }
+TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch3D) {
+  check_conv_transpose(3);
+  check_conv_transpose(3, 2);
+}
+TEST(ConvTranspose, PhaseDecompositionMatchesLibTorch2D) {
+  check_conv_transpose(2);
+  check_conv_transpose(2, 1);
+}
+
+// Inputs of at most 4 channels are convolved with the batch folded into the channels while
+// gradients are recorded: the same outputs and gradients as the plain convolution.
+TEST(ConvTranspose, BatchFoldedConvolutionMatchesPlain) {
+  for (int dims : {2, 3}) {
+    torch::manual_seed(1);
+    ConvOptions o;
+    o.dims = dims;
+    o.in = 2;
+    o.out = 3;
+    o.stride = 2;
+    o.conv_only = true;
+    Convolution conv(o);
+    std::vector<int64_t> shape = {3, 2, 9, 8};
+    if (dims == 3) shape.push_back(7);
+    auto x1 = torch::randn(shape, torch::requires_grad());
+    auto x2 = x1.detach().clone().requires_grad_(true);
+    auto y1 = conv->forward(x1);
+    const auto params = conv->named_parameters();
+    const auto& w = params["conv.weight"];
+    const auto& b = params["conv.bias"];
+    auto y2 = dims == 3 ? torch::conv3d(x2, w, b, 2, 1) : torch::conv2d(x2, w, b, 2, 1);
+    ASSERT_EQ(y1.sizes(), y2.sizes());
+    EXPECT_LT((y1 - y2).abs().max().item<float>(), 1e-5);
+    auto g = torch::randn(y1.sizes());
+    (y1 * g).sum().backward();
+    const auto gw1 = w.grad().clone(), gb1 = b.grad().clone();
+    w.mutable_grad().zero_();
+    b.mutable_grad().zero_();
+    (y2 * g).sum().backward();
+    EXPECT_LT((x1.grad() - x2.grad()).abs().max().item<float>(), 1e-5);
+    EXPECT_LT((gw1 - w.grad()).abs().max().item<float>(), 1e-4);
+    EXPECT_LT((gb1 - b.grad()).abs().max().item<float>(), 1e-4);
+  }
+}
 
 }  // namespace
 }  // namespace barton::nets

@@ -82,6 +82,15 @@ TORCH_MODULE(ConvTranspose);
 /// ConvTranspose (kernel 3, stride 2, padding 1, output_padding 1, one group) of x [B, in, *S]
 /// with weight [in, out, 3...] as 2^dims ordinary convolutions, interleaved. `bias` may be undefined.
 torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int dims);
+/// The same as one autograd node that keeps only x and the weight for the backward pass (what
+/// ConvTranspose uses in training).
+torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                                             int dims);
+
+/// conv.forward(x) for a Conv2d/Conv3d module; while gradients are recorded, inputs of at most 4
+/// channels run as a batch-folded grouped convolution (same result, a fraction of oneDNN's padded
+/// buffers: layers.cpp).
+torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x);
 
 struct ConvOptions {
   int dims = 3;

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "core/errors.h"
 #include "transforms/common.h"
 #include "transforms/croppad/functional.h"
@@ -19,6 +21,18 @@ namespace fc = croppad;
 std::vector<int64_t> size_list(const ConfigNode& a, const char* name) {
   const auto v = a.at(name);
   return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+}
+
+/// Makes every image of `patch` own its storage: crops are views into `source`, and the other images
+/// are shared with it. The samplers' outputs never alias their input, so a dataset can hand them a
+/// cached sample without deep-copying it first (Transform::fresh_outputs).
+void own_images(Sample& patch, const Sample& source) {
+  for (const auto& key : patch.keys()) {
+    if (!patch.is_image(key) || !source.has(key) || !source.is_image(key)) continue;
+    auto& t = patch.image(key).data;
+    const auto& src = source.image(key).data;
+    if (t.defined() && src.defined() && t.storage().is_alias_of(src.storage())) t = t.clone(at::MemoryFormat::Contiguous);
+  }
 }
 
 // Crops [start, start + size) clipped by slicing (no padding), recording the step.
@@ -138,6 +152,7 @@ class RandSpatialCrop final : public MapTransform {
         random_center_(random_center), random_size_(random_size), num_samples_(num_samples) {}
   std::string name() const override { return name_; }
   bool is_random() const override { return true; }
+  bool fresh_outputs() const override { return true; }
   void apply(Sample& s, Rng& rng) const override {
     auto out = apply_multi(std::move(s), rng);
     s = std::move(out.front());
@@ -166,10 +181,10 @@ class RandSpatialCrop final : public MapTransform {
       } else {
         start = fc::center_crop_start(shape, size);
       }
-      Sample c = num_samples_ == 1 ? std::move(s) : s.deep_copy();
+      Sample c = s;
       for_each_key(c, [&](const std::string& key, std::size_t) { crop_item(c.image(key), start, size, name_); });
+      own_images(c, s);
       out.push_back(std::move(c));
-      if (num_samples_ == 1) break;
     }
     return out;
   }
@@ -193,6 +208,61 @@ std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const a
     bg = fg.logical_not();
   }
   return {fg.nonzero().reshape(-1), bg.nonzero().reshape(-1)};
+}
+
+/// The same foreground/background split as fg_bg_indices, as a per-voxel class map (1 foreground,
+/// 2 valid background, 0 neither) and the two counts, without materialising the index lists: the
+/// background list alone is 8 bytes per voxel (35 MB for a 168x168x157 CT), rebuilt on every draw.
+struct FgBgMap {
+  at::Tensor cls;  // uint8, flat, contiguous
+  int64_t n_fg = 0, n_bg = 0;
+
+  /// The flat index of the k-th voxel (ascending) of class c: fg_bg_indices(...)[c - 1][k].
+  int64_t kth(uint8_t c, int64_t k) const {
+    const auto* p = cls.data_ptr<uint8_t>();
+    const int64_t n = cls.numel();
+    constexpr int64_t kBlock = 4096;  // skip whole blocks by count, then walk the one that holds it
+    int64_t i = 0;
+    for (; i + kBlock <= n; i += kBlock) {
+      const auto in_block = static_cast<int64_t>(std::count(p + i, p + i + kBlock, c));
+      if (k < in_block) break;
+      k -= in_block;
+    }
+    for (; i < n; ++i) {
+      if (p[i] == c && k-- == 0) return i;
+    }
+    throw InternalError("FgBgMap::kth: index past the class count");
+  }
+};
+
+FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
+  if (label.size(0) == 1 && label.scalar_type() == at::kFloat && label.is_contiguous() &&
+      (image == nullptr || (image->size(0) == 1 && image->scalar_type() == at::kFloat && image->is_contiguous() &&
+                            image->numel() == label.numel()))) {
+    // The usual case (one-channel float label and image) in one pass, with no temporaries.
+    FgBgMap m;
+    const int64_t n = label.numel();
+    m.cls = at::empty({n}, at::kByte);
+    auto* c = m.cls.data_ptr<uint8_t>();
+    const float* l = label.data_ptr<float>();
+    const float* im = image != nullptr ? image->data_ptr<float>() : nullptr;
+    const auto thr = static_cast<float>(image_threshold);
+    for (int64_t i = 0; i < n; ++i) {
+      const bool fg = l[i] != 0.0f;
+      c[i] = fg ? 1 : (im == nullptr || im[i] > thr ? 2 : 0);
+    }
+    m.n_fg = static_cast<int64_t>(std::count(c, c + n, uint8_t{1}));
+    m.n_bg = static_cast<int64_t>(std::count(c, c + n, uint8_t{2}));
+    return m;
+  }
+  auto lab = label.size(0) > 1 ? label.slice(0, 1) : label;
+  const auto fg = (lab != 0).any(0).reshape(-1);
+  const auto bg = image ? (*image > image_threshold).any(0).reshape(-1) & fg.logical_not() : fg.logical_not();
+  FgBgMap m;
+  m.cls = (fg.to(at::kByte) + bg.to(at::kByte) * 2).contiguous();
+  m.n_fg = fg.sum().item<int64_t>();
+  m.n_bg = bg.sum().item<int64_t>();
+  return m;
 }
 
 /// Shared by the label-driven patch samplers: the patch size check and the crops around centres.
@@ -238,18 +308,20 @@ class PatchSampler : public MapTransform {
     }
     return size;
   }
-  /// One sample per centre, every selected key cropped to spatial_size around it (the last sample
-  /// reuses `s`, the others are deep copies).
+  bool fresh_outputs() const override { return true; }
+  /// One sample per centre, every selected key cropped to spatial_size around it; every image of
+  /// every patch owns its storage (own_images).
   std::vector<Sample> crop_around(Sample s, const std::vector<std::vector<int64_t>>& centers,
                                   const std::vector<int64_t>& spatial_size) const {
     std::vector<Sample> out;
     for (std::size_t n = 0; n < centers.size(); ++n) {
-      Sample c = n + 1 == centers.size() ? std::move(s) : s.deep_copy();
+      Sample c = s;
       for_each_key(c, [&](const std::string& key, std::size_t) {
         auto& img = c.image(key);
         const auto crop = fc::fall_back(spatial_size, img.spatial_shape());
         crop_item(img, fc::crop_start_from_center(centers[n], crop), crop, name());
       });
+      own_images(c, s);
       out.push_back(std::move(c));
     }
     return out;
@@ -274,27 +346,33 @@ class RandCropByPosNeg final : public PatchSampler {
     check_same_grid(s, o_.label_key);
     const auto& label = s.image(o_.label_key);
     const auto shape = label.spatial_shape();
-    at::Tensor fg, bg;
+    // Precomputed lists (FgBgToIndicesd) are read in place; otherwise the k-th voxel of a class
+    // is found on the class map, which draws the same centres as indexing MONAI's lists.
+    const std::vector<int64_t>* fg_list = nullptr;
+    const std::vector<int64_t>* bg_list = nullptr;
+    FgBgMap map;
     if (!o_.fg_key.empty() && !o_.bg_key.empty() && s.has(o_.fg_key) && s.has(o_.bg_key)) {
-      const auto& f = std::get<std::vector<int64_t>>(s.get(o_.fg_key));
-      const auto& b = std::get<std::vector<int64_t>>(s.get(o_.bg_key));
-      fg = at::tensor(f, at::kLong);
-      bg = at::tensor(b, at::kLong);
+      fg_list = &std::get<std::vector<int64_t>>(s.get(o_.fg_key));
+      bg_list = &std::get<std::vector<int64_t>>(s.get(o_.bg_key));
+      map.n_fg = static_cast<int64_t>(fg_list->size());
+      map.n_bg = static_cast<int64_t>(bg_list->size());
     } else {
       const at::Tensor* image = o_.image_key.empty() ? nullptr : &s.image(o_.image_key).data;
-      std::tie(fg, bg) = fg_bg_indices(label.data, image, o_.image_threshold);
+      map = fg_bg_map(label.data, image, o_.image_threshold);
     }
     const auto size = checked_size(o_.spatial_size, shape, o_.allow_smaller);
     double pos_ratio = o_.pos / (o_.pos + o_.neg);
-    if (fg.numel() == 0 && bg.numel() == 0) {
+    if (map.n_fg == 0 && map.n_bg == 0) {
       throw Error("RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
     }
-    if (fg.numel() == 0) pos_ratio = 0;
-    if (bg.numel() == 0) pos_ratio = 1;
+    if (map.n_fg == 0) pos_ratio = 0;
+    if (map.n_bg == 0) pos_ratio = 1;
     std::vector<std::vector<int64_t>> centers;
     for (int n = 0; n < o_.num_samples; ++n) {
-      const auto& set = rng.uniform() < pos_ratio ? fg : bg;
-      const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
+      const bool positive = rng.uniform() < pos_ratio;
+      const int64_t k = rng.randint(0, positive ? map.n_fg : map.n_bg);
+      const auto* list = positive ? fg_list : bg_list;
+      const int64_t flat = list != nullptr ? list->at(static_cast<std::size_t>(k)) : map.kth(positive ? 1 : 2, k);
       centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
     }
     return crop_around(std::move(s), centers, o_.spatial_size);
