@@ -16,17 +16,28 @@ OUT="$BUILD/bench-results.jsonl"
 echo "pipeline: $CASES CT-like cases (112x112x40 at 1.5x1.5x4 mm -> 1 mm), spleen deterministic chain + 4 x 96^3 patches, $THREADS threads"
 "$BUILD/bench/pipeline_bench" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
 /usr/bin/python3 "$ROOT/bench/pipeline_bench.py" "$DATA/dataset.json" --repeats "$REPEATS" --threads "$THREADS" --workers "$THREADS" | tee -a "$OUT"
-SW="${BENCH_SW:-192,192,96}"
-echo "model: MONAI spleen UNet, batch 2 at 64^3 (DiceLoss + Adam step); sliding window roi 96^3 overlap 0.25 gaussian over $SW"
+SW="${BENCH_SW:-512,512,100}"
+SW_REPEATS="${BENCH_SW_REPEATS:-1}"
 MODEL_OUT="$BUILD/bench-model.jsonl"
 : > "$MODEL_OUT"
-"$BUILD/bench/model_bench" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
-/usr/bin/python3 "$ROOT/bench/model_bench.py" --threads "$THREADS" --sw "$SW" | tee -a "$MODEL_OUT"
-echo "plan: the same UNet (batch norm) from the checkpoint vs from its exported inference plan, same sliding window; fp32, then bf16 plan vs autocast"
+# Each stage in its own process on each side, so that each peak RSS belongs to one stage.
+for SIZE in 64 96; do
+  echo "model: MONAI spleen UNet training step, batch 2 at ${SIZE}^3 (DiceLoss + Adam)"
+  "$BUILD/bench/model_bench" --mode step --size "$SIZE" --threads "$THREADS" | tee -a "$MODEL_OUT"
+  /usr/bin/python3 "$ROOT/bench/model_bench.py" --mode step --size "$SIZE" --threads "$THREADS" | tee -a "$MODEL_OUT"
+done
+echo "model: the training run's batch, 8 x 96^3 (2 cases x 4 patches), one step after one warm-up, for peak memory"
+"$BUILD/bench/model_bench" --mode step --size 96 --batch 8 --steps 1 --threads "$THREADS" | tee -a "$MODEL_OUT"
+/usr/bin/python3 "$ROOT/bench/model_bench.py" --mode step --size 96 --batch 8 --steps 1 --threads "$THREADS" | tee -a "$MODEL_OUT"
+echo "model: sliding window roi 96^3 overlap 0.25 gaussian, sw_batch_size 2, over $SW ($SW_REPEATS repeat(s))"
+"$BUILD/bench/model_bench" --mode sw --sw "$SW" --sw-repeats "$SW_REPEATS" --threads "$THREADS" | tee -a "$MODEL_OUT"
+/usr/bin/python3 "$ROOT/bench/model_bench.py" --mode sw --sw "$SW" --sw-repeats "$SW_REPEATS" --threads "$THREADS" | tee -a "$MODEL_OUT"
+PLAN_SW="${BENCH_PLAN_SW:-192,192,96}"
+echo "plan: the same UNet (batch norm) from the checkpoint vs from its exported inference plan, sliding window over $PLAN_SW; fp32, then bf16 plan vs autocast"
 PLAN_OUT="$BUILD/bench-plan.jsonl"
 : > "$PLAN_OUT"
 for PREC in fp32 bf16; do
-  "$BUILD/bench/plan_bench" --threads "$THREADS" --sw "$SW" --repeats "$REPEATS" --precision "$PREC" | tee -a "$PLAN_OUT"
+  "$BUILD/bench/plan_bench" --threads "$THREADS" --sw "$PLAN_SW" --repeats "$REPEATS" --precision "$PREC" | tee -a "$PLAN_OUT"
 done
 EPOCHS="${BENCH_TRAIN_EPOCHS:-2}"
 # Iterations per epoch as the loader makes them: ceil(training cases / batch 2), last batch kept.
@@ -64,18 +75,28 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 b = next(r for r in rows if r["impl"] == "barton")
 p = next(r for r in rows if r["impl"] == "python")
 mrows = [json.loads(l) for l in open(sys.argv[2])]
-mb = next(r for r in mrows if r["impl"] == "barton")
-mp = next(r for r in mrows if r["impl"] == "python")
+def model_row(impl, mode, size=None, batch=None):
+    return next(r for r in mrows if r["impl"] == impl and r["mode"] == mode and (size is None or r["size"] == size)
+                and (batch is None or r["batch"] == batch))
 print()
 print(f"{'stage':<34}{'python (s)':>12}{'barton (s)':>12}{'python/barton':>15}")
 for key, name in (("deterministic_s", "deterministic chain (cache fill)"), ("random_s", "random patch sampling")):
     print(f"{name:<34}{p[key]:>12.3f}{b[key]:>12.3f}{p[key] / b[key]:>14.2f}x")
-print(f"{'peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
-print(f"{'UNet training step (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x")
-print(f"{'sliding-window inference (s)':<34}{mp['sw_s']:>12.3f}{mb['sw_s']:>12.3f}{mp['sw_s'] / mb['sw_s']:>14.2f}x")
-if mb.get('step_gflop'):
-    print(f"UNet step: {mb['step_gflop']:.1f} GFLOP (convolutions, fwd + bwd) at {mb['step_gflops_per_s']:.1f} GFLOP/s = "
-          f"{100 * mb['step_gflops_per_s'] / mb['cpu_peak_gflops_per_s']:.0f}% of the CPU's fp32 peak ({mb['cpu_peak_gflops_per_s']:.0f} GFLOP/s on {mb['threads']} threads)")
+print(f"{'pipeline peak RSS (MB)':<34}{p['peak_rss_mb']:>12.0f}{b['peak_rss_mb']:>12.0f}{b['peak_rss_mb'] / p['peak_rss_mb']:>14.2f}x (barton/python)")
+for size in (64, 96):
+    mb, mp = model_row("barton", "step", size, 2), model_row("python", "step", size, 2)
+    print(f"{'UNet training step ' + str(size) + '^3 x 2 (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x"
+          f"  spread barton {mb['train_step_min_s']:.3f}-{mb['train_step_max_s']:.3f}, python {mp['train_step_min_s']:.3f}-{mp['train_step_max_s']:.3f}")
+    print(f"{'  peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['step_peak_rss_mb']:>12.0f}{mb['step_peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
+    print(f"{'  achieved GFLOP/s':<34}{'':>12}{mb['step_gflops_per_s']:>12.1f}   {100 * mb['step_gflops_per_s'] / mb['cpu_peak_gflops_per_s']:.0f}% of the fp32 peak "
+          f"({mb['cpu_peak_gflops_per_s']:.0f} GFLOP/s on {mb['threads']} threads; {mb['step_gflop']:.1f} GFLOP per step)")
+mb, mp = model_row("barton", "step", 96, 8), model_row("python", "step", 96, 8)
+print(f"{'UNet step 96^3 x 8 (s)':<34}{mp['train_step_s']:>12.3f}{mb['train_step_s']:>12.3f}{mp['train_step_s'] / mb['train_step_s']:>14.2f}x")
+print(f"{'  peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['step_peak_rss_mb']:>12.0f}{mb['step_peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
+mb, mp = model_row("barton", "sw"), model_row("python", "sw")
+vol = "x".join(str(v) for v in mb["sw_volume"])
+print(f"{'sliding window ' + vol + ' (s)':<34}{mp['sw_s']:>12.3f}{mb['sw_s']:>12.3f}{mp['sw_s'] / mb['sw_s']:>14.2f}x")
+print(f"{'  peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
 trows = [json.loads(l) for l in open(sys.argv[3])]
 tb = next(r for r in trows if r["impl"] == "barton")
 tp = next(r for r in trows if r["impl"] == "python")
@@ -84,10 +105,9 @@ t2 = next((r for r in trows if r["impl"] == "barton-2ranks"), None)
 if t2:
     print(f"{'training, 2 ranks x half threads (s)':<34}{'':>12}{t2['total_s']:>12.1f}{tb['total_s'] / t2['total_s']:>14.2f}x (1 rank / 2 ranks); all-reduce {t2['allreduce_ms_per_step']:.1f} ms per step")
 print(f"{'training run peak RSS (MB)':<34}{tp['peak_rss_mb']:>12.0f}{tb['peak_rss_mb']:>12.0f}{tb['peak_rss_mb'] / tp['peak_rss_mb']:>14.2f}x (barton/python)")
-print(f"{'model peak RSS (MB)':<34}{mp['peak_rss_mb']:>12.0f}{mb['peak_rss_mb']:>12.0f}{mb['peak_rss_mb'] / mp['peak_rss_mb']:>14.2f}x (barton/python)")
 for r in (json.loads(l) for l in open(sys.argv[4])):
     name = f"sliding window, {r['precision']} plan"
     print(f"{name:<34}{'ckpt ' + format(r['checkpoint_s'], '.3f'):>12}{r['plan_s']:>12.3f}{r['checkpoint_s'] / r['plan_s']:>14.2f}x (checkpoint/plan); argmax Dice {r['argmax_dice']:.4f}")
-print(f"medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
+print(f"allocator: {mb.get('allocator', '?')}; medians of {b['repeats']} repeats; spread barton det {b['deterministic_min_s']:.3f}-{b['deterministic_max_s']:.3f} s, "
       f"python det {p['deterministic_min_s']:.3f}-{p['deterministic_max_s']:.3f} s")
 PY

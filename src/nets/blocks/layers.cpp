@@ -241,15 +241,19 @@ struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTranspos
     ctx->save_for_backward({x, weight});
     ctx->saved_data["dims"] = dims;
     ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["bias_dtype"] = static_cast<int64_t>(bias.defined() ? bias.scalar_type() : at::kFloat);
     torch::NoGradGuard no_grad;
     return conv_transpose_phase(x, weight, bias, static_cast<int>(dims));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
     const auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
-    const auto& weight = saved[1];
+    const auto& weight_param = saved[1];
     const auto dims = ctx->saved_data["dims"].toInt();
-    const auto go = g.at(0).contiguous();
+    // Under autocast the forward convolutions ran in x's dtype (bf16); the backward pass runs
+    // outside autocast, so it casts as autocast did and hands the parameters float gradients.
+    const auto weight = weight_param.to(x.scalar_type());
+    const auto go = g.at(0).to(x.scalar_type()).contiguous();
     const std::vector<int64_t> stride(dims, 2), padding(dims, 1), dilation(dims, 1), output_padding(dims, 0);
     torch::Tensor gx, gw, gb;
     const bool fold = fold_batch(go);  // few output channels: the adjoint convolution's input is small
@@ -285,8 +289,9 @@ struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTranspos
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) {
       std::vector<int64_t> axes = {0};
       for (int64_t d = 0; d < dims; ++d) axes.push_back(2 + d);
-      gb = go.sum(axes);
+      gb = go.sum(axes, false, at::kFloat).to(static_cast<c10::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
     }
+    if (gw.defined()) gw = gw.to(weight_param.scalar_type());
     return {gx, gw, gb, torch::Tensor()};
   }
 };
