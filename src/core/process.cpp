@@ -1,6 +1,7 @@
 #include "core/process.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
 #include <malloc.h>
 #include <sys/mman.h>
 #include <torch/version.h>
@@ -13,16 +14,15 @@
 #include <fstream>
 #include <list>
 #include <mutex>
-#include <new>
 #include <unordered_map>
-#include <vector>
 #include <string>
+#include <vector>
 
 namespace barton {
 
 namespace {
 
-constexpr std::size_t kHuge = std::size_t{2} << 20;   // transparent huge page size on x86-64 and arm64
+constexpr std::size_t kHuge = std::size_t{2} << 20;   // transparent huge page size with 4 KiB base pages (x86-64)
 constexpr std::size_t kLarge = std::size_t{256} << 10;  // blocks from this size on get their own mapping
 constexpr std::size_t kDefaultCacheMb = 128;
 constexpr std::size_t kHeader = 64;                   // keeps the data 64-byte aligned, as c10's allocator does
@@ -144,7 +144,8 @@ void* allocate_block(std::size_t n) {
     if (base == nullptr) {
       const std::size_t reserve = body + kHuge + page;
       void* m = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (m == MAP_FAILED) throw std::bad_alloc();
+      // As LibTorch's own allocator reports it: a c10::Error with the size.
+      TORCH_CHECK(m != MAP_FAILED, "not enough memory: tried to allocate ", n, " bytes for a tensor");
       const auto start = reinterpret_cast<std::uintptr_t>(m);
       const std::uintptr_t aligned = (start + page + kHuge - 1) & ~(kHuge - 1);
       const std::uintptr_t first = aligned - page;
@@ -156,7 +157,7 @@ void* allocate_block(std::size_t n) {
     }
     data = static_cast<char*>(base) + page;
   } else {
-    if (posix_memalign(&base, kHeader, n + kHeader) != 0) throw std::bad_alloc();
+    TORCH_CHECK(posix_memalign(&base, kHeader, n + kHeader) == 0, "not enough memory: tried to allocate ", n, " bytes for a tensor");
     data = static_cast<char*>(base) + kHeader;
   }
   const BlockHeader h{base, mapped, n};
@@ -166,7 +167,8 @@ void* allocate_block(std::size_t n) {
 }
 
 // LibTorch's CPU allocator with large blocks on huge pages. Used for every CPU tensor (and oneDNN's
-// scratch memory, which LibTorch takes from the same allocator); freed blocks go back to the OS.
+// scratch memory, which LibTorch takes from the same allocator); freed large blocks go to the
+// BlockCache, and past its budget back to the OS.
 struct HugePageAllocator final : c10::Allocator {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
   c10::DataPtr allocate(std::size_t n) override { return make(n); }

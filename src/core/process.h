@@ -13,10 +13,12 @@ namespace barton {
 ///
 /// Where the kernel gives transparent huge pages on request (`[madvise]` or `[always]` in
 /// /sys/kernel/mm/transparent_hugepage/enabled), LibTorch's CPU allocator is replaced by one that
-/// maps every block of 4 MiB or more on its own, 2 MiB-aligned, with MADV_HUGEPAGE, and unmaps it
-/// when the tensor dies; smaller blocks come from glibc as before. Without huge pages, glibc keeps
-/// freed large blocks in its heap instead (no mmap'd blocks, a 512 MiB trim threshold): as fast,
-/// but freed memory stays resident. BARTON_MALLOC_DEFAULTS=1 changes nothing.
+/// maps every block of 256 KiB or more on its own, 2 MiB-aligned, with MADV_HUGEPAGE (whole huge
+/// pages from 2 MiB on); smaller blocks come from glibc. Freed large blocks are kept for reuse by
+/// exact size, least recently freed evicted first, up to BARTON_CPU_CACHE_MB (default 128) MiB, and
+/// unmapped beyond it. Without huge pages, glibc keeps freed large blocks in its heap instead (no
+/// mmap'd blocks, a 512 MiB trim threshold): as fast, but freed memory stays resident.
+/// BARTON_MALLOC_DEFAULTS=1 changes nothing.
 /// Call once, before any thread starts and before the first tensor that outlives the call.
 void tune_allocator();
 

@@ -59,17 +59,22 @@ void make_mmar(const std::string& root, const std::string& data) {
                    R"({"DATA_ROOT": ")" + data + R"(", "DATASET_JSON": ")" + data + R"(/four.json", "MMAR_CKPT_DIR": "models"})");
 }
 
+// Six small synthetic CT cases in `data`, and four.json: the datalist with the first four for training.
+void synth_four_cases(const std::string& data) {
+  sh(test::barton_bin() + " data synth " + data + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
+  auto dl = json::parse(std::ifstream(data + "/dataset.json"));
+  json four = json::array();
+  for (std::size_t i = 0; i < 4; ++i) four.push_back(dl["training"][i]);
+  dl["training"] = four;
+  test::write_text(data + "/four.json", dl.dump());
+}
+
 // 2 ranks with batch 1 take the same steps as 1 rank with batch 2: each rank's shard of the
 // shuffled order is the other half of each global batch, and the averaged gradient is the
 // batch-2 gradient (DiceLoss means over the batch; InstanceNorm is per sample).
 TEST(DistributedTest, TwoRanksEqualOneRankWithTheDoubleBatch) {
   test::TempDir data, one, two;
-  sh(test::barton_bin() + " data synth " + data.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
-  auto dl = json::parse(std::ifstream(data.path() + "/dataset.json"));
-  json four = json::array();
-  for (std::size_t i = 0; i < 4; ++i) four.push_back(dl["training"][i]);
-  dl["training"] = four;
-  test::write_text(data.path() + "/four.json", dl.dump());
+  synth_four_cases(data.path());
   make_mmar(one.path(), data.path());
   make_mmar(two.path(), data.path());
   sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + one.path());
@@ -92,12 +97,7 @@ TEST(DistributedTest, TwoRanksEqualOneRankWithTheDoubleBatch) {
 // synchronised (--sync-bn): each rank alone sees half the batch.
 TEST(DistributedTest, SyncBatchNormTwoRanksEqualOneRankWithTheDoubleBatch) {
   test::TempDir data, one, two, unsynced;
-  sh(test::barton_bin() + " data synth " + data.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 4");
-  auto dl = json::parse(std::ifstream(data.path() + "/dataset.json"));
-  json four = json::array();
-  for (std::size_t i = 0; i < 4; ++i) four.push_back(dl["training"][i]);
-  dl["training"] = four;
-  test::write_text(data.path() + "/four.json", dl.dump());
+  synth_four_cases(data.path());
   auto cfg = json::parse(kConfig);
   cfg["train"]["model"]["args"]["norm"] = "batch";
   for (const auto* root : {&one, &two, &unsynced}) {

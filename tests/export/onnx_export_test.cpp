@@ -160,15 +160,21 @@ TEST(OnnxExportDynamic, SpatialAxesAcceptOtherShapes) {
   }
 }
 
+// Export of the network `json` in one format and precision, traced on a 32^3 input.
+exporter::ExportOptions options_32(const char* json, const std::string& format, const std::string& precision) {
+  exporter::ExportOptions o;
+  o.network = nlohmann::ordered_json::parse(json);
+  o.formats = {format};
+  o.precision = precision;
+  o.input_shape = {1, 1, 32, 32, 32};
+  return o;
+}
+
 TEST(OnnxExportHalf, Float16ModelRunsInOnnxRuntime) {
   const char* json = R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})";
   auto net = make_net(json);
   test::TempDir tmp;
-  exporter::ExportOptions o;
-  o.network = nlohmann::ordered_json::parse(json);
-  o.formats = {"onnx"};
-  o.precision = "fp16";
-  o.input_shape = {1, 1, 32, 32, 32};
+  auto o = options_32(json, "onnx", "fp16");
   exporter::export_network(*net, tmp.file("out"), o);
   const auto x = torch::randn({1, 1, 32, 32, 32});
   const auto ref = forward(*net, x);
@@ -206,11 +212,7 @@ TEST(PlanTest, Bfloat16PlanStaysClose) {
   const char* json = R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1, "norm": "batch"}})";
   auto net = make_net(json);
   test::TempDir tmp;
-  exporter::ExportOptions o;
-  o.network = nlohmann::ordered_json::parse(json);
-  o.formats = {"barton"};
-  o.precision = "bf16";
-  o.input_shape = {1, 1, 32, 32, 32};
+  auto o = options_32(json, "barton", "bf16");
   exporter::export_network(*net, tmp.file("out"), o);
   auto plan = exporter::load_plan(tmp.file("out/model.plan"));
   EXPECT_EQ(plan.meta["precision"], "bf16");

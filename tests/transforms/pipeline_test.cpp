@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "core/config.h"
 #include "core/errors.h"
@@ -76,6 +77,17 @@ TEST_F(PipelineTest, CacheDatasetCachesTheDeterministicPrefixOnly) {
   // Different epochs draw different patches; the same epoch draws the same.
   EXPECT_FALSE(at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 2)[0].image("image").data));
   EXPECT_TRUE(at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 1)[0].image("image").data));
+  // The patch sampler gets the cached case without a deep copy; its patches own their storage, so
+  // writing into them leaves the cache as it was.
+  for (auto& patch : cached.get(0, 1)) {
+    patch.image("image").data.add_(100);
+    patch.image("label").data.add_(1);
+  }
+  const auto again = cached.get(0, 1), fresh = plain.get(0, 1);
+  for (std::size_t k = 0; k < 2; ++k) {
+    EXPECT_TRUE(at::equal(again[k].image("image").data, fresh[k].image("image").data));
+    EXPECT_TRUE(at::equal(again[k].image("label").data, fresh[k].image("label").data));
+  }
 }
 
 TEST_F(PipelineTest, CacheRateAndCacheNumLimitTheCache) {
@@ -223,6 +235,38 @@ TEST(RandomSpatial, RandomTransformsReproducePerSeedAndKeepKeysAligned) {
   // Label and image moved together: the label still marks the organ's HU.
   const auto organ = r1.image("label").data > 0;
   EXPECT_GT(r1.image("image").data.masked_select(organ).mean().item<float>(), 60.0f);
+}
+
+// RandCropByPosNegLabeld draws the k-th voxel of a class map; the same seed gives the same patches
+// as indexing FgBgToIndicesd's lists (MONAI's way) and as a one-hot label (the general path).
+TEST(RandomCrops, PosNegDrawsTheSameCentresFromTheMapTheListsAndOneHotLabels) {
+  auto s = test::ct_case({30, 26, 11});
+  const char* crop = R"({"keys": ["image", "label"], "label_key": "label", "spatial_size": [8, 8, 4], "pos": 1, "neg": 2,
+      "num_samples": 6, "image_key": "image", "image_threshold": 0.1)";
+  const auto by_map = test::make_transform("RandCropByPosNegLabeld", std::string(crop) + "}");
+  const auto by_list = test::make_transform("RandCropByPosNegLabeld", std::string(crop) +
+      R"(, "fg_indices_key": "label_fg_indices", "bg_indices_key": "label_bg_indices"})");
+  auto with_lists = s.deep_copy();
+  transforms::Rng unused(0);
+  test::make_transform("FgBgToIndicesd", R"({"keys": "label", "image_key": "image", "image_threshold": 0.1})")->apply(with_lists, unused);
+  auto one_hot = s.deep_copy();
+  auto& l = one_hot.image("label").data;
+  l = at::cat({1 - l, l}, 0);
+  transforms::Rng r1(5), r2(5), r3(5);
+  const auto a = by_map->apply_multi(s.deep_copy(), r1);
+  const auto b = by_list->apply_multi(with_lists, r2);
+  const auto c = by_map->apply_multi(one_hot, r3);
+  ASSERT_EQ(a.size(), 6u);
+  ASSERT_EQ(b.size(), 6u);
+  ASSERT_EQ(c.size(), 6u);
+  std::set<std::vector<double>> corners;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    EXPECT_TRUE(at::equal(a[k].image("image").data, b[k].image("image").data)) << k;
+    EXPECT_TRUE(at::equal(a[k].image("image").data, c[k].image("image").data)) << k;
+    EXPECT_EQ(a[k].image("image").affine, b[k].image("image").affine) << k;
+    corners.insert(std::vector<double>(a[k].image("image").affine.begin(), a[k].image("image").affine.end()));
+  }
+  EXPECT_GT(corners.size(), 1u);  // the draws differ from one another
 }
 
 TEST(RandomCrops, LabelClassesCentreOnTheChosenClass) {

@@ -146,12 +146,6 @@ torch::nn::AnyModule make_norm(const LayerSpec& s, int dims, int64_t channels) {
 }
 
 namespace {
-/// oneDNN computes on blocks of 16 channels (8 without AVX-512): a 1- or 2-channel input is padded
-/// to a whole block in its reorder buffers, 8-16x the tensor. Measured on the CI VM at batch 8 x
-/// 96^3: a 2->2-channel 3x3x3 convolution takes 510 MB more than its output in the forward pass and
-/// 963 MB in the backward pass; folding the batch into the channels, as a grouped convolution with
-/// the weight repeated per sample, fills the blocks (+113 and +170 MB), same arithmetic, and the
-/// backward pass is faster (356 vs 519 ms). Used for inputs of at most 4 channels.
 /// The explicit padding of a Conv2d/Conv3d (c10::variant in LibTorch 1.x, std::variant in 2.x).
 template <typename Array, typename Variant>
 const Array& explicit_padding(const Variant& v) {
@@ -160,19 +154,34 @@ const Array& explicit_padding(const Variant& v) {
   return get<Array>(v);
 }
 
+/// oneDNN computes on blocks of 16 channels (8 without AVX-512): a 1- or 2-channel input is padded
+/// to a whole block in its reorder buffers, 8-16x the tensor. Measured on the CI VM at batch 8 x
+/// 96^3: a 2->2-channel 3x3x3 convolution takes 510 MB more than its output in the forward pass and
+/// 963 MB in the backward pass; folding the batch into the channels, as a grouped convolution with
+/// the weight repeated per sample, fills the blocks (+113 and +170 MB), same arithmetic, and the
+/// backward pass is faster (356 vs 519 ms). Used for inputs of at most 4 channels.
 bool fold_batch(const torch::Tensor& x) { return x.size(1) <= 4 && x.size(0) > 1 && x.is_cpu(); }
+
+/// [B, C, *S] -> [1, B * C, *S]: the samples as channel groups.
+torch::Tensor batch_as_groups(const torch::Tensor& t) {
+  auto shape = t.sizes().vec();
+  shape[1] *= shape[0];
+  shape[0] = 1;
+  return t.reshape(shape);
+}
+
+/// The weight once per group: [O, I, *k] -> [B * O, I, *k].
+torch::Tensor weight_per_group(const torch::Tensor& w, int64_t batch) {
+  std::vector<int64_t> rep(w.dim(), 1);
+  rep[0] = batch;
+  return w.repeat(rep);
+}
 
 torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
                           c10::IntArrayRef padding) {
   const int64_t batch = x.size(0);
-  auto in_shape = x.sizes().vec();
-  in_shape[1] *= batch;
-  in_shape[0] = 1;
-  std::vector<int64_t> rep(w.dim(), 1);
-  rep[0] = batch;
-  const auto wr = w.repeat(rep);
+  const auto xr = batch_as_groups(x), wr = weight_per_group(w, batch);
   const auto br = b.defined() ? b.repeat({batch}) : b;
-  const auto xr = x.reshape(in_shape);
   auto y = x.dim() == 5 ? torch::conv3d(xr, wr, br, stride, padding, 1, batch) : torch::conv2d(xr, wr, br, stride, padding, 1, batch);
   auto out_shape = y.sizes().vec();
   out_shape[0] = batch;
@@ -268,16 +277,9 @@ struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTranspos
       if (fold) {
         // The same weight gradient per sample as a grouped convolution, then summed over samples.
         const int64_t batch = go.size(0);
-        auto go_shape = go.sizes().vec(), x_shape = x.sizes().vec();
-        go_shape[1] *= batch;
-        go_shape[0] = 1;
-        x_shape[1] *= batch;
-        x_shape[0] = 1;
-        std::vector<int64_t> rep(weight.dim(), 1);
-        rep[0] = batch;
-        auto gw_all = std::get<1>(at::convolution_backward(x.contiguous().reshape(x_shape), go.reshape(go_shape), weight.repeat(rep),
-                                                           c10::nullopt, stride, padding, dilation, false, output_padding, batch,
-                                                           {false, true, false}));
+        auto gw_all = std::get<1>(at::convolution_backward(batch_as_groups(x.contiguous()), batch_as_groups(go),
+                                                           weight_per_group(weight, batch), c10::nullopt, stride, padding,
+                                                           dilation, false, output_padding, batch, {false, true, false}));
         auto split = weight.sizes().vec();
         split.insert(split.begin(), batch);
         gw = gw_all.reshape(split).sum(0);

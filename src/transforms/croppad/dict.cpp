@@ -196,28 +196,16 @@ class RandSpatialCrop final : public MapTransform {
   int num_samples_;
 };
 
-/// Foreground/background flat indices of a label (MONAI's map_binary_to_indices).
-std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
-  auto lab = label.size(0) > 1 ? label.slice(0, 1) : label;
-  const auto fg = (lab != 0).any(0).reshape(-1);
-  at::Tensor bg;
-  if (image) {
-    const auto valid = (*image > image_threshold).any(0).reshape(-1);
-    bg = valid & fg.logical_not();
-  } else {
-    bg = fg.logical_not();
-  }
-  return {fg.nonzero().reshape(-1), bg.nonzero().reshape(-1)};
-}
-
-/// The same foreground/background split as fg_bg_indices, as a per-voxel class map (1 foreground,
-/// 2 valid background, 0 neither) and the two counts, without materialising the index lists: the
-/// background list alone is 8 bytes per voxel (35 MB for a 168x168x157 CT), rebuilt on every draw.
+/// MONAI's map_binary_to_indices split (foreground: any label channel past the first non-zero, or
+/// the one channel; background: the rest, where some image channel exceeds image_threshold when an
+/// image is given), as a per-voxel class map (1 foreground, 2 valid background, 0 neither) and the
+/// two counts. The samplers draw from it without materialising index lists: the background list
+/// alone is 8 bytes per voxel (35 MB for a 168x168x157 CT), rebuilt on every draw.
 struct FgBgMap {
   at::Tensor cls;  // uint8, flat, contiguous
   int64_t n_fg = 0, n_bg = 0;
 
-  /// The flat index of the k-th voxel (ascending) of class c: fg_bg_indices(...)[c - 1][k].
+  /// The flat index of the k-th voxel (ascending) of class c: the k-th entry of MONAI's list.
   int64_t kth(uint8_t c, int64_t k) const {
     const auto* p = cls.data_ptr<uint8_t>();
     const int64_t n = cls.numel();
@@ -249,10 +237,11 @@ FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image
     const auto thr = static_cast<float>(image_threshold);
     for (int64_t i = 0; i < n; ++i) {
       const bool fg = l[i] != 0.0f;
-      c[i] = fg ? 1 : (im == nullptr || im[i] > thr ? 2 : 0);
+      const bool bg = !fg && (im == nullptr || im[i] > thr);
+      c[i] = fg ? 1 : (bg ? 2 : 0);
+      m.n_fg += fg;
+      m.n_bg += bg;
     }
-    m.n_fg = static_cast<int64_t>(std::count(c, c + n, uint8_t{1}));
-    m.n_bg = static_cast<int64_t>(std::count(c, c + n, uint8_t{2}));
     return m;
   }
   auto lab = label.size(0) > 1 ? label.slice(0, 1) : label;
@@ -263,6 +252,12 @@ FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image
   m.n_fg = fg.sum().item<int64_t>();
   m.n_bg = bg.sum().item<int64_t>();
   return m;
+}
+
+/// Foreground/background flat indices (MONAI's map_binary_to_indices), for FgBgToIndicesd.
+std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
+  const auto m = fg_bg_map(label, image, image_threshold);
+  return {(m.cls == 1).nonzero().reshape(-1), (m.cls == 2).nonzero().reshape(-1)};
 }
 
 /// Shared by the label-driven patch samplers: the patch size check and the crops around centres.
@@ -348,31 +343,32 @@ class RandCropByPosNeg final : public PatchSampler {
     const auto shape = label.spatial_shape();
     // Precomputed lists (FgBgToIndicesd) are read in place; otherwise the k-th voxel of a class
     // is found on the class map, which draws the same centres as indexing MONAI's lists.
-    const std::vector<int64_t>* fg_list = nullptr;
-    const std::vector<int64_t>* bg_list = nullptr;
+    const std::vector<int64_t>* lists[2] = {nullptr, nullptr};  // foreground, background
     FgBgMap map;
+    int64_t counts[2] = {0, 0};
     if (!o_.fg_key.empty() && !o_.bg_key.empty() && s.has(o_.fg_key) && s.has(o_.bg_key)) {
-      fg_list = &std::get<std::vector<int64_t>>(s.get(o_.fg_key));
-      bg_list = &std::get<std::vector<int64_t>>(s.get(o_.bg_key));
-      map.n_fg = static_cast<int64_t>(fg_list->size());
-      map.n_bg = static_cast<int64_t>(bg_list->size());
+      lists[0] = &std::get<std::vector<int64_t>>(s.get(o_.fg_key));
+      lists[1] = &std::get<std::vector<int64_t>>(s.get(o_.bg_key));
+      counts[0] = static_cast<int64_t>(lists[0]->size());
+      counts[1] = static_cast<int64_t>(lists[1]->size());
     } else {
       const at::Tensor* image = o_.image_key.empty() ? nullptr : &s.image(o_.image_key).data;
       map = fg_bg_map(label.data, image, o_.image_threshold);
+      counts[0] = map.n_fg;
+      counts[1] = map.n_bg;
     }
     const auto size = checked_size(o_.spatial_size, shape, o_.allow_smaller);
     double pos_ratio = o_.pos / (o_.pos + o_.neg);
-    if (map.n_fg == 0 && map.n_bg == 0) {
+    if (counts[0] == 0 && counts[1] == 0) {
       throw Error("RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
     }
-    if (map.n_fg == 0) pos_ratio = 0;
-    if (map.n_bg == 0) pos_ratio = 1;
+    if (counts[0] == 0) pos_ratio = 0;
+    if (counts[1] == 0) pos_ratio = 1;
     std::vector<std::vector<int64_t>> centers;
     for (int n = 0; n < o_.num_samples; ++n) {
-      const bool positive = rng.uniform() < pos_ratio;
-      const int64_t k = rng.randint(0, positive ? map.n_fg : map.n_bg);
-      const auto* list = positive ? fg_list : bg_list;
-      const int64_t flat = list != nullptr ? list->at(static_cast<std::size_t>(k)) : map.kth(positive ? 1 : 2, k);
+      const int set = rng.uniform() < pos_ratio ? 0 : 1;
+      const int64_t k = rng.randint(0, counts[set]);
+      const int64_t flat = lists[set] != nullptr ? lists[set]->at(static_cast<std::size_t>(k)) : map.kth(static_cast<uint8_t>(set + 1), k);
       centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
     }
     return crop_around(std::move(s), centers, o_.spatial_size);

@@ -1,0 +1,88 @@
+// Barton's CPU tensor allocator (core/process.h): huge-page mappings for large blocks, a bounded
+// cache of freed blocks, and the live/peak counters the memory benchmarks read.
+#include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/process.h"
+
+namespace barton {
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheIsBounded) {
+  unsetenv("BARTON_MALLOC_DEFAULTS");
+  setenv("BARTON_CPU_CACHE_MB", "8", 1);
+  tune_allocator();
+  if (std::string(allocator_mode()) != "huge-pages") GTEST_SKIP() << "no transparent huge pages here: " << allocator_mode();
+  const std::size_t base = allocator_stats().live_bytes;
+  {
+    auto big = at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte);  // own mapping, huge pages
+    auto mid = at::empty({300 << 10}, at::kByte);                        // own mapping, 4 KiB pages
+    auto small = at::empty({1000}, at::kByte);                           // glibc
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.data_ptr()) % (2 * kMiB), 0u);
+    for (const auto* t : {&big, &mid, &small}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t->data_ptr()) % 64, 0u);
+    big.fill_(7);
+    mid.fill_(8);
+    small.fill_(9);
+    EXPECT_EQ(big.sum().item<int64_t>(), 7 * static_cast<int64_t>(3 * kMiB));
+    EXPECT_EQ(mid.sum().item<int64_t>(), 8 * (300 << 10));
+    EXPECT_EQ(small.sum().item<int64_t>(), 9 * 1000);
+    EXPECT_EQ(allocator_stats().live_bytes - base, 3 * kMiB + (300 << 10) + 1000);
+  }
+  EXPECT_EQ(allocator_stats().live_bytes, base);
+
+  // A freed block comes back for the next request of the same size.
+  void* first = nullptr;
+  {
+    auto a = at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte);
+    first = a.data_ptr();
+  }
+  EXPECT_GT(allocator_stats().cached_bytes, 0u);
+  {
+    auto b = at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte);
+    EXPECT_EQ(b.data_ptr(), first);
+  }
+
+  // Six freed 4 MiB mappings do not fit an 8 MiB budget: the oldest go back to the OS.
+  {
+    std::vector<at::Tensor> many;
+    for (int i = 0; i < 6; ++i) many.push_back(at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte));
+  }
+  EXPECT_GT(allocator_stats().cached_bytes, 0u);
+  EXPECT_LE(allocator_stats().cached_bytes, 8 * kMiB);
+
+  // The peak counter sees a tensor that is gone again.
+  reset_peak_live();
+  { auto t = at::empty({static_cast<int64_t>(5 * kMiB)}, at::kByte); }
+  EXPECT_GE(allocator_stats().peak_live_bytes, base + 5 * kMiB);
+  EXPECT_EQ(allocator_stats().live_bytes, base);
+
+  // The raw interface (what oneDNN's scratch memory uses) frees through the same deleter.
+  auto* alloc = c10::GetCPUAllocator();
+  void* raw = alloc->raw_allocate(5 * kMiB);
+  std::memset(raw, 1, 5 * kMiB);
+  EXPECT_EQ(allocator_stats().live_bytes, base + 5 * kMiB);
+  alloc->raw_deallocate(raw);
+  EXPECT_EQ(allocator_stats().live_bytes, base);
+}
+
+TEST(Allocator, MallocDefaultsLeavesLibTorchAlone) {
+  // ctest runs each test in a process of its own; run together, the test above has replaced it.
+  if (allocator_stats().live_bytes != 0) GTEST_SKIP() << "the allocator was replaced earlier in this process";
+  setenv("BARTON_MALLOC_DEFAULTS", "1", 1);
+  tune_allocator();
+  EXPECT_STREQ(allocator_mode(), "glibc-defaults");
+  { auto t = at::empty({static_cast<int64_t>(5 * kMiB)}, at::kByte); }
+  EXPECT_EQ(allocator_stats().peak_live_bytes, 0u);  // LibTorch's own allocator: nothing counted
+}
+
+}  // namespace
+}  // namespace barton
