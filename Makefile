@@ -24,7 +24,7 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) --timeout 900
 
 test-fast: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fast

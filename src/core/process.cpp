@@ -1,5 +1,7 @@
 #include "core/process.h"
 
+#include "core/logging.h"
+
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
 #include <malloc.h>
@@ -7,7 +9,9 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -23,8 +27,8 @@ namespace barton {
 namespace {
 
 constexpr std::size_t kHuge = std::size_t{2} << 20;   // transparent huge page size with 4 KiB base pages (x86-64)
-constexpr std::size_t kLarge = std::size_t{256} << 10;  // blocks from this size on get their own mapping
-constexpr std::size_t kDefaultCacheMb = 128;
+constexpr std::size_t kLarge = kHuge;                 // blocks from this size on get their own mapping
+constexpr std::size_t kDefaultCacheMb = 64;
 constexpr std::size_t kHeader = 64;                   // keeps the data 64-byte aligned, as c10's allocator does
 
 // Every block carries where it came from just before its data, so one raw deleter frees both kinds.
@@ -43,13 +47,17 @@ bool huge_pages_on_request() {
   return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
 }
 
-// Freed mappings kept for reuse, by exact size, up to a byte budget, least recently freed evicted
-// first: a training step or a patch sampler asks for the same sizes again and again, and a reused
-// block costs no page faults and no zeroing. Past the budget blocks go back to the OS, so the budget
-// bounds what the cache adds to the peak. Never destroyed: tensors may die during static destruction.
+std::atomic<std::size_t> g_live{0}, g_peak{0}, g_high{0};  // bytes in tensors: now, since reset, since start
+
+// Freed mappings kept for reuse, by exact size, least recently freed evicted first: a training step
+// or a sliding window asks for the same sizes again and again, and a reused block costs no page
+// faults and no zeroing. The cache holds at most what the process has already needed at its peak
+// beyond what it holds now (high-water mark of live bytes minus live bytes), or `floor` bytes if
+// that is more: so cached blocks never raise the peak RSS by more than `floor`. Never destroyed:
+// tensors may die during static destruction.
 class BlockCache {
  public:
-  explicit BlockCache(std::size_t budget) : budget_(budget) {}
+  explicit BlockCache(std::size_t floor) : floor_(floor) {}
   // A cached mapping of `mapped` bytes, or nullptr.
   void* take(std::size_t mapped) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -65,32 +73,26 @@ class BlockCache {
     std::lock_guard<std::mutex> lock(mu_);
     return cached_;
   }
+  std::size_t floor() const { return floor_; }
   void give(void* base, std::size_t mapped) {
     std::vector<Block> evicted;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (mapped > budget_) {
-        evicted.push_back({base, mapped});
-      } else {
-        lru_.push_front({base, mapped});
-        by_size_.emplace(mapped, lru_.begin());
-        cached_ += mapped;
-        while (cached_ > budget_) {
-          const Block old = lru_.back();
-          auto range = by_size_.equal_range(old.mapped);
-          for (auto it = range.first; it != range.second; ++it) {
-            if (it->second->base == old.base) {
-              by_size_.erase(it);
-              break;
-            }
-          }
-          lru_.pop_back();
-          cached_ -= old.mapped;
-          evicted.push_back(old);
-        }
-      }
+      lru_.push_front({base, mapped});
+      by_size_.emplace(mapped, lru_.begin());
+      cached_ += mapped;
+      evict_locked(evicted);
     }
-    for (const auto& b : evicted) munmap(b.base, b.mapped);
+    unmap(evicted);
+  }
+  // After live bytes grew with fresh mappings: back within the allowance.
+  void trim() {
+    std::vector<Block> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      evict_locked(evicted);
+    }
+    unmap(evicted);
   }
 
  private:
@@ -98,21 +100,48 @@ class BlockCache {
     void* base;
     std::size_t mapped;
   };
+  std::size_t allowance() const {
+    const std::size_t high = g_high.load(std::memory_order_relaxed), live = g_live.load(std::memory_order_relaxed);
+    return std::max(floor_, high > live ? high - live : 0);
+  }
+  void evict_locked(std::vector<Block>& evicted) {
+    const std::size_t limit = allowance();
+    while (cached_ > limit && !lru_.empty()) {
+      const Block old = lru_.back();
+      auto range = by_size_.equal_range(old.mapped);
+      for (auto it = range.first; it != range.second; ++it) {
+        if (it->second->base == old.base) {
+          by_size_.erase(it);
+          break;
+        }
+      }
+      lru_.pop_back();
+      cached_ -= old.mapped;
+      evicted.push_back(old);
+    }
+  }
+  static void unmap(const std::vector<Block>& blocks) {
+    for (const auto& b : blocks) munmap(b.base, b.mapped);
+  }
   std::mutex mu_;
   std::list<Block> lru_;  // most recently freed first
   std::unordered_multimap<std::size_t, std::list<Block>::iterator> by_size_;
   std::size_t cached_ = 0;
-  const std::size_t budget_;
+  const std::size_t floor_;
 };
 
 BlockCache* g_cache = nullptr;
-std::atomic<std::size_t> g_live{0}, g_peak{0};
+
+void raise_to(std::atomic<std::size_t>& mark, std::size_t now) {
+  std::size_t seen = mark.load(std::memory_order_relaxed);
+  while (now > seen && !mark.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+  }
+}
 
 void count_alloc(std::size_t bytes) {
   const std::size_t now = g_live.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  std::size_t peak = g_peak.load(std::memory_order_relaxed);
-  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-  }
+  raise_to(g_peak, now);
+  raise_to(g_high, now);
 }
 
 void free_block(void* data) {
@@ -131,14 +160,14 @@ void* allocate_block(std::size_t n) {
   void* base = nullptr;
   char* data = nullptr;
   std::size_t mapped = 0;
+  bool fresh = false;
   if (n >= kLarge) {
     // A mapping of its own, its data on a 2 MiB boundary and the header in the 4 KiB page before
     // it, with huge pages asked for: the first touch of 2 MiB costs one fault instead of 512.
     const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    // From 2 MiB on the body is a whole number of huge pages: a 4 KiB-paged tail would cost a fault
-    // per 4 KiB on every fresh block (a 3.4 MiB patch: 352 faults, about 6 ms here).
-    const std::size_t unit = n >= kHuge ? kHuge : page;
-    const std::size_t body = (n + unit - 1) / unit * unit;
+    // The body is a whole number of huge pages: a 4 KiB-paged tail would cost a fault per 4 KiB on
+    // every fresh block (a 3.4 MiB patch: 352 faults, about 6 ms here).
+    const std::size_t body = (n + kHuge - 1) / kHuge * kHuge;
     mapped = body + page;
     base = g_cache->take(mapped);
     if (base == nullptr) {
@@ -153,7 +182,8 @@ void* allocate_block(std::size_t n) {
       if (first > start) munmap(m, first - start);
       if (start + reserve > end) munmap(reinterpret_cast<void*>(end), start + reserve - end);
       base = reinterpret_cast<void*>(first);
-      if (body >= kHuge) madvise(reinterpret_cast<void*>(aligned), body, MADV_HUGEPAGE);
+      madvise(reinterpret_cast<void*>(aligned), body, MADV_HUGEPAGE);
+      fresh = true;
     }
     data = static_cast<char*>(base) + page;
   } else {
@@ -162,6 +192,7 @@ void* allocate_block(std::size_t n) {
   }
   const BlockHeader h{base, mapped, n};
   count_alloc(n);
+  if (fresh) g_cache->trim();  // more live bytes: less room for cached ones
   std::memcpy(data - kHeader, &h, sizeof h);
   return data;
 }
@@ -187,14 +218,32 @@ struct HugePageAllocator final : c10::Allocator {
 
 HugePageAllocator g_huge_page_allocator;
 
+// BARTON_CPU_CACHE_MB: the cache's floor, a whole number of MiB; anything else is reported and the
+// default kept.
+std::size_t cache_budget_mb() {
+  const char* v = std::getenv("BARTON_CPU_CACHE_MB");
+  if (v == nullptr) return kDefaultCacheMb;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long mb = std::strtoull(v, &end, 10);
+  if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || mb > (std::size_t{1} << 30)) {
+    log::warn(std::string("BARTON_CPU_CACHE_MB='") + v + "' is not a number of MiB; keeping " + std::to_string(kDefaultCacheMb));
+    return kDefaultCacheMb;
+  }
+  return static_cast<std::size_t>(mb);
+}
+
 }  // namespace
 
 void tune_allocator() {
   if (std::getenv("BARTON_MALLOC_DEFAULTS") != nullptr) return;
   if (huge_pages_on_request()) {
-    const char* mb = std::getenv("BARTON_CPU_CACHE_MB");
-    g_cache = new BlockCache((mb != nullptr ? std::strtoull(mb, nullptr, 10) : kDefaultCacheMb) << 20);
+    g_cache = new BlockCache(cache_budget_mb() << 20);
     c10::SetCPUAllocator(&g_huge_page_allocator, /*priority=*/1);
+    // Below 2 MiB glibc's heap serves and reuses blocks of any size (by default it maps fresh
+    // 4 KiB pages from 128 KiB on); it returns memory once 64 MiB at its top are free.
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(kLarge));
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     g_mode = "huge-pages";
     return;
   }
@@ -210,7 +259,11 @@ AllocatorStats allocator_stats() {
   AllocatorStats st;
   st.live_bytes = g_live.load(std::memory_order_relaxed);
   st.peak_live_bytes = g_peak.load(std::memory_order_relaxed);
-  if (g_cache != nullptr) st.cached_bytes = g_cache->cached();
+  st.high_water_bytes = g_high.load(std::memory_order_relaxed);
+  if (g_cache != nullptr) {
+    st.cached_bytes = g_cache->cached();
+    st.cache_floor_bytes = g_cache->floor();
+  }
   return st;
 }
 

@@ -13,12 +13,15 @@ namespace barton {
 ///
 /// Where the kernel gives transparent huge pages on request (`[madvise]` or `[always]` in
 /// /sys/kernel/mm/transparent_hugepage/enabled), LibTorch's CPU allocator is replaced by one that
-/// maps every block of 256 KiB or more on its own, 2 MiB-aligned, with MADV_HUGEPAGE (whole huge
-/// pages from 2 MiB on); smaller blocks come from glibc. Freed large blocks are kept for reuse by
-/// exact size, least recently freed evicted first, up to BARTON_CPU_CACHE_MB (default 128) MiB, and
-/// unmapped beyond it. Without huge pages, glibc keeps freed large blocks in its heap instead (no
-/// mmap'd blocks, a 512 MiB trim threshold): as fast, but freed memory stays resident.
-/// BARTON_MALLOC_DEFAULTS=1 changes nothing.
+/// maps every block of 2 MiB or more on its own, 2 MiB-aligned, in whole huge pages, with
+/// MADV_HUGEPAGE; smaller blocks come from glibc's heap, which reuses them at any size (its mmap
+/// threshold raised to 2 MiB, memory returned past 64 MiB free at the top). Freed large blocks are
+/// kept for reuse by exact size, least recently freed evicted first, while live and cached bytes
+/// together stay under the most live bytes the process has needed so far, or the cache under
+/// BARTON_CPU_CACHE_MB (default 64; a malformed value is reported and the default kept): the cache
+/// raises the peak by that much at most. Blocks past it are unmapped. Without huge pages, glibc
+/// keeps freed large blocks in its heap instead (no mmap'd blocks, a 512 MiB trim threshold): as
+/// fast, but freed memory stays resident. BARTON_MALLOC_DEFAULTS=1 changes nothing.
 /// Call once, before any thread starts and before the first tensor that outlives the call.
 void tune_allocator();
 
@@ -30,6 +33,8 @@ struct AllocatorStats {
   std::size_t live_bytes = 0;       // in tensors now
   std::size_t peak_live_bytes = 0;  // the most at once since start or reset_peak_live()
   std::size_t cached_bytes = 0;     // freed blocks kept for reuse
+  std::size_t high_water_bytes = 0;   // the most at once since start
+  std::size_t cache_floor_bytes = 0;  // BARTON_CPU_CACHE_MB
 };
 AllocatorStats allocator_stats();
 void reset_peak_live();

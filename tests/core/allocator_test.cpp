@@ -17,16 +17,17 @@ namespace {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
-TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheIsBounded) {
+TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheStaysUnderThePeak) {
   unsetenv("BARTON_MALLOC_DEFAULTS");
   setenv("BARTON_CPU_CACHE_MB", "8", 1);
   tune_allocator();
   if (std::string(allocator_mode()) != "huge-pages") GTEST_SKIP() << "no transparent huge pages here: " << allocator_mode();
+  EXPECT_EQ(allocator_stats().cache_floor_bytes, 8 * kMiB);
   const std::size_t base = allocator_stats().live_bytes;
   {
     auto big = at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte);  // own mapping, huge pages
-    auto mid = at::empty({300 << 10}, at::kByte);                        // own mapping, 4 KiB pages
-    auto small = at::empty({1000}, at::kByte);                           // glibc
+    auto mid = at::empty({300 << 10}, at::kByte);                        // glibc's heap
+    auto small = at::empty({1000}, at::kByte);                           // glibc's heap
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.data_ptr()) % (2 * kMiB), 0u);
     for (const auto* t : {&big, &mid, &small}) EXPECT_EQ(reinterpret_cast<std::uintptr_t>(t->data_ptr()) % 64, 0u);
     big.fill_(7);
@@ -51,13 +52,22 @@ TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheIsBounded) {
     EXPECT_EQ(b.data_ptr(), first);
   }
 
-  // Six freed 4 MiB mappings do not fit an 8 MiB budget: the oldest go back to the OS.
+  // Six 3 MiB tensors at once raise the high-water mark; once they are freed the cache may keep
+  // what that peak allowed (more than its 8 MiB floor), and no more.
   {
     std::vector<at::Tensor> many;
     for (int i = 0; i < 6; ++i) many.push_back(at::empty({static_cast<int64_t>(3 * kMiB)}, at::kByte));
   }
-  EXPECT_GT(allocator_stats().cached_bytes, 0u);
-  EXPECT_LE(allocator_stats().cached_bytes, 8 * kMiB);
+  auto st = allocator_stats();
+  EXPECT_GT(st.cached_bytes, 8 * kMiB);
+  EXPECT_LE(st.cached_bytes, st.high_water_bytes - st.live_bytes);
+  // A new, larger peak of live tensors leaves room for the floor only: the rest is unmapped.
+  {
+    auto huge = at::empty({static_cast<int64_t>(64 * kMiB)}, at::kByte);
+    st = allocator_stats();
+    EXPECT_LE(st.cached_bytes, 8 * kMiB);
+    EXPECT_EQ(st.high_water_bytes, st.live_bytes);
+  }
 
   // The peak counter sees a tensor that is gone again.
   reset_peak_live();
@@ -72,6 +82,15 @@ TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheIsBounded) {
   EXPECT_EQ(allocator_stats().live_bytes, base + 5 * kMiB);
   alloc->raw_deallocate(raw);
   EXPECT_EQ(allocator_stats().live_bytes, base);
+}
+
+TEST(Allocator, AMalformedCacheSizeKeepsTheDefault) {
+  if (allocator_stats().live_bytes != 0) GTEST_SKIP() << "the allocator was replaced earlier in this process";
+  unsetenv("BARTON_MALLOC_DEFAULTS");
+  setenv("BARTON_CPU_CACHE_MB", "64MB", 1);
+  tune_allocator();
+  if (std::string(allocator_mode()) != "huge-pages") GTEST_SKIP() << "no transparent huge pages here: " << allocator_mode();
+  EXPECT_EQ(allocator_stats().cache_floor_bytes, 64 * kMiB);
 }
 
 TEST(Allocator, MallocDefaultsLeavesLibTorchAlone) {

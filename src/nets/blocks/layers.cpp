@@ -312,26 +312,25 @@ torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& 
   const auto w = weight.transpose(0, 1);  // [out, in, k...]: a regular conv weight up to tap order
   const auto idx_even = torch::tensor({1}, torch::kLong).to(x.device());
   const auto idx_odd = torch::tensor({2, 0}, torch::kLong).to(x.device());
-  // One copy of the input, padded by one voxel at the far end of every axis; each phase convolves a
-  // view of it (the first n voxels where it takes one tap, all n + 1 where it takes two). Autograd
-  // then keeps that one tensor for the backward pass, not a padded copy per phase.
-  std::vector<int64_t> pad_all;
-  for (int d = 0; d < dims_; ++d) {
-    pad_all.push_back(0);
-    pad_all.push_back(1);
-  }
-  const auto xp = torch::constant_pad_nd(x, pad_all, 0);
+  // Each phase pads the input by one voxel at the far end of the axes where it takes two taps. The
+  // padded copy lives only for its own convolution: in training this function runs inside one
+  // autograd node (conv_transpose_phase_trainable), which keeps x alone for the backward pass.
   std::vector<torch::Tensor> phases;
   const int n = 1 << dims_;
   for (int p = 0; p < n; ++p) {
     torch::Tensor k = w;
-    torch::Tensor xv = xp;
+    std::vector<int64_t> pad;  // F.pad order: last axis first
     for (int d = 0; d < dims_; ++d) {
       const bool odd = (p >> (dims_ - 1 - d)) & 1;
       k = k.index_select(2 + d, odd ? idx_odd : idx_even);
-      if (!odd) xv = xv.narrow(2 + d, 0, x.size(2 + d));
     }
-    phases.push_back(dims_ == 3 ? torch::conv3d(xv, k, bias) : torch::conv2d(xv, k, bias));
+    for (int d = dims_ - 1; d >= 0; --d) {
+      const bool odd = (p >> (dims_ - 1 - d)) & 1;
+      pad.push_back(0);
+      pad.push_back(odd ? 1 : 0);
+    }
+    const auto xp = torch::constant_pad_nd(x, pad, 0);
+    phases.push_back(dims_ == 3 ? torch::conv3d(xp, k, bias) : torch::conv2d(xp, k, bias));
   }
   // Interleave: [B, C, D, H, W] x 8 -> [B, C, 2D, 2H, 2W].
   auto st = torch::stack(phases, -1);  // [B, C, *S, 2^d]
