@@ -75,6 +75,30 @@ torch::Tensor sliding_window_inference(const torch::Tensor& inputs, const Slidin
 
 namespace {
 
+/// out /= the sum of the windows' importance weights at each voxel (MONAI's count map), one slab
+/// of roi[0] along the first spatial axis at a time: a whole-volume count map would cost as much as
+/// one output channel (105 MB for a 512x512x100 CT). Each voxel's sum is taken in window order,
+/// as one map would take it, so the values are the same.
+void normalise_by_weight_sum(torch::Tensor& out, const torch::Tensor& weight, const std::vector<std::vector<int64_t>>& starts,
+                             const std::vector<int64_t>& roi) {
+  const auto r = static_cast<int64_t>(roi.size());
+  const int64_t depth = out.size(2);
+  for (int64_t z0 = 0; z0 < depth; z0 += roi[0]) {
+    const int64_t z1 = std::min(depth, z0 + roi[0]);
+    std::vector<int64_t> shape = {1, 1, z1 - z0};
+    for (int64_t d = 1; d < r; ++d) shape.push_back(out.size(2 + d));
+    auto count = torch::zeros(shape, out.options());
+    for (const auto& s : starts) {
+      const int64_t a = std::max(z0, s[0]), b = std::min(z1, s[0] + roi[0]);
+      if (a >= b) continue;
+      auto dst = count.narrow(2, a - z0, b - a);
+      for (int64_t d = 1; d < r; ++d) dst = dst.narrow(2 + d, s[d], roi[d]);
+      dst.add_(weight.narrow(0, a - s[0], b - a));
+    }
+    out.narrow(2, z0, z1 - z0).div_(count);
+  }
+}
+
 torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor) {
   const int64_t r = inputs.dim() - 2;
   BARTON_CHECK(r == 2 || r == 3, "sliding window inference needs [B, C, H, W] or [B, C, D, H, W] inputs");
@@ -107,7 +131,7 @@ torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWind
   for (int64_t d = 0; d < r; ++d) image[d] = x.size(2 + d);
   const auto starts = window_starts(image, roi, o.overlap);
   const auto weight = importance_map(roi, o.mode, o.sigma_scale).to(x.device());
-  torch::Tensor out, count;
+  torch::Tensor out;
   const int64_t B = x.size(0);
   for (std::size_t w0 = 0; w0 < starts.size(); w0 += static_cast<std::size_t>(o.sw_batch_size)) {
     const std::size_t w1 = std::min(starts.size(), w0 + static_cast<std::size_t>(o.sw_batch_size));
@@ -127,22 +151,15 @@ torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWind
       std::vector<int64_t> shape = {B, pred.size(1)};
       shape.insert(shape.end(), image.begin(), image.end());
       out = torch::zeros(shape, pred.options().dtype(torch::kFloat));
-      std::vector<int64_t> cshape = {1, 1};
-      cshape.insert(cshape.end(), image.begin(), image.end());
-      count = torch::zeros(cshape, torch::kFloat).to(x.device());
     }
     const auto weighted = pred.to(torch::kFloat) * weight;
     for (std::size_t w = w0; w < w1; ++w) {
-      auto dst = out, cdst = count;
-      for (int64_t d = 0; d < r; ++d) {
-        dst = dst.narrow(2 + d, starts[w][d], roi[d]);
-        cdst = cdst.narrow(2 + d, starts[w][d], roi[d]);
-      }
+      auto dst = out;
+      for (int64_t d = 0; d < r; ++d) dst = dst.narrow(2 + d, starts[w][d], roi[d]);
       dst.add_(weighted.narrow(0, static_cast<int64_t>(w - w0) * B, B));
-      cdst.add_(weight);
     }
   }
-  out.div_(count);
+  normalise_by_weight_sum(out, weight, starts, roi);
   for (int64_t d = 0; d < r; ++d) out = out.narrow(2 + d, before[d], inputs.size(2 + d));
   return out.contiguous();
 }

@@ -39,7 +39,8 @@ struct SlidingWindowOptions {
 /// equals the image), windows pulled back inside the image, inputs smaller than roi padded
 /// (diff // 2 before), windows batched sw_batch_size at a time, output = sum(w * pred) / sum(w) with
 /// w constant or a separable Gaussian (sigma = sigma_scale * roi) clamped at max(min, 1e-3). The
-/// output and weight buffers are allocated once; each window's result is added in place.
+/// output buffer is allocated once and each window's result is added in place; the weight sums are
+/// made one slab of the first axis at a time at the end, so no whole-volume count map is held.
 torch::Tensor sliding_window_inference(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor);
 
 /// The importance map of a window (float32, [*roi]).

@@ -1,5 +1,6 @@
 #include <torch/torch.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 
 #include "core/config.h"
 #include "mmar/registries.h"
@@ -136,6 +137,35 @@ TEST(ConvTranspose, BatchFoldedConvolutionMatchesPlain) {
     EXPECT_LT((x1.grad() - x2.grad()).abs().max().item<float>(), 1e-5);
     EXPECT_LT((gw1 - w.grad()).abs().max().item<float>(), 1e-4);
     EXPECT_LT((gb1 - b.grad()).abs().max().item<float>(), 1e-4);
+  }
+}
+
+// Without gradients, thin 3D convolutions over large volumes run one slab of output planes at a
+// time (the halo cut from the input, zeros past its ends): the same output as one convolution, for
+// stride 1 and 2, odd depths, a last slab shorter than the others, and kernel sizes 1 and 3.
+TEST(Convolution, SlabWiseEvalConvolutionMatchesPlain) {
+  struct Case {
+    int64_t in, out, stride, kernel, depth, hw;
+  };
+  for (const auto& c : std::vector<Case>{{2, 2, 1, 3, 80, 64}, {1, 16, 2, 3, 81, 96}, {16, 2, 1, 3, 70, 64}, {1, 16, 1, 1, 75, 64}}) {
+    SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} depth {}", c.in, c.out, c.stride, c.kernel, c.depth));
+    torch::manual_seed(3);
+    ConvOptions o;
+    o.in = c.in;
+    o.out = c.out;
+    o.stride = c.stride;
+    o.kernel = c.kernel;
+    o.conv_only = true;
+    Convolution conv(o);
+    conv->eval();
+    const auto x = torch::randn({2, c.in, c.depth, c.hw, c.hw - 3});
+    const auto params = conv->named_parameters();
+    torch::NoGradGuard ng;
+    const auto y = conv->forward(x);
+    const auto ref = torch::conv3d(x, params["conv.weight"], params["conv.bias"], c.stride, (c.kernel - 1) / 2);
+    ASSERT_EQ(y.sizes(), ref.sizes());
+    EXPECT_LT((y - ref).abs().max().item<float>(), 1e-5);
+    EXPECT_TRUE(y.is_contiguous());
   }
 }
 

@@ -188,9 +188,56 @@ torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const 
   out_shape[1] = w.size(0);
   return y.reshape(out_shape);
 }
+/// Without gradients, a 3D convolution with at most 4 input or output channels runs one slab of
+/// output planes (first spatial axis) at a time, each slab's input cut with its halo (zeros past
+/// the volume's ends, as the padding gives), so that oneDNN's 16-channel blocked copies of the
+/// input and output exist for a slab, not the volume. At 2 x 96^3 the top 2->2 convolution of
+/// MONAI's UNet otherwise holds 2 x 113 MB of padded buffers for a 14 MB output: the peak of a
+/// sliding-window pass. Each output voxel is computed from the same inputs and weights.
+constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
+
+torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
+                          c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups) {
+  const auto plain = [&] { return torch::conv3d(x, w, b, stride, padding, dilation, groups); };
+  if (torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 || (x.size(1) > 4 && w.size(0) > 4)) return plain();
+  for (auto d : dilation) {
+    if (d != 1) return plain();
+  }
+  const int64_t k = w.size(2), s = stride[0], p = padding[0], depth = x.size(2);
+  const int64_t out_depth = (depth + 2 * p - k) / s + 1;
+  const int64_t out_h = (x.size(3) + 2 * padding[1] - w.size(3)) / stride[1] + 1;
+  const int64_t out_w = (x.size(4) + 2 * padding[2] - w.size(4)) / stride[2] + 1;
+  if (out_depth < 2 || out_h < 1 || out_w < 1) return plain();
+  constexpr int64_t kBlock = 16;  // channels per oneDNN block (AVX-512; 8 on AVX2, so this errs high)
+  const int64_t row_bytes = kBlock * x.size(0) * static_cast<int64_t>(x.element_size()) *
+                            (s * x.size(3) * x.size(4) + out_h * out_w);  // input rows + one output plane
+  const int64_t rows = std::max<int64_t>(1, kSlabBytes / std::max<int64_t>(1, row_bytes));
+  if (rows >= out_depth) return plain();
+  torch::Tensor out;
+  for (int64_t o0 = 0; o0 < out_depth; o0 += rows) {
+    const int64_t o1 = std::min(out_depth, o0 + rows);
+    const int64_t i0 = o0 * s - p, i1 = (o1 - 1) * s - p + k;  // input planes [i0, i1) incl. the halo
+    const int64_t a = std::max<int64_t>(i0, 0), e = std::min(i1, depth);
+    auto xs = x.narrow(2, a, e - a);
+    if (a > i0 || e < i1) xs = torch::constant_pad_nd(xs, {0, 0, 0, 0, a - i0, i1 - e}, 0);
+    auto ys = torch::conv3d(xs, w, b, {s, stride[1], stride[2]}, {0, padding[1], padding[2]});
+    if (!out.defined()) out = torch::empty({x.size(0), w.size(0), out_depth, ys.size(3), ys.size(4)}, ys.options());
+    out.narrow(2, o0, o1 - o0).copy_(ys);
+  }
+  return out;
+}
 }  // namespace
 
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled()) {
+    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
+      if (c->options.padding_mode().index() == 0) {  // zeros
+        return slab_conv3d(x, c->weight, c->bias, c10::IntArrayRef(c->options.stride()),
+                           c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding())),
+                           c10::IntArrayRef(c->options.dilation()), c->options.groups());
+      }
+    }
+  }
   if (torch::GradMode::is_enabled() && fold_batch(x)) {
     if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
       return folded_conv(x, c->weight, c->bias, c10::IntArrayRef(c->options.stride()),
