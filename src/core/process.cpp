@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <list>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 #include <string>
@@ -58,12 +59,18 @@ std::atomic<std::size_t> g_live{0}, g_peak{0}, g_high{0};  // bytes in tensors: 
 class BlockCache {
  public:
   explicit BlockCache(std::size_t floor) : floor_(floor) {}
-  // A cached mapping of `mapped` bytes, or nullptr.
-  void* take(std::size_t mapped) {
+  // The smallest cached mapping of at least `mapped` bytes and at most a quarter (or one huge
+  // page) more, or nullptr; `mapped` is set to its size. Exact sizes are found first: a training
+  // step asks for the same ones again. The slack serves what changes a little from call to call
+  // (each case of a dataset is cropped to its own foreground), which would otherwise map and zero
+  // fresh pages every time.
+  void* take(std::size_t& mapped) {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = by_size_.find(mapped);
-    if (it == by_size_.end()) return nullptr;
+    auto it = by_size_.lower_bound(mapped);
+    if (it == by_size_.end() || it->first > mapped + std::max(mapped / 4, kHuge)) return nullptr;
+    it = std::prev(by_size_.upper_bound(it->first));  // of that size, the most recently freed (still in cache)
     void* base = it->second->base;
+    mapped = it->first;
     lru_.erase(it->second);
     by_size_.erase(it);
     cached_ -= mapped;
@@ -125,7 +132,7 @@ class BlockCache {
   }
   std::mutex mu_;
   std::list<Block> lru_;  // most recently freed first
-  std::unordered_multimap<std::size_t, std::list<Block>::iterator> by_size_;
+  std::multimap<std::size_t, std::list<Block>::iterator> by_size_;
   std::size_t cached_ = 0;
   const std::size_t floor_;
 };

@@ -84,6 +84,37 @@ TEST(Allocator, LargeBlocksAreCountedReusedAndTheCacheStaysUnderThePeak) {
   EXPECT_EQ(allocator_stats().live_bytes, base);
 }
 
+// A request takes the smallest cached block that fits it with at most a quarter (or one huge page)
+// to spare: volumes cropped to each case's foreground differ a little in size from case to case.
+TEST(Allocator, ASlightlySmallerRequestReusesACachedBlock) {
+  unsetenv("BARTON_MALLOC_DEFAULTS");
+  setenv("BARTON_CPU_CACHE_MB", "16", 1);
+  tune_allocator();
+  if (std::string(allocator_mode()) != "huge-pages") GTEST_SKIP() << "no transparent huge pages here: " << allocator_mode();
+  void* six = nullptr;
+  {
+    auto a = at::empty({static_cast<int64_t>(6 * kMiB)}, at::kByte);
+    a.fill_(1);
+    six = a.data_ptr();
+  }
+  {
+    auto small = at::empty({static_cast<int64_t>(2 * kMiB)}, at::kByte);  // 2 MiB body: 6 MiB is too much to waste
+    EXPECT_NE(small.data_ptr(), six);
+  }
+  {
+    auto b = at::empty({static_cast<int64_t>(3 * kMiB + kMiB / 2)}, at::kByte);  // 4 MiB body + 2 MiB slack
+    EXPECT_EQ(b.data_ptr(), six);
+    b.fill_(3);
+    EXPECT_EQ(b.sum().item<int64_t>(), 3 * static_cast<int64_t>(3 * kMiB + kMiB / 2));
+    EXPECT_EQ(allocator_stats().live_bytes, 3 * kMiB + kMiB / 2);
+  }
+  EXPECT_EQ(allocator_stats().live_bytes, 0u);
+  {
+    auto c = at::empty({static_cast<int64_t>(6 * kMiB)}, at::kByte);  // the block went back with its own size
+    EXPECT_EQ(c.data_ptr(), six);
+  }
+}
+
 TEST(Allocator, AMalformedCacheSizeKeepsTheDefault) {
   if (allocator_stats().live_bytes != 0) GTEST_SKIP() << "the allocator was replaced earlier in this process";
   unsetenv("BARTON_MALLOC_DEFAULTS");

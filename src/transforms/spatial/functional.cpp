@@ -1,5 +1,8 @@
 #include "transforms/spatial/functional.h"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
 #include <ATen/ATen.h>
 
 #include <cmath>
@@ -20,8 +23,6 @@ std::vector<int64_t> spatial_shape(const at::Tensor& t) {
   return s;
 }
 
-double round_half_even(double x) { return std::nearbyint(x); }
-
 // Index of the homogeneous column/row in the embedded 4x4 form for rank r.
 constexpr int kH = 3;
 
@@ -37,22 +38,6 @@ int64_t padding_code(const std::string& mode) {
   if (mode == "border" || mode == "edge") return 1;
   if (mode == "reflection" || mode == "reflect") return 2;
   throw Error("unsupported padding mode '" + mode + "' for resampling (zeros, border, reflection)");
-}
-
-Affine normalizer(const std::vector<int64_t>& s, bool align_corners) {
-  Affine n = identity_affine();
-  for (std::size_t d = 0; d < s.size(); ++d) {
-    if (!align_corners) {
-      const double v = s[d] <= 0 ? 2.0 : static_cast<double>(s[d]);
-      el(n, d, d) = 2.0 / v;
-      el(n, d, kH) = 1.0 / v - 1.0;
-    } else {
-      const double v = s[d] <= 1 ? 2.0 : static_cast<double>(s[d]);
-      el(n, d, d) = 2.0 / (v - 1.0);
-      el(n, d, kH) = -1.0;
-    }
-  }
-  return n;
 }
 
 bool allclose(const Affine& a, const Affine& b, double atol, double rtol, int r) {
@@ -171,13 +156,83 @@ at::Tensor normalize_t(const std::vector<int64_t>& shape, bool align_corners, at
 
 namespace {
 
+// theta = N(in) @ M @ inv(N(out)), then the first r rows and columns reversed (torch's x = last
+// axis): the same operations MONAI's AffineTransform performs, in the compute dtype. [1, r, r+1].
+at::Tensor grid_theta(const std::vector<int64_t>& in, const Affine& M, const std::vector<int64_t>& out, bool align_corners,
+                      at::ScalarType compute) {
+  const int r = static_cast<int>(in.size());
+  auto theta = at::matmul(at::matmul(normalize_t(in, align_corners, compute).unsqueeze(0), block(M, r, compute).unsqueeze(0)),
+                          at::inverse(normalize_t(out, align_corners, compute).unsqueeze(0)))[0];
+  std::vector<int64_t> rev;
+  for (int i = r - 1; i >= 0; --i) rev.push_back(i);
+  rev.push_back(r);
+  const auto idx = at::tensor(rev, at::kLong);
+  return theta.index_select(0, idx).index_select(1, idx).slice(0, 0, r).unsqueeze(0).contiguous();
+}
+
+// The source voxel grid_sample picks along axis d (nearest) for each output index on that axis,
+// from the same theta and the same affine_grid / grid_sample arithmetic as the whole-volume path:
+// a grid one voxel thin across the other axes, sampling an image whose voxels hold their index + 1
+// (0: outside, zeros padding). With theta's off-axis terms exactly zero, the axis-d coordinate of
+// the whole grid at output index j is the thin grid's, whatever the summation order. Returns an
+// empty vector when theta has a nonzero off-axis term.
+std::vector<int64_t> nearest_taps_like_grid_sample(const std::vector<int64_t>& in, const Affine& M, const std::vector<int64_t>& out,
+                                                   int d, const std::string& padding, at::ScalarType compute) {
+  const int r = static_cast<int>(in.size());
+  const auto theta = grid_theta(in, M, out, false, compute);
+  const auto th = theta[0].to(at::kDouble).contiguous();
+  const auto acc = th.accessor<double, 2>();
+  for (int i = 0; i < r; ++i)
+    for (int j = 0; j < r; ++j)
+      if (i != j && acc[i][j] != 0.0) return {};
+  std::vector<int64_t> size = {1, 1}, img_size = {1, 1};
+  for (int k = 0; k < r; ++k) {
+    size.push_back(k == d ? out[k] : 1);
+    img_size.push_back(k == d ? in[k] : 1);
+  }
+  const auto grid = at::affine_grid_generator(theta, size, false);  // [1, *thin, r], torch axis order
+  auto only_d = at::zeros_like(grid);
+  only_d.select(-1, r - 1 - d).copy_(grid.select(-1, r - 1 - d));
+  const auto ids = at::arange(1, in[d] + 1, at::TensorOptions().dtype(compute)).reshape(img_size);
+  const auto picked = at::grid_sampler(ids, only_d, interp_code("nearest"), padding_code(padding), false).reshape(-1);
+  const auto p64 = picked.to(at::kLong).contiguous();
+  return {p64.data_ptr<int64_t>(), p64.data_ptr<int64_t>() + p64.numel()};
+}
+
+// One axis of a separable resample, in one pass with no temporaries:
+// out[o, j, i] = w0[j] * x[o, i0[j], i] + w1[j] * x[o, i1[j], i] (the second tap only when linear),
+// x viewed as [outer, n, inner]; computed in T, stored as O. Same arithmetic per element as
+// index_select, mul and add in T.
+template <typename T, typename O>
+void resample_axis(const T* x, O* y, int64_t outer, int64_t n, int64_t inner, const std::vector<int64_t>& i0,
+                   const std::vector<int64_t>& i1, const std::vector<T>& w0, const std::vector<T>& w1, bool linear) {
+  const auto m = static_cast<int64_t>(i0.size());
+  at::parallel_for(0, outer * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t o = row / m, j = row % m;
+      const T* a = x + (o * n + i0[j]) * inner;
+      O* dst = y + row * inner;
+      const T wa = w0[j];
+      if (linear) {
+        const T* c = x + (o * n + i1[j]) * inner;
+        const T wb = w1[j];
+        for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<O>(a[i] * wa + c[i] * wb);
+      } else {
+        for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<O>(a[i] * wa);
+      }
+    }
+  });
+}
+
 // Axis-aligned maps (no rotation or shear) are separable: trilinear interpolation is the product of
-// three 1-D linear interpolations, so the volume is resampled one axis at a time with two gathers
-// per axis instead of an 8-tap gather through a full float64 sampling grid. Same values as
-// grid_sample up to float rounding. Returns an undefined tensor when the map is not separable or a
-// nearest-neighbour coordinate sits on an exact tie (then grid_sample decides, as in MONAI).
+// three 1-D linear interpolations, so the volume is resampled one axis at a time, one pass per
+// axis, instead of an 8-tap gather through a full float64 sampling grid (88 MB for a 168x168x157
+// CT). Same values as grid_sample up to float rounding. A nearest-neighbour coordinate on an exact
+// .5 tie takes the voxel grid_sample picks (nearest_taps_like_grid_sample), so labels come out
+// as MONAI's. Returns an undefined tensor when the map is not separable.
 at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
-                              const std::string& mode, const std::string& padding, at::ScalarType compute) {
+                              const std::string& mode, const std::string& padding, at::ScalarType compute,
+                              at::ScalarType out_dtype) {
   const int r = static_cast<int>(img.dim()) - 1;
   for (int i = 0; i < r; ++i)
     for (int j = 0; j < r; ++j)
@@ -185,30 +240,44 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
   const bool nearest = mode == "nearest";
   if (!nearest && mode != "bilinear") return {};
   if (padding != "border" && padding != "zeros") return {};
+  if (compute != at::kDouble && compute != at::kFloat) return {};
+  if (out_dtype != compute && out_dtype != at::kFloat) return {};
   const auto in = spatial_shape(img);
   // Per axis: source taps and weights.
   struct Axis {
-    at::Tensor i0, i1, w0, w1;
+    std::vector<int64_t> i0, i1;
+    std::vector<double> w0, w1;
   };
   std::vector<Axis> axes(r);
   for (int d = 0; d < r; ++d) {
     const int64_t n = in[d];
-    std::vector<int64_t> i0(out[d]), i1(out[d]);
-    std::vector<double> w0(out[d]), w1(out[d]);
+    auto& ax = axes[d];
+    ax.i0.resize(out[d]);
+    ax.i1.resize(out[d]);
+    ax.w0.resize(out[d]);
+    ax.w1.resize(out[d]);
+    std::vector<int64_t> exact;  // grid_sample's picks, when this axis has a tie
     for (int64_t j = 0; j < out[d]; ++j) {
       double x = el(M, d, d) * static_cast<double>(j) + el(M, d, kH);
       if (nearest) {
         const double frac = x - std::floor(x);
-        if (std::abs(frac - 0.5) < 1e-9) return {};  // exact tie: let grid_sample round it
+        if (std::abs(frac - 0.5) < 1e-9 && exact.empty()) {
+          exact = nearest_taps_like_grid_sample(in, M, out, d, padding, compute);
+          if (exact.empty()) return {};
+        }
         int64_t k = static_cast<int64_t>(std::nearbyint(x));
         double w = 1.0;
-        if (k < 0 || k > n - 1) {
+        if (!exact.empty()) {
+          k = exact[j] - 1;  // 0 from the sampler: outside (zeros padding)
+          if (k < 0) w = 0.0;
+          k = std::clamp<int64_t>(k, 0, n - 1);
+        } else if (k < 0 || k > n - 1) {
           if (padding == "zeros") w = 0.0;
           k = std::clamp<int64_t>(k, 0, n - 1);
         }
-        i0[j] = i1[j] = k;
-        w0[j] = w;
-        w1[j] = 0.0;
+        ax.i0[j] = ax.i1[j] = k;
+        ax.w0[j] = w;
+        ax.w1[j] = 0.0;
         continue;
       }
       if (padding == "border") x = std::clamp(x, 0.0, static_cast<double>(n - 1));
@@ -218,13 +287,11 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
       double wa = 1.0 - w, wb = w;
       if (a < 0 || a > n - 1) wa = 0.0;  // zeros padding drops out-of-range taps
       if (b < 0 || b > n - 1) wb = 0.0;
-      i0[j] = std::clamp<int64_t>(a, 0, n - 1);
-      i1[j] = std::clamp<int64_t>(b, 0, n - 1);
-      w0[j] = wa;
-      w1[j] = wb;
+      ax.i0[j] = std::clamp<int64_t>(a, 0, n - 1);
+      ax.i1[j] = std::clamp<int64_t>(b, 0, n - 1);
+      ax.w0[j] = wa;
+      ax.w1[j] = wb;
     }
-    axes[d] = {at::tensor(i0, at::kLong), at::tensor(i1, at::kLong), at::tensor(w0, at::kDouble).to(compute),
-               at::tensor(w1, at::kDouble).to(compute)};
   }
   // Shrink first: axes whose output is smallest relative to the input go first.
   std::vector<int> order(r);
@@ -232,17 +299,30 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
   std::sort(order.begin(), order.end(), [&](int a, int b) {
     return static_cast<double>(out[a]) / in[a] < static_cast<double>(out[b]) / in[b];
   });
-  auto x = img.to(compute);
-  for (int d : order) {
-    std::vector<int64_t> view(r + 1, 1);
-    view[d + 1] = out[d];
-    const auto& ax = axes[d];
-    if (nearest) {
-      x = x.index_select(d + 1, ax.i0) * ax.w0.view(view);
-    } else {
-      x = x.index_select(d + 1, ax.i0) * ax.w0.view(view) + x.index_select(d + 1, ax.i1) * ax.w1.view(view);
+  auto x = img.to(compute).contiguous();
+  AT_DISPATCH_FLOATING_TYPES(compute, "separable_resample", [&] {
+    using T = scalar_t;
+    for (std::size_t step = 0; step < order.size(); ++step) {
+      const int d = order[step];
+      const auto& ax = axes[d];
+      const std::vector<T> w0(ax.w0.begin(), ax.w0.end()), w1(ax.w1.begin(), ax.w1.end());  // as .to(compute) rounds them
+      auto shape = x.sizes().vec();
+      int64_t outer = 1, inner = 1;
+      for (int k = 0; k <= d; ++k) outer *= shape[k];  // channels and the axes before d
+      for (int k = d + 2; k <= r; ++k) inner *= shape[k];
+      const int64_t n = shape[d + 1];
+      shape[d + 1] = out[d];
+      const bool last = step + 1 == order.size();
+      const auto dtype = last ? out_dtype : compute;
+      auto y = at::empty(shape, x.options().dtype(dtype));
+      if (dtype == compute) {
+        resample_axis<T, T>(x.data_ptr<T>(), y.data_ptr<T>(), outer, n, inner, ax.i0, ax.i1, w0, w1, !nearest);
+      } else {
+        resample_axis<T, float>(x.data_ptr<T>(), y.data_ptr<float>(), outer, n, inner, ax.i0, ax.i1, w0, w1, !nearest);
+      }
+      x = y;
     }
-  }
+  });
   return x;
 }
 
@@ -250,26 +330,18 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
 
 at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
                            const std::string& mode, const std::string& padding, bool align_corners,
-                           at::ScalarType compute) {
-  const int r = static_cast<int>(img.dim()) - 1;
+                           at::ScalarType compute, at::ScalarType out_dtype) {
+  if (out_dtype == at::ScalarType::Undefined) out_dtype = compute;
   const auto in = spatial_shape(img);
   if (!align_corners) {
-    auto fast = separable_resample(img, M, out, mode, padding, compute);
+    auto fast = separable_resample(img, M, out, mode, padding, compute, out_dtype);
     if (fast.defined()) return fast;
   }
-  // theta = N(in) @ M @ inv(N(out)), then the first r rows and columns reversed (torch's x = last
-  // axis): the same operations MONAI's AffineTransform performs, in the compute dtype.
-  auto theta = at::matmul(at::matmul(normalize_t(in, align_corners, compute).unsqueeze(0), block(M, r, compute).unsqueeze(0)),
-                          at::inverse(normalize_t(out, align_corners, compute).unsqueeze(0)))[0];
-  std::vector<int64_t> rev;
-  for (int i = r - 1; i >= 0; --i) rev.push_back(i);
-  rev.push_back(r);
-  const auto idx = at::tensor(rev, at::kLong);
-  theta = theta.index_select(0, idx).index_select(1, idx).slice(0, 0, r).unsqueeze(0).contiguous();
+  const auto theta = grid_theta(in, M, out, align_corners, compute);
   std::vector<int64_t> size = {1, img.size(0)};
   size.insert(size.end(), out.begin(), out.end());
   auto grid = at::affine_grid_generator(theta, size, align_corners);
-  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0];
+  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0].to(out_dtype);
 }
 
 // ---------------------------------------------------------------- orientation
@@ -430,7 +502,7 @@ Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std:
   if ((allclose(ar, dst, 1e-3, 1e-5, r) || allclose(X, identity_affine(), 1e-8, 1e-5, r)) && out == S) {
     return {in.data.to(at::kFloat), in.affine};
   }
-  auto data = affine_resample(in.data, X, out, mode, padding, align_corners, compute).to(at::kFloat);
+  auto data = affine_resample(in.data, X, out, mode, padding, align_corners, compute, at::kFloat);
   return {data, matmul(in.affine, X)};
 }
 
@@ -596,7 +668,7 @@ Spatial rotate(const Spatial& in, const std::vector<double>& angles, bool keep_s
     }
   }
   const Affine M = centered(R, S, out);
-  auto data = affine_resample(in.data, M, out, mode, padding, align_corners, at::kFloat).to(at::kFloat);
+  auto data = affine_resample(in.data, M, out, mode, padding, align_corners, at::kFloat, at::kFloat);
   return {data, matmul(in.affine, M)};
 }
 

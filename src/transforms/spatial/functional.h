@@ -24,10 +24,11 @@ Affine to_nd(const Affine& a, int r);
 
 /// Resamples by a voxel map M (output index -> input index; 4x4 embedded) to `out` with torch's
 /// affine_grid / grid_sample, as MONAI's AffineTransform does. mode: bilinear | nearest | bicubic;
-/// padding: zeros | border | reflection. Computes in `compute` dtype.
+/// padding: zeros | border | reflection. Computes in `compute` dtype; returns `out_dtype`
+/// (default: compute). Axis-aligned maps take a separable path with the same values.
 at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
                            const std::string& mode, const std::string& padding, bool align_corners,
-                           at::ScalarType compute);
+                           at::ScalarType compute, at::ScalarType out_dtype = at::ScalarType::Undefined);
 
 /// nibabel-style orientation of an affine: per voxel axis (world axis, +1/-1).
 std::vector<std::pair<int, int>> io_orientation(const Affine& a, int r);
