@@ -57,6 +57,13 @@ std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached, std:
   return chain_->run(std::move(copies), rng, chain_->first_random(), chain_->size());
 }
 
+void Dataset::prepare(std::vector<Sample>& cached) const {
+  for (auto& s : cached) {
+    s.attach_derived_cache();
+    if (chain_->first_random() < chain_->size()) chain_->step(chain_->first_random()).prepare_cached(s);
+  }
+}
+
 std::vector<Sample> Dataset::get(std::size_t index, uint64_t epoch) const {
   Rng rng = sample_rng(seed_, epoch, index);
   return chain_->run({initial_sample(items_.at(index))}, rng, 0, chain_->size());
@@ -106,7 +113,10 @@ CacheDataset::CacheDataset(std::vector<DataItem> items, std::shared_ptr<const Co
 }
 
 void CacheDataset::fill(std::size_t begin, std::size_t end, int workers) {
-  parallel_for(begin, end, workers, [&](std::size_t i) { cache_[i] = deterministic(i); });
+  parallel_for(begin, end, workers, [&](std::size_t i) {
+    cache_[i] = deterministic(i);
+    prepare(cache_[i]);
+  });
 }
 
 std::vector<Sample> CacheDataset::get(std::size_t index, uint64_t epoch) const {
@@ -138,7 +148,10 @@ SmartCacheDataset::SmartCacheDataset(std::vector<DataItem> items, std::shared_pt
   next_ = n % size();
   replace_num_ = std::min<std::size_t>(size() - n, static_cast<std::size_t>(std::ceil(n * options_.replace_rate)));
   slots_.resize(n);
-  parallel_for(0, n, options_.num_init_workers, [&](std::size_t i) { slots_[i] = deterministic(window_[i]); });
+  parallel_for(0, n, options_.num_init_workers, [&](std::size_t i) {
+    slots_[i] = deterministic(window_[i]);
+    prepare(slots_[i]);
+  });
 }
 
 SmartCacheDataset::~SmartCacheDataset() {
@@ -148,7 +161,10 @@ SmartCacheDataset::~SmartCacheDataset() {
 void SmartCacheDataset::prepare_replacements() {
   std::vector<std::pair<std::size_t, std::vector<Sample>>> out(replace_num_);
   for (std::size_t r = 0; r < replace_num_; ++r) out[r].first = order_[(next_ + r) % order_.size()];
-  parallel_for(0, replace_num_, options_.num_replace_workers, [&](std::size_t r) { out[r].second = deterministic(out[r].first); });
+  parallel_for(0, replace_num_, options_.num_replace_workers, [&](std::size_t r) {
+    out[r].second = deterministic(out[r].first);
+    prepare(out[r].second);
+  });
   std::lock_guard<std::mutex> lock(mutex_);
   ready_ = std::move(out);
 }

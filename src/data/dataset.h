@@ -43,6 +43,9 @@ class Dataset {
  protected:
   /// Runs the chain's deterministic prefix (steps before the first random one) on item `index`.
   std::vector<Sample> deterministic(std::size_t index) const;
+  /// Gives freshly cached samples their DerivedCache and lets the first random step fill it
+  /// (Transform::prepare_cached).
+  void prepare(std::vector<Sample>& cached) const;
   /// Runs the random suffix on copies of `cached`.
   std::vector<Sample> random_part(const std::vector<Sample>& cached, std::size_t index, uint64_t epoch) const;
 

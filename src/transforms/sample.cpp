@@ -54,8 +54,24 @@ std::string Sample::origin() const {
   return "<sample>";
 }
 
+bool DerivedCache::same(const Entry& e, const std::vector<at::Tensor>& sources) {
+  if (e.sources.size() != sources.size()) return false;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (e.sources[i].unsafeGetTensorImpl() != sources[i].unsafeGetTensorImpl()) return false;
+    if (sources[i].defined() && e.versions[i] != sources[i]._version()) return false;
+  }
+  return true;
+}
+
+DerivedCache::Entry DerivedCache::entry(const std::vector<at::Tensor>& sources, std::shared_ptr<const void> value) {
+  Entry e{sources, {}, std::move(value)};
+  for (const auto& t : sources) e.versions.push_back(t.defined() ? t._version() : 0);
+  return e;
+}
+
 Sample Sample::deep_copy() const {
   Sample out = *this;
+  out.derived_.reset();
   for (auto& [k, v] : out.values_) {
     if (auto* img = std::get_if<ImageItem>(&v)) img->data = img->data.clone();
   }

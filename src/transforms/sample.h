@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <variant>
@@ -44,6 +46,37 @@ struct ImageItem {
 /// Non-image values carried in a sample (coordinates, names, numbers).
 using Value = std::variant<ImageItem, std::string, double, std::vector<int64_t>>;
 
+/// Values derived from a cached sample's tensors that are costly to rebuild on every visit (the
+/// patch samplers' foreground/background sets). A CacheDataset gives each cached sample one; the
+/// shallow copies it hands to a first random step whose outputs own their storage (see
+/// Transform::fresh_outputs) share it, so each case computes them once. Nothing else carries one:
+/// deep copies and patches start without. An entry keeps the tensors it was derived from and is
+/// used only while the same tensors, at the same version, are asked about. Thread-safe.
+class DerivedCache {
+ public:
+  /// The value stored under `key` for `sources`, or make() stored and returned.
+  template <typename T, typename Make>
+  std::shared_ptr<const T> get(const std::string& key, const std::vector<at::Tensor>& sources, Make&& make) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = entries_.find(key);
+    if (it != entries_.end() && same(it->second, sources)) return std::static_pointer_cast<const T>(it->second.value);
+    auto value = std::make_shared<const T>(make());
+    entries_[key] = entry(sources, value);
+    return value;
+  }
+
+ private:
+  struct Entry {
+    std::vector<at::Tensor> sources;
+    std::vector<uint32_t> versions;
+    std::shared_ptr<const void> value;
+  };
+  static bool same(const Entry& e, const std::vector<at::Tensor>& sources);
+  static Entry entry(const std::vector<at::Tensor>& sources, std::shared_ptr<const void> value);
+  std::mutex mu_;
+  std::map<std::string, Entry> entries_;
+};
+
 /// A dictionary sample. Thread-safety: not shared between threads while transformed.
 class Sample {
  public:
@@ -58,11 +91,17 @@ class Sample {
   std::vector<std::string> keys() const;
   /// Where the sample came from (first filename found), for error messages.
   std::string origin() const;
-  /// A copy whose tensors are cloned (MONAI's copy_cache=True deep copy).
+  /// A copy whose tensors are cloned (MONAI's copy_cache=True deep copy), without a DerivedCache.
   Sample deep_copy() const;
+  /// The cache of derived values shared with the cached sample this is a shallow copy of, or null.
+  DerivedCache* derived() const { return derived_.get(); }
+  /// Gives this sample a DerivedCache of its own (CacheDataset, for what it caches).
+  void attach_derived_cache() { derived_ = std::make_shared<DerivedCache>(); }
+  void detach_derived_cache() { derived_.reset(); }
 
  private:
   std::map<std::string, Value> values_;
+  std::shared_ptr<DerivedCache> derived_;
 };
 
 /// Per-sample random state. Seeded from (seed, epoch, sample index) by the datasets, so results

@@ -24,6 +24,10 @@ class Transform {
   /// owns fresh storage (the patch samplers): a cached sample can then be handed to it without the
   /// deep copy that copy_cache otherwise makes.
   virtual bool fresh_outputs() const { return false; }
+  /// Called by a CacheDataset, in its fill workers, on each sample it has just cached, when this
+  /// is the chain's first random step: a chance to build, once per case, what every later visit
+  /// would otherwise rebuild (kept in the sample's DerivedCache). Default: nothing.
+  virtual void prepare_cached(const Sample& cached) const { (void)cached; }
   /// Transforms one sample in place.
   virtual void apply(Sample& sample, Rng& rng) const = 0;
   /// Transforms one sample into one or more (num_samples crops). Default: apply() once.

@@ -269,6 +269,41 @@ TEST(RandomCrops, PosNegDrawsTheSameCentresFromTheMapTheListsAndOneHotLabels) {
   EXPECT_GT(corners.size(), 1u);  // the draws differ from one another
 }
 
+// A cached case keeps its foreground/background sets (built in the cache fill by prepare_cached):
+// draws from shallow copies of it give the patches a fresh build gives, the patches carry no
+// cache of their own, and a label changed in place is not drawn from stale sets.
+TEST(RandomCrops, PosNegSetsKeptWithACachedCaseAreRebuiltWhenTheLabelChanges) {
+  const auto s = test::ct_case({30, 26, 11});
+  const auto t = test::make_transform("RandCropByPosNegLabeld", R"({"keys": ["image", "label"], "label_key": "label",
+      "spatial_size": [8, 8, 4], "pos": 1, "neg": 1, "num_samples": 5, "image_key": "image", "image_threshold": 0.1})");
+  auto cached = s.deep_copy();
+  cached.attach_derived_cache();
+  t->prepare_cached(cached);
+  auto same = [&](const std::vector<transforms::Sample>& a, const std::vector<transforms::Sample>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      if (!at::equal(a[k].image("image").data, b[k].image("image").data) || a[k].image("image").affine != b[k].image("image").affine) return false;
+    }
+    return true;
+  };
+  for (uint64_t seed : {5u, 6u, 7u}) {
+    transforms::Rng r1(seed), r2(seed);
+    const auto from_cache = t->apply_multi(cached, r1);  // a shallow copy, as CacheDataset hands it
+    const auto fresh = t->apply_multi(s.deep_copy(), r2);
+    EXPECT_TRUE(same(from_cache, fresh)) << seed;
+    for (const auto& p : from_cache) EXPECT_EQ(p.derived(), nullptr);
+  }
+  // Foreground and background swapped in place: the kept sets no longer describe the label.
+  auto& label = cached.image("label").data;
+  label.mul_(-1).add_(1);
+  transforms::Rng r1(5), r2(5), r3(5);
+  const auto after = t->apply_multi(cached, r1);
+  const auto rebuilt = t->apply_multi(cached.deep_copy(), r2);
+  const auto before = t->apply_multi(s.deep_copy(), r3);
+  EXPECT_TRUE(same(after, rebuilt));
+  EXPECT_FALSE(same(after, before));
+}
+
 TEST(RandomCrops, LabelClassesCentreOnTheChosenClass) {
   auto s = test::ct_case({30, 26, 11});
   const auto t = test::make_transform("RandCropByLabelClassesd", R"({"keys": ["image", "label"], "label_key": "label",
