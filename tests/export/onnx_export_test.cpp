@@ -226,6 +226,26 @@ TEST(PlanTest, Bfloat16PlanStaysClose) {
   EXPECT_GT(rel, 0.0);   // and is not float32 in disguise
 }
 
+// Without gradients, thin convolutions over large volumes run slab by slab (nets/blocks/layers.cpp),
+// but not while an export traces the network: a plan traced at batch 1 on 64^3 (where the top
+// 2->2 convolution would be cut into slabs) has no slab copies in its graph, and runs at batch 2
+// with the eager network's (slab-wise) outputs.
+TEST(PlanTest, ATraceWhereEagerWouldSlabRunsAtOtherBatchSizes) {
+  const char* json = R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1, "norm": "batch"}})";
+  auto net = make_net(json);
+  auto g = exporter::trace_network(*net, torch::randn({1, 1, 64, 64, 64}));
+  for (const auto& [k, n] : exporter::node_histogram(*g)) EXPECT_NE(k, "aten::copy_") << n;
+  test::TempDir tmp;
+  auto o = options_32(json, "barton", "");
+  o.input_shape = {1, 1, 64, 64, 64};
+  exporter::export_network(*net, tmp.file("out"), o);
+  auto plan = exporter::load_plan(tmp.file("out/model.plan"));
+  const auto x = torch::randn({2, 1, 64, 64, 64});
+  torch::NoGradGuard ng;
+  const auto p = plan.module.forward({x}).toTensor();
+  EXPECT_LT((p - forward(*net, x)).abs().max().item<double>(), 1e-4);
+}
+
 TEST(ManifestTest, VerifyDetectsAOneByteChangeInEveryFile) {
   const char* json = R"({"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1}})";
   auto net = make_net(json);

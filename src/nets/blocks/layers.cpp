@@ -1,5 +1,7 @@
 #include "nets/blocks/layers.h"
 
+#include <torch/csrc/jit/frontend/tracer.h>
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -199,7 +201,8 @@ constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
 torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
                           c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups) {
   const auto plain = [&] { return torch::conv3d(x, w, b, stride, padding, dilation, groups); };
-  if (torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 || (x.size(1) > 4 && w.size(0) > 4)) return plain();
+  // Not while an export traces the network: the slabs' sizes would be frozen into the graph.
+  if (torch::jit::tracer::isTracing() || torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 || (x.size(1) > 4 && w.size(0) > 4)) return plain();
   for (auto d : dilation) {
     if (d != 1) return plain();
   }
