@@ -168,7 +168,22 @@ int main(int argc, char** argv) {
     torch::NoGradGuard g;
     for (int64_t r = 0; run_sw && r < sw_repeats; ++r) {
       const double t0 = now();
-      auto out = engine::sliding_window_inference(vol, o, [&](const torch::Tensor& v) { return net->forward(v); });
+      auto out = engine::sliding_window_inference(vol, o, [&](const torch::Tensor& v) {
+        // BENCH_MEM_TRACE: what the first forward passes add to the live tensor bytes at their peak.
+        static const bool trace = std::getenv("BENCH_MEM_TRACE") != nullptr;
+        static int calls = 0;
+        if (!trace || calls >= 2) return net->forward(v);
+        const auto before = allocator_stats();
+        reset_peak_live();
+        auto y = net->forward(v);
+        const auto after = allocator_stats();
+        if (calls++ < 2) std::fprintf(stderr, "[sw] live before %.1f MB, forward peak %.1f MB (+%.1f), high %.1f\n", before.live_bytes / 1e6, after.peak_live_bytes / 1e6, (after.peak_live_bytes - before.live_bytes) / 1e6, after.high_water_bytes / 1e6);
+        return y;
+      });
+      if (std::getenv("BENCH_MEM_TRACE") != nullptr) {
+        const auto st = allocator_stats();
+        std::fprintf(stderr, "[sw] end live %.1f MB, high %.1f MB, cached %.1f MB\n", st.live_bytes / 1e6, st.high_water_bytes / 1e6, st.cached_bytes / 1e6);
+      }
       sync();
       sw_times.push_back(now() - t0);
     }

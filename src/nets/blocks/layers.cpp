@@ -362,41 +362,37 @@ torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& 
   const auto w = weight.transpose(0, 1);  // [out, in, k...]: a regular conv weight up to tap order
   const auto idx_even = torch::tensor({1}, torch::kLong).to(x.device());
   const auto idx_odd = torch::tensor({2, 0}, torch::kLong).to(x.device());
-  // Each phase pads the input by one voxel at the far end of the axes where it takes two taps. The
-  // padded copy lives only for its own convolution: in training this function runs inside one
-  // autograd node (conv_transpose_phase_trainable), which keeps x alone for the backward pass.
-  std::vector<torch::Tensor> phases;
+  // Each phase needs the input padded by one voxel at the far end of the axes where it takes two
+  // taps. In training this function runs inside one autograd node (conv_transpose_phase_trainable),
+  // which keeps x alone for the backward pass.
+  // Each phase is written straight into its stride-2 view of the output: no stack of eight phase
+  // outputs and no interleaving copy (at 2 x 96^3 the top 32->2 layer held 28 MB of phases, a
+  // 28 MB stack and the 28 MB output at once).
+  std::vector<int64_t> out_shape = {x.size(0), weight.size(1)};
+  for (int d = 0; d < dims_; ++d) out_shape.push_back(2 * x.size(2 + d));
+  torch::Tensor out;
   const int n = 1 << dims_;
   for (int p = 0; p < n; ++p) {
     torch::Tensor k = w;
-    std::vector<int64_t> pad;  // F.pad order: last axis first
+    std::vector<int64_t> pad(dims_, 0);
     for (int d = 0; d < dims_; ++d) {
       const bool odd = (p >> (dims_ - 1 - d)) & 1;
       k = k.index_select(2 + d, odd ? idx_odd : idx_even);
+      pad[d] = odd ? 1 : 0;
     }
-    for (int d = dims_ - 1; d >= 0; --d) {
-      const bool odd = (p >> (dims_ - 1 - d)) & 1;
-      pad.push_back(0);
-      pad.push_back(odd ? 1 : 0);
+    // The zero at the far end comes from the convolution's own padding (one voxel at both ends of
+    // the two-tap axes; the first output of those axes is dropped), not from a padded copy of the
+    // input: at 2 x 96^3 that copy was the top layer's 57 MB, the peak of a sliding-window pass.
+    auto y = dims_ == 3 ? torch::conv3d(x, k, bias, 1, pad) : torch::conv2d(x, k, bias, 1, pad);  // the bias is added here
+    for (int d = 0; d < dims_; ++d) {
+      if (pad[d] != 0) y = y.narrow(2 + d, 1, x.size(2 + d));
     }
-    const auto xp = torch::constant_pad_nd(x, pad, 0);
-    phases.push_back(dims_ == 3 ? torch::conv3d(xp, k, bias) : torch::conv2d(xp, k, bias));
+    if (!out.defined()) out = torch::empty(out_shape, y.options());
+    auto view = out;
+    for (int d = 0; d < dims_; ++d) view = view.slice(2 + d, (p >> (dims_ - 1 - d)) & 1, c10::nullopt, 2);
+    view.copy_(y);
   }
-  // Interleave: [B, C, D, H, W] x 8 -> [B, C, 2D, 2H, 2W].
-  auto st = torch::stack(phases, -1);  // [B, C, *S, 2^d]
-  std::vector<int64_t> shape = st.sizes().vec();
-  shape.pop_back();
-  for (int d = 0; d < dims_; ++d) shape.push_back(2);
-  st = st.reshape(shape);  // [B, C, S0, S1, (S2), p0, p1, (p2)]
-  std::vector<int64_t> perm = {0, 1};
-  for (int d = 0; d < dims_; ++d) {
-    perm.push_back(2 + d);
-    perm.push_back(2 + dims_ + d);
-  }
-  st = st.permute(perm);
-  std::vector<int64_t> out_shape = {x.size(0), weight.size(1)};
-  for (int d = 0; d < dims_; ++d) out_shape.push_back(2 * x.size(2 + d));
-  return st.reshape(out_shape);  // the bias was added by each phase's convolution
+  return out;
 }
 
 // ---------------------------------------------------------------- Convolution
