@@ -124,6 +124,20 @@ TEST(TwinIntensity, RandomIntensityTransformsStayInTheirRangesAndReproduce) {
   EXPECT_LE(std::abs(d1.max().item<double>()), 10.0);
   EXPECT_TRUE(at::equal(a.image("image").data, b.image("image").data));
   EXPECT_FALSE(at::equal(a.image("image").data, c.image("image").data));
+  // A tensor no one else holds (as test::apply's deep copy) is shifted in place; a shared one is
+  // left alone and shifted into a new tensor, to the same values.
+  auto own = s.deep_copy();
+  const void* storage = own.image("image").data.data_ptr();
+  transforms::Rng r1(7), r2(7);
+  t->apply(own, r1);
+  EXPECT_EQ(own.image("image").data.data_ptr(), storage);
+  const auto original = s.image("image").data.clone();
+  auto shared = s;  // shares the tensors
+  t->apply(shared, r2);
+  EXPECT_NE(shared.image("image").data.data_ptr(), s.image("image").data.data_ptr());
+  EXPECT_TRUE(at::equal(s.image("image").data, original));
+  EXPECT_TRUE(at::equal(shared.image("image").data, own.image("image").data));
+  EXPECT_TRUE(at::equal(own.image("image").data, a.image("image").data));
   const auto never = make_transform("RandScaleIntensityd", R"({"keys": "image", "factors": 0.5, "prob": 0.0})");
   EXPECT_TRUE(at::equal(test::apply(*never, s).image("image").data, s.image("image").data));
 }

@@ -210,6 +210,12 @@ void register_intensity(TransformRegistry& r) {
         "RandShiftIntensityd", KeySelection::from_config(a), prob_arg(a),
         uniform_draw(range, channel_wise),
         [=](const at::Tensor& x, const std::vector<double>& p) {
+          // A tensor no one else holds (a fresh patch: one reference, no views of its storage) is
+          // shifted in place: the same values, without a new volume.
+          if (!channel_wise && x.is_floating_point() && x.use_count() == 1 && x.storage().use_count() == 1 &&
+              x.is_non_overlapping_and_dense()) {
+            return at::Tensor(x).add_(p[0]);
+          }
           auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t c) { return v + p[c < 0 ? 0 : c]; });
           return out.to(x.scalar_type());
         });
