@@ -86,6 +86,7 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
       std::vector<std::string> timing;
       r.phase_convtransposes = choose_convtranspose_kernels(*g, &timing);
       if (dtype != torch::kFloat) cast_weights(*g, dtype);
+      const int slabs = use_slab_convolutions(*g);
       plan_meta["format"] = "barton-plan";
       plan_meta["format_version"] = 1;
       plan_meta["network"] = o.network;
@@ -93,6 +94,7 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
       plan_meta["precision"] = o.precision.empty() ? "fp32" : o.precision;
       plan_meta["folded_batchnorms"] = r.folded_batchnorms;
       plan_meta["convtranspose_kernels"] = timing;
+      plan_meta["slab_convolutions"] = slabs;
       plan_meta["barton_version"] = BARTON_VERSION;
       plan_meta["libtorch_version"] = TORCH_VERSION;
       if (!o.inference_config.empty()) plan_meta["config_inference"] = o.inference_config;

@@ -237,6 +237,29 @@ int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::stri
   return replaced;
 }
 
+int use_slab_convolutions(torch::jit::Graph& graph) {
+  static const auto kSlab = c10::Symbol::fromQualString("barton::slab_conv3d");
+  std::vector<torch::jit::Node*> cands;
+  for (auto* n : graph.nodes()) {
+    if (n->kind() != c10::aten::conv3d) continue;
+    const auto w = const_tensor(n->input(1));
+    const auto dilation = const_ints(n->input(5));
+    const auto groups = torch::jit::toIValue(n->input(6));
+    if (!w || w->dim() != 5 || (w->size(0) > 4 && w->size(1) > 4) || !groups || groups->toInt() != 1 || !dilation) continue;
+    if (!std::all_of(dilation->begin(), dilation->end(), [](int64_t d) { return d == 1; })) continue;
+    if (!const_ints(n->input(3)) || !const_ints(n->input(4))) continue;
+    cands.push_back(n);
+  }
+  for (auto* n : cands) {
+    auto* p = graph.create(kSlab, {n->input(0), n->input(1), n->input(2), n->input(3), n->input(4)}, 1);
+    p->insertBefore(n);
+    p->output()->setType(n->output()->type());
+    n->output()->replaceAllUsesWith(p->output());
+    n->destroy();
+  }
+  return static_cast<int>(cands.size());
+}
+
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype) {
   BARTON_CHECK(dtype == torch::kHalf || dtype == torch::kBFloat16, "weights can be cast to float16 or bfloat16 only");
   torch::NoGradGuard no_grad;

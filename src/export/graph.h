@@ -36,6 +36,11 @@ int canonicalize_convolutions(torch::jit::Graph& graph);
 /// now use the phase decomposition; `report` receives one line per node.
 int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::string>* report = nullptr);
 
+/// Replaces each 3D convolution with at most 4 input or output channels (one group, no dilation)
+/// by barton::slab_conv3d (nets::slab_conv3d, which plan.cpp registers): at inference the plan then
+/// runs them slab by slab as the eager network does. Returns the count.
+int use_slab_convolutions(torch::jit::Graph& graph);
+
 /// Converts the graph's floating-point weights to `dtype` (kHalf or kBFloat16): the input is cast
 /// to `dtype` on entry and the output back to float on exit.
 void cast_weights(torch::jit::Graph& graph, c10::ScalarType dtype);

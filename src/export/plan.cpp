@@ -15,12 +15,19 @@
 #include "export/graph.h"
 #include "nets/blocks/layers.h"
 
-// Barton's phase-decomposed transposed convolution as a TorchScript operator, so that plans can
-// call it (graph.h: choose_convtranspose_kernels).
+// Barton's phase-decomposed transposed convolution and slab-wise thin convolution as TorchScript
+// operators, so that plans can call them (graph.h: choose_convtranspose_kernels,
+// use_slab_convolutions).
 TORCH_LIBRARY(barton, m) {
   m.def("conv_transpose_phase(Tensor x, Tensor weight, Tensor? bias) -> Tensor",
         [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
           return barton::nets::conv_transpose_phase(x, w, b.value_or(at::Tensor()), static_cast<int>(x.dim()) - 2);
+        });
+  m.def("slab_conv3d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding) -> Tensor",
+        [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b, c10::IntArrayRef stride,
+           c10::IntArrayRef padding) {
+          const std::vector<int64_t> one(stride.size(), 1);
+          return barton::nets::slab_conv3d(x, w, b.value_or(at::Tensor()), stride, padding, one, 1);
         });
 }
 

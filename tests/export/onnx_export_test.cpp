@@ -240,6 +240,11 @@ TEST(PlanTest, ATraceWhereEagerWouldSlabRunsAtOtherBatchSizes) {
   o.input_shape = {1, 1, 64, 64, 64};
   exporter::export_network(*net, tmp.file("out"), o);
   auto plan = exporter::load_plan(tmp.file("out/model.plan"));
+  // The plan's thin convolutions are the slab-wise op (the first 1->4, its residual, the top 2->2).
+  EXPECT_GE(plan.meta["slab_convolutions"].get<int>(), 3);
+  int slab_nodes = 0;
+  for (auto* n : plan.module.get_method("forward").graph()->nodes()) slab_nodes += n->kind().toQualString() == std::string("barton::slab_conv3d");
+  EXPECT_EQ(slab_nodes, plan.meta["slab_convolutions"].get<int>());
   const auto x = torch::randn({2, 1, 64, 64, 64});
   torch::NoGradGuard ng;
   const auto p = plan.module.forward({x}).toTensor();

@@ -196,6 +196,8 @@ torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const 
 /// input and output exist for a slab, not the volume. At 2 x 96^3 the top 2->2 convolution of
 /// MONAI's UNet otherwise holds 2 x 113 MB of padded buffers for a 14 MB output: the peak of a
 /// sliding-window pass. Each output voxel is computed from the same inputs and weights.
+}  // namespace
+
 constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
 
 torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
@@ -229,8 +231,6 @@ torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const 
   }
   return out;
 }
-}  // namespace
-
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x) {
   if (!torch::GradMode::is_enabled()) {
     if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {

@@ -92,6 +92,13 @@ torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x, const torch
 /// buffers: layers.cpp).
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x);
 
+/// torch::conv3d, but without gradients (and not while tracing) a convolution with at most 4 input
+/// or output channels runs one slab of output planes at a time, so that oneDNN's 16-channel
+/// blocked copies exist for a slab only (layers.cpp). Same outputs. Also the plan's
+/// barton::slab_conv3d op.
+torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
+                          c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups);
+
 struct ConvOptions {
   int dims = 3;
   int64_t in = 1, out = 1;
