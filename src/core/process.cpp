@@ -19,7 +19,6 @@
 #include <list>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 #include <string>
 #include <vector>
 

@@ -245,7 +245,7 @@ int use_slab_convolutions(torch::jit::Graph& graph) {
     const auto w = const_tensor(n->input(1));
     const auto dilation = const_ints(n->input(5));
     const auto groups = torch::jit::toIValue(n->input(6));
-    if (!w || w->dim() != 5 || (w->size(0) > 4 && w->size(1) > 4) || !groups || groups->toInt() != 1 || !dilation) continue;
+    if (!w || w->dim() != 5 || !nets::is_thin_conv(w->size(1), w->size(0)) || !groups || groups->toInt() != 1 || !dilation) continue;
     if (!std::all_of(dilation->begin(), dilation->end(), [](int64_t d) { return d == 1; })) continue;
     if (!const_ints(n->input(3)) || !const_ints(n->input(4))) continue;
     cands.push_back(n);

@@ -302,6 +302,13 @@ TEST(RandomCrops, PosNegSetsKeptWithACachedCaseAreRebuiltWhenTheLabelChanges) {
   const auto before = t->apply_multi(s.deep_copy(), r3);
   EXPECT_TRUE(same(after, rebuilt));
   EXPECT_FALSE(same(after, before));
+  // A cached case without its label is left to the first draw, which names the missing key.
+  auto unlabelled = s.deep_copy();
+  unlabelled.erase("label");
+  unlabelled.attach_derived_cache();
+  EXPECT_NO_THROW(t->prepare_cached(unlabelled));
+  transforms::Rng r4(5);
+  test::expect_error_containing([&] { t->apply_multi(unlabelled, r4); }, "label");
 }
 
 TEST(RandomCrops, LabelClassesCentreOnTheChosenClass) {

@@ -190,21 +190,26 @@ torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const 
   out_shape[1] = w.size(0);
   return y.reshape(out_shape);
 }
+}  // namespace
+
+bool is_thin_conv(int64_t in_channels, int64_t out_channels) { return in_channels <= 4 || out_channels <= 4; }
+
 /// Without gradients, a 3D convolution with at most 4 input or output channels runs one slab of
 /// output planes (first spatial axis) at a time, each slab's input cut with its halo (zeros past
 /// the volume's ends, as the padding gives), so that oneDNN's 16-channel blocked copies of the
 /// input and output exist for a slab, not the volume. At 2 x 96^3 the top 2->2 convolution of
 /// MONAI's UNet otherwise holds 2 x 113 MB of padded buffers for a 14 MB output: the peak of a
 /// sliding-window pass. Each output voxel is computed from the same inputs and weights.
-}  // namespace
-
 constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
 
 torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
                           c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups) {
   const auto plain = [&] { return torch::conv3d(x, w, b, stride, padding, dilation, groups); };
   // Not while an export traces the network: the slabs' sizes would be frozen into the graph.
-  if (torch::jit::tracer::isTracing() || torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 || (x.size(1) > 4 && w.size(0) > 4)) return plain();
+  if (torch::jit::tracer::isTracing() || torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 ||
+      !is_thin_conv(x.size(1), w.size(0))) {
+    return plain();
+  }
   for (auto d : dilation) {
     if (d != 1) return plain();
   }
@@ -232,24 +237,17 @@ torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const 
   return out;
 }
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x) {
-  if (!torch::GradMode::is_enabled()) {
-    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
-      if (c->options.padding_mode().index() == 0) {  // zeros
-        return slab_conv3d(x, c->weight, c->bias, c10::IntArrayRef(c->options.stride()),
-                           c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding())),
-                           c10::IntArrayRef(c->options.dilation()), c->options.groups());
-      }
+  const bool grad = torch::GradMode::is_enabled();
+  if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
+    const auto stride = c10::IntArrayRef(c->options.stride());
+    const auto padding = c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding()));
+    if (!grad && c->options.padding_mode().index() == 0) {  // zeros
+      return slab_conv3d(x, c->weight, c->bias, stride, padding, c10::IntArrayRef(c->options.dilation()), c->options.groups());
     }
-  }
-  if (torch::GradMode::is_enabled() && fold_batch(x)) {
-    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
-      return folded_conv(x, c->weight, c->bias, c10::IntArrayRef(c->options.stride()),
-                         c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding())));
-    }
-    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv.ptr())) {
-      return folded_conv(x, c->weight, c->bias, c10::IntArrayRef(c->options.stride()),
-                         c10::IntArrayRef(explicit_padding<torch::ExpandingArray<2>>(c->options.padding())));
-    }
+    if (grad && fold_batch(x)) return folded_conv(x, c->weight, c->bias, stride, padding);
+  } else if (auto c2 = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv.ptr()); c2 && grad && fold_batch(x)) {
+    return folded_conv(x, c2->weight, c2->bias, c10::IntArrayRef(c2->options.stride()),
+                       c10::IntArrayRef(explicit_padding<torch::ExpandingArray<2>>(c2->options.padding())));
   }
   return conv.forward(x);
 }
@@ -363,11 +361,11 @@ torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& 
   const auto idx_even = torch::tensor({1}, torch::kLong).to(x.device());
   const auto idx_odd = torch::tensor({2, 0}, torch::kLong).to(x.device());
   // Each phase needs the input padded by one voxel at the far end of the axes where it takes two
-  // taps. In training this function runs inside one autograd node (conv_transpose_phase_trainable),
-  // which keeps x alone for the backward pass.
-  // Each phase is written straight into its stride-2 view of the output: no stack of eight phase
-  // outputs and no interleaving copy (at 2 x 96^3 the top 32->2 layer held 28 MB of phases, a
-  // 28 MB stack and the 28 MB output at once).
+  // taps: the convolution pads by itself (one voxel at both ends of those axes, the first output
+  // dropped), with no padded copy of the input (57 MB for the top layer at 2 x 96^3, the peak of a
+  // sliding-window pass). Each phase is written straight into its stride-2 view of the output: no
+  // stack of the phase outputs and no interleaving copy. In training this function runs inside one
+  // autograd node (conv_transpose_phase_trainable), which keeps x alone for the backward pass.
   std::vector<int64_t> out_shape = {x.size(0), weight.size(1)};
   for (int d = 0; d < dims_; ++d) out_shape.push_back(2 * x.size(2 + d));
   torch::Tensor out;
@@ -380,9 +378,6 @@ torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& 
       k = k.index_select(2 + d, odd ? idx_odd : idx_even);
       pad[d] = odd ? 1 : 0;
     }
-    // The zero at the far end comes from the convolution's own padding (one voxel at both ends of
-    // the two-tap axes; the first output of those axes is dropped), not from a padded copy of the
-    // input: at 2 x 96^3 that copy was the top layer's 57 MB, the peak of a sliding-window pass.
     auto y = dims_ == 3 ? torch::conv3d(x, k, bias, 1, pad) : torch::conv2d(x, k, bias, 1, pad);  // the bias is added here
     for (int d = 0; d < dims_; ++d) {
       if (pad[d] != 0) y = y.narrow(2 + d, 1, x.size(2 + d));

@@ -92,6 +92,9 @@ torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x, const torch
 /// buffers: layers.cpp).
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x);
 
+/// At most 4 input or output channels: where oneDNN's 16-channel blocks are mostly padding.
+bool is_thin_conv(int64_t in_channels, int64_t out_channels);
+
 /// torch::conv3d, but without gradients (and not while tracing) a convolution with at most 4 input
 /// or output channels runs one slab of output planes at a time, so that oneDNN's 16-channel
 /// blocked copies exist for a slab only (layers.cpp). Same outputs. Also the plan's

@@ -6,7 +6,6 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
-#include <cstring>
 
 #ifdef __SSE2__
 #include <immintrin.h>
@@ -29,31 +28,6 @@ std::vector<int64_t> size_list(const ConfigNode& a, const char* name) {
   return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
 }
 
-/// A contiguous copy of a CPU view whose last axis is contiguous (a crop): one memcpy per row,
-/// rows split over the intra-op threads. About twice TensorIterator's strided copy for 96-voxel
-/// rows. Anything else: clone().
-at::Tensor contiguous_copy(const at::Tensor& t) {
-  if (!t.is_cpu() || t.dim() < 2 || t.stride(-1) != 1 || t.numel() == 0) return t.clone(at::MemoryFormat::Contiguous);
-  auto out = at::empty(t.sizes(), t.options());
-  const int64_t row = t.size(-1), rows = t.numel() / row, dims = t.dim() - 1;
-  const auto bytes = static_cast<std::size_t>(row) * t.element_size();
-  const auto* src = static_cast<const char*>(t.data_ptr());
-  auto* dst = static_cast<char*>(out.data_ptr());
-  const auto sizes = t.sizes();
-  const auto strides = t.strides();
-  at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / row), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t offset = 0, rest = r;  // the source row of output row r
-      for (int64_t d = dims - 1; d >= 0; --d) {
-        offset += (rest % sizes[d]) * strides[d];
-        rest /= sizes[d];
-      }
-      std::memcpy(dst + static_cast<std::size_t>(r) * bytes, src + offset * t.element_size(), bytes);
-    }
-  });
-  return out;
-}
-
 /// Makes every image of `patch` own its storage: crops are views into `source`, and the other images
 /// are shared with it. The samplers' outputs never alias their input, so a dataset can hand them a
 /// cached sample without deep-copying it first (Transform::fresh_outputs).
@@ -62,8 +36,9 @@ void own_images(Sample& patch, const Sample& source) {
     if (!patch.is_image(key) || !source.has(key) || !source.is_image(key)) continue;
     auto& t = patch.image(key).data;
     const auto& src = source.image(key).data;
-    if (t.defined() && src.defined() && t.storage().is_alias_of(src.storage())) t = contiguous_copy(t);
+    if (t.defined() && src.defined() && t.storage().is_alias_of(src.storage())) t = t.clone(at::MemoryFormat::Contiguous);
   }
+  patch.detach_derived_cache();  // what was derived from the source's tensors is not the patch's
 }
 
 // Crops [start, start + size) clipped by slicing (no padding), recording the step.
@@ -215,7 +190,6 @@ class RandSpatialCrop final : public MapTransform {
       Sample c = s;
       for_each_key(c, [&](const std::string& key, std::size_t) { crop_item(c.image(key), start, size, name_); });
       own_images(c, s);
-      c.detach_derived_cache();
       out.push_back(std::move(c));
     }
     return out;
@@ -230,18 +204,16 @@ class RandSpatialCrop final : public MapTransform {
 
 /// MONAI's map_binary_to_indices split (foreground: any label channel past the first non-zero, or
 /// the one channel; background: the rest, where some image channel exceeds image_threshold when an
-/// image is given), as a per-voxel class map (1 foreground, 2 valid background, 0 neither) and the
-/// two counts. The samplers draw from it without materialising index lists: the background list
-/// alone is 8 bytes per voxel (35 MB for a 168x168x157 CT), rebuilt on every draw.
+/// image is given), as two bitsets with per-block counts: 2 bits per voxel, 1.1 MB for a
+/// 168x168x157 CT, where MONAI's background index list alone is 35 MB, rebuilt on every draw. The
+/// samplers find the k-th voxel of a set without materialising the lists.
 struct FgBgMap {
   static constexpr int64_t kBlockWords = 64;  // 4096 voxels per counted block
   std::vector<uint64_t> bits[2];              // [0] foreground, [1] valid background; voxel i: bit i % 64 of word i / 64
   std::vector<int64_t> block_count[2];        // set bits per block
   int64_t count[2] = {0, 0};
-  int64_t numel = 0;
 
   void resize(int64_t n) {
-    numel = n;
     const auto words = static_cast<std::size_t>((n + 63) / 64);
     for (auto& b : bits) b.assign(words, 0);
   }
@@ -288,10 +260,6 @@ struct FgBgMap {
   }
 };
 
-/// The samplers' sets: foreground (label != 0 in its one channel, or in channels 1.. of a one-hot
-/// label), valid background (the rest, where some image channel exceeds image_threshold when an
-/// image is given), as two bitsets with per-block counts (2 bits per voxel: 1.1 MB for a
-/// 168x168x157 CT, where MONAI's background index list alone is 35 MB, rebuilt on every draw).
 /// Packs a per-voxel class array (1 foreground, 2 valid background, 0 neither) into the two sets.
 void pack_classes(FgBgMap& m, const uint8_t* cls, int64_t n) {
   m.resize(n);
@@ -320,6 +288,7 @@ void pack_classes(FgBgMap& m, const uint8_t* cls, int64_t n) {
   m.finish();
 }
 
+/// The sets of `label` (and `image`, when given), via a per-voxel class array.
 FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
   FgBgMap m;
   const int64_t n = label.numel() / std::max<int64_t>(1, label.size(0));
@@ -426,7 +395,6 @@ class PatchSampler : public MapTransform {
         crop_item(img, fc::crop_start_from_center(centers[n], crop), crop, name());
       });
       own_images(c, s);
-      c.detach_derived_cache();
       out.push_back(std::move(c));
     }
     return out;
@@ -456,7 +424,7 @@ class RandCropByPosNeg final : public PatchSampler {
     const std::vector<int64_t>* lists[2] = {nullptr, nullptr};  // foreground, background
     std::shared_ptr<const FgBgMap> map;
     int64_t counts[2] = {0, 0};
-    if (!o_.fg_key.empty() && !o_.bg_key.empty() && s.has(o_.fg_key) && s.has(o_.bg_key)) {
+    if (has_lists(s)) {
       lists[0] = &std::get<std::vector<int64_t>>(s.get(o_.fg_key));
       lists[1] = &std::get<std::vector<int64_t>>(s.get(o_.bg_key));
       counts[0] = static_cast<int64_t>(lists[0]->size());
@@ -485,13 +453,18 @@ class RandCropByPosNeg final : public PatchSampler {
   /// A cached case gets its sets in the cache fill, in the fill's worker threads, not on its first
   /// visit in the training loop.
   void prepare_cached(const Sample& cached) const override {
-    if (!o_.fg_key.empty() && !o_.bg_key.empty() && cached.has(o_.fg_key) && cached.has(o_.bg_key)) return;
-    if (!cached.has(o_.label_key) || !cached.is_image(o_.label_key)) return;  // apply_multi reports it
-    if (!o_.image_key.empty() && (!cached.has(o_.image_key) || !cached.is_image(o_.image_key))) return;
-    if (o_.image_key.empty() || cached.image(o_.image_key).spatial_shape() == cached.image(o_.label_key).spatial_shape()) sets(cached);
+    // Only a sample apply_multi would accept; it reports the others on their first visit.
+    const bool usable = !has_lists(cached) && cached.is_image(o_.label_key) &&
+                        (o_.image_key.empty() || (cached.is_image(o_.image_key) && cached.image(o_.image_key).spatial_shape() ==
+                                                                                       cached.image(o_.label_key).spatial_shape()));
+    if (usable) sets(cached);
   }
 
  private:
+  /// Precomputed index lists (FgBgToIndicesd) to draw from instead of the sets.
+  bool has_lists(const Sample& s) const {
+    return !o_.fg_key.empty() && !o_.bg_key.empty() && s.has(o_.fg_key) && s.has(o_.bg_key);
+  }
   /// The foreground / valid background sets of a sample: kept in its DerivedCache when it has one
   /// (a cached case, built once), else built for this call.
   std::shared_ptr<const FgBgMap> sets(const Sample& s) const {
