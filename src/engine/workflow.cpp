@@ -71,14 +71,14 @@ bool cpu_has_bf16() {
   return has;
 }
 
-AutocastGuard::AutocastGuard(bool enabled, const torch::Device& device) {
-  if (!enabled) return;
+AutocastGuard::AutocastGuard(bool amp, bool cpu_bf16, const torch::Device& device) {
   cuda_ = device.is_cuda();
   if (cuda_) {
+    if (!amp) return;
     prev_enabled_ = at::autocast::is_enabled();
     at::autocast::set_enabled(true);
   } else {
-    if (!cpu_has_bf16()) return;
+    if (!cpu_bf16 || !cpu_has_bf16()) return;
     prev_enabled_ = at::autocast::is_cpu_enabled();
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
     at::autocast::set_cpu_enabled(true);
@@ -182,7 +182,7 @@ double Evaluator::run() {
     const auto image = batch->tensors.at("image").to(device);
     at::Tensor pred;
     {
-      AutocastGuard ac(amp, device);
+      AutocastGuard ac(amp, cpu_bf16, device);
       pred = inferer->infer(image, predictor);
     }
     pred = pred.to(torch::kCPU, torch::kFloat);
@@ -218,7 +218,7 @@ void Trainer::train_iteration(data::Batch& batch) {
   at::Tensor pred;
   at::Tensor l;
   {
-    AutocastGuard ac(amp, device);
+    AutocastGuard ac(amp, cpu_bf16, device);
     auto fwd = [this](const torch::Tensor& x) { return network->forward(x); };
     pred = inferer ? inferer->infer(image, fwd) : fwd(image);
   }

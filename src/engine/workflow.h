@@ -104,7 +104,12 @@ class Engine {
   std::vector<NamedMetric> metrics;  ///< Key metric first (when there is one).
   bool has_key_metric = false;
   torch::Device device = torch::kCPU;
+  /// Config `amp`: fp16 autocast with loss scaling on CUDA. As in MONAI, whose autocast is CUDA's,
+  /// it changes nothing on CPU: a CPU run computes in float32 unless cpu_bf16 is set.
   bool amp = false;
+  /// bfloat16 autocast on CPU (`--bf16`; CPUs with native bf16 only). Not MONAI's behaviour: it is
+  /// faster and lowers the best Dice on some seeds (docs/accuracy.md).
+  bool cpu_bf16 = false;
   /// The trainer an evaluator reports to (its epoch labels the evaluator's events), or nullptr.
   Engine* parent = nullptr;
   /// Batch keys of the last iteration, for handlers that show images.
@@ -125,11 +130,11 @@ class Engine {
   void compute_metrics(int64_t epoch_for_best);
 };
 
-/// Runs a network with autocast when `enabled`: bf16 on CPUs that have native bf16 (AVX512-BF16 or
-/// AMX), fp16 on CUDA; a no-op elsewhere.
+/// Runs a network under autocast: fp16 on CUDA when `amp`; bf16 on CPU when `cpu_bf16` and the CPU
+/// has native bf16 (AVX512-BF16 or AMX); a no-op otherwise.
 class AutocastGuard {
  public:
-  AutocastGuard(bool enabled, const torch::Device& device);
+  AutocastGuard(bool amp, bool cpu_bf16, const torch::Device& device);
   ~AutocastGuard();
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;

@@ -395,7 +395,11 @@ Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& opt
   wf.trainer = make_trainer(tr.at_or_empty("args"), b.ctx());
   wf.trainer->options.seed = wf.seed;
   wf.trainer->options.deterministic = wf.deterministic;
-  if (wf.evaluator) wf.evaluator->parent = wf.trainer.get();
+  wf.trainer->cpu_bf16 = options.cpu_bf16;
+  if (wf.evaluator) {
+    wf.evaluator->parent = wf.trainer.get();
+    wf.evaluator->cpu_bf16 = options.cpu_bf16;
+  }
   return wf;
 }
 
@@ -432,6 +436,7 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
   const auto ev = doc.at("evaluator");
   reg.evaluators.validate_or_throw(ev, {"rank"});
   wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
+  wf.evaluator->cpu_bf16 = options.cpu_bf16;
   return wf;
 }
 

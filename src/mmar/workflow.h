@@ -19,6 +19,8 @@ struct WorkflowOptions {
   std::string device = "auto";  ///< auto (use_gpu and CUDA present), cpu, cuda, cuda:N
   /// Evaluation configs: checkpoint to load instead of the config's model entries ("" = config).
   std::string ckpt;
+  /// bfloat16 autocast on CPU (engine::Engine::cpu_bf16).
+  bool cpu_bf16 = false;
 };
 
 struct Workflow {

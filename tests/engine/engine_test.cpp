@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/event_reader.h"
+#include "engine/workflow.h"
 #include "engine/tiny_mmar.h"
 #include "io/image.h"
 #include "io/torch_file.h"
@@ -242,6 +244,38 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
   EXPECT_EQ(sa["best_validation_epoch"], sc["best_validation_epoch"]);
   EXPECT_EQ(sa["final_train_loss"], sc["final_train_loss"]);
   EXPECT_EQ(sc["total_iterations"], 12);
+}
+
+// MONAI's `amp` autocasts on CUDA only (torch.cuda.amp), so a CPU run with amp: true is float32.
+// Barton used to train in bfloat16 there on CPUs with native bf16, and its best validation Dice fell
+// below MONAI's on most seeds (docs/accuracy.md). bf16 is the explicit --bf16 now.
+TEST(EngineTest, AmpOnCpuComputesInFloat32AsMonaiDoes) {
+  {
+    engine::AutocastGuard amp_only(true, false, torch::kCPU);
+    EXPECT_FALSE(amp_only.active());
+    EXPECT_FALSE(at::autocast::is_cpu_enabled());
+  }
+  {
+    engine::AutocastGuard bf16(false, true, torch::kCPU);
+    EXPECT_EQ(bf16.active(), engine::cpu_has_bf16());
+    EXPECT_EQ(at::autocast::is_cpu_enabled(), engine::cpu_has_bf16());
+  }
+  EXPECT_FALSE(at::autocast::is_cpu_enabled());
+
+  test::TempDir fp32, amp, bf16;
+  make_mmar(fp32.path());
+  make_mmar(amp.path());
+  make_mmar(bf16.path());
+  sh(train_cmd(fp32.path(), "--set epochs=2 amp=false"));
+  sh(train_cmd(amp.path(), "--set epochs=2 amp=true"));
+  expect_same_weights(fp32.path() + "/models/checkpoint_last.pt", amp.path() + "/models/checkpoint_last.pt");
+  if (!engine::cpu_has_bf16()) GTEST_SKIP() << "this CPU has no native bf16: --bf16 computes in float32";
+  sh(train_cmd(bf16.path(), "--set epochs=2 amp=false --bf16"));
+  const auto w32 = weights(fp32.path() + "/models/checkpoint_last.pt");
+  const auto w16 = weights(bf16.path() + "/models/checkpoint_last.pt");
+  double max_diff = 0;
+  for (const auto& [k, v] : w32) max_diff = std::max(max_diff, (v.to(at::kDouble) - w16.at(k).to(at::kDouble)).abs().max().item<double>());
+  EXPECT_GT(max_diff, 0.0) << "--bf16 trained exactly as float32";
 }
 
 TEST(EngineTest, FinetuneStartsFromTheLoadedWeights) {
