@@ -23,6 +23,7 @@ Supported components are those of the parity configurations (bench/parity/README
 raises with its name.
 """
 import argparse
+import collections
 import copy
 import json
 import os
@@ -164,7 +165,10 @@ class RandomStep:
     def set_seed(self, seed):
         self.R = np.random.RandomState(seed)
 
-    def __call__(self, sample):
+    def __call__(self, sample, replay=None):
+        """`replay`: the queue of Barton's draws for this case (BARTON_DRAW_LOG records, in order)."""
+        if replay is not None:
+            return self.replayed(sample, replay)
         a, R = self.args, self.R
         if self.name == "RandCropByPosNegLabeld":
             label = sample[a["label_key"]]
@@ -194,6 +198,35 @@ class RandomStep:
             off = R.uniform(low=lo, high=hi)
             return intensity.TRANSFORMS[self.name](sample, a, {"do_transform": True, "offset": off})
         raise NotImplementedError(f"random transform {self.name} is not in the twin loop")
+
+    def replayed(self, sample, replay):
+        if not replay:
+            raise ValueError(f"the draw log has no draw of {self.name} left for this case")
+        rec = replay.popleft()
+        if rec["transform"] != self.name:
+            raise ValueError(f"the draw log has {rec['transform']} where the chain has {self.name}")
+        if self.name == "RandCropByPosNegLabeld":
+            # check_candidates: every replayed centre must be a foreground or background voxel here too
+            return spatial.TRANSFORMS[self.name](sample, self.args, {"centers": rec["centers"]})
+        if self.name == "RandShiftIntensityd":
+            if not rec["apply"]:
+                return sample
+            return intensity.TRANSFORMS[self.name](sample, self.args,
+                                                   {"do_transform": True, "offset": rec["params"][0]})
+        raise NotImplementedError(f"replaying {self.name} is not in the twin loop")
+
+
+def read_draw_log(path):
+    """Barton's BARTON_DRAW_LOG: the shuffled order of each epoch and each case's draws, in order."""
+    orders, draws = {}, collections.defaultdict(collections.deque)
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            if "order" in rec:
+                orders[rec["epoch"]] = rec["order"]
+            else:
+                draws[(rec["epoch"], rec["index"])].append(rec)
+    return orders, draws
 
 
 def collate(samples, keys=("image", "label")):
@@ -227,14 +260,16 @@ def post_process(sample, post):
 def metric_values(spec, preds, labels):
     """MeanDice / Accuracy over the validation cases, reduced as MONAI's ignite metrics."""
     name, args = spec["name"], spec.get("args", {})
-    y_pred, y = torch.stack(preds), torch.stack(labels)
     if name == "MeanDice":
-        buf = nn_twin.compute_dice(y_pred, y, include_background=args.get("include_background", True))
+        # the metric's buffer: one row per case (cases differ in size), reduced at the end
+        buf = torch.cat([nn_twin.compute_dice(p[None], y[None], include_background=args.get("include_background", True))
+                         for p, y in zip(preds, labels)])
         v, _ = nn_twin.do_metric_reduction(buf, args.get("reduction", "mean"))
         return float(v)
     if name == "Accuracy":
-        # ignite Accuracy on one-hot multilabel-free input: argmax over channels, element-wise mean
-        return float((y_pred.argmax(1) == y.argmax(1)).to(torch.float64).mean())
+        # ignite's Accuracy on one-hot input: correct voxels over all voxels of all cases
+        hits = sum(int((p.argmax(0) == y.argmax(0)).sum()) for p, y in zip(preds, labels))
+        return hits / sum(p[0].numel() for p in preds)
     raise NotImplementedError(f"metric {name} is not in the twin loop")
 
 
@@ -248,6 +283,7 @@ def main():
     ap.add_argument("--init-only", action="store_true", help="stop after --save-init")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--set", nargs="*", default=[], help="overrides, as Barton's --set")
+    ap.add_argument("--replay", help="Barton's draw log (BARTON_DRAW_LOG): train on the patches Barton drew")
     ns = ap.parse_args()
     if ns.threads > 0:
         torch.set_num_threads(ns.threads)
@@ -331,6 +367,7 @@ def main():
         if h["name"] == "ValidationHandler" and not h.get("disabled", False):
             interval = int(h["args"].get("interval", 1))
 
+    replay = read_draw_log(ns.replay) if ns.replay else None
     result = {"seed": ns.seed, "val": [], "train_loss": [], "best": {"metric": -1.0, "epoch": -1},
               "cache_s": cache_s}
     t_train = time.time()
@@ -338,14 +375,17 @@ def main():
         net.train()
         order = torch.randperm(len(train_cache), generator=sampler_gen).tolist() if shuffle else \
             list(range(len(train_cache)))
+        if replay is not None and shuffle:
+            order = replay[0][epoch]
         for b in range(0, len(order), batch_size):
             patches = []
             for idx in order[b:b + batch_size]:
                 samples = [copy.deepcopy(train_cache[idx])]
+                queue = replay[1][(epoch, idx)] if replay is not None else None
                 for step in rnd:
                     nxt = []
                     for s in samples:
-                        r = step(s)
+                        r = step(s, queue)
                         nxt.extend(r if isinstance(r, list) else [r])
                     samples = nxt
                 patches.extend(samples)

@@ -12,6 +12,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/logging.h"
+#include "transforms/draw_log.h"
 
 namespace barton::data {
 
@@ -49,6 +50,7 @@ std::vector<Sample> Dataset::deterministic(std::size_t index) const {
 
 std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached, std::size_t index, uint64_t epoch) const {
   Rng rng = sample_rng(seed_, epoch, index);
+  transforms::DrawContext context(epoch, index);
   // MONAI deep-copies the cached sample (copy_cache); a first random step whose outputs own all
   // their storage cannot change the cache, so it gets shallow copies (no copy of whole volumes).
   const bool shallow = chain_->first_random() < chain_->size() && chain_->step(chain_->first_random()).fresh_outputs();
@@ -66,6 +68,7 @@ void Dataset::prepare(std::vector<Sample>& cached) const {
 
 std::vector<Sample> Dataset::get(std::size_t index, uint64_t epoch) const {
   Rng rng = sample_rng(seed_, epoch, index);
+  transforms::DrawContext context(epoch, index);
   return chain_->run({initial_sample(items_.at(index))}, rng, 0, chain_->size());
 }
 

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/errors.h"
+#include "transforms/draw_log.h"
 
 namespace barton::data {
 
@@ -100,6 +101,11 @@ void DataLoader::start_epoch(uint64_t epoch) {
   }
   next_batch_ = 0;
   next_submit_ = 0;
+  if (transforms::draw_log_enabled() && options_.shuffle) {
+    std::vector<std::size_t> cases;
+    for (auto o : order_) cases.push_back(dataset_->epoch_index(o));
+    transforms::log_draw({{"epoch", epoch}, {"order", cases}, {"batch_size", options_.batch_size}});
+  }
 }
 
 void DataLoader::shard(int rank, int world_size, bool even_divisible) {

@@ -396,9 +396,12 @@ struct Resolver {
         link(t, "network", "model");
         link(t, "loss_function", "loss");
         link(t, "optimizer", "optimizer");
-        link(t, "inferer", "inferer");
-        link(t, "postprocessing", "post_transforms");
-        link(t, "key_train_metric", "key_metric");
+        // What MONAI's SupervisedTrainer has defaults for (SimpleInferer, no post transforms, no
+        // metric) comes from the train section only: the validate section's sliding window or
+        // MeanDice would otherwise run on every training batch.
+        if (sec.contains("inferer")) link(t, "inferer", "inferer");
+        if (sec.contains("post_transforms")) link(t, "postprocessing", "post_transforms");
+        if (sec.contains("key_metric")) link(t, "key_train_metric", "key_metric");
         if (sec.contains("additional_metrics")) link(t, "additional_metrics", "additional_metrics");
         if (sec.contains("handlers")) link(t, "train_handlers", "handlers");
         if (vars.contains("amp")) set_default(t, "amp", vars["amp"]);

@@ -127,6 +127,23 @@ TEST(Resolver, BothWiringStylesResolveToOneModel) {
   }
 }
 
+// MONAI's SupervisedTrainer runs a SimpleInferer, no post transforms and no metric unless told
+// otherwise; the implicit style used to hand it the validate section's sliding window and MeanDice
+// (which then ran on every training batch, logged as val_mean_dice) when the train section had none.
+TEST(Resolver, TrainerTakesNothingFromTheValidateSection) {
+  test::TempDir tmp;
+  std::string config = kImplicit;
+  const std::string own_inferer = R"("inferer": {"name": "SimpleInferer"},)";
+  config.erase(config.find(own_inferer), own_inferer.size());
+  const auto doc = resolved(test::make_mmar(tmp, config.c_str()));
+  const auto& args = doc["/train/trainer/args"_json_pointer];
+  EXPECT_FALSE(args.contains("inferer")) << args.dump();
+  EXPECT_FALSE(args.contains("key_train_metric")) << args.dump();
+  EXPECT_FALSE(args.contains("postprocessing")) << args.dump();
+  EXPECT_EQ(doc["/validate/evaluator/args/inferer"_json_pointer], "@inferer");
+  EXPECT_EQ(doc["/validate/evaluator/args/key_val_metric"_json_pointer], "@key_metric");
+}
+
 TEST(Resolver, RefsCopyTrainComponents) {
   test::TempDir tmp;
   const auto doc = resolved(test::make_mmar(tmp, kExplicit));

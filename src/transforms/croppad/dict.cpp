@@ -13,6 +13,7 @@
 
 #include "core/errors.h"
 #include "transforms/common.h"
+#include "transforms/draw_log.h"
 #include "transforms/croppad/functional.h"
 #include "transforms/register.h"
 #include "transforms/trace.h"
@@ -446,8 +447,10 @@ class RandCropByPosNeg final : public PatchSampler {
       const int set = rng.uniform() < pos_ratio ? 0 : 1;
       const int64_t k = rng.randint(0, counts[set]);
       const int64_t flat = lists[set] != nullptr ? lists[set]->at(static_cast<std::size_t>(k)) : map->kth(set, k);
-      centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
+      centers.push_back(fc::unravel(flat, shape));
     }
+    if (draw_log_enabled()) log_draw({{"transform", name()}, {"centers", centers}});
+    for (auto& c : centers) c = fc::correct_crop_center(c, size, shape);
     return crop_around(std::move(s), centers, o_.spatial_size);
   }
   /// A cached case gets its sets in the cache fill, in the fill's worker threads, not on its first
@@ -526,8 +529,10 @@ class RandCropByLabelClasses final : public PatchSampler {
       }
       const auto& set = indices[cls];
       const int64_t flat = set[rng.randint(0, set.numel())].item<int64_t>();
-      centers.push_back(fc::correct_crop_center(fc::unravel(flat, shape), size, shape));
+      centers.push_back(fc::unravel(flat, shape));
     }
+    if (draw_log_enabled()) log_draw({{"transform", name()}, {"centers", centers}});
+    for (auto& c : centers) c = fc::correct_crop_center(c, size, shape);
     return crop_around(std::move(s), centers, o_.spatial_size);
   }
 

@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "transforms/common.h"
+#include "transforms/draw_log.h"
 #include "transforms/intensity/functional.h"
 #include "transforms/register.h"
 
@@ -69,6 +70,7 @@ class RandomPerKey final : public MapTransform {
       if (first.empty()) return;
       params = draw_(rng, s, first);
     }
+    if (draw_log_enabled()) log_draw({{"transform", name_}, {"apply", apply}, {"params", params}});
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
       if (apply) img.data = fn_(img.data, params);
