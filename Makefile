@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench clean format docs
+.PHONY: all deps configure build test test-fast demo bench clean format docs cuda-check parity
 
 all: build
 
@@ -36,6 +36,14 @@ bench: deps configure
 	cmake -S . -B $(BUILD_DIR) -DBARTON_BUILD_BENCH=ON > /dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bash bench/run.sh $(BUILD_DIR)
+
+# The CUDA build against LibTorch 2.x headers, compile only (scripts/cuda-compile-check.sh; CI runs it).
+cuda-check:
+	bash scripts/cuda-compile-check.sh
+
+# Barton against the MONAI twin loop over six seeds (bench/parity; about 30 minutes on 2 cores).
+parity: build
+	/usr/bin/python3 bench/parity/parity.py --barton $(BUILD_DIR)/barton --config unet_bn --seeds 0,1,2,3,4,5
 
 docs: build
 	$(BUILD_DIR)/barton list-components --markdown > docs/components.md

@@ -48,9 +48,10 @@ fi
 if [ ! -f "$BUILD/build.ninja" ]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DBARTON_WITH_CUDA=ON -DBARTON_BUILD_TESTS=OFF -DBARTON_USE_PCH=OFF \
-    -DTorch_DIR="$TORCH/share/cmake/Torch" -DTORCH_CUDA_ARCH_LIST=9.0 \
+    -DTorch_DIR="$TORCH/share/cmake/Torch" -DCaffe2_DIR="$TORCH/share/cmake/Caffe2" -DCMAKE_PREFIX_PATH="$TORCH" \
+    -DTORCH_CUDA_ARCH_LIST=9.0 \
     -DCUDAToolkit_ROOT="$CUDA" -DCMAKE_CUDA_COMPILER="$CUDA/bin/nvcc" \
-    ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} > "$BUILD/configure.log" 2>&1 ||
+    $(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) > "$BUILD/configure.log" 2>&1 ||
     { tail -40 "$BUILD/configure.log"; echo "cuda-compile-check: FAILED to configure (log $BUILD/configure.log)"; exit 1; }
 fi
 

@@ -2,9 +2,10 @@
 # GPU check: builds Barton against a CUDA LibTorch on a machine without internet, runs the GPU
 # tests and the model benchmark on the GPU, and prints the figures (issue #6; docs/performance.md).
 #
-#   scripts/gpu-carry.sh            # on a Debian 12 machine with apt: unpacks Barton's other
-#                                   # dependencies (.deb files) into .gpu-prefix/ to carry along
-#   scripts/gpu-check.sh [PREFIX]   # on the GPU machine; PREFIX defaults to .gpu-prefix
+#   scripts/gpu-carry.sh            # on a Debian 12 machine with apt, after `make`: the Debian
+#                                   # packages the build reads, derived from it, as .gpu-carry.tar.xz
+#   scripts/gpu-check.sh [PREFIX]   # on the GPU machine; PREFIX defaults to .gpu-prefix, unpacked
+#                                   # from .gpu-carry.tar.xz when only the archive came along
 #
 # LibTorch: $LIBTORCH, else /opt/libtorch, /usr/local/libtorch, or the torch package of python3.
 # Needs cmake and a C++20 compiler; ninja when present. Nothing is downloaded.
@@ -12,6 +13,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PREFIX="$(cd "${1:-$ROOT/.gpu-prefix}" 2>/dev/null && pwd || echo "${1:-$ROOT/.gpu-prefix}")"
 BUILD="${BUILD:-$ROOT/build-gpu}"
+if [ ! -d "$PREFIX/usr" ] && [ -f "$ROOT/.gpu-carry.tar.xz" ]; then
+  tar -xJf "$ROOT/.gpu-carry.tar.xz" -C "$ROOT"
+  PREFIX="$ROOT/.gpu-prefix"
+fi
 
 torch_dir=""
 for c in "${LIBTORCH:-}" /opt/libtorch /usr/local/libtorch \

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential cmake ninja-build ccache pkg-config git strace xz-utils
   # libraries (see ../shared/ARCHITECTURE.md)
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev
