@@ -23,7 +23,9 @@ const char* log_path() {
 
 }  // namespace
 
-bool draw_log_enabled() { return log_path() != nullptr; }
+bool draw_log_enabled() {
+  return log_path() != nullptr;
+}
 
 void log_draw(nlohmann::json record) {
   if (!draw_log_enabled()) return;
@@ -40,7 +42,8 @@ void log_draw(nlohmann::json record) {
   out.flush();
 }
 
-DrawContext::DrawContext(uint64_t epoch, std::size_t index) : prev_epoch_(t_epoch), prev_index_(t_index) {
+DrawContext::DrawContext(uint64_t epoch, std::size_t index)
+    : prev_epoch_(t_epoch), prev_index_(t_index) {
   t_epoch = static_cast<int64_t>(epoch);
   t_index = static_cast<int64_t>(index);
 }
