@@ -13,8 +13,8 @@
 
 #include "core/errors.h"
 #include "transforms/common.h"
-#include "transforms/draw_log.h"
 #include "transforms/croppad/functional.h"
+#include "transforms/draw_log.h"
 #include "transforms/register.h"
 #include "transforms/trace.h"
 
