@@ -44,13 +44,7 @@ import nn_twin  # noqa: E402
 import spatial  # noqa: E402
 
 
-class Item:
-    """One image of a sample: float64 data [C, *spatial], RAS affine, the dtype MONAI would hold."""
-
-    def __init__(self, data, affine, dtype="float32"):
-        self.data = np.asarray(data, dtype=np.float64)
-        self.affine = np.asarray(affine, dtype=np.float64)
-        self.dtype = dtype
+from run import Item  # noqa: E402  the twins' image item: float64 data [C, *spatial], affine, dtype
 
 
 # ------------------------------------------------------------------------------------------ config
@@ -321,20 +315,18 @@ def main():
         if t["name"] not in RANDOM and t["name"] not in NO_OPS:
             raise NotImplementedError(f"deterministic transform {t['name']} after a random one")
 
+    def cache(key, chain):
+        out = []
+        for d in items(key):
+            s = dict(d)
+            for t in chain:
+                s = run_deterministic(t, s)
+            out.append(s)
+        return out
+
     t0 = time.time()
-    train_cache = []
-    for d in items("training"):
-        s = dict(d)
-        for t in det:
-            s = run_deterministic(t, s)
-        train_cache.append(s)
-    val_pre = expand_refs(val["pre_transforms"], train)
-    val_cache = []
-    for d in items("validation"):
-        s = dict(d)
-        for t in val_pre:
-            s = run_deterministic(t, s)
-        val_cache.append(s)
+    train_cache = cache("training", det)
+    val_cache = cache("validation", expand_refs(val["pre_transforms"], train))
     cache_s = time.time() - t0
 
     loss_fn = build_loss(train["loss"])
