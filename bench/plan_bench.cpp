@@ -5,7 +5,7 @@
 // agreement of the two segmentations (Dice of the argmax) and the largest logit difference.
 //
 // With --precision bf16 the plan holds bfloat16 weights and the checkpoint side runs under
-// autocast (bfloat16), as `amp: true` does on CPUs with bfloat16 support.
+// autocast (bfloat16), as `--bf16` does on CPUs with bfloat16 support.
 //
 // usage: plan_bench [--threads T] [--sw 192,192,96] [--repeats 3] [--norm batch|instance] [--precision fp32|bf16]
 #include <ATen/autocast_mode.h>
