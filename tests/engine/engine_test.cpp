@@ -312,6 +312,10 @@ TEST(EngineTest, BadInputsStopWithAClearMessageAndKeepCheckpoints) {
   out = sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("empty.json") + " /validate/dataset/data_list_key=validation"), 2);
   EXPECT_NE(out.find("/validate/dataset/data_list_key"), std::string::npos) << out;
   EXPECT_NE(out.find("empty.json:/validation: the list 'validation' is empty"), std::string::npos) << out;
+  // A draw log (BARTON_DRAW_LOG, bench/parity) that cannot be written: the run stops naming the file.
+  out = sh("BARTON_DRAW_LOG=" + tmp.file("no/such/dir/draws.jsonl") + " " + train_cmd(tmp.path(), "--set epochs=1"), 1);
+  EXPECT_NE(out.find(tmp.file("no/such/dir/draws.jsonl")), std::string::npos) << out;
+  EXPECT_NE(out.find("cannot open the draw log"), std::string::npos) << out;
   // Missing checkpoint for finetune.
   out = sh(test::barton_bin() + " finetune " + tmp.path() + " --ckpt " + tmp.file("nope.pt") + " --set epochs=1", 2);
   EXPECT_NE(out.find("CheckpointLoader: the checkpoint '" + tmp.file("nope.pt") + "' does not exist"), std::string::npos) << out;
