@@ -29,6 +29,10 @@ if [ ! -x "$CUDA/bin/nvcc" ]; then
   exit 0
 fi
 
+# LibTorch's CMake config finds CUDA through the old FindCUDA module, which looks for nvcc on PATH
+# and in CUDA_PATH, not at CMAKE_CUDA_COMPILER: a CI shell has neither.
+export CUDA_HOME="$CUDA" CUDA_PATH="$CUDA" PATH="$CUDA/bin:$PATH"
+
 TORCH="$BUILD/libtorch"
 STAMP="$TORCH/.unpacked-$(sha256sum "$TAR" | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
@@ -50,7 +54,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
     -DBARTON_WITH_CUDA=ON -DBARTON_BUILD_TESTS=OFF -DBARTON_USE_PCH=OFF \
     -DTorch_DIR="$TORCH/share/cmake/Torch" -DCaffe2_DIR="$TORCH/share/cmake/Caffe2" -DCMAKE_PREFIX_PATH="$TORCH" \
     -DTORCH_CUDA_ARCH_LIST=9.0 \
-    -DCUDAToolkit_ROOT="$CUDA" -DCMAKE_CUDA_COMPILER="$CUDA/bin/nvcc" \
+    -DCUDAToolkit_ROOT="$CUDA" -DCUDA_TOOLKIT_ROOT_DIR="$CUDA" -DCMAKE_CUDA_COMPILER="$CUDA/bin/nvcc" \
     $(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) > "$BUILD/configure.log" 2>&1 ||
     { tail -40 "$BUILD/configure.log"; echo "cuda-compile-check: FAILED to configure (log $BUILD/configure.log)"; exit 1; }
 fi
