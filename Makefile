@@ -24,7 +24,8 @@ build: configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps build
-	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) --timeout 900
+	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) --timeout 900; \
+	  rc=$$?; bash $(CURDIR)/scripts/test-skips.sh $(abspath $(BUILD_DIR)); exit $$rc
 
 test-fast: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L fast

@@ -16,7 +16,7 @@ step "Inspect one case (LPS orientation, anisotropic spacing, Hounsfield units)"
   "$BARTON" info "$MMAR/data/imagesTr/case_0.nii.gz"
 step "Check the Clara 4.1 spleen config: names, argument types, references, datalist files" \
   "$BARTON" config check "$MMAR"
-# The config as Clara ships it, with run-time overrides sized for a 2-core CPU and for the synthetic
+# The config (Clara's spleen components and values), with run-time overrides sized for a 2-core CPU and for the synthetic
 # volumes (a look-alike organ 20 HU darker, not 10; about 120x100x150 voxels after CropForegroundd, smaller than the config's 160^3 window,
 # which real 512x512 CTs are not): 64^3 patches, 2 per case, DiceCE, a higher learning rate,
 # 96^3 validation windows.

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "support/test_support.h"
 
@@ -12,12 +13,12 @@ namespace {
 using test::barton_bin;
 using test::run_command;
 
-std::string refdata(const std::string& p) { return test::shared_dir() + "/refdata/clara/" + p; }
+/// The sample spleen MMAR's training config (Clara 4.x structure, written for this project).
+std::string sample_train_config() { return test::source_dir() + "/mmars/spleen_ct_seg/config/config_train.json"; }
 
 TEST(Cli, ConfigShowPrintsTheResolvedClaraConfig) {
   std::string out;
-  const int rc = run_command(barton_bin() + " config show " + refdata("v4_pytorch/config_train_Unet.json") +
-                                 " --set epochs=7",
+  const int rc = run_command(barton_bin() + " config show " + sample_train_config() + " --set epochs=7",
                              &out, false);
   ASSERT_EQ(rc, 0) << out;
   const auto doc = nlohmann::json::parse(out);
@@ -26,11 +27,10 @@ TEST(Cli, ConfigShowPrintsTheResolvedClaraConfig) {
 
 TEST(Cli, ConfigCheckListsEveryProblemAndExitsTwo) {
   test::TempDir tmp;
-  std::string cfg;
-  run_command("cat " + refdata("v4_pytorch/config_train_Unet.json"), &cfg, false);
-  cfg.replace(cfg.find("\"DiceLoss\""), 10, "\"DiseLoss\"");
-  cfg.replace(cfg.find("\"batch_size\": 2"), 15, "\"batch_size\": \"2\"");
-  test::write_text(tmp.file("mmar/config/config_train.json"), cfg);
+  auto cfg = nlohmann::json::parse(std::ifstream(sample_train_config()));
+  cfg["/train/loss/name"_json_pointer] = "DiseLoss";
+  cfg["/train/dataloader/args/batch_size"_json_pointer] = "2";
+  test::write_text(tmp.file("mmar/config/config_train.json"), cfg.dump(2));
   test::write_text(tmp.file("mmar/config/environment.json"),
                    R"({"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_CKPT_DIR": "models",
                        "MMAR_CKPT": "models/model.pt", "MMAR_EVAL_OUTPUT_PATH": "eval"})");
@@ -92,8 +92,15 @@ TEST(Cli, ErrorsGiveExitCodesAndNoStackTraces) {
   EXPECT_EQ(run_command(barton_bin() + " info /no/such.nii.gz", &out), 1);
   EXPECT_EQ(out, "error: /no/such.nii.gz: no such file\n");
   EXPECT_EQ(run_command(barton_bin() + " frobnicate", &out), 2);
-  EXPECT_EQ(run_command(barton_bin() + " config show " + refdata("v3_tensorflow/trn_base.json"), &out), 2);
-  EXPECT_NE(out.find("this is a Clara 3.x (TensorFlow) config"), std::string::npos) << out;
+  // A Clara 3.x training config (TensorFlow era keys); the real ones are in the interop suite.
+  test::TempDir tmp;
+  test::write_text(tmp.file("trn_base.json"),
+                   R"({"epochs": 10, "use_amp": false, "train": {"loss": {"name": "Dice"},
+                       "image_pipeline": {"name": "SegmentationImagePipelineWithCache"}}})");
+  EXPECT_EQ(run_command(barton_bin() + " config show " + tmp.file("trn_base.json"), &out), 2);
+  EXPECT_NE(out.find(tmp.file("trn_base.json") + ":/train/image_pipeline: this is a Clara 3.x (TensorFlow) config"),
+            std::string::npos)
+      << out;
 }
 
 TEST(Cli, ListComponentsShowsArgumentsAndStatus) {

@@ -377,7 +377,8 @@ namespace {
 // CacheDataset, Adam, StepLR, amp) and validates (sliding window 160^3, MeanDice, CheckpointSaver);
 // Clara's config_validation.json then validates the checkpoint unchanged.
 TEST(EngineTest, ClaraSpleenConfigTrainsAndValidatesUnchanged) {
-  const std::string ref = test::shared_dir() + "/refdata/clara/v4_pytorch";
+  BARTON_NEEDS_CLARA_REFDATA(clara);  // interop suite: NVIDIA's own files
+  const std::string ref = clara + "/v4_pytorch";
   ASSERT_TRUE(fs::exists(ref + "/config_train_Unet.json"));
   test::TempDir tmp;
   fs::create_directories(tmp.path() + "/config");

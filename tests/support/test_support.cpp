@@ -33,7 +33,24 @@ std::string source_dir() {
   return s ? s : fs::current_path().string();
 }
 
-std::string shared_dir() { return (fs::path(source_dir()) / ".." / "shared").lexically_normal().string(); }
+std::string clara_refdata_default() {
+  return (fs::path(source_dir()) / ".." / "shared" / "refdata" / "clara").lexically_normal().string();
+}
+
+std::string clara_refdata() {
+  if (const char* s = std::getenv("BARTON_CLARA_REFDATA"); s != nullptr && *s != '\0') {
+    // Asked for by name: a wrong path is a failure, not a reason to skip.
+    if (!fs::is_directory(s)) ADD_FAILURE() << "BARTON_CLARA_REFDATA=" << s << " is not a folder";
+    return s;
+  }
+  const auto d = clara_refdata_default();
+  return fs::is_directory(d) ? d : std::string();
+}
+
+std::string clara_refdata_skip_reason() {
+  return "interop suite: no Clara reference configs (set BARTON_CLARA_REFDATA to the folder holding v4_pytorch/; "
+         "default " + clara_refdata_default() + " does not exist)";
+}
 
 std::string barton_bin() {
   const char* s = std::getenv("BARTON_BIN");

@@ -22,8 +22,12 @@ class TempDir {
 
 /// The repository root (BARTON_SOURCE_DIR, else the current folder).
 std::string source_dir();
-/// ../shared next to the checkout (reference configs).
-std::string shared_dir();
+/// The real Clara Train files the interop suite reads (v4_pytorch/, v3_tensorflow/, ...):
+/// $BARTON_CLARA_REFDATA, else ../shared/refdata/clara beside the checkout when it exists, else "".
+/// A BARTON_CLARA_REFDATA that names no folder fails the calling test.
+std::string clara_refdata();
+/// The message an interop test skips with when clara_refdata() is empty.
+std::string clara_refdata_skip_reason();
 /// The barton binary (BARTON_BIN).
 std::string barton_bin();
 
@@ -50,3 +54,9 @@ Reference python_reference(const std::string& kind, const std::string& path, con
 void expect_error_containing(const std::function<void()>& fn, const std::string& expected);
 
 }  // namespace barton::test
+
+/// Declares `const std::string dir` = the Clara reference folder, or skips the test (reported by
+/// ctest as skipped, by name, with the reason in its output) when there is none.
+#define BARTON_NEEDS_CLARA_REFDATA(dir)                      \
+  const std::string dir = ::barton::test::clara_refdata();   \
+  if (dir.empty()) GTEST_SKIP() << ::barton::test::clara_refdata_skip_reason()

@@ -1,4 +1,4 @@
-// `barton preprocess` on Clara's spleen pipeline (config_train_Unet.json, unchanged) over synthetic
+// `barton preprocess` on the sample spleen MMAR's pipeline (Clara's spleen components and values) over synthetic
 // CT, compared step by step with the MONAI twin: shapes after Spacingd and CropForegroundd, values
 // and intensity range after ScaleIntensityRanged.
 #include <ATen/ATen.h>
@@ -73,12 +73,18 @@ TEST(SpleenPipeline, PreprocessMatchesMonaiTwinStepByStep) {
 }
 
 TEST(SpleenPipeline, PreprocessNamesTheSectionProblems) {
+  // The sample config in an MMAR whose environment points at a datalist that is not there.
+  test::TempDir tmp;
+  fs::create_directories(tmp.file("mmar/config"));
+  fs::copy_file(test::source_dir() + "/mmars/spleen_ct_seg/config/config_train.json",
+                tmp.file("mmar/config/config_train.json"));
+  test::write_text(tmp.file("mmar/config/environment.json"),
+                   R"({"DATA_ROOT": "/no/data", "DATASET_JSON": "/no/data/dataset.json", "MMAR_CKPT_DIR": "models",
+                       "MMAR_CKPT": "models/model.pt", "MMAR_EVAL_OUTPUT_PATH": "eval"})");
   std::string out;
-  EXPECT_EQ(run_command(test::barton_bin() + " preprocess " + test::shared_dir() +
-                            "/refdata/clara/v4_pytorch/config_train_Unet.json --out /tmp/never",
-                        &out),
-            2);
-  EXPECT_NE(out.find("config_train_Unet.json:/train/dataset/data_list_file_path: "), std::string::npos) << out;
+  EXPECT_EQ(run_command(test::barton_bin() + " preprocess " + tmp.file("mmar") + " --out " + tmp.file("never"), &out), 2);
+  EXPECT_NE(out.find("config_train.json:/train/dataset/data_list_file_path: "), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(tmp.file("never")));
 }
 
 }  // namespace
