@@ -22,7 +22,7 @@
 
 #include "bench_util.h"
 #include "core/config.h"
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 #include "engine/inferer.h"
 #include "export/graph.h"
 #include "losses/loss.h"

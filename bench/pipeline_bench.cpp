@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/config.h"
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 #include "data/dataset.h"
 #include "mmar/registries.h"
 

@@ -20,7 +20,7 @@
 
 #include "bench_util.h"
 #include "core/config.h"
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 #include "engine/inferer.h"
 #include "export/export.h"
 #include "export/plan.h"

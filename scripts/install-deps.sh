@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git strace xz-utils
-  # libraries (see ../shared/ARCHITECTURE.md)
+  # libraries (see docs/architecture.md)
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev
   libinsighttoolkit5-dev
@@ -15,7 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only cross-checks, run as /usr/bin/python3
   python3 python3-torch python3-nibabel python3-pydicom python3-numpy
-  # real images used by tests and the demo (../shared/DATA.md)
+  # real images used by tests and the demo (docs/architecture.md)
   mricron-data insighttoolkit5-examples
   # ONNX Runtime for the export tests comes from npm (below)
   nodejs

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <thread>
 
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 #include "core/version.h"
 
 namespace barton::cli {

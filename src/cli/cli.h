@@ -1,6 +1,6 @@
 #pragma once
 /// The `barton` command line: one binary, subcommands dispatched from an explicit table
-/// (STYLE.md section 9). cmd_<name>.cpp files stay thin: parse, load, call the library.
+/// (docs/architecture.md). cmd_<name>.cpp files stay thin: parse, load, call the library.
 
 #include <functional>
 #include <string>

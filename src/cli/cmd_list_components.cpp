@@ -11,6 +11,20 @@
 
 namespace barton::cli {
 
+namespace {
+
+/// Text for a markdown table cell: "|" escaped so that it does not end the cell.
+std::string cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 void setup_list_components(CLI::App& app, Runner& runner) {
   struct Args {
     std::string kind;
@@ -50,8 +64,8 @@ void setup_list_components(CLI::App& app, Runner& runner) {
           if (!aliases.empty()) out << " Also: " << join(aliases, ", ") << ".";
           out << "\n\n| argument | type | default | description |\n|---|---|---|---|\n";
           for (const auto& arg : s->args) {
-            out << "| `" << arg.name << "` | " << arg_type_name(arg.type) << " | "
-                << (arg.required ? "required" : "`" + arg.default_json + "`") << " | " << arg.doc << " |\n";
+            out << "| `" << arg.name << "` | " << cell(arg_type_name(arg.type)) << " | "
+                << (arg.required ? "required" : "`" + cell(arg.default_json) + "`") << " | " << cell(arg.doc) << " |\n";
           }
         } else {
           out << r->kind() << " " << name << " [" << status << "]";

@@ -1,5 +1,5 @@
 #pragma once
-/// Atomic file writes (ARCHITECTURE.md): temp file in the same folder, flush, fsync, rename.
+/// Atomic file writes (docs/architecture.md): temp file in the same folder, flush, fsync, rename.
 /// A killed process never leaves a truncated file behind; the previous version stays intact.
 
 #include <filesystem>

@@ -33,11 +33,11 @@ inline std::string ref_arg(const ConfigNode& args, std::string_view key, std::st
 template <typename T>
 T lookup_as(const BuildContext& ctx, const std::string& name, const ConfigNode& at) {
   std::any v = ctx.lookup ? ctx.lookup(name) : std::any{};
-  if (!v.has_value()) throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not defined in this config", name));
+  if (!v.has_value()) throw at.error(fmt::format("'@{}' is not defined in this config", name));
   try {
     return std::any_cast<T>(v);
   } catch (const std::bad_any_cast&) {
-    throw ConfigError(at.source(), at.pointer(), fmt::format("'@{}' is not of the kind this argument needs", name));
+    throw at.error(fmt::format("'@{}' is not of the kind this argument needs", name));
   }
 }
 

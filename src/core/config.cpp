@@ -121,6 +121,14 @@ bool ConfigNode::has(std::string_view key) const {
   return node_->is_object() && node_->find(key) != node_->end();
 }
 
+bool ConfigNode::given(std::string_view key) const {
+  if (!node_->is_object()) return false;
+  const auto it = node_->find(key);
+  return it != node_->end() && !it->is_null();
+}
+
+ConfigError ConfigNode::error(std::string message) const { return ConfigError(source_, pointer_, std::move(message)); }
+
 ConfigNode ConfigNode::at(std::string_view key) const {
   if (!node_->is_object()) {
     throw ConfigError(source_, pointer_,

@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
+
+#include "core/errors.h"
 
 namespace barton {
 
@@ -68,6 +71,16 @@ class ConfigNode {
   T get_or(std::string_view key, T fallback) const {
     return has(key) ? at(key).as<T>() : fallback;
   }
+  /// True when `key` is present and not null (null means "not given", as MONAI's None).
+  bool given(std::string_view key) const;
+  /// Typed child value, or nullopt when `key` is absent or null.
+  template <typename T>
+  std::optional<T> get_optional(std::string_view key) const {
+    if (!given(key)) return std::nullopt;
+    return at(key).as<T>();
+  }
+  /// A ConfigError located at this node (its file and JSON Pointer): `throw node.error("...")`.
+  ConfigError error(std::string message) const;
 
   /// Throws ConfigError at the first key not in `allowed` ("unknown key 'x'; did you mean ...").
   void expect_only_keys(std::initializer_list<std::string_view> allowed) const;

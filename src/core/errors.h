@@ -1,6 +1,6 @@
 #pragma once
 /// Barton's exception hierarchy. Library code throws these; entry points (CLI, server, FL)
-/// catch them and map them to exit codes or `{code, message}` replies (STYLE.md section 4).
+/// catch them and map them to exit codes or `{code, message}` replies (docs/architecture.md, errors).
 
 #include <stdexcept>
 #include <string>

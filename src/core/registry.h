@@ -1,5 +1,5 @@
 #pragma once
-/// Component registries (STYLE.md section 2). A component is named in JSON as
+/// Component registries (docs/architecture.md; docs/adr/0001). A component is named in JSON as
 /// {"name": "<Registered>", "args": {...}, "disabled": bool}. Each registry entry carries a
 /// ComponentSpec: the argument table that `barton list-components` prints and that
 /// `barton config check` validates against, and, once the component is implemented, a factory.

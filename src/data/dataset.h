@@ -1,6 +1,6 @@
 #pragma once
 /// Datasets over a datalist and a transform chain (MONAI's Dataset, CacheDataset,
-/// SmartCacheDataset, PersistentDataset; ../shared/reference/peers.md 1(e)).
+/// SmartCacheDataset, PersistentDataset; MONAI's monai/data/dataset.py).
 
 #include <atomic>
 #include <memory>

@@ -46,7 +46,7 @@ class LoadImaged final : public MapTransform {
 
 void register_data_transforms(transforms::TransformRegistry& r) {
   r.implement("LoadImaged", [](const ConfigNode& a, const BuildContext&) {
-    if (a.has("reader") && !a.at("reader").is_null()) {
+    if (a.given("reader")) {
       const auto reader = a.at("reader").as<std::string>();
       static const std::vector<std::string> kKnown = {"NibabelReader", "ITKReader", "PydicomReader", "NrrdReader"};
       if (std::find(kKnown.begin(), kKnown.end(), reader) == kKnown.end()) {

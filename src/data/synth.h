@@ -35,7 +35,7 @@ SynthCase synthesize_case(const SynthOptions& options);
 /// Case k uses seed = options.seed * 1000 + k. Returns the dataset.json path.
 std::string write_synthetic_dataset(const std::string& out_dir, int cases, const SynthOptions& options);
 
-/// Builds a labelled datalist from the real MRIs listed in ../shared/DATA.md (mricron-data's
+/// Builds a labelled datalist from the real MRIs listed in docs/architecture.md, test and sample data (mricron-data's
 /// ch2 with the ch2bet brain mask, insighttoolkit5-examples' KmeansTest T1 with its skull-stripped
 /// mask): writes the masks (uint8 NIfTI) and dataset.json to OUT. Returns the dataset.json path.
 /// Throws IoError naming the missing file and its Debian package.

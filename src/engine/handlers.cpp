@@ -1,5 +1,8 @@
-// Handlers (MONAI's names and arguments; ../shared/reference/peers.md) and metric accumulators.
+// Handlers (MONAI's names and arguments). The metrics they log are in metric_accumulators.cpp.
 #include "engine/handlers.h"
+
+#include "engine/evaluator.h"
+#include "engine/trainer.h"
 
 #include "engine/distributed.h"
 
@@ -106,6 +109,7 @@ class CheckpointSaver final : public Handler {
   CheckpointSaver(SaverOptions o, std::shared_ptr<nets::Network> net, std::string conf, optim::Optimizer* opt)
       : o_(std::move(o)), net_(std::move(net)), conf_(std::move(conf)), opt_(opt) {}
   std::string name() const override { return "CheckpointSaver"; }
+  bool rank0_only() const override { return true; }
   void epoch_completed(Engine& e) override {
     const int64_t epoch = e.global_epoch();
     const double key = e.state.metrics.count(e.state.key_metric_name) ? e.state.metrics.at(e.state.key_metric_name)
@@ -157,6 +161,7 @@ class StatsHandler final : public Handler {
  public:
   StatsHandler(int64_t every, bool epoch_log, std::string tag) : every_(every), epoch_log_(epoch_log), tag_(std::move(tag)) {}
   std::string name() const override { return "StatsHandler"; }
+  bool rank0_only() const override { return true; }
   void iteration_completed(Engine& e) override {
     if (every_ <= 0 || e.role() != "train") return;
     const auto& s = e.state;
@@ -232,6 +237,7 @@ class TensorBoardStatsHandler final : public Handler {
       : dir_(std::move(dir)), tag_(std::move(tag)), it_every_(iteration_interval), ep_every_(epoch_interval),
         images_(images) {}
   std::string name() const override { return "TensorBoardStatsHandler"; }
+  bool rank0_only() const override { return true; }
   void started(Engine&) override {
     if (!writer_) writer_ = EventWriter::for_dir(dir_);
   }
@@ -273,6 +279,7 @@ class TensorBoardImageHandler final : public Handler {
  public:
   TensorBoardImageHandler(std::string dir, int64_t interval) : dir_(std::move(dir)), interval_(interval) {}
   std::string name() const override { return "TensorBoardImageHandler"; }
+  bool rank0_only() const override { return true; }
   void started(Engine&) override {
     if (!writer_) writer_ = EventWriter::for_dir(dir_);
   }
@@ -385,6 +392,7 @@ class MetricsSaver final : public Handler {
   MetricsSaver(std::string dir, std::vector<std::string> metrics, std::vector<std::string> details, std::string delim)
       : dir_(std::move(dir)), metrics_(std::move(metrics)), details_(std::move(details)), delim_(std::move(delim)) {}
   std::string name() const override { return "MetricsSaver"; }
+  bool rank0_only() const override { return true; }
   void completed(Engine& e) override {
     if (auto* ev = dynamic_cast<Evaluator*>(&e)) write_metric_reports(dir_, e, ev->cases, metrics_, details_, delim_);
   }
@@ -393,97 +401,6 @@ class MetricsSaver final : public Handler {
   std::string dir_;
   std::vector<std::string> metrics_, details_;
   std::string delim_;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Metrics
-
-class RowMetric : public Metric {
- public:
-  explicit RowMetric(std::string reduction) : reduction_(std::move(reduction)) {}
-  void reset() override {
-    rows_.clear();
-    cases_.clear();
-  }
-  void update(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing,
-              const std::vector<std::string>& cases) override {
-    rows_.push_back(rows(pred, label, spacing).to(at::kDouble).cpu());
-    cases_.insert(cases_.end(), cases.begin(), cases.end());
-  }
-  double compute() const override {
-    if (rows_.empty()) return std::nan("");
-    return metrics::reduce(at::cat(rows_), reduction_ == "none" ? "mean" : reduction_).item<double>();
-  }
-  at::Tensor details() const override { return rows_.empty() ? at::Tensor{} : at::cat(rows_); }
-  std::vector<std::string> detail_cases() const override { return cases_; }
-  void merge(Distributed& dist) override {
-    const auto all = dist.allgather_rows(details());
-    rows_.clear();
-    if (all.size(0) > 0) rows_.push_back(all.to(at::kDouble));
-    cases_ = dist.allgather_strings(cases_);
-  }
-
- protected:
-  virtual at::Tensor rows(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing) const = 0;
-  std::string reduction_;
-  std::vector<at::Tensor> rows_;
-  std::vector<std::string> cases_;
-};
-
-class FnMetric final : public RowMetric {
- public:
-  using Fn = std::function<at::Tensor(const at::Tensor&, const at::Tensor&, const std::vector<double>&)>;
-  FnMetric(std::string name, std::string reduction, Fn fn) : RowMetric(std::move(reduction)), name_(std::move(name)), fn_(std::move(fn)) {}
-  std::string name() const override { return name_; }
-
- protected:
-  at::Tensor rows(const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) const override { return fn_(p, l, s); }
-
- private:
-  std::string name_;
-  Fn fn_;
-};
-
-/// ignite's Accuracy over the whole run: correct voxels / all voxels (per-case values for reports).
-class AccuracyMetric final : public Metric {
- public:
-  std::string name() const override { return "Accuracy"; }
-  void reset() override {
-    correct_ = total_ = 0;
-    per_case_.clear();
-    cases_.clear();
-  }
-  void update(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>&,
-              const std::vector<std::string>& cases) override {
-    const auto acc = metrics::accuracy(pred, label);  // [B]
-    const double n = static_cast<double>(pred[0][0].numel());
-    for (int64_t b = 0; b < acc.size(0); ++b) {
-      const double a = acc[b].item<double>();
-      correct_ += a * n;
-      total_ += n;
-      per_case_.push_back(a);
-    }
-    cases_.insert(cases_.end(), cases.begin(), cases.end());
-  }
-  double compute() const override { return total_ > 0 ? correct_ / total_ : std::nan(""); }
-  at::Tensor details() const override {
-    if (per_case_.empty()) return {};
-    return at::tensor(per_case_, at::kDouble).unsqueeze(1);
-  }
-  std::vector<std::string> detail_cases() const override { return cases_; }
-  void merge(Distributed& dist) override {
-    correct_ = dist.allreduce_sum(correct_);
-    total_ = dist.allreduce_sum(total_);
-    const auto all = dist.allgather_rows(details());
-    per_case_.clear();
-    for (int64_t i = 0; i < all.size(0); ++i) per_case_.push_back(all[i][0].item<double>());
-    cases_ = dist.allgather_strings(cases_);
-  }
-
- private:
-  double correct_ = 0, total_ = 0;
-  std::vector<double> per_case_;
-  std::vector<std::string> cases_;
 };
 
 double current_lr(const Engine& e) {
@@ -605,10 +522,10 @@ void register_handlers(HandlerRegistry& r) {
     const auto ld = a.at("load_dict");
     if (ld.is_object()) what = ld.keys();
     else if (ld.is_array()) what = ld.as<std::vector<std::string>>();
-    else throw ConfigError(ld.source(), ld.pointer(), "load_dict must be an object {\"model\": \"@model\"} or a list of names");
+    else throw ld.error("load_dict must be an object {\"model\": \"@model\"} or a list of names");
     for (const auto& w : what) {
       if (w != "model" && w != "optimizer" && w != "lr_scheduler" && w != "train_conf")
-        throw ConfigError(ld.source(), ld.pointer(), fmt::format("cannot load '{}': Barton loads model, optimizer", w));
+        throw ld.error(fmt::format("cannot load '{}': Barton loads model, optimizer", w));
     }
     auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
     optim::Optimizer* opt = nullptr;
@@ -631,7 +548,7 @@ void register_handlers(HandlerRegistry& r) {
     const auto sd = a.at("save_dict");
     std::vector<std::string> what = sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
     if (std::find(what.begin(), what.end(), "model") == what.end())
-      throw ConfigError(sd.source(), sd.pointer(), "save_dict must include \"model\"");
+      throw sd.error("save_dict must include \"model\"");
     o.save_optimizer = std::find(what.begin(), what.end(), "optimizer") != what.end();
     auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
     std::string conf;
@@ -692,51 +609,6 @@ void register_handlers(HandlerRegistry& r) {
     };
     return std::make_unique<MetricsSaver>(path_in(ctx, a.require<std::string>("save_dir")), list("metrics", {"*"}),
                                           list("metric_details", {}), arg_or<std::string>(a, "delimiter", ","));
-  });
-}
-
-void register_metrics(MetricRegistry& r) {
-  auto red = [](const ConfigNode& a) { return arg_or<std::string>(a, "reduction", "mean"); };
-  auto dice = [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = arg_or<bool>(a, "include_background", true), ie = arg_or<bool>(a, "ignore_empty", true);
-    return std::make_unique<FnMetric>("MeanDice", red(a), [bg, ie](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {
-      return metrics::dice(p, l, bg, ie);
-    });
-  };
-  r.implement("MeanDice", dice);
-  r.implement("DiceMetric", dice);
-  r.implement("Accuracy", [](const ConfigNode&, const BuildContext&) -> std::unique_ptr<Metric> {
-    return std::make_unique<AccuracyMetric>();
-  });
-  r.implement("HausdorffDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = arg_or<bool>(a, "include_background", false), directed = arg_or<bool>(a, "directed", false);
-    std::optional<double> pct;
-    if (a.has("percentile") && !a.at("percentile").is_null()) pct = a.at("percentile").as<double>();
-    return std::make_unique<FnMetric>("HausdorffDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
-      return metrics::hausdorff(p, l, bg, pct, directed, s);
-    });
-  });
-  r.implement("SurfaceDistance", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = arg_or<bool>(a, "include_background", false), sym = arg_or<bool>(a, "symmetric", false);
-    return std::make_unique<FnMetric>("SurfaceDistance", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
-      return metrics::surface_distance(p, l, bg, sym, s);
-    });
-  });
-  r.implement("SurfaceDice", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = arg_or<bool>(a, "include_background", false);
-    const auto n = a.at("class_thresholds");
-    const auto th = n.is_array() ? n.as<std::vector<double>>() : std::vector<double>{n.as<double>()};
-    return std::make_unique<FnMetric>("SurfaceDice", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>& s) {
-      return metrics::surface_dice(p, l, th, bg, s);
-    });
-  });
-  r.implement("ConfusionMatrix", [red](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Metric> {
-    const bool bg = arg_or<bool>(a, "include_background", true);
-    const auto n = a.at_or_empty("metric_name");
-    const std::string name = n.is_null() || !n.is_string() ? (n.is_array() ? n.at(std::size_t{0}).as<std::string>() : "hit_rate") : n.as<std::string>();
-    return std::make_unique<FnMetric>("ConfusionMatrix", red(a), [=](const at::Tensor& p, const at::Tensor& l, const std::vector<double>&) {
-      return metrics::confusion_metric(metrics::confusion_counts(p, l, bg), name);
-    });
   });
 }
 

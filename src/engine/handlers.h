@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/workflow.h"
+#include "engine/engine.h"
+#include "nets/network.h"
+#include "optim/optim.h"
 
 namespace barton::engine {
 

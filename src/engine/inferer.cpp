@@ -197,14 +197,14 @@ void register_inferers(InfererRegistry& r) {
     const auto roi = a.at("roi_size");
     o.roi_size = roi.is_array() ? roi.as<std::vector<int64_t>>() : std::vector<int64_t>{roi.as<int64_t>()};
     o.sw_batch_size = a.get_or<int64_t>("sw_batch_size", 1);
-    if (o.sw_batch_size < 1) throw ConfigError(a.at("sw_batch_size").source(), a.at("sw_batch_size").pointer(), "must be at least 1");
+    if (o.sw_batch_size < 1) throw a.at("sw_batch_size").error("must be at least 1");
     o.overlap = doubles(a, "overlap", {0.25});
     for (double ov : o.overlap) {
-      if (ov < 0 || ov >= 1) throw ConfigError(a.at("overlap").source(), a.at("overlap").pointer(), "must be in [0, 1)");
+      if (ov < 0 || ov >= 1) throw a.at("overlap").error("must be in [0, 1)");
     }
     o.mode = a.get_or<std::string>("mode", "constant");
     if (o.mode != "constant" && o.mode != "gaussian") {
-      throw ConfigError(a.at("mode").source(), a.at("mode").pointer(), "must be constant or gaussian");
+      throw a.at("mode").error("must be constant or gaussian");
     }
     o.sigma_scale = doubles(a, "sigma_scale", {0.125});
     o.padding_mode = a.get_or<std::string>("padding_mode", "constant");

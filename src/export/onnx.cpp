@@ -201,6 +201,12 @@ class Writer {
   void translate(Node* n) {
     const std::string k = n->kind().toQualString();
     if (k == "prim::Constant" || k == "prim::ListConstruct") return;  // read by their users
+    if (translate_conv_norm(n, k) || translate_activation(n, k) || translate_elementwise(n, k) || translate_resample(n, k)) return;
+    throw NotSupported(fmt::format("the graph node {} has no ONNX translation yet", k));
+  }
+
+  /// Convolutions and normalisations. Returns false when `n` is not one of them.
+  bool translate_conv_norm(Node* n, const std::string& k) {
     auto in = [&](std::size_t i) { return name(n->input(i)); };
     auto* out = n->outputs().size() == 1 ? n->output() : nullptr;
     if (k == "aten::_convolution") {
@@ -221,7 +227,7 @@ class Writer {
       attr(node, "group", ivalue(n->input(8)).toInt());
       if (transposed) attr(node, "output_padding", rep(ints(n->input(7)), spatial));
       emit(node, out);
-      return;
+      return true;
     }
     if (k == "aten::batch_norm") {
       const int64_t c = sizes_of(n->input(0)).at(1);
@@ -231,7 +237,7 @@ class Writer {
                        {});
       attr(node, "epsilon", ivalue(n->input(7)).toDouble());
       emit(node, out);
-      return;
+      return true;
     }
     if (k == "aten::instance_norm") {
       if (!ivalue(n->input(5)).toBool()) throw NotSupported("instance norm with running statistics (track_running_stats) is not exported");
@@ -240,7 +246,7 @@ class Writer {
                        {in(0), initializer(tensor_or(n->input(1), c, 1), "in_scale"), initializer(tensor_or(n->input(2), c, 0), "in_bias")}, {});
       attr(node, "epsilon", ivalue(n->input(7)).toDouble());
       emit(node, out);
-      return;
+      return true;
     }
     if (k == "aten::group_norm") {
       // [B, C, *S] -> [B, G, -1] -> instance norm over each group -> back -> per-channel affine.
@@ -257,27 +263,49 @@ class Writer {
       if (!is_none(n->input(2))) y = emit(make("Mul", {y, channel_param(ivalue(n->input(2)).toTensor(), spatial, "gn_w")}, {}), nullptr, "gn");
       const auto bias = tensor_or(n->input(3), c, 0);
       emit(make("Add", {y, channel_param(bias, spatial, "gn_b")}, {}), out);
-      return;
+      return true;
     }
-    if (k == "aten::relu" || k == "aten::relu_") return (void)emit(make("Relu", {in(0)}, {}), out);
-    if (k == "aten::sigmoid") return (void)emit(make("Sigmoid", {in(0)}, {}), out);
-    if (k == "aten::tanh") return (void)emit(make("Tanh", {in(0)}, {}), out);
-    if (k == "aten::selu") return (void)emit(make("Selu", {in(0)}, {}), out);
+    return false;
+  }
+
+  /// Activations and softmax. Returns false when `n` is not one of them.
+  bool translate_activation(Node* n, const std::string& k) {
+    auto in = [&](std::size_t i) { return name(n->input(i)); };
+    auto* out = n->outputs().size() == 1 ? n->output() : nullptr;
+    if (k == "aten::relu" || k == "aten::relu_") {
+      emit(make("Relu", {in(0)}, {}), out);
+      return true;
+    }
+    if (k == "aten::sigmoid") {
+      emit(make("Sigmoid", {in(0)}, {}), out);
+      return true;
+    }
+    if (k == "aten::tanh") {
+      emit(make("Tanh", {in(0)}, {}), out);
+      return true;
+    }
+    if (k == "aten::selu") {
+      emit(make("Selu", {in(0)}, {}), out);
+      return true;
+    }
     if (k == "aten::leaky_relu" || k == "aten::leaky_relu_") {
       auto node = make("LeakyRelu", {in(0)}, {});
       attr(node, "alpha", ivalue(n->input(1)).toScalar().toDouble());
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
     if (k == "aten::elu") {
       auto node = make("Elu", {in(0)}, {});
       attr(node, "alpha", ivalue(n->input(1)).toScalar().toDouble());
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
     if (k == "aten::prelu") {
       const auto w = ivalue(n->input(1)).toTensor();
       const int spatial = static_cast<int>(sizes_of(n->input(0)).size()) - 2;
       const auto slope = w.numel() == 1 ? initializer(w.reshape({1}), "prelu") : channel_param(w, spatial, "prelu");
-      return (void)emit(make("PRelu", {in(0), slope}, {}), out);
+      emit(make("PRelu", {in(0), slope}, {}), out);
+      return true;
     }
     if (k == "aten::gelu") {
       if (n->inputs().size() > 1 && ivalue(n->input(1)).toStringRef() != "none") throw NotSupported("GELU with the tanh approximation is not exported");
@@ -287,18 +315,30 @@ class Writer {
       const auto e = emit(make("Erf", {a}, {}), nullptr, "gelu");
       const auto p = emit(make("Add", {e, floats_init({1.f}, "gelu")}, {}), nullptr, "gelu");
       const auto m = emit(make("Mul", {x, p}, {}), nullptr, "gelu");
-      return (void)emit(make("Mul", {m, floats_init({0.5f}, "gelu")}, {}), out);
+      emit(make("Mul", {m, floats_init({0.5f}, "gelu")}, {}), out);
+      return true;
     }
     if (k == "aten::softmax") {
       auto node = make("Softmax", {in(0)}, {});
       attr(node, "axis", ivalue(n->input(1)).toInt());
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
+    return false;
+  }
+
+  /// Arithmetic and concatenation. Returns false when `n` is not one of them.
+  bool translate_elementwise(Node* n, const std::string& k) {
+    auto* out = n->outputs().size() == 1 ? n->output() : nullptr;
     if (k == "aten::add" || k == "aten::sub" || k == "aten::add_") {
       if (n->inputs().size() > 2 && ivalue(n->input(2)).toScalar().toDouble() != 1.0) throw NotSupported(k + " with alpha != 1 is not exported");
-      return (void)emit(make(k == "aten::sub" ? "Sub" : "Add", {operand(n->input(0)), operand(n->input(1))}, {}), out);
+      emit(make(k == "aten::sub" ? "Sub" : "Add", {operand(n->input(0)), operand(n->input(1))}, {}), out);
+      return true;
     }
-    if (k == "aten::mul" || k == "aten::div") return (void)emit(make(k == "aten::mul" ? "Mul" : "Div", {operand(n->input(0)), operand(n->input(1))}, {}), out);
+    if (k == "aten::mul" || k == "aten::div") {
+      emit(make(k == "aten::mul" ? "Mul" : "Div", {operand(n->input(0)), operand(n->input(1))}, {}), out);
+      return true;
+    }
     if (k == "aten::cat") {
       auto* list = n->input(0)->node();
       if (list->kind() != c10::prim::ListConstruct) throw NotSupported("aten::cat of a list that is not built in the graph");
@@ -306,8 +346,16 @@ class Writer {
       for (auto* v : list->inputs()) parts.push_back(name(v));
       auto node = make("Concat", parts, {});
       attr(node, "axis", ivalue(n->input(1)).toInt());
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
+    return false;
+  }
+
+  /// Pooling, resizing, padding, casts and identities. Returns false when `n` is not one of them.
+  bool translate_resample(Node* n, const std::string& k) {
+    auto in = [&](std::size_t i) { return name(n->input(i)); };
+    auto* out = n->outputs().size() == 1 ? n->output() : nullptr;
     if (k == "aten::max_pool2d" || k == "aten::max_pool3d") {
       const int spatial = k == "aten::max_pool3d" ? 3 : 2;
       const auto kernel = rep(ints(n->input(1)), spatial);
@@ -322,7 +370,8 @@ class Writer {
       attr(node, "pads", pads);
       attr(node, "dilations", rep(ints(n->input(4)), spatial));
       attr(node, "ceil_mode", static_cast<int64_t>(ivalue(n->input(5)).toBool()));
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
     if (k == "aten::upsample_trilinear3d" || k == "aten::upsample_bilinear2d" || k == "aten::upsample_nearest3d" ||
         k == "aten::upsample_nearest2d" || k == "aten::upsample_linear1d") {
@@ -347,7 +396,8 @@ class Writer {
         attr(node, "coordinate_transformation_mode",
              std::string(ivalue(n->input(2)).toBool() ? "align_corners" : "pytorch_half_pixel"));
       }
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
     if (k == "aten::constant_pad_nd") {
       const auto pad = ints(n->input(1));  // last axis first: (begin, end) pairs
@@ -359,7 +409,8 @@ class Writer {
         pads[rank + axis] = pad[i + 1];
       }
       const double value = n->inputs().size() > 2 ? ivalue(n->input(2)).toScalar().toDouble() : 0.0;
-      return (void)emit(make("Pad", {in(0), ints_init(pads, "pads"), floats_init({static_cast<float>(value)}, "pad_value")}, {}), out);
+      emit(make("Pad", {in(0), ints_init(pads, "pads"), floats_init({static_cast<float>(value)}, "pad_value")}, {}), out);
+      return true;
     }
     if (k == "aten::to") {
       const auto dtype = static_cast<c10::ScalarType>(ivalue(n->input(1)).toInt());
@@ -369,12 +420,14 @@ class Writer {
       else if (dtype == torch::kBFloat16) to = onnx::TensorProto::BFLOAT16;
       else if (dtype != torch::kFloat) throw NotSupported("a cast to " + std::string(c10::toString(dtype)) + " is not exported");
       attr(node, "to", to);
-      return (void)emit(node, out);
+      emit(node, out);
+      return true;
     }
     if (k == "aten::contiguous" || k == "aten::clone" || k == "aten::detach" || k == "aten::dropout" || k == "aten::feature_dropout") {
-      return (void)emit(make("Identity", {in(0)}, {}), out);
+      emit(make("Identity", {in(0)}, {}), out);
+      return true;
     }
-    throw NotSupported(fmt::format("the graph node {} has no ONNX translation yet", k));
+    return false;
   }
 
   /// A tensor operand, or a scalar constant as a one-element initializer.

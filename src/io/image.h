@@ -1,6 +1,6 @@
 #pragma once
 /// Images as Barton passes them around: a channel-first tensor plus a RAS affine
-/// (ARCHITECTURE.md "Conventions that must not drift").
+/// (docs/architecture.md, data conventions).
 
 #include <array>
 #include <map>

@@ -280,29 +280,37 @@ std::vector<DicomSeries> list_dicom_series(const std::string& folder) {
 
 namespace barton::io::internal {
 
-Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
-  const auto all = list_dicom_series(folder);
-  if (all.empty()) throw IoError(folder, "no DICOM series found in this folder");
-  const DicomSeries* chosen = &all.front();
-  if (!options.series_uid.empty()) {
-    chosen = nullptr;
-    std::vector<std::string> uids;
-    for (const auto& s : all) {
-      uids.push_back(s.uid);
-      if (s.uid == options.series_uid) chosen = &s;
-    }
-    if (!chosen) {
-      throw IoError(folder, "no series with UID '" + options.series_uid + "' (found: " + join(uids, ", ") + ")");
-    }
-  }
-  struct Slice {
-    std::string file;
-    std::array<double, 3> ipp{};
-    std::array<double, 6> iop{};
-    double pos = 0;
-  };
-  std::vector<Slice> slices;
+namespace {
+
+/// One DICOM slice's file and position.
+struct DicomSlice {
+  std::string file;
+  std::array<double, 3> ipp{};
+  std::array<double, 6> iop{};
+  double pos = 0;
+};
+
+/// A series' slices (unsorted) and in-plane geometry, from the file headers.
+struct DicomSeriesHeaders {
+  std::vector<DicomSlice> slices;
   std::array<double, 2> pixel_spacing{1, 1};
+};
+
+const DicomSeries& choose_series(const std::vector<DicomSeries>& all, const std::string& folder, const ReadOptions& options) {
+  if (all.empty()) throw IoError(folder, "no DICOM series found in this folder");
+  if (options.series_uid.empty()) return all.front();
+  std::vector<std::string> uids;
+  for (const auto& s : all) {
+    if (s.uid == options.series_uid) return s;
+    uids.push_back(s.uid);
+  }
+  throw IoError(folder, "no series with UID '" + options.series_uid + "' (found: " + join(uids, ", ") + ")");
+}
+
+DicomSeriesHeaders read_slice_headers(const DicomSeries* chosen, const std::string& folder) {
+  DicomSeriesHeaders h;
+  auto& slices = h.slices;
+  auto& pixel_spacing = h.pixel_spacing;
   std::array<std::size_t, 2> rows_cols{0, 0};
   try {
     for (const auto& f : chosen->files) {
@@ -310,7 +318,7 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
       io->SetFileName(f);
       io->ReadImageInformation();
       const auto& dict = io->GetMetaDataDictionary();
-      Slice s;
+      DicomSlice s;
       s.file = f;
       const auto ipp = split(meta_string(dict, "0020|0032"), '\\');
       const auto iop = split(meta_string(dict, "0020|0037"), '\\');
@@ -334,6 +342,17 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
   } catch (const std::invalid_argument&) {
     throw IoError(folder, "malformed Image Position/Orientation values in series " + chosen->uid);
   }
+  return h;
+}
+
+/// The slice geometry along the normal: checks one orientation, distinct and evenly spaced
+/// positions and no in-plane shift; sorts the slices along the normal.
+struct SliceStack {
+  std::array<double, 3> row, col, normal;
+  double dz = 1.0;
+};
+
+SliceStack stack_slices(std::vector<DicomSlice>& slices, const DicomSeries* chosen, const std::string& folder) {
   // Orientation must agree across slices.
   const auto& iop0 = slices.front().iop;
   for (const auto& s : slices) {
@@ -350,7 +369,7 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
   const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
                                      row[0] * col[1] - row[1] * col[0]};
   for (auto& s : slices) s.pos = s.ipp[0] * normal[0] + s.ipp[1] * normal[1] + s.ipp[2] * normal[2];
-  std::sort(slices.begin(), slices.end(), [](const Slice& a, const Slice& b) { return a.pos < b.pos; });
+  std::sort(slices.begin(), slices.end(), [](const DicomSlice& a, const DicomSlice& b) { return a.pos < b.pos; });
   double dz = 1.0;
   if (slices.size() > 1) {
     dz = (slices.back().pos - slices.front().pos) / static_cast<double>(slices.size() - 1);
@@ -375,10 +394,13 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
       }
     }
   }
-  // Voxels: GDCM applies each slice's RescaleSlope/Intercept.
+  return SliceStack{row, col, normal, dz};
+}
+
+/// The voxels of the sorted slices as [1, I, J, K]; GDCM applies each slice's RescaleSlope/Intercept.
+void read_series_voxels(const std::vector<DicomSlice>& slices, const std::string& folder, Image& img) {
   std::vector<std::string> files;
   for (const auto& s : slices) files.push_back(s.file);
-  Image img;
   try {
     auto gdcm_io = itk::GDCMImageIO::New();
     gdcm_io->SetFileName(files.front());
@@ -413,6 +435,19 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
   } catch (const itk::ExceptionObject& e) {
     throw IoError(folder, std::string("reading DICOM pixels: ") + e.GetDescription());
   }
+}
+
+}  // namespace
+
+Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
+  const auto all = list_dicom_series(folder);
+  const DicomSeries* chosen = &choose_series(all, folder, options);
+  auto headers = read_slice_headers(chosen, folder);
+  auto& slices = headers.slices;
+  const auto& pixel_spacing = headers.pixel_spacing;
+  const auto [row, col, normal, dz] = stack_slices(slices, chosen, folder);
+  Image img;
+  read_series_voxels(slices, folder, img);
   // Affine (LPS): columns = row cosine * column spacing, column cosine * row spacing, normal * dz.
   Affine lps = identity_affine();
   for (int r = 0; r < 3; ++r) {

@@ -43,134 +43,156 @@ class Unpickler {
   PyValue run() {
     while (true) {
       const uint8_t op = u8();
-      switch (op) {
-        case 0x80: u8(); break;                       // PROTO
-        case 0x95: pos_ += 8; break;                  // FRAME
-        case '}': push(dict()); break;                // EMPTY_DICT
-        case ']': push(list()); break;                // EMPTY_LIST
-        case ')': push(tuple({})); break;             // EMPTY_TUPLE
-        case '(': marks_.push_back(stack_.size()); break;
-        case 'c': {                                   // GLOBAL
-          auto mod = line(), name = line();
-          push(PyValue{PyValue::Global{mod, name}});
-          break;
-        }
-        case 0x93: {                                  // STACK_GLOBAL
-          auto name = pop(), mod = pop();
-          push(PyValue{PyValue::Global{std::get<std::string>(mod.v), std::get<std::string>(name.v)}});
-          break;
-        }
-        case 'q': memo_[u8()] = top(); break;         // BINPUT
-        case 'r': memo_[u32()] = top(); break;        // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;  // MEMOIZE
-        case 'h': push(memo(u8())); break;            // BINGET
-        case 'j': push(memo(u32())); break;           // LONG_BINGET
-        case 'X': push(PyValue{bytes(u32())}); break;  // BINUNICODE
-        case 0x8c: push(PyValue{bytes(u8())}); break;  // SHORT_BINUNICODE
-        case 0x8d: push(PyValue{bytes(static_cast<std::size_t>(u64()))}); break;
-        case 'T': push(PyValue{bytes(u32())}); break;  // BINSTRING
-        case 'U': push(PyValue{bytes(u8())}); break;   // SHORT_BINSTRING
-        case 'B': push(PyValue{bytes(u32())}); break;  // BINBYTES
-        case 'C': push(PyValue{bytes(u8())}); break;   // SHORT_BINBYTES
-        case 'J': push(PyValue{static_cast<int64_t>(static_cast<int32_t>(u32()))}); break;
-        case 'K': push(PyValue{static_cast<int64_t>(u8())}); break;
-        case 'M': {
-          const uint16_t v = u8() | (static_cast<uint16_t>(u8()) << 8);
-          push(PyValue{static_cast<int64_t>(v)});
-          break;
-        }
-        case 0x8a: push(PyValue{long_n(u8())}); break;   // LONG1
-        case 0x8b: push(PyValue{long_n(u32())}); break;  // LONG4
-        case 'G': {                                       // BINFLOAT (big endian)
-          uint64_t bits = 0;
-          for (int i = 0; i < 8; ++i) bits = (bits << 8) | u8();
-          double dv;
-          std::memcpy(&dv, &bits, 8);
-          push(PyValue{dv});
-          break;
-        }
-        case 'N': push(PyValue{PyValue::None{}}); break;
-        case 0x88: push(PyValue{true}); break;
-        case 0x89: push(PyValue{false}); break;
-        case 't': push(tuple(pop_mark())); break;
-        case 0x85: {
-          auto a = pop();
-          push(tuple({a}));
-          break;
-        }
-        case 0x86: {
-          auto b = pop(), a = pop();
-          push(tuple({a, b}));
-          break;
-        }
-        case 0x87: {
-          auto c = pop(), b = pop(), a = pop();
-          push(tuple({a, b, c}));
-          break;
-        }
-        case 'l': {
-          auto items = pop_mark();
-          auto l = list();
-          *std::get<std::shared_ptr<PyList>>(l.v) = std::move(items);
-          push(l);
-          break;
-        }
-        case 'a': {
-          auto v = pop();
-          as_list(top()).push_back(v);
-          break;
-        }
-        case 'e': {
-          auto items = pop_mark();
-          auto& l = as_list(top());
-          for (auto& i : items) l.push_back(i);
-          break;
-        }
-        case 'd': {
-          auto items = pop_mark();
-          auto dv = dict();
-          for (std::size_t i = 0; i + 1 < items.size(); i += 2) std::get<std::shared_ptr<PyDict>>(dv.v)->push_back({items[i], items[i + 1]});
-          push(dv);
-          break;
-        }
-        case 's': {
-          auto v = pop(), k = pop();
-          as_dict(top()).push_back({k, v});
-          break;
-        }
-        case 'u': {
-          auto items = pop_mark();
-          auto& dct = as_dict(top());
-          for (std::size_t i = 0; i + 1 < items.size(); i += 2) dct.push_back({items[i], items[i + 1]});
-          break;
-        }
-        case 'R': {  // REDUCE
-          auto args = pop(), fn = pop();
-          push(call(fn, args));
-          break;
-        }
-        case 0x81: {  // NEWOBJ
-          auto args = pop(), cls = pop();
-          push(call(cls, args));
-          break;
-        }
-        case 'b': {  // BUILD: state on an object; dict attributes (OrderedDict._metadata) are not needed
-          pop();
-          break;
-        }
-        case 'Q': {  // BINPERSID
-          auto pid = pop();
-          push(persistent(pid));
-          break;
-        }
-        case '.': return pop();
-        default:
-          throw IoError(path_, fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
-      }
+      if (op == '.') return pop();  // STOP
+      if (!load_value(op) && !build_container(op) && !call_or_build(op))
+        throw IoError(path_, fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
     }
   }
 
  private:
+  /// Framing, memo and scalar opcodes. False for others.
+  bool load_value(uint8_t op) {
+    switch (op) {
+      case 0x80: u8(); return true;                       // PROTO
+      case 0x95: pos_ += 8; return true;                  // FRAME
+      case '}': push(dict()); return true;                // EMPTY_DICT
+      case ']': push(list()); return true;                // EMPTY_LIST
+      case ')': push(tuple({})); return true;             // EMPTY_TUPLE
+      case '(': marks_.push_back(stack_.size()); return true;
+      case 'c': {                                   // GLOBAL
+        auto mod = line(), name = line();
+        push(PyValue{PyValue::Global{mod, name}});
+        return true;
+      }
+      case 0x93: {                                  // STACK_GLOBAL
+        auto name = pop(), mod = pop();
+        push(PyValue{PyValue::Global{std::get<std::string>(mod.v), std::get<std::string>(name.v)}});
+        return true;
+      }
+      case 'q': memo_[u8()] = top(); return true;         // BINPUT
+      case 'r': memo_[u32()] = top(); return true;        // LONG_BINPUT
+      case 0x94: memo_[memo_.size()] = top(); return true;  // MEMOIZE
+      case 'h': push(memo(u8())); return true;            // BINGET
+      case 'j': push(memo(u32())); return true;           // LONG_BINGET
+      case 'X': push(PyValue{bytes(u32())}); return true;  // BINUNICODE
+      case 0x8c: push(PyValue{bytes(u8())}); return true;  // SHORT_BINUNICODE
+      case 0x8d: push(PyValue{bytes(static_cast<std::size_t>(u64()))}); return true;
+      case 'T': push(PyValue{bytes(u32())}); return true;  // BINSTRING
+      case 'U': push(PyValue{bytes(u8())}); return true;   // SHORT_BINSTRING
+      case 'B': push(PyValue{bytes(u32())}); return true;  // BINBYTES
+      case 'C': push(PyValue{bytes(u8())}); return true;   // SHORT_BINBYTES
+      case 'J': push(PyValue{static_cast<int64_t>(static_cast<int32_t>(u32()))}); return true;
+      case 'K': push(PyValue{static_cast<int64_t>(u8())}); return true;
+      case 'M': {
+        const uint16_t v = u8() | (static_cast<uint16_t>(u8()) << 8);
+        push(PyValue{static_cast<int64_t>(v)});
+        return true;
+      }
+      case 0x8a: push(PyValue{long_n(u8())}); return true;   // LONG1
+      case 0x8b: push(PyValue{long_n(u32())}); return true;  // LONG4
+      case 'G': {                                       // BINFLOAT (big endian)
+        uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits = (bits << 8) | u8();
+        double dv;
+        std::memcpy(&dv, &bits, 8);
+        push(PyValue{dv});
+        return true;
+      }
+      case 'N': push(PyValue{PyValue::None{}}); return true;
+      case 0x88: push(PyValue{true}); return true;
+      case 0x89: push(PyValue{false}); return true;
+      default:
+        return false;
+    }
+  }
+
+  /// Tuple, list and dict opcodes. False for others.
+  bool build_container(uint8_t op) {
+    switch (op) {
+      case 't': push(tuple(pop_mark())); return true;
+      case 0x85: {
+        auto a = pop();
+        push(tuple({a}));
+        return true;
+      }
+      case 0x86: {
+        auto b = pop(), a = pop();
+        push(tuple({a, b}));
+        return true;
+      }
+      case 0x87: {
+        auto c = pop(), b = pop(), a = pop();
+        push(tuple({a, b, c}));
+        return true;
+      }
+      case 'l': {
+        auto items = pop_mark();
+        auto l = list();
+        *std::get<std::shared_ptr<PyList>>(l.v) = std::move(items);
+        push(l);
+        return true;
+      }
+      case 'a': {
+        auto v = pop();
+        as_list(top()).push_back(v);
+        return true;
+      }
+      case 'e': {
+        auto items = pop_mark();
+        auto& l = as_list(top());
+        for (auto& i : items) l.push_back(i);
+        return true;
+      }
+      case 'd': {
+        auto items = pop_mark();
+        auto dv = dict();
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2) std::get<std::shared_ptr<PyDict>>(dv.v)->push_back({items[i], items[i + 1]});
+        push(dv);
+        return true;
+      }
+      case 's': {
+        auto v = pop(), k = pop();
+        as_dict(top()).push_back({k, v});
+        return true;
+      }
+      case 'u': {
+        auto items = pop_mark();
+        auto& dct = as_dict(top());
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2) dct.push_back({items[i], items[i + 1]});
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
+  /// Globals applied to arguments, object state and persistent ids (tensor storages). False for others.
+  bool call_or_build(uint8_t op) {
+    switch (op) {
+      case 'R': {  // REDUCE
+        auto args = pop(), fn = pop();
+        push(call(fn, args));
+        return true;
+      }
+      case 0x81: {  // NEWOBJ
+        auto args = pop(), cls = pop();
+        push(call(cls, args));
+        return true;
+      }
+      case 'b': {  // BUILD: state on an object; dict attributes (OrderedDict._metadata) are not needed
+        pop();
+        return true;
+      }
+      case 'Q': {  // BINPERSID
+        auto pid = pop();
+        push(persistent(pid));
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+
   uint8_t u8() {
     if (pos_ >= d_.size()) throw IoError(path_, "truncated pickle");
     return static_cast<uint8_t>(d_[pos_++]);

@@ -29,7 +29,7 @@ Reduction reduction_arg(const ConfigNode& a) {
   if (r == "mean") return Reduction::kMean;
   if (r == "sum") return Reduction::kSum;
   if (r == "none") return Reduction::kNone;
-  throw ConfigError(a.at("reduction").source(), a.at("reduction").pointer(), "must be mean, sum or none, got '" + r + "'");
+  throw a.at("reduction").error("must be mean, sum or none, got '" + r + "'");
 }
 
 std::vector<double> weight_arg(const ConfigNode& a, const char* name) {
@@ -37,7 +37,7 @@ std::vector<double> weight_arg(const ConfigNode& a, const char* name) {
   const auto v = a.at(name);
   auto w = v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
   for (double x : w) {
-    if (x < 0) throw ConfigError(v.source(), v.pointer(), "weights must be non-negative");
+    if (x < 0) throw v.error("weights must be non-negative");
   }
   return w;
 }
@@ -56,9 +56,9 @@ struct Activation {
     Activation x;
     x.sigmoid = a.get_or("sigmoid", false);
     x.softmax = a.get_or("softmax", false);
-    if (x.sigmoid && x.softmax) throw ConfigError(a.source(), a.pointer(), "sigmoid and softmax are mutually exclusive");
-    if (a.has("other_act") && !a.at("other_act").is_null()) {
-      throw ConfigError(a.at("other_act").source(), a.at("other_act").pointer(), "other_act (a Python callable) is not supported");
+    if (x.sigmoid && x.softmax) throw a.error("sigmoid and softmax are mutually exclusive");
+    if (a.given("other_act")) {
+      throw a.at("other_act").error("other_act (a Python callable) is not supported");
     }
     return x;
   }
@@ -226,7 +226,7 @@ struct FocalOptions {
     o.to_onehot_y = a.get_or("to_onehot_y", false);
     o.use_softmax = a.get_or("use_softmax", false);
     o.gamma = a.get_or("gamma", 2.0);
-    if (a.has("alpha") && !a.at("alpha").is_null()) o.alpha = a.at("alpha").as<double>();
+    if (auto v = a.get_optional<double>("alpha")) o.alpha = *v;
     o.weight = weight_arg(a, weight_key);
     o.reduction = reduction_arg(a);
     return o;
@@ -430,10 +430,10 @@ void register_losses(LossRegistry& r) {
   r.implement("DeepSupervisionLoss", [&r](const ConfigNode& a, const BuildContext& ctx) {
     const auto mode = a.get_or<std::string>("weight_mode", "exp");
     if (mode != "same" && mode != "exp" && mode != "two") {
-      throw ConfigError(a.at("weight_mode").source(), a.at("weight_mode").pointer(), "must be same, exp or two");
+      throw a.at("weight_mode").error("must be same, exp or two");
     }
     auto inner = r.create(a.at("loss"), ctx);
-    if (!inner) throw ConfigError(a.at("loss").source(), a.at("loss").pointer(), "the wrapped loss cannot be disabled");
+    if (!inner) throw a.at("loss").error("the wrapped loss cannot be disabled");
     return std::make_unique<DeepSupervisionLoss>(std::move(inner), mode, weight_arg(a, "weights"));
   });
   r.implement("DiceLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<DiceLoss>(DiceOptions::from(a)); });
@@ -441,7 +441,7 @@ void register_losses(LossRegistry& r) {
   r.implement("GeneralizedDiceLoss", [](const ConfigNode& a, const BuildContext&) {
     const auto w = a.get_or<std::string>("w_type", "square");
     if (w != "square" && w != "simple" && w != "uniform") {
-      throw ConfigError(a.at("w_type").source(), a.at("w_type").pointer(), "must be square, simple or uniform");
+      throw a.at("w_type").error("must be square, simple or uniform");
     }
     return std::make_unique<GeneralizedDiceLoss>(DiceOptions::from(a), w);
   });
@@ -458,7 +458,7 @@ void register_losses(LossRegistry& r) {
   });
   r.implement("DiceCELoss", [](const ConfigNode& a, const BuildContext&) {
     auto d = DiceOptions::from(a);
-    if (d.reduction == Reduction::kNone) throw ConfigError(a.at("reduction").source(), a.at("reduction").pointer(), "DiceCELoss supports mean or sum");
+    if (d.reduction == Reduction::kNone) throw a.at("reduction").error("DiceCELoss supports mean or sum");
     // MONAI: one class weight for both terms (ce_weight is its deprecated alias); the Dice term
     // drops the background entry when include_background is false.
     auto w = d.weight;

@@ -1,5 +1,5 @@
 #pragma once
-/// Segmentation metrics as MONAI computes them (monai/metrics; ../shared/reference/peers.md 1(g)).
+/// Segmentation metrics as MONAI computes them (monai/metrics; docs/monai-semantics-nn.md).
 /// Inputs are binarised one-hot [B, C, *spatial] tensors; results are [B, C] float64 with NaN where
 /// MONAI gives NaN. Distances are in physical units given per-axis `spacing` (empty = 1).
 

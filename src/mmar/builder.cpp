@@ -41,7 +41,7 @@ ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
 std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& config, const std::string& pointer,
                                                       const Registries& registries, const BuildContext& ctx_in) {
   const auto list = node_at(config.doc, pointer);
-  if (!list.is_array()) throw ConfigError(list.source(), list.pointer(), "expected a list of transforms");
+  if (!list.is_array()) throw list.error("expected a list of transforms");
   BuildContext ctx = ctx_in;
   if (ctx.mmar_root == ".") ctx.mmar_root = config.files.mmar_root;
   std::vector<std::shared_ptr<const transforms::Transform>> steps;
@@ -60,7 +60,7 @@ std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& conf
 std::vector<data::DataItem> section_datalist(const ResolvedConfig& config, const std::string& section,
                                              bool check_files) {
   const auto sec = node_at(config.doc, section);
-  if (!sec.has("dataset")) throw ConfigError(sec.source(), sec.pointer(), "this section has no \"dataset\"");
+  if (!sec.has("dataset")) throw sec.error("this section has no \"dataset\"");
   const auto ds = sec.at("dataset");
   const auto list = ds.require<std::string>("data_list_file_path");
   const auto base = ds.get_or<std::string>("data_file_base_dir", "");

@@ -1,6 +1,6 @@
 #pragma once
-/// Loads a Clara 4.x MMAR config and resolves it into one explicit model (ARCHITECTURE.md
-/// "The flow of data"): {VAR} substitution from environment.json, top-level scalar keys and
+/// Loads a Clara 4.x MMAR config and resolves it into one explicit model (docs/architecture.md,
+/// flows): {VAR} substitution from environment.json, top-level scalar keys and
 /// --set; --set /json/pointer=VALUE; `ref` entries expanded; the implicit (4.0) wiring style
 /// filled in so both styles give the same explicit config; every component checked against its
 /// registry; @references and Clara's Python idioms checked; circular references refused.

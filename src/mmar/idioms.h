@@ -1,6 +1,6 @@
 #pragma once
 /// The Python snippets that Clara 4.x configs use, recognised by pattern and never evaluated
-/// (STYLE.md principle 5). Anything else written as Python is refused with a message that says
+/// (docs/mmar-format.md). Anything else written as Python is refused with a message that says
 /// what to write instead.
 
 #include <optional>

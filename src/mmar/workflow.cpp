@@ -216,14 +216,14 @@ T get_ref(const BuildContext& ctx, const ConfigNode& args, std::string_view key,
 std::vector<NamedMetric> collect_metrics(const BuildContext& ctx, const ConfigNode& a, std::string_view key_arg, bool& has_key) {
   std::vector<NamedMetric> out;
   has_key = false;
-  if (a.has(key_arg) && !a.at(key_arg).is_null()) {
+  if (a.given(key_arg)) {
     auto k = get_ref<NamedMetric>(ctx, a, key_arg, false);
     if (k.metric) {
       out.push_back(k);
       has_key = true;
     }
   }
-  if (a.has("additional_metrics") && !a.at("additional_metrics").is_null()) {
+  if (a.given("additional_metrics")) {
     for (auto& m : get_ref<std::vector<NamedMetric>>(ctx, a, "additional_metrics", false)) out.push_back(m);
   }
   return out;
@@ -329,8 +329,8 @@ std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const Bui
   e->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
   e->metrics = collect_metrics(ctx, a, "key_val_metric", e->has_key_metric);
   e->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "val_handlers", false));
-  e->amp = a.has("amp") && !a.at("amp").is_null() && a.at("amp").as<bool>();
-  e->epoch_length = a.has("epoch_length") && !a.at("epoch_length").is_null() ? a.at("epoch_length").as<int64_t>() : 0;
+  e->amp = a.given("amp") && a.at("amp").as<bool>();
+  e->epoch_length = a.get_optional<int64_t>("epoch_length").value_or(0);
   if (auto d = ctx.lookup("device"); d.has_value()) e->device = std::any_cast<torch::Device>(d);
   return e;
 }
@@ -339,9 +339,9 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
   auto t = std::make_shared<engine::Trainer>();
   t->options.max_epochs = a.require<int64_t>("max_epochs");
   if (t->options.max_epochs < 1) throw ConfigError(a.source(), a.pointer() + "/max_epochs", "must be at least 1");
-  if (a.has("epoch_length") && !a.at("epoch_length").is_null()) t->options.epoch_length = a.at("epoch_length").as<int64_t>();
+  if (auto v = a.get_optional<int64_t>("epoch_length")) t->options.epoch_length = *v;
   if (a.has("gradient_accumulation")) t->options.grad_accumulation = std::max<int64_t>(1, a.at("gradient_accumulation").as<int64_t>());
-  if (a.has("clip_grad_norm") && !a.at("clip_grad_norm").is_null()) t->options.grad_clip_norm = a.at("clip_grad_norm").as<double>();
+  if (auto v = a.get_optional<double>("clip_grad_norm")) t->options.grad_clip_norm = *v;
   t->loader = get_ref<std::shared_ptr<data::DataLoader>>(ctx, a, "train_data_loader", true);
   t->network = get_ref<std::shared_ptr<nets::Network>>(ctx, a, "network", true);
   t->loss = get_ref<std::shared_ptr<losses::Loss>>(ctx, a, "loss_function", true);
@@ -356,7 +356,7 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
   t->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
   t->metrics = collect_metrics(ctx, a, "key_train_metric", t->has_key_metric);
   t->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "train_handlers", false));
-  t->amp = a.has("amp") && !a.at("amp").is_null() && a.at("amp").as<bool>();
+  t->amp = a.given("amp") && a.at("amp").as<bool>();
   if (auto d = ctx.lookup("device"); d.has_value()) t->device = std::any_cast<torch::Device>(d);
   if (auto c = ctx.lookup("conf"); c.has_value()) t->network_config = std::any_cast<std::string>(c);
   return t;

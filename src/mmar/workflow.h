@@ -10,7 +10,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/workflow.h"
+#include "engine/evaluator.h"
+#include "engine/trainer.h"
 #include "mmar/config_resolver.h"
 
 namespace barton::mmar {

@@ -27,9 +27,9 @@ struct AttentionUnetOptions {
     o.channels =
         ch.is_array() ? ch.as<std::vector<int64_t>>() : std::vector<int64_t>{ch.as<int64_t>()};
     if (o.channels.size() < 2)
-      throw ConfigError(ch.source(), ch.pointer(), "needs at least 2 levels");
+      throw ch.error("needs at least 2 levels");
     for (auto c : o.channels) {
-      if (c < 1) throw ConfigError(ch.source(), ch.pointer(), "channel counts must be positive");
+      if (c < 1) throw ch.error("channel counts must be positive");
     }
     const auto st = a.at("strides");
     if (st.is_array()) {
@@ -44,7 +44,7 @@ struct AttentionUnetOptions {
           fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
     }
     for (auto s : o.strides) {
-      if (s < 1) throw ConfigError(st.source(), st.pointer(), "strides must be positive");
+      if (s < 1) throw st.error("strides must be positive");
     }
     if (a.has("kernel_size")) o.kernel = isotropic_int(a.at("kernel_size"), "kernel_size");
     if (a.has("up_kernel_size"))

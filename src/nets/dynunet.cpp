@@ -51,7 +51,7 @@ struct DynUNetOptions {
         }
         auto xs = ints_rep(e, n);
         for (auto x : xs) {
-          if (x < 1) throw ConfigError(e.source(), e.pointer(), "must be positive");
+          if (x < 1) throw e.error("must be positive");
         }
         levels.push_back(std::move(xs));
       }
@@ -81,7 +81,7 @@ struct DynUNetOptions {
         }
       }
     }
-    if (a.has("filters") && !a.at("filters").is_null()) {
+    if (a.given("filters")) {
       const auto fv = a.at("filters");
       o.filters = fv.as<Ints>();
       if (o.filters.size() < levels) {
@@ -90,17 +90,17 @@ struct DynUNetOptions {
       }
       o.filters.resize(levels);
       for (auto f : o.filters) {
-        if (f < 1) throw ConfigError(fv.source(), fv.pointer(), "filter counts must be positive");
+        if (f < 1) throw fv.error("filter counts must be positive");
       }
     } else {
       for (std::size_t i = 0; i < levels; ++i)
         o.filters.push_back(std::min<int64_t>(int64_t{1} << (5 + i), o.dims == 3 ? 320 : 512));
     }
-    if (a.has("dropout") && !a.at("dropout").is_null()) {
+    if (a.given("dropout")) {
       const auto dv = a.at("dropout");
       o.dropout = dv.as<double>();
       if (o.dropout < 0 || o.dropout > 1)
-        throw ConfigError(dv.source(), dv.pointer(), "must be in [0, 1]");
+        throw dv.error("must be in [0, 1]");
     }
     o.norm = parse_norm(a, "norm_name", o.norm, o.dims, /*allow_none=*/false);
     o.act = parse_act(a, "act_name", o.act, /*allow_none=*/false);

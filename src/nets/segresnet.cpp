@@ -32,7 +32,7 @@ struct SegResNetOptions {
     std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
     if (o.init_filters < 1)
       throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
-    if (a.has("dropout_prob") && !a.at("dropout_prob").is_null()) {
+    if (a.given("dropout_prob")) {
       o.dropout_prob = a.at("dropout_prob").as<double>();
       if (o.dropout_prob < 0 || o.dropout_prob > 1) {
         throw ConfigError(a.source(), a.pointer() + "/dropout_prob", "must be in [0, 1]");
@@ -56,7 +56,7 @@ struct SegResNetOptions {
       const auto v = a.at(key);
       dst = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
       for (auto b : dst) {
-        if (b < 0) throw ConfigError(v.source(), v.pointer(), "block counts must not be negative");
+        if (b < 0) throw v.error("block counts must not be negative");
       }
     };
     blocks("blocks_down", o.blocks_down);

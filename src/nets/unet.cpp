@@ -32,7 +32,7 @@ struct UNetOptions {
     std::tie(o.in, o.out) = parse_io_channels(a);
     o.channels = a.require<std::vector<int64_t>>("channels");
     o.strides = a.require<std::vector<int64_t>>("strides");
-    if (o.channels.size() < 2) throw ConfigError(a.at("channels").source(), a.at("channels").pointer(), "needs at least 2 levels");
+    if (o.channels.size() < 2) throw a.at("channels").error("needs at least 2 levels");
     if (o.strides.size() < o.channels.size() - 1) {
       throw ConfigError(a.at("strides").source(), a.at("strides").pointer(),
                         fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
@@ -43,7 +43,7 @@ struct UNetOptions {
       if (v.is_array()) {
         const auto ks = v.as<std::vector<int64_t>>();
         for (auto x : ks) {
-          if (x != ks[0]) throw ConfigError(v.source(), v.pointer(), "anisotropic kernels are not supported yet");
+          if (x != ks[0]) throw v.error("anisotropic kernels are not supported yet");
         }
         return ks.at(0);
       }
@@ -54,7 +54,7 @@ struct UNetOptions {
     o.num_res_units = a.get_or("num_res_units", 0);
     if (a.has("act")) o.act = LayerSpec::from_config(a.at("act"));
     if (a.has("norm")) o.norm = LayerSpec::from_config(a.at("norm"));
-    if (a.has("dropout") && !a.at("dropout").is_null()) o.dropout = a.at("dropout").as<double>();
+    if (auto v = a.get_optional<double>("dropout")) o.dropout = *v;
     o.bias = a.get_or("bias", true);
     o.adn_ordering = a.get_or<std::string>("adn_ordering", "NDA");
     try {
@@ -63,7 +63,7 @@ struct UNetOptions {
     } catch (const ConfigError&) {
       throw;
     } catch (const Error& e) {
-      throw ConfigError(a.source(), a.pointer(), e.what());
+      throw a.error(e.what());
     }
     return o;
   }

@@ -14,7 +14,7 @@ namespace {
 std::vector<double> pair_arg(const ConfigNode& a, const char* k, std::vector<double> def) {
   if (!a.has(k) || a.at(k).is_null()) return def;
   auto v = a.at(k).as<std::vector<double>>();
-  if (v.size() != 2) throw ConfigError(a.at(k).source(), a.at(k).pointer(), "expected two values");
+  if (v.size() != 2) throw a.at(k).error("expected two values");
   return v;
 }
 
@@ -166,7 +166,7 @@ std::vector<ParamGroup> params_from(const BuildContext& ctx, const ConfigNode& a
     auto any = ctx.lookup("model.named_parameters()");
     if (any.has_value()) return param_groups(a, std::any_cast<std::vector<std::pair<std::string, torch::Tensor>>>(any));
   }
-  throw ConfigError(a.source(), a.pointer(), "the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
+  throw a.error("the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
 }
 
 }  // namespace
@@ -174,9 +174,9 @@ std::vector<ParamGroup> params_from(const BuildContext& ctx, const ConfigNode& a
 std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   std::vector<ParamGroup> groups(1);
   std::vector<std::string> matches;
-  if (a.has("param_groups") && !a.at("param_groups").is_null()) {
+  if (a.given("param_groups")) {
     const auto list = a.at("param_groups");
-    if (!list.is_array()) throw ConfigError(list.source(), list.pointer(), "expected a list of {\"match\", \"lr\", \"weight_decay\"}");
+    if (!list.is_array()) throw list.error("expected a list of {\"match\", \"lr\", \"weight_decay\"}");
     for (std::size_t i = 0; i < list.size(); ++i) {
       const auto g = list.at(i);
       g.expect_only_keys({"match", "lr", "weight_decay"});
@@ -200,7 +200,7 @@ std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std:
   for (std::size_t m = 0; m < matches.size(); ++m) {
     if (groups[m + 1].params.empty()) {
       const auto g = a.at("param_groups").at(m).at("match");
-      throw ConfigError(g.source(), g.pointer(), "no parameter name starts with '" + matches[m] + "'");
+      throw g.error("no parameter name starts with '" + matches[m] + "'");
     }
   }
   if (groups[0].params.empty()) groups.erase(groups.begin());
@@ -215,7 +215,7 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigN
 
 std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& a, std::vector<ParamGroup> params) {
   const double lr = a.get_or("lr", 1e-3);
-  if (lr < 0) throw ConfigError(a.at("lr").source(), a.at("lr").pointer(), "must be non-negative");
+  if (lr < 0) throw a.at("lr").error("must be non-negative");
   if (name == "Adam" || name == "AdamW") {
     const auto betas = pair_arg(a, "betas", {0.9, 0.999});
     if (name == "Adam") {
@@ -349,7 +349,7 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   if (name == "StepLR") {
     const auto step = a.require<int64_t>("step_size");
     const double gamma = a.get_or("gamma", 0.1);
-    if (step < 1) throw ConfigError(a.at("step_size").source(), a.at("step_size").pointer(), "must be at least 1");
+    if (step < 1) throw a.at("step_size").error("must be at least 1");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) { return b * std::pow(gamma, static_cast<double>(t / step)); });
   }
   if (name == "MultiStepLR") {
@@ -368,7 +368,7 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   if (name == "CosineAnnealingLR") {
     const auto T = a.require<int64_t>("T_max");
     const double eta_min = a.get_or("eta_min", 0.0);
-    if (T < 1) throw ConfigError(a.at("T_max").source(), a.at("T_max").pointer(), "must be at least 1");
+    if (T < 1) throw a.at("T_max").error("must be at least 1");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       return eta_min + (b - eta_min) * (1 + std::cos(kPi * static_cast<double>(t) / static_cast<double>(T))) / 2;
     });
@@ -406,10 +406,10 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   if (name == "ReduceLROnPlateau") {
     Plateau::Options o;
     const auto mode = a.get_or<std::string>("mode", "min");
-    if (mode != "min" && mode != "max") throw ConfigError(a.at("mode").source(), a.at("mode").pointer(), "must be min or max");
+    if (mode != "min" && mode != "max") throw a.at("mode").error("must be min or max");
     o.max_mode = mode == "max";
     o.factor = a.get_or("factor", 0.1);
-    if (o.factor >= 1.0) throw ConfigError(a.at("factor").source(), a.at("factor").pointer(), "must be < 1");
+    if (o.factor >= 1.0) throw a.at("factor").error("must be < 1");
     o.patience = a.get_or<int64_t>("patience", 10);
     o.threshold = a.get_or("threshold", 1e-4);
     o.relative = a.get_or<std::string>("threshold_mode", "rel") == "rel";
@@ -430,7 +430,7 @@ void register_schedulers(SchedulerRegistry& r) {
         auto any = ctx.lookup("optimizer");
         if (any.has_value()) opt = std::any_cast<Optimizer*>(any);
       }
-      if (!opt) throw ConfigError(a.source(), a.pointer(), "the schedule needs an optimizer (\"optimizer\": \"@optimizer\")");
+      if (!opt) throw a.error("the schedule needs an optimizer (\"optimizer\": \"@optimizer\")");
       return make_scheduler(n, a, opt);
     });
   }

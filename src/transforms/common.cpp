@@ -34,7 +34,7 @@ std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
-    throw ConfigError(v.source(), v.pointer(), e.what());
+    throw v.error(e.what());
   }
 }
 
@@ -45,7 +45,7 @@ std::vector<double> floats_rep(const ConfigNode& args, const char* name, std::si
   auto out = v.as<std::vector<double>>();
   if (out.size() == 1) return std::vector<double>(n, out[0]);
   if (out.size() != n) {
-    throw ConfigError(v.source(), v.pointer(), fmt::format("expected 1 or {} values, got {}", n, out.size()));
+    throw v.error(fmt::format("expected 1 or {} values, got {}", n, out.size()));
   }
   return out;
 }
@@ -57,7 +57,7 @@ std::vector<int64_t> ints_rep(const ConfigNode& args, const char* name, std::siz
   auto out = v.as<std::vector<int64_t>>();
   if (out.size() == 1) return std::vector<int64_t>(n, out[0]);
   if (out.size() != n) {
-    throw ConfigError(v.source(), v.pointer(), fmt::format("expected 1 or {} values, got {}", n, out.size()));
+    throw v.error(fmt::format("expected 1 or {} values, got {}", n, out.size()));
   }
   return out;
 }
@@ -71,13 +71,13 @@ std::pair<double, double> range_arg(const ConfigNode& args, const char* name, st
     return symmetric ? std::make_pair(std::min(-x, x), std::max(-x, x)) : std::make_pair(0.0, x);
   }
   const auto p = v.as<std::vector<double>>();
-  if (p.size() != 2) throw ConfigError(v.source(), v.pointer(), "expected a number or a [min, max] pair");
+  if (p.size() != 2) throw v.error("expected a number or a [min, max] pair");
   return {std::min(p[0], p[1]), std::max(p[0], p[1])};
 }
 
 double prob_arg(const ConfigNode& a, double fallback) {
   const double p = a.get_or("prob", fallback);
-  if (p < 0 || p > 1) throw ConfigError(a.at("prob").source(), a.at("prob").pointer(), "must be in [0, 1]");
+  if (p < 0 || p > 1) throw a.at("prob").error("must be in [0, 1]");
   return p;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 /// Registration of the transform families into the transform registry (explicit, no static
-/// self-registration; STYLE.md section 2). Specs come from the catalogue (mmar/catalog.cpp);
+/// self-registration; docs/architecture.md). Specs come from the catalogue (mmar/planned_components.cpp);
 /// these attach the implementations.
 
 #include "core/registry.h"

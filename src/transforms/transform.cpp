@@ -28,7 +28,7 @@ KeySelection KeySelection::from_config(const ConfigNode& args) {
   } else {
     k.keys = keys.as<std::vector<std::string>>();
   }
-  if (k.keys.empty()) throw ConfigError(keys.source(), keys.pointer(), "needs at least one key");
+  if (k.keys.empty()) throw keys.error("needs at least one key");
   k.allow_missing_keys = args.get_or("allow_missing_keys", false);
   return k;
 }

@@ -1,4 +1,4 @@
-// Barton's CPU tensor allocator (core/process.h): huge-page mappings for large blocks, a bounded
+// Barton's CPU tensor allocator (core/cpu_allocator.h): huge-page mappings for large blocks, a bounded
 // cache of freed blocks, and the live/peak counters the memory benchmarks read.
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 
 namespace barton {
 namespace {

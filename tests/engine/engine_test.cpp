@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/event_reader.h"
-#include "engine/workflow.h"
+#include "engine/autocast.h"
+#include "engine/evaluator.h"
+#include "engine/trainer.h"
 #include "engine/tiny_mmar.h"
 #include "io/image.h"
 #include "io/torch_file.h"

@@ -135,24 +135,24 @@ std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const
 // ---------------------------------------------------------------- config helpers
 
 int parse_spatial_dims(const ConfigNode& a, int def) {
-  if (a.has("spatial_dims") && a.has("dimensions") && !a.at("dimensions").is_null() &&
+  if (a.has("spatial_dims") && a.given("dimensions") &&
       !a.at("spatial_dims").is_null()) {
     throw ConfigError(a.at("dimensions").source(), a.at("dimensions").pointer(),
                       "give spatial_dims or the older dimensions, not both");
   }
   const char* key =
-      (a.has("dimensions") && !a.at("dimensions").is_null()) ? "dimensions" : "spatial_dims";
+      (a.given("dimensions")) ? "dimensions" : "spatial_dims";
   if (!a.has(key) || a.at(key).is_null()) return def;
   const auto v = a.at(key);
   const int dims = v.as<int>();
-  if (dims != 2 && dims != 3) throw ConfigError(v.source(), v.pointer(), "must be 2 or 3");
+  if (dims != 2 && dims != 3) throw v.error("must be 2 or 3");
   return dims;
 }
 
 std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in, int64_t def_out) {
   const int64_t in = def_in < 0 ? a.require<int64_t>("in_channels") : a.get_or<int64_t>("in_channels", def_in);
   const int64_t out = def_out < 0 ? a.require<int64_t>("out_channels") : a.get_or<int64_t>("out_channels", def_out);
-  if (in < 1 || out < 1) throw ConfigError(a.source(), a.pointer(), "in_channels and out_channels must be positive");
+  if (in < 1 || out < 1) throw a.error("in_channels and out_channels must be positive");
   return {in, out};
 }
 
@@ -165,14 +165,14 @@ LayerSpec parse_act(const ConfigNode& a,
   auto spec = LayerSpec::from_config(v);
   if (spec.name.empty()) {
     if (allow_none) return spec;
-    throw ConfigError(v.source(), v.pointer(), "this network needs an activation");
+    throw v.error("this network needs an activation");
   }
   try {
     (void)make_act(spec);
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
-    throw ConfigError(v.source(), v.pointer(), e.what());
+    throw v.error(e.what());
   }
   return spec;
 }
@@ -184,7 +184,7 @@ LayerSpec parse_norm(
   auto spec = LayerSpec::from_config(v);
   if (spec.name.empty()) {
     if (allow_none) return spec;
-    throw ConfigError(v.source(), v.pointer(), "this network needs a norm");
+    throw v.error("this network needs a norm");
   }
   try {
     const auto g = spec.args.find("num_groups");
@@ -194,7 +194,7 @@ LayerSpec parse_norm(
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
-    throw ConfigError(v.source(), v.pointer(), e.what());
+    throw v.error(e.what());
   }
   return spec;
 }
@@ -214,7 +214,7 @@ int64_t isotropic_int(const ConfigNode& v, std::string_view what) {
   if (!v.is_array()) return v.as<int64_t>();
   const auto xs = v.as<std::vector<int64_t>>();
   if (xs.empty())
-    throw ConfigError(v.source(), v.pointer(), fmt::format("{} must not be empty", what));
+    throw v.error(fmt::format("{} must not be empty", what));
   for (auto x : xs) {
     if (x != xs[0])
       throw ConfigError(v.source(), v.pointer(),

@@ -108,7 +108,7 @@ auto build_at(const ConfigNode& args, F&& make) -> decltype(make()) {
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
-    throw ConfigError(args.source(), args.pointer(), e.what());
+    throw args.error(e.what());
   }
 }
 

@@ -26,12 +26,12 @@ LayerSpec LayerSpec::from_config(const ConfigNode& node) {
         const auto v = args.at(k);
         if (v.is_bool()) s.args[k] = v.as<bool>() ? 1.0 : 0.0;
         else if (v.is_number()) s.args[k] = v.as<double>();
-        else throw ConfigError(v.source(), v.pointer(), "expected a number or boolean layer argument");
+        else throw v.error("expected a number or boolean layer argument");
       }
     }
     return s;
   }
-  throw ConfigError(node.source(), node.pointer(), "expected a layer name (\"PRELU\") or [name, {args}]");
+  throw node.error("expected a layer name (\"PRELU\") or [name, {args}]");
 }
 
 namespace {

@@ -2,7 +2,7 @@
 /// MONAI's building blocks with MONAI's child names: Convolution ("conv", "adn" with "N", "D", "A"),
 /// ResidualUnit ("conv" with "unit0".., "residual"), SkipConnection ("submodule"), and a
 /// ConvTranspose that computes stride-2 kernel-3 cases as eight ordinary convolutions (the
-/// sub-pixel / phase decomposition; ../shared/ARCHITECTURE.md), keeping ConvTranspose's weight layout.
+/// sub-pixel / phase decomposition; docs/adr/0006-convtranspose-as-subpixel-phases.md), keeping ConvTranspose's weight layout.
 
 #include <functional>
 #include <map>

@@ -601,126 +601,151 @@ class SpatialCropForeground final : public MapTransform {
 };
 
 std::string opt_string(const ConfigNode& a, const char* name) {
-  return a.has(name) && !a.at(name).is_null() ? a.at(name).as<std::string>() : "";
+  return a.get_optional<std::string>(name).value_or("");
 }
 
 int samples_arg(const ConfigNode& a) {
   const int n = a.get_or("num_samples", 1);
-  if (n < 1) throw ConfigError(a.at("num_samples").source(), a.at("num_samples").pointer(), "must be at least 1");
+  if (n < 1) throw a.at("num_samples").error("must be at least 1");
   return n;
 }
 
 }  // namespace
 
+
+namespace {
+
+std::unique_ptr<Transform> make_spatial_padd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  const auto method = a.get_or<std::string>("method", "symmetric");
+  if (method != "symmetric" && method != "end") {
+    throw a.at("method").error("must be \"symmetric\" or \"end\"");
+  }
+  return std::make_unique<Pad>("SpatialPadd", std::move(k), size_list(a, "spatial_size"), false, method == "symmetric",
+                               per_key<std::string>(a, "mode", n, "constant"));
+}
+
+std::unique_ptr<Transform> make_divisible_padd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  const auto method = a.get_or<std::string>("method", "symmetric");
+  return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true, method == "symmetric",
+                               per_key<std::string>(a, "mode", n, "constant"));
+}
+
+std::unique_ptr<Transform> make_center_spatial_cropd(const ConfigNode& a, const BuildContext&) {
+  return std::make_unique<CenterCrop>(KeySelection::from_config(a), size_list(a, "roi_size"));
+}
+
+std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  CropForeground::Options o;
+  o.source_key = a.require<std::string>("source_key");
+  if (a.given("select_fn")) {
+    const auto f = a.at("select_fn");
+    if (!f.is_number()) {
+      throw ConfigError(f.source(), f.pointer(),
+                        "select_fn must be a number (foreground = value > number) or null (value > 0); "
+                        "Python callables are not evaluated");
+    }
+    o.threshold = f.as<double>();
+  }
+  if (a.given("channel_indices")) {
+    const auto v = a.at("channel_indices");
+    o.channels = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+  }
+  if (a.has("margin")) o.margin = size_list(a, "margin");
+  if (a.has("k_divisible")) o.k_divisible = size_list(a, "k_divisible");
+  o.allow_smaller = a.get_or("allow_smaller", true);
+  o.modes = per_key<std::string>(a, "mode", k.keys.size(), "constant");
+  o.start_key = a.get_or<std::string>("start_coord_key", o.start_key);
+  o.end_key = a.get_or<std::string>("end_coord_key", o.end_key);
+  return std::make_unique<CropForeground>(std::move(k), std::move(o));
+}
+
+std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
+  double thr = 0;
+  if (a.given("select_fn")) {
+    if (!a.at("select_fn").is_number()) {
+      throw a.at("select_fn").error("select_fn must be a number (threshold) or null");
+    }
+    thr = a.at("select_fn").as<double>();
+  }
+  std::vector<int64_t> margin;
+  if (a.has("margin")) margin = size_list(a, "margin");
+  return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a), a.require<std::string>("source_key"),
+                                                 size_list(a, "spatial_size"), margin, thr);
+}
+
+std::unique_ptr<Transform> make_rand_spatial_cropd(const ConfigNode& a, const BuildContext&) {
+  std::vector<int64_t> mx;
+  if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
+  return std::make_unique<RandSpatialCrop>("RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
+                                           a.get_or("random_center", true), a.get_or("random_size", false), 1);
+}
+
+std::unique_ptr<Transform> make_rand_spatial_crop_samplesd(const ConfigNode& a, const BuildContext&) {
+  std::vector<int64_t> mx;
+  if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
+  return std::make_unique<RandSpatialCrop>("RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"),
+                                           mx, a.get_or("random_center", true), a.get_or("random_size", false),
+                                           samples_arg(a));
+}
+
+std::unique_ptr<Transform> make_rand_crop_by_pos_neg_labeld(const ConfigNode& a, const BuildContext&) {
+  RandCropByPosNeg::Options o;
+  o.label_key = a.require<std::string>("label_key");
+  o.spatial_size = size_list(a, "spatial_size");
+  o.pos = a.get_or("pos", 1.0);
+  o.neg = a.get_or("neg", 1.0);
+  if (o.pos < 0 || o.neg < 0 || o.pos + o.neg <= 0) {
+    throw a.error("pos and neg must be non-negative and not both zero");
+  }
+  o.num_samples = samples_arg(a);
+  o.image_key = opt_string(a, "image_key");
+  o.image_threshold = a.get_or("image_threshold", 0.0);
+  o.fg_key = opt_string(a, "fg_indices_key");
+  o.bg_key = opt_string(a, "bg_indices_key");
+  o.allow_smaller = a.get_or("allow_smaller", false);
+  return std::make_unique<RandCropByPosNeg>(KeySelection::from_config(a), std::move(o));
+}
+
+std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a, const BuildContext&) {
+  RandCropByLabelClasses::Options o;
+  o.label_key = a.require<std::string>("label_key");
+  o.spatial_size = size_list(a, "spatial_size");
+  if (auto v = a.get_optional<std::vector<double>>("ratios")) o.ratios = *v;
+  if (auto v = a.get_optional<int64_t>("num_classes")) o.num_classes = *v;
+  o.num_samples = samples_arg(a);
+  o.image_key = opt_string(a, "image_key");
+  o.image_threshold = a.get_or("image_threshold", 0.0);
+  o.allow_smaller = a.get_or("allow_smaller", false);
+  return std::make_unique<RandCropByLabelClasses>(KeySelection::from_config(a), std::move(o));
+}
+
+std::unique_ptr<Transform> make_fg_bg_to_indicesd(const ConfigNode& a, const BuildContext&) {
+  if (a.given("output_shape")) {
+    throw a.at("output_shape").error("output_shape is not supported yet");
+  }
+  return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.get_or<std::string>("fg_postfix", "_fg_indices"),
+                                         a.get_or<std::string>("bg_postfix", "_bg_indices"), opt_string(a, "image_key"),
+                                         a.get_or("image_threshold", 0.0));
+}
+
+}  // namespace
+
 void register_croppad(TransformRegistry& r) {
-  r.implement("SpatialPadd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    const auto method = a.get_or<std::string>("method", "symmetric");
-    if (method != "symmetric" && method != "end") {
-      throw ConfigError(a.at("method").source(), a.at("method").pointer(), "must be \"symmetric\" or \"end\"");
-    }
-    return std::make_unique<Pad>("SpatialPadd", std::move(k), size_list(a, "spatial_size"), false, method == "symmetric",
-                                 per_key<std::string>(a, "mode", n, "constant"));
-  });
-  r.implement("DivisiblePadd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    const auto method = a.get_or<std::string>("method", "symmetric");
-    return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true, method == "symmetric",
-                                 per_key<std::string>(a, "mode", n, "constant"));
-  });
-  r.implement("CenterSpatialCropd", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<CenterCrop>(KeySelection::from_config(a), size_list(a, "roi_size"));
-  });
-  r.implement("CropForegroundd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    CropForeground::Options o;
-    o.source_key = a.require<std::string>("source_key");
-    if (a.has("select_fn") && !a.at("select_fn").is_null()) {
-      const auto f = a.at("select_fn");
-      if (!f.is_number()) {
-        throw ConfigError(f.source(), f.pointer(),
-                          "select_fn must be a number (foreground = value > number) or null (value > 0); "
-                          "Python callables are not evaluated");
-      }
-      o.threshold = f.as<double>();
-    }
-    if (a.has("channel_indices") && !a.at("channel_indices").is_null()) {
-      const auto v = a.at("channel_indices");
-      o.channels = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
-    }
-    if (a.has("margin")) o.margin = size_list(a, "margin");
-    if (a.has("k_divisible")) o.k_divisible = size_list(a, "k_divisible");
-    o.allow_smaller = a.get_or("allow_smaller", true);
-    o.modes = per_key<std::string>(a, "mode", k.keys.size(), "constant");
-    o.start_key = a.get_or<std::string>("start_coord_key", o.start_key);
-    o.end_key = a.get_or<std::string>("end_coord_key", o.end_key);
-    return std::make_unique<CropForeground>(std::move(k), std::move(o));
-  });
-  r.implement("SpatialCropForegroundd", [](const ConfigNode& a, const BuildContext&) {
-    double thr = 0;
-    if (a.has("select_fn") && !a.at("select_fn").is_null()) {
-      if (!a.at("select_fn").is_number()) {
-        throw ConfigError(a.at("select_fn").source(), a.at("select_fn").pointer(), "select_fn must be a number (threshold) or null");
-      }
-      thr = a.at("select_fn").as<double>();
-    }
-    std::vector<int64_t> margin;
-    if (a.has("margin")) margin = size_list(a, "margin");
-    return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a), a.require<std::string>("source_key"),
-                                                   size_list(a, "spatial_size"), margin, thr);
-  });
-  r.implement("RandSpatialCropd", [](const ConfigNode& a, const BuildContext&) {
-    std::vector<int64_t> mx;
-    if (a.has("max_roi_size") && !a.at("max_roi_size").is_null()) mx = size_list(a, "max_roi_size");
-    return std::make_unique<RandSpatialCrop>("RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
-                                             a.get_or("random_center", true), a.get_or("random_size", false), 1);
-  });
-  r.implement("RandSpatialCropSamplesd", [](const ConfigNode& a, const BuildContext&) {
-    std::vector<int64_t> mx;
-    if (a.has("max_roi_size") && !a.at("max_roi_size").is_null()) mx = size_list(a, "max_roi_size");
-    return std::make_unique<RandSpatialCrop>("RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"),
-                                             mx, a.get_or("random_center", true), a.get_or("random_size", false),
-                                             samples_arg(a));
-  });
-  r.implement("RandCropByPosNegLabeld", [](const ConfigNode& a, const BuildContext&) {
-    RandCropByPosNeg::Options o;
-    o.label_key = a.require<std::string>("label_key");
-    o.spatial_size = size_list(a, "spatial_size");
-    o.pos = a.get_or("pos", 1.0);
-    o.neg = a.get_or("neg", 1.0);
-    if (o.pos < 0 || o.neg < 0 || o.pos + o.neg <= 0) {
-      throw ConfigError(a.source(), a.pointer(), "pos and neg must be non-negative and not both zero");
-    }
-    o.num_samples = samples_arg(a);
-    o.image_key = opt_string(a, "image_key");
-    o.image_threshold = a.get_or("image_threshold", 0.0);
-    o.fg_key = opt_string(a, "fg_indices_key");
-    o.bg_key = opt_string(a, "bg_indices_key");
-    o.allow_smaller = a.get_or("allow_smaller", false);
-    return std::make_unique<RandCropByPosNeg>(KeySelection::from_config(a), std::move(o));
-  });
-  r.implement("RandCropByLabelClassesd", [](const ConfigNode& a, const BuildContext&) {
-    RandCropByLabelClasses::Options o;
-    o.label_key = a.require<std::string>("label_key");
-    o.spatial_size = size_list(a, "spatial_size");
-    if (a.has("ratios") && !a.at("ratios").is_null()) o.ratios = a.at("ratios").as<std::vector<double>>();
-    if (a.has("num_classes") && !a.at("num_classes").is_null()) o.num_classes = a.at("num_classes").as<int64_t>();
-    o.num_samples = samples_arg(a);
-    o.image_key = opt_string(a, "image_key");
-    o.image_threshold = a.get_or("image_threshold", 0.0);
-    o.allow_smaller = a.get_or("allow_smaller", false);
-    return std::make_unique<RandCropByLabelClasses>(KeySelection::from_config(a), std::move(o));
-  });
-  r.implement("FgBgToIndicesd", [](const ConfigNode& a, const BuildContext&) {
-    if (a.has("output_shape") && !a.at("output_shape").is_null()) {
-      throw ConfigError(a.at("output_shape").source(), a.at("output_shape").pointer(), "output_shape is not supported yet");
-    }
-    return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.get_or<std::string>("fg_postfix", "_fg_indices"),
-                                           a.get_or<std::string>("bg_postfix", "_bg_indices"), opt_string(a, "image_key"),
-                                           a.get_or("image_threshold", 0.0));
-  });
+  r.implement("SpatialPadd", make_spatial_padd);
+  r.implement("DivisiblePadd", make_divisible_padd);
+  r.implement("CenterSpatialCropd", make_center_spatial_cropd);
+  r.implement("CropForegroundd", make_crop_foregroundd);
+  r.implement("SpatialCropForegroundd", make_spatial_crop_foregroundd);
+  r.implement("RandSpatialCropd", make_rand_spatial_cropd);
+  r.implement("RandSpatialCropSamplesd", make_rand_spatial_crop_samplesd);
+  r.implement("RandCropByPosNegLabeld", make_rand_crop_by_pos_neg_labeld);
+  r.implement("RandCropByLabelClassesd", make_rand_crop_by_label_classesd);
+  r.implement("FgBgToIndicesd", make_fg_bg_to_indicesd);
 }
 
 }  // namespace barton::transforms

@@ -59,7 +59,7 @@ std::vector<ConfigNode> nodes_per_key(const ConfigNode& a, const char* name, std
   if (!a.has(name)) return out;
   const auto v = a.at(name);
   if (v.is_array()) {
-    if (v.size() != n) throw ConfigError(v.source(), v.pointer(), fmt::format("expected one value or one per key ({})", n));
+    if (v.size() != n) throw v.error(fmt::format("expected one value or one per key ({})", n));
     for (std::size_t i = 0; i < n; ++i) out.push_back(v.at(i));
   } else {
     for (std::size_t i = 0; i < n; ++i) out.push_back(v);
@@ -170,10 +170,10 @@ void register_post(TransformRegistry& r) {
     const auto n = k.keys.size();
     const auto sig = per_key<bool>(a, "sigmoid", n, false), soft = per_key<bool>(a, "softmax", n, false);
     for (std::size_t i = 0; i < n; ++i) {
-      if (sig[i] && soft[i]) throw ConfigError(a.source(), a.pointer(), "sigmoid and softmax cannot both be true");
+      if (sig[i] && soft[i]) throw a.error("sigmoid and softmax cannot both be true");
     }
-    if (a.has("other") && !a.at("other").is_null()) {
-      throw ConfigError(a.at("other").source(), a.at("other").pointer(), "custom activations ('other') are not supported");
+    if (a.given("other")) {
+      throw a.at("other").error("custom activations ('other') are not supported");
     }
     return std::make_unique<Activations>(std::move(k), sig, soft);
   });
@@ -184,9 +184,9 @@ void register_post(TransformRegistry& r) {
   });
   r.implement("KeepLargestConnectedComponentd", [](const ConfigNode& a, const BuildContext&) {
     std::optional<bool> onehot;
-    if (a.has("is_onehot") && !a.at("is_onehot").is_null()) onehot = a.at("is_onehot").as<bool>();
+    if (auto v = a.get_optional<bool>("is_onehot")) onehot = *v;
     const int num = a.get_or("num_components", 1);
-    if (num < 1) throw ConfigError(a.at("num_components").source(), a.at("num_components").pointer(), "must be at least 1");
+    if (num < 1) throw a.at("num_components").error("must be at least 1");
     return std::make_unique<KeepLargest>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), onehot,
                                          a.get_or("independent", true), connectivity_arg(a), num);
   });

@@ -201,7 +201,7 @@ std::vector<std::pair<double, double>> ranges_arg(const ConfigNode& a, const cha
     if (e.is_null()) continue;
     if (e.is_array()) {
       const auto p = e.as<std::vector<double>>();
-      if (p.size() != 2) throw ConfigError(e.source(), e.pointer(), "expected a number or a [min, max] pair");
+      if (p.size() != 2) throw e.error("expected a number or a [min, max] pair");
       out[i] = {std::min(p[0], p[1]), std::max(p[0], p[1])};
     } else {
       const double x = e.as<double>();
@@ -239,7 +239,7 @@ struct AffineRanges {
 
   static AffineRanges from_config(const ConfigNode& a) {
     AffineRanges o;
-    auto given = [&](const char* name) { return a.has(name) && !a.at(name).is_null(); };
+    auto given = [&](const char* name) { return a.given(name); };
     o.rot = ranges_arg(a, "rotate_range", 3);
     o.shear = ranges_arg(a, "shear_range", 6);
     o.trans = ranges_arg(a, "translate_range", 3);
@@ -265,299 +265,325 @@ struct AffineRanges {
 
 }  // namespace
 
-void register_spatial(TransformRegistry& r) {
-  r.implement("Orientationd", [](const ConfigNode& a, const BuildContext&) {
-    const bool closest = a.get_or("as_closest_canonical", false);
-    std::string axcodes = a.has("axcodes") && !a.at("axcodes").is_null() ? a.at("axcodes").as<std::string>() : "";
-    if (axcodes.empty() && !closest) {
-      throw ConfigError(a.source(), a.pointer(), "Orientationd needs axcodes (e.g. \"RAS\") or as_closest_canonical=true");
+
+namespace {
+
+std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildContext&) {
+  const bool closest = a.get_or("as_closest_canonical", false);
+  std::string axcodes = a.get_optional<std::string>("axcodes").value_or("");
+  if (axcodes.empty() && !closest) {
+    throw a.error("Orientationd needs axcodes (e.g. \"RAS\") or as_closest_canonical=true");
+  }
+  if (a.given("labels")) {
+    throw a.at("labels").error("custom axis labels are not supported");
+  }
+  return std::make_unique<SpatialPerKey>("Orientationd", KeySelection::from_config(a),
+                                         [axcodes, closest](const fs::Spatial& in, std::size_t) {
+                                           if (closest) {
+                                             const int rr = static_cast<int>(in.data.dim()) - 1;
+                                             const auto src = fs::io_orientation(fs::to_nd(in.affine, rr), rr);
+                                             std::string code;
+                                             for (int i = 0; i < rr; ++i) code += "RAS"[i];
+                                             (void)src;
+                                             return fs::orientation(in, code);
+                                           }
+                                           return fs::orientation(in, axcodes);
+                                         });
+}
+
+std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  fs::SpacingOptions base;
+  const auto pix = a.at("pixdim");
+  base.pixdim = pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
+  if (base.pixdim.empty()) throw pix.error("needs at least one value");
+  base.diagonal = a.get_or("diagonal", false);
+  base.recompute_affine = a.get_or("recompute_affine", false);
+  auto pix_limits = [&](const char* name) {
+    std::vector<double> v;
+    if (a.given(name)) {
+      const auto node = a.at(name);
+      if (node.is_array()) {
+        for (std::size_t i = 0; i < node.size(); ++i) v.push_back(node.at(i).is_null() ? NAN : node.at(i).as<double>());
+      } else {
+        v.assign(3, node.as<double>());
+      }
     }
-    if (a.has("labels") && !a.at("labels").is_null()) {
-      throw ConfigError(a.at("labels").source(), a.at("labels").pointer(), "custom axis labels are not supported");
+    return v;
+  };
+  base.min_pixdim = pix_limits("min_pixdim");
+  base.max_pixdim = pix_limits("max_pixdim");
+  const auto modes = strings_per_key(a, "mode", n, "bilinear");
+  const auto pads = strings_per_key(a, "padding_mode", n, "border");
+  const auto aligns = per_key<bool>(a, "align_corners", n, false);
+  const auto scale_extent = per_key<bool>(a, "scale_extent", n, false);
+  std::vector<std::string> dtypes = strings_per_key(a, "dtype", n, "float64");
+  std::vector<fs::SpacingOptions> opts;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto o = base;
+    o.mode = modes[i];
+    o.padding_mode = pads[i];
+    o.align_corners = aligns[i];
+    o.scale_extent = scale_extent[i];
+    if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
+      throw ConfigError(a.source(), a.pointer() + "/mode", "must be bilinear, nearest or bicubic, got '" + o.mode + "'");
     }
-    return std::make_unique<SpatialPerKey>("Orientationd", KeySelection::from_config(a),
-                                           [axcodes, closest](const fs::Spatial& in, std::size_t) {
-                                             if (closest) {
-                                               const int rr = static_cast<int>(in.data.dim()) - 1;
-                                               const auto src = fs::io_orientation(fs::to_nd(in.affine, rr), rr);
-                                               std::string code;
-                                               for (int i = 0; i < rr; ++i) code += "RAS"[i];
-                                               (void)src;
-                                               return fs::orientation(in, code);
-                                             }
-                                             return fs::orientation(in, axcodes);
-                                           });
-  });
-  r.implement("Spacingd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    fs::SpacingOptions base;
-    const auto pix = a.at("pixdim");
-    base.pixdim = pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
-    if (base.pixdim.empty()) throw ConfigError(pix.source(), pix.pointer(), "needs at least one value");
-    base.diagonal = a.get_or("diagonal", false);
-    base.recompute_affine = a.get_or("recompute_affine", false);
-    auto pix_limits = [&](const char* name) {
-      std::vector<double> v;
-      if (a.has(name) && !a.at(name).is_null()) {
-        const auto node = a.at(name);
-        if (node.is_array()) {
-          for (std::size_t i = 0; i < node.size(); ++i) v.push_back(node.at(i).is_null() ? NAN : node.at(i).as<double>());
+    if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
+      throw ConfigError(a.source(), a.pointer() + "/padding_mode",
+                        "must be border, zeros or reflection, got '" + o.padding_mode + "'");
+    }
+    try {
+      o.dtype = parse_dtype(dtypes[i]);
+    } catch (const Error& e) {
+      throw ConfigError(a.source(), a.pointer() + "/dtype", e.what());
+    }
+    opts.push_back(o);
+  }
+  return std::make_unique<Spacing>(std::move(k), std::move(opts), a.get_or("ensure_same_shape", true));
+}
+
+std::unique_ptr<Transform> make_resized(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  const auto size_node = a.at("spatial_size");
+  const std::string size_mode = a.get_or<std::string>("size_mode", "all");
+  if (size_mode != "all" && size_mode != "longest") {
+    throw a.at("size_mode").error("must be \"all\" or \"longest\"");
+  }
+  if (a.get_or("anti_aliasing", false)) {
+    throw a.at("anti_aliasing").error("anti_aliasing is not supported yet");
+  }
+  const std::vector<int64_t> size = size_node.is_array() ? size_node.as<std::vector<int64_t>>()
+                                                         : std::vector<int64_t>{size_node.as<int64_t>()};
+  if (size_mode == "longest" && size.size() != 1) {
+    throw size_node.error("size_mode \"longest\" needs a single int");
+  }
+  const auto modes = strings_per_key(a, "mode", n, "area");
+  std::vector<std::optional<bool>> aligns(n);
+  if (a.given("align_corners")) {
+    const auto v = per_key<bool>(a, "align_corners", n, false);
+    for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
+  }
+  return std::make_unique<SpatialPerKey>(
+      "Resized", std::move(k),
+      [=](const fs::Spatial& in, std::size_t i) {
+        std::vector<int64_t> S;
+        for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
+        std::vector<int64_t> out(S.size());
+        if (size_mode == "longest") {
+          const double scale = static_cast<double>(size[0]) / static_cast<double>(*std::max_element(S.begin(), S.end()));
+          for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
         } else {
-          v.assign(3, node.as<double>());
+          out = croppad::fall_back(size, S);
         }
-      }
-      return v;
-    };
-    base.min_pixdim = pix_limits("min_pixdim");
-    base.max_pixdim = pix_limits("max_pixdim");
-    const auto modes = strings_per_key(a, "mode", n, "bilinear");
-    const auto pads = strings_per_key(a, "padding_mode", n, "border");
-    const auto aligns = per_key<bool>(a, "align_corners", n, false);
-    const auto scale_extent = per_key<bool>(a, "scale_extent", n, false);
-    std::vector<std::string> dtypes = strings_per_key(a, "dtype", n, "float64");
-    std::vector<fs::SpacingOptions> opts;
-    for (std::size_t i = 0; i < n; ++i) {
-      auto o = base;
-      o.mode = modes[i];
-      o.padding_mode = pads[i];
-      o.align_corners = aligns[i];
-      o.scale_extent = scale_extent[i];
-      if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
-        throw ConfigError(a.source(), a.pointer() + "/mode", "must be bilinear, nearest or bicubic, got '" + o.mode + "'");
-      }
-      if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
-        throw ConfigError(a.source(), a.pointer() + "/padding_mode",
-                          "must be border, zeros or reflection, got '" + o.padding_mode + "'");
-      }
-      try {
-        o.dtype = parse_dtype(dtypes[i]);
-      } catch (const Error& e) {
-        throw ConfigError(a.source(), a.pointer() + "/dtype", e.what());
-      }
-      opts.push_back(o);
-    }
-    return std::make_unique<Spacing>(std::move(k), std::move(opts), a.get_or("ensure_same_shape", true));
-  });
-  r.implement("Resized", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    const auto size_node = a.at("spatial_size");
-    const std::string size_mode = a.get_or<std::string>("size_mode", "all");
-    if (size_mode != "all" && size_mode != "longest") {
-      throw ConfigError(a.at("size_mode").source(), a.at("size_mode").pointer(), "must be \"all\" or \"longest\"");
-    }
-    if (a.get_or("anti_aliasing", false)) {
-      throw ConfigError(a.at("anti_aliasing").source(), a.at("anti_aliasing").pointer(), "anti_aliasing is not supported yet");
-    }
-    const std::vector<int64_t> size = size_node.is_array() ? size_node.as<std::vector<int64_t>>()
-                                                           : std::vector<int64_t>{size_node.as<int64_t>()};
-    if (size_mode == "longest" && size.size() != 1) {
-      throw ConfigError(size_node.source(), size_node.pointer(), "size_mode \"longest\" needs a single int");
-    }
-    const auto modes = strings_per_key(a, "mode", n, "area");
-    std::vector<std::optional<bool>> aligns(n);
-    if (a.has("align_corners") && !a.at("align_corners").is_null()) {
-      const auto v = per_key<bool>(a, "align_corners", n, false);
-      for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
-    }
-    return std::make_unique<SpatialPerKey>(
-        "Resized", std::move(k),
-        [=](const fs::Spatial& in, std::size_t i) {
-          std::vector<int64_t> S;
-          for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
-          std::vector<int64_t> out(S.size());
-          if (size_mode == "longest") {
-            const double scale = static_cast<double>(size[0]) / static_cast<double>(*std::max_element(S.begin(), S.end()));
-            for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
-          } else {
-            out = croppad::fall_back(size, S);
-          }
-          if (out == S) return fs::Spatial{in.data.to(at::kFloat), in.affine};
-          return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]), fs::resize_affine(in.affine, S, out)};
-        },
-        modes);
-  });
-  auto flip_factory = [](const ConfigNode& a, bool random) -> std::unique_ptr<Transform> {
-    std::vector<int64_t> axes;
-    bool all = true;
-    if (a.has("spatial_axis") && !a.at("spatial_axis").is_null()) {
-      axes = axes_arg(a, "spatial_axis", 0);
-      all = false;
-    }
-    auto fn = [axes, all](const fs::Spatial& in, std::size_t) {
-      return fs::flip(in, normalize_axes(axes, in.data.dim() - 1, all));
-    };
-    if (!random) return std::make_unique<SpatialPerKey>("Flipd", KeySelection::from_config(a), fn);
-    return std::make_unique<RandomSpatial>(
-        "RandFlipd", KeySelection::from_config(a), prob_arg(a), [](Rng&, const ImageItem&) { return std::vector<double>{}; },
-        [fn](const fs::Spatial& in, const std::vector<double>&, std::size_t i) { return fn(in, i); });
+        if (out == S) return fs::Spatial{in.data.to(at::kFloat), in.affine};
+        return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]), fs::resize_affine(in.affine, S, out)};
+      },
+      modes);
+}
+
+std::unique_ptr<Transform> flip_factory(const ConfigNode& a, bool random) {
+  std::vector<int64_t> axes;
+  bool all = true;
+  if (a.given("spatial_axis")) {
+    axes = axes_arg(a, "spatial_axis", 0);
+    all = false;
+  }
+  auto fn = [axes, all](const fs::Spatial& in, std::size_t) {
+    return fs::flip(in, normalize_axes(axes, in.data.dim() - 1, all));
   };
-  r.implement("RandFlipd", [flip_factory](const ConfigNode& a, const BuildContext&) { return flip_factory(a, true); });
-  auto rot90_axes = [](const ConfigNode& a) {
-    auto ax = a.has("spatial_axes") && !a.at("spatial_axes").is_null() ? a.at("spatial_axes").as<std::vector<int64_t>>()
-                                                                       : std::vector<int64_t>{0, 1};
-    if (ax.size() != 2) throw ConfigError(a.at("spatial_axes").source(), a.at("spatial_axes").pointer(), "needs two axes");
-    return ax;
+  if (!random) return std::make_unique<SpatialPerKey>("Flipd", KeySelection::from_config(a), fn);
+  return std::make_unique<RandomSpatial>(
+      "RandFlipd", KeySelection::from_config(a), prob_arg(a), [](Rng&, const ImageItem&) { return std::vector<double>{}; },
+      [fn](const fs::Spatial& in, const std::vector<double>&, std::size_t i) { return fn(in, i); });
+}
+
+std::unique_ptr<Transform> make_rand_flipd(const ConfigNode& a, const BuildContext&) { return flip_factory(a, true); }
+
+auto rot90_axes(const ConfigNode& a) {
+  auto ax = a.get_optional<std::vector<int64_t>>("spatial_axes").value_or(std::vector<int64_t>{0, 1});
+  if (ax.size() != 2) throw a.at("spatial_axes").error("needs two axes");
+  return ax;
+}
+
+std::unique_ptr<Transform> make_rand_rotate90d(const ConfigNode& a, const BuildContext&) {
+  const auto ax = rot90_axes(a);
+  const int max_k = a.get_or("max_k", 3);
+  return std::make_unique<RandomSpatial>(
+      "RandRotate90d", KeySelection::from_config(a), prob_arg(a),
+      [max_k](Rng& rng, const ImageItem&) { return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)}; },
+      [ax](const fs::Spatial& in, const std::vector<double>& p, std::size_t) {
+        const auto axes = normalize_axes(ax, in.data.dim() - 1, false);
+        return fs::rotate90(in, static_cast<int>(p[0]), static_cast<int>(axes[0]), static_cast<int>(axes[1]));
+      });
+}
+
+std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  std::vector<std::pair<double, double>> ranges = {range_arg(a, "range_x", {0, 0}), range_arg(a, "range_y", {0, 0}),
+                                                   range_arg(a, "range_z", {0, 0})};
+  const bool keep = a.get_or("keep_size", true);
+  const auto modes = strings_per_key(a, "mode", n, "bilinear");
+  const auto pads = strings_per_key(a, "padding_mode", n, "border");
+  const auto aligns = per_key<bool>(a, "align_corners", n, false);
+  return std::make_unique<RandomSpatial>(
+      "RandRotated", std::move(k), prob_arg(a),
+      [ranges](Rng& rng, const ImageItem& img) { return angle_ranges_draw(rng, ranges, img.spatial_dims()); },
+      [=](const fs::Spatial& in, const std::vector<double>& angles, std::size_t i) {
+        return fs::rotate(in, angles, keep, modes[i], pads[i], aligns[i]);
+      },
+      [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+}
+
+std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  auto list = [&](const char* name, double def) {
+    if (!a.has(name) || a.at(name).is_null()) return std::vector<double>{def};
+    const auto v = a.at(name);
+    return v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
   };
-  r.implement("RandRotate90d", [rot90_axes](const ConfigNode& a, const BuildContext&) {
-    const auto ax = rot90_axes(a);
-    const int max_k = a.get_or("max_k", 3);
-    return std::make_unique<RandomSpatial>(
-        "RandRotate90d", KeySelection::from_config(a), prob_arg(a),
-        [max_k](Rng& rng, const ImageItem&) { return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)}; },
-        [ax](const fs::Spatial& in, const std::vector<double>& p, std::size_t) {
-          const auto axes = normalize_axes(ax, in.data.dim() - 1, false);
-          return fs::rotate90(in, static_cast<int>(p[0]), static_cast<int>(axes[0]), static_cast<int>(axes[1]));
-        });
-  });
-  r.implement("RandRotated", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    std::vector<std::pair<double, double>> ranges = {range_arg(a, "range_x", {0, 0}), range_arg(a, "range_y", {0, 0}),
-                                                     range_arg(a, "range_z", {0, 0})};
-    const bool keep = a.get_or("keep_size", true);
-    const auto modes = strings_per_key(a, "mode", n, "bilinear");
-    const auto pads = strings_per_key(a, "padding_mode", n, "border");
-    const auto aligns = per_key<bool>(a, "align_corners", n, false);
-    return std::make_unique<RandomSpatial>(
-        "RandRotated", std::move(k), prob_arg(a),
-        [ranges](Rng& rng, const ImageItem& img) { return angle_ranges_draw(rng, ranges, img.spatial_dims()); },
-        [=](const fs::Spatial& in, const std::vector<double>& angles, std::size_t i) {
-          return fs::rotate(in, angles, keep, modes[i], pads[i], aligns[i]);
-        },
-        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
-  });
-  r.implement("RandZoomd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    auto list = [&](const char* name, double def) {
-      if (!a.has(name) || a.at(name).is_null()) return std::vector<double>{def};
-      const auto v = a.at(name);
-      return v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
-    };
-    const auto mn = list("min_zoom", 0.9), mx = list("max_zoom", 1.1);
-    if (mn.size() != mx.size()) throw ConfigError(a.source(), a.pointer(), "min_zoom and max_zoom need the same length");
-    const auto modes = strings_per_key(a, "mode", n, "area");
-    const auto pads = strings_per_key(a, "padding_mode", n, "edge");
-    std::vector<std::optional<bool>> aligns(n);
-    if (a.has("align_corners") && !a.at("align_corners").is_null()) {
-      const auto v = per_key<bool>(a, "align_corners", n, false);
-      for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
-    }
-    const bool keep = a.get_or("keep_size", true);
-    return std::make_unique<RandomSpatial>(
-        "RandZoomd", std::move(k), prob_arg(a),
-        [mn, mx](Rng& rng, const ImageItem& img) {
-          std::vector<double> z;
-          for (std::size_t i = 0; i < mn.size(); ++i) z.push_back(rng.uniform(mn[i], mx[i]));
-          const int rr = img.spatial_dims();
-          if (z.size() == 1) z.assign(rr, z[0]);
-          else if (rr == 3 && z.size() == 2) z = {z[0], z[0], z[1]};
-          return z;
-        },
-        [=](const fs::Spatial& in, const std::vector<double>& z, std::size_t i) {
-          BARTON_CHECK(static_cast<int64_t>(z.size()) == in.data.dim() - 1, "RandZoomd: {} zoom factors for a {}D image",
-                       z.size(), in.data.dim() - 1);
-          return fs::zoom(in, z, modes[i], pads[i], aligns[i], keep);
-        },
-        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
-  });
-  r.implement("RandAffined", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    const auto ranges = AffineRanges::from_config(a);
-    const auto modes = strings_per_key(a, "mode", n, "bilinear");
-    const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
-    return std::make_unique<RandomSpatial>(
-        "RandAffined", std::move(k), prob_arg(a),
-        [=](Rng& rng, const ImageItem& img) {
-          const Affine m = ranges.draw(rng, img.spatial_dims());
-          return std::vector<double>(m.begin(), m.end());
-        },
-        [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
-          Affine m;
-          std::copy(p.begin(), p.end(), m.begin());
-          return fs::affine_grid_resample(in, m, ranges.out_size(in.data), modes[i], pads[i], false, at::kDouble);
-        },
-        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
-  });
-  r.implement("Rand3DElasticd", [](const ConfigNode& a, const BuildContext&) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    const auto sigma = range_arg(a, "sigma_range", {0, 0}, false), mag = range_arg(a, "magnitude_range", {0, 0}, false);
-    const auto ranges = AffineRanges::from_config(a);
-    const auto modes = strings_per_key(a, "mode", n, "bilinear");
-    const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
-    // params: [seed, sigma, magnitude, 16 affine values]
-    return std::make_unique<RandomSpatial>(
-        "Rand3DElasticd", std::move(k), prob_arg(a),
-        [=](Rng& rng, const ImageItem& img) {
-          BARTON_CHECK(img.spatial_dims() == 3, "Rand3DElasticd needs 3D images");
-          std::vector<double> p = {static_cast<double>(rng.next() >> 11), rng.uniform(sigma.first, sigma.second),
-                                   rng.uniform(mag.first, mag.second)};
-          const Affine m = ranges.draw(rng, 3);
-          p.insert(p.end(), m.begin(), m.end());
-          return p;
-        },
-        [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
-          const auto out = ranges.out_size(in.data);
-          Rng field_rng(static_cast<uint64_t>(p[0]));
-          auto gen = field_rng.torch_generator();
-          auto offset = at::empty({3, out[0], out[1], out[2]}, at::kFloat).uniform_(-1.0, 1.0, gen);
-          // GaussianFilter(3, sigma, truncated=3): separable, zero padding, not renormalised.
-          const double sg = p[1];
-          const auto tail = static_cast<int64_t>(std::max(sg * 3.0, 0.5) + 0.5);
-          std::vector<double> kern;
-          for (int64_t x = -tail; x <= tail; ++x) {
-            kern.push_back(0.5 * (std::erf((x + 0.5) / (sg * std::sqrt(2.0))) - std::erf((x - 0.5) / (sg * std::sqrt(2.0)))));
-          }
-          auto kt = at::tensor(kern, at::kDouble).to(at::kFloat).view({1, 1, -1});
-          for (int64_t d = 0; d < 3; ++d) {
-            auto moved = offset.movedim(d + 1, -1).contiguous();
-            const auto shape = moved.sizes().vec();
-            auto rows = at::constant_pad_nd(moved.reshape({-1, 1, shape.back()}), {tail, tail}, 0.0);
-            offset = at::conv1d(rows, kt).reshape(shape).movedim(-1, d + 1);
-          }
-          offset = offset * p[2];
-          std::vector<at::Tensor> axes;
-          for (int d = 0; d < 3; ++d) {
-            const double half = (static_cast<double>(out[d]) - 1.0) / 2.0;
-            axes.push_back(at::linspace(-half, half, out[d], at::kDouble));
-          }
-          auto mesh = at::meshgrid(axes, "ij");
-          Affine m;
-          std::copy(p.begin() + 3, p.begin() + 19, m.begin());
-          std::vector<at::Tensor> g;
-          for (int d = 0; d < 3; ++d) g.push_back(mesh[d] + offset[d].to(at::kDouble));
-          std::vector<at::Tensor> ga;
-          for (int d = 0; d < 3; ++d) {
-            auto v = at::full(g[0].sizes(), m[d * 4 + 3], at::kDouble);
-            for (int c = 0; c < 3; ++c) v = v + m[d * 4 + c] * g[c];
-            ga.push_back(v);
-          }
-          auto data = fs::grid_resample(in.data, at::stack(ga), modes[i], pads[i], at::kDouble).to(at::kFloat);
-          return fs::Spatial{data, in.affine};  // MONAI does not update the affine here
-        },
-        [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
-  });
-  r.implement("Invertd", [](const ConfigNode& a, const BuildContext& ctx) {
-    auto k = KeySelection::from_config(a);
-    const auto n = k.keys.size();
-    std::vector<std::string> orig;
-    if (a.has("orig_keys") && !a.at("orig_keys").is_null()) {
-      const auto v = a.at("orig_keys");
-      orig = v.is_array() ? v.as<std::vector<std::string>>() : std::vector<std::string>(n, v.as<std::string>());
-      if (orig.size() != n) throw ConfigError(v.source(), v.pointer(), "needs one original key per key");
-    } else {
-      orig = k.keys;
-    }
-    if (ctx.lookup) {
-      const auto ref = a.at("transform").as<std::string>();
-      (void)ref;  // the trace recorded on the original key is what Invertd undoes
-    }
-    return std::make_unique<Invert>(std::move(k), std::move(orig), per_key<bool>(a, "nearest_interp", n, true));
-  });
+  const auto mn = list("min_zoom", 0.9), mx = list("max_zoom", 1.1);
+  if (mn.size() != mx.size()) throw a.error("min_zoom and max_zoom need the same length");
+  const auto modes = strings_per_key(a, "mode", n, "area");
+  const auto pads = strings_per_key(a, "padding_mode", n, "edge");
+  std::vector<std::optional<bool>> aligns(n);
+  if (a.given("align_corners")) {
+    const auto v = per_key<bool>(a, "align_corners", n, false);
+    for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
+  }
+  const bool keep = a.get_or("keep_size", true);
+  return std::make_unique<RandomSpatial>(
+      "RandZoomd", std::move(k), prob_arg(a),
+      [mn, mx](Rng& rng, const ImageItem& img) {
+        std::vector<double> z;
+        for (std::size_t i = 0; i < mn.size(); ++i) z.push_back(rng.uniform(mn[i], mx[i]));
+        const int rr = img.spatial_dims();
+        if (z.size() == 1) z.assign(rr, z[0]);
+        else if (rr == 3 && z.size() == 2) z = {z[0], z[0], z[1]};
+        return z;
+      },
+      [=](const fs::Spatial& in, const std::vector<double>& z, std::size_t i) {
+        BARTON_CHECK(static_cast<int64_t>(z.size()) == in.data.dim() - 1, "RandZoomd: {} zoom factors for a {}D image",
+                     z.size(), in.data.dim() - 1);
+        return fs::zoom(in, z, modes[i], pads[i], aligns[i], keep);
+      },
+      [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+}
+
+std::unique_ptr<Transform> make_rand_affined(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  const auto ranges = AffineRanges::from_config(a);
+  const auto modes = strings_per_key(a, "mode", n, "bilinear");
+  const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
+  return std::make_unique<RandomSpatial>(
+      "RandAffined", std::move(k), prob_arg(a),
+      [=](Rng& rng, const ImageItem& img) {
+        const Affine m = ranges.draw(rng, img.spatial_dims());
+        return std::vector<double>(m.begin(), m.end());
+      },
+      [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
+        Affine m;
+        std::copy(p.begin(), p.end(), m.begin());
+        return fs::affine_grid_resample(in, m, ranges.out_size(in.data), modes[i], pads[i], false, at::kDouble);
+      },
+      [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+}
+
+std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const BuildContext&) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  const auto sigma = range_arg(a, "sigma_range", {0, 0}, false), mag = range_arg(a, "magnitude_range", {0, 0}, false);
+  const auto ranges = AffineRanges::from_config(a);
+  const auto modes = strings_per_key(a, "mode", n, "bilinear");
+  const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
+  // params: [seed, sigma, magnitude, 16 affine values]
+  return std::make_unique<RandomSpatial>(
+      "Rand3DElasticd", std::move(k), prob_arg(a),
+      [=](Rng& rng, const ImageItem& img) {
+        BARTON_CHECK(img.spatial_dims() == 3, "Rand3DElasticd needs 3D images");
+        std::vector<double> p = {static_cast<double>(rng.next() >> 11), rng.uniform(sigma.first, sigma.second),
+                                 rng.uniform(mag.first, mag.second)};
+        const Affine m = ranges.draw(rng, 3);
+        p.insert(p.end(), m.begin(), m.end());
+        return p;
+      },
+      [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
+        const auto out = ranges.out_size(in.data);
+        Rng field_rng(static_cast<uint64_t>(p[0]));
+        auto gen = field_rng.torch_generator();
+        auto offset = at::empty({3, out[0], out[1], out[2]}, at::kFloat).uniform_(-1.0, 1.0, gen);
+        // GaussianFilter(3, sigma, truncated=3): separable, zero padding, not renormalised.
+        const double sg = p[1];
+        const auto tail = static_cast<int64_t>(std::max(sg * 3.0, 0.5) + 0.5);
+        std::vector<double> kern;
+        for (int64_t x = -tail; x <= tail; ++x) {
+          kern.push_back(0.5 * (std::erf((x + 0.5) / (sg * std::sqrt(2.0))) - std::erf((x - 0.5) / (sg * std::sqrt(2.0)))));
+        }
+        auto kt = at::tensor(kern, at::kDouble).to(at::kFloat).view({1, 1, -1});
+        for (int64_t d = 0; d < 3; ++d) {
+          auto moved = offset.movedim(d + 1, -1).contiguous();
+          const auto shape = moved.sizes().vec();
+          auto rows = at::constant_pad_nd(moved.reshape({-1, 1, shape.back()}), {tail, tail}, 0.0);
+          offset = at::conv1d(rows, kt).reshape(shape).movedim(-1, d + 1);
+        }
+        offset = offset * p[2];
+        std::vector<at::Tensor> axes;
+        for (int d = 0; d < 3; ++d) {
+          const double half = (static_cast<double>(out[d]) - 1.0) / 2.0;
+          axes.push_back(at::linspace(-half, half, out[d], at::kDouble));
+        }
+        auto mesh = at::meshgrid(axes, "ij");
+        Affine m;
+        std::copy(p.begin() + 3, p.begin() + 19, m.begin());
+        std::vector<at::Tensor> g;
+        for (int d = 0; d < 3; ++d) g.push_back(mesh[d] + offset[d].to(at::kDouble));
+        std::vector<at::Tensor> ga;
+        for (int d = 0; d < 3; ++d) {
+          auto v = at::full(g[0].sizes(), m[d * 4 + 3], at::kDouble);
+          for (int c = 0; c < 3; ++c) v = v + m[d * 4 + c] * g[c];
+          ga.push_back(v);
+        }
+        auto data = fs::grid_resample(in.data, at::stack(ga), modes[i], pads[i], at::kDouble).to(at::kFloat);
+        return fs::Spatial{data, in.affine};  // MONAI does not update the affine here
+      },
+      [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+}
+
+std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext& ctx) {
+  auto k = KeySelection::from_config(a);
+  const auto n = k.keys.size();
+  std::vector<std::string> orig;
+  if (a.given("orig_keys")) {
+    const auto v = a.at("orig_keys");
+    orig = v.is_array() ? v.as<std::vector<std::string>>() : std::vector<std::string>(n, v.as<std::string>());
+    if (orig.size() != n) throw v.error("needs one original key per key");
+  } else {
+    orig = k.keys;
+  }
+  if (ctx.lookup) {
+    const auto ref = a.at("transform").as<std::string>();
+    (void)ref;  // the trace recorded on the original key is what Invertd undoes
+  }
+  return std::make_unique<Invert>(std::move(k), std::move(orig), per_key<bool>(a, "nearest_interp", n, true));
+}
+
+}  // namespace
+
+void register_spatial(TransformRegistry& r) {
+  r.implement("Orientationd", make_orientationd);
+  r.implement("Spacingd", make_spacingd);
+  r.implement("Resized", make_resized);
+  r.implement("RandFlipd", make_rand_flipd);
+  r.implement("RandRotate90d", make_rand_rotate90d);
+  r.implement("RandRotated", make_rand_rotated);
+  r.implement("RandZoomd", make_rand_zoomd);
+  r.implement("RandAffined", make_rand_affined);
+  r.implement("Rand3DElasticd", make_rand3d_elasticd);
+  r.implement("Invertd", make_invertd);
 }
 
 }  // namespace barton::transforms

@@ -51,14 +51,14 @@ std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args
   if (!args.has("dtype") || args.at("dtype").is_null()) return out;
   const auto v = args.at("dtype");
   if (v.is_array()) {
-    if (v.size() != n) throw ConfigError(v.source(), v.pointer(), fmt::format("expected one dtype or one per key ({})", n));
+    if (v.size() != n) throw v.error(fmt::format("expected one dtype or one per key ({})", n));
     for (std::size_t i = 0; i < n; ++i) {
       try {
         out[i] = v.at(i).is_null() ? std::nullopt : std::optional(parse_dtype(v.at(i).as<std::string>()));
       } catch (const ConfigError&) {
         throw;
       } catch (const Error& e) {
-        throw ConfigError(v.at(i).source(), v.at(i).pointer(), e.what());
+        throw v.at(i).error(e.what());
       }
     }
     return out;
@@ -199,9 +199,9 @@ void register_utility(TransformRegistry& r) {
   r.implement("CopyItemsd", [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const int times = a.get_or("times", 1);
-    if (times < 1) throw ConfigError(a.at("times").source(), a.at("times").pointer(), "must be at least 1");
+    if (times < 1) throw a.at("times").error("must be at least 1");
     std::vector<std::string> names;
-    if (a.has("names") && !a.at("names").is_null()) {
+    if (a.given("names")) {
       names = a.at("names").is_string() ? std::vector<std::string>{a.at("names").as<std::string>()}
                                         : a.at("names").as<std::vector<std::string>>();
     }

@@ -1,4 +1,4 @@
-#include "core/process.h"
+#include "core/cpu_allocator.h"
 
 #include "core/logging.h"
 
