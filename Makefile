@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench clean format docs cuda-check parity
+.PHONY: all deps configure build test test-fast demo bench clean format format-check docs cuda-check parity
 
 all: build
 
@@ -49,8 +49,14 @@ parity: build
 docs: build
 	$(BUILD_DIR)/barton list-components --markdown > docs/components.md
 
+# Formatting (.clang-format: Google style, 100 columns). `make format` rewrites the files;
+# `make format-check` (in .ci/run) fails on any file clang-format would change.
+CLANG_FORMAT ?= clang-format
 format:
-	clang-format -i $$(git ls-files '*.cpp' '*.h')
+	$(CLANG_FORMAT) -i $$(git ls-files '*.cpp' '*.h')
+
+format-check:
+	$(CLANG_FORMAT) --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   # toolchain
-  build-essential cmake ninja-build ccache pkg-config git strace xz-utils
+  build-essential cmake ninja-build ccache pkg-config git strace xz-utils clang-format
   # libraries (see docs/architecture.md)
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev

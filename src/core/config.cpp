@@ -150,6 +150,17 @@ ConfigNode ConfigNode::at(std::size_t index) const {
   return ConfigNode(root_, &(*node_)[index], source_, pointer_ + "/" + std::to_string(index));
 }
 
+ConfigNode ConfigNode::with_defaults(
+    const std::vector<std::pair<std::string, std::string>>& defaults) const {
+  BARTON_INTERNAL_ASSERT(node_->is_object(), "with_defaults on {} at {}", type_name(), where());
+  auto merged = std::make_shared<Json>(*node_);
+  for (const auto& [key, text] : defaults) {
+    if (!merged->contains(key)) (*merged)[key] = Json::parse(text);
+  }
+  const Json* node = merged.get();
+  return ConfigNode(std::move(merged), node, source_, pointer_);
+}
+
 ConfigNode ConfigNode::at_or_empty(std::string_view key) const {
   if (has(key)) return at(key);
   return ConfigNode(root_, &empty_object(), source_, pointer_ + "/" + pointer_escape(key));

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -67,9 +68,10 @@ class ConfigNode {
   T require(std::string_view key) const {
     return at(key).as<T>();
   }
+  /// Typed child value, or `fallback` when `key` is absent or null.
   template <typename T>
   T get_or(std::string_view key, T fallback) const {
-    return has(key) ? at(key).as<T>() : fallback;
+    return given(key) ? at(key).as<T>() : fallback;
   }
   /// True when `key` is present and not null (null means "not given", as MONAI's None).
   bool given(std::string_view key) const;
@@ -79,6 +81,10 @@ class ConfigNode {
     if (!given(key)) return std::nullopt;
     return at(key).as<T>();
   }
+  /// This object with each (key, JSON text) of `defaults` added where the key is absent; children
+  /// keep this node's file and pointer (a component's arguments with its spec's defaults filled).
+  /// REQUIRES: is_object().
+  ConfigNode with_defaults(const std::vector<std::pair<std::string, std::string>>& defaults) const;
   /// A ConfigError located at this node (its file and JSON Pointer): `throw node.error("...")`.
   ConfigError error(std::string message) const;
 

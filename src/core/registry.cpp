@@ -34,6 +34,21 @@ ArgSpec opt(std::string name, ArgType type, std::string default_json, std::strin
   return ArgSpec{std::move(name), type, std::move(default_json), std::move(doc), false};
 }
 
+ComponentSpec dict_spec(std::string name, std::string summary, std::vector<ArgSpec> args) {
+  const std::string stem = name.substr(0, name.size() - 1);
+  ComponentSpec s{std::move(name), std::move(summary), std::move(args), ""};
+  s.aliases = {stem + "D", stem + "Dict"};
+  return s;
+}
+
+std::vector<std::pair<std::string, std::string>> ComponentSpec::defaults() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& a : args) {
+    if (!a.required && !a.default_json.empty()) out.emplace_back(a.name, a.default_json);
+  }
+  return out;
+}
+
 std::vector<std::string> RegistryBase::names() const {
   std::vector<std::string> out;
   for (const auto& [name, spec] : specs_) out.push_back(name);
@@ -68,7 +83,9 @@ std::vector<std::string> RegistryBase::aliases_of(std::string_view canonical) co
 void RegistryBase::add_spec(ComponentSpec spec) {
   BARTON_INTERNAL_ASSERT(!specs_.count(spec.name), "{} '{}' registered twice", kind_, spec.name);
   const std::string name = spec.name;
+  const auto aliases = spec.aliases;
   specs_.emplace(name, std::move(spec));
+  for (const auto& alias : aliases) add_alias(alias, name);
 }
 
 void RegistryBase::add_planned(ComponentSpec spec) { add_spec(std::move(spec)); }

@@ -57,7 +57,14 @@ struct ComponentSpec {
   std::string summary;  ///< One line.
   std::vector<ArgSpec> args;
   std::string provided_by;  ///< For planned components: the issue that provides them.
+  std::vector<std::string> aliases;  ///< Other names of the component (MONAI's XD / XDict, ...).
+  /// (name, default JSON text) of every optional argument: what Registry::create() fills in, so a
+  /// factory reads each argument's default from its spec and never writes one itself.
+  std::vector<std::pair<std::string, std::string>> defaults() const;
 };
+
+/// A dictionary transform's spec: MONAI registers each one as Xd, XD and XDict.
+ComponentSpec dict_spec(std::string name, std::string summary, std::vector<ArgSpec> args);
 
 /// What a factory may need beyond its arguments: the MMAR root (relative paths), the components
 /// built so far ("@pre_transforms" for Invertd), the run's seed.
@@ -164,7 +171,7 @@ class Registry final : public RegistryBase {
     const auto name = canonical_name(spec.require<std::string>("name"));
     const auto it = factories_.find(name);
     if (it == factories_.end()) throw_unavailable(spec.at("name"), *find(name));
-    return it->second(spec.at_or_empty("args"), ctx);
+    return it->second(spec.at_or_empty("args").with_defaults(find(name)->defaults()), ctx);
   }
 
  private:

@@ -6,10 +6,13 @@
 #include "data/register.h"
 #include "io/image.h"
 #include "transforms/common.h"
+#include "transforms/register.h"
 
 namespace barton::data {
 
 namespace {
+
+using A = ArgType;
 
 using transforms::ImageItem;
 using transforms::KeySelection;
@@ -42,10 +45,22 @@ class LoadImaged final : public MapTransform {
   std::optional<at::ScalarType> dtype_;
 };
 
+ComponentSpec load_imaged_spec() {
+  return dict_spec("LoadImaged", "Reads images (NIfTI, DICOM series, NRRD, MetaImage) into [C, I, J, K] tensors with a RAS affine.",
+                   {transforms::keys_spec(), opt("reader", A::kString, "null", "Reader name; null picks by file."),
+            transforms::dtype_spec(), transforms::meta_keys_spec(), transforms::meta_postfix_spec(), opt("overwriting", A::kBool, "false", "Overwrite existing metadata."),
+            opt("image_only", A::kBool, "true", "Return only the image (metadata travels with it)."),
+            opt("ensure_channel_first", A::kBool, "false", "Add or move the channel axis first."),
+            opt("simple_keys", A::kBool, "false", "MONAI compatibility."),
+            opt("prune_meta_pattern", A::kString, "null", "MONAI compatibility."),
+            opt("prune_meta_sep", A::kString, "\".\"", "MONAI compatibility."), transforms::allow_missing_spec(),
+            opt("expanduser", A::kBool, "true", "Expand ~ in paths.")});
+}
+
 }  // namespace
 
 void register_data_transforms(transforms::TransformRegistry& r) {
-  r.implement("LoadImaged", [](const ConfigNode& a, const BuildContext&) {
+  r.add(load_imaged_spec(), [](const ConfigNode& a, const BuildContext&) {
     if (a.given("reader")) {
       const auto reader = a.at("reader").as<std::string>();
       static const std::vector<std::string> kKnown = {"NibabelReader", "ITKReader", "PydicomReader", "NrrdReader"};
@@ -55,7 +70,7 @@ void register_data_transforms(transforms::TransformRegistry& r) {
                           "(readers: NibabelReader, ITKReader, PydicomReader, NrrdReader, or null to choose by file)");
       }
     }
-    return std::make_unique<LoadImaged>(KeySelection::from_config(a), transforms::dtype_arg(a, "dtype", at::kFloat));
+    return std::make_unique<LoadImaged>(KeySelection::from_config(a), transforms::dtype_arg(a, "dtype"));
   });
   register_save_image(r);
 }

@@ -9,6 +9,7 @@
 #include "data/register.h"
 #include "io/image.h"
 #include "transforms/common.h"
+#include "transforms/register.h"
 #include "transforms/spatial/functional.h"
 
 namespace barton::data {
@@ -16,6 +17,8 @@ namespace barton::data {
 namespace fs = std::filesystem;
 
 namespace {
+
+using A = ArgType;
 
 using transforms::KeySelection;
 using transforms::MapTransform;
@@ -63,25 +66,49 @@ class SaveImaged final : public MapTransform {
   SaveOptions o_;
 };
 
+ComponentSpec save_imaged_spec() {
+  return dict_spec("SaveImaged", "Writes images (NIfTI by default) with their affine.",
+                   {transforms::keys_spec(), transforms::meta_keys_spec(), transforms::meta_postfix_spec(),
+            opt("output_dir", A::kString, "\"./\"", "Output directory (relative to the MMAR root)."),
+            opt("output_postfix", A::kString, "\"trans\"",
+                "Appended to the file name stem after an underscore; empty: none."),
+            opt("output_ext", A::kString, "\".nii.gz\"",
+                "Extension, which selects the format: .nii.gz, .nii, .mha, .mhd, .nrrd or .nhdr."),
+            opt("resample", A::kBool, "true",
+                "Resample back to the original grid (shape and affine as loaded) before writing."),
+            opt("mode", A::kString, "\"nearest\"", "Interpolation of that resampling."),
+            opt("padding_mode", A::kString, "\"border\"", "Padding of that resampling."),
+            opt("scale", A::kInt, "null", "Accepted for MONAI compatibility; ignored."), transforms::dtype_spec("\"float64\""),
+            opt("output_dtype", A::kString, "\"float32\"", "Element type written; null keeps the data's type."),
+            transforms::allow_missing_spec(), opt("squeeze_end_dims", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+            opt("data_root_dir", A::kString, "\"\"", "Accepted for MONAI compatibility; ignored."),
+            opt("separate_folder", A::kBool, "true", "Write each image into a subfolder named after its file stem."),
+            opt("print_log", A::kBool, "true", "Log the path of each saved file."),
+            opt("output_format", A::kString, "\"\"",
+                "Accepted for MONAI compatibility; ignored (output_ext selects the format)."),
+            opt("writer", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+            opt("savepath_in_metadict", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")});
+}
+
 }  // namespace
 
 void register_save_image(transforms::TransformRegistry& r) {
-  r.implement("SaveImaged", [](const ConfigNode& a, const BuildContext& ctx) {
+  r.add(save_imaged_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
     SaveOptions o;
-    o.output_dir = a.get_or<std::string>("output_dir", o.output_dir);
+    o.output_dir = a.require<std::string>("output_dir");
     if (!fs::path(o.output_dir).is_absolute()) o.output_dir = (fs::path(ctx.mmar_root) / o.output_dir).lexically_normal().string();
-    o.postfix = a.get_or<std::string>("output_postfix", o.postfix);
-    o.ext = a.get_or<std::string>("output_ext", o.ext);
+    o.postfix = a.require<std::string>("output_postfix");
+    o.ext = a.require<std::string>("output_ext");
     if (!io::is_supported_image_path("x" + o.ext)) {
       throw ConfigError(a.at("output_ext").source(), a.at("output_ext").pointer(),
                         "unsupported output_ext '" + o.ext + "' (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr)");
     }
-    o.resample = a.get_or("resample", true);
-    o.mode = a.get_or<std::string>("mode", o.mode);
-    o.padding = a.get_or<std::string>("padding_mode", o.padding);
-    o.dtype = transforms::dtype_arg(a, "output_dtype", at::kFloat);
-    o.separate_folder = a.get_or("separate_folder", true);
-    o.print_log = a.get_or("print_log", true);
+    o.resample = a.require<bool>("resample");
+    o.mode = a.require<std::string>("mode");
+    o.padding = a.require<std::string>("padding_mode");
+    o.dtype = transforms::dtype_arg(a, "output_dtype");
+    o.separate_folder = a.require<bool>("separate_folder");
+    o.print_log = a.require<bool>("print_log");
     return std::make_unique<SaveImaged>(KeySelection::from_config(a), o);
   });
 }

@@ -32,6 +32,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using A = ArgType;
+
 std::string path_in(const BuildContext& ctx, const std::string& p) {
   if (p.empty() || fs::path(p).is_absolute()) return p;
   return (fs::path(ctx.mmar_root) / p).lexically_normal().string();
@@ -409,6 +411,136 @@ double current_lr(const Engine& e) {
   return std::nan("");
 }
 
+ComponentSpec checkpoint_loader_spec() {
+  return ComponentSpec{"CheckpointLoader", "Loads a checkpoint into components before the run.",
+                       {req("load_path", A::kString, "Checkpoint file (relative to the MMAR root)."),
+       req("load_dict", A::kAny, "{\"model\": \"@model\"} or [\"model\"]."),
+       opt("name", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("map_location", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("strict", A::kBool, "true", "Require the checkpoint's keys to match the network's exactly."),
+       opt("strict_shape", A::kBool, "true",
+           "Accepted for MONAI compatibility; ignored (shape mismatches are always errors).")}};
+}
+
+ComponentSpec checkpoint_saver_spec() {
+  return ComponentSpec{"CheckpointSaver", "Saves checkpoints: best key metric, final, every N epochs.",
+                       {req("save_dir", A::kString, "Directory of the checkpoints (relative to the MMAR root)."),
+       req("save_dict", A::kAny,
+           "What to save (an object or a list of names): must include model, may include optimizer."),
+       opt("name", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("file_prefix", A::kString, "\"\"",
+           "Prefix of the generated file names (an underscore is appended); the default model.pt has none."),
+       opt("save_final", A::kBool, "false", "Save a final checkpoint when training completes."),
+       opt("final_filename", A::kString, "null",
+           "File name of the final checkpoint; null: model_final.pt after the prefix."),
+       opt("save_key_metric", A::kBool, "false", "Save a checkpoint whenever the key metric reaches a new best."),
+       opt("key_metric_name", A::kString, "null",
+           "Accepted for MONAI compatibility; ignored (the evaluator's key metric is used)."),
+       opt("key_metric_n_saved", A::kInt, "1",
+           "Best checkpoints to keep: 1 writes model.pt, more write key_metric=VALUE.pt files."),
+       opt("key_metric_filename", A::kString, "null",
+           "File name of the best checkpoint; null: model.pt or key_metric=VALUE.pt."),
+       opt("key_metric_save_state", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("key_metric_greater_or_equal", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("key_metric_negative_sign", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("epoch_level", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("save_interval", A::kInt, "0", "Also save checkpoint_epoch=N.pt every N epochs; 0 disables."),
+       opt("n_saved", A::kInt, "null", "Interval checkpoints to keep; null keeps all.")}};
+}
+
+ComponentSpec stats_handler_spec() {
+  return ComponentSpec{"StatsHandler", "Console progress: loss, metrics, lr, speed.",
+                       {opt("iteration_log", A::kAny, "true",
+           "Log every training iteration (true), none (false) or every N (int); BARTON_LOG_EVERY overrides."),
+       opt("epoch_log", A::kAny, "true", "Log a summary line after each epoch (true or false)."),
+       opt("epoch_print_logger", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_print_logger", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       output_transform_spec(),
+       opt("global_epoch_transform", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("state_attributes", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("name", A::kString, "\"StatsHandler\"", "Accepted for MONAI compatibility; ignored."),
+       opt("tag_name", A::kString, "\"Loss\"", "Label of the loss in the log lines."),
+       opt("key_var_format", A::kString, "\"{}: {:.4f} \"", "Accepted for MONAI compatibility; ignored.")}};
+}
+
+ComponentSpec tensor_board_stats_handler_spec() {
+  return ComponentSpec{"TensorBoardStatsHandler", "Writes TensorBoard event files.",
+                       {opt("summary_writer", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("log_dir", A::kString, "\"./runs\"", "Event-file directory (relative to the MMAR root)."),
+       opt("iteration_log", A::kAny, "true", "Accepted for MONAI compatibility; ignored (see iteration_interval)."),
+       opt("epoch_log", A::kAny, "true", "Accepted for MONAI compatibility; ignored (see epoch_interval)."),
+       opt("epoch_event_writer", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("epoch_interval", A::kInt, "1", "Write the epoch scalars (metrics, lr, system) every N epochs."),
+       opt("iteration_event_writer", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_interval", A::kInt, "1", "Write the training loss every N iterations."),
+       output_transform_spec(),
+       opt("global_epoch_transform", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("state_attributes", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("tag_name", A::kString, "\"Loss\"", "Tag of the loss scalar.")}};
+}
+
+ComponentSpec tensor_board_image_handler_spec() {
+  return ComponentSpec{"TensorBoardImageHandler", "Writes image slices to TensorBoard.",
+                       {opt("log_dir", A::kString, "\"./runs\"", "Event-file directory (relative to the MMAR root)."),
+       opt("interval", A::kInt, "1", "Write an image, label and prediction slice every N epochs."),
+       opt("epoch_level", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("batch_transform", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       output_transform_spec(), opt("index", A::kInt, "0", "Accepted for MONAI compatibility; ignored."),
+       opt("max_channels", A::kInt, "1", "Accepted for MONAI compatibility; ignored."),
+       opt("frame_dim", A::kInt, "-3", "Accepted for MONAI compatibility; ignored."),
+       opt("max_frames", A::kInt, "64", "Accepted for MONAI compatibility; ignored.")}};
+}
+
+ComponentSpec validation_handler_spec() {
+  return ComponentSpec{"ValidationHandler", "Runs the evaluator every `interval` epochs.",
+                       {req("interval", A::kInt, "Validate every N training epochs."),
+       opt("validator", A::kReference, "\"@evaluator\"", "The evaluator to run."),
+       opt("epoch_level", A::kBool, "true", "Must be true: validation runs between epochs only."),
+       opt("exec_at_start", A::kBool, "false", "Also validate once before training starts.")}};
+}
+
+ComponentSpec lr_schedule_handler_spec() {
+  return ComponentSpec{"LrScheduleHandler", "Steps the LR scheduler per epoch or iteration.",
+                       {opt("lr_scheduler", A::kReference, "\"@lr_scheduler\"", "The scheduler to step."),
+       opt("print_lr", A::kBool, "true", "Log the learning rate after each epoch step."),
+       opt("name", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("epoch_level", A::kBool, "true", "Step once per epoch (true) or once per iteration (false)."),
+       opt("step_transform", A::kCallable, "null",
+           "Accepted for MONAI compatibility; ignored (epoch steps get the key metric, else the loss).")}};
+}
+
+ComponentSpec metrics_saver_spec() {
+  return ComponentSpec{"MetricsSaver", "Writes metrics.csv, <metric>_raw.csv and summaries.",
+                       {req("save_dir", A::kString, "Output directory (relative to the MMAR root)."),
+       opt("metrics", A::kStrings, "\"*\"", "Metrics written to metrics.csv; * for all."),
+       opt("metric_details", A::kStrings, "null",
+           "Metrics whose per-case values go to NAME_raw.csv and NAME_summary.csv; * for all."),
+       opt("batch_transform", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("summary_ops", A::kStrings, "null",
+           "Accepted for MONAI compatibility; ignored (every summary statistic is written)."),
+       opt("save_rank", A::kInt, "0", "Accepted for MONAI compatibility; ignored (rank 0 writes)."),
+       opt("delimiter", A::kString, "\",\"", "Field separator of the CSV files."),
+       opt("output_type", A::kString, "\"csv\"", "Accepted for MONAI compatibility; ignored (always csv).")}};
+}
+
+ComponentSpec early_stop_handler_spec() {
+  return ComponentSpec{"EarlyStopHandler", "Stops when the key metric stops improving.",
+                       {req("patience", A::kInt, "Runs of its engine (usually validations) without improvement before training stops."),
+       opt("score_function", A::kCallable, "null",
+           "Accepted for MONAI compatibility; ignored (the key metric is the score; higher is better)."),
+       opt("trainer", A::kReference, "null",
+           "Accepted for MONAI compatibility; ignored (the run that owns the evaluator is stopped)."),
+       opt("min_delta", A::kFloat, "0.0", "Smallest increase of the key metric that counts as an improvement."),
+       opt("cumulative_delta", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("epoch_level", A::kBool, "true", "Accepted for MONAI compatibility; ignored.")}};
+}
+
+ComponentSpec smart_cache_handler_spec() {
+  return ComponentSpec{"SmartCacheHandler", "Drives SmartCacheDataset replacement.",
+                       {opt("smartcacher", A::kReference, "\"@dataset\"",
+           "The SmartCacheDataset (checked only: the dataset replaces its items itself).")}};
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -517,7 +649,7 @@ void write_metric_reports(const std::string& dir, const Engine& e, const std::ve
 }
 
 void register_handlers(HandlerRegistry& r) {
-  r.implement("CheckpointLoader", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+  r.add(checkpoint_loader_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
     std::vector<std::string> what;
     const auto ld = a.at("load_dict");
     if (ld.is_object()) what = ld.keys();
@@ -531,20 +663,20 @@ void register_handlers(HandlerRegistry& r) {
     optim::Optimizer* opt = nullptr;
     if (std::find(what.begin(), what.end(), "optimizer") != what.end()) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
     return std::make_unique<CheckpointLoader>(path_in(ctx, a.require<std::string>("load_path")), what,
-                                              arg_or<bool>(a, "strict", true), net, opt, a);
+                                              a.require<bool>("strict"), net, opt, a);
   });
-  r.implement("CheckpointSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+  r.add(checkpoint_saver_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
     SaverOptions o;
     o.dir = path_in(ctx, a.require<std::string>("save_dir"));
-    o.prefix = arg_or<std::string>(a, "file_prefix", "");
+    o.prefix = a.require<std::string>("file_prefix");
     if (!o.prefix.empty() && o.prefix.back() != '_') o.prefix += "_";
-    o.save_final = arg_or<bool>(a, "save_final", false);
-    o.final_filename = arg_or<std::string>(a, "final_filename", "");
-    o.save_key = arg_or<bool>(a, "save_key_metric", false);
-    o.key_filename = arg_or<std::string>(a, "key_metric_filename", "");
-    o.key_n_saved = arg_or<int64_t>(a, "key_metric_n_saved", 1);
-    o.interval = arg_or<int64_t>(a, "save_interval", 0);
-    o.n_saved = arg_or<int64_t>(a, "n_saved", 0);
+    o.save_final = a.require<bool>("save_final");
+    o.final_filename = a.get_optional<std::string>("final_filename").value_or("");
+    o.save_key = a.require<bool>("save_key_metric");
+    o.key_filename = a.get_optional<std::string>("key_metric_filename").value_or("");
+    o.key_n_saved = a.require<int64_t>("key_metric_n_saved");
+    o.interval = a.require<int64_t>("save_interval");
+    o.n_saved = a.get_optional<int64_t>("n_saved").value_or(0);  // null: keep all
     const auto sd = a.at("save_dict");
     std::vector<std::string> what = sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
     if (std::find(what.begin(), what.end(), "model") == what.end())
@@ -557,58 +689,58 @@ void register_handlers(HandlerRegistry& r) {
     if (o.save_optimizer) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
     return std::make_unique<CheckpointSaver>(o, net, conf, opt);
   });
-  r.implement("StatsHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
+  r.add(stats_handler_spec(), [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
     int64_t every = 1;
-    if (a.has("iteration_log")) {
+    if (a.given("iteration_log")) {
       const auto n = a.at("iteration_log");
       if (n.is_bool()) every = n.as<bool>() ? 1 : 0;
       else if (n.is_integer()) every = n.as<int64_t>();
     }
     if (const char* env = std::getenv("BARTON_LOG_EVERY")) every = std::max(1L, std::atol(env));
     bool epoch_log = true;
-    if (a.has("epoch_log") && a.at("epoch_log").is_bool()) epoch_log = a.at("epoch_log").as<bool>();
-    return std::make_unique<StatsHandler>(every, epoch_log, arg_or<std::string>(a, "tag_name", "Loss"));
+    if (a.given("epoch_log") && a.at("epoch_log").is_bool()) epoch_log = a.at("epoch_log").as<bool>();
+    return std::make_unique<StatsHandler>(every, epoch_log, a.require<std::string>("tag_name"));
   });
-  r.implement("TensorBoardStatsHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    return std::make_unique<TensorBoardStatsHandler>(path_in(ctx, arg_or<std::string>(a, "log_dir", "./runs")),
-                                                     arg_or<std::string>(a, "tag_name", "Loss"),
-                                                     arg_or<int64_t>(a, "iteration_interval", 1),
-                                                     arg_or<int64_t>(a, "epoch_interval", 1), true);
+  r.add(tensor_board_stats_handler_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    return std::make_unique<TensorBoardStatsHandler>(path_in(ctx, a.require<std::string>("log_dir")),
+                                                     a.require<std::string>("tag_name"),
+                                                     a.require<int64_t>("iteration_interval"),
+                                                     a.require<int64_t>("epoch_interval"), true);
   });
-  r.implement("TensorBoardImageHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    return std::make_unique<TensorBoardImageHandler>(path_in(ctx, arg_or<std::string>(a, "log_dir", "./runs")),
-                                                     arg_or<int64_t>(a, "interval", 1));
+  r.add(tensor_board_image_handler_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    return std::make_unique<TensorBoardImageHandler>(path_in(ctx, a.require<std::string>("log_dir")),
+                                                     a.require<int64_t>("interval"));
   });
-  r.implement("ValidationHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("validator") ? strip_ref(a.at("validator").as<std::string>()) : "evaluator";
+  r.add(validation_handler_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = strip_ref(a.require<std::string>("validator"));
     auto v = lookup_as<std::shared_ptr<Evaluator>>(ctx, name, a);
-    if (!arg_or<bool>(a, "epoch_level", true))
+    if (!a.require<bool>("epoch_level"))
       throw ConfigError(a.source(), a.pointer() + "/epoch_level", "iteration-level validation is not supported; use epoch_level: true");
-    return std::make_unique<ValidationHandler>(v, a.require<int64_t>("interval"), arg_or<bool>(a, "exec_at_start", false));
+    return std::make_unique<ValidationHandler>(v, a.require<int64_t>("interval"), a.require<bool>("exec_at_start"));
   });
-  r.implement("LrScheduleHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("lr_scheduler") ? strip_ref(a.at("lr_scheduler").as<std::string>()) : "lr_scheduler";
+  r.add(lr_schedule_handler_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = strip_ref(a.require<std::string>("lr_scheduler"));
     return std::make_unique<LrScheduleHandler>(lookup_as<optim::LrScheduler*>(ctx, name, a),
-                                               arg_or<bool>(a, "epoch_level", true), arg_or<bool>(a, "print_lr", true));
+                                               a.require<bool>("epoch_level"), a.require<bool>("print_lr"));
   });
-  r.implement("EarlyStopHandler", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
-    return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), arg_or<double>(a, "min_delta", 0.0), nullptr);
+  r.add(early_stop_handler_spec(), [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
+    return std::make_unique<EarlyStopHandler>(a.require<int64_t>("patience"), a.require<double>("min_delta"), nullptr);
   });
-  r.implement("SmartCacheHandler", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-    const std::string name = a.has("smartcacher") ? strip_ref(a.at("smartcacher").as<std::string>()) : "dataset";
+  r.add(smart_cache_handler_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+    const std::string name = strip_ref(a.require<std::string>("smartcacher"));
     auto ds = lookup_as<std::shared_ptr<data::Dataset>>(ctx, name, a);
     if (!dynamic_cast<data::SmartCacheDataset*>(ds.get()))
       throw ConfigError(a.source(), a.pointer() + "/smartcacher", "'@" + name + "' is not a SmartCacheDataset");
     return std::make_unique<SmartCacheHandler>();
   });
-  r.implement("MetricsSaver", [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
+  r.add(metrics_saver_spec(), [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
     auto list = [&](std::string_view key, std::vector<std::string> fallback) {
-      if (!a.has(key) || a.at(key).is_null()) return fallback;
+      if (a.at(key).is_null()) return fallback;
       const auto n = a.at(key);
       return n.is_array() ? n.as<std::vector<std::string>>() : std::vector<std::string>{n.as<std::string>()};
     };
     return std::make_unique<MetricsSaver>(path_in(ctx, a.require<std::string>("save_dir")), list("metrics", {"*"}),
-                                          list("metric_details", {}), arg_or<std::string>(a, "delimiter", ","));
+                                          list("metric_details", {}), a.require<std::string>("delimiter"));
   });
 }
 

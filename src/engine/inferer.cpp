@@ -61,6 +61,8 @@ torch::Tensor importance_map(const std::vector<int64_t>& roi, const std::string&
 }
 
 namespace {
+
+using A = ArgType;
 torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor);
 }  // namespace
 
@@ -183,34 +185,62 @@ class SlidingWindowInferer final : public Inferer {
 };
 
 std::vector<double> doubles(const ConfigNode& a, const char* k, std::vector<double> def) {
-  if (!a.has(k) || a.at(k).is_null()) return def;
+  if (a.at(k).is_null()) return def;
   const auto v = a.at(k);
   return v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
+}
+
+ComponentSpec simple_inferer_spec() {
+  return ComponentSpec{"SimpleInferer", "Runs the network on the whole input.",
+                       {}};
+}
+
+ComponentSpec sliding_window_inferer_spec() {
+  return ComponentSpec{"SlidingWindowInferer", "Patch-wise inference with overlap and blending.",
+                       {req("roi_size", A::kInts, "Window size per spatial axis; a non-positive entry uses the input's size."),
+       opt("sw_batch_size", A::kInt, "1", "Windows run through the network per forward pass."),
+       opt("overlap", A::kFloats, "0.25",
+           "Overlap of neighbouring windows as a fraction of the window, one value or per axis."),
+       opt("mode", A::kString, "\"constant\"", "constant or gaussian."),
+       opt("sigma_scale", A::kFloats, "0.125",
+           "Gaussian sigma as a fraction of the window size (mode gaussian), one or per axis."),
+       opt("padding_mode", A::kString, "\"constant\"",
+           "Padding of inputs smaller than the window: constant, reflect, replicate or circular."),
+       opt("cval", A::kFloat, "0.0", "Fill value of constant padding."),
+       opt("sw_device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("progress", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("cache_roi_weight_map", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("cpu_thresh", A::kInt, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("buffer_steps", A::kInt, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("buffer_dim", A::kInt, "-1", "Accepted for MONAI compatibility; ignored."),
+       opt("with_coord", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("tta_flips", A::kBool, "false", "Barton: also predict on flipped inputs and average (test-time augmentation).")}};
 }
 
 }  // namespace
 
 void register_inferers(InfererRegistry& r) {
-  r.implement("SimpleInferer", [](const ConfigNode&, const BuildContext&) { return std::make_unique<SimpleInferer>(); });
-  r.implement("SlidingWindowInferer", [](const ConfigNode& a, const BuildContext&) {
+  r.add(simple_inferer_spec(), [](const ConfigNode&, const BuildContext&) { return std::make_unique<SimpleInferer>(); });
+  r.add(sliding_window_inferer_spec(), [](const ConfigNode& a, const BuildContext&) {
     SlidingWindowOptions o;
     const auto roi = a.at("roi_size");
     o.roi_size = roi.is_array() ? roi.as<std::vector<int64_t>>() : std::vector<int64_t>{roi.as<int64_t>()};
-    o.sw_batch_size = a.get_or<int64_t>("sw_batch_size", 1);
+    o.sw_batch_size = a.require<int64_t>("sw_batch_size");
     if (o.sw_batch_size < 1) throw a.at("sw_batch_size").error("must be at least 1");
     o.overlap = doubles(a, "overlap", {0.25});
     for (double ov : o.overlap) {
       if (ov < 0 || ov >= 1) throw a.at("overlap").error("must be in [0, 1)");
     }
-    o.mode = a.get_or<std::string>("mode", "constant");
+    o.mode = a.require<std::string>("mode");
     if (o.mode != "constant" && o.mode != "gaussian") {
       throw a.at("mode").error("must be constant or gaussian");
     }
     o.sigma_scale = doubles(a, "sigma_scale", {0.125});
-    o.padding_mode = a.get_or<std::string>("padding_mode", "constant");
-    o.cval = a.get_or("cval", 0.0);
-    o.progress = a.get_or("progress", false);
-    o.tta_flips = a.get_or("tta_flips", false);
+    o.padding_mode = a.require<std::string>("padding_mode");
+    o.cval = a.require<double>("cval");
+    o.progress = a.require<bool>("progress");
+    o.tta_flips = a.require<bool>("tta_flips");
     return std::make_unique<SlidingWindowInferer>(o);
   });
 }

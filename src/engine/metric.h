@@ -42,4 +42,7 @@ using MetricRegistry = Registry<Metric>;
 /// The built-in metrics (metric_accumulators.cpp).
 void register_metrics(MetricRegistry& r);
 
+/// The spec of `output_transform`, which metrics and handlers share.
+ArgSpec output_transform_spec();
+
 }  // namespace barton::engine

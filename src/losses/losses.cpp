@@ -22,10 +22,12 @@ torch::Tensor to_one_hot(const torch::Tensor& labels, int64_t num_classes) {
 
 namespace {
 
+using A = ArgType;
+
 enum class Reduction { kMean, kSum, kNone };
 
 Reduction reduction_arg(const ConfigNode& a) {
-  const auto r = a.get_or<std::string>("reduction", "mean");
+  const auto r = a.require<std::string>("reduction");
   if (r == "mean") return Reduction::kMean;
   if (r == "sum") return Reduction::kSum;
   if (r == "none") return Reduction::kNone;
@@ -33,7 +35,7 @@ Reduction reduction_arg(const ConfigNode& a) {
 }
 
 std::vector<double> weight_arg(const ConfigNode& a, const char* name) {
-  if (!a.has(name) || a.at(name).is_null()) return {};
+  if (a.at(name).is_null()) return {};
   const auto v = a.at(name);
   auto w = v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
   for (double x : w) {
@@ -54,8 +56,8 @@ struct Activation {
   bool sigmoid = false, softmax = false;
   static Activation from(const ConfigNode& a) {
     Activation x;
-    x.sigmoid = a.get_or("sigmoid", false);
-    x.softmax = a.get_or("softmax", false);
+    x.sigmoid = a.require<bool>("sigmoid");
+    x.softmax = a.require<bool>("softmax");
     if (x.sigmoid && x.softmax) throw a.error("sigmoid and softmax are mutually exclusive");
     if (a.given("other_act")) {
       throw a.at("other_act").error("other_act (a Python callable) is not supported");
@@ -106,17 +108,23 @@ struct DiceOptions {
   Reduction reduction = Reduction::kMean;
   double smooth_nr = 1e-5, smooth_dr = 1e-5;
   std::vector<double> weight;
+  /// The arguments every Dice-family loss has (GeneralizedDiceLoss and TverskyLoss: these only).
   static DiceOptions from(const ConfigNode& a) {
     DiceOptions o;
-    o.include_background = a.get_or("include_background", true);
-    o.to_onehot_y = a.get_or("to_onehot_y", false);
-    o.squared_pred = a.get_or("squared_pred", false);
-    o.jaccard = a.get_or("jaccard", false);
-    o.batch = a.get_or("batch", false);
+    o.include_background = a.require<bool>("include_background");
+    o.to_onehot_y = a.require<bool>("to_onehot_y");
+    o.batch = a.require<bool>("batch");
     o.act = Activation::from(a);
     o.reduction = reduction_arg(a);
-    o.smooth_nr = a.get_or("smooth_nr", 1e-5);
-    o.smooth_dr = a.get_or("smooth_dr", 1e-5);
+    o.smooth_nr = a.require<double>("smooth_nr");
+    o.smooth_dr = a.require<double>("smooth_dr");
+    return o;
+  }
+  /// DiceLoss's arguments (dice_args_spec): the common ones plus squared_pred, jaccard and weight.
+  static DiceOptions from_dice(const ConfigNode& a) {
+    DiceOptions o = from(a);
+    o.squared_pred = a.require<bool>("squared_pred");
+    o.jaccard = a.require<bool>("jaccard");
     o.weight = weight_arg(a, "weight");
     return o;
   }
@@ -222,10 +230,10 @@ struct FocalOptions {
   Reduction reduction = Reduction::kMean;
   static FocalOptions from(const ConfigNode& a, const char* weight_key = "weight") {
     FocalOptions o;
-    o.include_background = a.get_or("include_background", true);
-    o.to_onehot_y = a.get_or("to_onehot_y", false);
-    o.use_softmax = a.get_or("use_softmax", false);
-    o.gamma = a.get_or("gamma", 2.0);
+    o.include_background = a.require<bool>("include_background");
+    o.to_onehot_y = a.require<bool>("to_onehot_y");
+    o.use_softmax = a.require<bool>("use_softmax");
+    o.gamma = a.require<double>("gamma");
     if (auto v = a.get_optional<double>("alpha")) o.alpha = *v;
     o.weight = weight_arg(a, weight_key);
     o.reduction = reduction_arg(a);
@@ -424,11 +432,137 @@ class DeepSupervisionLoss final : public Loss {
   std::vector<double> weights_;
 };
 
+std::vector<ArgSpec> dice_args_spec() {
+  return {opt("include_background", A::kBool, "true",
+              "Include channel 0 (background); ignored when the input has one channel."),
+          opt("to_onehot_y", A::kBool, "false",
+              "One-hot encode the label to the input's channel count (not for one channel)."),
+          opt("sigmoid", A::kBool, "false", "Apply a sigmoid to the input first."),
+          opt("softmax", A::kBool, "false",
+              "Apply a softmax over the channels to the input first (not for one channel)."),
+          opt("other_act", A::kCallable, "null", "Custom activation callable; not supported (must be null)."),
+          opt("squared_pred", A::kBool, "false", "Use squared input and label in the denominator."),
+          opt("jaccard", A::kBool, "false", "Compute the Jaccard (IoU) form instead of Dice."),
+          opt("reduction", A::kString, "\"mean\"", "Reduction over batch and classes: mean, sum or none."),
+          opt("smooth_nr", A::kFloat, "1e-05", "Constant added to the numerator."),
+          opt("smooth_dr", A::kFloat, "1e-05", "Constant added to the denominator (avoids division by zero)."),
+          opt("batch", A::kBool, "false",
+              "Sum over the batch before dividing (one value per class, not per sample and class)."),
+          opt("weight", A::kFloats, "null",
+              "Class weights: one value or one per class (DiceCE and DiceFocal weight both terms)."),
+          opt("soft_label", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")};
+}
+
+ComponentSpec dice_loss_spec() { return ComponentSpec{"DiceLoss", "1 - Dice (MONAI's definition).", dice_args_spec()}; }
+
+ComponentSpec masked_dice_loss_spec() {
+  return ComponentSpec{"MaskedDiceLoss", "DiceLoss inside a mask.", dice_args_spec()};
+}
+
+ComponentSpec dice_focal_loss_spec() {
+  auto args = dice_args_spec();
+  args.push_back(opt("gamma", A::kFloat, "2.0", "Focusing exponent of the focal term."));
+  args.push_back(opt("lambda_dice", A::kFloat, "1.0", "Weight of the Dice term."));
+  args.push_back(opt("lambda_focal", A::kFloat, "1.0", "Weight of the focal term."));
+  args.push_back(opt("alpha", A::kFloat, "null",
+                     "Balance factor of the focal term: alpha for foreground, 1 - alpha for background."));
+  args.push_back(opt("use_softmax", A::kBool, "false", "Softmax form of the focal term."));
+  return ComponentSpec{"DiceFocalLoss", "lambda_dice * Dice + lambda_focal * Focal.", args};
+}
+
+ComponentSpec dice_ce_loss_spec() {
+  auto args = dice_args_spec();
+  args.push_back(opt("lambda_dice", A::kFloat, "1.0", "Weight of the Dice term."));
+  args.push_back(opt("lambda_ce", A::kFloat, "1.0",
+                     "Weight of the cross-entropy term (binary cross-entropy for one channel)."));
+  args.push_back(opt("label_smoothing", A::kFloat, "0.0",
+                     "Label smoothing of the cross-entropy term (multi-channel inputs)."));
+  args.push_back(opt("ce_weight", A::kFloats, "null",
+                     "Deprecated alias of weight: class weights, used when weight is null."));
+  return ComponentSpec{"DiceCELoss", "lambda_dice * Dice + lambda_ce * cross-entropy.", args};
+}
+
+ComponentSpec generalized_dice_loss_spec() {
+  return ComponentSpec{"GeneralizedDiceLoss", "Generalised Dice with class weights.",
+                       {opt("include_background", A::kBool, "true",
+           "Include channel 0 (background); ignored when the input has one channel."),
+       opt("to_onehot_y", A::kBool, "false",
+           "One-hot encode the label to the input's channel count (not for one channel)."),
+       opt("sigmoid", A::kBool, "false", "Apply a sigmoid to the input first."),
+       opt("softmax", A::kBool, "false", "Apply a softmax over the channels to the input first (not for one channel)."),
+       opt("other_act", A::kCallable, "null", "Custom activation callable; not supported (must be null)."),
+       opt("w_type", A::kString, "\"square\"",
+           "Class weights from the label volume: square (1/vol^2), simple (1/vol) or uniform."),
+       opt("reduction", A::kString, "\"mean\"", "Reduction over batch and classes: mean, sum or none."),
+       opt("smooth_nr", A::kFloat, "1e-05", "Constant added to the numerator."),
+       opt("smooth_dr", A::kFloat, "1e-05", "Constant added to the denominator (avoids division by zero)."),
+       opt("batch", A::kBool, "false",
+           "Sum over the batch before dividing (one value per class, not per sample and class)."),
+       opt("soft_label", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")}};
+}
+
+ComponentSpec focal_loss_spec() {
+  return ComponentSpec{"FocalLoss", "Focal loss (sigmoid or softmax form).",
+                       {opt("include_background", A::kBool, "true",
+           "Include channel 0 (background); ignored when the input has one channel."),
+       opt("to_onehot_y", A::kBool, "false",
+           "One-hot encode the label to the input's channel count (not for one channel)."),
+       opt("gamma", A::kFloat, "2.0", "Focusing exponent: down-weights well-classified voxels."),
+       opt("alpha", A::kFloat, "null", "Balance factor: alpha for foreground, 1 - alpha for background; null: none."),
+       opt("weight", A::kFloats, "null", "Class weights: one value or one per class."),
+       opt("reduction", A::kString, "\"mean\"", "mean, sum (mean over space, then sum) or none."),
+       opt("use_softmax", A::kBool, "false",
+           "Softmax (multi-class) form on the logits instead of a sigmoid per channel.")}};
+}
+
+ComponentSpec tversky_loss_spec() {
+  return ComponentSpec{"TverskyLoss", "Tversky loss (alpha weights FP, beta FN).",
+                       {opt("include_background", A::kBool, "true",
+           "Include channel 0 (background); ignored when the input has one channel."),
+       opt("to_onehot_y", A::kBool, "false",
+           "One-hot encode the label to the input's channel count (not for one channel)."),
+       opt("sigmoid", A::kBool, "false", "Apply a sigmoid to the input first."),
+       opt("softmax", A::kBool, "false", "Apply a softmax over the channels to the input first (not for one channel)."),
+       opt("other_act", A::kCallable, "null", "Custom activation callable; not supported (must be null)."),
+       opt("alpha", A::kFloat, "0.5", "Weight of the false positives."),
+       opt("beta", A::kFloat, "0.5", "Weight of the false negatives."),
+       opt("reduction", A::kString, "\"mean\"", "Reduction over batch and classes: mean, sum or none."),
+       opt("smooth_nr", A::kFloat, "1e-05", "Constant added to the numerator."),
+       opt("smooth_dr", A::kFloat, "1e-05", "Constant added to the denominator (avoids division by zero)."),
+       opt("batch", A::kBool, "false",
+           "Sum over the batch before dividing (one value per class, not per sample and class)."),
+       opt("soft_label", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")}};
+}
+
+ComponentSpec cross_entropy_loss_spec() {
+  return ComponentSpec{"CrossEntropyLoss", "torch.nn.CrossEntropyLoss.",
+                       {opt("weight", A::kFloats, "null", "Class weights, one per class."),
+       opt("ignore_index", A::kInt, "-100", "Target value that does not contribute to the loss."),
+       opt("reduction", A::kString, "\"mean\"", "mean, sum or none."),
+       opt("label_smoothing", A::kFloat, "0.0", "Label smoothing amount in [0, 1].")}};
+}
+
+ComponentSpec bce_with_logits_loss_spec() {
+  return ComponentSpec{"BCEWithLogitsLoss", "torch.nn.BCEWithLogitsLoss.",
+                       {opt("weight", A::kFloats, "null", "Weight per channel."),
+       opt("reduction", A::kString, "\"mean\"", "mean, sum or none."),
+       opt("pos_weight", A::kFloats, "null", "Weight of the positive examples, per channel.")}};
+}
+
+ComponentSpec deep_supervision_loss_spec() {
+  return ComponentSpec{"DeepSupervisionLoss", "Weighted sum of a loss over deep-supervision heads.",
+                       {req("loss", A::kAny, "The wrapped loss component."),
+       opt("weight_mode", A::kString, "\"exp\"",
+           "Head weights without weights: same (all 1), exp (0.5^level, min 1/16) or two (1, then 0.5)."),
+       opt("weights", A::kFloats, "null",
+           "Explicit weight per head, used when it covers every head; otherwise weight_mode.")}};
+}
+
 }  // namespace
 
 void register_losses(LossRegistry& r) {
-  r.implement("DeepSupervisionLoss", [&r](const ConfigNode& a, const BuildContext& ctx) {
-    const auto mode = a.get_or<std::string>("weight_mode", "exp");
+  r.add(deep_supervision_loss_spec(), [&r](const ConfigNode& a, const BuildContext& ctx) {
+    const auto mode = a.require<std::string>("weight_mode");
     if (mode != "same" && mode != "exp" && mode != "two") {
       throw a.at("weight_mode").error("must be same, exp or two");
     }
@@ -436,28 +570,28 @@ void register_losses(LossRegistry& r) {
     if (!inner) throw a.at("loss").error("the wrapped loss cannot be disabled");
     return std::make_unique<DeepSupervisionLoss>(std::move(inner), mode, weight_arg(a, "weights"));
   });
-  r.implement("DiceLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<DiceLoss>(DiceOptions::from(a)); });
-  r.implement("MaskedDiceLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<MaskedDiceLoss>(DiceOptions::from(a)); });
-  r.implement("GeneralizedDiceLoss", [](const ConfigNode& a, const BuildContext&) {
-    const auto w = a.get_or<std::string>("w_type", "square");
+  r.add(dice_loss_spec(), [](const ConfigNode& a, const BuildContext&) { return std::make_unique<DiceLoss>(DiceOptions::from_dice(a)); });
+  r.add(masked_dice_loss_spec(), [](const ConfigNode& a, const BuildContext&) { return std::make_unique<MaskedDiceLoss>(DiceOptions::from_dice(a)); });
+  r.add(generalized_dice_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
+    const auto w = a.require<std::string>("w_type");
     if (w != "square" && w != "simple" && w != "uniform") {
       throw a.at("w_type").error("must be square, simple or uniform");
     }
     return std::make_unique<GeneralizedDiceLoss>(DiceOptions::from(a), w);
   });
-  r.implement("TverskyLoss", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<TverskyLoss>(DiceOptions::from(a), a.get_or("alpha", 0.5), a.get_or("beta", 0.5));
+  r.add(tversky_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<TverskyLoss>(DiceOptions::from(a), a.require<double>("alpha"), a.require<double>("beta"));
   });
-  r.implement("FocalLoss", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<FocalLoss>(FocalOptions::from(a)); });
-  r.implement("CrossEntropyLoss", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<CrossEntropy>(weight_arg(a, "weight"), reduction_arg(a), a.get_or("label_smoothing", 0.0),
-                                          a.get_or<int64_t>("ignore_index", -100));
+  r.add(focal_loss_spec(), [](const ConfigNode& a, const BuildContext&) { return std::make_unique<FocalLoss>(FocalOptions::from(a)); });
+  r.add(cross_entropy_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<CrossEntropy>(weight_arg(a, "weight"), reduction_arg(a), a.require<double>("label_smoothing"),
+                                          a.require<int64_t>("ignore_index"));
   });
-  r.implement("BCEWithLogitsLoss", [](const ConfigNode& a, const BuildContext&) {
+  r.add(bce_with_logits_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
     return std::make_unique<BCEWithLogits>(weight_arg(a, "weight"), weight_arg(a, "pos_weight"), reduction_arg(a));
   });
-  r.implement("DiceCELoss", [](const ConfigNode& a, const BuildContext&) {
-    auto d = DiceOptions::from(a);
+  r.add(dice_ce_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
+    auto d = DiceOptions::from_dice(a);
     if (d.reduction == Reduction::kNone) throw a.at("reduction").error("DiceCELoss supports mean or sum");
     // MONAI: one class weight for both terms (ce_weight is its deprecated alias); the Dice term
     // drops the background entry when include_background is false.
@@ -465,12 +599,12 @@ void register_losses(LossRegistry& r) {
     if (w.empty()) w = weight_arg(a, "ce_weight");
     d.weight = (!d.include_background && w.size() > 1) ? std::vector<double>(w.begin() + 1, w.end()) : w;
     const auto ce_w = w;
-    return std::make_unique<DiceCELoss>(d, ce_w, a.get_or("label_smoothing", 0.0), a.get_or("lambda_dice", 1.0), a.get_or("lambda_ce", 1.0));
+    return std::make_unique<DiceCELoss>(d, ce_w, a.require<double>("label_smoothing"), a.require<double>("lambda_dice"), a.require<double>("lambda_ce"));
   });
-  r.implement("DiceFocalLoss", [](const ConfigNode& a, const BuildContext&) {
-    auto d = DiceOptions::from(a);
+  r.add(dice_focal_loss_spec(), [](const ConfigNode& a, const BuildContext&) {
+    auto d = DiceOptions::from_dice(a);
     auto f = FocalOptions::from(a);
-    return std::make_unique<DiceFocalLoss>(d, f, a.get_or("lambda_dice", 1.0), a.get_or("lambda_focal", 1.0));
+    return std::make_unique<DiceFocalLoss>(d, f, a.require<double>("lambda_dice"), a.require<double>("lambda_focal"));
   });
 }
 

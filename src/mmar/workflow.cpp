@@ -36,6 +36,8 @@ std::string variable(const ResolvedConfig& config, const std::string& name) {
 
 namespace {
 
+using A = ArgType;
+
 bool truthy(const ResolvedConfig& c, const std::string& name, bool fallback) {
   if (!c.variables.has(name)) return fallback;
   const auto v = c.variables.at(name);
@@ -362,6 +364,68 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
   return t;
 }
 
+ComponentSpec supervised_trainer_spec() {
+  return ComponentSpec{"SupervisedTrainer", "Supervised training loop.",
+                       {opt("device", A::kString, "null",
+           "Accepted for MONAI compatibility; ignored (--device or use_gpu picks the device)."),
+       req("max_epochs", A::kInt, "Number of training epochs."),
+       req("train_data_loader", A::kReference, "The training data loader."),
+       req("network", A::kReference, "The network to train."), req("optimizer", A::kReference, "The optimizer."),
+       req("loss_function", A::kReference, "The loss."),
+       opt("epoch_length", A::kInt, "null",
+           "Iterations per epoch; null: one pass over the loader (longer values are capped)."),
+       opt("non_blocking", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("prepare_batch", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_update", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("inferer", A::kReference, "null",
+           "Inferer of the training forward pass; null runs the network on the whole batch."),
+       opt("postprocessing", A::kReference, "null",
+           "Post transforms applied to each prediction before the training metrics."),
+       opt("key_train_metric", A::kReference, "null", "Key metric computed on the training predictions."),
+       opt("additional_metrics", A::kReference, "null", "Further metrics, computed alongside the key metric."),
+       opt("metric_cmp_fn", A::kCallable, "null",
+           "Accepted for MONAI compatibility; ignored (a higher key metric is better)."),
+       opt("train_handlers", A::kReference, "null", "Handlers attached to the training loop."),
+       opt("amp", A::kBool, "false",
+           "Mixed precision on CUDA (autocast forward, dynamic loss scaling); no effect on CPU."),
+       opt("event_names", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("event_to_attr", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("decollate", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("optim_set_to_none", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("to_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("amp_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("gradient_accumulation", A::kInt, "1", "Barton: optimizer step every N iterations, on the mean of their gradients."),
+       opt("clip_grad_norm", A::kFloat, "null", "Barton: clip the global gradient norm to this value.")}};
+}
+
+ComponentSpec supervised_evaluator_spec() {
+  return ComponentSpec{"SupervisedEvaluator", "Validation / inference loop.",
+                       {opt("device", A::kString, "null",
+           "Accepted for MONAI compatibility; ignored (--device or use_gpu picks the device)."),
+       req("val_data_loader", A::kReference, "The validation data loader."),
+       req("network", A::kReference, "The network to run; Barton always runs the section's model."),
+       opt("epoch_length", A::kInt, "null",
+           "Iterations per run; null: one pass over the loader (longer values are capped)."),
+       opt("non_blocking", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("prepare_batch", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_update", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("inferer", A::kReference, "null", "Inferer of the forward pass; null: SimpleInferer."),
+       opt("postprocessing", A::kReference, "null", "Post transforms applied to each prediction before the metrics."),
+       opt("key_val_metric", A::kReference, "null", "Key metric: decides the best model and early stopping."),
+       opt("additional_metrics", A::kReference, "null", "Further metrics, computed alongside the key metric."),
+       opt("metric_cmp_fn", A::kCallable, "null",
+           "Accepted for MONAI compatibility; ignored (a higher key metric is better)."),
+       opt("val_handlers", A::kReference, "null", "Handlers attached to the evaluation loop."),
+       opt("amp", A::kBool, "false", "Mixed precision (autocast) for the forward pass on CUDA; no effect on CPU."),
+       opt("mode", A::kString, "\"eval\"",
+           "Accepted for MONAI compatibility; ignored (the network always runs in eval mode)."),
+       opt("event_names", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("event_to_attr", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("decollate", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("to_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("amp_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored.")}};
+}
+
 }  // namespace
 
 Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& options) {
@@ -443,11 +507,11 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
 void register_engines(Registries& r) {
   // The factories are for completeness (list-components shows them available); the workflow
   // builder assembles loops with make_trainer / make_evaluator, which need the section context.
-  r.trainers.implement("SupervisedTrainer", [](const ConfigNode& a, const BuildContext& ctx) {
+  r.trainers.add(supervised_trainer_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
     auto t = make_trainer(a, ctx);
     return std::make_unique<engine::Trainer>(std::move(*t));
   });
-  r.evaluators.implement("SupervisedEvaluator", [](const ConfigNode& a, const BuildContext& ctx) {
+  r.evaluators.add(supervised_evaluator_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
     auto e = make_evaluator(a, ctx);
     return std::make_unique<engine::Evaluator>(std::move(*e));
   });

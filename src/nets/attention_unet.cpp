@@ -12,6 +12,8 @@ namespace barton::nets {
 
 namespace {
 
+using A = ArgType;
+
 struct AttentionUnetOptions {
   int dims = 3;
   int64_t in = 1, out = 2;
@@ -46,16 +48,14 @@ struct AttentionUnetOptions {
     for (auto s : o.strides) {
       if (s < 1) throw st.error("strides must be positive");
     }
-    if (a.has("kernel_size")) o.kernel = isotropic_int(a.at("kernel_size"), "kernel_size");
-    if (a.has("up_kernel_size"))
-      o.up_kernel = isotropic_int(a.at("up_kernel_size"), "up_kernel_size");
+    o.kernel = isotropic_int(a.at("kernel_size"), "kernel_size");
+    o.up_kernel = isotropic_int(a.at("up_kernel_size"), "up_kernel_size");
     for (const char* k : {"kernel_size", "up_kernel_size"}) {
       const int64_t v = std::string(k) == "kernel_size" ? o.kernel : o.up_kernel;
       if (v < 1 || v % 2 == 0)
         throw ConfigError(a.source(), a.pointer() + "/" + k, "must be odd (same padding)");
     }
-    if (a.has("dropout"))
-      o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
+    o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
     return o;
   }
 };
@@ -208,10 +208,23 @@ class AttentionUnet final : public Network {
   Seq model_{nullptr};
 };
 
+ComponentSpec attention_unet_spec() {
+  auto args = spatial_dims_specs();
+  for (auto a : {req("in_channels", A::kInt, "Input channels."),
+       req("out_channels", A::kInt, "Output channels (classes)."),
+       req("channels", A::kInts, "Channels per level."),
+       req("strides", A::kInts, "Stride per down level (isotropic)."),
+       opt("kernel_size", A::kInts, "3", "Convolution kernel size (odd, isotropic)."),
+       opt("up_kernel_size", A::kInts, "3", "Up-sampling convolution kernel size (odd, isotropic)."),
+       opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer.")})
+    args.push_back(a);
+  return ComponentSpec{"AttentionUnet", "Attention UNet.", args};
+}
+
 }  // namespace
 
 void register_attention_unet(NetworkRegistry& r) {
-  r.implement("AttentionUnet",
+  r.add(attention_unet_spec(),
               [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
                 auto o = AttentionUnetOptions::from_config(a);
                 return build_at(a, [&] { return std::make_unique<AttentionUnet>(o); });

@@ -11,6 +11,8 @@ namespace barton::nets {
 
 namespace {
 
+using A = ArgType;
+
 namespace F = torch::nn::functional;
 
 struct BasicUNetOptions {
@@ -27,7 +29,7 @@ struct BasicUNetOptions {
     BasicUNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
     std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
-    if (a.has("features")) o.features = ints_rep(a.at("features"), 6);
+    o.features = ints_rep(a.at("features"), 6);
     for (std::size_t i = 0; i < o.features.size(); ++i) {
       if (o.features[i] < 1)
         throw ConfigError(a.source(), a.pointer() + "/features",
@@ -35,9 +37,8 @@ struct BasicUNetOptions {
     }
     o.act = parse_act(a, "act", o.act, /*allow_none=*/true);
     o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/true);
-    o.bias = a.get_or("bias", true);
-    if (a.has("dropout"))
-      o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
+    o.bias = a.require<bool>("bias");
+    o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
     o.upsample = parse_upsample_mode(a, "upsample", "deconv");
     return o;
   }
@@ -145,10 +146,30 @@ class BasicUNet final : public Network {
   torch::nn::AnyModule final_conv_;
 };
 
+ComponentSpec basic_unet_spec() {
+  auto args = spatial_dims_specs();
+  for (auto a : {opt("in_channels", A::kInt, "1", "Input channels."),
+       opt("out_channels", A::kInt, "2", "Output channels (classes)."),
+       opt("features", A::kInts, "[32, 32, 64, 128, 256, 32]",
+           "Six channel counts: the five encoder levels and the last decoder level."),
+       opt("act", A::kAny, "[\"LeakyReLU\", {\"negative_slope\": 0.1, \"inplace\": true}]",
+           "Activation: a name or [name, {args}]; null: none."),
+       opt("norm", A::kAny, "[\"instance\", {\"affine\": true}]",
+           "Normalisation: a name or [name, {args}]; null: none."),
+       opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
+       opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer."),
+       opt("upsample", A::kString, "\"deconv\"",
+           "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
+    args.push_back(a);
+  ComponentSpec s{"BasicUNet", "MONAI's BasicUNet.", args};
+  s.aliases = {"BasicUnet", "Basicunet"};
+  return s;
+}
+
 }  // namespace
 
 void register_basic_unet(NetworkRegistry& r) {
-  r.implement("BasicUNet",
+  r.add(basic_unet_spec(),
               [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
                 auto o = BasicUNetOptions::from_config(a);
                 return build_at(a, [&] { return std::make_unique<BasicUNet>(o); });

@@ -14,6 +14,8 @@ namespace barton::nets {
 
 namespace {
 
+using A = ArgType;
+
 namespace F = torch::nn::functional;
 using Ints = std::vector<int64_t>;
 
@@ -104,8 +106,8 @@ struct DynUNetOptions {
     }
     o.norm = parse_norm(a, "norm_name", o.norm, o.dims, /*allow_none=*/false);
     o.act = parse_act(a, "act_name", o.act, /*allow_none=*/false);
-    o.deep_supervision = a.get_or("deep_supervision", false);
-    o.deep_supr_num = a.get_or("deep_supr_num", 1);
+    o.deep_supervision = a.require<bool>("deep_supervision");
+    o.deep_supr_num = a.require<int>("deep_supr_num");
     if (o.deep_supervision) {
       const auto where = a.pointer() + "/deep_supr_num";
       if (o.deep_supr_num < 1)
@@ -117,8 +119,8 @@ struct DynUNetOptions {
                         levels - 1));
       }
     }
-    o.res_block = a.get_or("res_block", false);
-    o.trans_bias = a.get_or("trans_bias", false);
+    o.res_block = a.require<bool>("res_block");
+    o.trans_bias = a.require<bool>("trans_bias");
     return o;
   }
 };
@@ -375,10 +377,36 @@ class DynUNet final : public Network {
   std::vector<torch::Tensor> heads_;  ///< Deep supervision outputs of the current training forward.
 };
 
+ComponentSpec dyn_unet_spec() {
+  auto args = spatial_dims_specs();
+  for (auto a : {req("in_channels", A::kInt, "Input channels."),
+       req("out_channels", A::kInt, "Output channels (classes)."),
+       req("kernel_size", A::kAny, "Kernel per level: an int or spatial_dims ints each."),
+       req("strides", A::kAny,
+           "Stride per level (the first is the input block's): an int or spatial_dims ints each."),
+       req("upsample_kernel_size", A::kAny,
+           "Transposed-convolution kernel per up level (the last len(strides) - 1 are used)."),
+       opt("filters", A::kInts, "null",
+           "Channels per level; null: 32 * 2^level, at most 320 (3D) or 512 (2D)."),
+       opt("dropout", A::kFloat, "null", "Dropout probability; null: none."),
+       opt("norm_name", A::kAny, "[\"INSTANCE\", {\"affine\": true}]",
+           "Normalisation: a name or [name, {args}]."),
+       opt("act_name", A::kAny, "[\"leakyrelu\", {\"inplace\": true, \"negative_slope\": 0.01}]",
+           "Activation: a name or [name, {args}]."),
+       opt("deep_supervision", A::kBool, "false",
+           "Add output heads on upper decoder levels for deep supervision in training."),
+       opt("deep_supr_num", A::kInt, "1",
+           "Number of extra deep-supervision heads (fewer than the up levels)."),
+       opt("res_block", A::kBool, "false", "Use residual blocks instead of plain convolution blocks."),
+       opt("trans_bias", A::kBool, "false", "Use a bias in the transposed convolutions.")})
+    args.push_back(a);
+  return ComponentSpec{"DynUNet", "nnU-Net style dynamic UNet with deep supervision.", args};
+}
+
 }  // namespace
 
 void register_dynunet(NetworkRegistry& r) {
-  r.implement("DynUNet", [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+  r.add(dyn_unet_spec(), [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
     auto o = DynUNetOptions::from_config(a);
     return build_at(a, [&] { return std::make_unique<DynUNet>(o); });
   });

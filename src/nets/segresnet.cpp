@@ -13,6 +13,8 @@ namespace barton::nets {
 
 namespace {
 
+using A = ArgType;
+
 struct SegResNetOptions {
   int dims = 3;
   int64_t init_filters = 8;
@@ -28,7 +30,7 @@ struct SegResNetOptions {
   static SegResNetOptions from_config(const ConfigNode& a) {
     SegResNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
-    o.init_filters = a.get_or<int64_t>("init_filters", 8);
+    o.init_filters = a.require<int64_t>("init_filters");
     std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
     if (o.init_filters < 1)
       throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
@@ -41,16 +43,16 @@ struct SegResNetOptions {
     o.act = parse_act(a, "act", o.act, /*allow_none=*/false);
     o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/false);
     // Deprecated norm_name / num_groups: only "group" is accepted; it overrides norm.
-    const auto norm_name = a.get_or<std::string>("norm_name", "");
+    const auto norm_name = a.require<std::string>("norm_name");
     if (!norm_name.empty()) {
       if (to_lower(norm_name) != "group") {
         throw ConfigError(a.source(), a.pointer() + "/norm_name",
                           "deprecated norm_name must be 'group' (use norm instead)");
       }
       o.norm = LayerSpec::of(
-          "group", {{"num_groups", static_cast<double>(a.get_or<int64_t>("num_groups", 8))}});
+          "group", {{"num_groups", static_cast<double>(a.require<int64_t>("num_groups"))}});
     }
-    o.use_conv_final = a.get_or("use_conv_final", true);
+    o.use_conv_final = a.require<bool>("use_conv_final");
     auto blocks = [&](const char* key, std::vector<int64_t>& dst) {
       if (!a.has(key)) return;
       const auto v = a.at(key);
@@ -188,10 +190,31 @@ class SegResNet final : public Network {
   Seq conv_final_{nullptr};
 };
 
+ComponentSpec seg_res_net_spec() {
+  auto args = spatial_dims_specs();
+  for (auto a : {opt("init_filters", A::kInt, "8", "Channels of the first level, doubled at each level down."),
+       opt("in_channels", A::kInt, "1", "Input channels."),
+       opt("out_channels", A::kInt, "2", "Output channels (classes)."),
+       opt("dropout_prob", A::kFloat, "null",
+           "Dropout probability after the initial convolution; null: none."),
+       opt("act", A::kAny, "[\"RELU\", {\"inplace\": true}]", "Activation: a name or [name, {args}]."),
+       opt("norm", A::kAny, "[\"GROUP\", {\"num_groups\": 8}]", "Normalisation: a name or [name, {args}]."),
+       opt("norm_name", A::kString, "\"\"",
+           "Deprecated: only group, which replaces norm with num_groups groups."),
+       opt("num_groups", A::kInt, "8", "Deprecated: group count used with norm_name."),
+       opt("use_conv_final", A::kBool, "true", "End with a 1x1 convolution to out_channels."),
+       opt("blocks_down", A::kInts, "[1, 2, 2, 4]", "Residual blocks per encoder level."),
+       opt("blocks_up", A::kInts, "[1, 1, 1]", "Residual blocks per decoder level."),
+       opt("upsample_mode", A::kString, "\"nontrainable\"",
+           "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
+    args.push_back(a);
+  return ComponentSpec{"SegResNet", "MONAI's SegResNet.", args};
+}
+
 }  // namespace
 
 void register_segresnet(NetworkRegistry& r) {
-  r.implement("SegResNet",
+  r.add(seg_res_net_spec(),
               [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
                 auto o = SegResNetOptions::from_config(a);
                 return build_at(a, [&] { return std::make_unique<SegResNet>(o); });

@@ -10,6 +10,8 @@ namespace barton::nets {
 
 namespace {
 
+using A = ArgType;
+
 struct UNetOptions {
   int dims = 3;
   int64_t in = 1, out = 2;
@@ -24,10 +26,6 @@ struct UNetOptions {
 
   static UNetOptions from_config(const ConfigNode& a) {
     UNetOptions o;
-    if (a.has("spatial_dims") && a.has("dimensions")) {
-      throw ConfigError(a.at("dimensions").source(), a.at("dimensions").pointer(),
-                        "give spatial_dims or the older dimensions, not both");
-    }
     o.dims = parse_spatial_dims(a, 3);
     std::tie(o.in, o.out) = parse_io_channels(a);
     o.channels = a.require<std::vector<int64_t>>("channels");
@@ -51,12 +49,12 @@ struct UNetOptions {
     };
     o.kernel = scalar_kernel("kernel_size", 3);
     o.up_kernel = scalar_kernel("up_kernel_size", 3);
-    o.num_res_units = a.get_or("num_res_units", 0);
-    if (a.has("act")) o.act = LayerSpec::from_config(a.at("act"));
-    if (a.has("norm")) o.norm = LayerSpec::from_config(a.at("norm"));
+    o.num_res_units = a.require<int>("num_res_units");
+    o.act = LayerSpec::from_config(a.at("act"));
+    o.norm = LayerSpec::from_config(a.at("norm"));
     if (auto v = a.get_optional<double>("dropout")) o.dropout = *v;
-    o.bias = a.get_or("bias", true);
-    o.adn_ordering = a.get_or<std::string>("adn_ordering", "NDA");
+    o.bias = a.require<bool>("bias");
+    o.adn_ordering = a.require<std::string>("adn_ordering");
     try {
       make_act(o.act);
       (void)make_norm(o.norm.name.empty() ? LayerSpec::of("batch") : o.norm, o.dims, 8 * 8);
@@ -130,10 +128,28 @@ class UNet final : public Network {
   Seq model_{nullptr};
 };
 
+ComponentSpec unet_spec() {
+  auto args = spatial_dims_specs();
+  for (auto a : {req("in_channels", A::kInt, "Input channels."),
+       req("out_channels", A::kInt, "Output channels (classes)."),
+       req("channels", A::kInts, "Channels per level."), req("strides", A::kInts, "Stride per down level."),
+       opt("kernel_size", A::kInts, "3", "Convolution kernel size (isotropic)."),
+       opt("up_kernel_size", A::kInts, "3", "Up-sampling convolution kernel size (isotropic)."),
+       opt("num_res_units", A::kInt, "0", "Residual units per level; 0: plain convolutions."),
+       opt("act", A::kAny, "\"PRELU\"", "Activation: a name or [name, {args}]."),
+       opt("norm", A::kAny, "\"INSTANCE\"", "batch, instance or group."),
+       opt("dropout", A::kFloat, "0.0", "Dropout probability."),
+       opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
+       opt("adn_ordering", A::kString, "\"NDA\"",
+           "Order of activation (A), dropout (D) and normalisation (N) after a convolution.")})
+    args.push_back(a);
+  return ComponentSpec{"UNet", "MONAI's residual UNet; state_dict keys match MONAI's.", args};
+}
+
 }  // namespace
 
 void register_unet(NetworkRegistry& r) {
-  r.implement("UNet", [](const ConfigNode& a, const BuildContext&) { return std::make_unique<UNet>(UNetOptions::from_config(a)); });
+  r.add(unet_spec(), [](const ConfigNode& a, const BuildContext&) { return std::make_unique<UNet>(UNetOptions::from_config(a)); });
 }
 
 }  // namespace barton::nets

@@ -11,8 +11,7 @@ namespace barton::optim {
 
 namespace {
 
-std::vector<double> pair_arg(const ConfigNode& a, const char* k, std::vector<double> def) {
-  if (!a.has(k) || a.at(k).is_null()) return def;
+std::vector<double> pair_arg(const ConfigNode& a, const char* k) {
   auto v = a.at(k).as<std::vector<double>>();
   if (v.size() != 2) throw a.at(k).error("expected two values");
   return v;
@@ -169,6 +168,18 @@ std::vector<ParamGroup> params_from(const BuildContext& ctx, const ConfigNode& a
   throw a.error("the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
 }
 
+std::vector<ComponentSpec> optimizer_specs();
+std::vector<ComponentSpec> scheduler_specs();
+
+/// `args` with the defaults of `name`'s spec filled in (as Registry::create does), so that the
+/// direct builders below read every default from the spec too.
+ConfigNode with_spec_defaults(const std::vector<ComponentSpec>& specs, const std::string& name, const ConfigNode& args) {
+  for (const auto& spec : specs) {
+    if (spec.name == name) return args.with_defaults(spec.defaults());
+  }
+  throw Error("unknown optimizer or LR schedule '" + name + "'");
+}
+
 }  // namespace
 
 std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std::pair<std::string, torch::Tensor>>& named) {
@@ -213,49 +224,94 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigN
   return make_optimizer(name, a, std::vector<ParamGroup>{g});
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& a, std::vector<ParamGroup> params) {
-  const double lr = a.get_or("lr", 1e-3);
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& args, std::vector<ParamGroup> params) {
+  const ConfigNode a = with_spec_defaults(optimizer_specs(), name, args);
+  const double lr = a.require<double>("lr");
   if (lr < 0) throw a.at("lr").error("must be non-negative");
   if (name == "Adam" || name == "AdamW") {
-    const auto betas = pair_arg(a, "betas", {0.9, 0.999});
+    const auto betas = pair_arg(a, "betas");
     if (name == "Adam") {
-      auto o = torch::optim::AdamOptions(lr).betas({betas[0], betas[1]}).eps(a.get_or("eps", 1e-8))
-                   .weight_decay(a.get_or("weight_decay", 0.0)).amsgrad(a.get_or("amsgrad", false));
+      auto o = torch::optim::AdamOptions(lr).betas({betas[0], betas[1]}).eps(a.require<double>("eps"))
+                   .weight_decay(a.require<double>("weight_decay")).amsgrad(a.require<bool>("amsgrad"));
       return std::make_unique<TorchOpt<torch::optim::Adam, torch::optim::AdamOptions>>(name, std::move(params), o);
     }
-    auto o = torch::optim::AdamWOptions(lr).betas({betas[0], betas[1]}).eps(a.get_or("eps", 1e-8))
-                 .weight_decay(a.get_or("weight_decay", 0.01)).amsgrad(a.get_or("amsgrad", false));
+    auto o = torch::optim::AdamWOptions(lr).betas({betas[0], betas[1]}).eps(a.require<double>("eps"))
+                 .weight_decay(a.require<double>("weight_decay")).amsgrad(a.require<bool>("amsgrad"));
     return std::make_unique<TorchOpt<torch::optim::AdamW, torch::optim::AdamWOptions>>(name, std::move(params), o);
   }
   if (name == "SGD") {
-    const double m = a.get_or("momentum", 0.0);
-    const bool nesterov = a.get_or("nesterov", false);
-    const double damp = a.get_or("dampening", 0.0);
+    const double m = a.require<double>("momentum");
+    const bool nesterov = a.require<bool>("nesterov");
+    const double damp = a.require<double>("dampening");
     if (nesterov && (m <= 0 || damp != 0)) {
       throw ConfigError(a.source(), a.pointer() + "/nesterov", "Nesterov momentum needs momentum > 0 and dampening 0");
     }
     auto o = torch::optim::SGDOptions(a.require<double>("lr")).momentum(m).dampening(damp)
-                 .weight_decay(a.get_or("weight_decay", 0.0)).nesterov(nesterov);
+                 .weight_decay(a.require<double>("weight_decay")).nesterov(nesterov);
     return std::make_unique<TorchOpt<torch::optim::SGD, torch::optim::SGDOptions>>(name, std::move(params), o);
   }
   if (name == "Novograd") {
     Novograd::Options o;
     o.lr = lr;
-    const auto betas = pair_arg(a, "betas", {0.9, 0.98});
+    const auto betas = pair_arg(a, "betas");
     o.beta1 = betas[0];
     o.beta2 = betas[1];
-    o.eps = a.get_or("eps", 1e-8);
-    o.weight_decay = a.get_or("weight_decay", 0.0);
-    o.grad_averaging = a.get_or("grad_averaging", false);
-    o.amsgrad = a.get_or("amsgrad", false);
+    o.eps = a.require<double>("eps");
+    o.weight_decay = a.require<double>("weight_decay");
+    o.grad_averaging = a.require<bool>("grad_averaging");
+    o.amsgrad = a.require<bool>("amsgrad");
     return std::make_unique<Novograd>(std::move(params), o);
   }
   throw Error("unknown optimizer '" + name + "'");
 }
 
+namespace {
+
+using A = ArgType;
+
+/// The optimizers' specs (torch.optim and MONAI names and defaults).
+std::vector<ComponentSpec> optimizer_specs() {
+  auto params = [] { return opt("params", A::kAny, "\"#@model.parameters()\"", "Parameters to optimise."); };
+  auto groups = [] {
+    return opt("param_groups", A::kAny, "null",
+               "Barton: [{\"match\": name prefix, \"lr\": x, \"weight_decay\": y}], parameter groups by name.");
+  };
+  return {
+      ComponentSpec{"Adam", "torch.optim.Adam.",
+                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+       opt("betas", A::kFloats, "[0.9, 0.999]",
+           "Decay rates of the running averages of the gradient and of its square."),
+       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+       opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
+       opt("amsgrad", A::kBool, "false", "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
+      ComponentSpec{"AdamW", "torch.optim.AdamW.",
+                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+       opt("betas", A::kFloats, "[0.9, 0.999]",
+           "Decay rates of the running averages of the gradient and of its square."),
+       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+       opt("weight_decay", A::kFloat, "0.01", "Decoupled weight decay."),
+       opt("amsgrad", A::kBool, "false", "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
+      ComponentSpec{"SGD", "torch.optim.SGD.",
+                    {params(), groups(), req("lr", A::kFloat, "Learning rate."), opt("momentum", A::kFloat, "0", "Momentum factor."),
+       opt("dampening", A::kFloat, "0", "Dampening of the momentum."),
+       opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
+       opt("nesterov", A::kBool, "false", "Use Nesterov momentum (needs momentum > 0 and dampening 0).")}},
+      ComponentSpec{"Novograd", "MONAI's Novograd.",
+                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+       opt("betas", A::kFloats, "[0.9, 0.98]",
+           "Decay rates of the gradient average and of the per-tensor squared-norm average."),
+       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+       opt("weight_decay", A::kFloat, "0", "Weight decay added to the normalised gradient."),
+       opt("grad_averaging", A::kBool, "false", "Scale the normalised gradient by 1 - beta1 before the first moment."),
+       opt("amsgrad", A::kBool, "false", "Use the maximum of past squared-norm averages (AMSGrad variant).")}}};
+}
+
+}  // namespace
+
 void register_optimizers(OptimizerRegistry& r) {
-  for (const char* n : {"Adam", "AdamW", "SGD", "Novograd"}) {
-    r.implement(n, [n](const ConfigNode& a, const BuildContext& ctx) { return make_optimizer(n, a, params_from(ctx, a)); });
+  for (auto& spec : optimizer_specs()) {
+    const std::string n = spec.name;
+    r.add(std::move(spec), [n](const ConfigNode& a, const BuildContext& ctx) { return make_optimizer(n, a, params_from(ctx, a)); });
   }
 }
 
@@ -343,18 +399,19 @@ class Plateau final : public LrScheduler {
 
 }  // namespace
 
-std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const ConfigNode& a, Optimizer* opt) {
+std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const ConfigNode& args, Optimizer* opt) {
+  const ConfigNode a = with_spec_defaults(scheduler_specs(), name, args);
   BARTON_CHECK(opt != nullptr, "a schedule needs an optimizer");
   const double kPi = 3.14159265358979323846;
   if (name == "StepLR") {
     const auto step = a.require<int64_t>("step_size");
-    const double gamma = a.get_or("gamma", 0.1);
+    const double gamma = a.require<double>("gamma");
     if (step < 1) throw a.at("step_size").error("must be at least 1");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) { return b * std::pow(gamma, static_cast<double>(t / step)); });
   }
   if (name == "MultiStepLR") {
     auto ms = a.require<std::vector<int64_t>>("milestones");
-    const double gamma = a.get_or("gamma", 0.1);
+    const double gamma = a.require<double>("gamma");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       int64_t k = 0;
       for (auto m : ms) k += t >= m;
@@ -367,7 +424,7 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   }
   if (name == "CosineAnnealingLR") {
     const auto T = a.require<int64_t>("T_max");
-    const double eta_min = a.get_or("eta_min", 0.0);
+    const double eta_min = a.require<double>("eta_min");
     if (T < 1) throw a.at("T_max").error("must be at least 1");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       return eta_min + (b - eta_min) * (1 + std::cos(kPi * static_cast<double>(t) / static_cast<double>(T))) / 2;
@@ -376,7 +433,7 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   if (name == "WarmupCosineSchedule") {
     const auto warm = a.require<int64_t>("warmup_steps");
     const auto total = a.require<int64_t>("t_total");
-    const double end_lr = a.get_or("end_lr", 0.0), cycles = a.get_or("cycles", 0.5), wm = a.get_or("warmup_multiplier", 0.0);
+    const double end_lr = a.require<double>("end_lr"), cycles = a.require<double>("cycles"), wm = a.require<double>("warmup_multiplier");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       double f;
       if (t < warm) {
@@ -389,42 +446,90 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
     });
   }
   if (name == "PolynomialLR") {
-    const auto total = a.get_or<int64_t>("total_iters", 5);
-    const double power = a.get_or("power", 1.0);
+    const auto total = a.require<int64_t>("total_iters");
+    const double power = a.require<double>("power");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       const double frac = 1.0 - static_cast<double>(std::min(t, total)) / static_cast<double>(total);
       return b * std::pow(frac, power);
     });
   }
   if (name == "LinearLR") {
-    const double s = a.get_or("start_factor", 1.0 / 3.0), e = a.get_or("end_factor", 1.0);
-    const auto total = a.get_or<int64_t>("total_iters", 5);
+    const double s = a.get_or("start_factor", 1.0 / 3.0), e = a.require<double>("end_factor");
+    const auto total = a.require<int64_t>("total_iters");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       return b * (s + (e - s) * static_cast<double>(std::min(t, total)) / static_cast<double>(total));
     });
   }
   if (name == "ReduceLROnPlateau") {
     Plateau::Options o;
-    const auto mode = a.get_or<std::string>("mode", "min");
+    const auto mode = a.require<std::string>("mode");
     if (mode != "min" && mode != "max") throw a.at("mode").error("must be min or max");
     o.max_mode = mode == "max";
-    o.factor = a.get_or("factor", 0.1);
+    o.factor = a.require<double>("factor");
     if (o.factor >= 1.0) throw a.at("factor").error("must be < 1");
-    o.patience = a.get_or<int64_t>("patience", 10);
-    o.threshold = a.get_or("threshold", 1e-4);
-    o.relative = a.get_or<std::string>("threshold_mode", "rel") == "rel";
-    o.cooldown = a.get_or<int64_t>("cooldown", 0);
+    o.patience = a.require<int64_t>("patience");
+    o.threshold = a.require<double>("threshold");
+    o.relative = a.require<std::string>("threshold_mode") == "rel";
+    o.cooldown = a.require<int64_t>("cooldown");
     if (a.has("min_lr") && a.at("min_lr").is_number()) o.min_lr = a.at("min_lr").as<double>();
-    o.eps = a.get_or("eps", 1e-8);
+    o.eps = a.require<double>("eps");
     return std::make_unique<Plateau>(opt, o);
   }
   throw Error("unknown LR schedule '" + name + "'");
 }
 
+namespace {
+
+/// The learning-rate schedules' specs (torch.optim.lr_scheduler and MONAI names and defaults).
+std::vector<ComponentSpec> scheduler_specs() {
+  auto optim = [] { return opt("optimizer", A::kReference, "\"@optimizer\"", "The optimizer to schedule."); };
+  auto last = [] {
+    return opt("last_epoch", A::kInt, "-1",
+               "Accepted for MONAI compatibility; ignored (a resumed run restores the step from its checkpoint).");
+  };
+  return {
+      ComponentSpec{"StepLR", "Decays by gamma every step_size steps.",
+                    {optim(), req("step_size", A::kInt, "Steps between decays."),
+       opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
+      ComponentSpec{"MultiStepLR", "Decays by gamma at each milestone.",
+                    {optim(), req("milestones", A::kInts, "Steps at which the learning rate is multiplied by gamma."),
+       opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
+      ComponentSpec{"ExponentialLR", "Decays by gamma every step.",
+                    {optim(), req("gamma", A::kFloat, "Multiplicative decay factor applied at every step."), last()}},
+      ComponentSpec{"CosineAnnealingLR", "Cosine annealing to eta_min over T_max steps.",
+                    {optim(), req("T_max", A::kInt, "Steps of a half cosine period."),
+       opt("eta_min", A::kFloat, "0", "Minimum learning rate."), last()}},
+      ComponentSpec{"WarmupCosineSchedule", "MONAI's linear warmup then cosine decay.",
+                    {optim(), req("warmup_steps", A::kInt, "Steps of linear warmup."),
+       req("t_total", A::kInt, "Total steps of the schedule."),
+       opt("end_lr", A::kFloat, "0.0", "Lower bound on the learning rate after the warmup."),
+       opt("cycles", A::kFloat, "0.5", "Cosine cycles over the decay (0.5: one half cosine down to 0)."), last(),
+       opt("warmup_multiplier", A::kFloat, "0", "Fraction of the learning rate the warmup starts from.")}},
+      ComponentSpec{"PolynomialLR", "nnU-Net's poly decay: lr * (1 - step/total_iters)^power.",
+                    {optim(), opt("total_iters", A::kInt, "5", "Steps over which the learning rate decays to 0."),
+       opt("power", A::kFloat, "1.0", "Exponent of the decay."), last()}},
+      ComponentSpec{"LinearLR", "Linear warmup factor from start_factor to end_factor.",
+                    {optim(), opt("start_factor", A::kFloat, "0.3333333333333333", "Learning-rate factor at step 0."),
+       opt("end_factor", A::kFloat, "1.0", "Learning-rate factor reached at total_iters and kept after."),
+       opt("total_iters", A::kInt, "5", "Steps from start_factor to end_factor."), last()}},
+      ComponentSpec{"ReduceLROnPlateau", "Reduces the LR when a metric stops improving.",
+                    {optim(), opt("mode", A::kString, "\"min\"", "min: the metric should decrease; max: it should increase."),
+       opt("factor", A::kFloat, "0.1", "Multiplier applied to the learning rate on a plateau (below 1)."),
+       opt("patience", A::kInt, "10",
+           "Steps (epochs by default) without improvement before the learning rate is reduced."),
+       opt("threshold", A::kFloat, "0.0001", "Smallest change that counts as an improvement."),
+       opt("threshold_mode", A::kString, "\"rel\"", "rel: the change is relative to the best value; abs: absolute."),
+       opt("cooldown", A::kInt, "0", "Steps to wait after a reduction before counting bad steps again."),
+       opt("min_lr", A::kFloats, "0", "Lower bound on the learning rate (a number; a per-group list is ignored)."),
+       opt("eps", A::kFloat, "1e-08", "Reductions smaller than this are skipped.")}}};
+}
+
+}  // namespace
+
 void register_schedulers(SchedulerRegistry& r) {
-  for (const char* n : {"StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "WarmupCosineSchedule", "PolynomialLR",
-                        "LinearLR", "ReduceLROnPlateau"}) {
-    r.implement(n, [n](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<LrScheduler> {
+  for (auto& spec : scheduler_specs()) {
+    const std::string n = spec.name;
+    r.add(std::move(spec), [n](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<LrScheduler> {
       Optimizer* opt = nullptr;
       if (ctx.lookup) {
         auto any = ctx.lookup("optimizer");

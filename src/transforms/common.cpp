@@ -24,9 +24,7 @@ at::ScalarType parse_dtype(const std::string& raw) {
   throw Error("unknown dtype '" + raw + "' (use float32, float64, float16, uint8, int8, int16, int32, int64 or bool)");
 }
 
-std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name,
-                                        std::optional<at::ScalarType> fallback) {
-  if (!args.has(name)) return fallback;
+std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name) {
   const auto v = args.at(name);
   if (v.is_null()) return std::nullopt;
   try {
@@ -39,7 +37,7 @@ std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name
 }
 
 std::vector<double> floats_rep(const ConfigNode& args, const char* name, std::size_t n, std::vector<double> fallback) {
-  if (!args.has(name) || args.at(name).is_null()) return fallback;
+  if (args.at(name).is_null()) return fallback;
   const auto v = args.at(name);
   if (!v.is_array()) return std::vector<double>(n, v.as<double>());
   auto out = v.as<std::vector<double>>();
@@ -51,7 +49,7 @@ std::vector<double> floats_rep(const ConfigNode& args, const char* name, std::si
 }
 
 std::vector<int64_t> ints_rep(const ConfigNode& args, const char* name, std::size_t n, std::vector<int64_t> fallback) {
-  if (!args.has(name) || args.at(name).is_null()) return fallback;
+  if (args.at(name).is_null()) return fallback;
   const auto v = args.at(name);
   if (!v.is_array()) return std::vector<int64_t>(n, v.as<int64_t>());
   auto out = v.as<std::vector<int64_t>>();
@@ -62,9 +60,8 @@ std::vector<int64_t> ints_rep(const ConfigNode& args, const char* name, std::siz
   return out;
 }
 
-std::pair<double, double> range_arg(const ConfigNode& args, const char* name, std::pair<double, double> fallback,
-                                    bool symmetric) {
-  if (!args.has(name) || args.at(name).is_null()) return fallback;
+std::pair<double, double> range_arg(const ConfigNode& args, const char* name, bool symmetric) {
+  if (!args.given(name)) return {0.0, 0.0};
   const auto v = args.at(name);
   if (!v.is_array()) {
     const double x = v.as<double>();
@@ -75,8 +72,8 @@ std::pair<double, double> range_arg(const ConfigNode& args, const char* name, st
   return {std::min(p[0], p[1]), std::max(p[0], p[1])};
 }
 
-double prob_arg(const ConfigNode& a, double fallback) {
-  const double p = a.get_or("prob", fallback);
+double prob_arg(const ConfigNode& a) {
+  const double p = a.require<double>("prob");
   if (p < 0 || p > 1) throw a.at("prob").error("must be in [0, 1]");
   return p;
 }

@@ -40,7 +40,7 @@ void MapTransform::missing_key(const Sample& s, const std::string& key) const {
 
 template <typename T>
 std::vector<T> per_key(const ConfigNode& args, const char* name, std::size_t n, T fallback) {
-  if (!args.has(name) || args.at(name).is_null()) return std::vector<T>(n, fallback);
+  if (args.at(name).is_null()) return std::vector<T>(n, fallback);
   const auto v = args.at(name);
   if (!v.is_array()) return std::vector<T>(n, v.as<T>());
   if (v.size() != n) {

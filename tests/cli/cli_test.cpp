@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "support/test_support.h"
 
@@ -113,6 +114,31 @@ TEST(Cli, ListComponentsShowsArgumentsAndStatus) {
   EXPECT_NE(out.find("handler SegmentationSaver [planned: issue #5"), std::string::npos) << out;
   EXPECT_EQ(run_command(barton_bin() + " list-components los", &out), 1);
   EXPECT_NE(out.find("did you mean 'loss'?"), std::string::npos) << out;
+}
+
+TEST(Cli, DocsComponentsMdIsCurrentAndEveryCellFilled) {
+  const std::string path = test::source_dir() + "/docs/components.md";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  std::stringstream doc;
+  doc << in.rdbuf();
+  std::string generated;
+  ASSERT_EQ(run_command(barton_bin() + " list-components --markdown", &generated, false), 0) << generated;
+  EXPECT_TRUE(generated == doc.str())
+      << "docs/components.md is out of date: run `make docs`";
+  // Every table row has the header's five cells (an unescaped '|' in a cell breaks the table).
+  std::istringstream lines(doc.str());
+  std::string line;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("| `", 0) != 0) continue;
+    ++rows;
+    int bars = 0;
+    for (std::size_t i = 0; i < line.size(); ++i) bars += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
+    EXPECT_EQ(bars, 5) << line;
+    EXPECT_EQ(line.find("|  |"), std::string::npos) << "empty cell: " << line;
+  }
+  EXPECT_GT(rows, 800);
 }
 
 }  // namespace

@@ -134,15 +134,17 @@ std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const
 
 // ---------------------------------------------------------------- config helpers
 
+std::vector<ArgSpec> spatial_dims_specs() {
+  return {opt("spatial_dims", ArgType::kInt, "null", "2 or 3; null: dimensions when given, else 3."),
+          opt("dimensions", ArgType::kInt, "null", "Clara 4.x / old MONAI name of spatial_dims.")};
+}
+
 int parse_spatial_dims(const ConfigNode& a, int def) {
-  if (a.has("spatial_dims") && a.given("dimensions") &&
-      !a.at("spatial_dims").is_null()) {
-    throw ConfigError(a.at("dimensions").source(), a.at("dimensions").pointer(),
-                      "give spatial_dims or the older dimensions, not both");
+  if (a.given("spatial_dims") && a.given("dimensions")) {
+    throw a.at("dimensions").error("give spatial_dims or the older dimensions, not both");
   }
-  const char* key =
-      (a.given("dimensions")) ? "dimensions" : "spatial_dims";
-  if (!a.has(key) || a.at(key).is_null()) return def;
+  const char* key = a.given("dimensions") ? "dimensions" : "spatial_dims";
+  if (!a.given(key)) return def;
   const auto v = a.at(key);
   const int dims = v.as<int>();
   if (dims != 2 && dims != 3) throw v.error("must be 2 or 3");

@@ -15,6 +15,7 @@
 #include <torch/nn/modules/container/any.h>
 
 #include "core/config.h"
+#include "core/registry.h"
 #include "core/errors.h"
 #include "nets/blocks/layers.h"
 
@@ -78,6 +79,8 @@ std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const
 
 /// `spatial_dims` or the older `dimensions` (not both), 2 or 3; errors at the key.
 int parse_spatial_dims(const ConfigNode& a, int def = 3);
+/// The specs of spatial_dims and its older name dimensions, which every network takes.
+std::vector<ArgSpec> spatial_dims_specs();
 
 /// `in_channels` and `out_channels`, both positive; a default < 0 makes the argument required.
 std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in = -1, int64_t def_out = -1);

@@ -605,7 +605,7 @@ std::string opt_string(const ConfigNode& a, const char* name) {
 }
 
 int samples_arg(const ConfigNode& a) {
-  const int n = a.get_or("num_samples", 1);
+  const int n = a.require<int>("num_samples");
   if (n < 1) throw a.at("num_samples").error("must be at least 1");
   return n;
 }
@@ -615,10 +615,17 @@ int samples_arg(const ConfigNode& a) {
 
 namespace {
 
+ComponentSpec spatial_padd_spec() {
+  return dict_spec("SpatialPadd", "Pads to at least spatial_size.",
+                   {keys_spec(), req("spatial_size", A::kInts, "Minimum output size."),
+            opt("method", A::kString, "\"symmetric\"", "symmetric or end."),
+            opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_spatial_padd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
-  const auto method = a.get_or<std::string>("method", "symmetric");
+  const auto method = a.require<std::string>("method");
   if (method != "symmetric" && method != "end") {
     throw a.at("method").error("must be \"symmetric\" or \"end\"");
   }
@@ -626,16 +633,41 @@ std::unique_ptr<Transform> make_spatial_padd(const ConfigNode& a, const BuildCon
                                per_key<std::string>(a, "mode", n, "constant"));
 }
 
+ComponentSpec divisible_padd_spec() {
+  return dict_spec("DivisiblePadd", "Pads so every spatial size is divisible by k.",
+                   {keys_spec(), req("k", A::kInts, "Divisor per axis."), opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."),
+            opt("method", A::kString, "\"symmetric\"", "symmetric or end."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_divisible_padd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
-  const auto method = a.get_or<std::string>("method", "symmetric");
+  const auto method = a.require<std::string>("method");
   return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true, method == "symmetric",
                                per_key<std::string>(a, "mode", n, "constant"));
 }
 
+ComponentSpec center_spatial_cropd_spec() {
+  return dict_spec("CenterSpatialCropd", "Crops roi_size around the centre.",
+                   {keys_spec(), req("roi_size", A::kInts, "Crop size; -1 keeps an axis."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_center_spatial_cropd(const ConfigNode& a, const BuildContext&) {
   return std::make_unique<CenterCrop>(KeySelection::from_config(a), size_list(a, "roi_size"));
+}
+
+ComponentSpec crop_foregroundd_spec() {
+  return dict_spec("CropForegroundd", "Crops to the bounding box of source_key's foreground plus a margin.",
+                   {keys_spec(), req("source_key", A::kString, "Key whose foreground defines the box."),
+            opt("select_fn", A::kAny, "null", "Foreground test; default value > 0 (a number sets the threshold)."),
+            opt("channel_indices", A::kInts, "null", "Channels to consider."),
+            opt("margin", A::kInts, "0", "Margin in voxels per axis."),
+            opt("allow_smaller", A::kBool, "true", "Allow a box smaller than the margin needs."),
+            opt("k_divisible", A::kInts, "1", "Make the box size divisible by k."),
+            opt("mode", A::kStrings, "\"constant\"", "Padding mode when the box leaves the image."),
+            opt("start_coord_key", A::kString, "\"foreground_start_coord\"", "Where to store the box start."),
+            opt("end_coord_key", A::kString, "\"foreground_end_coord\"", "Where to store the box end."),
+            allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
@@ -655,13 +687,21 @@ std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const Buil
     const auto v = a.at("channel_indices");
     o.channels = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
   }
-  if (a.has("margin")) o.margin = size_list(a, "margin");
-  if (a.has("k_divisible")) o.k_divisible = size_list(a, "k_divisible");
-  o.allow_smaller = a.get_or("allow_smaller", true);
+  o.margin = size_list(a, "margin");
+  o.k_divisible = size_list(a, "k_divisible");
+  o.allow_smaller = a.require<bool>("allow_smaller");
   o.modes = per_key<std::string>(a, "mode", k.keys.size(), "constant");
-  o.start_key = a.get_or<std::string>("start_coord_key", o.start_key);
-  o.end_key = a.get_or<std::string>("end_coord_key", o.end_key);
+  o.start_key = a.require<std::string>("start_coord_key");
+  o.end_key = a.require<std::string>("end_coord_key");
   return std::make_unique<CropForeground>(std::move(k), std::move(o));
+}
+
+ComponentSpec spatial_crop_foregroundd_spec() {
+  return dict_spec("SpatialCropForegroundd", "Clara: crops spatial_size around the foreground of source_key.",
+                   {keys_spec(), req("source_key", A::kString, "Foreground key."), req("spatial_size", A::kInts, "Crop size."),
+            opt("select_fn", A::kAny, "null", "Foreground test."),
+            opt("channel_indices", A::kInts, "null", "Accepted for MONAI compatibility; ignored."),
+            opt("margin", A::kInts, "0", "Margin in voxels."), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
@@ -673,42 +713,97 @@ std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, co
     thr = a.at("select_fn").as<double>();
   }
   std::vector<int64_t> margin;
-  if (a.has("margin")) margin = size_list(a, "margin");
+  margin = size_list(a, "margin");
   return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a), a.require<std::string>("source_key"),
                                                  size_list(a, "spatial_size"), margin, thr);
+}
+
+ComponentSpec rand_spatial_cropd_spec() {
+  return dict_spec("RandSpatialCropd", "Crops a random region.",
+                   {keys_spec(), req("roi_size", A::kInts, "Crop size (the minimum size with random_size); -1 keeps an axis."),
+            opt("max_roi_size", A::kInts, "null", "Largest crop size with random_size; null: the image size."),
+            opt("random_center", A::kBool, "true", "Place the crop at random (true) or at the centre (false)."),
+            opt("random_size", A::kBool, "false", "Draw the crop size between roi_size and max_roi_size."),
+            allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_spatial_cropd(const ConfigNode& a, const BuildContext&) {
   std::vector<int64_t> mx;
   if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
   return std::make_unique<RandSpatialCrop>("RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
-                                           a.get_or("random_center", true), a.get_or("random_size", false), 1);
+                                           a.require<bool>("random_center"), a.require<bool>("random_size"), 1);
+}
+
+ComponentSpec rand_spatial_crop_samplesd_spec() {
+  return dict_spec("RandSpatialCropSamplesd", "Crops num_samples random regions.",
+                   {keys_spec(), req("roi_size", A::kInts, "Crop size (the minimum size with random_size); -1 keeps an axis."),
+            req("num_samples", A::kInt, "Number of crops drawn from each sample."),
+            opt("max_roi_size", A::kInts, "null", "Largest crop size with random_size; null: the image size."),
+            opt("random_center", A::kBool, "true", "Place the crop at random (true) or at the centre (false)."),
+            opt("random_size", A::kBool, "false", "Draw the crop size between roi_size and max_roi_size."),
+            allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_spatial_crop_samplesd(const ConfigNode& a, const BuildContext&) {
   std::vector<int64_t> mx;
   if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
   return std::make_unique<RandSpatialCrop>("RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"),
-                                           mx, a.get_or("random_center", true), a.get_or("random_size", false),
+                                           mx, a.require<bool>("random_center"), a.require<bool>("random_size"),
                                            samples_arg(a));
+}
+
+ComponentSpec rand_crop_by_pos_neg_labeld_spec() {
+  return dict_spec("RandCropByPosNegLabeld", "Samples num_samples patches centred on foreground with probability pos/(pos+neg).",
+                   {keys_spec(), req("label_key", A::kString, "Label key."), req("spatial_size", A::kInts, "Patch size."),
+            opt("pos", A::kFloat, "1.0", "Relative weight of patches centred on foreground voxels."),
+            opt("neg", A::kFloat, "1.0", "Relative weight of patches centred on background voxels."),
+            opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
+            opt("image_key", A::kString, "null",
+                "Image whose voxels above image_threshold are valid background centres; null: all."),
+            opt("image_threshold", A::kFloat, "0.0", "Threshold on image_key for valid background centres."),
+            opt("fg_indices_key", A::kString, "null",
+                "Key of precomputed foreground indices (FgBgToIndicesd) to draw from."),
+            opt("bg_indices_key", A::kString, "null",
+                "Key of precomputed background indices (FgBgToIndicesd) to draw from."),
+            meta_keys_spec(), meta_postfix_spec(),
+            opt("allow_smaller", A::kBool, "false",
+                "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
+            allow_missing_spec(), opt("lazy", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")});
 }
 
 std::unique_ptr<Transform> make_rand_crop_by_pos_neg_labeld(const ConfigNode& a, const BuildContext&) {
   RandCropByPosNeg::Options o;
   o.label_key = a.require<std::string>("label_key");
   o.spatial_size = size_list(a, "spatial_size");
-  o.pos = a.get_or("pos", 1.0);
-  o.neg = a.get_or("neg", 1.0);
+  o.pos = a.require<double>("pos");
+  o.neg = a.require<double>("neg");
   if (o.pos < 0 || o.neg < 0 || o.pos + o.neg <= 0) {
     throw a.error("pos and neg must be non-negative and not both zero");
   }
   o.num_samples = samples_arg(a);
   o.image_key = opt_string(a, "image_key");
-  o.image_threshold = a.get_or("image_threshold", 0.0);
+  o.image_threshold = a.require<double>("image_threshold");
   o.fg_key = opt_string(a, "fg_indices_key");
   o.bg_key = opt_string(a, "bg_indices_key");
-  o.allow_smaller = a.get_or("allow_smaller", false);
+  o.allow_smaller = a.require<bool>("allow_smaller");
   return std::make_unique<RandCropByPosNeg>(KeySelection::from_config(a), std::move(o));
+}
+
+ComponentSpec rand_crop_by_label_classesd_spec() {
+  return dict_spec("RandCropByLabelClassesd", "Samples patches centred on each class with given ratios.",
+                   {keys_spec(), req("label_key", A::kString, "Label key: one-hot channels, or one channel of class indices."),
+            req("spatial_size", A::kInts, "Patch size; -1 keeps an axis."),
+            opt("ratios", A::kFloats, "null", "Relative weight of each class as patch centre; null: equal weights."),
+            opt("num_classes", A::kInt, "null", "Number of classes of a single-channel label."),
+            opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
+            opt("image_key", A::kString, "null",
+                "Image whose voxels above image_threshold are valid centres; null: all."),
+            opt("image_threshold", A::kFloat, "0.0", "Threshold on image_key for valid centres."),
+            opt("indices_key", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+            opt("allow_smaller", A::kBool, "false",
+                "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
+            allow_missing_spec(), opt("warn", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+            opt("max_samples_per_class", A::kInt, "null", "Accepted for MONAI compatibility; ignored.")});
 }
 
 std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a, const BuildContext&) {
@@ -719,33 +814,47 @@ std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a,
   if (auto v = a.get_optional<int64_t>("num_classes")) o.num_classes = *v;
   o.num_samples = samples_arg(a);
   o.image_key = opt_string(a, "image_key");
-  o.image_threshold = a.get_or("image_threshold", 0.0);
-  o.allow_smaller = a.get_or("allow_smaller", false);
+  o.image_threshold = a.require<double>("image_threshold");
+  o.allow_smaller = a.require<bool>("allow_smaller");
   return std::make_unique<RandCropByLabelClasses>(KeySelection::from_config(a), std::move(o));
+}
+
+ComponentSpec fg_bg_to_indicesd_spec() {
+  return dict_spec("FgBgToIndicesd", "Precomputes foreground/background voxel indices for patch sampling.",
+                   {keys_spec(),
+            opt("fg_postfix", A::kString, "\"_fg_indices\"",
+                "Suffix of the key that receives the foreground indices (key + postfix)."),
+            opt("bg_postfix", A::kString, "\"_bg_indices\"",
+                "Suffix of the key that receives the background indices (key + postfix)."),
+            opt("image_key", A::kString, "null",
+                "Image whose voxels above image_threshold bound the background; null: all non-foreground."),
+            opt("image_threshold", A::kFloat, "0.0", "Background voxels must exceed this value in image_key."),
+            opt("output_shape", A::kInts, "null", "Shape to unravel the indices to; not supported yet (must be null)."),
+            allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_fg_bg_to_indicesd(const ConfigNode& a, const BuildContext&) {
   if (a.given("output_shape")) {
     throw a.at("output_shape").error("output_shape is not supported yet");
   }
-  return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.get_or<std::string>("fg_postfix", "_fg_indices"),
-                                         a.get_or<std::string>("bg_postfix", "_bg_indices"), opt_string(a, "image_key"),
-                                         a.get_or("image_threshold", 0.0));
+  return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.require<std::string>("fg_postfix"),
+                                         a.require<std::string>("bg_postfix"), opt_string(a, "image_key"),
+                                         a.require<double>("image_threshold"));
 }
 
 }  // namespace
 
 void register_croppad(TransformRegistry& r) {
-  r.implement("SpatialPadd", make_spatial_padd);
-  r.implement("DivisiblePadd", make_divisible_padd);
-  r.implement("CenterSpatialCropd", make_center_spatial_cropd);
-  r.implement("CropForegroundd", make_crop_foregroundd);
-  r.implement("SpatialCropForegroundd", make_spatial_crop_foregroundd);
-  r.implement("RandSpatialCropd", make_rand_spatial_cropd);
-  r.implement("RandSpatialCropSamplesd", make_rand_spatial_crop_samplesd);
-  r.implement("RandCropByPosNegLabeld", make_rand_crop_by_pos_neg_labeld);
-  r.implement("RandCropByLabelClassesd", make_rand_crop_by_label_classesd);
-  r.implement("FgBgToIndicesd", make_fg_bg_to_indicesd);
+  r.add(spatial_padd_spec(), make_spatial_padd);
+  r.add(divisible_padd_spec(), make_divisible_padd);
+  r.add(center_spatial_cropd_spec(), make_center_spatial_cropd);
+  r.add(crop_foregroundd_spec(), make_crop_foregroundd);
+  r.add(spatial_crop_foregroundd_spec(), make_spatial_crop_foregroundd);
+  r.add(rand_spatial_cropd_spec(), make_rand_spatial_cropd);
+  r.add(rand_spatial_crop_samplesd_spec(), make_rand_spatial_crop_samplesd);
+  r.add(rand_crop_by_pos_neg_labeld_spec(), make_rand_crop_by_pos_neg_labeld);
+  r.add(rand_crop_by_label_classesd_spec(), make_rand_crop_by_label_classesd);
+  r.add(fg_bg_to_indicesd_spec(), make_fg_bg_to_indicesd);
 }
 
 }  // namespace barton::transforms

@@ -16,7 +16,7 @@ namespace {
 namespace fi = intensity;
 
 std::optional<double> opt_double(const ConfigNode& a, const char* name) {
-  if (!a.has(name) || a.at(name).is_null()) return std::nullopt;
+  if (a.at(name).is_null()) return std::nullopt;
   return a.at(name).as<double>();
 }
 
@@ -109,18 +109,36 @@ RandomPerKey::Draw uniform_draw(std::pair<double, double> range, bool channel_wi
 
 namespace {
 
+ComponentSpec scale_intensity_ranged_spec() {
+  return dict_spec("ScaleIntensityRanged", "Maps [a_min, a_max] linearly to [b_min, b_max], optionally clipping.",
+                   {keys_spec(), req("a_min", A::kFloat, "Input range start."), req("a_max", A::kFloat, "Input range end."),
+            opt("b_min", A::kFloat, "null", "Output range start."), opt("b_max", A::kFloat, "null", "Output range end."),
+            opt("clip", A::kBool, "false", "Clamp to [b_min, b_max]."), dtype_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_scale_intensity_ranged(const ConfigNode& a, const BuildContext&) {
   const double a_min = a.require<double>("a_min"), a_max = a.require<double>("a_max");
   const auto b_min = opt_double(a, "b_min"), b_max = opt_double(a, "b_max");
-  const bool clip = a.get_or("clip", false);
+  const bool clip = a.require<bool>("clip");
   if (clip && !b_min && !b_max) {
     throw ConfigError(a.source(), a.pointer() + "/clip", "clip needs b_min or b_max");
   }
-  const auto dtype = dtype_arg(a, "dtype", at::kFloat);
+  const auto dtype = dtype_arg(a, "dtype");
   return std::make_unique<PerKey>("ScaleIntensityRanged", KeySelection::from_config(a), [=](const at::Tensor& x) {
     if (a_max - a_min == 0.0) return fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip);
     return cast_to(fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip), dtype, x.scalar_type());
   });
+}
+
+ComponentSpec scale_intensity_range_percentilesd_spec() {
+  return dict_spec("ScaleIntensityRangePercentilesd", "Like ScaleIntensityRanged with a_min/a_max taken as percentiles.",
+                   {keys_spec(), req("lower", A::kFloat, "Lower percentile."), req("upper", A::kFloat, "Upper percentile."),
+            req("b_min", A::kFloat, "Output start."), req("b_max", A::kFloat, "Output end."),
+            opt("clip", A::kBool, "false", "Clamp the output to [b_min, b_max]."),
+            opt("relative", A::kBool, "false",
+                "Shrink the output range to the percentiles' share of [b_min, b_max] (needs both)."),
+            opt("channel_wise", A::kBool, "false", "Compute the percentiles and scale each channel separately."),
+            dtype_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigNode& a, const BuildContext&) {
@@ -130,8 +148,8 @@ std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigN
     if (v < 0 || v > 100) throw a.at(k).error("must be in [0, 100]");
   }
   const auto b_min = opt_double(a, "b_min"), b_max = opt_double(a, "b_max");
-  const bool clip = a.get_or("clip", false), relative = a.get_or("relative", false),
-             channel_wise = a.get_or("channel_wise", false);
+  const bool clip = a.require<bool>("clip"), relative = a.require<bool>("relative"),
+             channel_wise = a.require<bool>("channel_wise");
   if (relative && (!b_min || !b_max)) {
     throw ConfigError(a.source(), a.pointer() + "/relative", "relative needs both b_min and b_max");
   }
@@ -150,6 +168,18 @@ std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigN
       });
 }
 
+ComponentSpec normalize_intensityd_spec() {
+  return dict_spec("NormalizeIntensityd", "Subtracts the mean (or subtrahend) and divides by the std (or divisor).",
+                   {keys_spec(),
+            opt("subtrahend", A::kFloats, "null",
+                "Value to subtract (one, or one per channel with channel_wise); null: the mean."),
+            opt("divisor", A::kFloats, "null",
+                "Value to divide by (one, or one per channel with channel_wise); null: the std."),
+            opt("nonzero", A::kBool, "false", "Use non-zero voxels only."),
+            opt("channel_wise", A::kBool, "false", "Normalise each channel separately."),
+            dtype_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_normalize_intensityd(const ConfigNode& a, const BuildContext&) {
   auto list = [&](const char* n) {
     std::vector<double> v;
@@ -158,19 +188,29 @@ std::unique_ptr<Transform> make_normalize_intensityd(const ConfigNode& a, const 
     return v;
   };
   const auto sub = list("subtrahend"), div = list("divisor");
-  const bool nonzero = a.get_or("nonzero", false), channel_wise = a.get_or("channel_wise", false);
-  const auto dtype = dtype_arg(a, "dtype", at::kFloat);
+  const bool nonzero = a.require<bool>("nonzero"), channel_wise = a.require<bool>("channel_wise");
+  const auto dtype = dtype_arg(a, "dtype");
   return std::make_unique<PerKey>("NormalizeIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
     return cast_to(fi::normalize_intensity(x, sub, div, nonzero, channel_wise), dtype, x.scalar_type());
   });
 }
 
+ComponentSpec scale_intensityd_spec() {
+  return dict_spec("ScaleIntensityd", "Rescales to [minv, maxv] or multiplies by 1 + factor.",
+                   {keys_spec(),
+            opt("minv", A::kFloat, "0.0",
+                "Output minimum of the min-max rescaling; null with maxv null selects factor."),
+            opt("maxv", A::kFloat, "1.0",
+                "Output maximum of the min-max rescaling; null with minv null selects factor."),
+            opt("factor", A::kFloat, "null", "With minv and maxv null: multiply the intensities by 1 + factor."),
+            opt("channel_wise", A::kBool, "false", "Rescale each channel separately."), dtype_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_scale_intensityd(const ConfigNode& a, const BuildContext&) {
-  const auto minv = a.has("minv") ? opt_double(a, "minv") : std::optional<double>(0.0);
-  const auto maxv = a.has("maxv") ? opt_double(a, "maxv") : std::optional<double>(1.0);
+  const auto minv = a.get_optional<double>("minv"), maxv = a.get_optional<double>("maxv");
   const auto factor = opt_double(a, "factor");
-  const bool channel_wise = a.get_or("channel_wise", false);
-  const auto dtype = dtype_arg(a, "dtype", at::kFloat);
+  const bool channel_wise = a.require<bool>("channel_wise");
+  const auto dtype = dtype_arg(a, "dtype");
   return std::make_unique<PerKey>("ScaleIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
     at::Tensor out;
     if (minv || maxv) {
@@ -182,11 +222,30 @@ std::unique_ptr<Transform> make_scale_intensityd(const ConfigNode& a, const Buil
   });
 }
 
+ComponentSpec threshold_intensityd_spec() {
+  return dict_spec("ThresholdIntensityd", "Replaces values above/below threshold with cval.",
+                   {keys_spec(), req("threshold", A::kFloat, "The threshold value."),
+            opt("above", A::kBool, "true",
+                "Keep values above the threshold (true) or below it (false); the others become cval."),
+            opt("cval", A::kFloat, "0.0", "Value given to the voxels that are not kept."),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_threshold_intensityd(const ConfigNode& a, const BuildContext&) {
-  const double t = a.require<double>("threshold"), cval = a.get_or("cval", 0.0);
-  const bool above = a.get_or("above", true);
+  const double t = a.require<double>("threshold"), cval = a.require<double>("cval");
+  const bool above = a.require<bool>("above");
   return std::make_unique<PerKey>("ThresholdIntensityd", KeySelection::from_config(a),
                                   [=](const at::Tensor& x) { return fi::threshold_intensity(x, t, above, cval); });
+}
+
+ComponentSpec clip_intensity_percentilesd_spec() {
+  return dict_spec("ClipIntensityPercentilesd", "Clips to percentiles.",
+                   {keys_spec(), req("lower", A::kFloat, "Lower percentile in [0, 100]; null: no lower clip."),
+            req("upper", A::kFloat, "Upper percentile in [0, 100]; null: no upper clip."),
+            opt("sharpness_factor", A::kFloat, "null", "Soft-clipping sharpness; not supported yet (must be null)."),
+            opt("channel_wise", A::kBool, "false",
+                "Compute the percentiles and clip each channel separately."), dtype_spec(),
+            allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a, const BuildContext&) {
@@ -199,7 +258,7 @@ std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a,
     throw ConfigError(a.at("sharpness_factor").source(), a.at("sharpness_factor").pointer(),
                       "soft clipping is not supported yet; leave sharpness_factor null");
   }
-  const bool channel_wise = a.get_or("channel_wise", false);
+  const bool channel_wise = a.require<bool>("channel_wise");
   return std::make_unique<PerKey>("ClipIntensityPercentilesd", KeySelection::from_config(a), [=](const at::Tensor& x) {
     auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t) {
       const double lo = fi::percentile(v, lower ? *lower : 0.0), hi = fi::percentile(v, upper ? *upper : 100.0);
@@ -209,10 +268,19 @@ std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a,
   });
 }
 
+ComponentSpec rand_scale_intensityd_spec() {
+  return dict_spec("RandScaleIntensityd", "Multiplies by 1 + a random factor.",
+                   {keys_spec(),
+            req("factors", A::kFloats,
+                "Factor range: x means [-x, x], or [min, max]; intensities are multiplied by 1 + factor."),
+            prob_spec(), opt("channel_wise", A::kBool, "false", "Draw a separate factor for each channel."), dtype_spec(),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_scale_intensityd(const ConfigNode& a, const BuildContext&) {
-  const auto range = range_arg(a, "factors", {0, 0});
-  const bool channel_wise = a.get_or("channel_wise", false);
-  const auto dtype = dtype_arg(a, "dtype", at::kFloat);
+  const auto range = range_arg(a, "factors");
+  const bool channel_wise = a.require<bool>("channel_wise");
+  const auto dtype = dtype_arg(a, "dtype");
   return std::make_unique<RandomPerKey>(
       "RandScaleIntensityd", KeySelection::from_config(a), prob_arg(a),
       uniform_draw(range, channel_wise),
@@ -224,10 +292,19 @@ std::unique_ptr<Transform> make_rand_scale_intensityd(const ConfigNode& a, const
       [=](const at::Tensor& x) { return cast_to(x, dtype, x.scalar_type()); });
 }
 
+ComponentSpec rand_gaussian_noised_spec() {
+  return dict_spec("RandGaussianNoised", "Adds Gaussian noise.",
+                   {keys_spec(), prob_spec(), opt("mean", A::kFloat, "0.0", "Mean of the noise."),
+            opt("std", A::kFloat, "0.1", "Standard deviation of the noise (its upper bound with sample_std)."), dtype_spec(),
+            allow_missing_spec(),
+            opt("sample_std", A::kBool, "true",
+                "Draw the standard deviation uniformly from [0, std] for each sample.")});
+}
+
 std::unique_ptr<Transform> make_rand_gaussian_noised(const ConfigNode& a, const BuildContext&) {
-  const double mean = a.get_or("mean", 0.0), stdv = a.get_or("std", 0.1);
-  const bool sample_std = a.get_or("sample_std", true);
-  const auto dtype = dtype_arg(a, "dtype", at::kFloat);
+  const double mean = a.require<double>("mean"), stdv = a.require<double>("std");
+  const bool sample_std = a.require<bool>("sample_std");
+  const auto dtype = dtype_arg(a, "dtype");
   // One noise field per sample: the draw carries its seed, so every key gets the same noise.
   return std::make_unique<RandomPerKey>(
       "RandGaussianNoised", KeySelection::from_config(a), prob_arg(a),
@@ -244,10 +321,20 @@ std::unique_ptr<Transform> make_rand_gaussian_noised(const ConfigNode& a, const 
       });
 }
 
+ComponentSpec rand_gaussian_smoothd_spec() {
+  return dict_spec("RandGaussianSmoothd", "Gaussian smoothing with random sigmas.",
+                   {keys_spec(),
+            opt("sigma_x", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the first spatial axis."),
+            opt("sigma_y", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the second spatial axis."),
+            opt("sigma_z", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the third spatial axis."),
+            opt("approx", A::kString, "\"erf\"", "Gaussian kernel approximation; only erf is supported."), prob_spec(),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_gaussian_smoothd(const ConfigNode& a, const BuildContext&) {
-  const auto sx = range_arg(a, "sigma_x", {0.25, 1.5}, false), sy = range_arg(a, "sigma_y", {0.25, 1.5}, false),
-             sz = range_arg(a, "sigma_z", {0.25, 1.5}, false);
-  if (a.has("approx") && a.at("approx").as<std::string>() != "erf") {
+  const auto sx = range_arg(a, "sigma_x", false), sy = range_arg(a, "sigma_y", false),
+             sz = range_arg(a, "sigma_z", false);
+  if (a.given("approx") && a.at("approx").as<std::string>() != "erf") {
     throw a.at("approx").error("only approx=\"erf\" is supported");
   }
   return std::make_unique<RandomPerKey>(
@@ -261,27 +348,46 @@ std::unique_ptr<Transform> make_rand_gaussian_smoothd(const ConfigNode& a, const
       });
 }
 
+ComponentSpec rand_adjust_contrastd_spec() {
+  return dict_spec("RandAdjustContrastd", "Random gamma contrast.",
+                   {keys_spec(), prob_spec(),
+            opt("gamma", A::kFloats, "[0.5, 4.5]", "Gamma range [min, max], or g for [0.5, g] (g must exceed 0.5)."),
+            opt("invert_image", A::kBool, "false",
+                "Negate the image before the gamma curve and negate the result again."),
+            opt("retain_stats", A::kBool, "false",
+                "Restore the input's mean and standard deviation after the adjustment."),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_adjust_contrastd(const ConfigNode& a, const BuildContext&) {
   std::pair<double, double> gamma{0.5, 4.5};
   if (a.given("gamma")) {
     const auto g = a.at("gamma");
     if (g.is_array()) {
-      gamma = range_arg(a, "gamma", gamma);
+      gamma = range_arg(a, "gamma");
     } else {
       if (g.as<double>() <= 0.5) throw g.error("a single gamma must be greater than 0.5");
       gamma = {0.5, g.as<double>()};
     }
   }
-  const bool invert = a.get_or("invert_image", false), retain = a.get_or("retain_stats", false);
+  const bool invert = a.require<bool>("invert_image"), retain = a.require<bool>("retain_stats");
   return std::make_unique<RandomPerKey>(
       "RandAdjustContrastd", KeySelection::from_config(a), prob_arg(a),
       [=](Rng& rng, const Sample&, const std::string&) { return std::vector<double>{rng.uniform(gamma.first, gamma.second)}; },
       [=](const at::Tensor& x, const std::vector<double>& p) { return fi::adjust_contrast(x, p[0], invert, retain); });
 }
 
+ComponentSpec rand_histogram_shiftd_spec() {
+  return dict_spec("RandHistogramShiftd", "Random non-linear histogram shift.",
+                   {keys_spec(),
+            opt("num_control_points", A::kInts, "10",
+                "Control points of the random intensity curve: n, or [min, max]; at least 3."),
+            prob_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_histogram_shiftd(const ConfigNode& a, const BuildContext&) {
   std::pair<int64_t, int64_t> n{10, 10};
-  if (a.has("num_control_points")) {
+  if (a.given("num_control_points")) {
     const auto v = a.at("num_control_points");
     if (v.is_array()) {
       const auto p = v.as<std::vector<int64_t>>();
@@ -314,19 +420,29 @@ std::unique_ptr<Transform> make_rand_histogram_shiftd(const ConfigNode& a, const
       });
 }
 
+ComponentSpec rand_shift_intensityd_spec() {
+  return dict_spec("RandShiftIntensityd", "Adds a random offset in [-offsets, offsets].",
+                   {keys_spec(), req("offsets", A::kFloats, "Offset range: x means [-x, x], or [min, max]."),
+            opt("safe", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+            opt("factor_key", A::kString, "null",
+                "Key of a stored factor to scale the offsets by; not supported yet (must be null)."),
+            meta_keys_spec(), meta_postfix_spec(), prob_spec(),
+            opt("channel_wise", A::kBool, "false", "Draw a separate offset for each channel."), allow_missing_spec()});
+}
+
 }  // namespace
 
 void register_intensity(TransformRegistry& r) {
-  r.implement("ScaleIntensityRanged", make_scale_intensity_ranged);
-  r.implement("ScaleIntensityRangePercentilesd", make_scale_intensity_range_percentilesd);
-  r.implement("NormalizeIntensityd", make_normalize_intensityd);
-  r.implement("ScaleIntensityd", make_scale_intensityd);
-  r.implement("ThresholdIntensityd", make_threshold_intensityd);
-  r.implement("ClipIntensityPercentilesd", make_clip_intensity_percentilesd);
+  r.add(scale_intensity_ranged_spec(), make_scale_intensity_ranged);
+  r.add(scale_intensity_range_percentilesd_spec(), make_scale_intensity_range_percentilesd);
+  r.add(normalize_intensityd_spec(), make_normalize_intensityd);
+  r.add(scale_intensityd_spec(), make_scale_intensityd);
+  r.add(threshold_intensityd_spec(), make_threshold_intensityd);
+  r.add(clip_intensity_percentilesd_spec(), make_clip_intensity_percentilesd);
   // ---- random intensity transforms
-  r.implement("RandShiftIntensityd", [](const ConfigNode& a, const BuildContext&) {
-    const auto range = range_arg(a, "offsets", {0, 0});
-    const bool channel_wise = a.get_or("channel_wise", false);
+  r.add(rand_shift_intensityd_spec(), [](const ConfigNode& a, const BuildContext&) {
+    const auto range = range_arg(a, "offsets");
+    const bool channel_wise = a.require<bool>("channel_wise");
     if (a.given("factor_key")) {
       throw a.at("factor_key").error("factor_key is not supported yet");
     }
@@ -344,11 +460,11 @@ void register_intensity(TransformRegistry& r) {
           return out.to(x.scalar_type());
         });
   });
-  r.implement("RandScaleIntensityd", make_rand_scale_intensityd);
-  r.implement("RandGaussianNoised", make_rand_gaussian_noised);
-  r.implement("RandGaussianSmoothd", make_rand_gaussian_smoothd);
-  r.implement("RandAdjustContrastd", make_rand_adjust_contrastd);
-  r.implement("RandHistogramShiftd", make_rand_histogram_shiftd);
+  r.add(rand_scale_intensityd_spec(), make_rand_scale_intensityd);
+  r.add(rand_gaussian_noised_spec(), make_rand_gaussian_noised);
+  r.add(rand_gaussian_smoothd_spec(), make_rand_gaussian_smoothd);
+  r.add(rand_adjust_contrastd_spec(), make_rand_adjust_contrastd);
+  r.add(rand_histogram_shiftd_spec(), make_rand_histogram_shiftd);
 }
 
 }  // namespace barton::transforms

@@ -72,7 +72,7 @@ std::vector<DiscreteSpec> discrete_specs(const ConfigNode& a, std::size_t n) {
   const auto argmax = per_key<bool>(a, "argmax", n, false);
   const auto rounding = per_key<std::string>(a, "rounding", n, "");
   const auto onehot = nodes_per_key(a, "to_onehot", n);
-  const auto classes = nodes_per_key(a, a.has("num_classes") ? "num_classes" : "n_classes", n);
+  const auto classes = nodes_per_key(a, a.given("num_classes") ? "num_classes" : "n_classes", n);
   const auto threshold = nodes_per_key(a, "threshold", n);
   const auto threshold_values = per_key<bool>(a, "threshold_values", n, false);
   const auto logit = per_key<double>(a, "logit_thresh", n, 0.5);
@@ -113,13 +113,13 @@ std::vector<DiscreteSpec> discrete_specs(const ConfigNode& a, std::size_t n) {
 }
 
 std::vector<int64_t> labels_arg(const ConfigNode& a, const char* name) {
-  if (!a.has(name) || a.at(name).is_null()) return {};
+  if (a.at(name).is_null()) return {};
   const auto v = a.at(name);
   return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
 }
 
 std::optional<int> connectivity_arg(const ConfigNode& a) {
-  if (!a.has("connectivity") || a.at("connectivity").is_null()) return std::nullopt;
+  if (!a.given("connectivity") || a.at("connectivity").is_null()) return std::nullopt;
   return a.at("connectivity").as<int>();
 }
 
@@ -162,10 +162,52 @@ class FillHoles final : public MapTransform {
   std::optional<int> connectivity_;
 };
 
+ComponentSpec activationsd_spec() {
+  return dict_spec("Activationsd", "Applies sigmoid or softmax.",
+                   {keys_spec(), opt("sigmoid", A::kBools, "false", "Apply a sigmoid (one value, or one per key)."),
+            opt("softmax", A::kBools, "false", "Apply a softmax over the channels (one value, or one per key)."),
+            opt("other", A::kCallable, "null", "Custom activation callable; not supported (must be null)."),
+            allow_missing_spec()});
+}
+
+ComponentSpec as_discreted_spec() {
+  return dict_spec("AsDiscreted", "argmax, one-hot and thresholding.",
+                   {keys_spec(), opt("argmax", A::kBools, "false", "Take the argmax over the channels (one value, or one per key)."),
+            opt("to_onehot", A::kAny, "null", "Number of classes (or true with n_classes)."),
+            opt("threshold", A::kFloats, "null", "Binarise at this value (x >= threshold); null: no thresholding."),
+            opt("rounding", A::kStrings, "null", "torchrounding rounds the values to integers; null: no rounding."),
+            allow_missing_spec(),
+            opt("n_classes", A::kInts, "null", "Deprecated: number of classes for to_onehot=true."),
+            opt("num_classes", A::kInts, "null", "Deprecated alias of n_classes."),
+            opt("threshold_values", A::kBools, "false", "Deprecated: use threshold."),
+            opt("logit_thresh", A::kFloats, "0.5", "Deprecated: the threshold value.")});
+}
+
+ComponentSpec keep_largest_connected_componentd_spec() {
+  return dict_spec("KeepLargestConnectedComponentd", "Keeps the largest connected component(s).",
+                   {keys_spec(), opt("applied_labels", A::kInts, "null", "Labels to process; null: every non-zero label present."),
+            opt("is_onehot", A::kBool, "null",
+                "Whether the input is one-hot; null: one-hot when it has more than one channel."),
+            opt("independent", A::kBool, "true",
+                "Treat each label separately (true) or their union as one foreground (false)."),
+            opt("connectivity", A::kInt, "null",
+                "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
+            opt("num_components", A::kInt, "1", "Number of largest components to keep."), allow_missing_spec()});
+}
+
+ComponentSpec fill_holesd_spec() {
+  return dict_spec("FillHolesd", "Fills holes in labels.",
+                   {keys_spec(), opt("applied_labels", A::kInts, "null",
+                        "Labels whose holes are filled; null: every label present."),
+            opt("connectivity", A::kInt, "null",
+                "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
+            allow_missing_spec()});
+}
+
 }  // namespace
 
 void register_post(TransformRegistry& r) {
-  r.implement("Activationsd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(activationsd_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     const auto sig = per_key<bool>(a, "sigmoid", n, false), soft = per_key<bool>(a, "softmax", n, false);
@@ -177,20 +219,20 @@ void register_post(TransformRegistry& r) {
     }
     return std::make_unique<Activations>(std::move(k), sig, soft);
   });
-  r.implement("AsDiscreted", [](const ConfigNode& a, const BuildContext&) {
+  r.add(as_discreted_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     return std::make_unique<AsDiscrete>(std::move(k), discrete_specs(a, n));
   });
-  r.implement("KeepLargestConnectedComponentd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(keep_largest_connected_componentd_spec(), [](const ConfigNode& a, const BuildContext&) {
     std::optional<bool> onehot;
     if (auto v = a.get_optional<bool>("is_onehot")) onehot = *v;
-    const int num = a.get_or("num_components", 1);
+    const int num = a.require<int>("num_components");
     if (num < 1) throw a.at("num_components").error("must be at least 1");
     return std::make_unique<KeepLargest>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), onehot,
-                                         a.get_or("independent", true), connectivity_arg(a), num);
+                                         a.require<bool>("independent"), connectivity_arg(a), num);
   });
-  r.implement("FillHolesd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(fill_holesd_spec(), [](const ConfigNode& a, const BuildContext&) {
     return std::make_unique<FillHoles>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), connectivity_arg(a));
   });
 }

@@ -134,7 +134,7 @@ class RandomSpatial final : public MapTransform {
 
 std::vector<int64_t> axes_arg(const ConfigNode& a, const char* name, int64_t r_hint) {
   std::vector<int64_t> axes;
-  if (!a.has(name) || a.at(name).is_null()) {
+  if (a.at(name).is_null()) {
     for (int64_t d = 0; d < r_hint; ++d) axes.push_back(d);
     return axes;
   }
@@ -189,7 +189,7 @@ std::vector<double> angle_ranges_draw(Rng& rng, const std::vector<std::pair<doub
 
 std::vector<std::pair<double, double>> ranges_arg(const ConfigNode& a, const char* name, int n) {
   std::vector<std::pair<double, double>> out(n, {0.0, 0.0});
-  if (!a.has(name) || a.at(name).is_null()) return out;
+  if (a.at(name).is_null()) return out;
   const auto v = a.at(name);
   if (!v.is_array()) {
     const double x = v.as<double>();
@@ -268,13 +268,21 @@ struct AffineRanges {
 
 namespace {
 
+ComponentSpec orientationd_spec() {
+  return dict_spec("Orientationd", "Reorients to axcodes (e.g. RAS), updating the affine.",
+                   {keys_spec(), opt("axcodes", A::kString, "null", "Target orientation, e.g. \"RAS\"."),
+            opt("as_closest_canonical", A::kBool, "false", "Use the closest canonical orientation."),
+            opt("labels", A::kAny, "[[\"L\",\"R\"],[\"P\",\"A\"],[\"I\",\"S\"]]", "Axis labels."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildContext&) {
-  const bool closest = a.get_or("as_closest_canonical", false);
+  const bool closest = a.require<bool>("as_closest_canonical");
   std::string axcodes = a.get_optional<std::string>("axcodes").value_or("");
   if (axcodes.empty() && !closest) {
     throw a.error("Orientationd needs axcodes (e.g. \"RAS\") or as_closest_canonical=true");
   }
-  if (a.given("labels")) {
+  // Axis codes are read with the standard labels (left/right, posterior/anterior, inferior/superior).
+  if (a.given("labels") && a.at("labels").dump() != R"([["L","R"],["P","A"],["I","S"]])") {
     throw a.at("labels").error("custom axis labels are not supported");
   }
   return std::make_unique<SpatialPerKey>("Orientationd", KeySelection::from_config(a),
@@ -291,6 +299,21 @@ std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildCon
                                          });
 }
 
+ComponentSpec spacingd_spec() {
+  return dict_spec("Spacingd", "Resamples to pixdim millimetres, updating the affine exactly as MONAI does.",
+                   {keys_spec(), req("pixdim", A::kFloats, "Output voxel size in mm."),
+            opt("diagonal", A::kBool, "false", "Force a diagonal output affine."),
+            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+            opt("padding_mode", A::kStrings, "\"border\"", "Padding per key: zeros, border, reflection."),
+            opt("align_corners", A::kBools, "false", "Grid alignment per key."), dtype_spec("\"float64\""),
+            opt("scale_extent", A::kBool, "false", "Scale by extent rather than by voxel centres."),
+            opt("recompute_affine", A::kBool, "false", "Recompute the affine after resampling."),
+            opt("min_pixdim", A::kFloats, "null", "Skip resampling above this size."),
+            opt("max_pixdim", A::kFloats, "null", "Skip resampling below this size."),
+            opt("ensure_same_shape", A::kBool, "true", "Give every key the same output shape."), meta_keys_spec(),
+            meta_postfix_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
@@ -298,8 +321,8 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
   const auto pix = a.at("pixdim");
   base.pixdim = pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
   if (base.pixdim.empty()) throw pix.error("needs at least one value");
-  base.diagonal = a.get_or("diagonal", false);
-  base.recompute_affine = a.get_or("recompute_affine", false);
+  base.diagonal = a.require<bool>("diagonal");
+  base.recompute_affine = a.require<bool>("recompute_affine");
   auto pix_limits = [&](const char* name) {
     std::vector<double> v;
     if (a.given(name)) {
@@ -340,18 +363,28 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
     }
     opts.push_back(o);
   }
-  return std::make_unique<Spacing>(std::move(k), std::move(opts), a.get_or("ensure_same_shape", true));
+  return std::make_unique<Spacing>(std::move(k), std::move(opts), a.require<bool>("ensure_same_shape"));
+}
+
+ComponentSpec resized_spec() {
+  return dict_spec("Resized", "Resizes to spatial_size.",
+                   {keys_spec(), req("spatial_size", A::kInts, "Output size; -1 keeps an axis."),
+            opt("size_mode", A::kString, "\"all\"", "all or longest."),
+            opt("mode", A::kStrings, "\"area\"", "Interpolation per key."),
+            opt("align_corners", A::kBools, "null", "Grid alignment per key."),
+            opt("anti_aliasing", A::kBools, "false", "Smooth before downsampling."),
+            opt("anti_aliasing_sigma", A::kAny, "null", "Smoothing sigma."), dtype_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_resized(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
   const auto size_node = a.at("spatial_size");
-  const std::string size_mode = a.get_or<std::string>("size_mode", "all");
+  const std::string size_mode = a.require<std::string>("size_mode");
   if (size_mode != "all" && size_mode != "longest") {
     throw a.at("size_mode").error("must be \"all\" or \"longest\"");
   }
-  if (a.get_or("anti_aliasing", false)) {
+  if (a.require<bool>("anti_aliasing")) {
     throw a.at("anti_aliasing").error("anti_aliasing is not supported yet");
   }
   const std::vector<int64_t> size = size_node.is_array() ? size_node.as<std::vector<int64_t>>()
@@ -399,6 +432,11 @@ std::unique_ptr<Transform> flip_factory(const ConfigNode& a, bool random) {
       [fn](const fs::Spatial& in, const std::vector<double>&, std::size_t i) { return fn(in, i); });
 }
 
+ComponentSpec rand_flipd_spec() {
+  return dict_spec("RandFlipd", "Flips along spatial_axis with probability prob.",
+                   {keys_spec(), prob_spec(), opt("spatial_axis", A::kInts, "null", "Axes; null flips all."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_flipd(const ConfigNode& a, const BuildContext&) { return flip_factory(a, true); }
 
 auto rot90_axes(const ConfigNode& a) {
@@ -407,9 +445,16 @@ auto rot90_axes(const ConfigNode& a) {
   return ax;
 }
 
+ComponentSpec rand_rotate90d_spec() {
+  return dict_spec("RandRotate90d", "Rotates by k*90 degrees in spatial_axes.",
+                   {keys_spec(), prob_spec(), opt("max_k", A::kInt, "3", "Rotate by k * 90 degrees with k drawn from 1 to max_k."),
+            opt("spatial_axes", A::kInts, "[0, 1]", "The two spatial axes that span the rotation plane."),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_rotate90d(const ConfigNode& a, const BuildContext&) {
   const auto ax = rot90_axes(a);
-  const int max_k = a.get_or("max_k", 3);
+  const int max_k = a.require<int>("max_k");
   return std::make_unique<RandomSpatial>(
       "RandRotate90d", KeySelection::from_config(a), prob_arg(a),
       [max_k](Rng& rng, const ImageItem&) { return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)}; },
@@ -419,12 +464,26 @@ std::unique_ptr<Transform> make_rand_rotate90d(const ConfigNode& a, const BuildC
       });
 }
 
+ComponentSpec rand_rotated_spec() {
+  return dict_spec("RandRotated", "Rotates by random angles.",
+                   {keys_spec(),
+            opt("range_x", A::kFloats, "0.0",
+                "Range of the first angle in radians (the only one in 2D); x means [-x, x]."),
+            opt("range_y", A::kFloats, "0.0", "Range of the second angle in radians (3D); x means [-x, x]."),
+            opt("range_z", A::kFloats, "0.0", "Range of the third angle in radians (3D); x means [-x, x]."), prob_spec(),
+            opt("keep_size", A::kBool, "true",
+                "Keep the input shape (true) or enlarge the output to hold the rotated image."),
+            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+            opt("padding_mode", A::kStrings, "\"border\"", "Padding per key: zeros, border or reflection."),
+            opt("align_corners", A::kBools, "false", "Grid alignment per key."), dtype_spec(), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
-  std::vector<std::pair<double, double>> ranges = {range_arg(a, "range_x", {0, 0}), range_arg(a, "range_y", {0, 0}),
-                                                   range_arg(a, "range_z", {0, 0})};
-  const bool keep = a.get_or("keep_size", true);
+  std::vector<std::pair<double, double>> ranges = {range_arg(a, "range_x"), range_arg(a, "range_y"),
+                                                   range_arg(a, "range_z")};
+  const bool keep = a.require<bool>("keep_size");
   const auto modes = strings_per_key(a, "mode", n, "bilinear");
   const auto pads = strings_per_key(a, "padding_mode", n, "border");
   const auto aligns = per_key<bool>(a, "align_corners", n, false);
@@ -437,11 +496,22 @@ std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildCon
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
+ComponentSpec rand_zoomd_spec() {
+  return dict_spec("RandZoomd", "Zooms by a random factor.",
+                   {keys_spec(), prob_spec(), opt("min_zoom", A::kFloats, "0.9", "Smallest zoom factor, one value or one per axis."),
+            opt("max_zoom", A::kFloats, "1.1", "Largest zoom factor, one value or one per axis."),
+            opt("mode", A::kStrings, "\"area\"", "Interpolation per key (area, nearest, bilinear, ...)."),
+            opt("padding_mode", A::kStrings, "\"edge\"",
+                "Padding per key when a zoomed-out image is padded back to size."),
+            opt("align_corners", A::kBools, "null", "Grid alignment per key; null uses the mode's default."), dtype_spec(),
+            opt("keep_size", A::kBool, "true", "Crop or pad the result back to the input shape."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
   auto list = [&](const char* name, double def) {
-    if (!a.has(name) || a.at(name).is_null()) return std::vector<double>{def};
+    if (a.at(name).is_null()) return std::vector<double>{def};
     const auto v = a.at(name);
     return v.is_array() ? v.as<std::vector<double>>() : std::vector<double>{v.as<double>()};
   };
@@ -454,7 +524,7 @@ std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildConte
     const auto v = per_key<bool>(a, "align_corners", n, false);
     for (std::size_t i = 0; i < n; ++i) aligns[i] = v[i];
   }
-  const bool keep = a.get_or("keep_size", true);
+  const bool keep = a.require<bool>("keep_size");
   return std::make_unique<RandomSpatial>(
       "RandZoomd", std::move(k), prob_arg(a),
       [mn, mx](Rng& rng, const ImageItem& img) {
@@ -471,6 +541,19 @@ std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildConte
         return fs::zoom(in, z, modes[i], pads[i], aligns[i], keep);
       },
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
+}
+
+ComponentSpec rand_affined_spec() {
+  return dict_spec("RandAffined", "Random affine transform.",
+                   {keys_spec(), opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."), prob_spec(),
+            opt("rotate_range", A::kAny, "null", "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
+            opt("shear_range", A::kAny, "null", "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
+            opt("translate_range", A::kAny, "null", "Translation ranges in voxels, one per axis; x means [-x, x]."),
+            opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
+            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+            opt("padding_mode", A::kStrings, "\"reflection\"", "Padding per key: zeros, border or reflection."),
+            opt("cache_grid", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+            opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_affined(const ConfigNode& a, const BuildContext&) {
@@ -493,10 +576,26 @@ std::unique_ptr<Transform> make_rand_affined(const ConfigNode& a, const BuildCon
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
+ComponentSpec rand3_d_elasticd_spec() {
+  return dict_spec("Rand3DElasticd", "Random elastic deformation.",
+                   {keys_spec(),
+            req("sigma_range", A::kFloats, "Range of the Gaussian sigma that smooths the random displacement field."),
+            req("magnitude_range", A::kFloats, "Range of the displacement magnitude (in voxels)."),
+            opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."), prob_spec(),
+            opt("rotate_range", A::kAny, "null", "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
+            opt("shear_range", A::kAny, "null", "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
+            opt("translate_range", A::kAny, "null", "Translation ranges in voxels, one per axis; x means [-x, x]."),
+            opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
+            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+            opt("padding_mode", A::kStrings, "\"reflection\"", "Padding per key: zeros, border or reflection."),
+            opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+            allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
-  const auto sigma = range_arg(a, "sigma_range", {0, 0}, false), mag = range_arg(a, "magnitude_range", {0, 0}, false);
+  const auto sigma = range_arg(a, "sigma_range", false), mag = range_arg(a, "magnitude_range", false);
   const auto ranges = AffineRanges::from_config(a);
   const auto modes = strings_per_key(a, "mode", n, "bilinear");
   const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
@@ -553,6 +652,21 @@ std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const Build
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
+ComponentSpec invertd_spec() {
+  return dict_spec("Invertd", "Undoes the spatial transforms of `transform` so predictions land on the original grid.",
+                   {keys_spec(), req("transform", A::kReference, "The pre-transforms to invert (\"@pre_transforms\")."),
+            opt("orig_keys", A::kStrings, "null",
+                "Keys whose recorded transforms are undone, one per key; null: the keys themselves."),
+            meta_keys_spec(), opt("orig_meta_keys", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+            meta_postfix_spec(),
+            opt("nearest_interp", A::kBools, "true",
+                "Invert with nearest-neighbour interpolation (one value, or one per key)."),
+            opt("to_tensor", A::kBools, "true",
+                "Accepted for MONAI compatibility; ignored (outputs are always tensors)."),
+            opt("device", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+            opt("post_func", A::kAny, "null", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
+}
+
 std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext& ctx) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
@@ -574,16 +688,16 @@ std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext&
 }  // namespace
 
 void register_spatial(TransformRegistry& r) {
-  r.implement("Orientationd", make_orientationd);
-  r.implement("Spacingd", make_spacingd);
-  r.implement("Resized", make_resized);
-  r.implement("RandFlipd", make_rand_flipd);
-  r.implement("RandRotate90d", make_rand_rotate90d);
-  r.implement("RandRotated", make_rand_rotated);
-  r.implement("RandZoomd", make_rand_zoomd);
-  r.implement("RandAffined", make_rand_affined);
-  r.implement("Rand3DElasticd", make_rand3d_elasticd);
-  r.implement("Invertd", make_invertd);
+  r.add(orientationd_spec(), make_orientationd);
+  r.add(spacingd_spec(), make_spacingd);
+  r.add(resized_spec(), make_resized);
+  r.add(rand_flipd_spec(), make_rand_flipd);
+  r.add(rand_rotate90d_spec(), make_rand_rotate90d);
+  r.add(rand_rotated_spec(), make_rand_rotated);
+  r.add(rand_zoomd_spec(), make_rand_zoomd);
+  r.add(rand_affined_spec(), make_rand_affined);
+  r.add(rand3_d_elasticd_spec(), make_rand3d_elasticd);
+  r.add(invertd_spec(), make_invertd);
 }
 
 }  // namespace barton::transforms

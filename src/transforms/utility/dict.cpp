@@ -48,7 +48,7 @@ class Cast final : public MapTransform {
 std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args, std::size_t n,
                                                           std::optional<at::ScalarType> fallback) {
   std::vector<std::optional<at::ScalarType>> out(n, fallback);
-  if (!args.has("dtype") || args.at("dtype").is_null()) return out;
+  if (!args.given("dtype") || args.at("dtype").is_null()) return out;
   const auto v = args.at("dtype");
   if (v.is_array()) {
     if (v.size() != n) throw v.error(fmt::format("expected one dtype or one per key ({})", n));
@@ -63,7 +63,7 @@ std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args
     }
     return out;
   }
-  const auto one = dtype_arg(args, "dtype", fallback);
+  const auto one = dtype_arg(args, "dtype");
   return std::vector<std::optional<at::ScalarType>>(n, one);
 }
 
@@ -161,44 +161,113 @@ class SqueezeDim final : public MapTransform {
   int64_t dim_;
 };
 
+ComponentSpec as_channel_lastd_spec() {
+  return dict_spec("AsChannelLastd", "Moves channel_dim to the end.",
+                   {keys_spec(), opt("channel_dim", A::kInt, "0", "Current channel axis."), allow_missing_spec()});
+}
+
+ComponentSpec to_tensord_spec() {
+  return dict_spec("ToTensord", "Converts values to tensors.",
+                   {keys_spec(), dtype_spec("null"), opt("device", A::kString, "null", "Target device."),
+            opt("wrap_sequence", A::kBool, "true", "Wrap sequences into one tensor."),
+            opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
+}
+
+ComponentSpec ensure_typed_spec() {
+  return dict_spec("EnsureTyped", "Ensures tensors of a given type and device.",
+                   {keys_spec(), opt("data_type", A::kString, "\"tensor\"", "tensor or numpy."), dtype_spec("null"),
+            opt("device", A::kString, "null", "Target device."),
+            opt("wrap_sequence", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+            opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
+}
+
+ComponentSpec to_numpyd_spec() {
+  return dict_spec("ToNumpyd", "Converts to arrays (a no-op in Barton: tensors throughout).",
+                   {keys_spec(), allow_missing_spec()});
+}
+
+ComponentSpec cast_to_typed_spec() {
+  return dict_spec("CastToTyped", "Casts to dtype.",
+                   {keys_spec(), dtype_spec(), allow_missing_spec()});
+}
+
+ComponentSpec concat_itemsd_spec() {
+  return dict_spec("ConcatItemsd", "Concatenates keys along dim into `name`.",
+                   {keys_spec(), req("name", A::kString, "Output key."), opt("dim", A::kInt, "0", "Axis."), allow_missing_spec()});
+}
+
+ComponentSpec copy_itemsd_spec() {
+  return dict_spec("CopyItemsd", "Copies keys to new names.",
+                   {keys_spec(), opt("times", A::kInt, "1", "Copies per key."), req("names", A::kStrings, "New keys: len(keys) x times names, copies of each key in turn."),
+            allow_missing_spec()});
+}
+
+ComponentSpec delete_itemsd_spec() {
+  return dict_spec("DeleteItemsd", "Deletes keys.",
+                   {keys_spec(), opt("sep", A::kString, "\".\"", "Nested key separator."), opt("use_re", A::kBools, "false", "Keys are regexes.")});
+}
+
+ComponentSpec squeeze_dimd_spec() {
+  return dict_spec("SqueezeDimd", "Removes a size-1 axis.",
+                   {keys_spec(), opt("dim", A::kInt, "0", "Axis."),
+            opt("update_meta", A::kBool, "true", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
+}
+
+ComponentSpec ensure_channel_firstd_spec() {
+  return dict_spec("EnsureChannelFirstd", "Makes the channel axis first, adding one if the image has none.",
+                   {keys_spec(), meta_keys_spec(), meta_postfix_spec(),
+                    opt("strict_check", A::kBool, "true", "Refuse ambiguous layouts."), allow_missing_spec(),
+                    opt("channel_dim", A::kInt, "null", "Channel axis of the input; null reads the metadata.")});
+}
+
+ComponentSpec add_channeld_spec() {
+  return dict_spec("AddChanneld", "Adds a leading channel axis (deprecated in MONAI; use EnsureChannelFirstd).",
+                   {keys_spec(), allow_missing_spec()});
+}
+
+ComponentSpec as_channel_firstd_spec() {
+  return dict_spec("AsChannelFirstd", "Moves channel_dim to the front.",
+                   {keys_spec(), opt("channel_dim", A::kInt, "-1", "Current channel axis."), allow_missing_spec()});
+}
+
 }  // namespace
 
 void register_utility(TransformRegistry& r) {
-  for (const char* n : {"EnsureChannelFirstd", "AddChanneld", "AsChannelFirstd"}) {
-    r.implement(n, [n](const ConfigNode& a, const BuildContext&) {
+  for (const auto& spec : {ensure_channel_firstd_spec(), add_channeld_spec(), as_channel_firstd_spec()}) {
+    r.add(spec, [n = spec.name](const ConfigNode& a, const BuildContext&) {
       return std::make_unique<ChannelNoOp>(n, KeySelection::from_config(a));
     });
   }
-  r.implement("AsChannelLastd", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<ChannelLast>(KeySelection::from_config(a), a.get_or<int64_t>("channel_dim", 0));
+  r.add(as_channel_lastd_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<ChannelLast>(KeySelection::from_config(a), a.require<int64_t>("channel_dim"));
   });
-  r.implement("ToTensord", [](const ConfigNode& a, const BuildContext&) {
+  r.add(to_tensord_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     return std::make_unique<Cast>("ToTensord", std::move(k), dtypes_per_key(a, n, std::nullopt));
   });
-  r.implement("EnsureTyped", [](const ConfigNode& a, const BuildContext&) {
+  r.add(ensure_typed_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
-    if (a.has("data_type") && a.at("data_type").as<std::string>() != "tensor") {
+    if (a.given("data_type") && a.at("data_type").as<std::string>() != "tensor") {
       throw ConfigError(a.at("data_type").source(), a.at("data_type").pointer(),
                         "Barton keeps every image as a tensor; data_type must be \"tensor\"");
     }
     return std::make_unique<Cast>("EnsureTyped", std::move(k), dtypes_per_key(a, n, std::nullopt));
   });
-  r.implement("ToNumpyd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(to_numpyd_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     return std::make_unique<Cast>("ToNumpyd", std::move(k), std::vector<std::optional<at::ScalarType>>(n));
   });
-  r.implement("CastToTyped", [](const ConfigNode& a, const BuildContext&) {
+  r.add(cast_to_typed_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
     return std::make_unique<Cast>("CastToTyped", std::move(k), dtypes_per_key(a, n, at::kFloat));
   });
-  r.implement("CopyItemsd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(copy_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
-    const int times = a.get_or("times", 1);
+    const int times = a.require<int>("times");
     if (times < 1) throw a.at("times").error("must be at least 1");
     std::vector<std::string> names;
     if (a.given("names")) {
@@ -212,14 +281,14 @@ void register_utility(TransformRegistry& r) {
     }
     return std::make_unique<CopyItems>(std::move(k), times, std::move(names));
   });
-  r.implement("DeleteItemsd", [](const ConfigNode& a, const BuildContext&) {
+  r.add(delete_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
     return std::make_unique<DeleteItems>(KeySelection::from_config(a));
   });
-  r.implement("ConcatItemsd", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<ConcatItems>(KeySelection::from_config(a), a.require<std::string>("name"), a.get_or<int64_t>("dim", 0));
+  r.add(concat_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<ConcatItems>(KeySelection::from_config(a), a.require<std::string>("name"), a.require<int64_t>("dim"));
   });
-  r.implement("SqueezeDimd", [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<SqueezeDim>(KeySelection::from_config(a), a.get_or<int64_t>("dim", 0));
+  r.add(squeeze_dimd_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<SqueezeDim>(KeySelection::from_config(a), a.require<int64_t>("dim"));
   });
 }
 
