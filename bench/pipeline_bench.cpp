@@ -1,12 +1,9 @@
 // Pipeline benchmark (Barton side): the spleen config's deterministic chain over every case, then
 // random patch sampling from the cached results, timed over repeats. bench/pipeline_bench.py runs
-// the same work in Python (python3-torch, MONAI's definitions); bench/run.sh runs both side by side.
+// the same work in Python (python3-torch, MONAI's definitions); bench/run.sh runs both side by
+// side.
 //
 // usage: pipeline_bench DATASET_JSON [--repeats R] [--epochs E] [--workers W] [--threads T]
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,10 +11,14 @@
 #include <string>
 #include <vector>
 
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
 #include "core/config.h"
 #include "core/cpu_allocator.h"
 #include "data/dataset.h"
 #include "mmar/registries.h"
+#include <sys/resource.h>
 
 using namespace barton;
 
@@ -26,7 +27,8 @@ namespace {
 std::shared_ptr<transforms::Compose> chain(const char* json) {
   const auto list = ConfigNode::parse(json, "bench.json");
   std::vector<std::shared_ptr<const transforms::Transform>> steps;
-  for (std::size_t i = 0; i < list.size(); ++i) steps.push_back(builtin_registries().transforms.create(list.at(i)));
+  for (std::size_t i = 0; i < list.size(); ++i)
+    steps.push_back(builtin_registries().transforms.create(list.at(i)));
   return std::make_shared<transforms::Compose>(std::move(steps));
 }
 
@@ -52,7 +54,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: pipeline_bench DATASET_JSON [--repeats R] [--epochs E] [--workers W] [--threads T]\n");
+    std::fprintf(stderr,
+                 "usage: pipeline_bench DATASET_JSON [--repeats R] [--epochs E] [--workers W] "
+                 "[--threads T]\n");
     return 2;
   }
   int repeats = 3, epochs = 2, workers = 2, threads = 2;
@@ -77,7 +81,8 @@ int main(int argc, char** argv) {
       const auto t1 = std::chrono::steady_clock::now();
       patches = 0;
       for (int e = 0; e < epochs; ++e) {
-        for (std::size_t i = 0; i < ds.size(); ++i) patches += static_cast<int64_t>(ds.get(i, e).size());
+        for (std::size_t i = 0; i < ds.size(); ++i)
+          patches += static_cast<int64_t>(ds.get(i, e).size());
       }
       const auto t2 = std::chrono::steady_clock::now();
       det_times.push_back(std::chrono::duration<double>(t1 - t0).count());
@@ -85,13 +90,17 @@ int main(int argc, char** argv) {
     }
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    std::printf("{\"impl\": \"barton\", \"cases\": %zu, \"threads\": %d, \"workers\": %d, \"repeats\": %d, "
-                "\"deterministic_s\": %.4f, \"deterministic_min_s\": %.4f, \"deterministic_max_s\": %.4f, "
-                "\"random_s\": %.4f, \"random_min_s\": %.4f, \"random_max_s\": %.4f, \"patches\": %lld, \"peak_rss_mb\": %.1f}\n",
-                items.size(), threads, workers, repeats, median(det_times), *std::min_element(det_times.begin(), det_times.end()),
-                *std::max_element(det_times.begin(), det_times.end()), median(rand_times),
-                *std::min_element(rand_times.begin(), rand_times.end()), *std::max_element(rand_times.begin(), rand_times.end()),
-                static_cast<long long>(patches), ru.ru_maxrss / 1024.0);
+    std::printf(
+        "{\"impl\": \"barton\", \"cases\": %zu, \"threads\": %d, \"workers\": %d, \"repeats\": %d, "
+        "\"deterministic_s\": %.4f, \"deterministic_min_s\": %.4f, \"deterministic_max_s\": %.4f, "
+        "\"random_s\": %.4f, \"random_min_s\": %.4f, \"random_max_s\": %.4f, \"patches\": %lld, "
+        "\"peak_rss_mb\": %.1f}\n",
+        items.size(), threads, workers, repeats, median(det_times),
+        *std::min_element(det_times.begin(), det_times.end()),
+        *std::max_element(det_times.begin(), det_times.end()), median(rand_times),
+        *std::min_element(rand_times.begin(), rand_times.end()),
+        *std::max_element(rand_times.begin(), rand_times.end()), static_cast<long long>(patches),
+        ru.ru_maxrss / 1024.0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

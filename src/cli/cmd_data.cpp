@@ -1,11 +1,10 @@
-// barton data synth OUT [--cases N] [--size I,J,K] [--spacing X,Y,Z] [--seed S] [--lookalike-contrast HU]
-// barton data sample brain OUT
-#include <CLI/CLI.hpp>
-
-#include <fmt/format.h>
-
+// barton data synth OUT [--cases N] [--size I,J,K] [--spacing X,Y,Z] [--seed S]
+// [--lookalike-contrast HU] barton data sample brain OUT
 #include <iostream>
 #include <memory>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/cli.h"
 #include "core/errors.h"
@@ -25,16 +24,25 @@ void setup_data(CLI::App& app, Runner& runner) {
   };
   auto a = std::make_shared<Args>();
   app.require_subcommand(1);
-  auto* synth = app.add_subcommand("synth", "Write synthetic CT-like volumes, labels and dataset.json");
+  auto* synth =
+      app.add_subcommand("synth", "Write synthetic CT-like volumes, labels and dataset.json");
   synth->add_option("OUT", a->out, "Output folder")->required();
   synth->add_option("--cases", a->cases, "Number of cases (default 8)");
-  synth->add_option("--size", a->size, "Voxels I,J,K (default 112,112,40)")->delimiter(',')->expected(3);
-  synth->add_option("--spacing", a->spacing, "Voxel size in mm (default 1.5,1.5,4.0)")->delimiter(',')->expected(3);
+  synth->add_option("--size", a->size, "Voxels I,J,K (default 112,112,40)")
+      ->delimiter(',')
+      ->expected(3);
+  synth->add_option("--spacing", a->spacing, "Voxel size in mm (default 1.5,1.5,4.0)")
+      ->delimiter(',')
+      ->expected(3);
   synth->add_option("--seed", a->seed, "Seed (default 0)");
-  synth->add_option("--lookalike-contrast", a->contrast,
-                    "How much darker (HU) the unlabelled look-alike organ is than the labelled one (default 10)");
-  auto* sample = app.add_subcommand("sample", "Build a datalist from real images shipped by Debian packages");
-  sample->add_option("NAME", a->sample, "Sample set: brain")->required()->check(CLI::IsMember({"brain"}));
+  synth->add_option(
+      "--lookalike-contrast", a->contrast,
+      "How much darker (HU) the unlabelled look-alike organ is than the labelled one (default 10)");
+  auto* sample =
+      app.add_subcommand("sample", "Build a datalist from real images shipped by Debian packages");
+  sample->add_option("NAME", a->sample, "Sample set: brain")
+      ->required()
+      ->check(CLI::IsMember({"brain"}));
   sample->add_option("OUT", a->out, "Output folder")->required();
   runner = [a, synth]() {
     if (synth->parsed()) {
@@ -44,8 +52,8 @@ void setup_data(CLI::App& app, Runner& runner) {
       o.seed = a->seed;
       o.lookalike_contrast_hu = a->contrast;
       const auto path = data::write_synthetic_dataset(a->out, a->cases, o);
-      std::cout << fmt::format("wrote {} cases ({} voxels, {} mm) and {}\n", a->cases, fmt::join(a->size, "x"),
-                               fmt::join(a->spacing, "x"), path);
+      std::cout << fmt::format("wrote {} cases ({} voxels, {} mm) and {}\n", a->cases,
+                               fmt::join(a->size, "x"), fmt::join(a->spacing, "x"), path);
       return 0;
     }
     const auto path = data::write_brain_sample(a->out);

@@ -1,11 +1,10 @@
 // barton train | finetune | validate | infer: the engine's commands (Clara's medl.apps.train and
 // medl.apps.evaluate). Parse the options, call mmar/run.h, print the outcome.
-#include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/cli.h"
@@ -17,7 +16,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void add_common(CLI::App& app, mmar::RunOptions& a, const std::string& default_config, bool mmar_required = true) {
+void add_common(CLI::App& app,
+                mmar::RunOptions& a,
+                const std::string& default_config,
+                bool mmar_required = true) {
   auto* mmar = app.add_option("MMAR", a.mmar, "MMAR folder or config file");
   if (mmar_required) mmar->required();
   app.add_option("-c,--config", a.config, "Config file (default: config/" + default_config + ")");
@@ -25,7 +27,8 @@ void add_common(CLI::App& app, mmar::RunOptions& a, const std::string& default_c
   app.add_option("--set", a.sets, "Override: KEY=VALUE or /json/pointer=VALUE")->take_all();
   app.add_option("--device", a.device, "auto (use_gpu and a CUDA device), cpu, cuda, cuda:N");
   app.add_flag("--bf16", a.cpu_bf16,
-               "bfloat16 autocast on CPU (native bf16 CPUs): faster, not MONAI's float32 (amp is CUDA-only there)");
+               "bfloat16 autocast on CPU (native bf16 CPUs): faster, not MONAI's float32 (amp is "
+               "CUDA-only there)");
 }
 
 /// Multi-process options of train / finetune (torchrun's names).
@@ -34,11 +37,16 @@ void add_launch(CLI::App& app, mmar::TrainOptions& t) {
   app.add_option("--nproc", l.nproc, "Start N local ranks (data-parallel on c10d: Gloo on CPU)");
   app.add_option("--nnodes", l.nnodes, "Number of machines (with --nproc)");
   app.add_option("--node-rank", l.node_rank, "This machine's index (with --nproc)");
-  app.add_option("--master-addr", l.master_addr, "Rendezvous host (rank 0's machine; default 127.0.0.1)");
-  app.add_option("--master-port", l.master_port, "Rendezvous port (default: a free one for a single machine, 29500 otherwise)");
-  app.add_option("--dist-timeout", t.dist_timeout_s, "Seconds a rank waits for the others before it gives up (default 300)");
-  app.add_flag("--scale-lr", t.scale_lr, "Multiply the learning rate by the number of ranks (linear scaling rule)");
-  app.add_flag("--sync-bn", t.sync_bn, "Synchronise BatchNorm statistics across ranks (SyncBatchNorm)");
+  app.add_option("--master-addr", l.master_addr,
+                 "Rendezvous host (rank 0's machine; default 127.0.0.1)");
+  app.add_option("--master-port", l.master_port,
+                 "Rendezvous port (default: a free one for a single machine, 29500 otherwise)");
+  app.add_option("--dist-timeout", t.dist_timeout_s,
+                 "Seconds a rank waits for the others before it gives up (default 300)");
+  app.add_flag("--scale-lr", t.scale_lr,
+               "Multiply the learning rate by the number of ranks (linear scaling rule)");
+  app.add_flag("--sync-bn", t.sync_bn,
+               "Synchronise BatchNorm statistics across ranks (SyncBatchNorm)");
 }
 
 std::string rel(const std::string& p) {
@@ -53,12 +61,14 @@ int train(mmar::TrainOptions o) {
   if (r.launched || r.rank != 0) return 0;
   std::cout << fmt::format("Trained {} epoch(s) in {:.1f} s", r.epochs, r.seconds);
   if (r.best_metric)
-    std::cout << fmt::format("; best {} {:.4f} at epoch {}", r.key_metric_name, *r.best_metric, r.best_metric_epoch);
+    std::cout << fmt::format("; best {} {:.4f} at epoch {}", r.key_metric_name, *r.best_metric,
+                             r.best_metric_epoch);
   std::cout << "\n";
   if (r.allreduce_ms_per_step)
-    std::cout << fmt::format("  all-reduce:  {:.1f} ms per step on rank 0 ({} steps, {} ranks)\n", *r.allreduce_ms_per_step,
-                             r.allreduce_steps, r.world_size);
-  std::cout << "  checkpoints: " << rel(r.ckpt_dir) << "/ (best: model.pt, resume: checkpoint_last.pt)\n";
+    std::cout << fmt::format("  all-reduce:  {:.1f} ms per step on rank 0 ({} steps, {} ranks)\n",
+                             *r.allreduce_ms_per_step, r.allreduce_steps, r.world_size);
+  std::cout << "  checkpoints: " << rel(r.ckpt_dir)
+            << "/ (best: model.pt, resume: checkpoint_last.pt)\n";
   std::cout << "  TensorBoard: tensorboard --logdir " << rel(r.ckpt_dir) << "\n";
   if (!r.stats_path.empty()) std::cout << "  summary:     " << rel(r.stats_path) << "\n";
   return 0;
@@ -80,7 +90,8 @@ void setup_train(CLI::App& app, Runner& runner) {
   auto a = std::make_shared<Args>();
   add_common(app, a->t.run, "config_train.json");
   add_launch(app, a->t);
-  app.add_flag("--resume", a->t.resume, "Continue an interrupted run from MMAR_CKPT_DIR/checkpoint_last.pt");
+  app.add_flag("--resume", a->t.resume,
+               "Continue an interrupted run from MMAR_CKPT_DIR/checkpoint_last.pt");
   app.add_flag("--no-train-stats", a->no_stats, "Do not write train_stats.json");
   runner = [a]() {
     auto t = a->t;
@@ -94,7 +105,9 @@ void setup_finetune(CLI::App& app, Runner& runner) {
   o->finetune = true;
   add_common(app, o->run, "config_train.json");
   add_launch(app, *o);
-  app.add_option("--ckpt", o->ckpt, "Checkpoint to start from (default: MMAR_CKPT); MONAI and Clara checkpoints load too");
+  app.add_option(
+      "--ckpt", o->ckpt,
+      "Checkpoint to start from (default: MMAR_CKPT); MONAI and Clara checkpoints load too");
   app.add_flag("--resume", o->resume, "Continue an interrupted fine-tuning run");
   runner = [o]() { return train(*o); };
 }
@@ -103,9 +116,11 @@ void setup_validate(CLI::App& app, Runner& runner) {
   auto o = std::make_shared<mmar::EvalOptions>();
   add_common(app, o->run, "config_validation.json");
   app.add_option("--ckpt", o->ckpt, "Checkpoint to validate (default: MMAR_CKPT)");
-  app.add_option("--datalist-key", o->datalist_key, "Datalist key to validate on (default: the config's, usually validation)");
+  app.add_option("--datalist-key", o->datalist_key,
+                 "Datalist key to validate on (default: the config's, usually validation)");
   app.add_option("--output", o->output, "Report folder (default: MMAR_EVAL_OUTPUT_PATH)");
-  app.add_flag("--save-segmentations", o->save_segmentations, "Enable the config's SaveImaged post transform");
+  app.add_flag("--save-segmentations", o->save_segmentations,
+               "Enable the config's SaveImaged post transform");
   runner = [o]() { return print_evaluation(mmar::run_evaluation(*o)); };
 }
 
@@ -118,9 +133,13 @@ void setup_infer(CLI::App& app, Runner& runner) {
   a->e.default_config = "config_inference.json";
   add_common(app, a->e.run, "config_inference.json", false);
   app.add_option("--ckpt", a->e.ckpt, "Checkpoint (default: the config's model, else MMAR_CKPT)");
-  app.add_option("--model", a->model, "A Barton plan (barton export; then MMAR may be left out) or a TorchScript model.ts");
-  app.add_option("--input", a->e.input, "An image file, or a datalist JSON (default: the config's datalist)");
-  app.add_option("--datalist-key", a->e.datalist_key, "Datalist key (default: the config's, usually test)");
+  app.add_option(
+      "--model", a->model,
+      "A Barton plan (barton export; then MMAR may be left out) or a TorchScript model.ts");
+  app.add_option("--input", a->e.input,
+                 "An image file, or a datalist JSON (default: the config's datalist)");
+  app.add_option("--datalist-key", a->e.datalist_key,
+                 "Datalist key (default: the config's, usually test)");
   app.add_option("--output", a->e.output, "Output folder (default: MMAR_EVAL_OUTPUT_PATH)");
   runner = [a]() { return print_evaluation(mmar::run_inference(a->e, a->model)); };
 }

@@ -1,12 +1,11 @@
 // barton export MMAR: ONNX, a Triton model repository and Barton's inference plan, with a
 // provenance manifest; barton verify DIR: checks an export against its manifest.
-#include <ATen/ATen.h>
-#include <CLI/CLI.hpp>
-
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -43,18 +42,22 @@ std::vector<int64_t> parse_shape(const std::string& s) {
       if (used != trim(part).size() || v <= 0) throw std::invalid_argument("");
       out.push_back(v);
     } catch (const std::exception&) {
-      throw Error("--input-shape: '" + s + "' is not a list of positive integers such as 1,1,96,96,96");
+      throw Error("--input-shape: '" + s +
+                  "' is not a list of positive integers such as 1,1,96,96,96");
     }
   }
   return out;
 }
 
 /// The roi_size of config_inference.json's inferer, when the MMAR has one.
-std::vector<int64_t> inference_roi(const mmar::ConfigFiles& train_files, const std::vector<std::string>& sets) {
+std::vector<int64_t> inference_roi(const mmar::ConfigFiles& train_files,
+                                   const std::vector<std::string>& sets) {
   const auto path = fs::path(train_files.mmar_root) / "config" / "config_inference.json";
   if (!fs::exists(path)) return {};
   try {
-    const auto c = mmar::resolve_config(mmar::locate_config(train_files.mmar_root, path.string(), train_files.env_path), {sets, false});
+    const auto c = mmar::resolve_config(
+        mmar::locate_config(train_files.mmar_root, path.string(), train_files.env_path),
+        {sets, false});
     if (c.doc.has("inferer") && c.doc.at("inferer").at_or_empty("args").has("roi_size")) {
       return c.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
     }
@@ -66,8 +69,11 @@ std::vector<int64_t> inference_roi(const mmar::ConfigFiles& train_files, const s
 int run_export(const ExportArgs& a) {
   const auto files = mmar::locate_config(a.mmar, a.config, a.env, "config_train.json");
   const auto cfg = mmar::resolve_config(files, {a.sets, false});
-  const auto ckpt = a.ckpt.empty() ? mmar::mmar_path(cfg, mmar::variable(cfg, "MMAR_CKPT")) : fs::absolute(a.ckpt).string();
-  if (ckpt.empty() || !fs::exists(ckpt)) throw IoError(ckpt, "the checkpoint to export does not exist (train first, or pass --ckpt FILE)");
+  const auto ckpt = a.ckpt.empty() ? mmar::mmar_path(cfg, mmar::variable(cfg, "MMAR_CKPT"))
+                                   : fs::absolute(a.ckpt).string();
+  if (ckpt.empty() || !fs::exists(ckpt))
+    throw IoError(ckpt,
+                  "the checkpoint to export does not exist (train first, or pass --ckpt FILE)");
   // The network: as the checkpoint records it, else as the training config defines it.
   ConfigNode spec = ConfigNode::parse("{}", "");
   if (const auto conf = engine::checkpoint_network_config(ckpt); !conf.empty()) {
@@ -75,7 +81,9 @@ int run_export(const ExportArgs& a) {
   } else if (cfg.kind == mmar::ConfigKind::kTrain) {
     spec = mmar::node_at(cfg.doc, mmar::section_pointer(cfg, "train") + "/model");
   } else {
-    throw ConfigError(files.config_path, "", "export needs a training config (config_train.json) or a checkpoint that records its network");
+    throw ConfigError(files.config_path, "",
+                      "export needs a training config (config_train.json) or a checkpoint that "
+                      "records its network");
   }
   auto net = std::shared_ptr<nets::Network>(builtin_registries().networks.create(spec));
   nets::load_state_dict(*net, io::load_state_dict_file(ckpt), true);
@@ -100,15 +108,18 @@ int run_export(const ExportArgs& a) {
     o.input_shape.insert(o.input_shape.end(), roi.begin(), roi.end());
   }
   const auto cfg_dir = fs::path(files.mmar_root) / "config";
-  if (fs::exists(cfg_dir / "config_inference.json")) o.inference_config = read_file(cfg_dir / "config_inference.json");
-  if (!files.env_path.empty() && fs::exists(files.env_path)) o.environment = read_file(files.env_path);
+  if (fs::exists(cfg_dir / "config_inference.json"))
+    o.inference_config = read_file(cfg_dir / "config_inference.json");
+  if (!files.env_path.empty() && fs::exists(files.env_path))
+    o.environment = read_file(files.env_path);
   auto& p = o.provenance;
-  p["source"] = {{"mmar", fs::absolute(files.mmar_root).lexically_normal().string()},
-                 {"config", fs::relative(files.config_path, files.mmar_root).string()},
-                 {"config_sha256", exporter::sha256_file(files.config_path)},
-                 {"environment_sha256", files.env_path.empty() ? "" : exporter::sha256_file(files.env_path)},
-                 {"checkpoint", fs::absolute(ckpt).lexically_normal().string()},
-                 {"checkpoint_sha256", exporter::sha256_file(ckpt)}};
+  p["source"] = {
+      {"mmar", fs::absolute(files.mmar_root).lexically_normal().string()},
+      {"config", fs::relative(files.config_path, files.mmar_root).string()},
+      {"config_sha256", exporter::sha256_file(files.config_path)},
+      {"environment_sha256", files.env_path.empty() ? "" : exporter::sha256_file(files.env_path)},
+      {"checkpoint", fs::absolute(ckpt).lexically_normal().string()},
+      {"checkpoint_sha256", exporter::sha256_file(ckpt)}};
   if (!a.sets.empty()) p["source"]["set"] = a.sets;
   const auto stats = fs::path(ckpt).parent_path() / "train_stats.json";
   if (fs::exists(stats)) {
@@ -120,13 +131,17 @@ int run_export(const ExportArgs& a) {
       throw IoError(stats.string(), "is not valid JSON");
     }
   }
-  const fs::path out = a.out.empty() ? fs::path(files.mmar_root) / "models" / "export" : fs::path(a.out);
+  const fs::path out =
+      a.out.empty() ? fs::path(files.mmar_root) / "models" / "export" : fs::path(a.out);
   const auto r = exporter::export_network(*net, out, o);
-  std::cout << fmt::format("Exported {} ({}) from {}\n", spec.require<std::string>("name"), o.precision.empty() ? "fp32" : o.precision,
-                           fs::relative(ckpt).string());
-  std::cout << fmt::format("  input  {} [{}]\n  output {} [{}]   (-1: dynamic)\n", r.signature.input_name,
-                           fmt::join(r.signature.input_dims, ", "), r.signature.output_name, fmt::join(r.signature.output_dims, ", "));
-  if (r.folded_batchnorms > 0) std::cout << fmt::format("  plan: {} BatchNorm layers folded into convolutions\n", r.folded_batchnorms);
+  std::cout << fmt::format("Exported {} ({}) from {}\n", spec.require<std::string>("name"),
+                           o.precision.empty() ? "fp32" : o.precision, fs::relative(ckpt).string());
+  std::cout << fmt::format("  input  {} [{}]\n  output {} [{}]   (-1: dynamic)\n",
+                           r.signature.input_name, fmt::join(r.signature.input_dims, ", "),
+                           r.signature.output_name, fmt::join(r.signature.output_dims, ", "));
+  if (r.folded_batchnorms > 0)
+    std::cout << fmt::format("  plan: {} BatchNorm layers folded into convolutions\n",
+                             r.folded_batchnorms);
   for (const auto& f : r.files) std::cout << "  " << (out / f).string() << "\n";
   return 0;
 }
@@ -141,11 +156,14 @@ void setup_export(CLI::App& app, Runner& runner) {
   app.add_option("--set", a->sets, "Override: KEY=VALUE or /json/pointer=VALUE")->take_all();
   app.add_option("--ckpt", a->ckpt, "Checkpoint (default: MMAR_CKPT)");
   app.add_option("--format", a->formats, "Comma-separated: onnx, triton, barton (default: all)");
-  app.add_option("--input-shape", a->shape, "Traced input B,C,spatial... (default: 1, in_channels, config_inference's roi_size)");
+  app.add_option(
+      "--input-shape", a->shape,
+      "Traced input B,C,spatial... (default: 1, in_channels, config_inference's roi_size)");
   app.add_flag("--dynamic-spatial", a->dynamic_spatial, "Symbolic spatial axes in the ONNX model");
   app.add_flag("--half", a->half, "float16 weights and compute");
   app.add_flag("--bf16", a->bf16, "bfloat16 weights and compute");
-  app.add_option("--max-batch-size", a->max_batch, "Triton max_batch_size (default 4; 0 = no batching)");
+  app.add_option("--max-batch-size", a->max_batch,
+                 "Triton max_batch_size (default 4; 0 = no batching)");
   app.add_option("--name", a->name, "Triton model name (default: the MMAR folder's name)");
   app.add_option("--out", a->out, "Output folder (default: MMAR/models/export)");
   runner = [a]() { return run_export(*a); };
@@ -164,8 +182,8 @@ void setup_verify(CLI::App& app, Runner& runner) {
       std::cout << fmt::format("verify: {} files match {}/manifest.json\n", r.ok.size(), *dir);
       return 0;
     }
-    std::cerr << fmt::format("error: {}: {} modified, {} missing, {} not in the manifest\n", *dir, r.modified.size(), r.missing.size(),
-                             r.unlisted.size());
+    std::cerr << fmt::format("error: {}: {} modified, {} missing, {} not in the manifest\n", *dir,
+                             r.modified.size(), r.missing.size(), r.unlisted.size());
     return 1;
   };
 }

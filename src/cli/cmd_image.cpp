@@ -1,11 +1,10 @@
 // barton convert IN OUT [--series UID] / barton info FILE [--series UID] [--list-series]
-#include <ATen/ATen.h>
-#include <CLI/CLI.hpp>
-
-#include <fmt/format.h>
-
 #include <iostream>
 #include <memory>
+
+#include <ATen/ATen.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/cli.h"
 #include "core/errors.h"
@@ -19,14 +18,15 @@ void setup_convert(CLI::App& app, Runner& runner) {
   };
   auto a = std::make_shared<Args>();
   app.add_option("IN", a->in, "Input file or DICOM folder")->required();
-  app.add_option("OUT", a->out, "Output file (.nii, .nii.gz, .mha, .mhd, .nrrd, .nhdr)")->required();
+  app.add_option("OUT", a->out, "Output file (.nii, .nii.gz, .mha, .mhd, .nrrd, .nhdr)")
+      ->required();
   app.add_option("--series", a->series, "DICOM SeriesInstanceUID (default: the largest series)");
   runner = [a]() {
     const auto img = io::read_image(a->in, {a->series});
     io::write_image(img, a->out);
     const auto sp = img.spatial_shape();
-    std::cout << fmt::format("wrote {} ({} voxels, {}, {})\n", a->out, fmt::join(sp, "x"), img.file_dtype,
-                             io::orientation_code(img.affine, img.spatial_dims()));
+    std::cout << fmt::format("wrote {} ({} voxels, {}, {})\n", a->out, fmt::join(sp, "x"),
+                             img.file_dtype, io::orientation_code(img.affine, img.spatial_dims()));
     return 0;
   };
 }
@@ -43,7 +43,8 @@ void setup_info(CLI::App& app, Runner& runner) {
   runner = [a]() {
     if (a->list_series) {
       for (const auto& s : io::list_dicom_series(a->path)) {
-        std::cout << fmt::format("{}  {} slice(s)  {}  {}\n", s.uid, s.files.size(), s.modality, s.description);
+        std::cout << fmt::format("{}  {} slice(s)  {}  {}\n", s.uid, s.files.size(), s.modality,
+                                 s.description);
       }
       return 0;
     }
@@ -52,17 +53,22 @@ void setup_info(CLI::App& app, Runner& runner) {
     const auto& A = img.affine;
     const auto f = img.data.to(at::kDouble);
     std::cout << fmt::format("file:        {}\n", img.source);
-    if (img.meta.count("format")) std::cout << fmt::format("format:      {}\n", img.meta.at("format"));
-    std::cout << fmt::format("shape:       [{}] (C, {})\n", fmt::join(img.data.sizes(), ", "), d == 3 ? "I, J, K" : "I, J");
-    std::cout << fmt::format("dtype:       {} (tensor {})\n", img.file_dtype, c10::toString(img.data.scalar_type()));
+    if (img.meta.count("format"))
+      std::cout << fmt::format("format:      {}\n", img.meta.at("format"));
+    std::cout << fmt::format("shape:       [{}] (C, {})\n", fmt::join(img.data.sizes(), ", "),
+                             d == 3 ? "I, J, K" : "I, J");
+    std::cout << fmt::format("dtype:       {} (tensor {})\n", img.file_dtype,
+                             c10::toString(img.data.scalar_type()));
     std::cout << fmt::format("spacing:     {:.6g} mm\n", fmt::join(io::voxel_spacing(A, d), " x "));
     std::cout << fmt::format("orientation: {}\n", io::orientation_code(A, d));
     std::cout << "affine:\n";
     for (int r = 0; r < 4; ++r) {
-      std::cout << fmt::format("  [{:12.6f} {:12.6f} {:12.6f} {:12.6f}]\n", A[r * 4], A[r * 4 + 1], A[r * 4 + 2], A[r * 4 + 3]);
+      std::cout << fmt::format("  [{:12.6f} {:12.6f} {:12.6f} {:12.6f}]\n", A[r * 4], A[r * 4 + 1],
+                               A[r * 4 + 2], A[r * 4 + 3]);
     }
-    std::cout << fmt::format("range:       min {:.6g}, max {:.6g}, mean {:.6g}\n", f.min().item<double>(),
-                             f.max().item<double>(), f.mean().item<double>());
+    std::cout << fmt::format("range:       min {:.6g}, max {:.6g}, mean {:.6g}\n",
+                             f.min().item<double>(), f.max().item<double>(),
+                             f.mean().item<double>());
     for (const auto& [k, v] : img.meta) {
       if (k != "format") std::cout << fmt::format("{:<12} {}\n", k + ":", v);
     }

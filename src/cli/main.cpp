@@ -1,4 +1,5 @@
-// Entry point: the only place that turns exceptions into exit codes. No stack traces for user errors.
+// Entry point: the only place that turns exceptions into exit codes. No stack traces for user
+// errors.
 #include <cstdio>
 #include <exception>
 

@@ -1,8 +1,5 @@
 #include "core/atomic_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -11,6 +8,8 @@
 #include <string>
 
 #include "core/errors.h"
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace barton {
 

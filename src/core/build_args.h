@@ -20,7 +20,9 @@ T arg_or(const ConfigNode& args, std::string_view key, T fallback) {
 }
 
 /// "@name" -> "name" (other strings unchanged).
-inline std::string strip_ref(const std::string& s) { return !s.empty() && s[0] == '@' ? s.substr(1) : s; }
+inline std::string strip_ref(const std::string& s) {
+  return !s.empty() && s[0] == '@' ? s.substr(1) : s;
+}
 
 /// The reference in args[key] without its "@", or `fallback` when the key is absent or null.
 inline std::string ref_arg(const ConfigNode& args, std::string_view key, std::string fallback) {

@@ -13,9 +13,12 @@ using Json = nlohmann::ordered_json;
 std::string pointer_escape(std::string_view token) {
   std::string out;
   for (char c : token) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out += c;
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out += c;
   }
   return out;
 }
@@ -48,9 +51,14 @@ const Json& empty_object() {
 
 }  // namespace
 
-ConfigNode::ConfigNode(std::shared_ptr<const Json> root, const Json* node, std::string source,
+ConfigNode::ConfigNode(std::shared_ptr<const Json> root,
+                       const Json* node,
+                       std::string source,
                        std::string pointer)
-    : root_(std::move(root)), node_(node), source_(std::move(source)), pointer_(std::move(pointer)) {}
+    : root_(std::move(root)),
+      node_(node),
+      source_(std::move(source)),
+      pointer_(std::move(pointer)) {}
 
 ConfigNode ConfigNode::parse(std::string_view text, std::string source) {
   try {
@@ -78,14 +86,28 @@ ConfigNode ConfigNode::from_json(const Json& doc, std::string source) {
   return ConfigNode(std::move(root), node, std::move(source), "");
 }
 
-std::string ConfigNode::where() const { return source_ + ":" + pointer_; }
+std::string ConfigNode::where() const {
+  return source_ + ":" + pointer_;
+}
 
-bool ConfigNode::is_null() const { return node_->is_null(); }
-bool ConfigNode::is_object() const { return node_->is_object(); }
-bool ConfigNode::is_array() const { return node_->is_array(); }
-bool ConfigNode::is_string() const { return node_->is_string(); }
-bool ConfigNode::is_bool() const { return node_->is_boolean(); }
-bool ConfigNode::is_number() const { return node_->is_number(); }
+bool ConfigNode::is_null() const {
+  return node_->is_null();
+}
+bool ConfigNode::is_object() const {
+  return node_->is_object();
+}
+bool ConfigNode::is_array() const {
+  return node_->is_array();
+}
+bool ConfigNode::is_string() const {
+  return node_->is_string();
+}
+bool ConfigNode::is_bool() const {
+  return node_->is_boolean();
+}
+bool ConfigNode::is_number() const {
+  return node_->is_number();
+}
 bool ConfigNode::is_integer() const {
   if (node_->is_number_integer()) return true;
   if (node_->is_number_float()) {
@@ -97,12 +119,18 @@ bool ConfigNode::is_integer() const {
 
 std::string ConfigNode::type_name() const {
   switch (node_->type()) {
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::null: return "null";
-    default: return "number";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::null:
+      return "null";
+    default:
+      return "number";
   }
 }
 
@@ -127,7 +155,9 @@ bool ConfigNode::given(std::string_view key) const {
   return it != node_->end() && !it->is_null();
 }
 
-ConfigError ConfigNode::error(std::string message) const { return ConfigError(source_, pointer_, std::move(message)); }
+ConfigError ConfigNode::error(std::string message) const {
+  return ConfigError(source_, pointer_, std::move(message));
+}
 
 ConfigNode ConfigNode::at(std::string_view key) const {
   if (!node_->is_object()) {
@@ -167,9 +197,9 @@ ConfigNode ConfigNode::at_or_empty(std::string_view key) const {
 }
 
 void ConfigNode::type_error(std::string_view expected) const {
-  throw ConfigError(source_, pointer_,
-                    "expected " + std::string(expected) + ", got " + type_name() + " " +
-                        short_value(*node_));
+  throw ConfigError(
+      source_, pointer_,
+      "expected " + std::string(expected) + ", got " + type_name() + " " + short_value(*node_));
 }
 
 template <>
@@ -245,8 +275,12 @@ void ConfigNode::expect_only_keys(const std::vector<std::string>& allowed) const
   }
 }
 
-std::string ConfigNode::dump(int indent) const { return node_->dump(indent); }
+std::string ConfigNode::dump(int indent) const {
+  return node_->dump(indent);
+}
 
-const Json& ConfigNode::json() const { return *node_; }
+const Json& ConfigNode::json() const {
+  return *node_;
+}
 
 }  // namespace barton

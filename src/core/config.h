@@ -98,8 +98,10 @@ class ConfigNode {
   const nlohmann::ordered_json& json() const;
 
  private:
-  ConfigNode(std::shared_ptr<const nlohmann::ordered_json> root, const nlohmann::ordered_json* node,
-             std::string source, std::string pointer);
+  ConfigNode(std::shared_ptr<const nlohmann::ordered_json> root,
+             const nlohmann::ordered_json* node,
+             std::string source,
+             std::string pointer);
   [[noreturn]] void type_error(std::string_view expected) const;
 
   std::shared_ptr<const nlohmann::ordered_json> root_;

@@ -1,14 +1,5 @@
 #include "core/cpu_allocator.h"
 
-#include "core/logging.h"
-
-#include <c10/core/CPUAllocator.h>
-#include <c10/util/Exception.h>
-#include <malloc.h>
-#include <sys/mman.h>
-#include <torch/version.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -22,14 +13,24 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/CPUAllocator.h>
+#include <c10/util/Exception.h>
+#include <torch/version.h>
+
+#include "core/logging.h"
+#include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace barton {
 
 namespace {
 
-constexpr std::size_t kHuge = std::size_t{2} << 20;   // transparent huge page size with 4 KiB base pages (x86-64)
-constexpr std::size_t kLarge = kHuge;                 // blocks from this size on get their own mapping
+constexpr std::size_t kHuge = std::size_t{2}
+                              << 20;   // transparent huge page size with 4 KiB base pages (x86-64)
+constexpr std::size_t kLarge = kHuge;  // blocks from this size on get their own mapping
 constexpr std::size_t kDefaultCacheMb = 64;
-constexpr std::size_t kHeader = 64;                   // keeps the data 64-byte aligned, as c10's allocator does
+constexpr std::size_t kHeader = 64;  // keeps the data 64-byte aligned, as c10's allocator does
 
 // Every block carries where it came from just before its data, so one raw deleter frees both kinds.
 struct BlockHeader {
@@ -47,7 +48,8 @@ bool huge_pages_on_request() {
   return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
 }
 
-std::atomic<std::size_t> g_live{0}, g_peak{0}, g_high{0};  // bytes in tensors: now, since reset, since start
+std::atomic<std::size_t> g_live{0}, g_peak{0},
+    g_high{0};  // bytes in tensors: now, since reset, since start
 
 // Freed mappings kept for reuse, by exact size, least recently freed evicted first: a training step
 // or a sliding window asks for the same sizes again and again, and a reused block costs no page
@@ -67,7 +69,8 @@ class BlockCache {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = by_size_.lower_bound(mapped);
     if (it == by_size_.end() || it->first > mapped + std::max(mapped / 4, kHuge)) return nullptr;
-    it = std::prev(by_size_.upper_bound(it->first));  // of that size, the most recently freed (still in cache)
+    it = std::prev(
+        by_size_.upper_bound(it->first));  // of that size, the most recently freed (still in cache)
     void* base = it->second->base;
     mapped = it->first;
     lru_.erase(it->second);
@@ -107,7 +110,8 @@ class BlockCache {
     std::size_t mapped;
   };
   std::size_t allowance() const {
-    const std::size_t high = g_high.load(std::memory_order_relaxed), live = g_live.load(std::memory_order_relaxed);
+    const std::size_t high = g_high.load(std::memory_order_relaxed),
+                      live = g_live.load(std::memory_order_relaxed);
     return std::max(floor_, high > live ? high - live : 0);
   }
   void evict_locked(std::vector<Block>& evicted) {
@@ -180,7 +184,8 @@ void* allocate_block(std::size_t n) {
       const std::size_t reserve = body + kHuge + page;
       void* m = mmap(nullptr, reserve, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       // As LibTorch's own allocator reports it: a c10::Error with the size.
-      TORCH_CHECK(m != MAP_FAILED, "not enough memory: tried to allocate ", n, " bytes for a tensor");
+      TORCH_CHECK(m != MAP_FAILED, "not enough memory: tried to allocate ", n,
+                  " bytes for a tensor");
       const auto start = reinterpret_cast<std::uintptr_t>(m);
       const std::uintptr_t aligned = (start + page + kHuge - 1) & ~(kHuge - 1);
       const std::uintptr_t first = aligned - page;
@@ -193,7 +198,8 @@ void* allocate_block(std::size_t n) {
     }
     data = static_cast<char*>(base) + page;
   } else {
-    TORCH_CHECK(posix_memalign(&base, kHeader, n + kHeader) == 0, "not enough memory: tried to allocate ", n, " bytes for a tensor");
+    TORCH_CHECK(posix_memalign(&base, kHeader, n + kHeader) == 0,
+                "not enough memory: tried to allocate ", n, " bytes for a tensor");
     data = static_cast<char*>(base) + kHeader;
   }
   const BlockHeader h{base, mapped, n};
@@ -208,12 +214,20 @@ void* allocate_block(std::size_t n) {
 // BlockCache, and past its budget back to the OS.
 struct HugePageAllocator final : c10::Allocator {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
-  c10::DataPtr allocate(std::size_t n) override { return make(n); }
-  void copy_data(void* dest, const void* src, std::size_t count) const override { default_copy_data(dest, src, count); }
+  c10::DataPtr allocate(std::size_t n) override {
+    return make(n);
+  }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
 #else
-  c10::DataPtr allocate(std::size_t n) const override { return make(n); }
+  c10::DataPtr allocate(std::size_t n) const override {
+    return make(n);
+  }
 #endif
-  c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
+  c10::DeleterFnPtr raw_deleter() const override {
+    return &free_block;
+  }
 
  private:
   static c10::DataPtr make(std::size_t n) {
@@ -233,7 +247,8 @@ std::size_t cache_budget_mb() {
   errno = 0;
   const unsigned long long mb = std::strtoull(v, &end, 10);
   if (end == v || *end != '\0' || errno != 0 || v[0] == '-' || mb > (std::size_t{1} << 30)) {
-    log::warn(std::string("BARTON_CPU_CACHE_MB='") + v + "' is not a number of MiB; keeping " + std::to_string(kDefaultCacheMb));
+    log::warn(std::string("BARTON_CPU_CACHE_MB='") + v + "' is not a number of MiB; keeping " +
+              std::to_string(kDefaultCacheMb));
     return kDefaultCacheMb;
   }
   return static_cast<std::size_t>(mb);
@@ -253,13 +268,16 @@ void tune_allocator() {
     g_mode = "huge-pages";
     return;
   }
-  mallopt(M_MMAP_MAX, 0);                        // large blocks come from the heap and are reused
-  mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);  // return memory to the OS only past 512 MiB of free heap
+  mallopt(M_MMAP_MAX, 0);  // large blocks come from the heap and are reused
+  mallopt(M_TRIM_THRESHOLD,
+          512 * 1024 * 1024);  // return memory to the OS only past 512 MiB of free heap
   mallopt(M_TOP_PAD, 64 * 1024 * 1024);
   g_mode = "heap";
 }
 
-const char* allocator_mode() { return g_mode; }
+const char* allocator_mode() {
+  return g_mode;
+}
 
 AllocatorStats allocator_stats() {
   AllocatorStats st;
@@ -273,6 +291,8 @@ AllocatorStats allocator_stats() {
   return st;
 }
 
-void reset_peak_live() { g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+void reset_peak_live() {
+  g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
 
 }  // namespace barton

@@ -7,9 +7,10 @@ namespace barton {
 
 /// Makes large allocations cheap to touch without keeping freed memory resident.
 ///
-/// glibc serves blocks above 128 KiB with fresh mmap'd 4 KiB pages, and on virtual machines touching
-/// those pages again for every intermediate tensor costs more than the arithmetic (measured on the
-/// 2-core CI VM: 0.24 GB/s for fresh 4 KiB pages, 10 GB/s for fresh transparent huge pages).
+/// glibc serves blocks above 128 KiB with fresh mmap'd 4 KiB pages, and on virtual machines
+/// touching those pages again for every intermediate tensor costs more than the arithmetic
+/// (measured on the 2-core CI VM: 0.24 GB/s for fresh 4 KiB pages, 10 GB/s for fresh transparent
+/// huge pages).
 ///
 /// Where the kernel gives transparent huge pages on request (`[madvise]` or `[always]` in
 /// /sys/kernel/mm/transparent_hugepage/enabled), LibTorch's CPU allocator is replaced by one that
@@ -30,9 +31,9 @@ const char* allocator_mode();
 
 /// Bytes of CPU tensor memory, counted by Barton's allocator ("huge-pages" mode; zero otherwise).
 struct AllocatorStats {
-  std::size_t live_bytes = 0;       // in tensors now
-  std::size_t peak_live_bytes = 0;  // the most at once since start or reset_peak_live()
-  std::size_t cached_bytes = 0;     // freed blocks kept for reuse
+  std::size_t live_bytes = 0;         // in tensors now
+  std::size_t peak_live_bytes = 0;    // the most at once since start or reset_peak_live()
+  std::size_t cached_bytes = 0;       // freed blocks kept for reuse
   std::size_t high_water_bytes = 0;   // the most at once since start
   std::size_t cache_floor_bytes = 0;  // BARTON_CPU_CACHE_MB
 };

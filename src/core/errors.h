@@ -1,6 +1,7 @@
 #pragma once
 /// Barton's exception hierarchy. Library code throws these; entry points (CLI, server, FL)
-/// catch them and map them to exit codes or `{code, message}` replies (docs/architecture.md, errors).
+/// catch them and map them to exit codes or `{code, message}` replies (docs/architecture.md,
+/// errors).
 
 #include <stdexcept>
 #include <string>
@@ -67,15 +68,15 @@ class InternalError : public std::logic_error {
 }  // namespace barton
 
 /// Throws barton::Error with a fmt-formatted message when `cond` is false (user errors).
-#define BARTON_CHECK(cond, ...)                                    \
-  do {                                                             \
+#define BARTON_CHECK(cond, ...)                                     \
+  do {                                                              \
     if (!(cond)) throw ::barton::Error(::fmt::format(__VA_ARGS__)); \
   } while (false)
 
 /// Throws barton::InternalError with file:line when `cond` is false (bugs).
-#define BARTON_INTERNAL_ASSERT(cond, ...)                                                  \
-  do {                                                                                     \
-    if (!(cond))                                                                           \
-      throw ::barton::InternalError(::fmt::format("{}:{}: internal error: {}", __FILE__, \
-                                                  __LINE__, ::fmt::format(__VA_ARGS__))); \
+#define BARTON_INTERNAL_ASSERT(cond, ...)                                                          \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
+      throw ::barton::InternalError(::fmt::format("{}:{}: internal error: {}", __FILE__, __LINE__, \
+                                                  ::fmt::format(__VA_ARGS__)));                    \
   } while (false)

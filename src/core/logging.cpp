@@ -18,15 +18,31 @@ spdlog::logger& logger() {
 
 void set_level(Level level) {
   switch (level) {
-    case Level::kDebug: logger().set_level(spdlog::level::debug); break;
-    case Level::kInfo: logger().set_level(spdlog::level::info); break;
-    case Level::kWarn: logger().set_level(spdlog::level::warn); break;
-    case Level::kError: logger().set_level(spdlog::level::err); break;
+    case Level::kDebug:
+      logger().set_level(spdlog::level::debug);
+      break;
+    case Level::kInfo:
+      logger().set_level(spdlog::level::info);
+      break;
+    case Level::kWarn:
+      logger().set_level(spdlog::level::warn);
+      break;
+    case Level::kError:
+      logger().set_level(spdlog::level::err);
+      break;
   }
 }
-void info(const std::string& m) { logger().info(m); }
-void warn(const std::string& m) { logger().warn(m); }
-void error(const std::string& m) { logger().error(m); }
-void debug(const std::string& m) { logger().debug(m); }
+void info(const std::string& m) {
+  logger().info(m);
+}
+void warn(const std::string& m) {
+  logger().warn(m);
+}
+void error(const std::string& m) {
+  logger().error(m);
+}
+void debug(const std::string& m) {
+  logger().debug(m);
+}
 
 }  // namespace barton::log

@@ -10,18 +10,30 @@ namespace barton {
 
 std::string arg_type_name(ArgType type) {
   switch (type) {
-    case ArgType::kAny: return "any";
-    case ArgType::kBool: return "bool";
-    case ArgType::kInt: return "int";
-    case ArgType::kFloat: return "float";
-    case ArgType::kString: return "str";
-    case ArgType::kBools: return "bool | list[bool]";
-    case ArgType::kInts: return "int | list[int]";
-    case ArgType::kFloats: return "float | list[float]";
-    case ArgType::kStrings: return "str | list[str]";
-    case ArgType::kObject: return "object";
-    case ArgType::kReference: return "@reference";
-    case ArgType::kCallable: return "callable";
+    case ArgType::kAny:
+      return "any";
+    case ArgType::kBool:
+      return "bool";
+    case ArgType::kInt:
+      return "int";
+    case ArgType::kFloat:
+      return "float";
+    case ArgType::kString:
+      return "str";
+    case ArgType::kBools:
+      return "bool | list[bool]";
+    case ArgType::kInts:
+      return "int | list[int]";
+    case ArgType::kFloats:
+      return "float | list[float]";
+    case ArgType::kStrings:
+      return "str | list[str]";
+    case ArgType::kObject:
+      return "object";
+    case ArgType::kReference:
+      return "@reference";
+    case ArgType::kCallable:
+      return "callable";
   }
   return "any";
 }
@@ -61,8 +73,10 @@ const ComponentSpec* RegistryBase::find(std::string_view name) const {
 }
 
 void RegistryBase::add_alias(std::string alias, std::string canonical) {
-  BARTON_INTERNAL_ASSERT(specs_.count(canonical), "alias '{}' of unknown {} '{}'", alias, kind_, canonical);
-  BARTON_INTERNAL_ASSERT(!specs_.count(alias) && !aliases_.count(alias), "{} name '{}' used twice", kind_, alias);
+  BARTON_INTERNAL_ASSERT(specs_.count(canonical), "alias '{}' of unknown {} '{}'", alias, kind_,
+                         canonical);
+  BARTON_INTERNAL_ASSERT(!specs_.count(alias) && !aliases_.count(alias), "{} name '{}' used twice",
+                         kind_, alias);
   aliases_.emplace(std::move(alias), std::move(canonical));
 }
 
@@ -88,7 +102,9 @@ void RegistryBase::add_spec(ComponentSpec spec) {
   for (const auto& alias : aliases) add_alias(alias, name);
 }
 
-void RegistryBase::add_planned(ComponentSpec spec) { add_spec(std::move(spec)); }
+void RegistryBase::add_planned(ComponentSpec spec) {
+  add_spec(std::move(spec));
+}
 
 void RegistryBase::throw_unknown(const ConfigNode& name_node, const std::string& name) const {
   throw ConfigError(name_node.source(), name_node.pointer(),
@@ -111,28 +127,35 @@ bool is_reference_string(const ConfigNode& v) {
 
 bool matches_scalar(const ConfigNode& v, ArgType scalar) {
   switch (scalar) {
-    case ArgType::kBool: return v.is_bool();
-    case ArgType::kInt: return v.is_number() && v.is_integer();
-    case ArgType::kFloat: return v.is_number();
-    case ArgType::kString: return v.is_string();
-    default: return true;
+    case ArgType::kBool:
+      return v.is_bool();
+    case ArgType::kInt:
+      return v.is_number() && v.is_integer();
+    case ArgType::kFloat:
+      return v.is_number();
+    case ArgType::kString:
+      return v.is_string();
+    default:
+      return true;
   }
 }
 
 bool matches(const ConfigNode& v, ArgType type) {
   if (v.is_null()) return true;  // Python None: "use the default behaviour"
   switch (type) {
-    case ArgType::kAny: return true;
+    case ArgType::kAny:
+      return true;
     case ArgType::kBool:
     case ArgType::kInt:
     case ArgType::kFloat:
-    case ArgType::kString: return matches_scalar(v, type);
+    case ArgType::kString:
+      return matches_scalar(v, type);
     case ArgType::kBools:
     case ArgType::kInts:
     case ArgType::kFloats:
     case ArgType::kStrings: {
-      const ArgType scalar = type == ArgType::kBools   ? ArgType::kBool
-                             : type == ArgType::kInts  ? ArgType::kInt
+      const ArgType scalar = type == ArgType::kBools    ? ArgType::kBool
+                             : type == ArgType::kInts   ? ArgType::kInt
                              : type == ArgType::kFloats ? ArgType::kFloat
                                                         : ArgType::kString;
       if (!v.is_array()) return matches_scalar(v, scalar);
@@ -141,16 +164,20 @@ bool matches(const ConfigNode& v, ArgType type) {
       }
       return true;
     }
-    case ArgType::kObject: return v.is_object() || v.is_array() || is_reference_string(v);
-    case ArgType::kReference: return v.is_string() || v.is_array() || v.is_object();
-    case ArgType::kCallable: return v.is_string();
+    case ArgType::kObject:
+      return v.is_object() || v.is_array() || is_reference_string(v);
+    case ArgType::kReference:
+      return v.is_string() || v.is_array() || v.is_object();
+    case ArgType::kCallable:
+      return v.is_string();
   }
   return true;
 }
 
 }  // namespace
 
-void RegistryBase::validate(const ConfigNode& spec, Diagnostics& diag,
+void RegistryBase::validate(const ConfigNode& spec,
+                            Diagnostics& diag,
                             const std::vector<std::string>& extra_keys) const {
   if (!spec.is_object()) {
     diag.add(spec, "expected a component object {\"name\", \"args\"}, got " + spec.type_name());
@@ -159,9 +186,9 @@ void RegistryBase::validate(const ConfigNode& spec, Diagnostics& diag,
   std::vector<std::string> allowed = {"name", "args", "disabled"};
   allowed.insert(allowed.end(), extra_keys.begin(), extra_keys.end());
   if (spec.has("path")) {
-    diag.add(spec.at("path"),
-             "Python class paths cannot be loaded by Barton; name a registered " + kind_ +
-                 " with \"name\" instead (see `barton list-components " + kind_ + "`)");
+    diag.add(spec.at("path"), "Python class paths cannot be loaded by Barton; name a registered " +
+                                  kind_ + " with \"name\" instead (see `barton list-components " +
+                                  kind_ + "`)");
   }
   for (const auto& key : spec.keys()) {
     if (key == "path") continue;
@@ -171,9 +198,9 @@ void RegistryBase::validate(const ConfigNode& spec, Diagnostics& diag,
     }
   }
   if (spec.has("disabled") && !spec.at("disabled").is_bool()) {
-    diag.add(spec.at("disabled"),
-             "expected a boolean (true or false), got " + spec.at("disabled").type_name() + " " +
-                 spec.at("disabled").dump());
+    diag.add(spec.at("disabled"), "expected a boolean (true or false), got " +
+                                      spec.at("disabled").type_name() + " " +
+                                      spec.at("disabled").dump());
   }
   if (!spec.has("name")) {
     if (!spec.has("path")) diag.add(spec, "missing required key 'name'");
@@ -212,14 +239,14 @@ void RegistryBase::validate(const ConfigNode& spec, Diagnostics& diag,
                                  [&](const ArgSpec& a) { return a.name == key; });
     if (it == s->args.end()) {
       diag.add(args.at(key), "unknown argument '" + key + "' for " + kind_ + " '" + name + "'" +
-                                 did_you_mean(key, arg_names) + " (arguments: " +
-                                 join(arg_names, ", ") + ")");
+                                 did_you_mean(key, arg_names) +
+                                 " (arguments: " + join(arg_names, ", ") + ")");
       continue;
     }
     const auto v = args.at(key);
     if (!matches(v, it->type)) {
-      diag.add(v, "expected " + arg_type_name(it->type) + ", got " + v.type_name() + " " +
-                      v.dump());
+      diag.add(v,
+               "expected " + arg_type_name(it->type) + ", got " + v.type_name() + " " + v.dump());
     }
   }
   for (const auto& a : s->args) {

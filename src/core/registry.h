@@ -56,7 +56,7 @@ struct ComponentSpec {
   std::string name;     ///< Registered (MONAI / Clara) name.
   std::string summary;  ///< One line.
   std::vector<ArgSpec> args;
-  std::string provided_by;  ///< For planned components: the issue that provides them.
+  std::string provided_by;           ///< For planned components: the issue that provides them.
   std::vector<std::string> aliases;  ///< Other names of the component (MONAI's XD / XDict, ...).
   /// (name, default JSON text) of every optional argument: what Registry::create() fills in, so a
   /// factory reads each argument's default from its spec and never writes one itself.
@@ -104,11 +104,13 @@ class RegistryBase {
   /// Checks a component object: allowed keys, known name (with "did you mean"), argument names,
   /// types and required arguments. Problems go to `diag`. `extra_keys` are additional keys allowed
   /// beside name/args/disabled (e.g. "rank", "log_label").
-  void validate(const ConfigNode& spec, Diagnostics& diag,
+  void validate(const ConfigNode& spec,
+                Diagnostics& diag,
                 const std::vector<std::string>& extra_keys = {}) const;
 
   /// validate() that throws the first problem.
-  void validate_or_throw(const ConfigNode& spec, const std::vector<std::string>& extra_keys = {}) const {
+  void validate_or_throw(const ConfigNode& spec,
+                         const std::vector<std::string>& extra_keys = {}) const {
     Diagnostics diag;
     validate(spec, diag, extra_keys);
     if (!diag.empty()) throw diag.errors().front();
@@ -137,7 +139,8 @@ class RegistryBase {
 template <typename Base>
 class Registry final : public RegistryBase {
  public:
-  using Factory = std::function<std::unique_ptr<Base>(const ConfigNode& args, const BuildContext& ctx)>;
+  using Factory =
+      std::function<std::unique_ptr<Base>(const ConfigNode& args, const BuildContext& ctx)>;
   explicit Registry(std::string kind) : RegistryBase(std::move(kind)) {}
 
   /// Registers an implemented component. Throws InternalError if `spec.name` exists.
@@ -162,7 +165,8 @@ class Registry final : public RegistryBase {
   /// Builds from {"name", "args", "disabled"}; returns nullptr when disabled.
   /// Throws ConfigError at the offending JSON Pointer (validation problems, unknown or
   /// not-yet-available names).
-  std::unique_ptr<Base> create(const ConfigNode& spec, const BuildContext& ctx = {},
+  std::unique_ptr<Base> create(const ConfigNode& spec,
+                               const BuildContext& ctx = {},
                                const std::vector<std::string>& extra_keys = {}) const {
     if (spec.is_object() && spec.has("disabled") && spec.at("disabled").as<bool>()) return nullptr;
     Diagnostics diag;

@@ -32,7 +32,8 @@ std::vector<std::string> datalist_keys(const std::string& path) {
   return out;
 }
 
-std::vector<DataItem> load_datalist(const std::string& path, const std::string& key,
+std::vector<DataItem> load_datalist(const std::string& path,
+                                    const std::string& key,
                                     const DatalistOptions& options) {
   const auto doc = ConfigNode::load(path);
   if (!doc.is_object()) throw ConfigError(path, "", "a datalist must be a JSON object");
@@ -41,17 +42,17 @@ std::vector<DataItem> load_datalist(const std::string& path, const std::string& 
     for (const auto& k : doc.keys()) {
       if (doc.at(k).is_array()) lists.push_back(k);
     }
-    throw ConfigError(path, "", "no list '" + key + "' in datalist" + did_you_mean(key, lists) +
-                                    " (lists present: " + (lists.empty() ? "none" : join(lists, ", ")) + ")");
+    throw ConfigError(path, "",
+                      "no list '" + key + "' in datalist" + did_you_mean(key, lists) +
+                          " (lists present: " + (lists.empty() ? "none" : join(lists, ", ")) + ")");
   }
   const auto list = doc.at(key);
   if (!list.is_array()) {
     throw ConfigError(path, list.pointer(), "expected a list of cases, got " + list.type_name());
   }
   if (list.size() == 0) throw ConfigError(path, list.pointer(), "the list '" + key + "' is empty");
-  const std::string base = options.base_dir.empty()
-                               ? fs::absolute(path).parent_path().string()
-                               : fs::absolute(options.base_dir).string();
+  const std::string base = options.base_dir.empty() ? fs::absolute(path).parent_path().string()
+                                                    : fs::absolute(options.base_dir).string();
   std::vector<DataItem> items;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const auto entry = list.at(i);
@@ -88,11 +89,13 @@ std::vector<DataItem> load_datalist(const std::string& path, const std::string& 
         }
       }
       if (item.files.empty()) {
-        throw ConfigError(path, entry.pointer(), "case lists no file (expected e.g. {\"image\": ..., \"label\": ...})");
+        throw ConfigError(path, entry.pointer(),
+                          "case lists no file (expected e.g. {\"image\": ..., \"label\": ...})");
       }
     } else {
       throw ConfigError(path, entry.pointer(),
-                        "expected a case object {\"image\": ..., \"label\": ...} or a path, got " + entry.type_name());
+                        "expected a case object {\"image\": ..., \"label\": ...} or a path, got " +
+                            entry.type_name());
     }
     items.push_back(std::move(item));
   }

@@ -31,7 +31,8 @@ struct DatalistOptions {
 /// Plain strings in a list (Decathlon "test") become {"image": path}.
 /// Throws ConfigError naming the datalist file and the JSON pointer (missing key with the keys
 /// that exist, empty list, missing file, bad fold), IoError for an unreadable file.
-std::vector<DataItem> load_datalist(const std::string& path, const std::string& key,
+std::vector<DataItem> load_datalist(const std::string& path,
+                                    const std::string& key,
                                     const DatalistOptions& options = {});
 
 /// The keys of a datalist file whose values are lists (the available splits).

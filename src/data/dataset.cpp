@@ -1,18 +1,18 @@
 #include "data/dataset.h"
 
-#include <ATen/ATen.h>
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <random>
 
+#include <ATen/ATen.h>
+
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/logging.h"
 #include "transforms/draw_log.h"
+#include <openssl/evp.h>
 
 namespace barton::data {
 
@@ -26,8 +26,10 @@ Sample initial_sample(const DataItem& item) {
   for (const auto& [k, text] : item.values) {
     char* end = nullptr;
     const double d = std::strtod(text.c_str(), &end);
-    if (end && *end == '\0' && !text.empty()) s.set(k, d);
-    else s.set(k, text);
+    if (end && *end == '\0' && !text.empty())
+      s.set(k, d);
+    else
+      s.set(k, text);
   }
   return s;
 }
@@ -48,12 +50,15 @@ std::vector<Sample> Dataset::deterministic(std::size_t index) const {
   return chain_->run({initial_sample(items_.at(index))}, unused, 0, chain_->first_random());
 }
 
-std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached, std::size_t index, uint64_t epoch) const {
+std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached,
+                                         std::size_t index,
+                                         uint64_t epoch) const {
   Rng rng = sample_rng(seed_, epoch, index);
   transforms::DrawContext context(epoch, index);
   // MONAI deep-copies the cached sample (copy_cache); a first random step whose outputs own all
   // their storage cannot change the cache, so it gets shallow copies (no copy of whole volumes).
-  const bool shallow = chain_->first_random() < chain_->size() && chain_->step(chain_->first_random()).fresh_outputs();
+  const bool shallow = chain_->first_random() < chain_->size() &&
+                       chain_->step(chain_->first_random()).fresh_outputs();
   std::vector<Sample> copies;
   for (const auto& s : cached) copies.push_back(shallow ? s : s.deep_copy());
   return chain_->run(std::move(copies), rng, chain_->first_random(), chain_->size());
@@ -62,7 +67,8 @@ std::vector<Sample> Dataset::random_part(const std::vector<Sample>& cached, std:
 void Dataset::prepare(std::vector<Sample>& cached) const {
   for (auto& s : cached) {
     s.attach_derived_cache();
-    if (chain_->first_random() < chain_->size()) chain_->step(chain_->first_random()).prepare_cached(s);
+    if (chain_->first_random() < chain_->size())
+      chain_->step(chain_->first_random()).prepare_cached(s);
   }
 }
 
@@ -105,12 +111,14 @@ void parallel_for(std::size_t begin, std::size_t end, int workers, Fn&& fn) {
 
 }  // namespace
 
-CacheDataset::CacheDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain, uint64_t seed,
+CacheDataset::CacheDataset(std::vector<DataItem> items,
+                           std::shared_ptr<const Compose> chain,
+                           uint64_t seed,
                            CacheOptions options)
     : Dataset(std::move(items), std::move(chain), seed), options_(options) {
   const auto by_rate = static_cast<int64_t>(static_cast<double>(size()) * options_.cache_rate);
-  const auto n = static_cast<std::size_t>(std::max<int64_t>(0, std::min({options_.cache_num, by_rate,
-                                                                         static_cast<int64_t>(size())})));
+  const auto n = static_cast<std::size_t>(
+      std::max<int64_t>(0, std::min({options_.cache_num, by_rate, static_cast<int64_t>(size())})));
   cache_.resize(n);
   fill(0, n, options_.num_workers);
 }
@@ -135,8 +143,10 @@ std::vector<Sample> CacheDataset::get(std::size_t index, uint64_t epoch) const {
 
 // ---------------------------------------------------------------- SmartCacheDataset
 
-SmartCacheDataset::SmartCacheDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain,
-                                     uint64_t seed, SmartCacheOptions options)
+SmartCacheDataset::SmartCacheDataset(std::vector<DataItem> items,
+                                     std::shared_ptr<const Compose> chain,
+                                     uint64_t seed,
+                                     SmartCacheOptions options)
     : Dataset(std::move(items), std::move(chain), seed), options_(options) {
   order_.resize(size());
   std::iota(order_.begin(), order_.end(), 0);
@@ -149,7 +159,8 @@ SmartCacheDataset::SmartCacheDataset(std::vector<DataItem> items, std::shared_pt
       std::max<int64_t>(1, std::min({options_.cache_num, by_rate, static_cast<int64_t>(size())})));
   window_.assign(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(n));
   next_ = n % size();
-  replace_num_ = std::min<std::size_t>(size() - n, static_cast<std::size_t>(std::ceil(n * options_.replace_rate)));
+  replace_num_ = std::min<std::size_t>(
+      size() - n, static_cast<std::size_t>(std::ceil(n * options_.replace_rate)));
   slots_.resize(n);
   parallel_for(0, n, options_.num_init_workers, [&](std::size_t i) {
     slots_[i] = deterministic(window_[i]);
@@ -197,7 +208,8 @@ std::vector<Sample> SmartCacheDataset::get(std::size_t index, uint64_t epoch) co
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = std::find(window_.begin(), window_.end(), index);
-    BARTON_INTERNAL_ASSERT(it != window_.end(), "SmartCacheDataset: item {} is not in the cache window", index);
+    BARTON_INTERNAL_ASSERT(it != window_.end(),
+                           "SmartCacheDataset: item {} is not in the cache window", index);
     cached = slots_[static_cast<std::size_t>(it - window_.begin())];
   }
   return random_part(cached, index, epoch);
@@ -205,10 +217,13 @@ std::vector<Sample> SmartCacheDataset::get(std::size_t index, uint64_t epoch) co
 
 // ---------------------------------------------------------------- PersistentDataset
 
-PersistentDataset::PersistentDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain,
-                                     uint64_t seed, std::string cache_dir)
+PersistentDataset::PersistentDataset(std::vector<DataItem> items,
+                                     std::shared_ptr<const Compose> chain,
+                                     uint64_t seed,
+                                     std::string cache_dir)
     : Dataset(std::move(items), std::move(chain), seed), cache_dir_(std::move(cache_dir)) {
-  BARTON_CHECK(!chain_->fingerprint().empty(), "PersistentDataset needs a transform chain with a fingerprint");
+  BARTON_CHECK(!chain_->fingerprint().empty(),
+               "PersistentDataset needs a transform chain with a fingerprint");
 }
 
 std::string PersistentDataset::cache_path(std::size_t index) const {

@@ -32,7 +32,8 @@ class Dataset {
   std::size_t size() const { return items_.size(); }
   const DataItem& item(std::size_t i) const { return items_.at(i); }
   const Compose& chain() const { return *chain_; }
-  /// The transformed sample(s) of item `index` in `epoch` (several when a transform returns a list).
+  /// The transformed sample(s) of item `index` in `epoch` (several when a transform returns a
+  /// list).
   virtual std::vector<Sample> get(std::size_t index, uint64_t epoch) const;
   /// Called by the loader before each epoch (SmartCache swaps its replacements in here).
   virtual void start_epoch(uint64_t epoch) { (void)epoch; }
@@ -47,7 +48,9 @@ class Dataset {
   /// (Transform::prepare_cached).
   void prepare(std::vector<Sample>& cached) const;
   /// Runs the random suffix on copies of `cached`.
-  std::vector<Sample> random_part(const std::vector<Sample>& cached, std::size_t index, uint64_t epoch) const;
+  std::vector<Sample> random_part(const std::vector<Sample>& cached,
+                                  std::size_t index,
+                                  uint64_t epoch) const;
 
   std::vector<DataItem> items_;
   std::shared_ptr<const Compose> chain_;
@@ -65,7 +68,9 @@ struct CacheOptions {
 /// items, computed once in parallel; the rest are computed on access, as MONAI does.
 class CacheDataset : public Dataset {
  public:
-  CacheDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain, uint64_t seed,
+  CacheDataset(std::vector<DataItem> items,
+               std::shared_ptr<const Compose> chain,
+               uint64_t seed,
                CacheOptions options);
   std::vector<Sample> get(std::size_t index, uint64_t epoch) const override;
   std::size_t cached_count() const { return cache_.size(); }
@@ -90,7 +95,9 @@ struct SmartCacheOptions {
 /// replace_rate * cache_num new items that are swapped in at the next epoch (Clara's SmartCache).
 class SmartCacheDataset final : public Dataset {
  public:
-  SmartCacheDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain, uint64_t seed,
+  SmartCacheDataset(std::vector<DataItem> items,
+                    std::shared_ptr<const Compose> chain,
+                    uint64_t seed,
                     SmartCacheOptions options);
   ~SmartCacheDataset() override;
   std::vector<Sample> get(std::size_t index, uint64_t epoch) const override;
@@ -103,11 +110,11 @@ class SmartCacheDataset final : public Dataset {
  private:
   void prepare_replacements();
   SmartCacheOptions options_;
-  std::vector<std::size_t> order_;            // item order (shuffled once)
-  std::vector<std::size_t> window_;           // items cached this epoch
-  std::size_t next_ = 0;                      // next position in order_ to bring in
+  std::vector<std::size_t> order_;   // item order (shuffled once)
+  std::vector<std::size_t> window_;  // items cached this epoch
+  std::size_t next_ = 0;             // next position in order_ to bring in
   std::size_t replace_num_ = 0;
-  std::vector<std::vector<Sample>> slots_;    // cache content, parallel to window_
+  std::vector<std::vector<Sample>> slots_;  // cache content, parallel to window_
   std::vector<std::pair<std::size_t, std::vector<Sample>>> ready_;  // prepared replacements
   std::thread worker_;
   mutable std::mutex mutex_;
@@ -119,7 +126,9 @@ class SmartCacheDataset final : public Dataset {
 /// serves stale data.
 class PersistentDataset final : public Dataset {
  public:
-  PersistentDataset(std::vector<DataItem> items, std::shared_ptr<const Compose> chain, uint64_t seed,
+  PersistentDataset(std::vector<DataItem> items,
+                    std::shared_ptr<const Compose> chain,
+                    uint64_t seed,
                     std::string cache_dir);
   std::vector<Sample> get(std::size_t index, uint64_t epoch) const override;
   /// The cache file of item `index`.

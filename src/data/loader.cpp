@@ -1,10 +1,10 @@
 #include "data/loader.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <numeric>
 #include <random>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 #include "transforms/draw_log.h"
@@ -21,12 +21,14 @@ Batch collate(std::vector<Sample> items) {
     std::vector<at::Tensor> parts;
     const auto& first = items.front().image(key);
     for (const auto& s : items) {
-      if (!s.is_image(key)) throw ShapeError("cannot batch '" + key + "': " + s.origin() + " has no image under it");
+      if (!s.is_image(key))
+        throw ShapeError("cannot batch '" + key + "': " + s.origin() + " has no image under it");
       const auto& img = s.image(key);
       if (img.data.sizes() != first.data.sizes()) {
-        throw ShapeError(fmt::format("cannot batch '{}': {} is [{}] but {} is [{}] (crop or resize to one size first)",
-                                     key, s.origin(), fmt::join(img.data.sizes(), ", "), items.front().origin(),
-                                     fmt::join(first.data.sizes(), ", ")));
+        throw ShapeError(fmt::format(
+            "cannot batch '{}': {} is [{}] but {} is [{}] (crop or resize to one size first)", key,
+            s.origin(), fmt::join(img.data.sizes(), ", "), items.front().origin(),
+            fmt::join(first.data.sizes(), ", ")));
       }
       parts.push_back(img.data);
     }
@@ -38,7 +40,8 @@ Batch collate(std::vector<Sample> items) {
 
 DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), options_(options) {
-  BARTON_CHECK(options_.batch_size >= 1, "batch_size must be at least 1 (got {})", options_.batch_size);
+  BARTON_CHECK(options_.batch_size >= 1, "batch_size must be at least 1 (got {})",
+               options_.batch_size);
   for (int i = 0; i < options_.num_workers; ++i) {
     workers_.emplace_back([this] {
       while (true) {
@@ -56,7 +59,9 @@ DataLoader::DataLoader(std::shared_ptr<Dataset> dataset, LoaderOptions options)
   }
 }
 
-DataLoader::~DataLoader() { stop(); }
+DataLoader::~DataLoader() {
+  stop();
+}
 
 void DataLoader::stop() {
   {
@@ -96,7 +101,8 @@ void DataLoader::start_epoch(uint64_t epoch) {
     const std::size_t total = even_ ? (order_.size() + w - 1) / w * w : order_.size();
     for (std::size_t i = order_.size(), j = 0; i < total; ++i, ++j) order_.push_back(order_[j]);
     std::vector<std::size_t> mine;
-    for (std::size_t i = static_cast<std::size_t>(rank_); i < total; i += w) mine.push_back(order_[i]);
+    for (std::size_t i = static_cast<std::size_t>(rank_); i < total; i += w)
+      mine.push_back(order_[i]);
     order_ = std::move(mine);
   }
   next_batch_ = 0;
@@ -128,7 +134,8 @@ std::optional<Batch> DataLoader::next() {
   const std::size_t total = num_batches();
   if (next_batch_ >= total) return std::nullopt;
   if (options_.num_workers == 0) return make_batch(next_batch_++);
-  const std::size_t ahead = static_cast<std::size_t>(std::max(1, options_.num_workers * options_.prefetch));
+  const std::size_t ahead =
+      static_cast<std::size_t>(std::max(1, options_.num_workers * options_.prefetch));
   while (next_submit_ < total && inflight_.size() < ahead) {
     std::packaged_task<Batch()> task([this, b = next_submit_] { return make_batch(b); });
     inflight_.push_back(task.get_future());

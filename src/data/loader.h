@@ -66,8 +66,8 @@ class DataLoader {
   int rank_ = 0, world_ = 1;
   bool even_ = true;
   std::vector<std::size_t> order_;
-  std::size_t next_batch_ = 0;      // next batch to hand out
-  std::size_t next_submit_ = 0;     // next batch to give to a worker
+  std::size_t next_batch_ = 0;   // next batch to hand out
+  std::size_t next_submit_ = 0;  // next batch to give to a worker
   std::deque<std::future<Batch>> inflight_;
   // A small pool: tasks are batch indices.
   std::vector<std::thread> workers_;

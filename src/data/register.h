@@ -1,5 +1,6 @@
 #pragma once
-/// What data/ registers: the transforms that need io/ (LoadImaged, SaveImaged), datasets and loaders.
+/// What data/ registers: the transforms that need io/ (LoadImaged, SaveImaged), datasets and
+/// loaders.
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "transforms/register.h"

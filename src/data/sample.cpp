@@ -1,9 +1,8 @@
 // `barton data sample brain`: a labelled datalist from the real MRIs that Debian packages ship.
 
-#include <ATen/ATen.h>
-
 #include <filesystem>
 
+#include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -38,12 +37,13 @@ std::string write_brain_sample(const std::string& out_dir) {
       {"ch2", ch2.c_str(), ch2bet.c_str(), "mricron-data", "training"},
       {"kmeans_t1", km.c_str(), kmbet.c_str(), "insighttoolkit5-examples", "validation"},
   };
-  nlohmann::ordered_json ds = {{"name", "BartonBrainMask"},
-                       {"description", "Brain masks on real T1 MRIs shipped by Debian packages"},
-                       {"modality", {{"0", "MR"}}},
-                       {"labels", {{"0", "background"}, {"1", "brain"}}},
-                       {"training", nlohmann::ordered_json::array()},
-                       {"validation", nlohmann::ordered_json::array()}};
+  nlohmann::ordered_json ds = {
+      {"name", "BartonBrainMask"},
+      {"description", "Brain masks on real T1 MRIs shipped by Debian packages"},
+      {"modality", {{"0", "MR"}}},
+      {"labels", {{"0", "background"}, {"1", "brain"}}},
+      {"training", nlohmann::ordered_json::array()},
+      {"validation", nlohmann::ordered_json::array()}};
   for (const auto& s : sources) {
     for (const char* f : {s.image, s.mask_source}) {
       std::error_code ec;

@@ -1,7 +1,8 @@
-// SaveImaged: writes images (NIfTI by default) with their affine; lives in data/ because it needs io/.
-#include <ATen/ATen.h>
-
+// SaveImaged: writes images (NIfTI by default) with their affine; lives in data/ because it needs
+// io/.
 #include <filesystem>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 #include "core/logging.h"
@@ -48,11 +49,12 @@ class SaveImaged final : public MapTransform {
       const std::string stem = img.filename.empty() ? key : io::image_stem(img.filename);
       fs::path dir(o_.output_dir);
       if (o_.separate_folder) dir /= stem;
-      const auto path = (dir / (stem + (o_.postfix.empty() ? "" : "_" + o_.postfix) + o_.ext)).string();
+      const auto path =
+          (dir / (stem + (o_.postfix.empty() ? "" : "_" + o_.postfix) + o_.ext)).string();
       transforms::spatial::Spatial out{img.data, img.affine};
       if (o_.resample && !img.original_shape.empty() && img.original_affine != img.affine) {
-        out = transforms::spatial::spatial_resample(out, img.original_affine, img.original_shape, o_.mode, o_.padding,
-                                                    false, at::kDouble);
+        out = transforms::spatial::spatial_resample(out, img.original_affine, img.original_shape,
+                                                    o_.mode, o_.padding, false, at::kDouble);
       }
       io::Image image;
       image.data = o_.dtype ? out.data.to(*o_.dtype) : out.data;
@@ -67,27 +69,35 @@ class SaveImaged final : public MapTransform {
 };
 
 ComponentSpec save_imaged_spec() {
-  return dict_spec("SaveImaged", "Writes images (NIfTI by default) with their affine.",
-                   {transforms::keys_spec(), transforms::meta_keys_spec(), transforms::meta_postfix_spec(),
-            opt("output_dir", A::kString, "\"./\"", "Output directory (relative to the MMAR root)."),
-            opt("output_postfix", A::kString, "\"trans\"",
-                "Appended to the file name stem after an underscore; empty: none."),
-            opt("output_ext", A::kString, "\".nii.gz\"",
-                "Extension, which selects the format: .nii.gz, .nii, .mha, .mhd, .nrrd or .nhdr."),
-            opt("resample", A::kBool, "true",
-                "Resample back to the original grid (shape and affine as loaded) before writing."),
-            opt("mode", A::kString, "\"nearest\"", "Interpolation of that resampling."),
-            opt("padding_mode", A::kString, "\"border\"", "Padding of that resampling."),
-            opt("scale", A::kInt, "null", "Accepted for MONAI compatibility; ignored."), transforms::dtype_spec("\"float64\""),
-            opt("output_dtype", A::kString, "\"float32\"", "Element type written; null keeps the data's type."),
-            transforms::allow_missing_spec(), opt("squeeze_end_dims", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
-            opt("data_root_dir", A::kString, "\"\"", "Accepted for MONAI compatibility; ignored."),
-            opt("separate_folder", A::kBool, "true", "Write each image into a subfolder named after its file stem."),
-            opt("print_log", A::kBool, "true", "Log the path of each saved file."),
-            opt("output_format", A::kString, "\"\"",
-                "Accepted for MONAI compatibility; ignored (output_ext selects the format)."),
-            opt("writer", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
-            opt("savepath_in_metadict", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")});
+  return dict_spec(
+      "SaveImaged", "Writes images (NIfTI by default) with their affine.",
+      {transforms::keys_spec(),
+       transforms::meta_keys_spec(),
+       transforms::meta_postfix_spec(),
+       opt("output_dir", A::kString, "\"./\"", "Output directory (relative to the MMAR root)."),
+       opt("output_postfix", A::kString, "\"trans\"",
+           "Appended to the file name stem after an underscore; empty: none."),
+       opt("output_ext", A::kString, "\".nii.gz\"",
+           "Extension, which selects the format: .nii.gz, .nii, .mha, .mhd, .nrrd or .nhdr."),
+       opt("resample", A::kBool, "true",
+           "Resample back to the original grid (shape and affine as loaded) before writing."),
+       opt("mode", A::kString, "\"nearest\"", "Interpolation of that resampling."),
+       opt("padding_mode", A::kString, "\"border\"", "Padding of that resampling."),
+       opt("scale", A::kInt, "null", "Accepted for MONAI compatibility; ignored."),
+       transforms::dtype_spec("\"float64\""),
+       opt("output_dtype", A::kString, "\"float32\"",
+           "Element type written; null keeps the data's type."),
+       transforms::allow_missing_spec(),
+       opt("squeeze_end_dims", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("data_root_dir", A::kString, "\"\"", "Accepted for MONAI compatibility; ignored."),
+       opt("separate_folder", A::kBool, "true",
+           "Write each image into a subfolder named after its file stem."),
+       opt("print_log", A::kBool, "true", "Log the path of each saved file."),
+       opt("output_format", A::kString, "\"\"",
+           "Accepted for MONAI compatibility; ignored (output_ext selects the format)."),
+       opt("writer", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("savepath_in_metadict", A::kBool, "false",
+           "Accepted for MONAI compatibility; ignored.")});
 }
 
 }  // namespace
@@ -96,12 +106,14 @@ void register_save_image(transforms::TransformRegistry& r) {
   r.add(save_imaged_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
     SaveOptions o;
     o.output_dir = a.require<std::string>("output_dir");
-    if (!fs::path(o.output_dir).is_absolute()) o.output_dir = (fs::path(ctx.mmar_root) / o.output_dir).lexically_normal().string();
+    if (!fs::path(o.output_dir).is_absolute())
+      o.output_dir = (fs::path(ctx.mmar_root) / o.output_dir).lexically_normal().string();
     o.postfix = a.require<std::string>("output_postfix");
     o.ext = a.require<std::string>("output_ext");
     if (!io::is_supported_image_path("x" + o.ext)) {
-      throw ConfigError(a.at("output_ext").source(), a.at("output_ext").pointer(),
-                        "unsupported output_ext '" + o.ext + "' (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr)");
+      throw ConfigError(
+          a.at("output_ext").source(), a.at("output_ext").pointer(),
+          "unsupported output_ext '" + o.ext + "' (.nii.gz, .nii, .mha, .mhd, .nrrd, .nhdr)");
     }
     o.resample = a.require<bool>("resample");
     o.mode = a.require<std::string>("mode");

@@ -1,12 +1,11 @@
 #include "data/synth.h"
 
-#include <ATen/ATen.h>
-#include <ATen/CPUGeneratorImpl.h>
-
 #include <cmath>
 #include <filesystem>
 #include <random>
 
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -47,8 +46,8 @@ SynthCase synthesize_case(const SynthOptions& o) {
   auto body = soft_inside(body_r2, 0.02);
   auto inner = soft_inside((x / (bx - 8)).pow(2) + (y / (by - 8)).pow(2), 0.03);
   auto hu = at::full({ni, nj, nk}, -1000.0, opts);
-  hu = hu + body * (1000.0 - 100.0);          // fat  ~ -100 HU
-  hu = hu + inner * (100.0 + 40.0);           // soft tissue ~ 40 HU
+  hu = hu + body * (1000.0 - 100.0);  // fat  ~ -100 HU
+  hu = hu + inner * (100.0 + 40.0);   // soft tissue ~ 40 HU
   // Spine: posterior cylinder of bone with a marrow core.
   const double sx = 0.0 + 3 * u(rng), sy = by * 0.55;
   auto spine_r2 = ((x - sx) / 14.0).pow(2) + ((y - sy) / 12.0).pow(2);
@@ -56,8 +55,10 @@ SynthCase synthesize_case(const SynthOptions& o) {
   blend(soft_inside(spine_r2, 0.08), at::full_like(hu, 700.0));
   blend(soft_inside(spine_r2 * 3.0, 0.1), at::full_like(hu, 300.0));  // marrow
   // Organ (label 1): an ellipsoid on the patient's left, posterior (where a spleen sits).
-  const double ox = bx * (0.45 + 0.08 * u(rng)), oy = by * (0.15 + 0.1 * u(rng)), oz = nk * sk * 0.08 * u(rng);
-  const double ra = 22 + 5 * u(rng), rb = 15 + 4 * u(rng), rc = std::min(45.0, nk * sk * 0.25) * (1 + 0.15 * u(rng));
+  const double ox = bx * (0.45 + 0.08 * u(rng)), oy = by * (0.15 + 0.1 * u(rng)),
+               oz = nk * sk * 0.08 * u(rng);
+  const double ra = 22 + 5 * u(rng), rb = 15 + 4 * u(rng),
+               rc = std::min(45.0, nk * sk * 0.25) * (1 + 0.15 * u(rng));
   const double ang = 0.5 + 0.3 * u(rng);
   auto xr = (x - ox) * std::cos(ang) + (y - oy) * std::sin(ang);
   auto yr = -(x - ox) * std::sin(ang) + (y - oy) * std::cos(ang);
@@ -69,7 +70,8 @@ SynthCase synthesize_case(const SynthOptions& o) {
   const double dx = -bx * (0.42 + 0.08 * u(rng)), dy = -by * (0.05 + 0.1 * u(rng));
   auto dis_r2 = ((x - dx) / (38 + 5 * u(rng))).pow(2) + ((y - dy) / (30 + 4 * u(rng))).pow(2) +
                 (z / (std::min(70.0, nk * sk * 0.4))).pow(2);
-  blend(soft_inside(dis_r2, 0.05) * (organ_r2 > 1.2).to(at::kFloat), at::full_like(hu, organ_hu - o.lookalike_contrast_hu - 5 + 10 * u(rng)));
+  blend(soft_inside(dis_r2, 0.05) * (organ_r2 > 1.2).to(at::kFloat),
+        at::full_like(hu, organ_hu - o.lookalike_contrast_hu - 5 + 10 * u(rng)));
   // Acquisition noise.
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed + 7);
   hu = hu + at::normal(0.0, o.noise_hu, {ni, nj, nk}, gen) * body;
@@ -93,11 +95,14 @@ SynthCase synthesize_case(const SynthOptions& o) {
   return out;
 }
 
-std::string write_synthetic_dataset(const std::string& out_dir, int cases, const SynthOptions& options) {
+std::string write_synthetic_dataset(const std::string& out_dir,
+                                    int cases,
+                                    const SynthOptions& options) {
   BARTON_CHECK(cases >= 1, "--cases must be at least 1 (got {})", cases);
   const fs::path root(out_dir);
-  nlohmann::ordered_json training = nlohmann::ordered_json::array(), validation = nlohmann::ordered_json::array(),
-                 test = nlohmann::ordered_json::array();
+  nlohmann::ordered_json training = nlohmann::ordered_json::array(),
+                         validation = nlohmann::ordered_json::array(),
+                         test = nlohmann::ordered_json::array();
   const int n_val = cases >= 2 ? std::max(1, cases / 5) : 0;
   for (int k = 0; k < cases; ++k) {
     SynthOptions o = options;
@@ -116,14 +121,13 @@ std::string write_synthetic_dataset(const std::string& out_dir, int cases, const
   }
   nlohmann::ordered_json ds = {
       {"name", "BartonSynthCT"},
-      {"description", "Synthetic CT-like volumes with a labelled organ and an unlabelled look-alike"},
+      {"description",
+       "Synthetic CT-like volumes with a labelled organ and an unlabelled look-alike"},
       {"modality", {{"0", "CT"}}},
       {"labels", {{"0", "background"}, {"1", "organ"}}},
       {"tensorImageSize", "3D"},
       {"numTraining", cases},
-      {"generator", {{"seed", options.seed},
-                     {"size", options.size},
-                     {"spacing", options.spacing}}},
+      {"generator", {{"seed", options.seed}, {"size", options.size}, {"spacing", options.spacing}}},
       {"training", training},
       {"validation", validation},
       {"test", test},

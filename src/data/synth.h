@@ -13,10 +13,10 @@
 namespace barton::data {
 
 struct SynthOptions {
-  std::array<int64_t, 3> size = {112, 112, 40};       ///< Voxels (I, J, K). Default: 112x112x40.
-  std::array<double, 3> spacing = {1.5, 1.5, 4.0};    ///< mm per voxel. Default: 1.5x1.5x4.0.
-  uint64_t seed = 0;                                  ///< Case seed. Default: 0.
-  double noise_hu = 12.0;                             ///< Gaussian noise sigma in HU. Default: 12.
+  std::array<int64_t, 3> size = {112, 112, 40};     ///< Voxels (I, J, K). Default: 112x112x40.
+  std::array<double, 3> spacing = {1.5, 1.5, 4.0};  ///< mm per voxel. Default: 1.5x1.5x4.0.
+  uint64_t seed = 0;                                ///< Case seed. Default: 0.
+  double noise_hu = 12.0;                           ///< Gaussian noise sigma in HU. Default: 12.
   /// How much darker the unlabelled look-alike is than the organ, in HU (+-5). Default: 10.
   double lookalike_contrast_hu = 10.0;
 };
@@ -33,12 +33,14 @@ SynthCase synthesize_case(const SynthOptions& options);
 /// about 80% training, the rest validation, at least one of each when cases >= 2; "test" lists the
 /// validation images without labels, for inference configs).
 /// Case k uses seed = options.seed * 1000 + k. Returns the dataset.json path.
-std::string write_synthetic_dataset(const std::string& out_dir, int cases, const SynthOptions& options);
+std::string write_synthetic_dataset(const std::string& out_dir,
+                                    int cases,
+                                    const SynthOptions& options);
 
-/// Builds a labelled datalist from the real MRIs listed in docs/architecture.md, test and sample data (mricron-data's
-/// ch2 with the ch2bet brain mask, insighttoolkit5-examples' KmeansTest T1 with its skull-stripped
-/// mask): writes the masks (uint8 NIfTI) and dataset.json to OUT. Returns the dataset.json path.
-/// Throws IoError naming the missing file and its Debian package.
+/// Builds a labelled datalist from the real MRIs listed in docs/architecture.md, test and sample
+/// data (mricron-data's ch2 with the ch2bet brain mask, insighttoolkit5-examples' KmeansTest T1
+/// with its skull-stripped mask): writes the masks (uint8 NIfTI) and dataset.json to OUT. Returns
+/// the dataset.json path. Throws IoError naming the missing file and its Debian package.
 std::string write_brain_sample(const std::string& out_dir);
 
 }  // namespace barton::data

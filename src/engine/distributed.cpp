@@ -53,12 +53,14 @@ DistInfo dist_from_env() {
   if (const char* a = env("MASTER_ADDR")) d.master_addr = a;
   d.master_port = env_int("MASTER_PORT", d.master_port);
   if (d.world_size < 1 || d.rank < 0 || d.rank >= d.world_size) {
-    throw Error(fmt::format("bad distributed setup from {}: rank {} of world size {}", d.source, d.rank, d.world_size));
+    throw Error(fmt::format("bad distributed setup from {}: rank {} of world size {}", d.source,
+                            d.rank, d.world_size));
   }
   return d;
 }
 
-// LibTorch 2.x splits ProcessGroup into a front and per-device Backends; Gloo and NCCL are Backends.
+// LibTorch 2.x splits ProcessGroup into a front and per-device Backends; Gloo and NCCL are
+// Backends.
 #if TORCH_VERSION_MAJOR >= 2
 using PgBase = c10d::Backend;
 #else
@@ -76,7 +78,8 @@ struct Distributed::Impl {
   }
 };
 
-Distributed::Distributed(const DistInfo& info, std::chrono::milliseconds timeout) : info_(info), impl_(std::make_unique<Impl>()) {
+Distributed::Distributed(const DistInfo& info, std::chrono::milliseconds timeout)
+    : info_(info), impl_(std::make_unique<Impl>()) {
   try {
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(info.master_port);
@@ -90,7 +93,8 @@ Distributed::Distributed(const DistInfo& info, std::chrono::milliseconds timeout
       impl_->device = at::Device(at::kCUDA, static_cast<at::DeviceIndex>(info.local_rank));
       auto nopts = c10d::ProcessGroupNCCL::Options::create();
       nopts->timeout = timeout;
-      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, info.rank, info.world_size, nopts);
+      impl_->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, info.rank,
+                                                              info.world_size, nopts);
       return;
 #else
       throw Error("this LibTorch has no NCCL (a CPU build): use the gloo backend");
@@ -102,10 +106,12 @@ Distributed::Distributed(const DistInfo& info, std::chrono::milliseconds timeout
     opts->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
                                      : c10d::ProcessGroupGloo::createDefaultDevice());
     opts->threads = 2;
-    impl_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, info.rank, info.world_size, opts);
+    impl_->pg =
+        c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, info.rank, info.world_size, opts);
   } catch (const std::exception& e) {
-    throw Error(fmt::format("rank {} of {}: cannot join the process group at {}:{} ({}): {}", info.rank, info.world_size,
-                            info.master_addr, info.master_port, info.source, e.what()));
+    throw Error(fmt::format("rank {} of {}: cannot join the process group at {}:{} ({}): {}",
+                            info.rank, info.world_size, info.master_addr, info.master_port,
+                            info.source, e.what()));
   }
 }
 
@@ -126,7 +132,8 @@ void Distributed::allreduce_mean(const std::vector<at::Tensor>& tensors, double 
     std::vector<at::Tensor> bucket;
     double bytes = 0;
     const auto dtype = tensors[i].scalar_type();
-    while (i < tensors.size() && tensors[i].scalar_type() == dtype && (bucket.empty() || bytes < limit)) {
+    while (i < tensors.size() && tensors[i].scalar_type() == dtype &&
+           (bucket.empty() || bytes < limit)) {
       bytes += static_cast<double>(tensors[i].numel() * tensors[i].element_size());
       bucket.push_back(tensors[i++]);
     }
@@ -157,7 +164,9 @@ void Distributed::allreduce_sum(at::Tensor& t) {
   if (!v[0].is_same(t)) t.copy_(v[0]);
 }
 
-void Distributed::barrier() { impl_->pg->barrier()->wait(); }
+void Distributed::barrier() {
+  impl_->pg->barrier()->wait();
+}
 
 at::Tensor Distributed::allgather_rows(const at::Tensor& rows_in) {
   const auto w = static_cast<std::size_t>(info_.world_size);
@@ -165,7 +174,8 @@ at::Tensor Distributed::allgather_rows(const at::Tensor& rows_in) {
   if (rows.dim() == 1) rows = rows.unsqueeze(1);
   // Row counts, column counts and dtypes first.
   const auto dev = at::TensorOptions().device(impl_->device);
-  std::vector<at::Tensor> in = {impl_->on_device(at::tensor({rows.size(0), rows.size(1), static_cast<int64_t>(rows.scalar_type())}, at::kLong))};
+  std::vector<at::Tensor> in = {impl_->on_device(at::tensor(
+      {rows.size(0), rows.size(1), static_cast<int64_t>(rows.scalar_type())}, at::kLong))};
   std::vector<std::vector<at::Tensor>> out(1);
   for (std::size_t r = 0; r < w; ++r) out[0].push_back(at::empty({3}, dev.dtype(at::kLong)));
   impl_->pg->allgather(out, in)->wait();
@@ -184,10 +194,12 @@ at::Tensor Distributed::allgather_rows(const at::Tensor& rows_in) {
   if (rows.size(0) > 0) padded.narrow(0, 0, rows.size(0)).copy_(rows);
   std::vector<at::Tensor> din = {impl_->on_device(padded)};
   std::vector<std::vector<at::Tensor>> dout(1);
-  for (std::size_t r = 0; r < w; ++r) dout[0].push_back(at::empty({max_rows, cols}, dev.dtype(dtype)));
+  for (std::size_t r = 0; r < w; ++r)
+    dout[0].push_back(at::empty({max_rows, cols}, dev.dtype(dtype)));
   impl_->pg->allgather(dout, din)->wait();
   std::vector<at::Tensor> parts;
-  for (std::size_t r = 0; r < w; ++r) parts.push_back(dout[0][r].cpu().narrow(0, 0, out[0][r][0].item<int64_t>()));
+  for (std::size_t r = 0; r < w; ++r)
+    parts.push_back(dout[0][r].cpu().narrow(0, 0, out[0][r][0].item<int64_t>()));
   return at::cat(parts);
 }
 
@@ -223,7 +235,7 @@ struct GradReducer::State {
   struct Bucket {
     std::vector<std::size_t> members;  ///< Indices into params.
     std::vector<int64_t> offsets;
-    at::Tensor flat;                   ///< On the collective's device.
+    at::Tensor flat;  ///< On the collective's device.
     int ready = 0;
     c10::intrusive_ptr<c10d::Work> work;
   };
@@ -250,7 +262,8 @@ struct GradReducer::State {
   }
 };
 
-GradReducer::GradReducer(Distributed& dist, const std::vector<at::Tensor>& params, double bucket_mb) : s_(std::make_unique<State>()) {
+GradReducer::GradReducer(Distributed& dist, const std::vector<at::Tensor>& params, double bucket_mb)
+    : s_(std::make_unique<State>()) {
   s_->dist = &dist;
   s_->params = params;
   s_->where.resize(params.size());
@@ -270,7 +283,9 @@ GradReducer::GradReducer(Distributed& dist, const std::vector<at::Tensor>& param
   };
   for (std::size_t k = params.size(); k-- > 0;) {
     const auto& p = params[k];
-    if (!cur.members.empty() && (bytes >= limit || p.scalar_type() != params[cur.members.front()].scalar_type())) close();
+    if (!cur.members.empty() &&
+        (bytes >= limit || p.scalar_type() != params[cur.members.front()].scalar_type()))
+      close();
     s_->where[k] = {s_->buckets.size(), cur.members.size()};
     cur.members.push_back(k);
     cur.offsets.push_back(off);
@@ -313,8 +328,10 @@ double GradReducer::finish() {
         if (s_->seen[i]) continue;
         const auto& p = s_->params[i];
         auto slot = b.flat.narrow(0, b.offsets[j], p.numel());
-        if (p.grad().defined()) slot.copy_(p.grad().reshape({-1}).div(s_->divisor));
-        else slot.zero_();
+        if (p.grad().defined())
+          slot.copy_(p.grad().reshape({-1}).div(s_->divisor));
+        else
+          slot.zero_();
       }
       s_->launch(b);
     }

@@ -1,5 +1,6 @@
 #pragma once
-/// What the training and evaluation loops share (ignite's Engine): state, handlers, metrics, device.
+/// What the training and evaluation loops share (ignite's Engine): state, handlers, metrics,
+/// device.
 ///
 /// Determinism: every random draw of a run is a function of (seed, epoch, position): the data
 /// pipeline draws from data::sample_rng(seed, epoch, index), the loader shuffles with
@@ -23,20 +24,20 @@ namespace barton::engine {
 
 /// What a loop knows about itself (ignite's engine.state).
 struct RunState {
-  int64_t epoch = 0;            ///< Current (1-based) epoch; the last finished one between epochs.
+  int64_t epoch = 0;  ///< Current (1-based) epoch; the last finished one between epochs.
   int64_t max_epochs = 1;
   int64_t iteration = 0;        ///< Global iteration count, 1-based after the first iteration.
   int64_t epoch_iteration = 0;  ///< Iteration within the epoch.
   int64_t epoch_length = 0;     ///< Iterations per epoch.
   double loss = std::numeric_limits<double>::quiet_NaN();  ///< Last iteration's loss (trainer).
   int64_t batch_size = 0;
-  std::map<std::string, double> metrics;  ///< Last epoch's metrics by log label.
+  std::map<std::string, double> metrics;     ///< Last epoch's metrics by log label.
   std::map<std::string, double> validation;  ///< Trainer: the last validation's metrics.
   std::string key_metric_name;
   double best_metric = -std::numeric_limits<double>::infinity();
   int64_t best_metric_epoch = -1;
   bool terminate = false;
-  double epoch_seconds = 0;     ///< Duration of the last epoch.
+  double epoch_seconds = 0;  ///< Duration of the last epoch.
   std::vector<double> epoch_times;
   std::chrono::steady_clock::time_point epoch_start, run_start;
   SystemSample system;  ///< Trainer: CPU, memory and GPU over the last epoch.

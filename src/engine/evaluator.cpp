@@ -1,8 +1,8 @@
 #include "engine/evaluator.h"
 
-#include <torch/torch.h>
-
 #include <cmath>
+
+#include <torch/torch.h>
 
 #include "engine/autocast.h"
 #include "engine/decollate.h"
@@ -17,8 +17,10 @@ double Evaluator::run() {
   state.terminate = false;
   for (auto& m : metrics) m.metric->reset();
   loader->start_epoch(0);
-  state.epoch_length = epoch_length > 0 ? std::min<int64_t>(epoch_length, static_cast<int64_t>(loader->num_batches()))
-                                        : static_cast<int64_t>(loader->num_batches());
+  state.epoch_length =
+      epoch_length > 0
+          ? std::min<int64_t>(epoch_length, static_cast<int64_t>(loader->num_batches()))
+          : static_cast<int64_t>(loader->num_batches());
   state.run_start = state.epoch_start = std::chrono::steady_clock::now();
   fire_started();
   fire_epoch_started();
@@ -55,7 +57,8 @@ double Evaluator::run() {
     cases = dist->allgather_strings(cases);
   }
   compute_metrics(global_epoch());
-  state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
+  state.epoch_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
   fire_epoch_completed();
   fire_completed();
   return has_key_metric && !metrics.empty() ? state.metrics[metrics.front().label] : std::nan("");

@@ -1,18 +1,17 @@
 #include "engine/events.h"
 
-#include <libdeflate.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <libdeflate.h>
 
 #include "core/errors.h"
+#include <unistd.h>
 
 namespace barton::engine {
 
@@ -36,7 +35,9 @@ void put_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_tag(std::string& out, int field, int wire) { put_varint(out, (static_cast<uint64_t>(field) << 3) | wire); }
+void put_tag(std::string& out, int field, int wire) {
+  put_varint(out, (static_cast<uint64_t>(field) << 3) | wire);
+}
 void put_bytes(std::string& out, int field, std::string_view bytes) {
   put_tag(out, field, 2);
   put_varint(out, bytes.size());
@@ -98,7 +99,8 @@ uint32_t masked_crc32c(std::string_view bytes) {
 }
 
 std::string encode_png(const uint8_t* pixels, int width, int height, int channels) {
-  BARTON_INTERNAL_ASSERT(channels == 1 || channels == 3 || channels == 4, "PNG of {} channels", channels);
+  BARTON_INTERNAL_ASSERT(channels == 1 || channels == 3 || channels == 4, "PNG of {} channels",
+                         channels);
   std::string raw;
   const std::size_t row = static_cast<std::size_t>(width) * channels;
   raw.reserve((row + 1) * height);
@@ -115,9 +117,9 @@ std::string encode_png(const uint8_t* pixels, int width, int height, int channel
   std::string ihdr;
   put_be32(ihdr, static_cast<uint32_t>(width));
   put_be32(ihdr, static_cast<uint32_t>(height));
-  ihdr.push_back(8);                                                     // bit depth
+  ihdr.push_back(8);                                                             // bit depth
   ihdr.push_back(static_cast<char>(channels == 1 ? 0 : channels == 3 ? 2 : 6));  // colour type
-  ihdr.append(3, '\0');                                                  // compression, filter, interlace
+  ihdr.append(3, '\0');  // compression, filter, interlace
   png_chunk(png, "IHDR", ihdr);
   png_chunk(png, "IDAT", z);
   png_chunk(png, "IEND", "");
@@ -132,8 +134,9 @@ EventWriter::EventWriter(const std::string& log_dir) {
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   static std::atomic<int> counter{0};
-  path_ = (fs::path(log_dir) / fmt::format("events.out.tfevents.{}.{}.{}.{}", static_cast<int64_t>(wall_time()), host,
-                                           getpid(), counter++))
+  path_ = (fs::path(log_dir) / fmt::format("events.out.tfevents.{}.{}.{}.{}",
+                                           static_cast<int64_t>(wall_time()), host, getpid(),
+                                           counter++))
               .string();
   out_.open(path_, std::ios::binary | std::ios::app);
   if (!out_) throw IoError(path_, "cannot open the event file for writing");
@@ -144,7 +147,9 @@ EventWriter::EventWriter(const std::string& log_dir) {
   flush();
 }
 
-EventWriter::~EventWriter() { flush(); }
+EventWriter::~EventWriter() {
+  flush();
+}
 
 void EventWriter::write_event(const std::string& payload) {
   std::string len(8, '\0');
@@ -169,7 +174,8 @@ void EventWriter::scalar(const std::string& tag, double value, int64_t step) {
 
 void EventWriter::image(const std::string& tag, const at::Tensor& image, int64_t step) {
   auto img = image.to(at::kByte).contiguous();
-  BARTON_INTERNAL_ASSERT(img.dim() == 2 || (img.dim() == 3 && img.size(2) == 3), "image summary needs [H, W] or [H, W, 3]");
+  BARTON_INTERNAL_ASSERT(img.dim() == 2 || (img.dim() == 3 && img.size(2) == 3),
+                         "image summary needs [H, W] or [H, W, 3]");
   const int h = static_cast<int>(img.size(0)), w = static_cast<int>(img.size(1));
   const int ch = img.dim() == 2 ? 1 : 3;
   std::string im;

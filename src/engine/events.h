@@ -1,8 +1,8 @@
 #pragma once
 /// TensorBoard event files written without TensorFlow: TFRecord framing (length, masked CRC-32C of
 /// the length, payload, masked CRC-32C of the payload) around hand-encoded `tensorflow.Event`
-/// protocol buffers (wall_time = 1, step = 2, file_version = 3, summary = 5; Summary.Value: tag = 1,
-/// simple_value = 2, image = 4; Summary.Image: height = 1, width = 2, colorspace = 3,
+/// protocol buffers (wall_time = 1, step = 2, file_version = 3, summary = 5; Summary.Value: tag =
+/// 1, simple_value = 2, image = 4; Summary.Image: height = 1, width = 2, colorspace = 3,
 /// encoded_image_string = 4). Images are PNG.
 
 #include <cstdint>

@@ -1,22 +1,26 @@
 #include "engine/inferer.h"
 
-#include <torch/torch.h>
-
 #include <cmath>
+
+#include <torch/torch.h>
 
 #include "core/errors.h"
 
 namespace barton::engine {
 
-std::vector<std::vector<int64_t>> window_starts(const std::vector<int64_t>& image, const std::vector<int64_t>& roi,
+std::vector<std::vector<int64_t>> window_starts(const std::vector<int64_t>& image,
+                                                const std::vector<int64_t>& roi,
                                                 const std::vector<double>& overlap) {
   const std::size_t r = image.size();
   std::vector<std::vector<int64_t>> per_axis(r);
   for (std::size_t d = 0; d < r; ++d) {
     const double ov = overlap.size() == 1 ? overlap[0] : overlap.at(d);
-    int64_t interval = roi[d] == image[d] ? roi[d] : static_cast<int64_t>(static_cast<double>(roi[d]) * (1.0 - ov));
+    int64_t interval = roi[d] == image[d]
+                           ? roi[d]
+                           : static_cast<int64_t>(static_cast<double>(roi[d]) * (1.0 - ov));
     if (interval <= 0) interval = 1;
-    const auto num = static_cast<int64_t>(std::ceil(static_cast<double>(image[d]) / static_cast<double>(interval)));
+    const auto num = static_cast<int64_t>(
+        std::ceil(static_cast<double>(image[d]) / static_cast<double>(interval)));
     int64_t scan = 1;
     for (int64_t i = 0; i < num; ++i) {
       if (i * interval + roi[d] >= image[d]) {
@@ -45,14 +49,18 @@ std::vector<std::vector<int64_t>> window_starts(const std::vector<int64_t>& imag
   return out;
 }
 
-torch::Tensor importance_map(const std::vector<int64_t>& roi, const std::string& mode, const std::vector<double>& sigma_scale) {
+torch::Tensor importance_map(const std::vector<int64_t>& roi,
+                             const std::string& mode,
+                             const std::vector<double>& sigma_scale) {
   if (mode == "constant") return torch::ones(roi, torch::kFloat);
-  BARTON_CHECK(mode == "gaussian", "sliding window mode must be constant or gaussian, got '{}'", mode);
+  BARTON_CHECK(mode == "gaussian", "sliding window mode must be constant or gaussian, got '{}'",
+               mode);
   torch::Tensor map;
   for (std::size_t i = 0; i < roi.size(); ++i) {
-    const double sigma = static_cast<double>(roi[i]) * (sigma_scale.size() == 1 ? sigma_scale[0] : sigma_scale.at(i));
-    auto x = torch::arange(-(static_cast<double>(roi[i]) - 1) / 2.0, (static_cast<double>(roi[i]) - 1) / 2.0 + 1, 1.0,
-                           torch::kFloat);
+    const double sigma = static_cast<double>(roi[i]) *
+                         (sigma_scale.size() == 1 ? sigma_scale[0] : sigma_scale.at(i));
+    auto x = torch::arange(-(static_cast<double>(roi[i]) - 1) / 2.0,
+                           (static_cast<double>(roi[i]) - 1) / 2.0 + 1, 1.0, torch::kFloat);
     x = torch::exp(x.pow(2) / (-2.0 * sigma * sigma));
     map = i == 0 ? x : map.unsqueeze(-1) * x;
   }
@@ -63,10 +71,14 @@ torch::Tensor importance_map(const std::vector<int64_t>& roi, const std::string&
 namespace {
 
 using A = ArgType;
-torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor);
+torch::Tensor sliding_window_once(const torch::Tensor& inputs,
+                                  const SlidingWindowOptions& o,
+                                  const Predictor& predictor);
 }  // namespace
 
-torch::Tensor sliding_window_inference(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor) {
+torch::Tensor sliding_window_inference(const torch::Tensor& inputs,
+                                       const SlidingWindowOptions& o,
+                                       const Predictor& predictor) {
   auto out = sliding_window_once(inputs, o, predictor);
   if (!o.tta_flips) return out;
   for (int64_t d = 2; d < inputs.dim(); ++d) {
@@ -81,7 +93,9 @@ namespace {
 /// of roi[0] along the first spatial axis at a time: a whole-volume count map would cost as much as
 /// one output channel (105 MB for a 512x512x100 CT). Each voxel's sum is taken in window order,
 /// as one map would take it, so the values are the same.
-void normalise_by_weight_sum(torch::Tensor& out, const torch::Tensor& weight, const std::vector<std::vector<int64_t>>& starts,
+void normalise_by_weight_sum(torch::Tensor& out,
+                             const torch::Tensor& weight,
+                             const std::vector<std::vector<int64_t>>& starts,
                              const std::vector<int64_t>& roi) {
   const auto r = static_cast<int64_t>(roi.size());
   const int64_t depth = out.size(2);
@@ -101,9 +115,12 @@ void normalise_by_weight_sum(torch::Tensor& out, const torch::Tensor& weight, co
   }
 }
 
-torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWindowOptions& o, const Predictor& predictor) {
+torch::Tensor sliding_window_once(const torch::Tensor& inputs,
+                                  const SlidingWindowOptions& o,
+                                  const Predictor& predictor) {
   const int64_t r = inputs.dim() - 2;
-  BARTON_CHECK(r == 2 || r == 3, "sliding window inference needs [B, C, H, W] or [B, C, D, H, W] inputs");
+  BARTON_CHECK(r == 2 || r == 3,
+               "sliding window inference needs [B, C, H, W] or [B, C, D, H, W] inputs");
   std::vector<int64_t> image(r), roi(r);
   for (int64_t d = 0; d < r; ++d) {
     const int64_t want = d < static_cast<int64_t>(o.roi_size.size()) ? o.roi_size[d] : -1;
@@ -121,12 +138,15 @@ torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWind
   bool padded = false;
   for (auto p : pad) padded = padded || p > 0;
   if (padded) {
-    if (o.padding_mode == "constant") x = torch::constant_pad_nd(inputs, pad, o.cval);
+    if (o.padding_mode == "constant")
+      x = torch::constant_pad_nd(inputs, pad, o.cval);
     else {
       namespace F = torch::nn::functional;
       F::PadFuncOptions::mode_t mode = torch::kReflect;
-      if (o.padding_mode == "replicate") mode = torch::kReplicate;
-      else if (o.padding_mode == "circular") mode = torch::kCircular;
+      if (o.padding_mode == "replicate")
+        mode = torch::kReplicate;
+      else if (o.padding_mode == "circular")
+        mode = torch::kCircular;
       x = F::pad(inputs, F::PadFuncOptions(pad).mode(mode));
     }
   }
@@ -147,7 +167,9 @@ torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWind
     auto pred = predictor(batch);
     BARTON_CHECK(pred.dim() == r + 2, "the predictor must return [B, C, *spatial]");
     for (int64_t d = 0; d < r; ++d) {
-      BARTON_CHECK(pred.size(2 + d) == roi[d], "the predictor changed the window's spatial size ({} -> {})", roi[d], pred.size(2 + d));
+      BARTON_CHECK(pred.size(2 + d) == roi[d],
+                   "the predictor changed the window's spatial size ({} -> {})", roi[d],
+                   pred.size(2 + d));
     }
     if (!out.defined()) {
       std::vector<int64_t> shape = {B, pred.size(1)};
@@ -169,7 +191,9 @@ torch::Tensor sliding_window_once(const torch::Tensor& inputs, const SlidingWind
 class SimpleInferer final : public Inferer {
  public:
   std::string name() const override { return "SimpleInferer"; }
-  torch::Tensor infer(const torch::Tensor& inputs, const Predictor& predictor) const override { return predictor(inputs); }
+  torch::Tensor infer(const torch::Tensor& inputs, const Predictor& predictor) const override {
+    return predictor(inputs);
+  }
 };
 
 class SlidingWindowInferer final : public Inferer {
@@ -191,13 +215,15 @@ std::vector<double> doubles(const ConfigNode& a, const char* k, std::vector<doub
 }
 
 ComponentSpec simple_inferer_spec() {
-  return ComponentSpec{"SimpleInferer", "Runs the network on the whole input.",
-                       {}};
+  return ComponentSpec{"SimpleInferer", "Runs the network on the whole input.", {}};
 }
 
 ComponentSpec sliding_window_inferer_spec() {
-  return ComponentSpec{"SlidingWindowInferer", "Patch-wise inference with overlap and blending.",
-                       {req("roi_size", A::kInts, "Window size per spatial axis; a non-positive entry uses the input's size."),
+  return ComponentSpec{
+      "SlidingWindowInferer",
+      "Patch-wise inference with overlap and blending.",
+      {req("roi_size", A::kInts,
+           "Window size per spatial axis; a non-positive entry uses the input's size."),
        opt("sw_batch_size", A::kInt, "1", "Windows run through the network per forward pass."),
        opt("overlap", A::kFloats, "0.25",
            "Overlap of neighbouring windows as a fraction of the window, one value or per axis."),
@@ -215,17 +241,20 @@ ComponentSpec sliding_window_inferer_spec() {
        opt("buffer_steps", A::kInt, "null", "Accepted for MONAI compatibility; ignored."),
        opt("buffer_dim", A::kInt, "-1", "Accepted for MONAI compatibility; ignored."),
        opt("with_coord", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
-       opt("tta_flips", A::kBool, "false", "Barton: also predict on flipped inputs and average (test-time augmentation).")}};
+       opt("tta_flips", A::kBool, "false",
+           "Barton: also predict on flipped inputs and average (test-time augmentation).")}};
 }
 
 }  // namespace
 
 void register_inferers(InfererRegistry& r) {
-  r.add(simple_inferer_spec(), [](const ConfigNode&, const BuildContext&) { return std::make_unique<SimpleInferer>(); });
+  r.add(simple_inferer_spec(),
+        [](const ConfigNode&, const BuildContext&) { return std::make_unique<SimpleInferer>(); });
   r.add(sliding_window_inferer_spec(), [](const ConfigNode& a, const BuildContext&) {
     SlidingWindowOptions o;
     const auto roi = a.at("roi_size");
-    o.roi_size = roi.is_array() ? roi.as<std::vector<int64_t>>() : std::vector<int64_t>{roi.as<int64_t>()};
+    o.roi_size =
+        roi.is_array() ? roi.as<std::vector<int64_t>>() : std::vector<int64_t>{roi.as<int64_t>()};
     o.sw_batch_size = a.require<int64_t>("sw_batch_size");
     if (o.sw_batch_size < 1) throw a.at("sw_batch_size").error("must be at least 1");
     o.overlap = doubles(a, "overlap", {0.25});

@@ -1,11 +1,5 @@
 #include "engine/launcher.h"
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -15,17 +9,25 @@
 
 #include "core/errors.h"
 #include "core/logging.h"
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace barton::engine {
 
 const std::vector<std::string>& launcher_flags() {
-  static const std::vector<std::string> flags = {"--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port"};
+  static const std::vector<std::string> flags = {"--nproc", "--nnodes", "--node-rank",
+                                                 "--master-addr", "--master-port"};
   return flags;
 }
 
 std::vector<std::string> without_launcher_flags(const std::vector<std::string>& command) {
   const auto& flags = launcher_flags();
-  auto is_flag = [&](const std::string& s) { return std::find(flags.begin(), flags.end(), s) != flags.end(); };
+  auto is_flag = [&](const std::string& s) {
+    return std::find(flags.begin(), flags.end(), s) != flags.end();
+  };
   std::vector<std::string> out;
   for (std::size_t i = 0; i < command.size(); ++i) {
     const auto& x = command[i];
@@ -58,7 +60,8 @@ int free_local_port() {
 namespace {
 
 /// Forks and execs one rank; returns its pid.
-pid_t start_rank(const LaunchOptions& o, int local, int world, int port, std::vector<std::string> command) {
+pid_t start_rank(
+    const LaunchOptions& o, int local, int world, int port, std::vector<std::string> command) {
   const int rank = o.node_rank * o.nproc + local;
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const pid_t pid = fork();
@@ -69,7 +72,8 @@ pid_t start_rank(const LaunchOptions& o, int local, int world, int port, std::ve
   setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);
   setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
   setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
-  if (!std::getenv("BARTON_THREADS")) setenv("BARTON_THREADS", std::to_string(std::max(1, cores / o.nproc)).c_str(), 1);
+  if (!std::getenv("BARTON_THREADS"))
+    setenv("BARTON_THREADS", std::to_string(std::max(1, cores / o.nproc)).c_str(), 1);
   std::vector<char*> argv;
   for (auto& x : command) argv.push_back(x.data());
   argv.push_back(nullptr);
@@ -83,8 +87,10 @@ void stop_all(std::map<pid_t, int>& ranks) {
   int status = 0;
   for (int i = 0; i < 50 && !ranks.empty(); ++i) {
     for (auto r = ranks.begin(); r != ranks.end();) {
-      if (waitpid(r->first, &status, WNOHANG) == r->first) r = ranks.erase(r);
-      else ++r;
+      if (waitpid(r->first, &status, WNOHANG) == r->first)
+        r = ranks.erase(r);
+      else
+        ++r;
     }
     usleep(100000);
   }
@@ -99,7 +105,8 @@ void launch_ranks(const LaunchOptions& o, const std::vector<std::string>& comman
   std::map<pid_t, int> ranks;
   for (int local = 0; local < o.nproc; ++local)
     ranks[start_rank(o, local, world, port, command)] = o.node_rank * o.nproc + local;
-  log::info(fmt::format("Started {} rank(s) of {} on this machine (rendezvous {}:{})", o.nproc, world, o.master_addr, port));
+  log::info(fmt::format("Started {} rank(s) of {} on this machine (rendezvous {}:{})", o.nproc,
+                        world, o.master_addr, port));
   int failures = 0;
   std::string first;
   while (!ranks.empty()) {
@@ -112,8 +119,9 @@ void launch_ranks(const LaunchOptions& o, const std::vector<std::string>& comman
     ranks.erase(it);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
     if (failures++ > 0) continue;
-    first = WIFSIGNALED(status) ? fmt::format("rank {} was killed by signal {}", rank, WTERMSIG(status))
-                                : fmt::format("rank {} exited with status {}", rank, WEXITSTATUS(status));
+    first = WIFSIGNALED(status)
+                ? fmt::format("rank {} was killed by signal {}", rank, WTERMSIG(status))
+                : fmt::format("rank {} exited with status {}", rank, WEXITSTATUS(status));
     stop_all(ranks);
   }
   if (failures > 0) throw Error(first + "; the other ranks were stopped");

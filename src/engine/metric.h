@@ -21,7 +21,9 @@ class Metric {
   virtual void reset() = 0;
   /// pred, label: [B, C, *spatial] binarised (one-hot) on the same grid; spacing in mm per spatial
   /// axis; cases: one name per batch item.
-  virtual void update(const at::Tensor& pred, const at::Tensor& label, const std::vector<double>& spacing,
+  virtual void update(const at::Tensor& pred,
+                      const at::Tensor& label,
+                      const std::vector<double>& spacing,
                       const std::vector<std::string>& cases) = 0;
   virtual double compute() const = 0;
   /// Per-case, per-class values [N, C] for reports, or an undefined tensor.

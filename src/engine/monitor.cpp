@@ -1,13 +1,13 @@
 #include "engine/monitor.h"
 
-#include <dlfcn.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
+
+#include <dlfcn.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #ifdef BARTON_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -74,7 +74,8 @@ struct Nvml {
 
 }  // namespace
 
-SystemMonitor::SystemMonitor(int cuda_device) : device_(cuda_device), last_wall_(std::chrono::steady_clock::now()) {
+SystemMonitor::SystemMonitor(int cuda_device)
+    : device_(cuda_device), last_wall_(std::chrono::steady_clock::now()) {
   last_cpu_s_ = process_cpu_seconds();
 }
 
@@ -115,10 +116,13 @@ SystemSample SystemMonitor::sample() {
 }
 
 std::string format_sample(const SystemSample& s) {
-  std::string out = fmt::format("cpu {:.0f}%  RSS {:.2f} GB (peak {:.2f})", s.cpu_percent, s.rss_mb / 1024.0, s.peak_rss_mb / 1024.0);
+  std::string out = fmt::format("cpu {:.0f}%  RSS {:.2f} GB (peak {:.2f})", s.cpu_percent,
+                                s.rss_mb / 1024.0, s.peak_rss_mb / 1024.0);
   if (s.has_gpu) {
-    out += s.gpu_util_percent >= 0 ? fmt::format("  gpu {:.0f}%", s.gpu_util_percent) : std::string("  gpu");
-    out += s.gpu_mem_total_mb > 0 ? fmt::format(" {:.1f}/{:.1f} GB", s.gpu_mem_used_mb / 1024.0, s.gpu_mem_total_mb / 1024.0)
+    out += s.gpu_util_percent >= 0 ? fmt::format("  gpu {:.0f}%", s.gpu_util_percent)
+                                   : std::string("  gpu");
+    out += s.gpu_mem_total_mb > 0 ? fmt::format(" {:.1f}/{:.1f} GB", s.gpu_mem_used_mb / 1024.0,
+                                                s.gpu_mem_total_mb / 1024.0)
                                   : fmt::format(" {:.1f} GB reserved", s.gpu_mem_used_mb / 1024.0);
   }
   return out;

@@ -9,9 +9,10 @@
 namespace barton::engine {
 
 struct SystemSample {
-  double cpu_percent = 0;   ///< Process CPU time / wall time since the previous sample (100 = one core).
-  double rss_mb = 0;        ///< Resident memory now.
-  double peak_rss_mb = 0;   ///< Peak resident memory of the process.
+  double cpu_percent =
+      0;              ///< Process CPU time / wall time since the previous sample (100 = one core).
+  double rss_mb = 0;  ///< Resident memory now.
+  double peak_rss_mb = 0;  ///< Peak resident memory of the process.
   bool has_gpu = false;
   double gpu_util_percent = -1;  ///< -1 when unknown (allocator statistics only).
   double gpu_mem_used_mb = 0, gpu_mem_total_mb = 0;

@@ -1,17 +1,16 @@
 #include "engine/trainer.h"
 
-#include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
-#include <torch/nn/utils/clip_grad.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/torch.h>
-#include <torch/version.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <fmt/format.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/torch.h>
+#include <torch/version.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
@@ -38,11 +37,12 @@ void Trainer::train_iteration(data::Batch& batch) {
   const double value = l.item<double>();
   state.loss = value;
   if (!std::isfinite(value)) {
-    throw Error(fmt::format("the loss is {} at epoch {}, iteration {} (case {}): training stopped before the "
-                            "optimizer step; checkpoints already written are kept. Lower the learning rate, "
-                            "check the intensity scaling, or check the labels",
-                            std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf"), state.epoch, state.epoch_iteration + 1,
-                            batch.items.empty() ? "?" : batch.items.front().origin()));
+    throw Error(fmt::format(
+        "the loss is {} at epoch {}, iteration {} (case {}): training stopped before the "
+        "optimizer step; checkpoints already written are kept. Lower the learning rate, "
+        "check the intensity scaling, or check the labels",
+        std::isnan(value) ? "NaN" : (value > 0 ? "+inf" : "-inf"), state.epoch,
+        state.epoch_iteration + 1, batch.items.empty() ? "?" : batch.items.front().origin()));
   }
   // Gradients of the accumulated iterations are summed and divided by their count at the step, so a
   // short last group (end of epoch) is an average too.
@@ -87,7 +87,8 @@ void Trainer::train_iteration(data::Batch& batch) {
     }
     const bool ok = !scaling() || unscale_and_check();
     if (ok) {
-      if (options.grad_clip_norm > 0) torch::nn::utils::clip_grad_norm_(params_, options.grad_clip_norm);
+      if (options.grad_clip_norm > 0)
+        torch::nn::utils::clip_grad_norm_(params_, options.grad_clip_norm);
       optimizer->step();
     }
     optimizer->zero_grad();
@@ -140,12 +141,15 @@ void Trainer::run() {
   }
   while (state.epoch < state.max_epochs && !state.terminate) {
     ++state.epoch;
-    if (options.deterministic) torch::manual_seed(transforms::mix_seed(options.seed, static_cast<uint64_t>(state.epoch)));
+    if (options.deterministic)
+      torch::manual_seed(transforms::mix_seed(options.seed, static_cast<uint64_t>(state.epoch)));
     loader->start_epoch(static_cast<uint64_t>(state.epoch));
-    state.epoch_length = options.epoch_length > 0
-                             ? std::min<int64_t>(options.epoch_length, static_cast<int64_t>(loader->num_batches()))
-                             : static_cast<int64_t>(loader->num_batches());
-    if (state.epoch_length == 0) throw Error("the training data loader is empty: the datalist section has no cases");
+    state.epoch_length =
+        options.epoch_length > 0
+            ? std::min<int64_t>(options.epoch_length, static_cast<int64_t>(loader->num_batches()))
+            : static_cast<int64_t>(loader->num_batches());
+    if (state.epoch_length == 0)
+      throw Error("the training data loader is empty: the datalist section has no cases");
     state.epoch_iteration = 0;
     state.epoch_start = std::chrono::steady_clock::now();
     for (auto& m : metrics) m.metric->reset();
@@ -163,7 +167,8 @@ void Trainer::run() {
       if (state.terminate) break;
     }
     compute_metrics(state.epoch);
-    state.epoch_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
+    state.epoch_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - state.epoch_start).count();
     state.epoch_times.push_back(state.epoch_seconds);
     state.system = monitor.sample();
     fire_epoch_completed();
@@ -176,7 +181,8 @@ void Trainer::run() {
 void Trainer::save_state(const std::string& path) const {
   c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
   c10::Dict<std::string, at::Tensor> model;
-  for (const auto& [k, v] : nets::state_dict(*network)) model.insert(k, v.detach().cpu().contiguous());
+  for (const auto& [k, v] : nets::state_dict(*network))
+    model.insert(k, v.detach().cpu().contiguous());
   root.insert("model", model);
   c10::Dict<std::string, at::Tensor> opt;
   for (const auto& [k, v] : optimizer->state()) opt.insert(k, v.detach().cpu().contiguous());
@@ -199,7 +205,8 @@ void Trainer::save_state(const std::string& path) const {
 namespace {
 const io::PyValue& need(const io::PyValue& root, const std::string& key, const std::string& path) {
   const auto* v = root.get(key);
-  if (!v) throw IoError(path, "is not a Barton training-state checkpoint: it has no '" + key + "' entry");
+  if (!v)
+    throw IoError(path, "is not a Barton training-state checkpoint: it has no '" + key + "' entry");
   return *v;
 }
 int64_t as_int(const io::PyValue& v) {
@@ -219,9 +226,10 @@ void Trainer::load_state(const std::string& path) {
   if (!root.is_dict()) throw IoError(path, "is not a checkpoint dictionary");
   nets::load_state_dict(*network, io::load_state_dict_file(path, "model"), true);
   const auto s = io::tensor_items(need(root, "optimizer", path));
-  if (const auto* n = root.get("optimizer_name"); n && n->is_string() && std::get<std::string>(n->v) != optimizer->name()) {
-    throw IoError(path, fmt::format("holds {} state but the config's optimizer is {}", std::get<std::string>(n->v),
-                                    optimizer->name()));
+  if (const auto* n = root.get("optimizer_name");
+      n && n->is_string() && std::get<std::string>(n->v) != optimizer->name()) {
+    throw IoError(path, fmt::format("holds {} state but the config's optimizer is {}",
+                                    std::get<std::string>(n->v), optimizer->name()));
   }
   optimizer->load_state(s);
   if (scheduler) {
@@ -231,7 +239,8 @@ void Trainer::load_state(const std::string& path) {
   state.iteration = as_int(need(root, "iteration", path));
   state.best_metric = as_double(need(root, "best_metric", path));
   state.best_metric_epoch = as_int(need(root, "best_metric_epoch", path));
-  if (const auto* k = root.get("key_metric_name"); k && k->is_string()) state.key_metric_name = std::get<std::string>(k->v);
+  if (const auto* k = root.get("key_metric_name"); k && k->is_string())
+    state.key_metric_name = std::get<std::string>(k->v);
   state.epoch_times.clear();
   if (const auto* t = root.get("epoch_times")) {
     if (const auto* l = std::get_if<std::shared_ptr<io::PyList>>(&t->v)) {

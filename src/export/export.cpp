@@ -1,11 +1,10 @@
 #include "export/export.h"
 
-#include <torch/torch.h>
-#include <torch/version.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <ctime>
+
+#include <torch/torch.h>
+#include <torch/version.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
@@ -14,6 +13,7 @@
 #include "export/manifest.h"
 #include "export/plan.h"
 #include "export/triton.h"
+#include <unistd.h>
 
 namespace barton::exporter {
 
@@ -30,7 +30,9 @@ std::string utc_now() {
   return buf;
 }
 
-nlohmann::ordered_json tensor_spec(const std::string& name, const std::vector<int64_t>& dims, const std::string& dtype) {
+nlohmann::ordered_json tensor_spec(const std::string& name,
+                                   const std::vector<int64_t>& dims,
+                                   const std::string& dtype) {
   return {{"name", name}, {"dims", dims}, {"dtype", dtype}};
 }
 
@@ -39,20 +41,29 @@ nlohmann::ordered_json tensor_spec(const std::string& name, const std::vector<in
 ExportResult export_network(nets::Network& net, const fs::path& out_dir, const ExportOptions& o) {
   BARTON_CHECK(!o.input_shape.empty(), "export needs an input shape");
   for (const auto& f : o.formats) {
-    if (f != "onnx" && f != "triton" && f != "barton") throw Error("unknown export format '" + f + "' (onnx, triton, barton)");
+    if (f != "onnx" && f != "triton" && f != "barton")
+      throw Error("unknown export format '" + f + "' (onnx, triton, barton)");
   }
   if (o.input_shape.size() != static_cast<std::size_t>(net.spatial_dims()) + 2) {
-    throw ShapeError(fmt::format("--input-shape [{}] needs {} values (batch, channels and {} spatial sizes) for this {}D network",
-                                 fmt::join(o.input_shape, ","), net.spatial_dims() + 2, net.spatial_dims(), net.spatial_dims()));
+    throw ShapeError(
+        fmt::format("--input-shape [{}] needs {} values (batch, channels and {} spatial sizes) for "
+                    "this {}D network",
+                    fmt::join(o.input_shape, ","), net.spatial_dims() + 2, net.spatial_dims(),
+                    net.spatial_dims()));
   }
   c10::ScalarType dtype = torch::kFloat;
-  if (o.precision == "fp16") dtype = torch::kHalf;
-  else if (o.precision == "bf16") dtype = torch::kBFloat16;
-  else if (!o.precision.empty()) throw Error("unknown precision '" + o.precision + "' (fp16, bf16)");
+  if (o.precision == "fp16")
+    dtype = torch::kHalf;
+  else if (o.precision == "bf16")
+    dtype = torch::kBFloat16;
+  else if (!o.precision.empty())
+    throw Error("unknown precision '" + o.precision + "' (fp16, bf16)");
 
   const auto example = torch::randn(o.input_shape);
   const auto graph = trace_network(net, example);
-  auto has = [&](const char* f) { return std::find(o.formats.begin(), o.formats.end(), f) != o.formats.end(); };
+  auto has = [&](const char* f) {
+    return std::find(o.formats.begin(), o.formats.end(), f) != o.formats.end();
+  };
 
   // Assemble beside the destination, then swap.
   const auto parent = fs::absolute(out_dir).parent_path();
@@ -69,13 +80,16 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
     oo.producer_version = BARTON_VERSION;
     oo.doc = o.network.dump();
     if (has("onnx") || has("triton")) {
-      if (dtype == torch::kBFloat16) throw NotSupported("ONNX export in bfloat16 is not supported (use --half, or --format barton)");
+      if (dtype == torch::kBFloat16)
+        throw NotSupported(
+            "ONNX export in bfloat16 is not supported (use --half, or --format barton)");
       oo.half = dtype == torch::kHalf;
       const auto bytes = graph_to_onnx(*graph, oo, &r.signature);
       if (has("onnx")) write_file_atomic(tmp / "model.onnx", bytes);
       if (has("triton")) {
         write_file_atomic(tmp / "triton" / o.name / "1" / "model.onnx", bytes);
-        write_file_atomic(tmp / "triton" / o.name / "config.pbtxt", triton_config(o.name, r.signature, o.max_batch_size));
+        write_file_atomic(tmp / "triton" / o.name / "config.pbtxt",
+                          triton_config(o.name, r.signature, o.max_batch_size));
       }
     }
     nlohmann::ordered_json plan_meta;

@@ -43,12 +43,14 @@ struct ExportOptions {
 struct ExportResult {
   OnnxSignature signature;
   int folded_batchnorms = 0;
-  int phase_convtransposes = 0;  ///< Plan ConvTransposes that use the phase decomposition.
+  int phase_convtransposes = 0;    ///< Plan ConvTransposes that use the phase decomposition.
   std::vector<std::string> files;  ///< Relative to the output folder, manifest included.
 };
 
 /// Exports `net` to `out_dir` (created or replaced). Throws Error (NotSupported, ShapeError, ...)
 /// naming what failed; on failure `out_dir` is left as it was.
-ExportResult export_network(nets::Network& net, const std::filesystem::path& out_dir, const ExportOptions& options);
+ExportResult export_network(nets::Network& net,
+                            const std::filesystem::path& out_dir,
+                            const ExportOptions& options);
 
 }  // namespace barton::exporter

@@ -34,7 +34,8 @@ int canonicalize_convolutions(torch::jit::Graph& graph);
 /// phase decomposition (nets::conv_transpose_phase, the op barton::conv_transpose_phase that
 /// plan.cpp registers) on the traced input shape, and keeps the faster. Returns how many nodes
 /// now use the phase decomposition; `report` receives one line per node.
-int choose_convtranspose_kernels(torch::jit::Graph& graph, std::vector<std::string>* report = nullptr);
+int choose_convtranspose_kernels(torch::jit::Graph& graph,
+                                 std::vector<std::string>* report = nullptr);
 
 /// Replaces each 3D convolution with at most 4 input or output channels (one group, no dilation)
 /// by barton::slab_conv3d (nets::slab_conv3d, which plan.cpp registers): at inference the plan then

@@ -45,7 +45,9 @@ struct OnnxSignature {
 
 /// Serialized ModelProto bytes. Throws NotSupported for an untranslatable node and Error when the
 /// onnx checker or shape inference rejects the model.
-std::string graph_to_onnx(const torch::jit::Graph& graph, const OnnxOptions& options, OnnxSignature* signature = nullptr);
+std::string graph_to_onnx(const torch::jit::Graph& graph,
+                          const OnnxOptions& options,
+                          OnnxSignature* signature = nullptr);
 
 /// Runs onnx::checker and shape inference on a serialized model; returns the inferred output
 /// dims (-1 for symbolic). Throws Error naming `what` when the model is invalid.

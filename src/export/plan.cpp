@@ -1,19 +1,18 @@
 #include "export/plan.h"
 
-#include <caffe2/serialize/inline_container.h>
-#include <torch/library.h>
-#include <torch/csrc/jit/ir/constants.h>
-#include <torch/csrc/jit/serialization/import.h>
-
-#include <fmt/format.h>
-
 #include <fstream>
 #include <sstream>
+
+#include <fmt/format.h>
+#include <torch/csrc/jit/ir/constants.h>
+#include <torch/csrc/jit/serialization/import.h>
+#include <torch/library.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "export/graph.h"
 #include "nets/blocks/layers.h"
+#include <caffe2/serialize/inline_container.h>
 
 // Barton's phase-decomposed transposed convolution and slab-wise thin convolution as TorchScript
 // operators, so that plans can call them (graph.h: choose_convtranspose_kernels,
@@ -21,11 +20,12 @@
 TORCH_LIBRARY(barton, m) {
   m.def("conv_transpose_phase(Tensor x, Tensor weight, Tensor? bias) -> Tensor",
         [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
-          return barton::nets::conv_transpose_phase(x, w, b.value_or(at::Tensor()), static_cast<int>(x.dim()) - 2);
+          return barton::nets::conv_transpose_phase(x, w, b.value_or(at::Tensor()),
+                                                    static_cast<int>(x.dim()) - 2);
         });
   m.def("slab_conv3d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding) -> Tensor",
-        [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b, c10::IntArrayRef stride,
-           c10::IntArrayRef padding) {
+        [](const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b,
+           c10::IntArrayRef stride, c10::IntArrayRef padding) {
           const std::vector<int64_t> one(stride.size(), 1);
           return barton::nets::slab_conv3d(x, w, b.value_or(at::Tensor()), stride, padding, one, 1);
         });
@@ -33,7 +33,9 @@ TORCH_LIBRARY(barton, m) {
 
 namespace barton::exporter {
 
-void write_plan(const std::string& path, std::shared_ptr<torch::jit::Graph> graph, const nlohmann::ordered_json& meta) {
+void write_plan(const std::string& path,
+                std::shared_ptr<torch::jit::Graph> graph,
+                const nlohmann::ordered_json& meta) {
   torch::jit::Module m("__torch__.barton.InferencePlan");
   auto* self = graph->insertInput(0, "self");
   self->setType(m._ivalue()->type());
@@ -47,7 +49,8 @@ void write_plan(const std::string& path, std::shared_ptr<torch::jit::Graph> grap
     n->destroy();
   }
   auto cu = m._ivalue()->compilation_unit();
-  auto* fn = cu->create_function(c10::QualifiedName(*m.type()->name(), "forward"), std::move(graph));
+  auto* fn =
+      cu->create_function(c10::QualifiedName(*m.type()->name(), "forward"), std::move(graph));
   m.type()->addMethod(fn);
   std::ostringstream os;
   torch::jit::ExtraFilesMap extra = {{kPlanRecord, meta.dump(2) + "\n"}};
@@ -71,12 +74,17 @@ bool has_record(const std::string& path, const char* record) {
 
 }  // namespace
 
-bool is_torchscript(const std::string& path) { return has_record(path, "constants.pkl"); }
+bool is_torchscript(const std::string& path) {
+  return has_record(path, "constants.pkl");
+}
 
-bool is_plan(const std::string& path) { return is_torchscript(path) && has_record(path, "extra/barton_plan.json"); }
+bool is_plan(const std::string& path) {
+  return is_torchscript(path) && has_record(path, "extra/barton_plan.json");
+}
 
 Plan load_plan(const std::string& path, const torch::Device& device) {
-  if (!is_torchscript(path)) throw IoError(path, "is not a Barton inference plan (not a TorchScript archive)");
+  if (!is_torchscript(path))
+    throw IoError(path, "is not a Barton inference plan (not a TorchScript archive)");
   torch::jit::ExtraFilesMap extra = {{kPlanRecord, ""}};
   Plan p;
   try {
@@ -85,7 +93,9 @@ Plan load_plan(const std::string& path, const torch::Device& device) {
     std::string msg = e.what();
     throw IoError(path, "cannot be loaded: " + msg.substr(0, msg.find('\n')));
   }
-  if (extra[kPlanRecord].empty()) throw IoError(path, "is a TorchScript model, not a Barton inference plan (no barton_plan.json)");
+  if (extra[kPlanRecord].empty())
+    throw IoError(path,
+                  "is a TorchScript model, not a Barton inference plan (no barton_plan.json)");
   try {
     p.meta = nlohmann::ordered_json::parse(extra[kPlanRecord]);
   } catch (const std::exception& e) {

@@ -19,7 +19,9 @@ namespace barton::exporter {
 inline constexpr const char* kPlanRecord = "barton_plan.json";
 
 /// Writes `graph` (consumed: its input gains the module's self) with `meta` atomically to `path`.
-void write_plan(const std::string& path, std::shared_ptr<torch::jit::Graph> graph, const nlohmann::ordered_json& meta);
+void write_plan(const std::string& path,
+                std::shared_ptr<torch::jit::Graph> graph,
+                const nlohmann::ordered_json& meta);
 
 struct Plan {
   torch::jit::Module module;

@@ -1,7 +1,7 @@
-#include <libdeflate.h>
-
 #include <cstring>
 #include <memory>
+
+#include <libdeflate.h>
 
 #include "core/errors.h"
 #include "io/internal/formats.h"
@@ -31,9 +31,8 @@ std::string gunzip(const std::string& path, std::string_view in) {
       const std::size_t base = out.size();
       out.resize(base + capacity);
       std::size_t in_used = 0, out_made = 0;
-      const auto r = libdeflate_gzip_decompress_ex(d.get(), rest.data(), rest.size(),
-                                                   out.data() + base, capacity, &in_used,
-                                                   &out_made);
+      const auto r = libdeflate_gzip_decompress_ex(
+          d.get(), rest.data(), rest.size(), out.data() + base, capacity, &in_used, &out_made);
       if (r == LIBDEFLATE_SUCCESS) {
         out.resize(base + out_made);
         pos += in_used;

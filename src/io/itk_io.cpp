@@ -1,6 +1,12 @@
 // MetaImage, NRRD and DICOM series through ITK 5.2 (GDCM). ITK works in LPS; Barton's affines
 // are RAS: the conversion happens here and nowhere else.
 
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <random>
+
 #include <ATen/ATen.h>
 #include <itkGDCMImageIO.h>
 #include <itkGDCMSeriesFileNames.h>
@@ -11,12 +17,6 @@
 #include <itkImageSeriesReader.h>
 #include <itkMetaDataObject.h>
 #include <itkVectorImage.h>
-
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <map>
-#include <random>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -113,34 +113,51 @@ template <unsigned D>
 Image read_dim(const std::string& path, itk::IOComponentEnum comp) {
   using C = itk::IOComponentEnum;
   switch (comp) {
-    case C::UCHAR: return read_typed<uint8_t, D>(path);
-    case C::CHAR: return read_typed<int8_t, D>(path);
-    case C::SHORT: return read_typed<int16_t, D>(path);
+    case C::UCHAR:
+      return read_typed<uint8_t, D>(path);
+    case C::CHAR:
+      return read_typed<int8_t, D>(path);
+    case C::SHORT:
+      return read_typed<int16_t, D>(path);
     case C::USHORT:
-    case C::INT: return read_typed<int32_t, D>(path);
+    case C::INT:
+      return read_typed<int32_t, D>(path);
     case C::UINT:
     case C::LONG:
     case C::LONGLONG:
     case C::ULONG:
-    case C::ULONGLONG: return read_typed<int64_t, D>(path);
-    case C::FLOAT: return read_typed<float, D>(path);
-    case C::DOUBLE: return read_typed<double, D>(path);
-    default: throw IoError(path, "unsupported pixel component type");
+    case C::ULONGLONG:
+      return read_typed<int64_t, D>(path);
+    case C::FLOAT:
+      return read_typed<float, D>(path);
+    case C::DOUBLE:
+      return read_typed<double, D>(path);
+    default:
+      throw IoError(path, "unsupported pixel component type");
   }
 }
 
 std::string comp_name(itk::IOComponentEnum comp) {
   using C = itk::IOComponentEnum;
   switch (comp) {
-    case C::UCHAR: return "uint8";
-    case C::CHAR: return "int8";
-    case C::SHORT: return "int16";
-    case C::USHORT: return "uint16";
-    case C::INT: return "int32";
-    case C::UINT: return "uint32";
-    case C::FLOAT: return "float32";
-    case C::DOUBLE: return "float64";
-    default: return "int64";
+    case C::UCHAR:
+      return "uint8";
+    case C::CHAR:
+      return "int8";
+    case C::SHORT:
+      return "int16";
+    case C::USHORT:
+      return "uint16";
+    case C::INT:
+      return "int32";
+    case C::UINT:
+      return "uint32";
+    case C::FLOAT:
+      return "float32";
+    case C::DOUBLE:
+      return "float64";
+    default:
+      return "int64";
   }
 }
 
@@ -162,7 +179,8 @@ void write_typed(const Image& image, const std::string& path, const std::string&
   for (int d = static_cast<int>(D); d >= 1; --d) perm.push_back(d);
   perm.push_back(0);
   at::Tensor t = image.data.to(at::kCPU).permute(perm).to(scalar_of<T>()).contiguous();
-  std::memcpy(img->GetBufferPointer(), t.data_ptr(), static_cast<std::size_t>(t.numel()) * sizeof(T));
+  std::memcpy(img->GetBufferPointer(), t.data_ptr(),
+              static_cast<std::size_t>(t.numel()) * sizeof(T));
   auto writer = itk::ImageFileWriter<ImageType>::New();
   writer->SetFileName(target);
   writer->SetInput(img);
@@ -174,13 +192,20 @@ template <unsigned D>
 void write_dim(const Image& image, const std::string& path, const std::string& target) {
   switch (image.data.scalar_type()) {
     case at::kByte:
-    case at::kBool: return write_typed<uint8_t, D>(image, path, target);
-    case at::kChar: return write_typed<int8_t, D>(image, path, target);
-    case at::kShort: return write_typed<int16_t, D>(image, path, target);
-    case at::kInt: return write_typed<int32_t, D>(image, path, target);
-    case at::kLong: return write_typed<int64_t, D>(image, path, target);
-    case at::kDouble: return write_typed<double, D>(image, path, target);
-    default: return write_typed<float, D>(image, path, target);
+    case at::kBool:
+      return write_typed<uint8_t, D>(image, path, target);
+    case at::kChar:
+      return write_typed<int8_t, D>(image, path, target);
+    case at::kShort:
+      return write_typed<int16_t, D>(image, path, target);
+    case at::kInt:
+      return write_typed<int32_t, D>(image, path, target);
+    case at::kLong:
+      return write_typed<int64_t, D>(image, path, target);
+    case at::kDouble:
+      return write_typed<double, D>(image, path, target);
+    default:
+      return write_typed<float, D>(image, path, target);
   }
 }
 
@@ -196,16 +221,23 @@ Image read_itk(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path, "no such file");
   try {
-    auto io = itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::CommonEnums::IOFileMode::ReadMode);
-    if (!io) throw IoError(path, "no reader recognises this file (supported: .nii, .nii.gz, .mha, .mhd, .nrrd, .nhdr, DICOM folders)");
+    auto io =
+        itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::CommonEnums::IOFileMode::ReadMode);
+    if (!io)
+      throw IoError(path,
+                    "no reader recognises this file (supported: .nii, .nii.gz, .mha, .mhd, .nrrd, "
+                    ".nhdr, DICOM folders)");
     io->SetFileName(path);
     io->ReadImageInformation();
     const unsigned dims = io->GetNumberOfDimensions();
     const auto comp = io->GetComponentType();
     Image img;
-    if (dims == 2) img = read_dim<2>(path, comp);
-    else if (dims == 3) img = read_dim<3>(path, comp);
-    else throw IoError(path, "only 2D and 3D images are supported, got " + std::to_string(dims) + "D");
+    if (dims == 2)
+      img = read_dim<2>(path, comp);
+    else if (dims == 3)
+      img = read_dim<3>(path, comp);
+    else
+      throw IoError(path, "only 2D and 3D images are supported, got " + std::to_string(dims) + "D");
     img.file_dtype = comp_name(comp);
     img.meta["format"] = io->GetNameOfClass();
     return img;
@@ -227,9 +259,12 @@ void write_itk(const Image& image, const std::string& path) {
   if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
   try {
     const int d = image.spatial_dims();
-    if (d == 2) write_dim<2>(image, path, target.string());
-    else if (d == 3) write_dim<3>(image, path, target.string());
-    else throw IoError(path, "only 2D and 3D images can be written");
+    if (d == 2)
+      write_dim<2>(image, path, target.string());
+    else if (d == 3)
+      write_dim<3>(image, path, target.string());
+    else
+      throw IoError(path, "only 2D and 3D images can be written");
   } catch (const itk::ExceptionObject& e) {
     fs::remove(target, ec);
     throw IoError(path, std::string("ITK: ") + e.GetDescription());
@@ -271,8 +306,9 @@ std::vector<DicomSeries> list_dicom_series(const std::string& folder) {
   } catch (const itk::ExceptionObject& e) {
     throw IoError(folder, std::string("reading DICOM headers: ") + e.GetDescription());
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const DicomSeries& a, const DicomSeries& b) { return a.files.size() > b.files.size(); });
+  std::stable_sort(out.begin(), out.end(), [](const DicomSeries& a, const DicomSeries& b) {
+    return a.files.size() > b.files.size();
+  });
   return out;
 }
 
@@ -296,7 +332,9 @@ struct DicomSeriesHeaders {
   std::array<double, 2> pixel_spacing{1, 1};
 };
 
-const DicomSeries& choose_series(const std::vector<DicomSeries>& all, const std::string& folder, const ReadOptions& options) {
+const DicomSeries& choose_series(const std::vector<DicomSeries>& all,
+                                 const std::string& folder,
+                                 const ReadOptions& options) {
   if (all.empty()) throw IoError(folder, "no DICOM series found in this folder");
   if (options.series_uid.empty()) return all.front();
   std::vector<std::string> uids;
@@ -304,7 +342,8 @@ const DicomSeries& choose_series(const std::vector<DicomSeries>& all, const std:
     if (s.uid == options.series_uid) return s;
     uids.push_back(s.uid);
   }
-  throw IoError(folder, "no series with UID '" + options.series_uid + "' (found: " + join(uids, ", ") + ")");
+  throw IoError(
+      folder, "no series with UID '" + options.series_uid + "' (found: " + join(uids, ", ") + ")");
 }
 
 DicomSeriesHeaders read_slice_headers(const DicomSeries* chosen, const std::string& folder) {
@@ -332,8 +371,9 @@ DicomSeriesHeaders read_slice_headers(const DicomSeries* chosen, const std::stri
       const std::array<std::size_t, 2> rc{io->GetDimensions(1), io->GetDimensions(0)};
       if (rows_cols[0] == 0) rows_cols = rc;
       if (rc != rows_cols) {
-        throw IoError(folder, fmt::format("inconsistent series {}: slice {} is {}x{}, others {}x{}", chosen->uid, f,
-                                          rc[0], rc[1], rows_cols[0], rows_cols[1]));
+        throw IoError(folder,
+                      fmt::format("inconsistent series {}: slice {} is {}x{}, others {}x{}",
+                                  chosen->uid, f, rc[0], rc[1], rows_cols[0], rows_cols[1]));
       }
       slices.push_back(s);
     }
@@ -352,37 +392,46 @@ struct SliceStack {
   double dz = 1.0;
 };
 
-SliceStack stack_slices(std::vector<DicomSlice>& slices, const DicomSeries* chosen, const std::string& folder) {
+SliceStack stack_slices(std::vector<DicomSlice>& slices,
+                        const DicomSeries* chosen,
+                        const std::string& folder) {
   // Orientation must agree across slices.
   const auto& iop0 = slices.front().iop;
   for (const auto& s : slices) {
     for (int i = 0; i < 6; ++i) {
       if (std::abs(s.iop[i] - iop0[i]) > 1e-4) {
-        throw IoError(folder, fmt::format("inconsistent orientation in series {}: {} has ImageOrientationPatient "
-                                          "[{}] but {} has [{}]",
-                                          chosen->uid, slices.front().file, fmt::join(iop0, ", "), s.file,
-                                          fmt::join(s.iop, ", ")));
+        throw IoError(
+            folder,
+            fmt::format("inconsistent orientation in series {}: {} has ImageOrientationPatient "
+                        "[{}] but {} has [{}]",
+                        chosen->uid, slices.front().file, fmt::join(iop0, ", "), s.file,
+                        fmt::join(s.iop, ", ")));
       }
     }
   }
   const std::array<double, 3> row{iop0[0], iop0[1], iop0[2]}, col{iop0[3], iop0[4], iop0[5]};
-  const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1], row[2] * col[0] - row[0] * col[2],
+  const std::array<double, 3> normal{row[1] * col[2] - row[2] * col[1],
+                                     row[2] * col[0] - row[0] * col[2],
                                      row[0] * col[1] - row[1] * col[0]};
   for (auto& s : slices) s.pos = s.ipp[0] * normal[0] + s.ipp[1] * normal[1] + s.ipp[2] * normal[2];
-  std::sort(slices.begin(), slices.end(), [](const DicomSlice& a, const DicomSlice& b) { return a.pos < b.pos; });
+  std::sort(slices.begin(), slices.end(),
+            [](const DicomSlice& a, const DicomSlice& b) { return a.pos < b.pos; });
   double dz = 1.0;
   if (slices.size() > 1) {
     dz = (slices.back().pos - slices.front().pos) / static_cast<double>(slices.size() - 1);
     for (std::size_t i = 1; i < slices.size(); ++i) {
       const double gap = slices[i].pos - slices[i - 1].pos;
       if (gap < 1e-6) {
-        throw IoError(folder, fmt::format("series {}: slices {} and {} share position {:.4f} mm", chosen->uid,
-                                          slices[i - 1].file, slices[i].file, slices[i].pos));
+        throw IoError(
+            folder, fmt::format("series {}: slices {} and {} share position {:.4f} mm", chosen->uid,
+                                slices[i - 1].file, slices[i].file, slices[i].pos));
       }
       if (std::abs(gap - dz) > std::max(1e-3, 0.01 * dz)) {
-        throw IoError(folder, fmt::format("inconsistent slice spacing in series {}: {:.4f} mm between {} and {}, "
-                                          "{:.4f} mm on average (missing slices?)",
-                                          chosen->uid, gap, slices[i - 1].file, slices[i].file, dz));
+        throw IoError(
+            folder,
+            fmt::format("inconsistent slice spacing in series {}: {:.4f} mm between {} and {}, "
+                        "{:.4f} mm on average (missing slices?)",
+                        chosen->uid, gap, slices[i - 1].file, slices[i].file, dz));
       }
       // In-plane position must move along the normal only.
       for (int k = 0; k < 3; ++k) {
@@ -397,8 +446,11 @@ SliceStack stack_slices(std::vector<DicomSlice>& slices, const DicomSeries* chos
   return SliceStack{row, col, normal, dz};
 }
 
-/// The voxels of the sorted slices as [1, I, J, K]; GDCM applies each slice's RescaleSlope/Intercept.
-void read_series_voxels(const std::vector<DicomSlice>& slices, const std::string& folder, Image& img) {
+/// The voxels of the sorted slices as [1, I, J, K]; GDCM applies each slice's
+/// RescaleSlope/Intercept.
+void read_series_voxels(const std::vector<DicomSlice>& slices,
+                        const std::string& folder,
+                        Image& img) {
   std::vector<std::string> files;
   for (const auto& s : slices) files.push_back(s.file);
   try {
@@ -416,7 +468,8 @@ void read_series_voxels(const std::vector<DicomSlice>& slices, const std::string
     at::Tensor t = at::empty({static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]),
                               static_cast<int64_t>(size[0])},
                              at::kFloat);
-    std::memcpy(t.data_ptr(), out->GetBufferPointer(), static_cast<std::size_t>(t.numel()) * sizeof(float));
+    std::memcpy(t.data_ptr(), out->GetBufferPointer(),
+                static_cast<std::size_t>(t.numel()) * sizeof(float));
     t = t.permute({2, 1, 0}).unsqueeze(0).contiguous();
     // Integral results (e.g. CT in HU) stay integral, as most readers return them.
     const bool integral = at::equal(t, t.round());

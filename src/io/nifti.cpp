@@ -2,14 +2,13 @@
 // into memory (gzip inflated by libdeflate, 2-3x faster than zlib), the header is converted by
 // libnifti2, and the voxels are taken at vox_offset. .hdr/.img pairs go through nifti_image_read.
 
-#include <nifti/nifti2_io.h>
-
-#include <ATen/ATen.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+
+#include <ATen/ATen.h>
+#include <nifti/nifti2_io.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
@@ -64,7 +63,9 @@ void swap_bytes(char* data, std::size_t count, int width) {
 
 // Raw little/big-endian element buffer -> tensor of the mapped dtype, shape [T, K, J, I] in
 // C order (which is the file's I-fastest order).
-at::Tensor buffer_to_tensor(const char* data, const DtypeInfo& dt, const std::vector<int64_t>& shape,
+at::Tensor buffer_to_tensor(const char* data,
+                            const DtypeInfo& dt,
+                            const std::vector<int64_t>& shape,
                             bool swap) {
   int64_t n = 1;
   for (auto s : shape) n *= s;
@@ -127,12 +128,16 @@ nifti_dmat44 to_dmat(const Affine& a) {
 }
 
 // Builds the Image from a converted header and the voxel bytes.
-Image make_image(const std::string& path, const nifti_image* nim, const char* voxels,
-                 std::size_t available, bool swap) {
+Image make_image(const std::string& path,
+                 const nifti_image* nim,
+                 const char* voxels,
+                 std::size_t available,
+                 bool swap) {
   const DtypeInfo* dt = dtype_by_code(nim->datatype);
   if (!dt) {
-    throw IoError(path, std::string("unsupported NIfTI datatype ") + nifti_datatype_string(nim->datatype) +
-                            " (" + std::to_string(nim->datatype) + ")");
+    throw IoError(path, std::string("unsupported NIfTI datatype ") +
+                            nifti_datatype_string(nim->datatype) + " (" +
+                            std::to_string(nim->datatype) + ")");
   }
   const int ndim = static_cast<int>(nim->ndim);
   if (ndim < 1 || ndim > 7) throw IoError(path, "invalid dim[0] = " + std::to_string(ndim));
@@ -149,8 +154,8 @@ Image make_image(const std::string& path, const nifti_image* nim, const char* vo
   }
   const std::size_t need = static_cast<std::size_t>(nvox) * dt->bytes;
   if (available < need) {
-    throw IoError(path, fmt::format("truncated: expected {} bytes of voxel data, found {}", need,
-                                    available));
+    throw IoError(
+        path, fmt::format("truncated: expected {} bytes of voxel data, found {}", need, available));
   }
   // C-order shape of the file's data: [C, K, J, I] (or [C, J, I]).
   std::vector<int64_t> shape = {channels};
@@ -164,16 +169,18 @@ Image make_image(const std::string& path, const nifti_image* nim, const char* vo
   Image img;
   img.source = path;
   img.file_dtype = dt->name;
-  img.meta["format"] = nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2
-                           ? "NIfTI-2"
-                           : (nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : "NIfTI-1");
+  img.meta["format"] =
+      nim->nifti_type == NIFTI_FTYPE_NIFTI2_1 || nim->nifti_type == NIFTI_FTYPE_NIFTI2_2
+          ? "NIfTI-2"
+          : (nim->nifti_type == NIFTI_FTYPE_ANALYZE ? "ANALYZE-7.5" : "NIfTI-1");
   img.meta["qform_code"] = std::to_string(nim->qform_code);
   img.meta["sform_code"] = std::to_string(nim->sform_code);
   if (nim->descrip[0]) img.meta["descrip"] = std::string(nim->descrip, strnlen(nim->descrip, 80));
 
   // Intensity scaling as nibabel applies it: slope 0 or NaN means "no scaling".
   const double slope = nim->scl_slope, inter = nim->scl_inter;
-  if (std::isfinite(slope) && slope != 0.0 && !(slope == 1.0 && (inter == 0.0 || !std::isfinite(inter)))) {
+  if (std::isfinite(slope) && slope != 0.0 &&
+      !(slope == 1.0 && (inter == 0.0 || !std::isfinite(inter)))) {
     t = t.to(at::kFloat).mul_(slope).add_(std::isfinite(inter) ? inter : 0.0);
     img.file_dtype = "float32";
     img.meta["scl_slope"] = fmt::format("{}", slope);
@@ -209,17 +216,27 @@ at::ScalarType tensor_dtype_for(const std::string& file_dtype) {
 
 std::string file_dtype_for(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kByte: return "uint8";
-    case at::kChar: return "int8";
-    case at::kShort: return "int16";
-    case at::kInt: return "int32";
-    case at::kLong: return "int64";
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kBool: return "uint8";
+    case at::kByte:
+      return "uint8";
+    case at::kChar:
+      return "int8";
+    case at::kShort:
+      return "int16";
+    case at::kInt:
+      return "int32";
+    case at::kLong:
+      return "int64";
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kBool:
+      return "uint8";
     case at::kHalf:
-    case at::kBFloat16: return "float32";
-    default: throw NotSupported(std::string("cannot store tensors of type ") + c10::toString(dtype));
+    case at::kBFloat16:
+      return "float32";
+    default:
+      throw NotSupported(std::string("cannot store tensors of type ") + c10::toString(dtype));
   }
 }
 
@@ -232,7 +249,8 @@ Image read_nifti(const std::string& path) {
     const std::string lower = to_lower(path);
     const bool gz = ends_with(lower, ".gz");
     const std::string stem = path.substr(0, path.size() - (gz ? 7 : 4));
-    const std::string hdr = stem + (gz ? ".hdr.gz" : ".hdr"), img = stem + (gz ? ".img.gz" : ".img");
+    const std::string hdr = stem + (gz ? ".hdr.gz" : ".hdr"),
+                      img = stem + (gz ? ".img.gz" : ".img");
     for (const auto& part : {hdr, img}) {
       if (!std::filesystem::exists(part, ec)) {
         throw IoError(path, "header/image pair is incomplete: " + part + " does not exist");
@@ -278,7 +296,8 @@ Image read_nifti(const std::string& path) {
   if (offset < min_offset && nim->nifti_type != NIFTI_FTYPE_ANALYZE) {
     throw IoError(path, "invalid vox_offset " + std::to_string(offset));
   }
-  if (offset > bytes.size()) throw IoError(path, "truncated: vox_offset lies past the end of the file");
+  if (offset > bytes.size())
+    throw IoError(path, "truncated: vox_offset lies past the end of the file");
   auto img = make_image(path, nim.get(), bytes.data() + offset, bytes.size() - offset, swap);
   img.meta["format"] = is_n2 ? "NIfTI-2" : "NIfTI-1";
   return img;
@@ -287,9 +306,11 @@ Image read_nifti(const std::string& path) {
 void write_nifti(const Image& image, const std::string& path) {
   const int spatial = image.spatial_dims();
   if (spatial != 2 && spatial != 3) {
-    throw IoError(path, "NIfTI writer needs a 2D or 3D image, got " + std::to_string(spatial) + "D");
+    throw IoError(path,
+                  "NIfTI writer needs a 2D or 3D image, got " + std::to_string(spatial) + "D");
   }
-  std::string name = image.file_dtype.empty() ? file_dtype_for(image.data.scalar_type()) : image.file_dtype;
+  std::string name =
+      image.file_dtype.empty() ? file_dtype_for(image.data.scalar_type()) : image.file_dtype;
   const DtypeInfo* dt = dtype_by_name(name);
   if (!dt) dt = dtype_by_name(file_dtype_for(image.data.scalar_type()));
   // Keep the file's element type only if the tensor type maps to it without loss.
@@ -367,7 +388,8 @@ void write_nifti(const Image& image, const std::string& path) {
                        (spatial > 2 && sp[2] > 32767) || image.channels() > 32767;
   if (!need_n2) {
     nifti_1_header h;
-    if (nifti_convert_nim2n1hdr(nim.get(), &h) != 0) throw IoError(path, "cannot build NIfTI-1 header");
+    if (nifti_convert_nim2n1hdr(nim.get(), &h) != 0)
+      throw IoError(path, "cannot build NIfTI-1 header");
     std::memcpy(h.magic, "n+1\0", 4);
     h.vox_offset = 352;
     out.resize(352 + nbytes);
@@ -376,7 +398,8 @@ void write_nifti(const Image& image, const std::string& path) {
     std::memcpy(out.data() + 352, raw.data_ptr(), nbytes);
   } else {
     nifti_2_header h;
-    if (nifti_convert_nim2n2hdr(nim.get(), &h) != 0) throw IoError(path, "cannot build NIfTI-2 header");
+    if (nifti_convert_nim2n2hdr(nim.get(), &h) != 0)
+      throw IoError(path, "cannot build NIfTI-2 header");
     std::memcpy(h.magic, "n+2\0\r\n\032\n", 8);
     h.vox_offset = 544;
     out.resize(544 + nbytes);

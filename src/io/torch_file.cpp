@@ -1,16 +1,16 @@
 #include "io/torch_file.h"
 
-#include <ATen/ATen.h>
-#include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-
 #include <cstring>
 #include <filesystem>
 #include <functional>
 
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/strings.h"
+#include <caffe2/serialize/inline_container.h>
 
 namespace barton::io {
 
@@ -26,10 +26,11 @@ namespace {
 
 at::ScalarType storage_dtype(const std::string& name, const std::string& path) {
   static const std::map<std::string, at::ScalarType> kTypes = {
-      {"FloatStorage", at::kFloat},   {"DoubleStorage", at::kDouble}, {"HalfStorage", at::kHalf},
-      {"BFloat16Storage", at::kBFloat16}, {"LongStorage", at::kLong}, {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},   {"CharStorage", at::kChar},     {"ByteStorage", at::kByte},
-      {"BoolStorage", at::kBool}};
+      {"FloatStorage", at::kFloat}, {"DoubleStorage", at::kDouble},
+      {"HalfStorage", at::kHalf},   {"BFloat16Storage", at::kBFloat16},
+      {"LongStorage", at::kLong},   {"IntStorage", at::kInt},
+      {"ShortStorage", at::kShort}, {"CharStorage", at::kChar},
+      {"ByteStorage", at::kByte},   {"BoolStorage", at::kBool}};
   const auto it = kTypes.find(name);
   if (it == kTypes.end()) throw IoError(path, "unsupported tensor storage type torch." + name);
   return it->second;
@@ -37,7 +38,9 @@ at::ScalarType storage_dtype(const std::string& name, const std::string& path) {
 
 class Unpickler {
  public:
-  Unpickler(std::string_view data, std::string path, std::function<at::Tensor(const std::string&, at::ScalarType, int64_t)> storage)
+  Unpickler(std::string_view data,
+            std::string path,
+            std::function<at::Tensor(const std::string&, at::ScalarType, int64_t)> storage)
       : d_(data), path_(std::move(path)), storage_(std::move(storage)) {}
 
   PyValue run() {
@@ -45,7 +48,8 @@ class Unpickler {
       const uint8_t op = u8();
       if (op == '.') return pop();  // STOP
       if (!load_value(op) && !build_container(op) && !call_or_build(op))
-        throw IoError(path_, fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
+        throw IoError(path_,
+                      fmt::format("unsupported pickle opcode 0x{:02x} at byte {}", op, pos_ - 1));
     }
   }
 
@@ -53,44 +57,88 @@ class Unpickler {
   /// Framing, memo and scalar opcodes. False for others.
   bool load_value(uint8_t op) {
     switch (op) {
-      case 0x80: u8(); return true;                       // PROTO
-      case 0x95: pos_ += 8; return true;                  // FRAME
-      case '}': push(dict()); return true;                // EMPTY_DICT
-      case ']': push(list()); return true;                // EMPTY_LIST
-      case ')': push(tuple({})); return true;             // EMPTY_TUPLE
-      case '(': marks_.push_back(stack_.size()); return true;
-      case 'c': {                                   // GLOBAL
+      case 0x80:
+        u8();
+        return true;  // PROTO
+      case 0x95:
+        pos_ += 8;
+        return true;  // FRAME
+      case '}':
+        push(dict());
+        return true;  // EMPTY_DICT
+      case ']':
+        push(list());
+        return true;  // EMPTY_LIST
+      case ')':
+        push(tuple({}));
+        return true;  // EMPTY_TUPLE
+      case '(':
+        marks_.push_back(stack_.size());
+        return true;
+      case 'c': {  // GLOBAL
         auto mod = line(), name = line();
         push(PyValue{PyValue::Global{mod, name}});
         return true;
       }
-      case 0x93: {                                  // STACK_GLOBAL
+      case 0x93: {  // STACK_GLOBAL
         auto name = pop(), mod = pop();
         push(PyValue{PyValue::Global{std::get<std::string>(mod.v), std::get<std::string>(name.v)}});
         return true;
       }
-      case 'q': memo_[u8()] = top(); return true;         // BINPUT
-      case 'r': memo_[u32()] = top(); return true;        // LONG_BINPUT
-      case 0x94: memo_[memo_.size()] = top(); return true;  // MEMOIZE
-      case 'h': push(memo(u8())); return true;            // BINGET
-      case 'j': push(memo(u32())); return true;           // LONG_BINGET
-      case 'X': push(PyValue{bytes(u32())}); return true;  // BINUNICODE
-      case 0x8c: push(PyValue{bytes(u8())}); return true;  // SHORT_BINUNICODE
-      case 0x8d: push(PyValue{bytes(static_cast<std::size_t>(u64()))}); return true;
-      case 'T': push(PyValue{bytes(u32())}); return true;  // BINSTRING
-      case 'U': push(PyValue{bytes(u8())}); return true;   // SHORT_BINSTRING
-      case 'B': push(PyValue{bytes(u32())}); return true;  // BINBYTES
-      case 'C': push(PyValue{bytes(u8())}); return true;   // SHORT_BINBYTES
-      case 'J': push(PyValue{static_cast<int64_t>(static_cast<int32_t>(u32()))}); return true;
-      case 'K': push(PyValue{static_cast<int64_t>(u8())}); return true;
+      case 'q':
+        memo_[u8()] = top();
+        return true;  // BINPUT
+      case 'r':
+        memo_[u32()] = top();
+        return true;  // LONG_BINPUT
+      case 0x94:
+        memo_[memo_.size()] = top();
+        return true;  // MEMOIZE
+      case 'h':
+        push(memo(u8()));
+        return true;  // BINGET
+      case 'j':
+        push(memo(u32()));
+        return true;  // LONG_BINGET
+      case 'X':
+        push(PyValue{bytes(u32())});
+        return true;  // BINUNICODE
+      case 0x8c:
+        push(PyValue{bytes(u8())});
+        return true;  // SHORT_BINUNICODE
+      case 0x8d:
+        push(PyValue{bytes(static_cast<std::size_t>(u64()))});
+        return true;
+      case 'T':
+        push(PyValue{bytes(u32())});
+        return true;  // BINSTRING
+      case 'U':
+        push(PyValue{bytes(u8())});
+        return true;  // SHORT_BINSTRING
+      case 'B':
+        push(PyValue{bytes(u32())});
+        return true;  // BINBYTES
+      case 'C':
+        push(PyValue{bytes(u8())});
+        return true;  // SHORT_BINBYTES
+      case 'J':
+        push(PyValue{static_cast<int64_t>(static_cast<int32_t>(u32()))});
+        return true;
+      case 'K':
+        push(PyValue{static_cast<int64_t>(u8())});
+        return true;
       case 'M': {
         const uint16_t v = u8() | (static_cast<uint16_t>(u8()) << 8);
         push(PyValue{static_cast<int64_t>(v)});
         return true;
       }
-      case 0x8a: push(PyValue{long_n(u8())}); return true;   // LONG1
-      case 0x8b: push(PyValue{long_n(u32())}); return true;  // LONG4
-      case 'G': {                                       // BINFLOAT (big endian)
+      case 0x8a:
+        push(PyValue{long_n(u8())});
+        return true;  // LONG1
+      case 0x8b:
+        push(PyValue{long_n(u32())});
+        return true;  // LONG4
+      case 'G': {     // BINFLOAT (big endian)
         uint64_t bits = 0;
         for (int i = 0; i < 8; ++i) bits = (bits << 8) | u8();
         double dv;
@@ -98,9 +146,15 @@ class Unpickler {
         push(PyValue{dv});
         return true;
       }
-      case 'N': push(PyValue{PyValue::None{}}); return true;
-      case 0x88: push(PyValue{true}); return true;
-      case 0x89: push(PyValue{false}); return true;
+      case 'N':
+        push(PyValue{PyValue::None{}});
+        return true;
+      case 0x88:
+        push(PyValue{true});
+        return true;
+      case 0x89:
+        push(PyValue{false});
+        return true;
       default:
         return false;
     }
@@ -109,7 +163,9 @@ class Unpickler {
   /// Tuple, list and dict opcodes. False for others.
   bool build_container(uint8_t op) {
     switch (op) {
-      case 't': push(tuple(pop_mark())); return true;
+      case 't':
+        push(tuple(pop_mark()));
+        return true;
       case 0x85: {
         auto a = pop();
         push(tuple({a}));
@@ -146,7 +202,8 @@ class Unpickler {
       case 'd': {
         auto items = pop_mark();
         auto dv = dict();
-        for (std::size_t i = 0; i + 1 < items.size(); i += 2) std::get<std::shared_ptr<PyDict>>(dv.v)->push_back({items[i], items[i + 1]});
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+          std::get<std::shared_ptr<PyDict>>(dv.v)->push_back({items[i], items[i + 1]});
         push(dv);
         return true;
       }
@@ -158,7 +215,8 @@ class Unpickler {
       case 'u': {
         auto items = pop_mark();
         auto& dct = as_dict(top());
-        for (std::size_t i = 0; i + 1 < items.size(); i += 2) dct.push_back({items[i], items[i + 1]});
+        for (std::size_t i = 0; i + 1 < items.size(); i += 2)
+          dct.push_back({items[i], items[i + 1]});
         return true;
       }
       default:
@@ -166,7 +224,8 @@ class Unpickler {
     }
   }
 
-  /// Globals applied to arguments, object state and persistent ids (tensor storages). False for others.
+  /// Globals applied to arguments, object state and persistent ids (tensor storages). False for
+  /// others.
   bool call_or_build(uint8_t op) {
     switch (op) {
       case 'R': {  // REDUCE
@@ -179,7 +238,8 @@ class Unpickler {
         push(call(cls, args));
         return true;
       }
-      case 'b': {  // BUILD: state on an object; dict attributes (OrderedDict._metadata) are not needed
+      case 'b': {  // BUILD: state on an object; dict attributes (OrderedDict._metadata) are not
+                   // needed
         pop();
         return true;
       }
@@ -253,7 +313,9 @@ class Unpickler {
   }
   static PyValue dict() { return PyValue{std::make_shared<PyDict>()}; }
   static PyValue list() { return PyValue{std::make_shared<PyList>()}; }
-  static PyValue tuple(std::vector<PyValue> items) { return PyValue{std::make_shared<PyList>(std::move(items))}; }
+  static PyValue tuple(std::vector<PyValue> items) {
+    return PyValue{std::make_shared<PyList>(std::move(items))};
+  }
   PyList& as_list(PyValue& v) {
     if (auto* l = std::get_if<std::shared_ptr<PyList>>(&v.v)) return **l;
     throw IoError(path_, "corrupt pickle (APPEND to a non-list)");
@@ -296,7 +358,8 @@ class Unpickler {
     if (name == "collections.OrderedDict") return dict();
     // LibTorch's pickler (torch::pickle_save) tags typed containers: restore_type_tag(value, type)
     // and build_intlist / build_doublelist / ... (list) all return their first argument.
-    if (name == "torch.jit._pickle.restore_type_tag" || name.rfind("torch.jit._pickle.build_", 0) == 0) {
+    if (name == "torch.jit._pickle.restore_type_tag" ||
+        name.rfind("torch.jit._pickle.build_", 0) == 0) {
       return args_of(args).at(0);
     }
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
@@ -307,7 +370,8 @@ class Unpickler {
       const auto size = ints(a[2]), stride = ints(a[3]);
       return PyValue{storage.as_strided(size, stride, offset)};
     }
-    if (name == "torch._utils._rebuild_parameter" || name == "torch._utils._rebuild_parameter_with_state") {
+    if (name == "torch._utils._rebuild_parameter" ||
+        name == "torch._utils._rebuild_parameter_with_state") {
       return args_of(args).at(0);
     }
     if (name == "torch.Size" || name == "builtins.tuple" || name == "builtins.list") {
@@ -315,7 +379,8 @@ class Unpickler {
       return a.empty() ? tuple({}) : a[0];
     }
     if (name == "builtins.set" || name == "builtins.frozenset") return tuple({});
-    if (name == "torch.device") return args_of(args).empty() ? PyValue{std::string("cpu")} : args_of(args)[0];
+    if (name == "torch.device")
+      return args_of(args).empty() ? PyValue{std::string("cpu")} : args_of(args)[0];
     // Anything else (numpy scalars, custom classes): kept opaque, fails only if used as a tensor.
     auto copy = std::make_shared<PyList>();
     if (const auto* l = std::get_if<std::shared_ptr<PyList>>(&args.v)) *copy = **l;
@@ -337,7 +402,8 @@ std::vector<std::pair<std::string, at::Tensor>> tensor_items(const PyValue& dict
   std::vector<std::pair<std::string, at::Tensor>> out;
   if (!dict.is_dict()) return out;
   for (const auto& [k, v] : *std::get<std::shared_ptr<PyDict>>(dict.v)) {
-    if (k.is_string() && v.is_tensor()) out.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
+    if (k.is_string() && v.is_tensor())
+      out.emplace_back(std::get<std::string>(k.v), std::get<at::Tensor>(v.v));
   }
   return out;
 }
@@ -371,11 +437,13 @@ PyValue load_torch_file(const std::string& path) {
   } catch (const Error&) {
     throw;
   } catch (const c10::Error& e) {
-    throw IoError(path, std::string("not a readable torch.save archive: ") + e.what_without_backtrace());
+    throw IoError(path,
+                  std::string("not a readable torch.save archive: ") + e.what_without_backtrace());
   }
 }
 
-std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, const std::string& key) {
+std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path,
+                                                       const std::string& key) {
   const auto root = load_torch_file(path);
   auto as_state = [](const PyValue& v, std::map<std::string, at::Tensor>& out) {
     if (!v.is_dict()) return false;
@@ -389,8 +457,9 @@ std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, 
   };
   std::map<std::string, at::Tensor> out;
   if (key.empty() && as_state(root, out)) return out;
-  std::vector<std::string> tried = key.empty() ? std::vector<std::string>{"model", "state_dict", "network", "net"}
-                                               : std::vector<std::string>{key};
+  std::vector<std::string> tried =
+      key.empty() ? std::vector<std::string>{"model", "state_dict", "network", "net"}
+                  : std::vector<std::string>{key};
   for (const auto& k : tried) {
     if (const auto* v = root.get(k); v && as_state(*v, out)) return out;
   }
@@ -400,19 +469,23 @@ std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, 
       if (const auto* s = std::get_if<std::string>(&k.v)) keys.push_back(*s);
     }
   }
-  throw IoError(path, "no state_dict found under " + join(tried, ", ") + " (top-level keys: " +
-                          (keys.empty() ? "none" : join(keys, ", ")) + ")");
+  throw IoError(path, "no state_dict found under " + join(tried, ", ") +
+                          " (top-level keys: " + (keys.empty() ? "none" : join(keys, ", ")) + ")");
 }
 
-void save_checkpoint_file(const std::string& path, const std::map<std::string, at::Tensor>& state,
-                          const std::map<std::string, double>& scalars, const std::string& state_key) {
+void save_checkpoint_file(const std::string& path,
+                          const std::map<std::string, at::Tensor>& state,
+                          const std::map<std::string, double>& scalars,
+                          const std::string& state_key) {
   c10::Dict<std::string, at::Tensor> sd;
   for (const auto& [k, v] : state) sd.insert(k, v.detach().cpu().contiguous());
   c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
   root.insert(state_key, sd);
   for (const auto& [k, v] : scalars) {
-    if (v == static_cast<double>(static_cast<int64_t>(v))) root.insert(k, static_cast<int64_t>(v));
-    else root.insert(k, v);
+    if (v == static_cast<double>(static_cast<int64_t>(v)))
+      root.insert(k, static_cast<int64_t>(v));
+    else
+      root.insert(k, v);
   }
   const auto bytes = torch::jit::pickle_save(root);
   write_file_atomic(path, std::string_view(bytes.data(), bytes.size()));

@@ -29,8 +29,16 @@ struct PyValue {
     std::string cls;
     std::shared_ptr<PyList> args;
   };
-  std::variant<None, bool, int64_t, double, std::string, std::shared_ptr<PyList>, std::shared_ptr<PyDict>, at::Tensor,
-               Global, Object>
+  std::variant<None,
+               bool,
+               int64_t,
+               double,
+               std::string,
+               std::shared_ptr<PyList>,
+               std::shared_ptr<PyDict>,
+               at::Tensor,
+               Global,
+               Object>
       v;
   bool is_dict() const { return std::holds_alternative<std::shared_ptr<PyDict>>(v); }
   bool is_tensor() const { return std::holds_alternative<at::Tensor>(v); }
@@ -48,11 +56,15 @@ PyValue load_torch_file(const std::string& path);
 /// The state_dict inside a torch.save file: the file itself when it is a dict of tensors, else the
 /// entry under `key` (default "model", then "state_dict", "network", "net"), as MONAI / Clara
 /// checkpoints wrap it. Throws IoError with the keys that exist when none fits.
-std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path, const std::string& key = "");
+std::map<std::string, at::Tensor> load_state_dict_file(const std::string& path,
+                                                       const std::string& key = "");
 
-/// Writes named tensors (plus integer and float entries) so that Python's torch.load returns a dict:
+/// Writes named tensors (plus integer and float entries) so that Python's torch.load returns a
+/// dict:
 /// {"model": {key: tensor}, <scalars>}. LibTorch's pickle_save format. Written atomically.
-void save_checkpoint_file(const std::string& path, const std::map<std::string, at::Tensor>& state,
-                          const std::map<std::string, double>& scalars = {}, const std::string& state_key = "model");
+void save_checkpoint_file(const std::string& path,
+                          const std::map<std::string, at::Tensor>& state,
+                          const std::map<std::string, double>& scalars = {},
+                          const std::string& state_key = "model");
 
 }  // namespace barton::io

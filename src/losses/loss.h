@@ -1,7 +1,7 @@
 #pragma once
 /// Segmentation losses with MONAI's names, arguments and formulas (monai/losses;
-/// docs/monai-semantics-nn.md). input: [B, C, *spatial] logits or probabilities; target: [B, C, ...]
-/// one-hot or [B, 1, ...] class indices.
+/// docs/monai-semantics-nn.md). input: [B, C, *spatial] logits or probabilities; target: [B, C,
+/// ...] one-hot or [B, 1, ...] class indices.
 
 #include <torch/types.h>
 
@@ -16,7 +16,9 @@ class Loss {
   /// Scalar for reduction mean/sum; per-(batch, channel) values for "none".
   virtual torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& target) const = 0;
   /// Masked losses (MaskedDiceLoss) take a [B, 1, *spatial] 0/1 mask; others ignore it.
-  virtual torch::Tensor forward(const torch::Tensor& input, const torch::Tensor& target, const torch::Tensor& mask) const {
+  virtual torch::Tensor forward(const torch::Tensor& input,
+                                const torch::Tensor& target,
+                                const torch::Tensor& mask) const {
     (void)mask;
     return forward(input, target);
   }

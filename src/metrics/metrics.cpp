@@ -1,10 +1,10 @@
 #include "metrics/metrics.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -14,12 +14,14 @@ namespace barton::metrics {
 namespace {
 
 void check_shapes(const at::Tensor& p, const at::Tensor& y, const char* who) {
-  BARTON_CHECK(p.sizes() == y.sizes(), "{}: y_pred has shape [{}] but y has [{}]", who, fmt::join(p.sizes(), ", "),
-               fmt::join(y.sizes(), ", "));
+  BARTON_CHECK(p.sizes() == y.sizes(), "{}: y_pred has shape [{}] but y has [{}]", who,
+               fmt::join(p.sizes(), ", "), fmt::join(y.sizes(), ", "));
   BARTON_CHECK(p.dim() >= 3, "{}: expected [B, C, *spatial] one-hot tensors", who);
 }
 
-std::pair<at::Tensor, at::Tensor> select(const at::Tensor& p, const at::Tensor& y, bool include_background) {
+std::pair<at::Tensor, at::Tensor> select(const at::Tensor& p,
+                                         const at::Tensor& y,
+                                         bool include_background) {
   if (include_background || p.size(1) == 1) return {p.to(at::kBool), y.to(at::kBool)};
   return {p.slice(1, 1).to(at::kBool), y.slice(1, 1).to(at::kBool)};
 }
@@ -28,7 +30,12 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // 1-D squared distance transform (Felzenszwalb & Huttenlocher) in place over f[0..n), stride s.
-void dt1d(double* f, int64_t n, int64_t stride, double w2, std::vector<double>& d, std::vector<int64_t>& v,
+void dt1d(double* f,
+          int64_t n,
+          int64_t stride,
+          double w2,
+          std::vector<double>& d,
+          std::vector<int64_t>& v,
           std::vector<double>& z) {
   d.resize(n);
   v.resize(n);
@@ -73,11 +80,15 @@ void dt1d(double* f, int64_t n, int64_t stride, double w2, std::vector<double>& 
 }
 
 // Values of `dist` at the voxels of `mask` (flattened).
-at::Tensor at_voxels(const at::Tensor& dist, const at::Tensor& mask) { return dist.masked_select(mask); }
+at::Tensor at_voxels(const at::Tensor& dist, const at::Tensor& mask) {
+  return dist.masked_select(mask);
+}
 
 // MONAI's get_surface_distance(pred_edges, gt_edges): distances from each pred edge voxel to the
 // nearest gt edge voxel; gt empty -> inf for each pred edge; pred empty -> inf for each gt edge.
-at::Tensor surface_distances(const at::Tensor& pe, const at::Tensor& ge, const std::vector<double>& spacing) {
+at::Tensor surface_distances(const at::Tensor& pe,
+                             const at::Tensor& ge,
+                             const std::vector<double>& spacing) {
   if (!ge.any().item<bool>()) return at::full({pe.sum().item<int64_t>()}, kInf, at::kDouble);
   if (!pe.any().item<bool>()) return at::full({ge.sum().item<int64_t>()}, kInf, at::kDouble);
   return at_voxels(distance_to(ge, spacing), pe);
@@ -105,7 +116,8 @@ at::Tensor distance_to(const at::Tensor& sites_in, const std::vector<double>& sp
   const int64_t r = sites.dim();
   std::vector<double> spacing = spacing_in;
   spacing.resize(r, 1.0);
-  auto f = at::where(sites, at::zeros({}, at::kDouble), at::full({}, kInf, at::kDouble)).contiguous();
+  auto f =
+      at::where(sites, at::zeros({}, at::kDouble), at::full({}, kInf, at::kDouble)).contiguous();
   if (!sites.any().item<bool>()) return f;
   double* data = f.data_ptr<double>();
   const auto sizes = f.sizes().vec();
@@ -148,7 +160,10 @@ at::Tensor edges(const at::Tensor& mask_in) {
   return mask & eroded.logical_not();
 }
 
-at::Tensor dice(const at::Tensor& y_pred, const at::Tensor& y_in, bool include_background, bool ignore_empty) {
+at::Tensor dice(const at::Tensor& y_pred,
+                const at::Tensor& y_in,
+                bool include_background,
+                bool ignore_empty) {
   check_shapes(y_pred, y_in, "DiceMetric");
   auto [p, y] = select(y_pred, y_in, include_background);
   std::vector<int64_t> axes;
@@ -157,12 +172,17 @@ at::Tensor dice(const at::Tensor& y_pred, const at::Tensor& y_in, bool include_b
   const auto inter = (pd * yd).sum(axes), ys = yd.sum(axes), ps = pd.sum(axes);
   auto f = 2.0 * inter / (ys + ps);
   const auto empty_gt = ys == 0;
-  const auto empty_fill = ignore_empty ? at::full_like(f, kNaN) : at::where(ps == 0, at::ones_like(f), at::zeros_like(f));
+  const auto empty_fill = ignore_empty ? at::full_like(f, kNaN)
+                                       : at::where(ps == 0, at::ones_like(f), at::zeros_like(f));
   return at::where(empty_gt, empty_fill, f);
 }
 
-at::Tensor hausdorff(const at::Tensor& y_pred, const at::Tensor& y_in, bool include_background, std::optional<double> percentile,
-                     bool directed, const std::vector<double>& spacing) {
+at::Tensor hausdorff(const at::Tensor& y_pred,
+                     const at::Tensor& y_in,
+                     bool include_background,
+                     std::optional<double> percentile,
+                     bool directed,
+                     const std::vector<double>& spacing) {
   check_shapes(y_pred, y_in, "HausdorffDistanceMetric");
   auto [p, y] = select(y_pred, y_in, include_background);
   auto out = at::empty({p.size(0), p.size(1)}, at::kDouble);
@@ -182,7 +202,10 @@ at::Tensor hausdorff(const at::Tensor& y_pred, const at::Tensor& y_in, bool incl
   return out;
 }
 
-at::Tensor surface_distance(const at::Tensor& y_pred, const at::Tensor& y_in, bool include_background, bool symmetric,
+at::Tensor surface_distance(const at::Tensor& y_pred,
+                            const at::Tensor& y_in,
+                            bool include_background,
+                            bool symmetric,
                             const std::vector<double>& spacing) {
   check_shapes(y_pred, y_in, "SurfaceDistanceMetric");
   auto [p, y] = select(y_pred, y_in, include_background);
@@ -198,30 +221,39 @@ at::Tensor surface_distance(const at::Tensor& y_pred, const at::Tensor& y_in, bo
   return out;
 }
 
-at::Tensor surface_dice(const at::Tensor& y_pred, const at::Tensor& y_in, const std::vector<double>& thresholds,
-                        bool include_background, const std::vector<double>& spacing) {
+at::Tensor surface_dice(const at::Tensor& y_pred,
+                        const at::Tensor& y_in,
+                        const std::vector<double>& thresholds,
+                        bool include_background,
+                        const std::vector<double>& spacing) {
   check_shapes(y_pred, y_in, "SurfaceDiceMetric");
   auto [p, y] = select(y_pred, y_in, include_background);
   BARTON_CHECK(static_cast<int64_t>(thresholds.size()) == p.size(1),
-               "SurfaceDiceMetric: {} class_thresholds for {} classes", thresholds.size(), p.size(1));
+               "SurfaceDiceMetric: {} class_thresholds for {} classes", thresholds.size(),
+               p.size(1));
   auto out = at::empty({p.size(0), p.size(1)}, at::kDouble);
   for (int64_t b = 0; b < p.size(0); ++b) {
     for (int64_t c = 0; c < p.size(1); ++c) {
       const auto pe = edges(p[b][c]), ge = edges(y[b][c]);
       const auto d1 = surface_distances(pe, ge, spacing), d2 = surface_distances(ge, pe, spacing);
-      const int64_t complete = (pe.any().item<bool>() || ge.any().item<bool>()) ? d1.numel() + d2.numel() : 0;
+      const int64_t complete =
+          (pe.any().item<bool>() || ge.any().item<bool>()) ? d1.numel() + d2.numel() : 0;
       if (!pe.any().item<bool>() && !ge.any().item<bool>()) {
         out[b][c] = kNaN;
         continue;
       }
-      const auto correct = (d1 <= thresholds[c]).sum().item<int64_t>() + (d2 <= thresholds[c]).sum().item<int64_t>();
-      out[b][c] = complete == 0 ? kNaN : static_cast<double>(correct) / static_cast<double>(complete);
+      const auto correct =
+          (d1 <= thresholds[c]).sum().item<int64_t>() + (d2 <= thresholds[c]).sum().item<int64_t>();
+      out[b][c] =
+          complete == 0 ? kNaN : static_cast<double>(correct) / static_cast<double>(complete);
     }
   }
   return out;
 }
 
-at::Tensor confusion_counts(const at::Tensor& y_pred, const at::Tensor& y_in, bool include_background) {
+at::Tensor confusion_counts(const at::Tensor& y_pred,
+                            const at::Tensor& y_in,
+                            bool include_background) {
   check_shapes(y_pred, y_in, "ConfusionMatrixMetric");
   auto [p, y] = select(y_pred, y_in, include_background);
   std::vector<int64_t> axes;
@@ -238,28 +270,40 @@ at::Tensor confusion_counts(const at::Tensor& y_pred, const at::Tensor& y_in, bo
 }
 
 at::Tensor confusion_metric(const at::Tensor& counts, const std::string& raw) {
-  const auto tp = counts.select(-1, 0), fp = counts.select(-1, 1), tn = counts.select(-1, 2), fn = counts.select(-1, 3);
+  const auto tp = counts.select(-1, 0), fp = counts.select(-1, 1), tn = counts.select(-1, 2),
+             fn = counts.select(-1, 3);
   const auto p = tp + fn, n = fp + tn;
-  auto div = [](const at::Tensor& a, const at::Tensor& b) { return at::where(b == 0, at::full_like(a, kNaN), a / b); };
+  auto div = [](const at::Tensor& a, const at::Tensor& b) {
+    return at::where(b == 0, at::full_like(a, kNaN), a / b);
+  };
   const std::string name = to_lower(raw);
-  if (name == "sensitivity" || name == "recall" || name == "hit_rate" || name == "true_positive_rate" || name == "tpr") return div(tp, p);
-  if (name == "specificity" || name == "selectivity" || name == "true_negative_rate" || name == "tnr") return div(tn, n);
-  if (name == "precision" || name == "positive_predictive_value" || name == "ppv") return div(tp, tp + fp);
+  if (name == "sensitivity" || name == "recall" || name == "hit_rate" ||
+      name == "true_positive_rate" || name == "tpr")
+    return div(tp, p);
+  if (name == "specificity" || name == "selectivity" || name == "true_negative_rate" ||
+      name == "tnr")
+    return div(tn, n);
+  if (name == "precision" || name == "positive_predictive_value" || name == "ppv")
+    return div(tp, tp + fp);
   if (name == "negative_predictive_value" || name == "npv") return div(tn, tn + fn);
   if (name == "miss_rate" || name == "false_negative_rate" || name == "fnr") return div(fn, p);
   if (name == "fall_out" || name == "false_positive_rate" || name == "fpr") return div(fp, n);
   if (name == "false_discovery_rate" || name == "fdr") return div(fp, fp + tp);
   if (name == "false_omission_rate" || name == "for") return div(fn, fn + tn);
-  if (name == "threat_score" || name == "critical_success_index" || name == "ts" || name == "csi") return div(tp, tp + fn + fp);
+  if (name == "threat_score" || name == "critical_success_index" || name == "ts" || name == "csi")
+    return div(tp, tp + fn + fp);
   if (name == "accuracy" || name == "acc") return div(tp + tn, p + n);
   if (name == "balanced_accuracy" || name == "ba") return (div(tp, p) + div(tn, n)) / 2;
   if (name == "f1_score" || name == "f1") return div(2 * tp, 2 * tp + fn + fp);
   if (name == "matthews_correlation_coefficient" || name == "mcc") {
     return div(tp * tn - fp * fn, ((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)).sqrt());
   }
-  if (name == "fowlkes_mallows_index" || name == "fm") return (div(tp, tp + fp) * div(tp, p)).sqrt();
-  if (name == "informedness" || name == "bookmaker_informedness" || name == "bm") return div(tp, p) + div(tn, n) - 1;
-  if (name == "markedness" || name == "deltap" || name == "mk") return div(tp, tp + fp) + div(tn, tn + fn) - 1;
+  if (name == "fowlkes_mallows_index" || name == "fm")
+    return (div(tp, tp + fp) * div(tp, p)).sqrt();
+  if (name == "informedness" || name == "bookmaker_informedness" || name == "bm")
+    return div(tp, p) + div(tn, n) - 1;
+  if (name == "markedness" || name == "deltap" || name == "mk")
+    return div(tp, tp + fp) + div(tn, tn + fn) - 1;
   throw Error("unknown confusion matrix metric '" + raw + "'");
 }
 
@@ -293,7 +337,8 @@ at::Tensor reduce(const at::Tensor& f, const std::string& reduction) {
   if (reduction == "sum_batch") return filled.sum(0);
   if (reduction == "mean_channel") return mean({1});
   if (reduction == "sum_channel") return filled.sum(1);
-  throw Error("unknown reduction '" + reduction + "' (none, mean, sum, mean_batch, sum_batch, mean_channel, sum_channel)");
+  throw Error("unknown reduction '" + reduction +
+              "' (none, mean, sum, mean_batch, sum_batch, mean_channel, sum_channel)");
 }
 
 }  // namespace barton::metrics

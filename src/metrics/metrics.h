@@ -11,23 +11,37 @@
 
 namespace barton::metrics {
 
-at::Tensor dice(const at::Tensor& y_pred, const at::Tensor& y, bool include_background = true, bool ignore_empty = true);
+at::Tensor dice(const at::Tensor& y_pred,
+                const at::Tensor& y,
+                bool include_background = true,
+                bool ignore_empty = true);
 
 /// Hausdorff distance (max, or `percentile` e.g. 95), symmetric unless `directed`.
-at::Tensor hausdorff(const at::Tensor& y_pred, const at::Tensor& y, bool include_background = false,
-                     std::optional<double> percentile = std::nullopt, bool directed = false,
+at::Tensor hausdorff(const at::Tensor& y_pred,
+                     const at::Tensor& y,
+                     bool include_background = false,
+                     std::optional<double> percentile = std::nullopt,
+                     bool directed = false,
                      const std::vector<double>& spacing = {});
 
 /// Mean surface distance (pred -> gt; with `symmetric` both directions pooled: ASSD).
-at::Tensor surface_distance(const at::Tensor& y_pred, const at::Tensor& y, bool include_background = false,
-                            bool symmetric = false, const std::vector<double>& spacing = {});
+at::Tensor surface_distance(const at::Tensor& y_pred,
+                            const at::Tensor& y,
+                            bool include_background = false,
+                            bool symmetric = false,
+                            const std::vector<double>& spacing = {});
 
 /// Normalised surface Dice at per-class tolerances (mm), over the classes kept.
-at::Tensor surface_dice(const at::Tensor& y_pred, const at::Tensor& y, const std::vector<double>& class_thresholds,
-                        bool include_background = false, const std::vector<double>& spacing = {});
+at::Tensor surface_dice(const at::Tensor& y_pred,
+                        const at::Tensor& y,
+                        const std::vector<double>& class_thresholds,
+                        bool include_background = false,
+                        const std::vector<double>& spacing = {});
 
 /// [B, C, 4]: tp, fp, tn, fn.
-at::Tensor confusion_counts(const at::Tensor& y_pred, const at::Tensor& y, bool include_background = true);
+at::Tensor confusion_counts(const at::Tensor& y_pred,
+                            const at::Tensor& y,
+                            bool include_background = true);
 /// A named confusion-matrix metric (sensitivity, specificity, precision, f1 score, accuracy, ...)
 /// from counts [..., 4]; zero denominators give NaN.
 at::Tensor confusion_metric(const at::Tensor& counts, const std::string& name);
@@ -36,7 +50,8 @@ at::Tensor confusion_metric(const at::Tensor& counts, const std::string& name);
 /// the fraction of voxels whose predicted class (argmax over C) equals the label's. [B] float64.
 at::Tensor accuracy(const at::Tensor& y_pred, const at::Tensor& y);
 
-/// MONAI's do_metric_reduction, NaN-aware: none, mean, sum, mean_batch, sum_batch, mean_channel, sum_channel.
+/// MONAI's do_metric_reduction, NaN-aware: none, mean, sum, mean_batch, sum_batch, mean_channel,
+/// sum_channel.
 at::Tensor reduce(const at::Tensor& f, const std::string& reduction);
 
 /// Exact Euclidean distance transform: for every voxel, the distance to the nearest `true` voxel of

@@ -25,7 +25,9 @@ std::string find_file(const std::string& name, const fs::path& config_dir, const
 
 }  // namespace
 
-ConfigFiles locate_config(const std::string& path, const std::string& config, const std::string& env,
+ConfigFiles locate_config(const std::string& path,
+                          const std::string& config,
+                          const std::string& env,
                           const std::string& default_config) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path, "no such MMAR folder or config file");
@@ -35,12 +37,14 @@ ConfigFiles locate_config(const std::string& path, const std::string& config, co
     out.mmar_root = fs::path(path).lexically_normal().string();
     config_dir = fs::path(path) / "config";
     if (!fs::is_directory(config_dir, ec)) config_dir = fs::path(path);
-    out.config_path = find_file(config.empty() ? default_config : config, config_dir, "config file");
+    out.config_path =
+        find_file(config.empty() ? default_config : config, config_dir, "config file");
   } else {
     out.config_path = fs::path(path).lexically_normal().string();
     config_dir = fs::path(out.config_path).parent_path();
     if (config_dir.empty()) config_dir = ".";
-    out.mmar_root = config_dir.filename() == "config" ? config_dir.parent_path().string() : config_dir.string();
+    out.mmar_root =
+        config_dir.filename() == "config" ? config_dir.parent_path().string() : config_dir.string();
     if (out.mmar_root.empty()) out.mmar_root = ".";
     if (!config.empty()) out.config_path = find_file(config, config_dir, "config file");
   }

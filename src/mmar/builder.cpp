@@ -18,7 +18,8 @@ std::string section_pointer(const ResolvedConfig& config, const std::string& sec
   if (config.kind == ConfigKind::kEvaluate) return "";
   if (section == "train") return "/train";
   if (section == "validate" || section == "validation") {
-    if (!config.doc.has("validate")) throw ConfigError(config.doc.source(), "", "this config has no \"validate\" section");
+    if (!config.doc.has("validate"))
+      throw ConfigError(config.doc.source(), "", "this config has no \"validate\" section");
     return "/validate";
   }
   throw Error("unknown section '" + section + "' (use train or validate)");
@@ -29,7 +30,8 @@ ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
   std::size_t pos = 1;
   while (pos <= pointer.size() && !pointer.empty()) {
     const auto next = pointer.find('/', pos);
-    const auto token = pointer.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
+    const auto token =
+        pointer.substr(pos, next == std::string::npos ? std::string::npos : next - pos);
     n = n.is_array() ? n.at(static_cast<std::size_t>(std::stoul(token))) : n.at(token);
     if (next == std::string::npos) break;
     pos = next + 1;
@@ -37,9 +39,10 @@ ConfigNode node_at(const ConfigNode& doc, const std::string& pointer) {
   return n;
 }
 
-
-std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& config, const std::string& pointer,
-                                                      const Registries& registries, const BuildContext& ctx_in) {
+std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& config,
+                                                      const std::string& pointer,
+                                                      const Registries& registries,
+                                                      const BuildContext& ctx_in) {
   const auto list = node_at(config.doc, pointer);
   if (!list.is_array()) throw list.error("expected a list of transforms");
   BuildContext ctx = ctx_in;
@@ -57,7 +60,8 @@ std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& conf
   return chain;
 }
 
-std::vector<data::DataItem> section_datalist(const ResolvedConfig& config, const std::string& section,
+std::vector<data::DataItem> section_datalist(const ResolvedConfig& config,
+                                             const std::string& section,
                                              bool check_files) {
   const auto sec = node_at(config.doc, section);
   if (!sec.has("dataset")) throw sec.error("this section has no \"dataset\"");
@@ -66,7 +70,8 @@ std::vector<data::DataItem> section_datalist(const ResolvedConfig& config, const
   const auto base = ds.get_or<std::string>("data_file_base_dir", "");
   const auto key = ds.get_or<std::string>("data_list_key", "training");
   try {
-    return data::load_datalist(mmar_path(config, list), key, {base.empty() ? "" : mmar_path(config, base), check_files});
+    return data::load_datalist(mmar_path(config, list), key,
+                               {base.empty() ? "" : mmar_path(config, base), check_files});
   } catch (const ConfigError& e) {
     throw ConfigError(ds.source(), ds.pointer() + "/data_list_key", e.what());
   } catch (const IoError& e) {

@@ -13,13 +13,16 @@ namespace barton::mmar {
 
 /// The transform chain of the list at `pointer` (e.g. "/train/pre_transforms"); disabled
 /// components are skipped. Errors name the config file and the component's pointer.
-std::shared_ptr<transforms::Compose> build_transforms(const ResolvedConfig& config, const std::string& pointer,
-                                                      const Registries& registries = builtin_registries(),
-                                                      const BuildContext& ctx = {});
+std::shared_ptr<transforms::Compose> build_transforms(
+    const ResolvedConfig& config,
+    const std::string& pointer,
+    const Registries& registries = builtin_registries(),
+    const BuildContext& ctx = {});
 
 /// The datalist of the section's dataset (data_list_file_path, data_file_base_dir, data_list_key),
 /// with paths relative to the MMAR root resolved. Throws ConfigError at the dataset's pointer.
-std::vector<data::DataItem> section_datalist(const ResolvedConfig& config, const std::string& section,
+std::vector<data::DataItem> section_datalist(const ResolvedConfig& config,
+                                             const std::string& section,
                                              bool check_files = true);
 
 /// The section pointers a command may address: "train" -> "/train", "validate" -> "/validate" for

@@ -1,22 +1,22 @@
-#include "mmar/registries.h"
-
 #include "data/register.h"
-#include "losses/loss.h"
-#include "nets/register.h"
-#include "engine/inferer.h"
 #include "engine/evaluator.h"
 #include "engine/handler.h"
+#include "engine/inferer.h"
 #include "engine/metric.h"
 #include "engine/trainer.h"
+#include "losses/loss.h"
+#include "mmar/registries.h"
 #include "mmar/workflow.h"
+#include "nets/register.h"
 #include "optim/optim.h"
 #include "transforms/register.h"
 
 namespace barton {
 
 std::vector<const RegistryBase*> Registries::all() const {
-  return {&transforms, &networks, &losses,   &optimizers, &lr_schedulers, &datasets,    &dataloaders,
-          &inferers,   &metrics,  &handlers, &trainers,   &evaluators,    &interactions};
+  return {&transforms, &networks,    &losses,      &optimizers, &lr_schedulers,
+          &datasets,   &dataloaders, &inferers,    &metrics,    &handlers,
+          &trainers,   &evaluators,  &interactions};
 }
 
 const RegistryBase* Registries::by_kind(std::string_view kind) const {

@@ -25,7 +25,8 @@ struct ConfigFiles {
 /// taken from the same folder; MMAR root = the parent of a folder named "config", else that
 /// folder). `config` (-c) and `env` (-e) are absolute, relative to the current folder, or
 /// relative to the MMAR's config/ folder. Throws IoError when a file is missing.
-ConfigFiles locate_config(const std::string& path, const std::string& config = "",
+ConfigFiles locate_config(const std::string& path,
+                          const std::string& config = "",
                           const std::string& env = "",
                           const std::string& default_config = "config_train.json");
 
@@ -51,13 +52,16 @@ struct ResolveOptions {
 };
 
 /// Resolves, throwing the first problem as ConfigError (or IoError for unreadable files).
-ResolvedConfig resolve_config(const ConfigFiles& files, const ResolveOptions& options = {},
+ResolvedConfig resolve_config(const ConfigFiles& files,
+                              const ResolveOptions& options = {},
                               const Registries& registries = builtin_registries());
 
 /// Resolves, collecting every problem in `diag` (config check). The result is as complete as the
 /// problems allow. Unreadable or unparsable files still throw.
-ResolvedConfig resolve_config(const ConfigFiles& files, const ResolveOptions& options,
-                              const Registries& registries, Diagnostics& diag);
+ResolvedConfig resolve_config(const ConfigFiles& files,
+                              const ResolveOptions& options,
+                              const Registries& registries,
+                              Diagnostics& diag);
 
 /// Parses a --set value: JSON when it parses, Python's True/False/None, else a string.
 std::string parse_set_value_json(const std::string& text);

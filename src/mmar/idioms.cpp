@@ -59,7 +59,8 @@ std::optional<Idiom> parse_idiom(std::string_view raw) {
     const std::regex key(var + R"(\s*\[\s*['"]([^'"]+)['"]\s*\])");
     const std::regex index_key(var + R"(\s*\[\s*(\d+)\s*\]\s*\[\s*['"]([^'"]+)['"]\s*\])");
     std::smatch b;
-    if (std::regex_match(body, b, index)) return Idiom{IdiomKind::kLambdaIndex, "", {}, false, std::stoi(b[1])};
+    if (std::regex_match(body, b, index))
+      return Idiom{IdiomKind::kLambdaIndex, "", {}, false, std::stoi(b[1])};
     if (std::regex_match(body, b, key)) return Idiom{IdiomKind::kLambdaKey, "", {b[1]}, false, -1};
     if (std::regex_match(body, b, index_key)) {
       return Idiom{IdiomKind::kLambdaKey, "", {b[2]}, false, std::stoi(b[1])};

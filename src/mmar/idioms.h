@@ -11,13 +11,13 @@
 namespace barton::mmar {
 
 enum class IdiomKind {
-  kReference,        ///< "@name": another component of the config.
-  kParameters,       ///< "#@model.parameters()": the parameters of a network.
-  kFromEngine,       ///< "#monai.handlers.from_engine(['pred', 'label'], first=False)"
-  kLambdaNone,       ///< "lambda x: None"
-  kLambdaIdentity,   ///< "lambda x: x"
-  kLambdaIndex,      ///< "lambda x: x[0]"
-  kLambdaKey,        ///< "lambda x: x['loss']" (also x[0]['loss'])
+  kReference,       ///< "@name": another component of the config.
+  kParameters,      ///< "#@model.parameters()": the parameters of a network.
+  kFromEngine,      ///< "#monai.handlers.from_engine(['pred', 'label'], first=False)"
+  kLambdaNone,      ///< "lambda x: None"
+  kLambdaIdentity,  ///< "lambda x: x"
+  kLambdaIndex,     ///< "lambda x: x[0]"
+  kLambdaKey,       ///< "lambda x: x['loss']" (also x[0]['loss'])
 };
 
 struct Idiom {

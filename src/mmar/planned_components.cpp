@@ -11,7 +11,10 @@ namespace {
 
 using A = ArgType;
 
-void add(RegistryBase& r, std::string name, std::string summary, const char* issue,
+void add(RegistryBase& r,
+         std::string name,
+         std::string summary,
+         const char* issue,
          std::vector<ArgSpec> args) {
   r.add_planned(ComponentSpec{std::move(name), std::move(summary), std::move(args), issue});
 }
@@ -25,20 +28,26 @@ void handlers(RegistryBase& r) {
        opt("resample", A::kBool, "true", "Resample back to the original spatial shape and affine."),
        opt("mode", A::kString, "\"nearest\"", "Interpolation of that resampling."),
        opt("padding_mode", A::kString, "\"border\"", "Padding of that resampling."),
-       opt("scale", A::kInt, "null", "Scale the values to [0, 255] or [0, 65535] (PNG output); null: unchanged."),
+       opt("scale", A::kInt, "null",
+           "Scale the values to [0, 255] or [0, 65535] (PNG output); null: unchanged."),
        opt("dtype", A::kString, "\"float64\"", "Precision of the resampling computation."),
-       opt("batch_transform", A::kCallable, "null", "Selects the image metadata (file name, affine) from the batch."),
+       opt("batch_transform", A::kCallable, "null",
+           "Selects the image metadata (file name, affine) from the batch."),
        engine::output_transform_spec(), opt("name", A::kString, "null", "Logger name."),
-       opt("images", A::kAny, "null", "DeepGrow form: also write image, label and prediction side by side as a PNG.")});
+       opt("images", A::kAny, "null",
+           "DeepGrow form: also write image, label and prediction side by side as a PNG.")});
 }
 
 void interactions(Registries& r) {
-  add(r.interactions, "ClickInteraction", "DeepGrow click simulation during training.", "the AIAA issue",
-      {opt("transforms", A::kAny, "null", "Click transforms run on the batch after each simulated interaction round."),
+  add(r.interactions, "ClickInteraction", "DeepGrow click simulation during training.",
+      "the AIAA issue",
+      {opt("transforms", A::kAny, "null",
+           "Click transforms run on the batch after each simulated interaction round."),
        opt("max_interactions", A::kInt, "15", "Maximum simulated click rounds per iteration."),
        opt("key_probability", A::kString, "\"probability\"",
            "Batch key that receives each round's click probability for the transforms."),
-       opt("train", A::kBool, "true", "Training form: the click probability falls with each round (otherwise 1).")});
+       opt("train", A::kBool, "true",
+           "Training form: the click probability falls with each round (otherwise 1).")});
 }
 
 }  // namespace

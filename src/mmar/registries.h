@@ -22,15 +22,15 @@ class Handler;
 class Metric;
 class Trainer;
 class Evaluator;
-}
+}  // namespace barton::engine
 namespace barton::data {
 class Dataset;
 class DataLoader;
-}
+}  // namespace barton::data
 namespace barton::optim {
 class Optimizer;
 class LrScheduler;
-}
+}  // namespace barton::optim
 
 namespace barton {
 

@@ -28,14 +28,22 @@ struct FieldInfo {
   bool list;
 };
 const FieldInfo kFields[] = {
-    {"loss", "loss", false},           {"optimizer", "optimizer", false},
-    {"lr_scheduler", "lr_scheduler", false}, {"model", "network", false},
-    {"pre_transforms", "transform", true},  {"post_transforms", "transform", true},
-    {"dataset", "dataset", false},     {"dataloader", "dataloader", false},
-    {"inferer", "inferer", false},     {"handlers", "handler", true},
-    {"key_metric", "metric", false},   {"additional_metrics", "metric", true},
-    {"metrics", "metric", true},       {"trainer", "trainer", false},
-    {"evaluator", "evaluator", false}, {"iteration", "iteration", false},
+    {"loss", "loss", false},
+    {"optimizer", "optimizer", false},
+    {"lr_scheduler", "lr_scheduler", false},
+    {"model", "network", false},
+    {"pre_transforms", "transform", true},
+    {"post_transforms", "transform", true},
+    {"dataset", "dataset", false},
+    {"dataloader", "dataloader", false},
+    {"inferer", "inferer", false},
+    {"handlers", "handler", true},
+    {"key_metric", "metric", false},
+    {"additional_metrics", "metric", true},
+    {"metrics", "metric", true},
+    {"trainer", "trainer", false},
+    {"evaluator", "evaluator", false},
+    {"iteration", "iteration", false},
 };
 
 const FieldInfo* field_info(std::string_view name) {
@@ -55,7 +63,9 @@ std::vector<std::string> field_names() {
 class Reporter {
  public:
   explicit Reporter(Diagnostics* diag) : diag_(diag) {}
-  void operator()(const std::string& source, const std::string& pointer, const std::string& msg) const {
+  void operator()(const std::string& source,
+                  const std::string& pointer,
+                  const std::string& msg) const {
     ConfigError e(source, pointer, msg);
     if (!diag_) throw e;
     diag_->add(e);
@@ -74,7 +84,9 @@ std::string ptr_join(const std::string& base, const std::string& token) {
   return base + "/" + pointer_escape(token);
 }
 
-bool is_scalar(const json& v) { return v.is_primitive(); }
+bool is_scalar(const json& v) {
+  return v.is_primitive();
+}
 
 std::string string_field(const json& j, const char* key, const std::string& fallback) {
   return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
@@ -82,7 +94,8 @@ std::string string_field(const json& j, const char* key, const std::string& fall
 
 // Only a boolean true disables a component (a wrong type is reported by validation).
 bool is_disabled(const json& c) {
-  return c.is_object() && c.contains("disabled") && c["disabled"].is_boolean() && c["disabled"].get<bool>();
+  return c.is_object() && c.contains("disabled") && c["disabled"].is_boolean() &&
+         c["disabled"].get<bool>();
 }
 
 // ---------------------------------------------------------------- variables
@@ -99,7 +112,8 @@ std::string scalar_text(const json& v) {
 
 class Variables {
  public:
-  Variables(const Reporter& report, std::string source) : report_(report), source_(std::move(source)) {}
+  Variables(const Reporter& report, std::string source)
+      : report_(report), source_(std::move(source)) {}
 
   void define(const std::string& name, json value, std::string origin) {
     values_[name] = std::move(value);
@@ -131,7 +145,9 @@ class Variables {
   }
 
   // Substitutes {VAR} in one string. A string that is exactly "{VAR}" takes the variable's type.
-  json substitute_string(const std::string& s, const std::string& source, const std::string& pointer) {
+  json substitute_string(const std::string& s,
+                         const std::string& source,
+                         const std::string& pointer) {
     std::smatch m;
     if (std::regex_match(s, m, var_regex())) {
       const std::string name = m[1];
@@ -165,9 +181,11 @@ class Variables {
     if (node.is_string()) {
       node = substitute_string(node.get<std::string>(), source_, pointer);
     } else if (node.is_object()) {
-      for (auto it = node.begin(); it != node.end(); ++it) substitute_all(it.value(), ptr_join(pointer, it.key()));
+      for (auto it = node.begin(); it != node.end(); ++it)
+        substitute_all(it.value(), ptr_join(pointer, it.key()));
     } else if (node.is_array()) {
-      for (std::size_t i = 0; i < node.size(); ++i) substitute_all(node[i], pointer + "/" + std::to_string(i));
+      for (std::size_t i = 0; i < node.size(); ++i)
+        substitute_all(node[i], pointer + "/" + std::to_string(i));
     }
   }
 
@@ -187,10 +205,13 @@ class Variables {
  private:
   void undefined(const std::string& name, const std::string& source, const std::string& pointer) {
     std::string hint = did_you_mean(name, names());
-    if (!hint.empty()) hint = "; did you mean '{" + hint.substr(hint.find('\'') + 1, hint.rfind('\'') - hint.find('\'') - 1) + "}'?";
+    if (!hint.empty())
+      hint = "; did you mean '{" +
+             hint.substr(hint.find('\'') + 1, hint.rfind('\'') - hint.find('\'') - 1) + "}'?";
     report_(source, pointer,
             "undefined variable '{" + name + "}'" + hint +
-                " (define it in environment.json, as a top-level key, or with --set " + name + "=VALUE)");
+                " (define it in environment.json, as a top-level key, or with --set " + name +
+                "=VALUE)");
   }
 
   const Reporter& report_;
@@ -204,7 +225,8 @@ class Variables {
 void collect_var_uses(const json& node, std::set<std::string>& out) {
   if (node.is_string()) {
     const auto s = node.get<std::string>();
-    for (std::sregex_iterator it(s.begin(), s.end(), var_regex()), end; it != end; ++it) out.insert((*it)[1]);
+    for (std::sregex_iterator it(s.begin(), s.end(), var_regex()), end; it != end; ++it)
+      out.insert((*it)[1]);
   } else if (node.is_structured()) {
     for (const auto& v : node) collect_var_uses(v, out);
   }
@@ -214,30 +236,39 @@ void collect_var_uses(const json& node, std::set<std::string>& out) {
 
 void refuse_unsupported(const json& doc, const std::string& src, const Reporter& report) {
   auto v3 = [&](const std::string& pointer, const std::string& what) {
-    throw ConfigError(src, pointer,
-                      "this is a Clara 3.x (TensorFlow) config (" + what +
-                          "); Barton reads Clara 4.x (PyTorch/MONAI) configs: convert it with Clara's "
-                          "medl.tools.mmar_converter or rewrite it with MONAI components (see docs/mmar-format.md)");
+    throw ConfigError(
+        src, pointer,
+        "this is a Clara 3.x (TensorFlow) config (" + what +
+            "); Barton reads Clara 4.x (PyTorch/MONAI) configs: convert it with Clara's "
+            "medl.tools.mmar_converter or rewrite it with MONAI components (see "
+            "docs/mmar-format.md)");
   };
   if (doc.contains("train") && doc["train"].is_object()) {
     for (const char* k : {"image_pipeline", "lr_policy", "aux_ops"}) {
-      if (doc["train"].contains(k)) v3("/train/" + std::string(k), "'" + std::string(k) + "' is a 3.x key");
+      if (doc["train"].contains(k))
+        v3("/train/" + std::string(k), "'" + std::string(k) + "' is a 3.x key");
     }
   }
-  for (const char* k : {"model_loader", "val_metrics", "label_transforms", "use_amp", "num_training_epoch_per_valid"}) {
+  for (const char* k : {"model_loader", "val_metrics", "label_transforms", "use_amp",
+                        "num_training_epoch_per_valid"}) {
     if (doc.contains(k)) v3("/" + std::string(k), "'" + std::string(k) + "' is a 3.x key");
   }
   if (doc.contains("servers") || doc.contains("aggregator") || doc.contains("client_trainer")) {
-    throw ConfigError(src, "",
-                      "this is a federated-learning config (config_fed_server/client.json); it is read by "
-                      "`barton fl-server` / `barton fl-client`, which are not yet available in this version");
+    throw ConfigError(
+        src, "",
+        "this is a federated-learning config (config_fed_server/client.json); it is read by "
+        "`barton fl-server` / `barton fl-client`, which are not yet available in this version");
   }
   if (doc.contains("controller") && doc.contains("executor")) {
-    throw ConfigError(src, "", "this is an AutoML config (config_automl.json); `barton automl` is not yet available");
+    throw ConfigError(
+        src, "",
+        "this is an AutoML config (config_automl.json); `barton automl` is not yet available");
   }
   if (doc.contains("inference") && doc.contains("type") && doc.contains("version")) {
-    throw ConfigError(src, "", "this is an AIAA model config (config_aiaa.json); it is read by `barton serve`, "
-                               "which is not yet available in this version");
+    throw ConfigError(
+        src, "",
+        "this is an AIAA model config (config_aiaa.json); it is read by `barton serve`, "
+        "which is not yet available in this version");
   }
   (void)report;
 }
@@ -252,7 +283,7 @@ struct Resolver {
   std::string src;  // config display name
   json doc;
   ConfigKind kind = ConfigKind::kTrain;
-  std::vector<std::string> sections;  // pointers
+  std::vector<std::string> sections;   // pointers
   std::optional<ConfigNode> doc_node;  // read-only view of `doc` for the component checks
 
   // ---- references
@@ -263,9 +294,13 @@ struct Resolver {
   };
   std::vector<Ref> refs;
 
-  json* section_at(const std::string& ptr) { return ptr.empty() ? &doc : &doc[json::json_pointer(ptr)]; }
+  json* section_at(const std::string& ptr) {
+    return ptr.empty() ? &doc : &doc[json::json_pointer(ptr)];
+  }
 
-  std::string node_id(const std::string& section, const std::string& field) { return section + "/" + field; }
+  std::string node_id(const std::string& section, const std::string& field) {
+    return section + "/" + field;
+  }
 
   // Where `@name` written in `section` points to: the same section, else the training section,
   // else the validation section. "" when nothing matches.
@@ -292,12 +327,15 @@ struct Resolver {
         if (!list[i].is_object() || !list[i].contains("ref")) continue;
         const std::string ptr = ptr_join(sec_ptr, f.name) + "/" + std::to_string(i);
         if (!list[i]["ref"].is_string()) {
-          report(src, ptr + "/ref", "expected the name of a component, got " + std::string(list[i]["ref"].type_name()));
+          report(
+              src, ptr + "/ref",
+              "expected the name of a component, got " + std::string(list[i]["ref"].type_name()));
           continue;
         }
         const std::string want = list[i]["ref"];
         for (auto it = list[i].begin(); it != list[i].end(); ++it) {
-          if (it.key() != "ref") report(src, ptr_join(ptr, it.key()), "a {\"ref\"} entry takes no other keys");
+          if (it.key() != "ref")
+            report(src, ptr_join(ptr, it.key()), "a {\"ref\"} entry takes no other keys");
         }
         bool found = false;
         std::vector<std::string> names;
@@ -310,7 +348,8 @@ struct Resolver {
             std::string n = c["name"];
             names.push_back(n);
             const auto hash = n.find('#');  // Clara 3.x "Name#Alias"
-            if (n == want || (hash != std::string::npos && (n.substr(hash + 1) == want || n.substr(0, hash) == want))) {
+            if (n == want || (hash != std::string::npos &&
+                              (n.substr(hash + 1) == want || n.substr(0, hash) == want))) {
               list[i] = c;
               found = true;
               break;
@@ -320,7 +359,8 @@ struct Resolver {
         }
         if (!found) {
           report(src, ptr + "/ref",
-                 "ref '" + want + "' matches no component in the other section's " + f.name + did_you_mean(want, names) +
+                 "ref '" + want + "' matches no component in the other section's " + f.name +
+                     did_you_mean(want, names) +
                      (names.empty() ? "" : " (names: " + join(names, ", ") + ")"));
         }
       }
@@ -345,43 +385,54 @@ struct Resolver {
 
   void wire(const std::string& sec_ptr, bool training, const json& vars) {
     json& sec = *section_at(sec_ptr);
-    // Older style: "metrics": [{..., "is_key_metric": true}, ...] -> key_metric + additional_metrics.
+    // Older style: "metrics": [{..., "is_key_metric": true}, ...] -> key_metric +
+    // additional_metrics.
     if (sec.contains("metrics") && sec["metrics"].is_array() && !sec.contains("key_metric")) {
       json metrics = sec["metrics"];
       std::size_t key = 0;
       for (std::size_t i = 0; i < metrics.size(); ++i) {
-        if (metrics[i].is_object() && metrics[i].contains("is_key_metric") && metrics[i]["is_key_metric"] == true) key = i;
+        if (metrics[i].is_object() && metrics[i].contains("is_key_metric") &&
+            metrics[i]["is_key_metric"] == true)
+          key = i;
       }
       json additional = json::array();
       for (std::size_t i = 0; i < metrics.size(); ++i) {
         json m = metrics[i];
         if (m.is_object()) m.erase("is_key_metric");
-        if (i == key) sec["key_metric"] = m;
-        else additional.push_back(m);
+        if (i == key)
+          sec["key_metric"] = m;
+        else
+          additional.push_back(m);
       }
-      if (!additional.empty() && !sec.contains("additional_metrics")) sec["additional_metrics"] = additional;
+      if (!additional.empty() && !sec.contains("additional_metrics"))
+        sec["additional_metrics"] = additional;
       sec.erase("metrics");
     }
-    if (sec.contains("dataset") && sec["dataset"].is_object() && has_field(sec_ptr, "pre_transforms")) {
+    if (sec.contains("dataset") && sec["dataset"].is_object() &&
+        has_field(sec_ptr, "pre_transforms")) {
       set_default(sec["dataset"], "transform", "@pre_transforms");
     }
-    if (sec.contains("dataloader") && sec["dataloader"].is_object() && has_field(sec_ptr, "dataset")) {
+    if (sec.contains("dataloader") && sec["dataloader"].is_object() &&
+        has_field(sec_ptr, "dataset")) {
       set_default(sec["dataloader"], "dataset", "@dataset");
     }
     if (sec.contains("optimizer") && sec["optimizer"].is_object() && has_field(sec_ptr, "model")) {
       set_default(sec["optimizer"], "params", "#@model.parameters()");
     }
-    if (sec.contains("lr_scheduler") && sec["lr_scheduler"].is_object() && has_field(sec_ptr, "optimizer")) {
+    if (sec.contains("lr_scheduler") && sec["lr_scheduler"].is_object() &&
+        has_field(sec_ptr, "optimizer")) {
       set_default(sec["lr_scheduler"], "optimizer", "@optimizer");
     }
     if (sec.contains("handlers") && sec["handlers"].is_array()) {
       for (auto& h : sec["handlers"]) {
         if (!h.is_object() || !h.contains("name") || !h["name"].is_string()) continue;
         const std::string n = h["name"];
-        if (n == "LrScheduleHandler" && has_field(sec_ptr, "lr_scheduler")) set_default(h, "lr_scheduler", "@lr_scheduler");
+        if (n == "LrScheduleHandler" && has_field(sec_ptr, "lr_scheduler"))
+          set_default(h, "lr_scheduler", "@lr_scheduler");
         if (n == "ValidationHandler") {
           if (has_field(sec_ptr, "evaluator")) set_default(h, "validator", "@evaluator");
-          if (vars.contains("num_interval_per_valid")) set_default(h, "interval", vars["num_interval_per_valid"]);
+          if (vars.contains("num_interval_per_valid"))
+            set_default(h, "interval", vars["num_interval_per_valid"]);
         }
       }
     }
@@ -429,7 +480,8 @@ struct Resolver {
       k.push_back("is_key_metric");
     }
     if (field == "dataset") {
-      for (const char* s : {"data_list_file_path", "data_file_base_dir", "data_list_key"}) k.push_back(s);
+      for (const char* s : {"data_list_file_path", "data_file_base_dir", "data_list_key"})
+        k.push_back(s);
     }
     return k;
   }
@@ -440,23 +492,28 @@ struct Resolver {
       if (!looks_like_code(s)) return;
       try {
         const auto idiom = parse_idiom(s);
-        if (idiom && (idiom->kind == IdiomKind::kReference || idiom->kind == IdiomKind::kParameters)) {
+        if (idiom &&
+            (idiom->kind == IdiomKind::kReference || idiom->kind == IdiomKind::kParameters)) {
           refs.push_back({from, pointer, idiom->target});
         }
       } catch (const Error& e) {
         report(src, pointer, e.what());
       }
     } else if (node.is_object()) {
-      for (auto it = node.begin(); it != node.end(); ++it) scan_code(it.value(), ptr_join(pointer, it.key()), from);
+      for (auto it = node.begin(); it != node.end(); ++it)
+        scan_code(it.value(), ptr_join(pointer, it.key()), from);
     } else if (node.is_array()) {
-      for (std::size_t i = 0; i < node.size(); ++i) scan_code(node[i], pointer + "/" + std::to_string(i), from);
+      for (std::size_t i = 0; i < node.size(); ++i)
+        scan_code(node[i], pointer + "/" + std::to_string(i), from);
     }
   }
 
   void validate_model_entries(const json& m, const std::string& ptr) {
     auto one = [&](const json& e, const std::string& p) {
       if (!e.is_object()) {
-        report(src, p, "expected {\"ts_path\": ...} or {\"ckpt_path\": ...}, got " + std::string(e.type_name()));
+        report(src, p,
+               "expected {\"ts_path\": ...} or {\"ckpt_path\": ...}, got " +
+                   std::string(e.type_name()));
         return;
       }
       int paths = 0;
@@ -466,10 +523,13 @@ struct Resolver {
           ++paths;
           if (!it.value().is_string()) report(src, ptr_join(p, k), "expected a file path string");
         } else if (k == "disabled") {
-          if (!it.value().is_boolean()) report(src, ptr_join(p, k), "expected a boolean (true or false), got " + it.value().dump());
+          if (!it.value().is_boolean())
+            report(src, ptr_join(p, k),
+                   "expected a boolean (true or false), got " + it.value().dump());
         } else {
-          report(src, ptr_join(p, k), "unknown key '" + k + "'" + did_you_mean(k, {"ts_path", "ckpt_path", "disabled"}) +
-                                          " (allowed: ts_path, ckpt_path, disabled)");
+          report(src, ptr_join(p, k),
+                 "unknown key '" + k + "'" + did_you_mean(k, {"ts_path", "ckpt_path", "disabled"}) +
+                     " (allowed: ts_path, ckpt_path, disabled)");
         }
       }
       if (paths != 1) report(src, p, "a model entry needs exactly one of ts_path or ckpt_path");
@@ -481,11 +541,15 @@ struct Resolver {
     }
   }
 
-  void validate_component(const std::string& field, const json& comp, const std::string& ptr, const std::string& from) {
+  void validate_component(const std::string& field,
+                          const json& comp,
+                          const std::string& ptr,
+                          const std::string& from) {
     const FieldInfo* f = field_info(field);
     if (comp.is_object() && is_disabled(comp)) return;  // never built
-    if (field == "model" && (comp.is_array() || (comp.is_object() && !comp.contains("name") &&
-                                                 (comp.contains("ts_path") || comp.contains("ckpt_path"))))) {
+    if (field == "model" &&
+        (comp.is_array() || (comp.is_object() && !comp.contains("name") &&
+                             (comp.contains("ts_path") || comp.contains("ckpt_path"))))) {
       validate_model_entries(comp, ptr);
       return;
     }
@@ -511,7 +575,8 @@ struct Resolver {
     if (comp.is_object()) {
       if (field == "dataset") {
         for (const char* k : {"data_list_file_path", "data_file_base_dir", "data_list_key"}) {
-          if (comp.contains(k) && !comp[k].is_string()) report(src, ptr_join(ptr, k), "expected a string");
+          if (comp.contains(k) && !comp[k].is_string())
+            report(src, ptr_join(ptr, k), "expected a string");
         }
       }
       if (comp.contains("args")) scan_code(comp["args"], ptr_join(ptr, "args"), from);
@@ -526,14 +591,16 @@ struct Resolver {
       const FieldInfo* f = field_info(key);
       if (!f) {
         if (sec_ptr.empty()) continue;  // top-level keys of flat configs are checked elsewhere
-        report(src, ptr, "unknown section key '" + key + "'" + did_you_mean(key, field_names()) +
-                             " (known: " + join(field_names(), ", ") + ")");
+        report(src, ptr,
+               "unknown section key '" + key + "'" + did_you_mean(key, field_names()) +
+                   " (known: " + join(field_names(), ", ") + ")");
         continue;
       }
       const std::string from = node_id(sec_ptr, key);
       if (f->list) {
         if (!it.value().is_array()) {
-          report(src, ptr, "expected a list of components, got " + std::string(it.value().type_name()));
+          report(src, ptr,
+                 "expected a list of components, got " + std::string(it.value().type_name()));
           continue;
         }
         for (std::size_t i = 0; i < it.value().size(); ++i) {
@@ -551,13 +618,16 @@ struct Resolver {
       const std::string key = it.key();
       if (is_scalar(it.value())) continue;  // variables
       if (kind == ConfigKind::kTrain && field_info(key)) {
-        report(src, ptr_join("", key), "'" + key + "' belongs inside \"train\" or \"validate\" in a training config");
+        report(src, ptr_join("", key),
+               "'" + key + "' belongs inside \"train\" or \"validate\" in a training config");
         continue;
       }
-      if (field_info(key) || std::find(objects.begin(), objects.end(), key) != objects.end()) continue;
+      if (field_info(key) || std::find(objects.begin(), objects.end(), key) != objects.end())
+        continue;
       std::vector<std::string> known = objects;
       for (const auto& f : field_names()) known.push_back(f);
-      report(src, ptr_join("", key), "unknown top-level key '" + key + "'" + did_you_mean(key, known));
+      report(src, ptr_join("", key),
+             "unknown top-level key '" + key + "'" + did_you_mean(key, known));
     }
     if (doc.contains("determinism")) {
       const json& d = doc["determinism"];
@@ -567,9 +637,11 @@ struct Resolver {
         for (auto it = d.begin(); it != d.end(); ++it) {
           if (it.key() != "random_seed") {
             report(src, "/determinism/" + pointer_escape(it.key()),
-                   "unknown key '" + it.key() + "'" + did_you_mean(it.key(), {"random_seed"}) + " (allowed: random_seed)");
+                   "unknown key '" + it.key() + "'" + did_you_mean(it.key(), {"random_seed"}) +
+                       " (allowed: random_seed)");
           } else if (!it.value().is_number_integer()) {
-            report(src, "/determinism/random_seed", "expected an integer, got " + it.value().dump());
+            report(src, "/determinism/random_seed",
+                   "expected an integer, got " + it.value().dump());
           }
         }
       }
@@ -593,7 +665,9 @@ struct Resolver {
         const std::vector<std::string> known(known_set.begin(), known_set.end());
         std::string hint = did_you_mean(r.target, known);
         if (!hint.empty()) hint = "; did you mean '@" + hint.substr(hint.find('\'') + 1);
-        report(src, r.pointer, "unknown reference '@" + r.target + "'" + hint + " (known: @" + join(known, ", @") + ")");
+        report(src, r.pointer,
+               "unknown reference '@" + r.target + "'" + hint + " (known: @" + join(known, ", @") +
+                   ")");
         continue;
       }
       if (target != "conf") edges[r.from_node].push_back({target, &r});
@@ -613,7 +687,8 @@ struct Resolver {
             if (on) chain += "@" + node.substr(node.rfind('/') + 1) + " -> ";
           }
           chain += "@" + n.substr(n.rfind('/') + 1) + " -> @" + to.substr(to.rfind('/') + 1);
-          if (reported.insert(ref->pointer).second) report(src, ref->pointer, "circular reference: " + chain);
+          if (reported.insert(ref->pointer).second)
+            report(src, ref->pointer, "circular reference: " + chain);
         } else if (state[to] == 0) {
           stack.push_back({n, ref});
           dfs(to);
@@ -639,7 +714,8 @@ struct Resolver {
   void check_files_exist() {
     std::error_code ec;
     auto need = [&](const std::string& pointer, const std::string& path, const char* what) {
-      if (!fs::exists(under_root(path), ec)) report(src, pointer, std::string("missing ") + what + ": " + under_root(path));
+      if (!fs::exists(under_root(path), ec))
+        report(src, pointer, std::string("missing ") + what + ": " + under_root(path));
     };
     for (const auto& s : sections) {
       const json& sec = *section_at(s);
@@ -658,7 +734,8 @@ struct Resolver {
             report(src, dptr + "/data_file_base_dir", "missing data folder: " + under_root(base));
           }
           try {
-            data::load_datalist(under_root(list), key, {base.empty() ? "" : under_root(base), true});
+            data::load_datalist(under_root(list), key,
+                                {base.empty() ? "" : under_root(base), true});
           } catch (const ConfigError& e) {
             report(src, dptr + "/data_list_key", e.what());
           } catch (const Error& e) {
@@ -684,9 +761,12 @@ struct Resolver {
       if (sec.contains("handlers") && sec["handlers"].is_array()) {
         for (std::size_t i = 0; i < sec["handlers"].size(); ++i) {
           const json& h = sec["handlers"][i];
-          if (!h.is_object() || is_disabled(h) || string_field(h, "name", "") != "CheckpointLoader") continue;
-          if (h.contains("args") && h["args"].contains("load_path") && h["args"]["load_path"].is_string()) {
-            need(ptr_join(s, "handlers") + "/" + std::to_string(i) + "/args/load_path", h["args"]["load_path"], "checkpoint");
+          if (!h.is_object() || is_disabled(h) || string_field(h, "name", "") != "CheckpointLoader")
+            continue;
+          if (h.contains("args") && h["args"].contains("load_path") &&
+              h["args"]["load_path"].is_string()) {
+            need(ptr_join(s, "handlers") + "/" + std::to_string(i) + "/args/load_path",
+                 h["args"]["load_path"], "checkpoint");
           }
         }
       }
@@ -701,7 +781,10 @@ std::string display_name(const std::string& path) {
   return path;
 }
 
-void apply_pointer_set(json& doc, const std::string& pointer, const json& value, const std::string& arg) {
+void apply_pointer_set(json& doc,
+                       const std::string& pointer,
+                       const json& value,
+                       const std::string& arg) {
   json::json_pointer p;
   try {
     p = json::json_pointer(pointer);
@@ -709,24 +792,33 @@ void apply_pointer_set(json& doc, const std::string& pointer, const json& value,
     throw ConfigError("--set " + arg, "", "'" + pointer + "' is not a valid JSON pointer");
   }
   if (!doc.contains(p.parent_pointer())) {
-    throw ConfigError("--set " + arg, "", "no such location: " + p.parent_pointer().to_string() + " does not exist");
+    throw ConfigError("--set " + arg, "",
+                      "no such location: " + p.parent_pointer().to_string() + " does not exist");
   }
   json& parent = doc[p.parent_pointer()];
   if (parent.is_array()) {
     const auto last = p.back();
-    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos || std::stoul(last) >= parent.size()) {
-      throw ConfigError("--set " + arg, "", "index '" + last + "' is out of range for " + p.parent_pointer().to_string());
+    if (last.empty() || last.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(last) >= parent.size()) {
+      throw ConfigError(
+          "--set " + arg, "",
+          "index '" + last + "' is out of range for " + p.parent_pointer().to_string());
     }
   } else if (!parent.is_object()) {
-    throw ConfigError("--set " + arg, "", p.parent_pointer().to_string() + " is not an object or array");
+    throw ConfigError("--set " + arg, "",
+                      p.parent_pointer().to_string() + " is not an object or array");
   }
   doc[p] = value;
 }
 
-ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& options, const Registries& registries,
+ResolvedConfig resolve_impl(const ConfigFiles& files,
+                            const ResolveOptions& options,
+                            const Registries& registries,
                             Diagnostics* diag) {
   Reporter report(diag);
-  Resolver r{files, options, registries, report, display_name(files.config_path), {}, ConfigKind::kTrain, {}, {}};
+  Resolver r{
+      files, options, registries, report, display_name(files.config_path), {}, ConfigKind::kTrain,
+      {},    {}};
   r.doc = ConfigNode::load(files.config_path, r.src).json();
   if (!r.doc.is_object()) throw ConfigError(r.src, "", "a config must be a JSON object");
   refuse_unsupported(r.doc, r.src, report);
@@ -736,7 +828,8 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
     if (!r.doc["train"].is_object()) throw ConfigError(r.src, "/train", "expected an object");
     r.sections.push_back("/train");
     if (r.doc.contains("validate")) {
-      if (!r.doc["validate"].is_object()) throw ConfigError(r.src, "/validate", "expected an object");
+      if (!r.doc["validate"].is_object())
+        throw ConfigError(r.src, "/validate", "expected an object");
       r.sections.push_back("/validate");
     }
   } else {
@@ -745,9 +838,11 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
     if (!any) {
       std::vector<std::string> keys;
       for (auto it = r.doc.begin(); it != r.doc.end(); ++it) keys.push_back(it.key());
-      throw ConfigError(r.src, "",
-                        "not a Clara 4.x config: expected \"train\" (training) or \"evaluator\", \"dataset\", "
-                        "\"pre_transforms\"... (validation/inference); found keys: " + join(keys, ", "));
+      throw ConfigError(
+          r.src, "",
+          "not a Clara 4.x config: expected \"train\" (training) or \"evaluator\", \"dataset\", "
+          "\"pre_transforms\"... (validation/inference); found keys: " +
+              join(keys, ", "));
     }
     r.kind = ConfigKind::kEvaluate;
     r.sections.push_back("");
@@ -761,7 +856,8 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
   if (!files.env_path.empty()) {
     env_src = display_name(files.env_path);
     env = ConfigNode::load(files.env_path, env_src).json();
-    if (!env.is_object()) throw ConfigError(env_src, "", "environment.json must be an object of variables");
+    if (!env.is_object())
+      throw ConfigError(env_src, "", "environment.json must be an object of variables");
     for (auto it = env.begin(); it != env.end(); ++it) {
       if (!is_scalar(it.value())) {
         report(env_src, ptr_join("", it.key()), "a variable must be a string, number or boolean");
@@ -792,8 +888,9 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
       if (!vars.has(key) && !used.count(key)) {
         std::vector<std::string> known = vars.names();
         throw ConfigError("--set " + arg, "",
-                          "no variable '" + key + "' in " + r.src + (env_src.empty() ? "" : " or " + env_src) +
-                              did_you_mean(key, known) + " (to change a nested value use --set /json/pointer=VALUE)");
+                          "no variable '" + key + "' in " + r.src +
+                              (env_src.empty() ? "" : " or " + env_src) + did_you_mean(key, known) +
+                              " (to change a nested value use --set /json/pointer=VALUE)");
       }
       vars.define(key, value, "--set " + arg);
       if (r.doc.contains(key) && is_scalar(r.doc[key])) r.doc[key] = value;
@@ -812,8 +909,10 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
 
   r.check_top_level();
   for (const auto& s : r.sections) {
-    if (!s.empty() && s != r.sections.front()) r.expand_refs(s);
-    else if (s.empty()) r.expand_refs(s);
+    if (!s.empty() && s != r.sections.front())
+      r.expand_refs(s);
+    else if (s.empty())
+      r.expand_refs(s);
   }
   // The implicit style names no trainer/evaluator: add them first so every reference can be wired.
   for (const auto& s : r.sections) {
@@ -821,7 +920,8 @@ ResolvedConfig resolve_impl(const ConfigFiles& files, const ResolveOptions& opti
     const bool training = r.kind == ConfigKind::kTrain && s == "/train";
     const char* engine = training ? "trainer" : "evaluator";
     if (!sec.contains(engine)) {
-      sec[engine] = {{"name", training ? "SupervisedTrainer" : "SupervisedEvaluator"}, {"args", json::object()}};
+      sec[engine] = {{"name", training ? "SupervisedTrainer" : "SupervisedEvaluator"},
+                     {"args", json::object()}};
     }
   }
   for (const auto& s : r.sections) {
@@ -856,11 +956,15 @@ std::string parse_set_value_json(const std::string& text) {
   }
 }
 
-ResolvedConfig resolve_config(const ConfigFiles& files, const ResolveOptions& options, const Registries& registries) {
+ResolvedConfig resolve_config(const ConfigFiles& files,
+                              const ResolveOptions& options,
+                              const Registries& registries) {
   return resolve_impl(files, options, registries, nullptr);
 }
 
-ResolvedConfig resolve_config(const ConfigFiles& files, const ResolveOptions& options, const Registries& registries,
+ResolvedConfig resolve_config(const ConfigFiles& files,
+                              const ResolveOptions& options,
+                              const Registries& registries,
                               Diagnostics& diag) {
   return resolve_impl(files, options, registries, &diag);
 }

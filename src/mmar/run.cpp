@@ -1,16 +1,14 @@
 #include "mmar/run.h"
 
-#include <ATen/Parallel.h>
-#include <torch/cuda.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
@@ -23,6 +21,7 @@
 #include "mmar/builder.h"
 #include "mmar/workflow.h"
 #include "nets/blocks/layers.h"
+#include <unistd.h>
 
 namespace barton::mmar {
 
@@ -30,7 +29,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool truthy(const std::string& v) { return v == "true" || v == "True" || v == "1"; }
+bool truthy(const std::string& v) {
+  return v == "true" || v == "True" || v == "1";
+}
 
 std::string rel(const std::string& p) {
   std::error_code ec;
@@ -48,16 +49,21 @@ int multi_gpu_ranks(const ResolvedConfig& cfg, const TrainOptions& o) {
   if (!truthy(variable(cfg, "multi_gpu"))) return 0;
   const int gpus = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
   if (gpus > 1 && !o.rank_command.empty()) return gpus;
-  log::warn(fmt::format("multi_gpu=true but {} CUDA device(s): training in one process (--nproc N starts CPU ranks)", gpus));
+  log::warn(fmt::format(
+      "multi_gpu=true but {} CUDA device(s): training in one process (--nproc N starts CPU ranks)",
+      gpus));
   return 0;
 }
 
 /// Joins this rank to the others: process group, sharded loaders, rank-0-only handlers dropped on
 /// the other ranks, learning-rate scaling.
-void join_ranks(Workflow& wf, const engine::DistInfo& dist, const TrainOptions& o,
+void join_ranks(Workflow& wf,
+                const engine::DistInfo& dist,
+                const TrainOptions& o,
                 const std::shared_ptr<std::shared_ptr<engine::Distributed>>& group) {
   auto& t = *wf.trainer;
-  t.dist = std::make_shared<engine::Distributed>(dist, std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_s * 1000)));
+  t.dist = std::make_shared<engine::Distributed>(
+      dist, std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_s * 1000)));
   *group = t.dist;
   t.loader->shard(dist.rank, dist.world_size);
   // Validation is split too: each rank evaluates its share of the cases (no case twice) and the
@@ -69,7 +75,8 @@ void join_ranks(Workflow& wf, const engine::DistInfo& dist, const TrainOptions& 
   if (dist.rank != 0) {
     // Rank 0 logs and writes; the others train and validate (Clara's "rank": 0 components).
     auto drop = [](std::vector<std::shared_ptr<engine::Handler>> hs) {
-      hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return h->rank0_only(); }), hs.end());
+      hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return h->rank0_only(); }),
+               hs.end());
       return hs;
     };
     t.set_handlers(drop(t.handlers));
@@ -78,10 +85,12 @@ void join_ranks(Workflow& wf, const engine::DistInfo& dist, const TrainOptions& 
   }
   if (o.scale_lr) {
     t.optimizer->scale_lr(static_cast<double>(dist.world_size));
-    log::info(fmt::format("Learning rate scaled by the world size: x{} (first group {:.3g})", dist.world_size, t.optimizer->lr(0)));
+    log::info(fmt::format("Learning rate scaled by the world size: x{} (first group {:.3g})",
+                          dist.world_size, t.optimizer->lr(0)));
   }
-  log::info(fmt::format("Data-parallel training: {} ranks ({}), {} over {}:{}", dist.world_size, dist.source,
-                        dist.backend == "nccl" ? "NCCL" : "Gloo", dist.master_addr, dist.master_port));
+  log::info(fmt::format("Data-parallel training: {} ranks ({}), {} over {}:{}", dist.world_size,
+                        dist.source, dist.backend == "nccl" ? "NCCL" : "Gloo", dist.master_addr,
+                        dist.master_port));
 }
 
 /// Fine-tuning without a CheckpointLoader in the config: the weights from `ckpt` (or MMAR_CKPT).
@@ -97,16 +106,23 @@ void load_finetune_weights(Workflow& wf, const ResolvedConfig& cfg, const std::s
 
 void resume_from(engine::Trainer& t, const std::string& path) {
   if (!fs::exists(path)) {
-    throw IoError(path, "nothing to resume: no checkpoint_last.pt in the checkpoint folder (a run writes it at the end "
-                        "of each epoch)");
+    throw IoError(path,
+                  "nothing to resume: no checkpoint_last.pt in the checkpoint folder (a run writes "
+                  "it at the end "
+                  "of each epoch)");
   }
   t.load_state(path);
-  log::info(fmt::format("Resuming after epoch {} (iteration {}) from {}", t.state.epoch, t.state.iteration, path));
-  if (t.state.epoch >= t.options.max_epochs) log::info("That run had already finished all its epochs");
+  log::info(fmt::format("Resuming after epoch {} (iteration {}) from {}", t.state.epoch,
+                        t.state.iteration, path));
+  if (t.state.epoch >= t.options.max_epochs)
+    log::info("That run had already finished all its epochs");
 }
 
 /// train_stats.json, as Clara writes it, plus Barton's own fields.
-std::string write_train_stats(const Workflow& wf, const std::string& config_path, double secs, int world_size) {
+std::string write_train_stats(const Workflow& wf,
+                              const std::string& config_path,
+                              double secs,
+                              int world_size) {
   const auto& t = *wf.trainer;
   nlohmann::ordered_json s;
   s["barton_version"] = BARTON_VERSION;
@@ -127,7 +143,8 @@ std::string write_train_stats(const Workflow& wf, const std::string& config_path
   }
   s["device"] = wf.device.str();
   s["world_size"] = world_size;
-  if (t.comm_steps > 0) s["allreduce_ms_per_step"] = 1000.0 * t.comm_seconds / static_cast<double>(t.comm_steps);
+  if (t.comm_steps > 0)
+    s["allreduce_ms_per_step"] = 1000.0 * t.comm_seconds / static_cast<double>(t.comm_steps);
   s["threads"] = at::get_num_threads();
   const auto path = (fs::path(wf.ckpt_dir) / "train_stats.json").string();
   write_file_atomic(path, s.dump(2) + "\n");
@@ -145,8 +162,11 @@ ResolvedConfig resolve_training_config(const TrainOptions& o, ConfigFiles& files
   return resolve_config(files, {sets, false});
 }
 
-/// Builds the training workflow; with several ranks, on this rank's device and joined to the others.
-Workflow build_rank_workflow(const ResolvedConfig& cfg, const TrainOptions& o, engine::DistInfo& dist) {
+/// Builds the training workflow; with several ranks, on this rank's device and joined to the
+/// others.
+Workflow build_rank_workflow(const ResolvedConfig& cfg,
+                             const TrainOptions& o,
+                             engine::DistInfo& dist) {
   WorkflowOptions wo;
   wo.device = o.run.device;
   wo.cpu_bf16 = o.run.cpu_bf16;
@@ -158,7 +178,8 @@ Workflow build_rank_workflow(const ResolvedConfig& cfg, const TrainOptions& o, e
   // SyncBatchNorm: decided when the network is built; the process group joins it afterwards.
   auto group = std::make_shared<std::shared_ptr<engine::Distributed>>();
   if (o.sync_bn && dist.world_size > 1) {
-    nets::set_sync_batchnorm(std::make_shared<nets::AllReduceSum>([group](torch::Tensor& t) { (*group)->allreduce_sum(t); }));
+    nets::set_sync_batchnorm(std::make_shared<nets::AllReduceSum>(
+        [group](torch::Tensor& t) { (*group)->allreduce_sum(t); }));
   }
   auto wf = build_training(cfg, wo);
   nets::set_sync_batchnorm(nullptr);
@@ -197,14 +218,19 @@ TrainResult run_training(const TrainOptions& o) {
   if (o.finetune) load_finetune_weights(wf, cfg, o.ckpt);
   if (o.resume) resume_from(t, resume_path);
   if (rank0)
-    write_file_atomic(fs::path(wf.ckpt_dir) / (fs::path(files.config_path).stem().string() + ".resolved.json"), cfg.doc.dump(2) + "\n");
-  log::info(fmt::format("Training {} ({} parameters) on {} for {} epoch(s), {} iteration(s) per epoch; seed {}",
-                        wf.network->name(), nets::count_parameters(*wf.network), wf.device.str(), t.options.max_epochs,
-                        t.loader->num_batches(), wf.deterministic ? std::to_string(wf.seed) : std::string("none")));
+    write_file_atomic(
+        fs::path(wf.ckpt_dir) / (fs::path(files.config_path).stem().string() + ".resolved.json"),
+        cfg.doc.dump(2) + "\n");
+  log::info(fmt::format(
+      "Training {} ({} parameters) on {} for {} epoch(s), {} iteration(s) per epoch; seed {}",
+      wf.network->name(), nets::count_parameters(*wf.network), wf.device.str(),
+      t.options.max_epochs, t.loader->num_batches(),
+      wf.deterministic ? std::to_string(wf.seed) : std::string("none")));
   const auto started = std::chrono::steady_clock::now();
   t.run();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (o.write_stats && rank0) r.stats_path = write_train_stats(wf, files.config_path, r.seconds, dist.world_size);
+  if (o.write_stats && rank0)
+    r.stats_path = write_train_stats(wf, files.config_path, r.seconds, dist.world_size);
   r.rank = dist.rank;
   r.world_size = dist.world_size;
   r.epochs = t.state.epoch;
@@ -230,7 +256,8 @@ int find_post(const ResolvedConfig& c, const std::string& section, const std::st
   if (!sec.has("post_transforms")) return -1;
   const auto p = sec.at("post_transforms");
   for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p.at(i).has("name") && p.at(i).at("name").as<std::string>() == name) return static_cast<int>(i);
+    if (p.at(i).has("name") && p.at(i).at("name").as<std::string>() == name)
+      return static_cast<int>(i);
   }
   return -1;
 }
@@ -245,7 +272,9 @@ void add_input_sets(const EvalOptions& o, std::vector<std::string>& sets) {
     return;
   }
   // One image: a one-case datalist beside the outputs.
-  const auto dir = o.output.empty() ? fs::temp_directory_path() / fmt::format("barton-infer-{}", getpid()) : fs::absolute(o.output);
+  const auto dir = o.output.empty()
+                       ? fs::temp_directory_path() / fmt::format("barton-infer-{}", getpid())
+                       : fs::absolute(o.output);
   nlohmann::ordered_json dl;
   dl["test"] = nlohmann::ordered_json::array({{{"image", abs.string()}}});
   dl["validation"] = dl["test"];
@@ -272,7 +301,9 @@ ResolvedConfig resolve_evaluation_config(const EvalOptions& o, ConfigFiles& file
   if (!o.datalist_key.empty()) sets.push_back(section + "/dataset/data_list_key=" + o.datalist_key);
   if (o.save_segmentations) {
     const int i = find_post(probe, section, "SaveImaged");
-    if (i < 0) throw ConfigError(files.config_path, section + "/post_transforms", "--save-segmentations needs a SaveImaged post transform");
+    if (i < 0)
+      throw ConfigError(files.config_path, section + "/post_transforms",
+                        "--save-segmentations needs a SaveImaged post transform");
     sets.push_back(fmt::format("{}/post_transforms/{}/disabled=false", section, i));
   }
   return resolve_config(files, {sets, false});
@@ -294,13 +325,17 @@ struct TempFolder {
 TempFolder materialize_plan_mmar(const std::string& plan_path) {
   const auto plan = exporter::load_plan(plan_path);
   if (!plan.meta.contains("config_inference")) {
-    throw IoError(plan_path, "the plan carries no config_inference.json (its MMAR had none): pass the MMAR as well");
+    throw IoError(
+        plan_path,
+        "the plan carries no config_inference.json (its MMAR had none): pass the MMAR as well");
   }
   TempFolder dir((fs::temp_directory_path() / fmt::format("barton-plan-{}", getpid())).string());
   fs::remove_all(dir.path);
-  write_file_atomic(fs::path(dir.path) / "config" / "config_inference.json", plan.meta["config_inference"].get<std::string>());
+  write_file_atomic(fs::path(dir.path) / "config" / "config_inference.json",
+                    plan.meta["config_inference"].get<std::string>());
   write_file_atomic(fs::path(dir.path) / "config" / "environment.json",
-                    plan.meta.contains("environment") ? plan.meta["environment"].get<std::string>() : std::string("{}\n"));
+                    plan.meta.contains("environment") ? plan.meta["environment"].get<std::string>()
+                                                      : std::string("{}\n"));
   return dir;
 }
 
@@ -316,8 +351,8 @@ EvalResult run_evaluation(const EvalOptions& o) {
   wo.ckpt = o.ckpt.empty() ? "" : fs::absolute(o.ckpt).string();
   auto wf = build_evaluation(cfg, wo);
   auto& e = *wf.evaluator;
-  log::info(fmt::format("Evaluating {} on {} case(s) with the model from {}", rel(files.config_path),
-                        e.loader->dataset().size(), rel(wf.model_source)));
+  log::info(fmt::format("Evaluating {} on {} case(s) with the model from {}",
+                        rel(files.config_path), e.loader->dataset().size(), rel(wf.model_source)));
   e.run();
   EvalResult r;
   r.cases = e.loader->dataset().size();
@@ -343,8 +378,10 @@ EvalResult run_inference(EvalOptions o, const std::string& model) {
       o.run.mmar = plan_mmar->path;
     }
   }
-  if (o.run.mmar.empty()) throw Error("infer needs an MMAR, or --model with a Barton inference plan");
-  if (o.input.empty() && plan_mmar) throw Error("--model with a plan and no MMAR needs --input (an image or a datalist)");
+  if (o.run.mmar.empty())
+    throw Error("infer needs an MMAR, or --model with a Barton inference plan");
+  if (o.input.empty() && plan_mmar)
+    throw Error("--model with a plan and no MMAR needs --input (an image or a datalist)");
   // Without an MMAR the outputs go to ./eval (the plan's own MMAR folder is temporary).
   if (o.output.empty() && plan_mmar) o.output = "eval";
   return run_evaluation(o);

@@ -15,9 +15,9 @@ namespace barton::mmar {
 
 /// Which config of which MMAR, and how to run it.
 struct RunOptions {
-  std::string mmar;        ///< MMAR folder or config file.
-  std::string config;      ///< Config file ("" = the command's default in MMAR/config/).
-  std::string env;         ///< Environment file ("" = MMAR/config/environment.json).
+  std::string mmar;               ///< MMAR folder or config file.
+  std::string config;             ///< Config file ("" = the command's default in MMAR/config/).
+  std::string env;                ///< Environment file ("" = MMAR/config/environment.json).
   std::vector<std::string> sets;  ///< Overrides: KEY=VALUE or /json/pointer=VALUE.
   std::string device = "auto";    ///< auto, cpu, cuda, cuda:N.
   bool cpu_bf16 = false;          ///< bfloat16 autocast on CPU (engine::Engine::cpu_bf16).
@@ -25,9 +25,10 @@ struct RunOptions {
 
 struct TrainOptions {
   RunOptions run;
-  bool finetune = false;    ///< Clara's finetune: the checkpoint loader enabled, or the weights loaded.
-  std::string ckpt;         ///< Fine-tuning: the checkpoint to start from ("" = MMAR_CKPT).
-  bool resume = false;      ///< Continue from MMAR_CKPT_DIR/checkpoint_last.pt.
+  bool finetune =
+      false;            ///< Clara's finetune: the checkpoint loader enabled, or the weights loaded.
+  std::string ckpt;     ///< Fine-tuning: the checkpoint to start from ("" = MMAR_CKPT).
+  bool resume = false;  ///< Continue from MMAR_CKPT_DIR/checkpoint_last.pt.
   bool write_stats = true;  ///< Write MMAR_CKPT_DIR/train_stats.json (rank 0).
   /// Data parallelism: ranks of this machine to start (launch.nproc > 0), or, when this process is
   /// a rank (RANK/WORLD_SIZE set), how it joins the others.
@@ -49,9 +50,10 @@ struct TrainResult {
   std::string key_metric_name;
   std::optional<double> best_metric;  ///< Best validation key metric, when there was validation.
   int best_metric_epoch = -1;
-  std::string ckpt_dir;                       ///< MMAR_CKPT_DIR, resolved.
-  std::string stats_path;                     ///< train_stats.json, "" when not written.
-  std::optional<double> allreduce_ms_per_step;  ///< Data-parallel runs: rank 0's mean all-reduce time.
+  std::string ckpt_dir;    ///< MMAR_CKPT_DIR, resolved.
+  std::string stats_path;  ///< train_stats.json, "" when not written.
+  std::optional<double>
+      allreduce_ms_per_step;  ///< Data-parallel runs: rank 0's mean all-reduce time.
   int64_t allreduce_steps = 0;
 };
 
@@ -61,7 +63,7 @@ TrainResult run_training(const TrainOptions& options);
 struct EvalOptions {
   RunOptions run;
   std::string default_config = "config_validation.json";  ///< config_inference.json for infer.
-  std::string ckpt;          ///< Checkpoint, plan or model.ts to evaluate ("" = the config's model).
+  std::string ckpt;  ///< Checkpoint, plan or model.ts to evaluate ("" = the config's model).
   std::string datalist_key;  ///< "" = the config's.
   std::string output;        ///< Report folder ("" = MMAR_EVAL_OUTPUT_PATH).
   std::string input;         ///< An image or a datalist JSON instead of the config's datalist.

@@ -1,16 +1,15 @@
 #include "mmar/workflow.h"
 
-#include <torch/cuda.h>
-#include <torch/script.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
-#include <torch/torch.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <torch/torch.h>
 
 #include "core/build_args.h"
 #include "core/errors.h"
@@ -53,16 +52,19 @@ bool truthy(const ResolvedConfig& c, const std::string& name, bool fallback) {
 torch::Device pick_device(const ResolvedConfig& c, const std::string& want) {
   if (want == "cpu") return torch::kCPU;
   if (want.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available()) throw Error("--device " + want + ": this LibTorch build or machine has no CUDA device");
+    if (!torch::cuda::is_available())
+      throw Error("--device " + want + ": this LibTorch build or machine has no CUDA device");
     return torch::Device(want);
   }
-  if (truthy(c, "use_gpu", true) && torch::cuda::is_available()) return torch::Device(torch::kCUDA, 0);
+  if (truthy(c, "use_gpu", true) && torch::cuda::is_available())
+    return torch::Device(torch::kCUDA, 0);
   return torch::kCPU;
 }
 
 class Builder {
  public:
-  Builder(const ResolvedConfig& c, Workflow& wf, const Registries& reg) : c_(c), wf_(wf), reg_(reg) {}
+  Builder(const ResolvedConfig& c, Workflow& wf, const Registries& reg)
+      : c_(c), wf_(wf), reg_(reg) {}
 
   BuildContext ctx() {
     BuildContext b;
@@ -86,20 +88,24 @@ class Builder {
   /// model, loss, optimizer, lr_scheduler of a training section: shared by every section.
   void build_training_parts(const ConfigNode& sec) {
     torch::manual_seed(wf_.seed);
-    auto net = std::shared_ptr<nets::Network>(reg_.networks.create(sec.at("model"), ctx(), {"rank"}));
+    auto net =
+        std::shared_ptr<nets::Network>(reg_.networks.create(sec.at("model"), ctx(), {"rank"}));
     if (!net) throw ConfigError(sec.source(), sec.pointer() + "/model", "the model is disabled");
     net->to(wf_.device);
     set_network(net, sec.at("model"));
     if (sec.has("loss")) {
-      wf_.shared["loss"] = std::shared_ptr<losses::Loss>(reg_.losses.create(sec.at("loss"), ctx(), {"rank"}));
+      wf_.shared["loss"] =
+          std::shared_ptr<losses::Loss>(reg_.losses.create(sec.at("loss"), ctx(), {"rank"}));
     }
     if (sec.has("optimizer")) {
-      auto opt = std::shared_ptr<optim::Optimizer>(reg_.optimizers.create(sec.at("optimizer"), ctx(), {"rank"}));
+      auto opt = std::shared_ptr<optim::Optimizer>(
+          reg_.optimizers.create(sec.at("optimizer"), ctx(), {"rank"}));
       wf_.shared["optimizer"] = opt.get();
       wf_.shared["optimizer!"] = opt;
     }
     if (sec.has("lr_scheduler")) {
-      auto s = std::shared_ptr<optim::LrScheduler>(reg_.lr_schedulers.create(sec.at("lr_scheduler"), ctx(), {"rank"}));
+      auto s = std::shared_ptr<optim::LrScheduler>(
+          reg_.lr_schedulers.create(sec.at("lr_scheduler"), ctx(), {"rank"}));
       if (s) {
         wf_.shared["lr_scheduler"] = s.get();
         wf_.shared["lr_scheduler!"] = s;
@@ -118,33 +124,44 @@ class Builder {
     std::vector<std::pair<std::string, torch::Tensor>> named;
     std::set<const void*> seen;
     for (const auto& p : net->named_parameters(true)) {
-      if (seen.insert(p.value().unsafeGetTensorImpl()).second) named.emplace_back(p.key(), p.value());
+      if (seen.insert(p.value().unsafeGetTensorImpl()).second)
+        named.emplace_back(p.key(), p.value());
     }
     wf_.shared["model.named_parameters()"] = named;
-    wf_.shared["model.predictor"] = engine::Predictor([net](const torch::Tensor& x) { return net->forward(x); });
-    wf_.shared["model.set_mode"] = std::function<void(bool)>([net](bool train) { net->train(train); });
+    wf_.shared["model.predictor"] =
+        engine::Predictor([net](const torch::Tensor& x) { return net->forward(x); });
+    wf_.shared["model.set_mode"] =
+        std::function<void(bool)>([net](bool train) { net->train(train); });
   }
 
   /// Everything of a section but its trainer / evaluator.
   void build_section(const ConfigNode& sec) {
     auto& o = objects();
     auto c = ctx();
-    if (sec.has("pre_transforms")) o["pre_transforms"] = build_transforms(c_, sec.pointer() + "/pre_transforms", reg_, c);
+    if (sec.has("pre_transforms"))
+      o["pre_transforms"] = build_transforms(c_, sec.pointer() + "/pre_transforms", reg_, c);
     if (sec.has("dataset")) {
       auto items = section_datalist(c_, sec.pointer(), true);
       const auto ds = sec.at("dataset");
       if (items.empty()) {
-        throw ConfigError(ds.source(), ds.pointer() + "/data_list_key",
-                          fmt::format("the datalist key '{}' of {} has no cases", ds.get_or<std::string>("data_list_key", "training"),
-                                      mmar_path(c_, ds.require<std::string>("data_list_file_path"))));
+        throw ConfigError(
+            ds.source(), ds.pointer() + "/data_list_key",
+            fmt::format("the datalist key '{}' of {} has no cases",
+                        ds.get_or<std::string>("data_list_key", "training"),
+                        mmar_path(c_, ds.require<std::string>("data_list_file_path"))));
       }
       o["datalist"] = std::move(items);
-      o["dataset"] = std::shared_ptr<data::Dataset>(
-          reg_.datasets.create(ds, c, {"data_list_file_path", "data_file_base_dir", "data_list_key", "rank"}));
+      o["dataset"] = std::shared_ptr<data::Dataset>(reg_.datasets.create(
+          ds, c, {"data_list_file_path", "data_file_base_dir", "data_list_key", "rank"}));
     }
-    if (sec.has("dataloader")) o["dataloader"] = std::shared_ptr<data::DataLoader>(reg_.dataloaders.create(sec.at("dataloader"), c, {"rank"}));
-    if (sec.has("inferer")) o["inferer"] = std::shared_ptr<engine::Inferer>(reg_.inferers.create(sec.at("inferer"), c, {"rank"}));
-    if (sec.has("post_transforms")) o["post_transforms"] = build_transforms(c_, sec.pointer() + "/post_transforms", reg_, c);
+    if (sec.has("dataloader"))
+      o["dataloader"] = std::shared_ptr<data::DataLoader>(
+          reg_.dataloaders.create(sec.at("dataloader"), c, {"rank"}));
+    if (sec.has("inferer"))
+      o["inferer"] =
+          std::shared_ptr<engine::Inferer>(reg_.inferers.create(sec.at("inferer"), c, {"rank"}));
+    if (sec.has("post_transforms"))
+      o["post_transforms"] = build_transforms(c_, sec.pointer() + "/post_transforms", reg_, c);
     if (sec.has("key_metric")) o["key_metric"] = metric(sec.at("key_metric"));
     if (sec.has("additional_metrics")) {
       std::vector<NamedMetric> list;
@@ -170,9 +187,12 @@ class Builder {
   }
 
   NamedMetric metric(const ConfigNode& spec) {
-    auto m = std::shared_ptr<engine::Metric>(reg_.metrics.create(spec, ctx(), {"log_label", "is_key_metric", "rank"}));
+    auto m = std::shared_ptr<engine::Metric>(
+        reg_.metrics.create(spec, ctx(), {"log_label", "is_key_metric", "rank"}));
     if (!m) return {};
-    return {spec.has("log_label") ? spec.at("log_label").as<std::string>() : spec.require<std::string>("name"), m};
+    return {spec.has("log_label") ? spec.at("log_label").as<std::string>()
+                                  : spec.require<std::string>("name"),
+            m};
   }
 
  private:
@@ -208,14 +228,18 @@ void common_setup(const ResolvedConfig& c, const WorkflowOptions& options, Workf
 template <typename T>
 T get_ref(const BuildContext& ctx, const ConfigNode& args, std::string_view key, bool required) {
   if (!args.has(key) || args.at(key).is_null()) {
-    if (required) throw ConfigError(args.source(), args.pointer() + "/" + std::string(key), "is required");
+    if (required)
+      throw ConfigError(args.source(), args.pointer() + "/" + std::string(key), "is required");
     return T{};
   }
   const auto node = args.at(key);
   return lookup_as<T>(ctx, strip_ref(node.as<std::string>()), node);
 }
 
-std::vector<NamedMetric> collect_metrics(const BuildContext& ctx, const ConfigNode& a, std::string_view key_arg, bool& has_key) {
+std::vector<NamedMetric> collect_metrics(const BuildContext& ctx,
+                                         const ConfigNode& a,
+                                         std::string_view key_arg,
+                                         bool& has_key) {
   std::vector<NamedMetric> out;
   has_key = false;
   if (a.given(key_arg)) {
@@ -226,12 +250,17 @@ std::vector<NamedMetric> collect_metrics(const BuildContext& ctx, const ConfigNo
     }
   }
   if (a.given("additional_metrics")) {
-    for (auto& m : get_ref<std::vector<NamedMetric>>(ctx, a, "additional_metrics", false)) out.push_back(m);
+    for (auto& m : get_ref<std::vector<NamedMetric>>(ctx, a, "additional_metrics", false))
+      out.push_back(m);
   }
   return out;
 }
 
-void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const ConfigNode& model, const std::string& ckpt_override) {
+void load_model_entry(Workflow& wf,
+                      Builder& b,
+                      const ResolvedConfig& c,
+                      const ConfigNode& model,
+                      const std::string& ckpt_override) {
   // The candidate model files, in config order.
   struct Entry {
     std::string kind, path;
@@ -240,9 +269,12 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
   std::optional<ConfigNode> network_spec;
   auto add = [&](const ConfigNode& e) {
     if (e.has("disabled") && e.at("disabled").as<bool>()) return;
-    if (e.has("ts_path")) entries.push_back({"ts", mmar_path(c, e.at("ts_path").as<std::string>())});
-    else if (e.has("ckpt_path")) entries.push_back({"ckpt", mmar_path(c, e.at("ckpt_path").as<std::string>())});
-    else if (e.has("name")) network_spec = e;
+    if (e.has("ts_path"))
+      entries.push_back({"ts", mmar_path(c, e.at("ts_path").as<std::string>())});
+    else if (e.has("ckpt_path"))
+      entries.push_back({"ckpt", mmar_path(c, e.at("ckpt_path").as<std::string>())});
+    else if (e.has("name"))
+      network_spec = e;
   };
   if (model.is_array()) {
     for (std::size_t i = 0; i < model.size(); ++i) add(model.at(i));
@@ -250,7 +282,8 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
     add(model);
   }
   // --ckpt / --model: a TorchScript archive (a plan, a MONAI bundle's model.ts) or a state dict.
-  if (!ckpt_override.empty()) entries = {{exporter::is_torchscript(ckpt_override) ? "ts" : "ckpt", ckpt_override}};
+  if (!ckpt_override.empty())
+    entries = {{exporter::is_torchscript(ckpt_override) ? "ts" : "ckpt", ckpt_override}};
   std::vector<std::string> tried;
   const Entry* use = nullptr;
   for (const auto& e : entries) {
@@ -268,11 +301,14 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
     if (!ck.empty() && fs::exists(mmar_path(c, ck))) {
       fallback = {"ckpt", mmar_path(c, ck)};
       use = &fallback;
-      if (!tried.empty()) log::info(fmt::format("{} does not exist; using the checkpoint {}", tried.front(), fallback.path));
+      if (!tried.empty())
+        log::info(fmt::format("{} does not exist; using the checkpoint {}", tried.front(),
+                              fallback.path));
     }
   }
   if (network_spec) {
-    auto net = std::shared_ptr<nets::Network>(builtin_registries().networks.create(*network_spec, b.ctx()));
+    auto net = std::shared_ptr<nets::Network>(
+        builtin_registries().networks.create(*network_spec, b.ctx()));
     net->to(wf.device);
     b.set_network(net, *network_spec);
     wf.model_source = "config network " + network_spec->require<std::string>("name");
@@ -283,10 +319,12 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
     return;
   }
   if (!use) {
-    throw ConfigError(model.source(), model.pointer(),
-                      tried.empty() ? std::string("no enabled model entry (ts_path / ckpt_path) and no checkpoint; pass --ckpt FILE")
-                                    : fmt::format("no model file found: {} (train first, or pass --ckpt FILE)",
-                                                  fmt::join(tried, ", ")));
+    throw ConfigError(
+        model.source(), model.pointer(),
+        tried.empty() ? std::string("no enabled model entry (ts_path / ckpt_path) and no "
+                                    "checkpoint; pass --ckpt FILE")
+                      : fmt::format("no model file found: {} (train first, or pass --ckpt FILE)",
+                                    fmt::join(tried, ", ")));
   }
   wf.model_source = use->path;
   if (use->kind == "ts") {
@@ -297,7 +335,8 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
       torch::jit::GraphOptimizerEnabledGuard plain(false);
       return module->forward({x}).toTensor();
     });
-    wf.shared["model.set_mode"] = std::function<void(bool)>([module](bool train) { module->train(train); });
+    wf.shared["model.set_mode"] =
+        std::function<void(bool)>([module](bool train) { module->train(train); });
     return;
   }
   // A checkpoint: Barton's record the network; MONAI's and Clara's do not, so fall back to the
@@ -309,10 +348,13 @@ void load_model_entry(Workflow& wf, Builder& b, const ResolvedConfig& c, const C
   } else {
     const auto train_cfg = fs::path(c.files.mmar_root) / "config" / "config_train.json";
     if (!fs::exists(train_cfg)) {
-      throw IoError(use->path, "does not record its network (train_conf) and the MMAR has no config/config_train.json to "
-                               "take it from");
+      throw IoError(use->path,
+                    "does not record its network (train_conf) and the MMAR has no "
+                    "config/config_train.json to "
+                    "take it from");
     }
-    const auto tc = resolve_config(locate_config(c.files.mmar_root, train_cfg.string(), c.files.env_path));
+    const auto tc =
+        resolve_config(locate_config(c.files.mmar_root, train_cfg.string(), c.files.env_path));
     spec = node_at(tc.doc, section_pointer(tc, "train") + "/model");
   }
   auto net = std::shared_ptr<nets::Network>(builtin_registries().networks.create(spec, b.ctx()));
@@ -327,10 +369,13 @@ std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const Bui
   e->predictor = std::any_cast<engine::Predictor>(ctx.lookup("model.predictor"));
   e->set_mode = std::any_cast<std::function<void(bool)>>(ctx.lookup("model.set_mode"));
   e->inferer = get_ref<std::shared_ptr<engine::Inferer>>(ctx, a, "inferer", false);
-  if (!e->inferer) e->inferer = std::shared_ptr<engine::Inferer>(builtin_registries().inferers.create(ConfigNode::parse(R"({"name": "SimpleInferer"})", "default")));
+  if (!e->inferer)
+    e->inferer = std::shared_ptr<engine::Inferer>(builtin_registries().inferers.create(
+        ConfigNode::parse(R"({"name": "SimpleInferer"})", "default")));
   e->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
   e->metrics = collect_metrics(ctx, a, "key_val_metric", e->has_key_metric);
-  e->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "val_handlers", false));
+  e->set_handlers(
+      get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "val_handlers", false));
   e->amp = a.given("amp") && a.at("amp").as<bool>();
   e->epoch_length = a.get_optional<int64_t>("epoch_length").value_or(0);
   if (auto d = ctx.lookup("device"); d.has_value()) e->device = std::any_cast<torch::Device>(d);
@@ -340,9 +385,12 @@ std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const Bui
 std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildContext& ctx) {
   auto t = std::make_shared<engine::Trainer>();
   t->options.max_epochs = a.require<int64_t>("max_epochs");
-  if (t->options.max_epochs < 1) throw ConfigError(a.source(), a.pointer() + "/max_epochs", "must be at least 1");
+  if (t->options.max_epochs < 1)
+    throw ConfigError(a.source(), a.pointer() + "/max_epochs", "must be at least 1");
   if (auto v = a.get_optional<int64_t>("epoch_length")) t->options.epoch_length = *v;
-  if (a.has("gradient_accumulation")) t->options.grad_accumulation = std::max<int64_t>(1, a.at("gradient_accumulation").as<int64_t>());
+  if (a.has("gradient_accumulation"))
+    t->options.grad_accumulation =
+        std::max<int64_t>(1, a.at("gradient_accumulation").as<int64_t>());
   if (auto v = a.get_optional<double>("clip_grad_norm")) t->options.grad_clip_norm = *v;
   t->loader = get_ref<std::shared_ptr<data::DataLoader>>(ctx, a, "train_data_loader", true);
   t->network = get_ref<std::shared_ptr<nets::Network>>(ctx, a, "network", true);
@@ -350,14 +398,18 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
   {
     const auto name = strip_ref(a.require<std::string>("optimizer"));
     auto v = ctx.lookup(name + "!");
-    if (!v.has_value()) throw ConfigError(a.source(), a.pointer() + "/optimizer", fmt::format("'@{}' is not defined", name));
+    if (!v.has_value())
+      throw ConfigError(a.source(), a.pointer() + "/optimizer",
+                        fmt::format("'@{}' is not defined", name));
     t->optimizer = std::any_cast<std::shared_ptr<optim::Optimizer>>(v);
   }
-  if (auto s = ctx.lookup("lr_scheduler!"); s.has_value()) t->scheduler = std::any_cast<std::shared_ptr<optim::LrScheduler>>(s);
+  if (auto s = ctx.lookup("lr_scheduler!"); s.has_value())
+    t->scheduler = std::any_cast<std::shared_ptr<optim::LrScheduler>>(s);
   t->inferer = get_ref<std::shared_ptr<engine::Inferer>>(ctx, a, "inferer", false);
   t->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
   t->metrics = collect_metrics(ctx, a, "key_train_metric", t->has_key_metric);
-  t->set_handlers(get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "train_handlers", false));
+  t->set_handlers(
+      get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "train_handlers", false));
   t->amp = a.given("amp") && a.at("amp").as<bool>();
   if (auto d = ctx.lookup("device"); d.has_value()) t->device = std::any_cast<torch::Device>(d);
   if (auto c = ctx.lookup("conf"); c.has_value()) t->network_config = std::any_cast<std::string>(c);
@@ -365,12 +417,15 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
 }
 
 ComponentSpec supervised_trainer_spec() {
-  return ComponentSpec{"SupervisedTrainer", "Supervised training loop.",
-                       {opt("device", A::kString, "null",
+  return ComponentSpec{
+      "SupervisedTrainer",
+      "Supervised training loop.",
+      {opt("device", A::kString, "null",
            "Accepted for MONAI compatibility; ignored (--device or use_gpu picks the device)."),
        req("max_epochs", A::kInt, "Number of training epochs."),
        req("train_data_loader", A::kReference, "The training data loader."),
-       req("network", A::kReference, "The network to train."), req("optimizer", A::kReference, "The optimizer."),
+       req("network", A::kReference, "The network to train."),
+       req("optimizer", A::kReference, "The optimizer."),
        req("loss_function", A::kReference, "The loss."),
        opt("epoch_length", A::kInt, "null",
            "Iterations per epoch; null: one pass over the loader (longer values are capped)."),
@@ -381,8 +436,10 @@ ComponentSpec supervised_trainer_spec() {
            "Inferer of the training forward pass; null runs the network on the whole batch."),
        opt("postprocessing", A::kReference, "null",
            "Post transforms applied to each prediction before the training metrics."),
-       opt("key_train_metric", A::kReference, "null", "Key metric computed on the training predictions."),
-       opt("additional_metrics", A::kReference, "null", "Further metrics, computed alongside the key metric."),
+       opt("key_train_metric", A::kReference, "null",
+           "Key metric computed on the training predictions."),
+       opt("additional_metrics", A::kReference, "null",
+           "Further metrics, computed alongside the key metric."),
        opt("metric_cmp_fn", A::kCallable, "null",
            "Accepted for MONAI compatibility; ignored (a higher key metric is better)."),
        opt("train_handlers", A::kReference, "null", "Handlers attached to the training loop."),
@@ -394,13 +451,17 @@ ComponentSpec supervised_trainer_spec() {
        opt("optim_set_to_none", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
        opt("to_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored."),
        opt("amp_kwargs", A::kObject, "null", "Accepted for MONAI compatibility; ignored."),
-       opt("gradient_accumulation", A::kInt, "1", "Barton: optimizer step every N iterations, on the mean of their gradients."),
-       opt("clip_grad_norm", A::kFloat, "null", "Barton: clip the global gradient norm to this value.")}};
+       opt("gradient_accumulation", A::kInt, "1",
+           "Barton: optimizer step every N iterations, on the mean of their gradients."),
+       opt("clip_grad_norm", A::kFloat, "null",
+           "Barton: clip the global gradient norm to this value.")}};
 }
 
 ComponentSpec supervised_evaluator_spec() {
-  return ComponentSpec{"SupervisedEvaluator", "Validation / inference loop.",
-                       {opt("device", A::kString, "null",
+  return ComponentSpec{
+      "SupervisedEvaluator",
+      "Validation / inference loop.",
+      {opt("device", A::kString, "null",
            "Accepted for MONAI compatibility; ignored (--device or use_gpu picks the device)."),
        req("val_data_loader", A::kReference, "The validation data loader."),
        req("network", A::kReference, "The network to run; Barton always runs the section's model."),
@@ -410,13 +471,17 @@ ComponentSpec supervised_evaluator_spec() {
        opt("prepare_batch", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
        opt("iteration_update", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
        opt("inferer", A::kReference, "null", "Inferer of the forward pass; null: SimpleInferer."),
-       opt("postprocessing", A::kReference, "null", "Post transforms applied to each prediction before the metrics."),
-       opt("key_val_metric", A::kReference, "null", "Key metric: decides the best model and early stopping."),
-       opt("additional_metrics", A::kReference, "null", "Further metrics, computed alongside the key metric."),
+       opt("postprocessing", A::kReference, "null",
+           "Post transforms applied to each prediction before the metrics."),
+       opt("key_val_metric", A::kReference, "null",
+           "Key metric: decides the best model and early stopping."),
+       opt("additional_metrics", A::kReference, "null",
+           "Further metrics, computed alongside the key metric."),
        opt("metric_cmp_fn", A::kCallable, "null",
            "Accepted for MONAI compatibility; ignored (a higher key metric is better)."),
        opt("val_handlers", A::kReference, "null", "Handlers attached to the evaluation loop."),
-       opt("amp", A::kBool, "false", "Mixed precision (autocast) for the forward pass on CUDA; no effect on CPU."),
+       opt("amp", A::kBool, "false",
+           "Mixed precision (autocast) for the forward pass on CUDA; no effect on CPU."),
        opt("mode", A::kString, "\"eval\"",
            "Accepted for MONAI compatibility; ignored (the network always runs in eval mode)."),
        opt("event_names", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
@@ -429,7 +494,9 @@ ComponentSpec supervised_evaluator_spec() {
 }  // namespace
 
 Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& options) {
-  if (config.kind != ConfigKind::kTrain) throw ConfigError(config.files.config_path, "", "is not a training config (no \"train\" section)");
+  if (config.kind != ConfigKind::kTrain)
+    throw ConfigError(config.files.config_path, "",
+                      "is not a training config (no \"train\" section)");
   Workflow wf;
   common_setup(config, options, wf);
   wf.shared["device"] = wf.device;
@@ -473,30 +540,42 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
   wf.shared["device"] = wf.device;
   const auto& reg = builtin_registries();
   Builder b(config, wf, reg);
-  const auto doc = node_at(config.doc, config.kind == ConfigKind::kTrain ? section_pointer(config, "validate") : "");
+  const auto doc = node_at(
+      config.doc, config.kind == ConfigKind::kTrain ? section_pointer(config, "validate") : "");
   b.set_section(doc.pointer());
   if (config.kind == ConfigKind::kTrain) {
     // Validating with a training config: its network, with the MMAR's checkpoint.
     const auto train = node_at(config.doc, section_pointer(config, "train"));
-    auto net = std::shared_ptr<nets::Network>(reg.networks.create(train.at("model"), b.ctx(), {"rank"}));
+    auto net =
+        std::shared_ptr<nets::Network>(reg.networks.create(train.at("model"), b.ctx(), {"rank"}));
     net->to(wf.device);
     b.set_network(net, train.at("model"));
-    const auto ck = options.ckpt.empty() ? mmar_path(config, variable(config, "MMAR_CKPT")) : options.ckpt;
-    if (!fs::exists(ck)) throw IoError(ck, "the checkpoint to validate does not exist (train first, or pass --ckpt FILE)");
+    const auto ck =
+        options.ckpt.empty() ? mmar_path(config, variable(config, "MMAR_CKPT")) : options.ckpt;
+    if (!fs::exists(ck))
+      throw IoError(ck,
+                    "the checkpoint to validate does not exist (train first, or pass --ckpt FILE)");
     nets::load_state_dict(*net, io::load_state_dict_file(ck), true);
     wf.model_source = ck;
   } else {
-    if (!doc.has("model")) throw ConfigError(doc.source(), "/model", "the config has no \"model\" entry");
+    if (!doc.has("model"))
+      throw ConfigError(doc.source(), "/model", "the config has no \"model\" entry");
     load_model_entry(wf, b, config, doc.at("model"), options.ckpt);
   }
   b.build_section(doc);
   b.build_handlers(doc);
   if (config.kind == ConfigKind::kTrain) {
-    // Validating a checkpoint must not write checkpoints: the validate section's savers belong to training.
-    auto& hs = std::any_cast<std::vector<std::shared_ptr<engine::Handler>>&>(b.objects()["handlers"]);
-    hs.erase(std::remove_if(hs.begin(), hs.end(), [](const auto& h) { return h->name() == "CheckpointSaver"; }), hs.end());
+    // Validating a checkpoint must not write checkpoints: the validate section's savers belong to
+    // training.
+    auto& hs =
+        std::any_cast<std::vector<std::shared_ptr<engine::Handler>>&>(b.objects()["handlers"]);
+    hs.erase(std::remove_if(hs.begin(), hs.end(),
+                            [](const auto& h) { return h->name() == "CheckpointSaver"; }),
+             hs.end());
   }
-  if (!doc.has("evaluator")) throw ConfigError(doc.source(), doc.pointer() + "/evaluator", "the config has no \"evaluator\"");
+  if (!doc.has("evaluator"))
+    throw ConfigError(doc.source(), doc.pointer() + "/evaluator",
+                      "the config has no \"evaluator\"");
   const auto ev = doc.at("evaluator");
   reg.evaluators.validate_or_throw(ev, {"rank"});
   wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());

@@ -29,10 +29,10 @@ struct Workflow {
   torch::Device device = torch::kCPU;
   uint64_t seed = 0;
   bool deterministic = false;
-  std::shared_ptr<nets::Network> network;  ///< Null for TorchScript models.
-  std::string network_config;             ///< {"name", "args"} of the network, for checkpoints.
-  std::string model_source;               ///< Where the evaluation model came from.
-  std::shared_ptr<engine::Trainer> trainer;      ///< Training configs.
+  std::shared_ptr<nets::Network> network;    ///< Null for TorchScript models.
+  std::string network_config;                ///< {"name", "args"} of the network, for checkpoints.
+  std::string model_source;                  ///< Where the evaluation model came from.
+  std::shared_ptr<engine::Trainer> trainer;  ///< Training configs.
   std::shared_ptr<engine::Evaluator> evaluator;  ///< The validation / evaluation loop.
   std::string ckpt_dir;                          ///< {MMAR_CKPT_DIR}, resolved.
   std::string eval_dir;                          ///< {MMAR_EVAL_OUTPUT_PATH}, resolved.

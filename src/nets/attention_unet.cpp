@@ -28,8 +28,7 @@ struct AttentionUnetOptions {
     const auto ch = a.at("channels");
     o.channels =
         ch.is_array() ? ch.as<std::vector<int64_t>>() : std::vector<int64_t>{ch.as<int64_t>()};
-    if (o.channels.size() < 2)
-      throw ch.error("needs at least 2 levels");
+    if (o.channels.size() < 2) throw ch.error("needs at least 2 levels");
     for (auto c : o.channels) {
       if (c < 1) throw ch.error("channel counts must be positive");
     }
@@ -211,12 +210,13 @@ class AttentionUnet final : public Network {
 ComponentSpec attention_unet_spec() {
   auto args = spatial_dims_specs();
   for (auto a : {req("in_channels", A::kInt, "Input channels."),
-       req("out_channels", A::kInt, "Output channels (classes)."),
-       req("channels", A::kInts, "Channels per level."),
-       req("strides", A::kInts, "Stride per down level (isotropic)."),
-       opt("kernel_size", A::kInts, "3", "Convolution kernel size (odd, isotropic)."),
-       opt("up_kernel_size", A::kInts, "3", "Up-sampling convolution kernel size (odd, isotropic)."),
-       opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer.")})
+                 req("out_channels", A::kInt, "Output channels (classes)."),
+                 req("channels", A::kInts, "Channels per level."),
+                 req("strides", A::kInts, "Stride per down level (isotropic)."),
+                 opt("kernel_size", A::kInts, "3", "Convolution kernel size (odd, isotropic)."),
+                 opt("up_kernel_size", A::kInts, "3",
+                     "Up-sampling convolution kernel size (odd, isotropic)."),
+                 opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer.")})
     args.push_back(a);
   return ComponentSpec{"AttentionUnet", "Attention UNet.", args};
 }
@@ -225,10 +225,10 @@ ComponentSpec attention_unet_spec() {
 
 void register_attention_unet(NetworkRegistry& r) {
   r.add(attention_unet_spec(),
-              [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
-                auto o = AttentionUnetOptions::from_config(a);
-                return build_at(a, [&] { return std::make_unique<AttentionUnet>(o); });
-              });
+        [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+          auto o = AttentionUnetOptions::from_config(a);
+          return build_at(a, [&] { return std::make_unique<AttentionUnet>(o); });
+        });
 }
 
 }  // namespace barton::nets

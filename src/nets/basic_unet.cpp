@@ -148,18 +148,19 @@ class BasicUNet final : public Network {
 
 ComponentSpec basic_unet_spec() {
   auto args = spatial_dims_specs();
-  for (auto a : {opt("in_channels", A::kInt, "1", "Input channels."),
-       opt("out_channels", A::kInt, "2", "Output channels (classes)."),
-       opt("features", A::kInts, "[32, 32, 64, 128, 256, 32]",
-           "Six channel counts: the five encoder levels and the last decoder level."),
-       opt("act", A::kAny, "[\"LeakyReLU\", {\"negative_slope\": 0.1, \"inplace\": true}]",
-           "Activation: a name or [name, {args}]; null: none."),
-       opt("norm", A::kAny, "[\"instance\", {\"affine\": true}]",
-           "Normalisation: a name or [name, {args}]; null: none."),
-       opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
-       opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer."),
-       opt("upsample", A::kString, "\"deconv\"",
-           "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
+  for (auto a :
+       {opt("in_channels", A::kInt, "1", "Input channels."),
+        opt("out_channels", A::kInt, "2", "Output channels (classes)."),
+        opt("features", A::kInts, "[32, 32, 64, 128, 256, 32]",
+            "Six channel counts: the five encoder levels and the last decoder level."),
+        opt("act", A::kAny, "[\"LeakyReLU\", {\"negative_slope\": 0.1, \"inplace\": true}]",
+            "Activation: a name or [name, {args}]; null: none."),
+        opt("norm", A::kAny, "[\"instance\", {\"affine\": true}]",
+            "Normalisation: a name or [name, {args}]; null: none."),
+        opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
+        opt("dropout", A::kFloat, "0.0", "Dropout probability; null: no dropout layer."),
+        opt("upsample", A::kString, "\"deconv\"",
+            "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
     args.push_back(a);
   ComponentSpec s{"BasicUNet", "MONAI's BasicUNet.", args};
   s.aliases = {"BasicUnet", "Basicunet"};
@@ -170,10 +171,10 @@ ComponentSpec basic_unet_spec() {
 
 void register_basic_unet(NetworkRegistry& r) {
   r.add(basic_unet_spec(),
-              [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
-                auto o = BasicUNetOptions::from_config(a);
-                return build_at(a, [&] { return std::make_unique<BasicUNet>(o); });
-              });
+        [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+          auto o = BasicUNetOptions::from_config(a);
+          return build_at(a, [&] { return std::make_unique<BasicUNet>(o); });
+        });
 }
 
 }  // namespace barton::nets

@@ -101,8 +101,7 @@ struct DynUNetOptions {
     if (a.given("dropout")) {
       const auto dv = a.at("dropout");
       o.dropout = dv.as<double>();
-      if (o.dropout < 0 || o.dropout > 1)
-        throw dv.error("must be in [0, 1]");
+      if (o.dropout < 0 || o.dropout > 1) throw dv.error("must be in [0, 1]");
     }
     o.norm = parse_norm(a, "norm_name", o.norm, o.dims, /*allow_none=*/false);
     o.act = parse_act(a, "act_name", o.act, /*allow_none=*/false);
@@ -379,26 +378,28 @@ class DynUNet final : public Network {
 
 ComponentSpec dyn_unet_spec() {
   auto args = spatial_dims_specs();
-  for (auto a : {req("in_channels", A::kInt, "Input channels."),
-       req("out_channels", A::kInt, "Output channels (classes)."),
-       req("kernel_size", A::kAny, "Kernel per level: an int or spatial_dims ints each."),
-       req("strides", A::kAny,
-           "Stride per level (the first is the input block's): an int or spatial_dims ints each."),
-       req("upsample_kernel_size", A::kAny,
-           "Transposed-convolution kernel per up level (the last len(strides) - 1 are used)."),
-       opt("filters", A::kInts, "null",
-           "Channels per level; null: 32 * 2^level, at most 320 (3D) or 512 (2D)."),
-       opt("dropout", A::kFloat, "null", "Dropout probability; null: none."),
-       opt("norm_name", A::kAny, "[\"INSTANCE\", {\"affine\": true}]",
-           "Normalisation: a name or [name, {args}]."),
-       opt("act_name", A::kAny, "[\"leakyrelu\", {\"inplace\": true, \"negative_slope\": 0.01}]",
-           "Activation: a name or [name, {args}]."),
-       opt("deep_supervision", A::kBool, "false",
-           "Add output heads on upper decoder levels for deep supervision in training."),
-       opt("deep_supr_num", A::kInt, "1",
-           "Number of extra deep-supervision heads (fewer than the up levels)."),
-       opt("res_block", A::kBool, "false", "Use residual blocks instead of plain convolution blocks."),
-       opt("trans_bias", A::kBool, "false", "Use a bias in the transposed convolutions.")})
+  for (auto a :
+       {req("in_channels", A::kInt, "Input channels."),
+        req("out_channels", A::kInt, "Output channels (classes)."),
+        req("kernel_size", A::kAny, "Kernel per level: an int or spatial_dims ints each."),
+        req("strides", A::kAny,
+            "Stride per level (the first is the input block's): an int or spatial_dims ints each."),
+        req("upsample_kernel_size", A::kAny,
+            "Transposed-convolution kernel per up level (the last len(strides) - 1 are used)."),
+        opt("filters", A::kInts, "null",
+            "Channels per level; null: 32 * 2^level, at most 320 (3D) or 512 (2D)."),
+        opt("dropout", A::kFloat, "null", "Dropout probability; null: none."),
+        opt("norm_name", A::kAny, "[\"INSTANCE\", {\"affine\": true}]",
+            "Normalisation: a name or [name, {args}]."),
+        opt("act_name", A::kAny, "[\"leakyrelu\", {\"inplace\": true, \"negative_slope\": 0.01}]",
+            "Activation: a name or [name, {args}]."),
+        opt("deep_supervision", A::kBool, "false",
+            "Add output heads on upper decoder levels for deep supervision in training."),
+        opt("deep_supr_num", A::kInt, "1",
+            "Number of extra deep-supervision heads (fewer than the up levels)."),
+        opt("res_block", A::kBool, "false",
+            "Use residual blocks instead of plain convolution blocks."),
+        opt("trans_bias", A::kBool, "false", "Use a bias in the transposed convolutions.")})
     args.push_back(a);
   return ComponentSpec{"DynUNet", "nnU-Net style dynamic UNet with deep supervision.", args};
 }

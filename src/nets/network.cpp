@@ -1,8 +1,8 @@
 #include "nets/network.h"
 
-#include <torch/torch.h>
-
 #include <set>
+
+#include <torch/torch.h>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -19,17 +19,19 @@ std::map<std::string, torch::Tensor> state_dict(const torch::nn::Module& m) {
 std::vector<std::string> state_dict_keys(const torch::nn::Module& m) {
   std::vector<std::string> keys;
   // PyTorch lists, for each module in pre-order, its own parameters then its own buffers.
-  std::function<void(const torch::nn::Module&, const std::string&)> walk = [&](const torch::nn::Module& mod,
-                                                                               const std::string& prefix) {
-    for (const auto& p : mod.named_parameters(false)) keys.push_back(prefix + p.key());
-    for (const auto& b : mod.named_buffers(false)) keys.push_back(prefix + b.key());
-    for (const auto& c : mod.named_children()) walk(*c.value(), prefix + c.key() + ".");
-  };
+  std::function<void(const torch::nn::Module&, const std::string&)> walk =
+      [&](const torch::nn::Module& mod, const std::string& prefix) {
+        for (const auto& p : mod.named_parameters(false)) keys.push_back(prefix + p.key());
+        for (const auto& b : mod.named_buffers(false)) keys.push_back(prefix + b.key());
+        for (const auto& c : mod.named_children()) walk(*c.value(), prefix + c.key() + ".");
+      };
   walk(m, "");
   return keys;
 }
 
-void load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& state_in, bool strict) {
+void load_state_dict(torch::nn::Module& m,
+                     const std::map<std::string, torch::Tensor>& state_in,
+                     bool strict) {
   std::map<std::string, torch::Tensor> state;
   for (const auto& [k, v] : state_in) state[starts_with(k, "module.") ? k.substr(7) : k] = v;
   auto own = state_dict(m);
@@ -55,8 +57,9 @@ void load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Te
     const auto it = state.find(k);
     if (it == state.end()) continue;
     if (it->second.sizes() != dst.sizes()) {
-      throw ShapeError(fmt::format("state_dict key '{}' has shape [{}], the network expects [{}]", k,
-                                   fmt::join(it->second.sizes(), ", "), fmt::join(dst.sizes(), ", ")));
+      throw ShapeError(fmt::format("state_dict key '{}' has shape [{}], the network expects [{}]",
+                                   k, fmt::join(it->second.sizes(), ", "),
+                                   fmt::join(dst.sizes(), ", ")));
     }
     dst.copy_(it->second.to(dst.device(), dst.scalar_type()));
   }

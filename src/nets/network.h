@@ -25,13 +25,16 @@ class Network : public torch::nn::Module {
 
 /// Every parameter and buffer by MONAI key (named_parameters + named_buffers, recursive).
 std::map<std::string, torch::Tensor> state_dict(const torch::nn::Module& m);
-/// Ordered keys as PyTorch would list them (parameters and buffers per module in registration order).
+/// Ordered keys as PyTorch would list them (parameters and buffers per module in registration
+/// order).
 std::vector<std::string> state_dict_keys(const torch::nn::Module& m);
 
 /// Copies tensors into the module by key. strict: every key must match both ways and shapes must
 /// agree; errors list the missing and unexpected keys (first few) and the first shape mismatch.
 /// A "module." prefix (DataParallel) is stripped. Throws Error.
-void load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& state, bool strict = true);
+void load_state_dict(torch::nn::Module& m,
+                     const std::map<std::string, torch::Tensor>& state,
+                     bool strict = true);
 
 /// Parameters without duplicates (DynUNet and SegResNet register some modules twice, as MONAI
 /// does); what an optimizer must receive.

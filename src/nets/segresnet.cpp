@@ -192,21 +192,25 @@ class SegResNet final : public Network {
 
 ComponentSpec seg_res_net_spec() {
   auto args = spatial_dims_specs();
-  for (auto a : {opt("init_filters", A::kInt, "8", "Channels of the first level, doubled at each level down."),
-       opt("in_channels", A::kInt, "1", "Input channels."),
-       opt("out_channels", A::kInt, "2", "Output channels (classes)."),
-       opt("dropout_prob", A::kFloat, "null",
-           "Dropout probability after the initial convolution; null: none."),
-       opt("act", A::kAny, "[\"RELU\", {\"inplace\": true}]", "Activation: a name or [name, {args}]."),
-       opt("norm", A::kAny, "[\"GROUP\", {\"num_groups\": 8}]", "Normalisation: a name or [name, {args}]."),
-       opt("norm_name", A::kString, "\"\"",
-           "Deprecated: only group, which replaces norm with num_groups groups."),
-       opt("num_groups", A::kInt, "8", "Deprecated: group count used with norm_name."),
-       opt("use_conv_final", A::kBool, "true", "End with a 1x1 convolution to out_channels."),
-       opt("blocks_down", A::kInts, "[1, 2, 2, 4]", "Residual blocks per encoder level."),
-       opt("blocks_up", A::kInts, "[1, 1, 1]", "Residual blocks per decoder level."),
-       opt("upsample_mode", A::kString, "\"nontrainable\"",
-           "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
+  for (auto a :
+       {opt("init_filters", A::kInt, "8",
+            "Channels of the first level, doubled at each level down."),
+        opt("in_channels", A::kInt, "1", "Input channels."),
+        opt("out_channels", A::kInt, "2", "Output channels (classes)."),
+        opt("dropout_prob", A::kFloat, "null",
+            "Dropout probability after the initial convolution; null: none."),
+        opt("act", A::kAny, "[\"RELU\", {\"inplace\": true}]",
+            "Activation: a name or [name, {args}]."),
+        opt("norm", A::kAny, "[\"GROUP\", {\"num_groups\": 8}]",
+            "Normalisation: a name or [name, {args}]."),
+        opt("norm_name", A::kString, "\"\"",
+            "Deprecated: only group, which replaces norm with num_groups groups."),
+        opt("num_groups", A::kInt, "8", "Deprecated: group count used with norm_name."),
+        opt("use_conv_final", A::kBool, "true", "End with a 1x1 convolution to out_channels."),
+        opt("blocks_down", A::kInts, "[1, 2, 2, 4]", "Residual blocks per encoder level."),
+        opt("blocks_up", A::kInts, "[1, 1, 1]", "Residual blocks per decoder level."),
+        opt("upsample_mode", A::kString, "\"nontrainable\"",
+            "Up-sampling: deconv or nontrainable (pixelshuffle is not supported).")})
     args.push_back(a);
   return ComponentSpec{"SegResNet", "MONAI's SegResNet.", args};
 }
@@ -215,10 +219,10 @@ ComponentSpec seg_res_net_spec() {
 
 void register_segresnet(NetworkRegistry& r) {
   r.add(seg_res_net_spec(),
-              [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
-                auto o = SegResNetOptions::from_config(a);
-                return build_at(a, [&] { return std::make_unique<SegResNet>(o); });
-              });
+        [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Network> {
+          auto o = SegResNetOptions::from_config(a);
+          return build_at(a, [&] { return std::make_unique<SegResNet>(o); });
+        });
 }
 
 }  // namespace barton::nets

@@ -32,8 +32,9 @@ struct UNetOptions {
     o.strides = a.require<std::vector<int64_t>>("strides");
     if (o.channels.size() < 2) throw a.at("channels").error("needs at least 2 levels");
     if (o.strides.size() < o.channels.size() - 1) {
-      throw ConfigError(a.at("strides").source(), a.at("strides").pointer(),
-                        fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
+      throw ConfigError(
+          a.at("strides").source(), a.at("strides").pointer(),
+          fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
     }
     auto scalar_kernel = [&](const char* k, int64_t def) {
       if (!a.has(k)) return def;
@@ -92,7 +93,9 @@ class UNet final : public Network {
     return c;
   }
   torch::nn::AnyModule down(int64_t in, int64_t out, int64_t stride) const {
-    if (o_.num_res_units > 0) return torch::nn::AnyModule(ResidualUnit(conv(in, out, stride, o_.kernel), o_.num_res_units, false));
+    if (o_.num_res_units > 0)
+      return torch::nn::AnyModule(
+          ResidualUnit(conv(in, out, stride, o_.kernel), o_.num_res_units, false));
     return torch::nn::AnyModule(Convolution(conv(in, out, stride, o_.kernel)));
   }
   torch::nn::AnyModule up(int64_t in, int64_t out, int64_t stride, bool is_top) const {
@@ -130,18 +133,20 @@ class UNet final : public Network {
 
 ComponentSpec unet_spec() {
   auto args = spatial_dims_specs();
-  for (auto a : {req("in_channels", A::kInt, "Input channels."),
-       req("out_channels", A::kInt, "Output channels (classes)."),
-       req("channels", A::kInts, "Channels per level."), req("strides", A::kInts, "Stride per down level."),
-       opt("kernel_size", A::kInts, "3", "Convolution kernel size (isotropic)."),
-       opt("up_kernel_size", A::kInts, "3", "Up-sampling convolution kernel size (isotropic)."),
-       opt("num_res_units", A::kInt, "0", "Residual units per level; 0: plain convolutions."),
-       opt("act", A::kAny, "\"PRELU\"", "Activation: a name or [name, {args}]."),
-       opt("norm", A::kAny, "\"INSTANCE\"", "batch, instance or group."),
-       opt("dropout", A::kFloat, "0.0", "Dropout probability."),
-       opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
-       opt("adn_ordering", A::kString, "\"NDA\"",
-           "Order of activation (A), dropout (D) and normalisation (N) after a convolution.")})
+  for (auto a :
+       {req("in_channels", A::kInt, "Input channels."),
+        req("out_channels", A::kInt, "Output channels (classes)."),
+        req("channels", A::kInts, "Channels per level."),
+        req("strides", A::kInts, "Stride per down level."),
+        opt("kernel_size", A::kInts, "3", "Convolution kernel size (isotropic)."),
+        opt("up_kernel_size", A::kInts, "3", "Up-sampling convolution kernel size (isotropic)."),
+        opt("num_res_units", A::kInt, "0", "Residual units per level; 0: plain convolutions."),
+        opt("act", A::kAny, "\"PRELU\"", "Activation: a name or [name, {args}]."),
+        opt("norm", A::kAny, "\"INSTANCE\"", "batch, instance or group."),
+        opt("dropout", A::kFloat, "0.0", "Dropout probability."),
+        opt("bias", A::kBool, "true", "Use a bias in the convolutions."),
+        opt("adn_ordering", A::kString, "\"NDA\"",
+            "Order of activation (A), dropout (D) and normalisation (N) after a convolution.")})
     args.push_back(a);
   return ComponentSpec{"UNet", "MONAI's residual UNet; state_dict keys match MONAI's.", args};
 }
@@ -149,7 +154,9 @@ ComponentSpec unet_spec() {
 }  // namespace
 
 void register_unet(NetworkRegistry& r) {
-  r.add(unet_spec(), [](const ConfigNode& a, const BuildContext&) { return std::make_unique<UNet>(UNetOptions::from_config(a)); });
+  r.add(unet_spec(), [](const ConfigNode& a, const BuildContext&) {
+    return std::make_unique<UNet>(UNetOptions::from_config(a));
+  });
 }
 
 }  // namespace barton::nets

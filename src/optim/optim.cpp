@@ -1,9 +1,9 @@
 #include "optim/optim.h"
 
-#include <torch/torch.h>
-
 #include <any>
 #include <cmath>
+
+#include <torch/torch.h>
 
 #include "core/errors.h"
 
@@ -20,10 +20,12 @@ std::vector<double> pair_arg(const ConfigNode& a, const char* k) {
 template <typename Opt, typename Options>
 class TorchOpt final : public Optimizer {
  public:
-  TorchOpt(std::string name, const std::vector<ParamGroup>& groups, Options o) : name_(std::move(name)), opt_(make_groups(groups, o), o) {
+  TorchOpt(std::string name, const std::vector<ParamGroup>& groups, Options o)
+      : name_(std::move(name)), opt_(make_groups(groups, o), o) {
     for (auto& g : opt_.param_groups()) initial_.push_back(static_cast<Options&>(g.options()).lr());
   }
-  static std::vector<torch::optim::OptimizerParamGroup> make_groups(const std::vector<ParamGroup>& groups, const Options& o) {
+  static std::vector<torch::optim::OptimizerParamGroup> make_groups(
+      const std::vector<ParamGroup>& groups, const Options& o) {
     std::vector<torch::optim::OptimizerParamGroup> out;
     for (const auto& g : groups) {
       auto opts = std::make_unique<Options>(o);
@@ -37,8 +39,12 @@ class TorchOpt final : public Optimizer {
   void step() override { opt_.step(); }
   void zero_grad() override { opt_.zero_grad(); }
   std::size_t num_groups() const override { return opt_.param_groups().size(); }
-  double lr(std::size_t g) const override { return static_cast<const Options&>(opt_.param_groups().at(g).options()).lr(); }
-  void set_lr(double lr, std::size_t g) override { static_cast<Options&>(opt_.param_groups().at(g).options()).lr(lr); }
+  double lr(std::size_t g) const override {
+    return static_cast<const Options&>(opt_.param_groups().at(g).options()).lr();
+  }
+  void set_lr(double lr, std::size_t g) override {
+    static_cast<Options&>(opt_.param_groups().at(g).options()).lr(lr);
+  }
   torch::optim::Optimizer* torch_optimizer() override { return &opt_; }
   std::vector<std::pair<std::string, torch::Tensor>> state() const override {
     std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -55,7 +61,8 @@ class TorchOpt final : public Optimizer {
   void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& s) override {
     for (const auto& [k, t] : s) {
       if (k != "torch_optimizer") continue;
-      std::string bytes(static_cast<const char*>(t.data_ptr()), static_cast<std::size_t>(t.numel()));
+      std::string bytes(static_cast<const char*>(t.data_ptr()),
+                        static_cast<std::size_t>(t.numel()));
       std::istringstream ss(bytes);
       torch::serialize::InputArchive ar;
       ar.load_from(ss);
@@ -114,8 +121,10 @@ class Novograd final : public Optimizer {
         if (o_.amsgrad) max_sq_[i] = torch::zeros({}, p.options());
       }
       // MONAI: v = ||g||^2 whenever v is exactly 0 (the first step), else the running average.
-      if (exp_avg_sq_[i].item<double>() == 0.0) exp_avg_sq_[i].copy_(norm);
-      else exp_avg_sq_[i].mul_(o_.beta2).add_(norm, 1 - o_.beta2);
+      if (exp_avg_sq_[i].item<double>() == 0.0)
+        exp_avg_sq_[i].copy_(norm);
+      else
+        exp_avg_sq_[i].mul_(o_.beta2).add_(norm, 1 - o_.beta2);
       torch::Tensor denom;
       if (o_.amsgrad) {
         max_sq_[i] = torch::max(max_sq_[i], exp_avg_sq_[i]);
@@ -146,9 +155,12 @@ class Novograd final : public Optimizer {
       const auto dot = k.find('.');
       const auto i = std::stoul(k.substr(dot + 1));
       const auto name = k.substr(0, dot);
-      if (name == "exp_avg") exp_avg_.at(i) = t.clone();
-      else if (name == "exp_avg_sq") exp_avg_sq_.at(i) = t.clone();
-      else max_sq_.at(i) = t.clone();
+      if (name == "exp_avg")
+        exp_avg_.at(i) = t.clone();
+      else if (name == "exp_avg_sq")
+        exp_avg_sq_.at(i) = t.clone();
+      else
+        max_sq_.at(i) = t.clone();
     }
   }
 
@@ -163,9 +175,12 @@ class Novograd final : public Optimizer {
 std::vector<ParamGroup> params_from(const BuildContext& ctx, const ConfigNode& a) {
   if (ctx.lookup) {
     auto any = ctx.lookup("model.named_parameters()");
-    if (any.has_value()) return param_groups(a, std::any_cast<std::vector<std::pair<std::string, torch::Tensor>>>(any));
+    if (any.has_value())
+      return param_groups(a,
+                          std::any_cast<std::vector<std::pair<std::string, torch::Tensor>>>(any));
   }
-  throw a.error("the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
+  throw a.error(
+      "the optimizer needs the model's parameters (\"params\": \"#@model.parameters()\")");
 }
 
 std::vector<ComponentSpec> optimizer_specs();
@@ -173,7 +188,9 @@ std::vector<ComponentSpec> scheduler_specs();
 
 /// `args` with the defaults of `name`'s spec filled in (as Registry::create does), so that the
 /// direct builders below read every default from the spec too.
-ConfigNode with_spec_defaults(const std::vector<ComponentSpec>& specs, const std::string& name, const ConfigNode& args) {
+ConfigNode with_spec_defaults(const std::vector<ComponentSpec>& specs,
+                              const std::string& name,
+                              const ConfigNode& args) {
   for (const auto& spec : specs) {
     if (spec.name == name) return args.with_defaults(spec.defaults());
   }
@@ -182,12 +199,14 @@ ConfigNode with_spec_defaults(const std::vector<ComponentSpec>& specs, const std
 
 }  // namespace
 
-std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std::pair<std::string, torch::Tensor>>& named) {
+std::vector<ParamGroup> param_groups(
+    const ConfigNode& a, const std::vector<std::pair<std::string, torch::Tensor>>& named) {
   std::vector<ParamGroup> groups(1);
   std::vector<std::string> matches;
   if (a.given("param_groups")) {
     const auto list = a.at("param_groups");
-    if (!list.is_array()) throw list.error("expected a list of {\"match\", \"lr\", \"weight_decay\"}");
+    if (!list.is_array())
+      throw list.error("expected a list of {\"match\", \"lr\", \"weight_decay\"}");
     for (std::size_t i = 0; i < list.size(); ++i) {
       const auto g = list.at(i);
       g.expect_only_keys({"match", "lr", "weight_decay"});
@@ -218,37 +237,54 @@ std::vector<ParamGroup> param_groups(const ConfigNode& a, const std::vector<std:
   return groups;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& a, std::vector<torch::Tensor> params) {
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name,
+                                          const ConfigNode& a,
+                                          std::vector<torch::Tensor> params) {
   ParamGroup g;
   g.params = std::move(params);
   return make_optimizer(name, a, std::vector<ParamGroup>{g});
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& args, std::vector<ParamGroup> params) {
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name,
+                                          const ConfigNode& args,
+                                          std::vector<ParamGroup> params) {
   const ConfigNode a = with_spec_defaults(optimizer_specs(), name, args);
   const double lr = a.require<double>("lr");
   if (lr < 0) throw a.at("lr").error("must be non-negative");
   if (name == "Adam" || name == "AdamW") {
     const auto betas = pair_arg(a, "betas");
     if (name == "Adam") {
-      auto o = torch::optim::AdamOptions(lr).betas({betas[0], betas[1]}).eps(a.require<double>("eps"))
-                   .weight_decay(a.require<double>("weight_decay")).amsgrad(a.require<bool>("amsgrad"));
-      return std::make_unique<TorchOpt<torch::optim::Adam, torch::optim::AdamOptions>>(name, std::move(params), o);
+      auto o = torch::optim::AdamOptions(lr)
+                   .betas({betas[0], betas[1]})
+                   .eps(a.require<double>("eps"))
+                   .weight_decay(a.require<double>("weight_decay"))
+                   .amsgrad(a.require<bool>("amsgrad"));
+      return std::make_unique<TorchOpt<torch::optim::Adam, torch::optim::AdamOptions>>(
+          name, std::move(params), o);
     }
-    auto o = torch::optim::AdamWOptions(lr).betas({betas[0], betas[1]}).eps(a.require<double>("eps"))
-                 .weight_decay(a.require<double>("weight_decay")).amsgrad(a.require<bool>("amsgrad"));
-    return std::make_unique<TorchOpt<torch::optim::AdamW, torch::optim::AdamWOptions>>(name, std::move(params), o);
+    auto o = torch::optim::AdamWOptions(lr)
+                 .betas({betas[0], betas[1]})
+                 .eps(a.require<double>("eps"))
+                 .weight_decay(a.require<double>("weight_decay"))
+                 .amsgrad(a.require<bool>("amsgrad"));
+    return std::make_unique<TorchOpt<torch::optim::AdamW, torch::optim::AdamWOptions>>(
+        name, std::move(params), o);
   }
   if (name == "SGD") {
     const double m = a.require<double>("momentum");
     const bool nesterov = a.require<bool>("nesterov");
     const double damp = a.require<double>("dampening");
     if (nesterov && (m <= 0 || damp != 0)) {
-      throw ConfigError(a.source(), a.pointer() + "/nesterov", "Nesterov momentum needs momentum > 0 and dampening 0");
+      throw ConfigError(a.source(), a.pointer() + "/nesterov",
+                        "Nesterov momentum needs momentum > 0 and dampening 0");
     }
-    auto o = torch::optim::SGDOptions(a.require<double>("lr")).momentum(m).dampening(damp)
-                 .weight_decay(a.require<double>("weight_decay")).nesterov(nesterov);
-    return std::make_unique<TorchOpt<torch::optim::SGD, torch::optim::SGDOptions>>(name, std::move(params), o);
+    auto o = torch::optim::SGDOptions(a.require<double>("lr"))
+                 .momentum(m)
+                 .dampening(damp)
+                 .weight_decay(a.require<double>("weight_decay"))
+                 .nesterov(nesterov);
+    return std::make_unique<TorchOpt<torch::optim::SGD, torch::optim::SGDOptions>>(
+        name, std::move(params), o);
   }
   if (name == "Novograd") {
     Novograd::Options o;
@@ -271,39 +307,55 @@ using A = ArgType;
 
 /// The optimizers' specs (torch.optim and MONAI names and defaults).
 std::vector<ComponentSpec> optimizer_specs() {
-  auto params = [] { return opt("params", A::kAny, "\"#@model.parameters()\"", "Parameters to optimise."); };
+  auto params = [] {
+    return opt("params", A::kAny, "\"#@model.parameters()\"", "Parameters to optimise.");
+  };
   auto groups = [] {
     return opt("param_groups", A::kAny, "null",
-               "Barton: [{\"match\": name prefix, \"lr\": x, \"weight_decay\": y}], parameter groups by name.");
+               "Barton: [{\"match\": name prefix, \"lr\": x, \"weight_decay\": y}], parameter "
+               "groups by name.");
   };
   return {
-      ComponentSpec{"Adam", "torch.optim.Adam.",
-                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
-       opt("betas", A::kFloats, "[0.9, 0.999]",
-           "Decay rates of the running averages of the gradient and of its square."),
-       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
-       opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
-       opt("amsgrad", A::kBool, "false", "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
-      ComponentSpec{"AdamW", "torch.optim.AdamW.",
-                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
-       opt("betas", A::kFloats, "[0.9, 0.999]",
-           "Decay rates of the running averages of the gradient and of its square."),
-       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
-       opt("weight_decay", A::kFloat, "0.01", "Decoupled weight decay."),
-       opt("amsgrad", A::kBool, "false", "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
-      ComponentSpec{"SGD", "torch.optim.SGD.",
-                    {params(), groups(), req("lr", A::kFloat, "Learning rate."), opt("momentum", A::kFloat, "0", "Momentum factor."),
-       opt("dampening", A::kFloat, "0", "Dampening of the momentum."),
-       opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
-       opt("nesterov", A::kBool, "false", "Use Nesterov momentum (needs momentum > 0 and dampening 0).")}},
-      ComponentSpec{"Novograd", "MONAI's Novograd.",
-                    {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
-       opt("betas", A::kFloats, "[0.9, 0.98]",
-           "Decay rates of the gradient average and of the per-tensor squared-norm average."),
-       opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
-       opt("weight_decay", A::kFloat, "0", "Weight decay added to the normalised gradient."),
-       opt("grad_averaging", A::kBool, "false", "Scale the normalised gradient by 1 - beta1 before the first moment."),
-       opt("amsgrad", A::kBool, "false", "Use the maximum of past squared-norm averages (AMSGrad variant).")}}};
+      ComponentSpec{
+          "Adam",
+          "torch.optim.Adam.",
+          {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+           opt("betas", A::kFloats, "[0.9, 0.999]",
+               "Decay rates of the running averages of the gradient and of its square."),
+           opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+           opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
+           opt("amsgrad", A::kBool, "false",
+               "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
+      ComponentSpec{
+          "AdamW",
+          "torch.optim.AdamW.",
+          {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+           opt("betas", A::kFloats, "[0.9, 0.999]",
+               "Decay rates of the running averages of the gradient and of its square."),
+           opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+           opt("weight_decay", A::kFloat, "0.01", "Decoupled weight decay."),
+           opt("amsgrad", A::kBool, "false",
+               "Use the AMSGrad variant (maximum of past squared-gradient averages).")}},
+      ComponentSpec{"SGD",
+                    "torch.optim.SGD.",
+                    {params(), groups(), req("lr", A::kFloat, "Learning rate."),
+                     opt("momentum", A::kFloat, "0", "Momentum factor."),
+                     opt("dampening", A::kFloat, "0", "Dampening of the momentum."),
+                     opt("weight_decay", A::kFloat, "0", "L2 penalty added to the gradient."),
+                     opt("nesterov", A::kBool, "false",
+                         "Use Nesterov momentum (needs momentum > 0 and dampening 0).")}},
+      ComponentSpec{
+          "Novograd",
+          "MONAI's Novograd.",
+          {params(), groups(), opt("lr", A::kFloat, "0.001", "Learning rate."),
+           opt("betas", A::kFloats, "[0.9, 0.98]",
+               "Decay rates of the gradient average and of the per-tensor squared-norm average."),
+           opt("eps", A::kFloat, "1e-08", "Added to the denominator for numerical stability."),
+           opt("weight_decay", A::kFloat, "0", "Weight decay added to the normalised gradient."),
+           opt("grad_averaging", A::kBool, "false",
+               "Scale the normalised gradient by 1 - beta1 before the first moment."),
+           opt("amsgrad", A::kBool, "false",
+               "Use the maximum of past squared-norm averages (AMSGrad variant).")}}};
 }
 
 }  // namespace
@@ -311,7 +363,9 @@ std::vector<ComponentSpec> optimizer_specs() {
 void register_optimizers(OptimizerRegistry& r) {
   for (auto& spec : optimizer_specs()) {
     const std::string n = spec.name;
-    r.add(std::move(spec), [n](const ConfigNode& a, const BuildContext& ctx) { return make_optimizer(n, a, params_from(ctx, a)); });
+    r.add(std::move(spec), [n](const ConfigNode& a, const BuildContext& ctx) {
+      return make_optimizer(n, a, params_from(ctx, a));
+    });
   }
 }
 
@@ -322,7 +376,9 @@ namespace {
 /// lr_g(t) = base_g * factor(t) (torch's LambdaLR-style closed forms).
 class FactorScheduler final : public LrScheduler {
  public:
-  FactorScheduler(std::string name, Optimizer* opt, std::function<double(int64_t, double base)> lr_at)
+  FactorScheduler(std::string name,
+                  Optimizer* opt,
+                  std::function<double(int64_t, double base)> lr_at)
       : name_(std::move(name)), opt_(opt), lr_at_(std::move(lr_at)) {
     apply();
   }
@@ -338,7 +394,8 @@ class FactorScheduler final : public LrScheduler {
 
  private:
   void apply() {
-    for (std::size_t g = 0; g < opt_->num_groups(); ++g) opt_->set_lr(lr_at_(t_, opt_->initial_lrs().at(g)), g);
+    for (std::size_t g = 0; g < opt_->num_groups(); ++g)
+      opt_->set_lr(lr_at_(t_, opt_->initial_lrs().at(g)), g);
   }
   std::string name_;
   Optimizer* opt_;
@@ -399,7 +456,9 @@ class Plateau final : public LrScheduler {
 
 }  // namespace
 
-std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const ConfigNode& args, Optimizer* opt) {
+std::unique_ptr<LrScheduler> make_scheduler(const std::string& name,
+                                            const ConfigNode& args,
+                                            Optimizer* opt) {
   const ConfigNode a = with_spec_defaults(scheduler_specs(), name, args);
   BARTON_CHECK(opt != nullptr, "a schedule needs an optimizer");
   const double kPi = 3.14159265358979323846;
@@ -407,7 +466,9 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
     const auto step = a.require<int64_t>("step_size");
     const double gamma = a.require<double>("gamma");
     if (step < 1) throw a.at("step_size").error("must be at least 1");
-    return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) { return b * std::pow(gamma, static_cast<double>(t / step)); });
+    return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
+      return b * std::pow(gamma, static_cast<double>(t / step));
+    });
   }
   if (name == "MultiStepLR") {
     auto ms = a.require<std::vector<int64_t>>("milestones");
@@ -420,27 +481,34 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
   }
   if (name == "ExponentialLR") {
     const double gamma = a.require<double>("gamma");
-    return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) { return b * std::pow(gamma, static_cast<double>(t)); });
+    return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
+      return b * std::pow(gamma, static_cast<double>(t));
+    });
   }
   if (name == "CosineAnnealingLR") {
     const auto T = a.require<int64_t>("T_max");
     const double eta_min = a.require<double>("eta_min");
     if (T < 1) throw a.at("T_max").error("must be at least 1");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
-      return eta_min + (b - eta_min) * (1 + std::cos(kPi * static_cast<double>(t) / static_cast<double>(T))) / 2;
+      return eta_min + (b - eta_min) *
+                           (1 + std::cos(kPi * static_cast<double>(t) / static_cast<double>(T))) /
+                           2;
     });
   }
   if (name == "WarmupCosineSchedule") {
     const auto warm = a.require<int64_t>("warmup_steps");
     const auto total = a.require<int64_t>("t_total");
-    const double end_lr = a.require<double>("end_lr"), cycles = a.require<double>("cycles"), wm = a.require<double>("warmup_multiplier");
+    const double end_lr = a.require<double>("end_lr"), cycles = a.require<double>("cycles"),
+                 wm = a.require<double>("warmup_multiplier");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
       double f;
       if (t < warm) {
-        f = wm + (1 - wm) * static_cast<double>(t) / std::max<double>(1.0, static_cast<double>(warm));
+        f = wm +
+            (1 - wm) * static_cast<double>(t) / std::max<double>(1.0, static_cast<double>(warm));
         return b * f;
       }
-      const double progress = static_cast<double>(t - warm) / std::max<double>(1.0, static_cast<double>(total - warm));
+      const double progress =
+          static_cast<double>(t - warm) / std::max<double>(1.0, static_cast<double>(total - warm));
       f = std::max(0.0, 0.5 * (1 + std::cos(kPi * cycles * 2.0 * progress)));
       return std::max(b * f, end_lr);
     });
@@ -449,7 +517,8 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
     const auto total = a.require<int64_t>("total_iters");
     const double power = a.require<double>("power");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
-      const double frac = 1.0 - static_cast<double>(std::min(t, total)) / static_cast<double>(total);
+      const double frac =
+          1.0 - static_cast<double>(std::min(t, total)) / static_cast<double>(total);
       return b * std::pow(frac, power);
     });
   }
@@ -457,7 +526,8 @@ std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const Confi
     const double s = a.get_or("start_factor", 1.0 / 3.0), e = a.require<double>("end_factor");
     const auto total = a.require<int64_t>("total_iters");
     return std::make_unique<FactorScheduler>(name, opt, [=](int64_t t, double b) {
-      return b * (s + (e - s) * static_cast<double>(std::min(t, total)) / static_cast<double>(total));
+      return b *
+             (s + (e - s) * static_cast<double>(std::min(t, total)) / static_cast<double>(total));
     });
   }
   if (name == "ReduceLROnPlateau") {
@@ -482,46 +552,78 @@ namespace {
 
 /// The learning-rate schedules' specs (torch.optim.lr_scheduler and MONAI names and defaults).
 std::vector<ComponentSpec> scheduler_specs() {
-  auto optim = [] { return opt("optimizer", A::kReference, "\"@optimizer\"", "The optimizer to schedule."); };
+  auto optim = [] {
+    return opt("optimizer", A::kReference, "\"@optimizer\"", "The optimizer to schedule.");
+  };
   auto last = [] {
     return opt("last_epoch", A::kInt, "-1",
-               "Accepted for MONAI compatibility; ignored (a resumed run restores the step from its checkpoint).");
+               "Accepted for MONAI compatibility; ignored (a resumed run restores the step from "
+               "its checkpoint).");
   };
   return {
-      ComponentSpec{"StepLR", "Decays by gamma every step_size steps.",
+      ComponentSpec{"StepLR",
+                    "Decays by gamma every step_size steps.",
                     {optim(), req("step_size", A::kInt, "Steps between decays."),
-       opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
-      ComponentSpec{"MultiStepLR", "Decays by gamma at each milestone.",
-                    {optim(), req("milestones", A::kInts, "Steps at which the learning rate is multiplied by gamma."),
-       opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
-      ComponentSpec{"ExponentialLR", "Decays by gamma every step.",
-                    {optim(), req("gamma", A::kFloat, "Multiplicative decay factor applied at every step."), last()}},
-      ComponentSpec{"CosineAnnealingLR", "Cosine annealing to eta_min over T_max steps.",
+                     opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
+      ComponentSpec{
+          "MultiStepLR",
+          "Decays by gamma at each milestone.",
+          {optim(),
+           req("milestones", A::kInts, "Steps at which the learning rate is multiplied by gamma."),
+           opt("gamma", A::kFloat, "0.1", "Multiplicative decay factor."), last()}},
+      ComponentSpec{
+          "ExponentialLR",
+          "Decays by gamma every step.",
+          {optim(), req("gamma", A::kFloat, "Multiplicative decay factor applied at every step."),
+           last()}},
+      ComponentSpec{"CosineAnnealingLR",
+                    "Cosine annealing to eta_min over T_max steps.",
                     {optim(), req("T_max", A::kInt, "Steps of a half cosine period."),
-       opt("eta_min", A::kFloat, "0", "Minimum learning rate."), last()}},
-      ComponentSpec{"WarmupCosineSchedule", "MONAI's linear warmup then cosine decay.",
-                    {optim(), req("warmup_steps", A::kInt, "Steps of linear warmup."),
-       req("t_total", A::kInt, "Total steps of the schedule."),
-       opt("end_lr", A::kFloat, "0.0", "Lower bound on the learning rate after the warmup."),
-       opt("cycles", A::kFloat, "0.5", "Cosine cycles over the decay (0.5: one half cosine down to 0)."), last(),
-       opt("warmup_multiplier", A::kFloat, "0", "Fraction of the learning rate the warmup starts from.")}},
-      ComponentSpec{"PolynomialLR", "nnU-Net's poly decay: lr * (1 - step/total_iters)^power.",
-                    {optim(), opt("total_iters", A::kInt, "5", "Steps over which the learning rate decays to 0."),
-       opt("power", A::kFloat, "1.0", "Exponent of the decay."), last()}},
-      ComponentSpec{"LinearLR", "Linear warmup factor from start_factor to end_factor.",
-                    {optim(), opt("start_factor", A::kFloat, "0.3333333333333333", "Learning-rate factor at step 0."),
-       opt("end_factor", A::kFloat, "1.0", "Learning-rate factor reached at total_iters and kept after."),
-       opt("total_iters", A::kInt, "5", "Steps from start_factor to end_factor."), last()}},
-      ComponentSpec{"ReduceLROnPlateau", "Reduces the LR when a metric stops improving.",
-                    {optim(), opt("mode", A::kString, "\"min\"", "min: the metric should decrease; max: it should increase."),
-       opt("factor", A::kFloat, "0.1", "Multiplier applied to the learning rate on a plateau (below 1)."),
-       opt("patience", A::kInt, "10",
-           "Steps (epochs by default) without improvement before the learning rate is reduced."),
-       opt("threshold", A::kFloat, "0.0001", "Smallest change that counts as an improvement."),
-       opt("threshold_mode", A::kString, "\"rel\"", "rel: the change is relative to the best value; abs: absolute."),
-       opt("cooldown", A::kInt, "0", "Steps to wait after a reduction before counting bad steps again."),
-       opt("min_lr", A::kFloats, "0", "Lower bound on the learning rate (a number; a per-group list is ignored)."),
-       opt("eps", A::kFloat, "1e-08", "Reductions smaller than this are skipped.")}}};
+                     opt("eta_min", A::kFloat, "0", "Minimum learning rate."), last()}},
+      ComponentSpec{
+          "WarmupCosineSchedule",
+          "MONAI's linear warmup then cosine decay.",
+          {optim(), req("warmup_steps", A::kInt, "Steps of linear warmup."),
+           req("t_total", A::kInt, "Total steps of the schedule."),
+           opt("end_lr", A::kFloat, "0.0", "Lower bound on the learning rate after the warmup."),
+           opt("cycles", A::kFloat, "0.5",
+               "Cosine cycles over the decay (0.5: one half cosine down to 0)."),
+           last(),
+           opt("warmup_multiplier", A::kFloat, "0",
+               "Fraction of the learning rate the warmup starts from.")}},
+      ComponentSpec{
+          "PolynomialLR",
+          "nnU-Net's poly decay: lr * (1 - step/total_iters)^power.",
+          {optim(),
+           opt("total_iters", A::kInt, "5", "Steps over which the learning rate decays to 0."),
+           opt("power", A::kFloat, "1.0", "Exponent of the decay."), last()}},
+      ComponentSpec{
+          "LinearLR",
+          "Linear warmup factor from start_factor to end_factor.",
+          {optim(),
+           opt("start_factor", A::kFloat, "0.3333333333333333", "Learning-rate factor at step 0."),
+           opt("end_factor", A::kFloat, "1.0",
+               "Learning-rate factor reached at total_iters and kept after."),
+           opt("total_iters", A::kInt, "5", "Steps from start_factor to end_factor."), last()}},
+      ComponentSpec{
+          "ReduceLROnPlateau",
+          "Reduces the LR when a metric stops improving.",
+          {optim(),
+           opt("mode", A::kString, "\"min\"",
+               "min: the metric should decrease; max: it should increase."),
+           opt("factor", A::kFloat, "0.1",
+               "Multiplier applied to the learning rate on a plateau (below 1)."),
+           opt("patience", A::kInt, "10",
+               "Steps (epochs by default) without improvement before the learning rate is "
+               "reduced."),
+           opt("threshold", A::kFloat, "0.0001", "Smallest change that counts as an improvement."),
+           opt("threshold_mode", A::kString, "\"rel\"",
+               "rel: the change is relative to the best value; abs: absolute."),
+           opt("cooldown", A::kInt, "0",
+               "Steps to wait after a reduction before counting bad steps again."),
+           opt("min_lr", A::kFloats, "0",
+               "Lower bound on the learning rate (a number; a per-group list is ignored)."),
+           opt("eps", A::kFloat, "1e-08", "Reductions smaller than this are skipped.")}}};
 }
 
 }  // namespace
@@ -529,15 +631,17 @@ std::vector<ComponentSpec> scheduler_specs() {
 void register_schedulers(SchedulerRegistry& r) {
   for (auto& spec : scheduler_specs()) {
     const std::string n = spec.name;
-    r.add(std::move(spec), [n](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<LrScheduler> {
-      Optimizer* opt = nullptr;
-      if (ctx.lookup) {
-        auto any = ctx.lookup("optimizer");
-        if (any.has_value()) opt = std::any_cast<Optimizer*>(any);
-      }
-      if (!opt) throw a.error("the schedule needs an optimizer (\"optimizer\": \"@optimizer\")");
-      return make_scheduler(n, a, opt);
-    });
+    r.add(std::move(spec),
+          [n](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<LrScheduler> {
+            Optimizer* opt = nullptr;
+            if (ctx.lookup) {
+              auto any = ctx.lookup("optimizer");
+              if (any.has_value()) opt = std::any_cast<Optimizer*>(any);
+            }
+            if (!opt)
+              throw a.error("the schedule needs an optimizer (\"optimizer\": \"@optimizer\")");
+            return make_scheduler(n, a, opt);
+          });
   }
 }
 

@@ -76,12 +76,19 @@ struct ParamGroup {
 /// ([{"match": "model.2.", "lr": 1e-3, "weight_decay": 0}, ...]: a parameter joins the first group
 /// whose "match" prefixes its name); the rest form the first, default group. Without the argument,
 /// one group. Errors name the argument's pointer (a group that matches nothing is an error).
-std::vector<ParamGroup> param_groups(const ConfigNode& args, const std::vector<std::pair<std::string, torch::Tensor>>& named);
+std::vector<ParamGroup> param_groups(
+    const ConfigNode& args, const std::vector<std::pair<std::string, torch::Tensor>>& named);
 
 /// Builds an optimizer directly (tests, benchmarks).
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& args, std::vector<torch::Tensor> params);
-std::unique_ptr<Optimizer> make_optimizer(const std::string& name, const ConfigNode& args, std::vector<ParamGroup> groups);
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name,
+                                          const ConfigNode& args,
+                                          std::vector<torch::Tensor> params);
+std::unique_ptr<Optimizer> make_optimizer(const std::string& name,
+                                          const ConfigNode& args,
+                                          std::vector<ParamGroup> groups);
 /// Builds a schedule directly on `opt` (not owned; must outlive the schedule).
-std::unique_ptr<LrScheduler> make_scheduler(const std::string& name, const ConfigNode& args, Optimizer* opt);
+std::unique_ptr<LrScheduler> make_scheduler(const std::string& name,
+                                            const ConfigNode& args,
+                                            Optimizer* opt);
 
 }  // namespace barton::optim

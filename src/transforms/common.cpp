@@ -21,14 +21,16 @@ at::ScalarType parse_dtype(const std::string& raw) {
   if (n == "int32" || n == "int") return at::kInt;
   if (n == "int64" || n == "long") return at::kLong;
   if (n == "bool") return at::kBool;
-  throw Error("unknown dtype '" + raw + "' (use float32, float64, float16, uint8, int8, int16, int32, int64 or bool)");
+  throw Error("unknown dtype '" + raw +
+              "' (use float32, float64, float16, uint8, int8, int16, int32, int64 or bool)");
 }
 
 std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name) {
   const auto v = args.at(name);
   if (v.is_null()) return std::nullopt;
   try {
-    return parse_dtype(v.is_array() && v.size() > 0 ? v.at(0).as<std::string>() : v.as<std::string>());
+    return parse_dtype(v.is_array() && v.size() > 0 ? v.at(0).as<std::string>()
+                                                    : v.as<std::string>());
   } catch (const ConfigError&) {
     throw;
   } catch (const Error& e) {
@@ -36,7 +38,10 @@ std::optional<at::ScalarType> dtype_arg(const ConfigNode& args, const char* name
   }
 }
 
-std::vector<double> floats_rep(const ConfigNode& args, const char* name, std::size_t n, std::vector<double> fallback) {
+std::vector<double> floats_rep(const ConfigNode& args,
+                               const char* name,
+                               std::size_t n,
+                               std::vector<double> fallback) {
   if (args.at(name).is_null()) return fallback;
   const auto v = args.at(name);
   if (!v.is_array()) return std::vector<double>(n, v.as<double>());
@@ -48,7 +53,10 @@ std::vector<double> floats_rep(const ConfigNode& args, const char* name, std::si
   return out;
 }
 
-std::vector<int64_t> ints_rep(const ConfigNode& args, const char* name, std::size_t n, std::vector<int64_t> fallback) {
+std::vector<int64_t> ints_rep(const ConfigNode& args,
+                              const char* name,
+                              std::size_t n,
+                              std::vector<int64_t> fallback) {
   if (args.at(name).is_null()) return fallback;
   const auto v = args.at(name);
   if (!v.is_array()) return std::vector<int64_t>(n, v.as<int64_t>());

@@ -2,7 +2,9 @@
 
 namespace barton::transforms {
 
-ArgSpec keys_spec() { return req("keys", ArgType::kStrings, "Keys of the sample to transform."); }
+ArgSpec keys_spec() {
+  return req("keys", ArgType::kStrings, "Keys of the sample to transform.");
+}
 
 ArgSpec allow_missing_spec() {
   return opt("allow_missing_keys", ArgType::kBool, "false", "Skip keys absent from the sample.");
@@ -13,7 +15,8 @@ ArgSpec meta_keys_spec() {
 }
 
 ArgSpec meta_postfix_spec() {
-  return opt("meta_key_postfix", ArgType::kString, "\"meta_dict\"", "Metadata key postfix (MONAI compatibility).");
+  return opt("meta_key_postfix", ArgType::kString, "\"meta_dict\"",
+             "Metadata key postfix (MONAI compatibility).");
 }
 
 ArgSpec prob_spec(const char* default_json) {

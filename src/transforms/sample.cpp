@@ -26,15 +26,18 @@ ImageItem& Sample::image(const std::string& key) {
 const ImageItem& Sample::image(const std::string& key) const {
   const auto it = values_.find(key);
   if (it == values_.end()) {
-    throw Error("sample has no key '" + key + "'" + did_you_mean(key, keys()) + " (keys: " + join(keys(), ", ") + ")");
+    throw Error("sample has no key '" + key + "'" + did_you_mean(key, keys()) +
+                " (keys: " + join(keys(), ", ") + ")");
   }
-  if (!std::holds_alternative<ImageItem>(it->second)) throw Error("sample key '" + key + "' is not an image");
+  if (!std::holds_alternative<ImageItem>(it->second))
+    throw Error("sample key '" + key + "' is not an image");
   return std::get<ImageItem>(it->second);
 }
 
 const Value& Sample::get(const std::string& key) const {
   const auto it = values_.find(key);
-  if (it == values_.end()) throw Error("sample has no key '" + key + "'" + did_you_mean(key, keys()));
+  if (it == values_.end())
+    throw Error("sample has no key '" + key + "'" + did_you_mean(key, keys()));
   return it->second;
 }
 
@@ -46,7 +49,8 @@ std::vector<std::string> Sample::keys() const {
 
 std::string Sample::origin() const {
   for (const auto& [k, v] : values_) {
-    if (const auto* img = std::get_if<ImageItem>(&v); img && !img->filename.empty()) return img->filename;
+    if (const auto* img = std::get_if<ImageItem>(&v); img && !img->filename.empty())
+      return img->filename;
   }
   for (const auto& [k, v] : values_) {
     if (const auto* s = std::get_if<std::string>(&v)) return *s;
@@ -63,7 +67,8 @@ bool DerivedCache::same(const Entry& e, const std::vector<at::Tensor>& sources) 
   return true;
 }
 
-DerivedCache::Entry DerivedCache::entry(const std::vector<at::Tensor>& sources, std::shared_ptr<const void> value) {
+DerivedCache::Entry DerivedCache::entry(const std::vector<at::Tensor>& sources,
+                                        std::shared_ptr<const void> value) {
   Entry e{sources, {}, std::move(value)};
   for (const auto& t : sources) e.versions.push_back(t.defined() ? t._version() : 0);
   return e;
@@ -87,9 +92,13 @@ int64_t Rng::randint(int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, hi - 1)(engine_);
 }
 
-double Rng::normal(double mean, double std) { return std::normal_distribution<double>(mean, std)(engine_); }
+double Rng::normal(double mean, double std) {
+  return std::normal_distribution<double>(mean, std)(engine_);
+}
 
-at::Generator Rng::torch_generator() { return at::make_generator<at::CPUGeneratorImpl>(engine_()); }
+at::Generator Rng::torch_generator() {
+  return at::make_generator<at::CPUGeneratorImpl>(engine_());
+}
 
 uint64_t mix_seed(uint64_t a, uint64_t b) {
   uint64_t z = a + 0x9E3779B97F4A7C15ULL * (b + 1);

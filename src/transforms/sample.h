@@ -19,11 +19,12 @@ namespace barton::transforms {
 
 /// What a spatial transform did, so Invertd can undo it (MONAI's applied_operations).
 struct TraceEntry {
-  std::string transform;               ///< Registered name, e.g. "Spacingd".
-  std::vector<int64_t> orig_shape;     ///< Spatial shape before the transform.
-  Affine orig_affine{};                ///< Affine before the transform.
-  std::map<std::string, std::vector<double>> params;  ///< What the inverse needs (crop box, k, axes...).
-  std::map<std::string, std::string> strings;          ///< Interpolation "mode", "padding" of the step.
+  std::string transform;            ///< Registered name, e.g. "Spacingd".
+  std::vector<int64_t> orig_shape;  ///< Spatial shape before the transform.
+  Affine orig_affine{};             ///< Affine before the transform.
+  std::map<std::string, std::vector<double>>
+      params;                                  ///< What the inverse needs (crop box, k, axes...).
+  std::map<std::string, std::string> strings;  ///< Interpolation "mode", "padding" of the step.
 };
 
 /// One image-like value: a channel-first tensor with its geometry (MONAI's MetaTensor).
@@ -56,10 +57,13 @@ class DerivedCache {
  public:
   /// The value stored under `key` for `sources`, or make() stored and returned.
   template <typename T, typename Make>
-  std::shared_ptr<const T> get(const std::string& key, const std::vector<at::Tensor>& sources, Make&& make) {
+  std::shared_ptr<const T> get(const std::string& key,
+                               const std::vector<at::Tensor>& sources,
+                               Make&& make) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = entries_.find(key);
-    if (it != entries_.end() && same(it->second, sources)) return std::static_pointer_cast<const T>(it->second.value);
+    if (it != entries_.end() && same(it->second, sources))
+      return std::static_pointer_cast<const T>(it->second.value);
     auto value = std::make_shared<const T>(make());
     entries_[key] = entry(sources, value);
     return value;

@@ -34,8 +34,8 @@ KeySelection KeySelection::from_config(const ConfigNode& args) {
 }
 
 void MapTransform::missing_key(const Sample& s, const std::string& key) const {
-  throw Error(name() + ": sample has no key '" + key + "'" + did_you_mean(key, s.keys()) + " (keys: " +
-              join(s.keys(), ", ") + "; set allow_missing_keys to skip it)");
+  throw Error(name() + ": sample has no key '" + key + "'" + did_you_mean(key, s.keys()) +
+              " (keys: " + join(s.keys(), ", ") + "; set allow_missing_keys to skip it)");
 }
 
 template <typename T>
@@ -55,12 +55,15 @@ template std::vector<std::string> per_key(const ConfigNode&, const char*, std::s
 template std::vector<bool> per_key(const ConfigNode&, const char*, std::size_t, bool);
 template std::vector<double> per_key(const ConfigNode&, const char*, std::size_t, double);
 
-Compose::Compose(std::vector<std::shared_ptr<const Transform>> steps, std::vector<std::string> where)
+Compose::Compose(std::vector<std::shared_ptr<const Transform>> steps,
+                 std::vector<std::string> where)
     : steps_(std::move(steps)), where_(std::move(where)) {
   where_.resize(steps_.size());
 }
 
-bool Compose::is_random() const { return first_random() < steps_.size(); }
+bool Compose::is_random() const {
+  return first_random() < steps_.size();
+}
 
 std::size_t Compose::first_random() const {
   for (std::size_t i = 0; i < steps_.size(); ++i) {
@@ -71,7 +74,9 @@ std::size_t Compose::first_random() const {
 
 void Compose::apply(Sample& sample, Rng& rng) const {
   auto out = run({sample}, rng, 0, steps_.size());
-  if (out.size() != 1) throw Error("this transform chain returns several samples per input; use it where lists are allowed");
+  if (out.size() != 1)
+    throw Error(
+        "this transform chain returns several samples per input; use it where lists are allowed");
   sample = std::move(out.front());
 }
 
@@ -79,7 +84,10 @@ std::vector<Sample> Compose::apply_multi(Sample sample, Rng& rng) const {
   return run({std::move(sample)}, rng, 0, steps_.size());
 }
 
-std::vector<Sample> Compose::run(std::vector<Sample> samples, Rng& rng, std::size_t begin, std::size_t end) const {
+std::vector<Sample> Compose::run(std::vector<Sample> samples,
+                                 Rng& rng,
+                                 std::size_t begin,
+                                 std::size_t end) const {
   for (std::size_t i = begin; i < end && i < steps_.size(); ++i) {
     std::vector<Sample> next;
     for (auto& s : samples) {
@@ -89,16 +97,19 @@ std::vector<Sample> Compose::run(std::vector<Sample> samples, Rng& rng, std::siz
         const auto t0 = std::chrono::steady_clock::now();
         auto produced = steps_[i]->apply_multi(std::move(s), rng);
         if (profile) {
-          std::fprintf(stderr, "[profile] %-28s %8.1f ms  %s\n", steps_[i]->name().c_str(),
-                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
-                       origin.c_str());
+          std::fprintf(
+              stderr, "[profile] %-28s %8.1f ms  %s\n", steps_[i]->name().c_str(),
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                  .count(),
+              origin.c_str());
         }
         for (auto& p : produced) next.push_back(std::move(p));
       } catch (const ConfigError&) {
         throw;
       } catch (const Error& e) {
         throw Error("applying transform '" + steps_[i]->name() + "'" +
-                    (where_[i].empty() ? "" : " (" + where_[i] + ")") + " to " + origin + ": " + e.what());
+                    (where_[i].empty() ? "" : " (" + where_[i] + ")") + " to " + origin + ": " +
+                    e.what());
       } catch (const c10::Error& e) {
         throw Error("applying transform '" + steps_[i]->name() + "'" +
                     (where_[i].empty() ? "" : " (" + where_[i] + ")") + " to " + origin + ": " +

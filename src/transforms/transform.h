@@ -78,13 +78,17 @@ std::vector<T> per_key(const ConfigNode& args, const char* name, std::size_t n_k
 class Compose final : public Transform {
  public:
   Compose() = default;
-  explicit Compose(std::vector<std::shared_ptr<const Transform>> steps, std::vector<std::string> where = {});
+  explicit Compose(std::vector<std::shared_ptr<const Transform>> steps,
+                   std::vector<std::string> where = {});
   std::string name() const override { return "Compose"; }
   bool is_random() const override;
   void apply(Sample& sample, Rng& rng) const override;
   std::vector<Sample> apply_multi(Sample sample, Rng& rng) const override;
   /// Runs steps [begin, end) on a list of samples (list outputs are flattened, as MONAI does).
-  std::vector<Sample> run(std::vector<Sample> samples, Rng& rng, std::size_t begin, std::size_t end) const;
+  std::vector<Sample> run(std::vector<Sample> samples,
+                          Rng& rng,
+                          std::size_t begin,
+                          std::size_t end) const;
   /// Index of the first random step (size() when none): CacheDataset's cache boundary.
   std::size_t first_random() const;
   std::size_t size() const { return steps_.size(); }

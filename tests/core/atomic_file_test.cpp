@@ -1,8 +1,8 @@
 #include "core/atomic_file.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
+
+#include <gtest/gtest.h>
 
 #include "core/errors.h"
 #include "support/test_support.h"
@@ -32,7 +32,8 @@ TEST(AtomicFile, FailedWriteKeepsTheOldFile) {
 }
 
 TEST(AtomicFile, MissingFileNamesThePath) {
-  test::expect_error_containing([] { read_file("/no/such/file.json"); }, "/no/such/file.json: no such file");
+  test::expect_error_containing([] { read_file("/no/such/file.json"); },
+                                "/no/such/file.json: no such file");
 }
 
 }  // namespace

@@ -9,7 +9,8 @@ namespace barton {
 namespace {
 
 TEST(ConfigNode, TypedAccessWithPointers) {
-  const auto c = ConfigNode::parse(R"({"a": {"b": [1, 2.5, "x"]}, "flag": true, "n": 3})", "inline.json");
+  const auto c =
+      ConfigNode::parse(R"({"a": {"b": [1, 2.5, "x"]}, "flag": true, "n": 3})", "inline.json");
   EXPECT_EQ(c.at("a").at("b").at(0).as<int>(), 1);
   EXPECT_DOUBLE_EQ(c.at("a").at("b").at(1).as<double>(), 2.5);
   EXPECT_EQ(c.at("a").at("b").at(2).pointer(), "/a/b/2");
@@ -19,23 +20,29 @@ TEST(ConfigNode, TypedAccessWithPointers) {
 
 TEST(ConfigNode, WrongTypeNamesFileAndPointer) {
   const auto c = ConfigNode::parse(R"({"train": {"lr": "fast"}})", "config_train.json");
-  test::expect_error_containing([&] { c.at("train").require<double>("lr"); },
-                                "config_train.json:/train/lr: expected a number, got string \"fast\"");
+  test::expect_error_containing(
+      [&] { c.at("train").require<double>("lr"); },
+      "config_train.json:/train/lr: expected a number, got string \"fast\"");
 }
 
 TEST(ConfigNode, MissingKey) {
   const auto c = ConfigNode::parse(R"({"train": {}})", "c.json");
-  test::expect_error_containing([&] { c.at("train").at("loss"); }, "c.json:/train: missing required key 'loss'");
+  test::expect_error_containing([&] { c.at("train").at("loss"); },
+                                "c.json:/train: missing required key 'loss'");
 }
 
 TEST(ConfigNode, UnknownKeySuggestsTheNearestAllowedOne) {
   const auto c = ConfigNode::parse(R"({"a_mni": 1})", "c.json");
-  test::expect_error_containing([&] { c.expect_only_keys({"a_min", "a_max"}); },
-                                "c.json:/a_mni: unknown key 'a_mni'; did you mean 'a_min'?");
+  test::expect_error_containing(
+      [&] {
+        c.expect_only_keys({"a_min", "a_max"});
+      },
+      "c.json:/a_mni: unknown key 'a_mni'; did you mean 'a_min'?");
 }
 
 TEST(ConfigNode, SyntaxErrorGivesLineAndColumn) {
-  test::expect_error_containing([] { ConfigNode::parse("{\n  \"a\": 1,\n  \"b\": }\n", "bad.json"); }, "bad.json:3:");
+  test::expect_error_containing(
+      [] { ConfigNode::parse("{\n  \"a\": 1,\n  \"b\": }\n", "bad.json"); }, "bad.json:3:");
 }
 
 TEST(ConfigNode, PointerTokensAreEscaped) {
@@ -46,7 +53,8 @@ TEST(ConfigNode, PointerTokensAreEscaped) {
 TEST(ConfigNode, IntegersRejectFractions) {
   const auto c = ConfigNode::parse(R"({"epochs": 2.5, "ok": 3.0})", "c.json");
   EXPECT_EQ(c.require<int>("ok"), 3);
-  test::expect_error_containing([&] { c.require<int>("epochs"); }, "c.json:/epochs: expected an integer, got number 2.5");
+  test::expect_error_containing([&] { c.require<int>("epochs"); },
+                                "c.json:/epochs: expected an integer, got number 2.5");
 }
 
 }  // namespace

@@ -20,9 +20,11 @@ class DatalistTest : public ::testing::Test {
 };
 
 TEST_F(DatalistTest, ResolvesRelativeAndAbsolutePathsAndFolds) {
-  test::write_text(tmp.file("data/dataset.json"), R"({
+  test::write_text(
+      tmp.file("data/dataset.json"), R"({
     "training": [{"image": "imagesTr/a.nii.gz", "label": "labelsTr/a.nii.gz", "fold": 1},
-                 {"image": ")" + tmp.file("abs.nii.gz") + R"(", "label": "labelsTr/a.nii.gz", "fold": 0}],
+                 {"image": ")" + tmp.file("abs.nii.gz") +
+                                         R"(", "label": "labelsTr/a.nii.gz", "fold": 0}],
     "test": ["imagesTs/t.nii.gz"]})");
   const auto items = load_datalist(tmp.file("data/dataset.json"), "training");
   ASSERT_EQ(items.size(), 2u);
@@ -42,14 +44,18 @@ TEST_F(DatalistTest, BaseDirOverridesTheDatalistFolder) {
 }
 
 TEST_F(DatalistTest, MissingFileNamesDatalistAndPointer) {
-  test::write_text(tmp.file("data/dataset.json"), R"({"training": [{"image": "imagesTr/a.nii.gz", "label": "labelsTr/zz.nii.gz"}]})");
-  test::expect_error_containing([&] { load_datalist(tmp.file("data/dataset.json"), "training"); },
-                                tmp.file("data/dataset.json") + ":/training/0/label: file not found: " +
-                                    tmp.file("data/labelsTr/zz.nii.gz"));
+  test::write_text(
+      tmp.file("data/dataset.json"),
+      R"({"training": [{"image": "imagesTr/a.nii.gz", "label": "labelsTr/zz.nii.gz"}]})");
+  test::expect_error_containing(
+      [&] { load_datalist(tmp.file("data/dataset.json"), "training"); },
+      tmp.file("data/dataset.json") +
+          ":/training/0/label: file not found: " + tmp.file("data/labelsTr/zz.nii.gz"));
 }
 
 TEST_F(DatalistTest, MissingAndEmptyKeys) {
-  test::write_text(tmp.file("data/dataset.json"), R"({"training": [], "validation": [{"image": "imagesTr/a.nii.gz"}]})");
+  test::write_text(tmp.file("data/dataset.json"),
+                   R"({"training": [], "validation": [{"image": "imagesTr/a.nii.gz"}]})");
   test::expect_error_containing([&] { load_datalist(tmp.file("data/dataset.json"), "training"); },
                                 ":/training: the list 'training' is empty");
   test::expect_error_containing([&] { load_datalist(tmp.file("data/dataset.json"), "validaton"); },

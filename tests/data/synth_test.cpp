@@ -23,13 +23,13 @@ TEST(Synth, CtLikeIntensitiesLabelAndGeometry) {
   EXPECT_DOUBLE_EQ(sp[0], 1.5);
   EXPECT_DOUBLE_EQ(sp[2], 4.0);
   const auto hu = c.image.data.to(at::kFloat);
-  EXPECT_LE(hu.min().item<float>(), -990);                 // air
-  EXPECT_GE(hu.max().item<float>(), 500);                  // bone
+  EXPECT_LE(hu.min().item<float>(), -990);  // air
+  EXPECT_GE(hu.max().item<float>(), 500);   // bone
   const auto organ = c.label.data.to(at::kBool);
   const int64_t n_organ = organ.sum().item<int64_t>();
   EXPECT_GT(n_organ, 200);
   const double organ_mean = hu.masked_select(organ).mean().item<double>();
-  EXPECT_NEAR(organ_mean, 110, 20);                        // enhanced spleen-like HU
+  EXPECT_NEAR(organ_mean, 110, 20);  // enhanced spleen-like HU
   // The distractor has organ-like HU but no label: plenty of voxels in 80..140 HU are unlabelled.
   const auto lookalike = (hu > 80) & (hu < 140) & organ.logical_not();
   EXPECT_GT(lookalike.sum().item<int64_t>(), n_organ);

@@ -1,28 +1,26 @@
-// The engine end to end through the barton binary on a tiny Clara-style MMAR: training, determinism,
-// resume after SIGKILL, TensorBoard events, finetune, validate, infer and bad inputs.
-#include <gtest/gtest.h>
-
-#include <ATen/ATen.h>
-#include <ATen/autocast_mode.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
+// The engine end to end through the barton binary on a tiny Clara-style MMAR: training,
+// determinism, resume after SIGKILL, TensorBoard events, finetune, validate, infer and bad inputs.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/event_reader.h"
 #include "engine/autocast.h"
 #include "engine/evaluator.h"
-#include "engine/trainer.h"
+#include "engine/event_reader.h"
 #include "engine/tiny_mmar.h"
+#include "engine/trainer.h"
 #include "io/image.h"
 #include "io/torch_file.h"
 #include "support/test_support.h"
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace barton {
 namespace {
@@ -36,7 +34,8 @@ using test::sh;
 const std::string& data_dir() {
   static test::TempDir dir;
   static const bool made = [] {
-    sh(test::barton_bin() + " data synth " + dir.path() + " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 3");
+    sh(test::barton_bin() + " data synth " + dir.path() +
+       " --cases 6 --size 32 32 12 --spacing 3 3 8 --seed 3");
     return true;
   }();
   (void)made;
@@ -68,7 +67,9 @@ std::string train_cmd(const std::string& root, const std::string& extra = "") {
   return "BARTON_THREADS=1 " + test::barton_bin() + " train " + root + " " + extra;
 }
 
-std::map<std::string, at::Tensor> weights(const std::string& path) { return io::load_state_dict_file(path, "model"); }
+std::map<std::string, at::Tensor> weights(const std::string& path) {
+  return io::load_state_dict_file(path, "model");
+}
 
 void expect_same_weights(const std::string& a, const std::string& b) {
   const auto wa = weights(a), wb = weights(b);
@@ -101,7 +102,8 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
   make_mmar(tmp.path());
   const auto out = sh(train_cmd(tmp.path()));
   EXPECT_NE(out.find("Validation at epoch 3"), std::string::npos) << out;
-  for (const char* f : {"model.pt", "checkpoint_last.pt", "train_stats.json", "config_train.resolved.json"})
+  for (const char* f :
+       {"model.pt", "checkpoint_last.pt", "train_stats.json", "config_train.resolved.json"})
     EXPECT_TRUE(fs::exists(tmp.path() + "/models/" + f)) << f;
   const auto stats = json::parse(std::ifstream(tmp.path() + "/models/train_stats.json"));
   EXPECT_EQ(stats["total_epochs"], 3);
@@ -126,7 +128,8 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
     if (e.has_image) images.push_back(e);
   }
   ASSERT_EQ(loss.size(), 9u);
-  for (std::size_t i = 0; i < loss.size(); ++i) EXPECT_EQ(loss[i].step, static_cast<int64_t>(i + 1));
+  for (std::size_t i = 0; i < loss.size(); ++i)
+    EXPECT_EQ(loss[i].step, static_cast<int64_t>(i + 1));
   EXPECT_FLOAT_EQ(loss.back().scalar, static_cast<float>(stats["final_train_loss"].get<double>()));
   ASSERT_EQ(dice.size(), 3u);
   float mx = -1;
@@ -155,11 +158,13 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
 
   // The best checkpoint records its network; Python's torch.load reads it as a dict.
   std::string py;
-  EXPECT_EQ(test::run_command("/usr/bin/python3 -c \"import torch,json; d=torch.load('" + tmp.path() +
-                                  "/models/model.pt'); print(sorted(d.keys())); print(json.loads(d['train_conf'])['name']); "
-                                  "print(len(d['model']))\"",
-                              &py),
-            0)
+  EXPECT_EQ(
+      test::run_command("/usr/bin/python3 -c \"import torch,json; d=torch.load('" + tmp.path() +
+                            "/models/model.pt'); print(sorted(d.keys())); "
+                            "print(json.loads(d['train_conf'])['name']); "
+                            "print(len(d['model']))\"",
+                        &py),
+      0)
       << py;
   EXPECT_NE(py.find("['epoch', 'key_metric', 'model', 'train_conf']"), std::string::npos) << py;
   EXPECT_NE(py.find("UNet"), std::string::npos) << py;
@@ -184,7 +189,8 @@ TEST(EngineTest, TrainsValidatesAndLogs) {
   EXPECT_TRUE(fs::exists(tmp.path() + "/eval/metrics_summary.json"));
 
   // Any datalist key: the 5 training cases, reports in another folder.
-  sh(test::barton_bin() + " validate " + tmp.path() + " -c config_train.json --datalist-key training --output " + tmp.file("tr"));
+  sh(test::barton_bin() + " validate " + tmp.path() +
+     " -c config_train.json --datalist-key training --output " + tmp.file("tr"));
   std::ifstream tr(tmp.file("tr") + "/metrics.csv");
   std::size_t lines = 0;
   while (std::getline(tr, line)) ++lines;
@@ -200,7 +206,8 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
   sh(train_cmd(a.path(), more));
   sh(train_cmd(b.path(), more));
   // Two runs with the same seed: identical weights.
-  expect_same_weights(a.path() + "/models/checkpoint_last.pt", b.path() + "/models/checkpoint_last.pt");
+  expect_same_weights(a.path() + "/models/checkpoint_last.pt",
+                      b.path() + "/models/checkpoint_last.pt");
 
   // Run c: SIGKILL in the middle of epoch 3, then --resume.
   const std::string log = c.file("run.log");
@@ -212,7 +219,8 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
     FILE* f = freopen(log.c_str(), "w", stdout);
     (void)f;
     dup2(fileno(stdout), 2);
-    execl(bin.c_str(), bin.c_str(), "train", c.path().c_str(), "--set", "epochs=4", static_cast<char*>(nullptr));
+    execl(bin.c_str(), bin.c_str(), "train", c.path().c_str(), "--set", "epochs=4",
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   bool killed = false;
@@ -235,10 +243,12 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
   const int64_t done = std::get<int64_t>(half.get("epoch")->v);
   EXPECT_TRUE(done == 2 || done == 3) << done;
   const auto out = sh(train_cmd(c.path(), more + " --resume"));
-  EXPECT_NE(out.find("Resuming after epoch " + std::to_string(done) + " (iteration " + std::to_string(3 * done) + ")"),
+  EXPECT_NE(out.find("Resuming after epoch " + std::to_string(done) + " (iteration " +
+                     std::to_string(3 * done) + ")"),
             std::string::npos)
       << out;
-  expect_same_weights(a.path() + "/models/checkpoint_last.pt", c.path() + "/models/checkpoint_last.pt");
+  expect_same_weights(a.path() + "/models/checkpoint_last.pt",
+                      c.path() + "/models/checkpoint_last.pt");
   expect_same_weights(a.path() + "/models/model.pt", c.path() + "/models/model.pt");
   const auto sa = json::parse(std::ifstream(a.path() + "/models/train_stats.json"));
   const auto sc = json::parse(std::ifstream(c.path() + "/models/train_stats.json"));
@@ -249,8 +259,8 @@ TEST(EngineTest, SameSeedSameRunAndResumeAfterKillContinuesExactly) {
 }
 
 // MONAI's `amp` autocasts on CUDA only (torch.cuda.amp), so a CPU run with amp: true is float32.
-// Barton used to train in bfloat16 there on CPUs with native bf16, and its best validation Dice fell
-// below MONAI's on most seeds (docs/accuracy.md). bf16 is the explicit --bf16 now.
+// Barton used to train in bfloat16 there on CPUs with native bf16, and its best validation Dice
+// fell below MONAI's on most seeds (docs/accuracy.md). bf16 is the explicit --bf16 now.
 TEST(EngineTest, AmpOnCpuComputesInFloat32AsMonaiDoes) {
   {
     engine::AutocastGuard amp_only(true, false, torch::kCPU);
@@ -270,13 +280,16 @@ TEST(EngineTest, AmpOnCpuComputesInFloat32AsMonaiDoes) {
   make_mmar(bf16.path());
   sh(train_cmd(fp32.path(), "--set epochs=2 amp=false"));
   sh(train_cmd(amp.path(), "--set epochs=2 amp=true"));
-  expect_same_weights(fp32.path() + "/models/checkpoint_last.pt", amp.path() + "/models/checkpoint_last.pt");
+  expect_same_weights(fp32.path() + "/models/checkpoint_last.pt",
+                      amp.path() + "/models/checkpoint_last.pt");
   // --bf16 computes in bfloat16 where the CPU has it natively, and in float32 elsewhere.
   sh(train_cmd(bf16.path(), "--set epochs=2 amp=false --bf16"));
   const auto w32 = weights(fp32.path() + "/models/checkpoint_last.pt");
   const auto w16 = weights(bf16.path() + "/models/checkpoint_last.pt");
   double max_diff = 0;
-  for (const auto& [k, v] : w32) max_diff = std::max(max_diff, (v.to(at::kDouble) - w16.at(k).to(at::kDouble)).abs().max().item<double>());
+  for (const auto& [k, v] : w32)
+    max_diff = std::max(max_diff,
+                        (v.to(at::kDouble) - w16.at(k).to(at::kDouble)).abs().max().item<double>());
   EXPECT_EQ(max_diff > 0.0, engine::cpu_has_bf16()) << "largest weight difference " << max_diff;
 }
 
@@ -286,13 +299,13 @@ TEST(EngineTest, FinetuneStartsFromTheLoadedWeights) {
   sh(train_cmd(tmp.path(), "--set epochs=1"));
   // A MONAI-style checkpoint (a bare state_dict written by Python) of those weights.
   const auto monai = tmp.file("monai_model.pt");
-  sh("/usr/bin/python3 -c \"import torch; d=torch.load('" + tmp.path() + "/models/model.pt'); torch.save(d['model'], '" +
-     monai + "')\"");
+  sh("/usr/bin/python3 -c \"import torch; d=torch.load('" + tmp.path() +
+     "/models/model.pt'); torch.save(d['model'], '" + monai + "')\"");
   // With a zero learning rate the weights after fine-tuning are exactly the loaded ones.
   test::TempDir ft;
   make_mmar(ft.path());
-  const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " finetune " + ft.path() + " --ckpt " + monai +
-                      " --set epochs=1 learning_rate=0");
+  const auto out = sh("BARTON_THREADS=1 " + test::barton_bin() + " finetune " + ft.path() +
+                      " --ckpt " + monai + " --set epochs=1 learning_rate=0");
   EXPECT_NE(out.find("Loaded the model weights from " + monai), std::string::npos) << out;
   expect_same_weights(tmp.path() + "/models/model.pt", ft.path() + "/models/checkpoint_last.pt");
 }
@@ -301,7 +314,8 @@ TEST(EngineTest, BadInputsStopWithAClearMessageAndKeepCheckpoints) {
   test::TempDir tmp;
   make_mmar(tmp.path());
   sh(train_cmd(tmp.path(), "--set epochs=1"));
-  const auto best = tmp.path() + "/models/model.pt", last = tmp.path() + "/models/checkpoint_last.pt";
+  const auto best = tmp.path() + "/models/model.pt",
+             last = tmp.path() + "/models/checkpoint_last.pt";
   const auto h1 = sha_of(best), h2 = sha_of(last);
 
   // NaN loss: a learning rate that blows the weights up.
@@ -311,16 +325,27 @@ TEST(EngineTest, BadInputsStopWithAClearMessageAndKeepCheckpoints) {
   auto dl = absolute_datalist();
   dl["validation"] = json::array();
   test::write_text(tmp.file("empty.json"), dl.dump());
-  out = sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("empty.json") + " /validate/dataset/data_list_key=validation"), 2);
+  out = sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("empty.json") +
+                                     " /validate/dataset/data_list_key=validation"),
+           2);
   EXPECT_NE(out.find("/validate/dataset/data_list_key"), std::string::npos) << out;
-  EXPECT_NE(out.find("empty.json:/validation: the list 'validation' is empty"), std::string::npos) << out;
-  // A draw log (BARTON_DRAW_LOG, bench/parity) that cannot be written: the run stops naming the file.
-  out = sh("BARTON_DRAW_LOG=" + tmp.file("no/such/dir/draws.jsonl") + " " + train_cmd(tmp.path(), "--set epochs=1"), 1);
+  EXPECT_NE(out.find("empty.json:/validation: the list 'validation' is empty"), std::string::npos)
+      << out;
+  // A draw log (BARTON_DRAW_LOG, bench/parity) that cannot be written: the run stops naming the
+  // file.
+  out = sh("BARTON_DRAW_LOG=" + tmp.file("no/such/dir/draws.jsonl") + " " +
+               train_cmd(tmp.path(), "--set epochs=1"),
+           1);
   EXPECT_NE(out.find(tmp.file("no/such/dir/draws.jsonl")), std::string::npos) << out;
   EXPECT_NE(out.find("cannot open the draw log"), std::string::npos) << out;
   // Missing checkpoint for finetune.
-  out = sh(test::barton_bin() + " finetune " + tmp.path() + " --ckpt " + tmp.file("nope.pt") + " --set epochs=1", 2);
-  EXPECT_NE(out.find("CheckpointLoader: the checkpoint '" + tmp.file("nope.pt") + "' does not exist"), std::string::npos) << out;
+  out = sh(test::barton_bin() + " finetune " + tmp.path() + " --ckpt " + tmp.file("nope.pt") +
+               " --set epochs=1",
+           2);
+  EXPECT_NE(
+      out.find("CheckpointLoader: the checkpoint '" + tmp.file("nope.pt") + "' does not exist"),
+      std::string::npos)
+      << out;
   EXPECT_NE(out.find("/train/handlers/0/args/load_path"), std::string::npos) << out;
   // --resume without a previous run.
   test::TempDir fresh;
@@ -337,14 +362,20 @@ TEST(EngineTest, LabelShapeDifferentFromImageIsRefused) {
   make_mmar(tmp.path());
   // A datalist whose first case pairs an image with another size's label.
   test::TempDir other;
-  sh(test::barton_bin() + " data synth " + other.path() + " --cases 1 --size 30 32 12 --spacing 3 3 8 --seed 1");
+  sh(test::barton_bin() + " data synth " + other.path() +
+     " --cases 1 --size 30 32 12 --spacing 3 3 8 --seed 1");
   auto dl = absolute_datalist();
   dl["training"][0]["label"] = other.path() + "/labelsTr/case_0.nii.gz";
   test::write_text(tmp.file("bad.json"), dl.dump());
-  const auto out = sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("bad.json") + " epochs=1"), 1);
+  const auto out =
+      sh(train_cmd(tmp.path(), "--set DATASET_JSON=" + tmp.file("bad.json") + " epochs=1"), 1);
   EXPECT_NE(out.find("the label does not match its image"), std::string::npos) << out;
-  EXPECT_NE(out.find("'label' [30, 32, 12] from " + other.path() + "/labelsTr/case_0.nii.gz"), std::string::npos) << out;
-  EXPECT_NE(out.find("'image' [32, 32, 12] from " + data_dir() + "/imagesTr/case_0.nii.gz"), std::string::npos) << out;
+  EXPECT_NE(out.find("'label' [30, 32, 12] from " + other.path() + "/labelsTr/case_0.nii.gz"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("'image' [32, 32, 12] from " + data_dir() + "/imagesTr/case_0.nii.gz"),
+            std::string::npos)
+      << out;
   EXPECT_FALSE(fs::exists(tmp.path() + "/models/model.pt"));
 }
 
@@ -356,7 +387,8 @@ TEST(EngineTest, InferWritesSegmentationsOnTheOriginalGrid) {
   const char* infer = kInferConfig;
   test::write_text(tmp.path() + "/config/config_inference.json", infer);
   const auto input = data_dir() + "/imagesTr/case_5.nii.gz";
-  const auto out = sh(test::barton_bin() + " infer " + tmp.path() + " --input " + input + " --output " + tmp.file("seg"));
+  const auto out = sh(test::barton_bin() + " infer " + tmp.path() + " --input " + input +
+                      " --output " + tmp.file("seg"));
   EXPECT_NE(out.find("using the checkpoint"), std::string::npos) << out;
   const auto seg_path = tmp.file("seg") + "/case_5/case_5_trans.nii.gz";
   ASSERT_TRUE(fs::exists(seg_path)) << out;
@@ -374,10 +406,10 @@ TEST(EngineTest, InferWritesSegmentationsOnTheOriginalGrid) {
 namespace barton {
 namespace {
 
-// Issue #5's first criterion: Clara's GettingStarted config_train_Unet.json, byte for byte, with only
-// environment.json pointing at Barton's synthetic CT, trains (2 epochs as configured: 96^3 patches,
-// CacheDataset, Adam, StepLR, amp) and validates (sliding window 160^3, MeanDice, CheckpointSaver);
-// Clara's config_validation.json then validates the checkpoint unchanged.
+// Issue #5's first criterion: Clara's GettingStarted config_train_Unet.json, byte for byte, with
+// only environment.json pointing at Barton's synthetic CT, trains (2 epochs as configured: 96^3
+// patches, CacheDataset, Adam, StepLR, amp) and validates (sliding window 160^3, MeanDice,
+// CheckpointSaver); Clara's config_validation.json then validates the checkpoint unchanged.
 TEST(EngineTest, ClaraSpleenConfigTrainsAndValidatesUnchanged) {
   BARTON_NEEDS_CLARA_REFDATA(clara);  // interop suite: NVIDIA's own files
   const std::string ref = clara + "/v4_pytorch";
@@ -418,12 +450,16 @@ TEST(EngineTest, GradientAccumulationMatchesTheLargerBatch) {
   make_mmar(b.path());
   const std::string sgd = "--set epochs=1 /train/optimizer/name=SGD learning_rate=0.01";
   sh(train_cmd(a.path(), sgd));
-  sh(train_cmd(b.path(), sgd + " /train/dataloader/args/batch_size=1 /train/trainer/args/gradient_accumulation=2"));
-  const auto wa = weights(a.path() + "/models/checkpoint_last.pt"), wb = weights(b.path() + "/models/checkpoint_last.pt");
+  sh(train_cmd(
+      b.path(),
+      sgd + " /train/dataloader/args/batch_size=1 /train/trainer/args/gradient_accumulation=2"));
+  const auto wa = weights(a.path() + "/models/checkpoint_last.pt"),
+             wb = weights(b.path() + "/models/checkpoint_last.pt");
   ASSERT_EQ(wa.size(), wb.size());
   bool any_differs_from_init = false;
   for (const auto& [k, v] : wa) {
-    EXPECT_TRUE(at::allclose(v, wb.at(k), 1e-4, 1e-6)) << k << " max diff " << (v - wb.at(k)).abs().max().item<double>();
+    EXPECT_TRUE(at::allclose(v, wb.at(k), 1e-4, 1e-6))
+        << k << " max diff " << (v - wb.at(k)).abs().max().item<double>();
   }
   // And the runs did train: the weights moved from the seeded initialisation (same in both).
   test::TempDir c;
@@ -439,10 +475,13 @@ TEST(EngineTest, GradientAccumulationMatchesTheLargerBatch) {
 TEST(EngineTest, EarlyStopEndsTheRun) {
   test::TempDir tmp;
   auto cfg = json::parse(kTrainConfig);
-  cfg["validate"]["handlers"].push_back({{"name", "EarlyStopHandler"}, {"args", {{"patience", 1}}}});
+  cfg["validate"]["handlers"].push_back(
+      {{"name", "EarlyStopHandler"}, {"args", {{"patience", 1}}}});
   make_mmar(tmp.path(), cfg.dump(2));
   const auto out = sh(train_cmd(tmp.path(), "--set epochs=4 learning_rate=0"));
-  EXPECT_NE(out.find("EarlyStopHandler: val_mean_dice has not improved for 1 validation(s); stopping"), std::string::npos)
+  EXPECT_NE(
+      out.find("EarlyStopHandler: val_mean_dice has not improved for 1 validation(s); stopping"),
+      std::string::npos)
       << out;
   const auto stats = json::parse(std::ifstream(tmp.path() + "/models/train_stats.json"));
   EXPECT_EQ(stats["total_epochs"], 2);
@@ -466,8 +505,10 @@ TEST(EngineTest, BrainMmarRunsOnRealMris) {
   const auto val = sh(test::barton_bin() + " validate " + tmp.path());
   EXPECT_NE(val.find("val_hd95: "), std::string::npos) << val;
   sh(test::barton_bin() + " infer " + tmp.path());
-  const std::string input = "/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz";
-  const auto seg = io::read_image(tmp.path() + "/eval/KmeansTest_T1UCharRaw/KmeansTest_T1UCharRaw_trans.nii.gz");
+  const std::string input =
+      "/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz";
+  const auto seg =
+      io::read_image(tmp.path() + "/eval/KmeansTest_T1UCharRaw/KmeansTest_T1UCharRaw_trans.nii.gz");
   const auto img = io::read_image(input);
   EXPECT_EQ(seg.data.sizes(), img.data.sizes());
   for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(seg.affine[i], img.affine[i], 1e-4) << i;
@@ -487,7 +528,9 @@ TEST(EngineTest, ValidateSavesSegmentationsOnRequest) {
   test::TempDir tmp;
   auto cfg = json::parse(kTrainConfig);
   cfg["validate"]["post_transforms"].push_back(
-      {{"name", "SaveImaged"}, {"disabled", true}, {"args", {{"keys", "pred"}, {"output_dir", "{MMAR_EVAL_OUTPUT_PATH}"}}}});
+      {{"name", "SaveImaged"},
+       {"disabled", true},
+       {"args", {{"keys", "pred"}, {"output_dir", "{MMAR_EVAL_OUTPUT_PATH}"}}}});
   make_mmar(tmp.path(), cfg.dump(2));
   sh(train_cmd(tmp.path(), "--set epochs=1"));
   const std::string seg = tmp.path() + "/eval/case_5/case_5_trans.nii.gz";
@@ -499,8 +542,11 @@ TEST(EngineTest, ValidateSavesSegmentationsOnRequest) {
   test::TempDir plain;
   make_mmar(plain.path());
   sh(train_cmd(plain.path(), "--set epochs=1"));
-  const auto out = sh(test::barton_bin() + " validate " + plain.path() + " -c config_train.json --save-segmentations", 2);
-  EXPECT_NE(out.find("config_train.json:/validate/post_transforms: --save-segmentations needs a SaveImaged post transform"),
+  const auto out = sh(test::barton_bin() + " validate " + plain.path() +
+                          " -c config_train.json --save-segmentations",
+                      2);
+  EXPECT_NE(out.find("config_train.json:/validate/post_transforms: --save-segmentations needs a "
+                     "SaveImaged post transform"),
             std::string::npos)
       << out;
 }

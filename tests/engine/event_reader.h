@@ -66,11 +66,16 @@ class Proto {
     return v;
   }
   void skip(int wire) {
-    if (wire == 0) varint();
-    else if (wire == 1) p_ += 8;
-    else if (wire == 2) bytes();
-    else if (wire == 5) p_ += 4;
-    else throw std::runtime_error("unknown wire type");
+    if (wire == 0)
+      varint();
+    else if (wire == 1)
+      p_ += 8;
+    else if (wire == 2)
+      bytes();
+    else if (wire == 5)
+      p_ += 4;
+    else
+      throw std::runtime_error("unknown wire type");
   }
 
  private:
@@ -94,7 +99,8 @@ inline std::vector<EventRecord> read_events(const std::string& path) {
     std::string payload(n, '\0');
     in.read(payload.data(), static_cast<std::streamsize>(n));
     in.read(reinterpret_cast<char*>(&pc), 4);
-    if (!in || pc != reader_masked(payload)) throw std::runtime_error("bad payload CRC or truncated record");
+    if (!in || pc != reader_masked(payload))
+      throw std::runtime_error("bad payload CRC or truncated record");
     Proto ev(payload);
     std::vector<EventRecord> values;  // one record per summary value
     EventRecord base;
@@ -102,11 +108,16 @@ inline std::vector<EventRecord> read_events(const std::string& path) {
     while (!ev.done()) {
       const auto key = ev.varint();
       const int field = static_cast<int>(key >> 3), wire = static_cast<int>(key & 7);
-      if (field == 1 && wire == 1) base.wall_time = ev.fixed<double>();
-      else if (field == 2 && wire == 0) base.step = static_cast<int64_t>(ev.varint());
-      else if (field == 3 && wire == 2) base.file_version = ev.bytes();
-      else if (field == 5 && wire == 2) summaries.push_back(ev.bytes());
-      else ev.skip(wire);
+      if (field == 1 && wire == 1)
+        base.wall_time = ev.fixed<double>();
+      else if (field == 2 && wire == 0)
+        base.step = static_cast<int64_t>(ev.varint());
+      else if (field == 3 && wire == 2)
+        base.file_version = ev.bytes();
+      else if (field == 5 && wire == 2)
+        summaries.push_back(ev.bytes());
+      else
+        ev.skip(wire);
     }
     if (summaries.empty()) out.push_back(base);
     for (const auto& s : summaries) {
@@ -123,7 +134,8 @@ inline std::vector<EventRecord> read_events(const std::string& path) {
         while (!vp.done()) {
           const auto k = vp.varint();
           const int f = static_cast<int>(k >> 3), w = static_cast<int>(k & 7);
-          if (f == 1 && w == 2) r.tag = vp.bytes();
+          if (f == 1 && w == 2)
+            r.tag = vp.bytes();
           else if (f == 2 && w == 5) {
             r.scalar = vp.fixed<float>();
             r.has_scalar = true;
@@ -134,13 +146,19 @@ inline std::vector<EventRecord> read_events(const std::string& path) {
             while (!ip.done()) {
               const auto ik = ip.varint();
               const int iff = static_cast<int>(ik >> 3), iw = static_cast<int>(ik & 7);
-              if (iff == 1) r.height = static_cast<int64_t>(ip.varint());
-              else if (iff == 2) r.width = static_cast<int64_t>(ip.varint());
-              else if (iff == 3) r.colorspace = static_cast<int64_t>(ip.varint());
-              else if (iff == 4) r.png = ip.bytes();
-              else ip.skip(iw);
+              if (iff == 1)
+                r.height = static_cast<int64_t>(ip.varint());
+              else if (iff == 2)
+                r.width = static_cast<int64_t>(ip.varint());
+              else if (iff == 3)
+                r.colorspace = static_cast<int64_t>(ip.varint());
+              else if (iff == 4)
+                r.png = ip.bytes();
+              else
+                ip.skip(iw);
             }
-          } else vp.skip(w);
+          } else
+            vp.skip(w);
         }
         out.push_back(r);
       }

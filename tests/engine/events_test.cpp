@@ -1,11 +1,11 @@
 // TensorBoard event files: written by engine::EventWriter, read back by the tests' own reader.
-#include <gtest/gtest.h>
-
-#include <ATen/ATen.h>
+#include "engine/events.h"
 
 #include <filesystem>
 
-#include "engine/events.h"
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
 #include "engine/event_reader.h"
 #include "support/test_support.h"
 
@@ -61,7 +61,8 @@ TEST(EventsTest, ScalarsAndImagesParseBack) {
       "assert b[:8]==b'\\x89PNG\\r\\n\\x1a\\n'\n"
       "p=8;idat=b''\n"
       "while p<len(b):\n"
-      " n=struct.unpack('>I',b[p:p+4])[0];t=b[p+4:p+8];d=b[p+8:p+8+n];c=struct.unpack('>I',b[p+8+n:p+12+n])[0]\n"
+      " n=struct.unpack('>I',b[p:p+4])[0];t=b[p+4:p+8];d=b[p+8:p+8+n];c=struct.unpack('>I',b[p+8+n:"
+      "p+12+n])[0]\n"
       " assert zlib.crc32(t+d)==c,'chunk crc'\n"
       " if t==b'IHDR': w,h=struct.unpack('>II',d[:8])\n"
       " if t==b'IDAT': idat+=d\n"
@@ -70,7 +71,8 @@ TEST(EventsTest, ScalarsAndImagesParseBack) {
       "rows=[raw[i*(w+1)+1:(i+1)*(w+1)] for i in range(h)]\n"
       "print(w,h,' '.join(str(x) for r in rows for x in r))\n";
   test::write_text(tmp.file("png.py"), py);
-  ASSERT_EQ(test::run_command("/usr/bin/python3 " + tmp.file("png.py") + " " + png, &out), 0) << out;
+  ASSERT_EQ(test::run_command("/usr/bin/python3 " + tmp.file("png.py") + " " + png, &out), 0)
+      << out;
   EXPECT_EQ(out, "4 3 0 20 40 60 80 100 120 140 160 180 200 220\n");
 }
 

@@ -77,7 +77,8 @@ inline const char* kTrainConfig = R"json({
   }
 })json";
 
-inline const char* kEnv = R"({"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_EVAL_OUTPUT_PATH": "eval",
+inline const char* kEnv =
+    R"({"DATA_ROOT": "data", "DATASET_JSON": "data/dataset.json", "MMAR_EVAL_OUTPUT_PATH": "eval",
   "MMAR_CKPT_DIR": "models", "MMAR_CKPT": "models/model.pt", "MMAR_TORCHSCRIPT": "models/model.ts"})";
 
 // Clara's inference config shape, adapted to the tiny model's grid.

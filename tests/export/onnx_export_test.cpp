@@ -2,14 +2,12 @@
 // Runtime (npm onnxruntime-node, tests/export/ort_run.js) on the same input as Barton's own
 // forward, and the outputs must agree to 1e-4. Also: dynamic spatial axes, the Triton entry,
 // the inference plan (BatchNorm folding, precision), and the manifest's tamper detection.
-#include <gtest/gtest.h>
-
-#include <torch/torch.h>
-
 #include <filesystem>
 #include <fstream>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "core/atomic_file.h"
 #include "core/config.h"
@@ -34,11 +32,14 @@ std::shared_ptr<nets::Network> make_net(const std::string& json) {
   // has something to fold.
   torch::NoGradGuard ng;
   for (auto& p : net->named_parameters()) {
-    if (p.value().dim() == 1 && p.key().find("weight") != std::string::npos) p.value().uniform_(0.7, 1.3);
+    if (p.value().dim() == 1 && p.key().find("weight") != std::string::npos)
+      p.value().uniform_(0.7, 1.3);
   }
   const auto spatial = net->spatial_dims();
   net->train();
-  for (int i = 0; i < 12; ++i) net->forward(spatial == 3 ? torch::randn({2, in_channels, 16, 16, 16}) : torch::randn({2, in_channels, 32, 32}));
+  for (int i = 0; i < 12; ++i)
+    net->forward(spatial == 3 ? torch::randn({2, in_channels, 16, 16, 16})
+                              : torch::randn({2, in_channels, 32, 32}));
   net->eval();
   return net;
 }
@@ -57,10 +58,12 @@ torch::Tensor run_ort(const std::string& model, const torch::Tensor& x, const te
   std::vector<std::string> dims;
   for (auto d : x.sizes()) dims.push_back(std::to_string(d));
   const auto modules = test::source_dir() + "/.npm-deps/node_modules";
-  EXPECT_TRUE(fs::exists(modules + "/onnxruntime-node")) << "onnxruntime-node is missing: run scripts/install-deps.sh";
+  EXPECT_TRUE(fs::exists(modules + "/onnxruntime-node"))
+      << "onnxruntime-node is missing: run scripts/install-deps.sh";
   std::string log;
-  const int rc = test::run_command("NODE_PATH=" + modules + " node " + test::source_dir() + "/tests/export/ort_run.js " + model + " " +
-                                       in + " " + fmt::format("{}", fmt::join(dims, ",")) + " " + out,
+  const int rc = test::run_command("NODE_PATH=" + modules + " node " + test::source_dir() +
+                                       "/tests/export/ort_run.js " + model + " " + in + " " +
+                                       fmt::format("{}", fmt::join(dims, ",")) + " " + out,
                                    &log);
   EXPECT_EQ(rc, 0) << log;
   if (rc != 0) return {};
@@ -96,7 +99,8 @@ TEST_P(OnnxExport, OnnxRuntimeMatchesBartonAndPlanMatchesCheckpoint) {
   ASSERT_TRUE(got.defined());
   ASSERT_EQ(got.sizes(), ref.sizes());
   const double diff = (got - ref).abs().max().item<double>();
-  EXPECT_LT(diff, 1e-4) << c.label << ": ONNX Runtime vs Barton, output range " << ref.abs().max().item<double>();
+  EXPECT_LT(diff, 1e-4) << c.label << ": ONNX Runtime vs Barton, output range "
+                        << ref.abs().max().item<double>();
   // The plan (BatchNorm folded) gives the same output and the same argmax.
   auto plan = exporter::load_plan(tmp.file("out/model.plan"));
   torch::NoGradGuard ng;
@@ -107,51 +111,67 @@ TEST_P(OnnxExport, OnnxRuntimeMatchesBartonAndPlanMatchesCheckpoint) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Networks, OnnxExport,
+    Networks,
+    OnnxExport,
     ::testing::Values(
-        Case{"UNet3D_instance_res2",
-             R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16, 32], "strides": [2, 2, 2], "num_res_units": 2}})",
-             {1, 1, 32, 32, 32}},
-        Case{"UNet2D_batch",
-             R"({"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 2, "out_channels": 3, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1, "norm": "batch"}})",
-             {1, 2, 64, 48}},
-        Case{"UNet3D_batch_norescunits",
-             R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "norm": "batch", "act": "relu"}})",
-             {1, 1, 24, 24, 24}},
-        Case{"SegResNet3D", R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})",
-             {1, 1, 32, 32, 32}},
-        Case{"SegResNet2D_deconv",
-             R"({"name": "SegResNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "init_filters": 8, "upsample_mode": "deconv"}})",
-             {1, 1, 64, 64}},
-        Case{"DynUNet3D",
-             R"({"name": "DynUNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "kernel_size": [3, 3, 3, 3], "strides": [1, 2, 2, 2], "upsample_kernel_size": [2, 2, 2]}})",
-             {1, 1, 32, 32, 32}},
-        Case{"DynUNet2D_batch_res",
-             R"({"name": "DynUNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 3, "kernel_size": [3, 3, 3], "strides": [1, 2, 2], "upsample_kernel_size": [2, 2], "norm_name": "batch", "res_block": true}})",
-             {1, 1, 64, 64}},
-        Case{"BasicUNet3D", R"({"name": "BasicUNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "features": [4, 4, 8, 16, 32, 4]}})",
-             {1, 1, 32, 32, 32}},
-        Case{"AttentionUnet3D",
-             R"({"name": "AttentionUnet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2]}})",
-             {1, 1, 32, 32, 32}}),
+        Case{
+            "UNet3D_instance_res2",
+            R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16, 32], "strides": [2, 2, 2], "num_res_units": 2}})",
+            {1, 1, 32, 32, 32}},
+        Case{
+            "UNet2D_batch",
+            R"({"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 2, "out_channels": 3, "channels": [8, 16, 32], "strides": [2, 2], "num_res_units": 1, "norm": "batch"}})",
+            {1, 2, 64, 48}},
+        Case{
+            "UNet3D_batch_norescunits",
+            R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "norm": "batch", "act": "relu"}})",
+            {1, 1, 24, 24, 24}},
+        Case{
+            "SegResNet3D",
+            R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})",
+            {1, 1, 32, 32, 32}},
+        Case{
+            "SegResNet2D_deconv",
+            R"({"name": "SegResNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "init_filters": 8, "upsample_mode": "deconv"}})",
+            {1, 1, 64, 64}},
+        Case{
+            "DynUNet3D",
+            R"({"name": "DynUNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "kernel_size": [3, 3, 3, 3], "strides": [1, 2, 2, 2], "upsample_kernel_size": [2, 2, 2]}})",
+            {1, 1, 32, 32, 32}},
+        Case{
+            "DynUNet2D_batch_res",
+            R"({"name": "DynUNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 3, "kernel_size": [3, 3, 3], "strides": [1, 2, 2], "upsample_kernel_size": [2, 2], "norm_name": "batch", "res_block": true}})",
+            {1, 1, 64, 64}},
+        Case{
+            "BasicUNet3D",
+            R"({"name": "BasicUNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "features": [4, 4, 8, 16, 32, 4]}})",
+            {1, 1, 32, 32, 32}},
+        Case{
+            "AttentionUnet3D",
+            R"({"name": "AttentionUnet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2]}})",
+            {1, 1, 32, 32, 32}}),
     [](const ::testing::TestParamInfo<Case>& i) { return std::string(i.param.label); });
 
 TEST(OnnxExportDynamic, SpatialAxesAcceptOtherShapes) {
-  for (const char* json :
-       {R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 2}})",
-        R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})",
-        R"({"name": "DynUNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "kernel_size": [3, 3, 3], "strides": [1, 2, 2], "upsample_kernel_size": [2, 2]}})"}) {
+  for (
+      const char* json :
+      {R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 2}})",
+       R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})",
+       R"({"name": "DynUNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "kernel_size": [3, 3, 3], "strides": [1, 2, 2], "upsample_kernel_size": [2, 2]}})"}) {
     auto net = make_net(json);
     test::TempDir tmp;
     exporter::ExportOptions o;
     o.network = nlohmann::ordered_json::parse(json);
     o.formats = {"onnx"};
     o.dynamic_spatial = true;
-    o.input_shape = net->spatial_dims() == 3 ? std::vector<int64_t>{1, 1, 32, 32, 32} : std::vector<int64_t>{1, 1, 64, 64};
+    o.input_shape = net->spatial_dims() == 3 ? std::vector<int64_t>{1, 1, 32, 32, 32}
+                                             : std::vector<int64_t>{1, 1, 64, 64};
     const auto r = exporter::export_network(*net, tmp.file("out"), o);
-    for (std::size_t i = 2; i < r.signature.input_dims.size(); ++i) EXPECT_EQ(r.signature.input_dims[i], -1) << json;
+    for (std::size_t i = 2; i < r.signature.input_dims.size(); ++i)
+      EXPECT_EQ(r.signature.input_dims[i], -1) << json;
     // A shape other than the traced one, different per axis.
-    const auto x = net->spatial_dims() == 3 ? torch::randn({3, 1, 48, 40, 16}) : torch::randn({2, 1, 96, 32});
+    const auto x =
+        net->spatial_dims() == 3 ? torch::randn({3, 1, 48, 40, 16}) : torch::randn({2, 1, 96, 32});
     const auto ref = forward(*net, x);
     const auto got = run_ort(tmp.file("out/model.onnx"), x, tmp);
     ASSERT_TRUE(got.defined());
@@ -161,7 +181,9 @@ TEST(OnnxExportDynamic, SpatialAxesAcceptOtherShapes) {
 }
 
 // Export of the network `json` in one format and precision, traced on a 32^3 input.
-exporter::ExportOptions options_32(const char* json, const std::string& format, const std::string& precision) {
+exporter::ExportOptions options_32(const char* json,
+                                   const std::string& format,
+                                   const std::string& precision) {
   exporter::ExportOptions o;
   o.network = nlohmann::ordered_json::parse(json);
   o.formats = {format};
@@ -171,7 +193,8 @@ exporter::ExportOptions options_32(const char* json, const std::string& format, 
 }
 
 TEST(OnnxExportHalf, Float16ModelRunsInOnnxRuntime) {
-  const char* json = R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})";
+  const char* json =
+      R"({"name": "SegResNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "init_filters": 8}})";
   auto net = make_net(json);
   test::TempDir tmp;
   auto o = options_32(json, "onnx", "fp16");
@@ -185,11 +208,13 @@ TEST(OnnxExportHalf, Float16ModelRunsInOnnxRuntime) {
   EXPECT_GT(rel, 0.0);   // and is not float32 in disguise
   EXPECT_GT(got.argmax(1).eq(ref.argmax(1)).to(torch::kDouble).mean().item<double>(), 0.99);
   o.precision = "bf16";
-  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out2"), o); }, "ONNX export in bfloat16 is not supported");
+  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out2"), o); },
+                                "ONNX export in bfloat16 is not supported");
 }
 
 TEST(PlanTest, FoldsBatchNormAndKeepsOutputs) {
-  auto net = make_net(R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 2, "norm": "batch"}})");
+  auto net = make_net(
+      R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 2, "norm": "batch"}})");
   auto g = exporter::trace_network(*net, torch::randn({1, 1, 16, 16, 16}));
   auto count = [](const torch::jit::Graph& graph, const std::string& kind) {
     for (const auto& [k, n] : exporter::node_histogram(graph)) {
@@ -209,7 +234,8 @@ TEST(PlanTest, FoldsBatchNormAndKeepsOutputs) {
 }
 
 TEST(PlanTest, Bfloat16PlanStaysClose) {
-  const char* json = R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1, "norm": "batch"}})";
+  const char* json =
+      R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1, "norm": "batch"}})";
   auto net = make_net(json);
   test::TempDir tmp;
   auto o = options_32(json, "barton", "bf16");
@@ -226,12 +252,13 @@ TEST(PlanTest, Bfloat16PlanStaysClose) {
   EXPECT_GT(rel, 0.0);   // and is not float32 in disguise
 }
 
-// Without gradients, thin convolutions over large volumes run slab by slab (nets/blocks/layers.cpp),
-// but not while an export traces the network: a plan traced at batch 1 on 64^3 (where the top
-// 2->2 convolution would be cut into slabs) has no slab copies in its graph, and runs at batch 2
-// with the eager network's (slab-wise) outputs.
+// Without gradients, thin convolutions over large volumes run slab by slab
+// (nets/blocks/layers.cpp), but not while an export traces the network: a plan traced at batch 1 on
+// 64^3 (where the top 2->2 convolution would be cut into slabs) has no slab copies in its graph,
+// and runs at batch 2 with the eager network's (slab-wise) outputs.
 TEST(PlanTest, ATraceWhereEagerWouldSlabRunsAtOtherBatchSizes) {
-  const char* json = R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1, "norm": "batch"}})";
+  const char* json =
+      R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1, "norm": "batch"}})";
   auto net = make_net(json);
   auto g = exporter::trace_network(*net, torch::randn({1, 1, 64, 64, 64}));
   for (const auto& [k, n] : exporter::node_histogram(*g)) EXPECT_NE(k, "aten::copy_") << n;
@@ -243,7 +270,8 @@ TEST(PlanTest, ATraceWhereEagerWouldSlabRunsAtOtherBatchSizes) {
   // The plan's thin convolutions are the slab-wise op (the first 1->4, its residual, the top 2->2).
   EXPECT_GE(plan.meta["slab_convolutions"].get<int>(), 3);
   int slab_nodes = 0;
-  for (auto* n : plan.module.get_method("forward").graph()->nodes()) slab_nodes += n->kind().toQualString() == std::string("barton::slab_conv3d");
+  for (auto* n : plan.module.get_method("forward").graph()->nodes())
+    slab_nodes += n->kind().toQualString() == std::string("barton::slab_conv3d");
   EXPECT_EQ(slab_nodes, plan.meta["slab_convolutions"].get<int>());
   const auto x = torch::randn({2, 1, 64, 64, 64});
   torch::NoGradGuard ng;
@@ -252,7 +280,8 @@ TEST(PlanTest, ATraceWhereEagerWouldSlabRunsAtOtherBatchSizes) {
 }
 
 TEST(ManifestTest, VerifyDetectsAOneByteChangeInEveryFile) {
-  const char* json = R"({"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1}})";
+  const char* json =
+      R"({"name": "UNet", "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "num_res_units": 1}})";
   auto net = make_net(json);
   test::TempDir tmp;
   exporter::ExportOptions o;
@@ -260,7 +289,9 @@ TEST(ManifestTest, VerifyDetectsAOneByteChangeInEveryFile) {
   o.input_shape = {1, 1, 32, 32};
   o.name = "tiny";
   const auto r = exporter::export_network(*net, tmp.file("out"), o);
-  const std::vector<std::string> expected = {"manifest.json", "model.onnx", "model.plan", "triton/tiny/1/model.onnx", "triton/tiny/config.pbtxt"};
+  const std::vector<std::string> expected = {"manifest.json", "model.onnx", "model.plan",
+                                             "triton/tiny/1/model.onnx",
+                                             "triton/tiny/config.pbtxt"};
   EXPECT_EQ(r.files, expected);
   const auto dir = fs::path(tmp.file("out"));
   ASSERT_TRUE(exporter::verify(dir).passed());
@@ -269,7 +300,8 @@ TEST(ManifestTest, VerifyDetectsAOneByteChangeInEveryFile) {
   EXPECT_NE(pbtxt.find("backend: \"onnxruntime\""), std::string::npos);
   EXPECT_NE(pbtxt.find("dims: [ 1, 32, 32 ]"), std::string::npos) << pbtxt;
   EXPECT_NE(pbtxt.find("dims: [ 2, 32, 32 ]"), std::string::npos) << pbtxt;
-  for (const auto& f : {"model.onnx", "model.plan", "triton/tiny/1/model.onnx", "triton/tiny/config.pbtxt"}) {
+  for (const auto& f :
+       {"model.onnx", "model.plan", "triton/tiny/1/model.onnx", "triton/tiny/config.pbtxt"}) {
     auto bytes = read_file(dir / f);
     const auto orig = bytes;
     bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x01);
@@ -292,7 +324,8 @@ TEST(ManifestTest, VerifyDetectsAOneByteChangeInEveryFile) {
 }
 
 TEST(ExportErrors, FailedExportLeavesTheEarlierOneUntouched) {
-  const char* json = R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]}})";
+  const char* json =
+      R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]}})";
   auto net = make_net(json);
   test::TempDir tmp;
   exporter::ExportOptions o;
@@ -302,16 +335,20 @@ TEST(ExportErrors, FailedExportLeavesTheEarlierOneUntouched) {
   exporter::export_network(*net, tmp.file("out"), o);
   const auto before = read_file(tmp.file("out/manifest.json"));
   o.input_shape = {1, 1, 16, 16};  // 2D shape for a 3D network
-  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); }, "needs 5 values");
+  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); },
+                                "needs 5 values");
   o.input_shape = {1, 3, 16, 16, 16};  // wrong channel count
-  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); }, "UNet does not run on an input of shape [1, 3, 16, 16, 16]");
+  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); },
+                                "UNet does not run on an input of shape [1, 3, 16, 16, 16]");
   o.input_shape = {1, 1, 16, 16, 16};
   o.formats = {"tensorrt"};
-  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); }, "unknown export format 'tensorrt'");
+  test::expect_error_containing([&] { exporter::export_network(*net, tmp.file("out"), o); },
+                                "unknown export format 'tensorrt'");
   EXPECT_EQ(read_file(tmp.file("out/manifest.json")), before);
   EXPECT_TRUE(exporter::verify(tmp.file("out")).passed());
   int leftovers = 0;
-  for (const auto& e : fs::directory_iterator(tmp.path())) leftovers += e.path().filename().string().find(".tmp-") != std::string::npos;
+  for (const auto& e : fs::directory_iterator(tmp.path()))
+    leftovers += e.path().filename().string().find(".tmp-") != std::string::npos;
   EXPECT_EQ(leftovers, 0);
 }
 

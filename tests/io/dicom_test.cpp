@@ -35,7 +35,8 @@ TEST(DicomSeries, ChoosesASeriesByUid) {
   const auto img = read_image(kDir + "98892003/MR2", {single.uid});
   EXPECT_EQ(img.meta.at("series_uid"), single.uid);
   EXPECT_EQ(img.spatial_shape(), (std::vector<int64_t>{16, 16, 1}));
-  test::expect_matches_reference(img, test::python_reference("dicom", kDir + "98892003/MR2", single.uid), 1e-4, 0.0);
+  test::expect_matches_reference(
+      img, test::python_reference("dicom", kDir + "98892003/MR2", single.uid), 1e-4, 0.0);
 }
 
 TEST(DicomSeries, UnknownUidListsTheSeriesFound) {
@@ -44,15 +45,18 @@ TEST(DicomSeries, UnknownUidListsTheSeriesFound) {
 }
 
 TEST(DicomSeries, RefusesRotatingOrientation) {
-  test::expect_error_containing([] { read_image(kDir + "98892003/MR700"); }, "inconsistent orientation in series");
+  test::expect_error_containing([] { read_image(kDir + "98892003/MR700"); },
+                                "inconsistent orientation in series");
 }
 
 TEST(DicomSeries, RefusesTheDistractorSeriesWithTwoOrientations) {
-  test::expect_error_containing([] { read_image(kDir + "98892001/CT2N"); }, "inconsistent orientation in series");
+  test::expect_error_containing([] { read_image(kDir + "98892001/CT2N"); },
+                                "inconsistent orientation in series");
 }
 
 TEST(DicomSeries, RefusesMissingSlices) {
-  test::expect_error_containing([] { read_image(kDir + "77654033/CT2"); }, "inconsistent slice spacing in series");
+  test::expect_error_containing([] { read_image(kDir + "77654033/CT2"); },
+                                "inconsistent slice spacing in series");
 }
 
 TEST(DicomSeries, EmptyFolderIsAnError) {

@@ -44,7 +44,8 @@ TEST(ItkRoundTrip, ObliqueThreeDimensionalImageKeepsGeometryInEveryFormat) {
 
 TEST(ItkRoundTrip, NiftiToMetaImageAndBackKeepsLpsConversionRight) {
   test::TempDir tmp;
-  const auto a = read_image("/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz");
+  const auto a = read_image(
+      "/usr/share/doc/insighttoolkit5-examples/examples/Data/KmeansTest_T1UCharRaw.nii.gz");
   write_image(a, tmp.file("k.mha"));
   const auto b = read_image(tmp.file("k.mha"));
   EXPECT_EQ(orientation_code(b.affine), orientation_code(a.affine));

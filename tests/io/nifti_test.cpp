@@ -1,10 +1,10 @@
 // NIfTI reading checked voxel by voxel against nibabel (MONAI's default reader) on the real files
 // that Debian packages ship; round trips; every bad input we handle.
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
@@ -34,13 +34,16 @@ TEST(NiftiRead, BigEndianInt16MatchesNibabel) {
   expect_like_nibabel(kNib + "anatomical.nii");
 }
 
-TEST(NiftiRead, BigEndianFloat32MatchesNibabel) { expect_like_nibabel(kNib + "reoriented_anat_moved.nii"); }
+TEST(NiftiRead, BigEndianFloat32MatchesNibabel) {
+  expect_like_nibabel(kNib + "reoriented_anat_moved.nii");
+}
 
 TEST(NiftiRead, ScaledInt16BecomesFloatWithSlopeAndInterceptApplied) {
   const auto img = read_image(kNib + "functional.nii");
   EXPECT_EQ(img.data.scalar_type(), at::kFloat);
   EXPECT_TRUE(img.meta.count("scl_slope"));
-  EXPECT_EQ(img.channels(), 20);  // 4D: time points become channels, as MONAI's EnsureChannelFirst does
+  EXPECT_EQ(img.channels(),
+            20);  // 4D: time points become channels, as MONAI's EnsureChannelFirst does
   expect_like_nibabel(kNib + "functional.nii");
 }
 
@@ -50,12 +53,15 @@ TEST(NiftiRead, Nifti2MatchesNibabel) {
   expect_like_nibabel(kNib + "example_nifti2.nii.gz");
 }
 
-TEST(NiftiRead, ObliqueFourDimensionalMatchesNibabel) { expect_like_nibabel(kNib + "example4d.nii.gz"); }
+TEST(NiftiRead, ObliqueFourDimensionalMatchesNibabel) {
+  expect_like_nibabel(kNib + "example4d.nii.gz");
+}
 
 TEST(NiftiRead, HeaderWithoutItsImageFileIsAClearError) {
   // nibabel ships analyze.hdr without its .img: a header/image pair with a missing half.
-  test::expect_error_containing([] { read_image(kNib + "analyze.hdr"); },
-                                "header/image pair is incomplete: " + kNib + "analyze.img does not exist");
+  test::expect_error_containing(
+      [] { read_image(kNib + "analyze.hdr"); },
+      "header/image pair is incomplete: " + kNib + "analyze.img does not exist");
 }
 
 TEST(NiftiRead, SformOnlyTemplateMatchesNibabel) {
@@ -69,12 +75,14 @@ TEST(NiftiRead, DisagreeingQformAndSformPickTheSformAsNibabelDoes) {
   expect_like_nibabel(kItk + "KmeansTest_T1UCharRaw.nii.gz");
 }
 
-TEST(NiftiRead, HonoursVoxOffsetPastPadding) { expect_like_nibabel(kMricron + "inia19-t1-brain.nii.gz"); }
+TEST(NiftiRead, HonoursVoxOffsetPastPadding) {
+  expect_like_nibabel(kMricron + "inia19-t1-brain.nii.gz");
+}
 
 TEST(NiftiRoundTrip, KeepsAffineDtypeAndVoxels) {
   test::TempDir tmp;
-  for (const std::string src : {kNib + "anatomical.nii", kNib + "example4d.nii.gz", kMricron + "ch2bet.nii.gz",
-                                kNib + "functional.nii"}) {
+  for (const std::string src : {kNib + "anatomical.nii", kNib + "example4d.nii.gz",
+                                kMricron + "ch2bet.nii.gz", kNib + "functional.nii"}) {
     SCOPED_TRACE(src);
     const auto a = read_image(src);
     for (const char* ext : {".nii", ".nii.gz"}) {
@@ -116,11 +124,13 @@ TEST(NiftiErrors, TruncatedVoxelDataSaysHowMuchIsMissing) {
   test::TempDir tmp;
   const auto bytes = read_file(kNib + "anatomical.nii");
   write_file_atomic(tmp.file("cut.nii"), std::string_view(bytes).substr(0, 2000));
-  test::expect_error_containing([&] { read_image(tmp.file("cut.nii")); }, "truncated: expected 67650 bytes of voxel data");
+  test::expect_error_containing([&] { read_image(tmp.file("cut.nii")); },
+                                "truncated: expected 67650 bytes of voxel data");
 }
 
 TEST(NiftiErrors, MissingFile) {
-  test::expect_error_containing([] { read_image("/nonexistent/x.nii.gz"); }, "/nonexistent/x.nii.gz: no such file");
+  test::expect_error_containing([] { read_image("/nonexistent/x.nii.gz"); },
+                                "/nonexistent/x.nii.gz: no such file");
 }
 
 TEST(NiftiErrors, NotANiftiFile) {

@@ -21,9 +21,11 @@ sd["bn.num_batches_tracked"] = torch.tensor(7)
 big = torch.randn(6, 5)
 sd["strided"] = big.t()           # non-contiguous view of a shared storage
 sd["half"] = torch.ones(3, dtype=torch.float16) * 0.5
-torch.save(sd, ")" + tmp.file("sd.pt") + R"(")
+torch.save(sd, ")" + tmp.file("sd.pt") +
+                             R"(")
 torch.save({"model": sd, "epoch": 3, "best_metric": 0.91, "name": "spleen", "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4}]}},
-           ")" + tmp.file("ckpt.pt") + R"(")
+           ")" + tmp.file("ckpt.pt") +
+                             R"(")
 for k, v in sd.items():
     print(k, float(v.double().sum()), list(v.shape))
 )";
@@ -55,13 +57,17 @@ for k, v in sd.items():
 TEST(TorchFile, ErrorsNameTheFile) {
   test::TempDir tmp;
   test::write_text(tmp.file("junk.pt"), "not a zip");
-  test::expect_error_containing([&] { load_torch_file(tmp.file("junk.pt")); }, tmp.file("junk.pt") + ": not a readable torch.save archive");
-  test::expect_error_containing([&] { load_torch_file(tmp.file("none.pt")); }, tmp.file("none.pt") + ": no such file");
-  test::write_text(tmp.file("w.py"), "import torch\ntorch.save({'epoch': 1}, '" + tmp.file("noweights.pt") + "')\n");
+  test::expect_error_containing([&] { load_torch_file(tmp.file("junk.pt")); },
+                                tmp.file("junk.pt") + ": not a readable torch.save archive");
+  test::expect_error_containing([&] { load_torch_file(tmp.file("none.pt")); },
+                                tmp.file("none.pt") + ": no such file");
+  test::write_text(tmp.file("w.py"),
+                   "import torch\ntorch.save({'epoch': 1}, '" + tmp.file("noweights.pt") + "')\n");
   std::string out;
   ASSERT_EQ(test::run_command("/usr/bin/python3 " + tmp.file("w.py"), &out), 0) << out;
-  test::expect_error_containing([&] { load_state_dict_file(tmp.file("noweights.pt")); },
-                                "no state_dict found under model, state_dict, network, net (top-level keys: epoch)");
+  test::expect_error_containing(
+      [&] { load_state_dict_file(tmp.file("noweights.pt")); },
+      "no state_dict found under model, state_dict, network, net (top-level keys: epoch)");
 }
 
 }  // namespace

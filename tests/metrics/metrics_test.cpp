@@ -1,10 +1,10 @@
 #include "metrics/metrics.h"
 
+#include <cmath>
+
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
-
-#include <cmath>
 
 #include "support/test_support.h"
 
@@ -18,7 +18,9 @@ at::Tensor cube(std::vector<int64_t> shape, std::vector<int64_t> lo, std::vector
 }
 
 // [1, 2, *S] one-hot from a foreground mask.
-at::Tensor onehot(const at::Tensor& fg) { return at::stack({fg.logical_not(), fg}).unsqueeze(0); }
+at::Tensor onehot(const at::Tensor& fg) {
+  return at::stack({fg.logical_not(), fg}).unsqueeze(0);
+}
 
 TEST(Metrics, EuclideanDistanceTransformMatchesBruteForceWithAnisotropicSpacing) {
   auto g = at::make_generator<at::CPUGeneratorImpl>(3);
@@ -31,7 +33,8 @@ TEST(Metrics, EuclideanDistanceTransformMatchesBruteForceWithAnisotropicSpacing)
       for (int64_t k = 0; k < 5; ++k) {
         double best = INFINITY;
         for (int64_t s = 0; s < idx.size(0); ++s) {
-          const double di = (idx[s][0].item<int64_t>() - i) * sp[0], dj = (idx[s][1].item<int64_t>() - j) * sp[1],
+          const double di = (idx[s][0].item<int64_t>() - i) * sp[0],
+                       dj = (idx[s][1].item<int64_t>() - j) * sp[1],
                        dk = (idx[s][2].item<int64_t>() - k) * sp[2];
           best = std::min(best, std::sqrt(di * di + dj * dj + dk * dk));
         }
@@ -45,13 +48,14 @@ TEST(Metrics, ShiftedCubesGiveKnownValues) {
   const auto p = onehot(a), y = onehot(b);
   EXPECT_NEAR(dice(p, y, false)[0][0].item<double>(), 2.0 * 6 * 64 / (512 + 512), 1e-12);
   EXPECT_NEAR(hausdorff(p, y)[0][0].item<double>(), 2.0, 1e-12);
-  EXPECT_NEAR(hausdorff(p, y, false, std::nullopt, false, {1.5, 1, 1})[0][0].item<double>(), 3.0, 1e-12);
+  EXPECT_NEAR(hausdorff(p, y, false, std::nullopt, false, {1.5, 1, 1})[0][0].item<double>(), 3.0,
+              1e-12);
   EXPECT_NEAR(surface_dice(p, y, {2.0})[0][0].item<double>(), 1.0, 1e-12);
   EXPECT_LT(surface_dice(p, y, {1.0})[0][0].item<double>(), 1.0);
   const auto counts = confusion_counts(p, y, false);
-  EXPECT_EQ(counts[0][0][0].item<double>(), 6 * 64);   // tp
-  EXPECT_EQ(counts[0][0][1].item<double>(), 2 * 64);   // fp
-  EXPECT_EQ(counts[0][0][3].item<double>(), 2 * 64);   // fn
+  EXPECT_EQ(counts[0][0][0].item<double>(), 6 * 64);  // tp
+  EXPECT_EQ(counts[0][0][1].item<double>(), 2 * 64);  // fp
+  EXPECT_EQ(counts[0][0][3].item<double>(), 2 * 64);  // fn
   EXPECT_NEAR(confusion_metric(counts, "sensitivity")[0][0].item<double>(), 0.75, 1e-12);
 }
 
@@ -68,14 +72,20 @@ TEST(Metrics, EmptyMasksFollowMonai) {
   // Reductions ignore NaN.
   auto f = at::tensor({1.0, NAN, 3.0}, at::kDouble).view({3, 1});
   EXPECT_DOUBLE_EQ(reduce(f, "mean").item<double>(), 2.0);
-  EXPECT_DOUBLE_EQ(reduce(at::full({2, 1}, NAN, at::kDouble), "mean").item<double>(), 0.0);  // as MONAI
+  EXPECT_DOUBLE_EQ(reduce(at::full({2, 1}, NAN, at::kDouble), "mean").item<double>(),
+                   0.0);  // as MONAI
 }
 
 TEST(Metrics, CommandWritesOneRowPerCase) {
   test::TempDir tmp;
   std::string out;
-  ASSERT_EQ(test::run_command(test::barton_bin() + " data synth " + tmp.file("d") + " --cases 2 --size 40,40,12", &out), 0) << out;
-  ASSERT_EQ(test::run_command(test::barton_bin() + " metrics --pred " + tmp.file("d/labelsTr") + " --label " + tmp.file("d/labelsTr") +
+  ASSERT_EQ(
+      test::run_command(
+          test::barton_bin() + " data synth " + tmp.file("d") + " --cases 2 --size 40,40,12", &out),
+      0)
+      << out;
+  ASSERT_EQ(test::run_command(test::barton_bin() + " metrics --pred " + tmp.file("d/labelsTr") +
+                                  " --label " + tmp.file("d/labelsTr") +
                                   " --metrics dice,hd95,asd,nsd:1 --csv " + tmp.file("m.csv"),
                               &out),
             0)
@@ -84,17 +94,28 @@ TEST(Metrics, CommandWritesOneRowPerCase) {
   test::run_command("cat " + tmp.file("m.csv"), &csv, false);
   EXPECT_EQ(csv.substr(0, csv.find('\n')), "case,dice,hd95,asd,nsd:1");
   EXPECT_NE(csv.find("case_0,1,0,0,1\n"), std::string::npos) << csv;
-  EXPECT_EQ(test::run_command(test::barton_bin() + " metrics --pred " + tmp.file("d/labelsTr/case_0.nii.gz") + " --label " +
+  EXPECT_EQ(test::run_command(test::barton_bin() + " metrics --pred " +
+                                  tmp.file("d/labelsTr/case_0.nii.gz") + " --label " +
                                   tmp.file("d/imagesTr/case_0.nii.gz") + " --metrics dice,volume",
                               &out),
             1);
   EXPECT_NE(out.find("unknown metric 'volume'"), std::string::npos) << out;
   // Two datalist columns.
-  test::write_text(tmp.file("d/pairs.json"), R"({"validation": [{"pred": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
-  ASSERT_EQ(test::run_command(test::barton_bin() + " metrics --datalist " + tmp.file("d/pairs.json") + " --metrics dice", &out), 0) << out;
+  test::write_text(
+      tmp.file("d/pairs.json"),
+      R"({"validation": [{"pred": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
+  ASSERT_EQ(test::run_command(test::barton_bin() + " metrics --datalist " +
+                                  tmp.file("d/pairs.json") + " --metrics dice",
+                              &out),
+            0)
+      << out;
   EXPECT_NE(out.find("case_1"), std::string::npos) << out;
-  test::write_text(tmp.file("d/bad.json"), R"({"validation": [{"prediction": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
-  EXPECT_EQ(test::run_command(test::barton_bin() + " metrics --datalist " + tmp.file("d/bad.json"), &out), 2);
+  test::write_text(
+      tmp.file("d/bad.json"),
+      R"({"validation": [{"prediction": "labelsTr/case_0.nii.gz", "label": "labelsTr/case_1.nii.gz"}]})");
+  EXPECT_EQ(
+      test::run_command(test::barton_bin() + " metrics --datalist " + tmp.file("d/bad.json"), &out),
+      2);
   EXPECT_NE(out.find("bad.json:/validation/0: case has no field 'pred'"), std::string::npos) << out;
 }
 

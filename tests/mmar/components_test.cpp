@@ -1,10 +1,9 @@
 // Every registered component against its own spec: built with only its required arguments, a
 // factory must find every optional argument it reads (the registry fills the spec's defaults, so a
 // name the spec lacks or a default the factory refuses shows here); every argument is documented.
-#include <gtest/gtest.h>
-
 #include <set>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "core/errors.h"
@@ -14,11 +13,11 @@
 #include "engine/inferer.h"
 #include "engine/metric.h"
 #include "losses/loss.h"
+#include "mmar/registries.h"
 #include "nets/network.h"
 #include "optim/optim.h"
-#include "transforms/transform.h"
-#include "mmar/registries.h"
 #include "support/test_support.h"
+#include "transforms/transform.h"
 
 namespace barton {
 namespace {
@@ -27,17 +26,26 @@ namespace {
 nlohmann::ordered_json sample_value(ArgType t) {
   switch (t) {
     case ArgType::kBool:
-    case ArgType::kBools: return true;
-    case ArgType::kInt: return 2;
-    case ArgType::kInts: return {8, 8, 8};
-    case ArgType::kFloat: return 1.0;
-    case ArgType::kFloats: return {1.0, 1.0, 1.0};
+    case ArgType::kBools:
+      return true;
+    case ArgType::kInt:
+      return 2;
+    case ArgType::kInts:
+      return {8, 8, 8};
+    case ArgType::kFloat:
+      return 1.0;
+    case ArgType::kFloats:
+      return {1.0, 1.0, 1.0};
     case ArgType::kString:
-    case ArgType::kStrings: return "image";
-    case ArgType::kObject: return nlohmann::ordered_json::object();
+    case ArgType::kStrings:
+      return "image";
+    case ArgType::kObject:
+      return nlohmann::ordered_json::object();
     case ArgType::kReference:
-    case ArgType::kCallable: return "@undefined_in_this_test";
-    case ArgType::kAny: return 2;
+    case ArgType::kCallable:
+      return "@undefined_in_this_test";
+    case ArgType::kAny:
+      return 2;
   }
   return nullptr;
 }
@@ -80,7 +88,9 @@ std::vector<std::string> default_problems(const Registry<Base>& r) {
 TEST(Components, EveryFactoryReadsItsDefaultsFromItsSpec) {
   const auto& r = builtin_registries();
   std::vector<std::string> problems;
-  auto add = [&](std::vector<std::string> p) { problems.insert(problems.end(), p.begin(), p.end()); };
+  auto add = [&](std::vector<std::string> p) {
+    problems.insert(problems.end(), p.begin(), p.end());
+  };
   add(default_problems(r.transforms));
   add(default_problems(r.networks));
   add(default_problems(r.losses));
@@ -104,7 +114,8 @@ TEST(Components, EveryArgumentIsDocumented) {
       for (const auto& a : s->args) {
         EXPECT_FALSE(a.doc.empty()) << r->kind() << " " << name << "." << a.name;
         if (!a.default_json.empty()) {
-          EXPECT_NO_THROW((void)nlohmann::json::parse(a.default_json)) << r->kind() << " " << name << "." << a.name;
+          EXPECT_NO_THROW((void)nlohmann::json::parse(a.default_json))
+              << r->kind() << " " << name << "." << a.name;
         }
       }
     }

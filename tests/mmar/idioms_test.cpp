@@ -36,7 +36,8 @@ TEST(Idioms, RefusesOtherPythonSayingWhatToWrite) {
     parse_idiom("lambda x: x * 2");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Python code is not evaluated by Barton: 'lambda x: x * 2'; write"),
+    EXPECT_NE(std::string(e.what()).find(
+                  "Python code is not evaluated by Barton: 'lambda x: x * 2'; write"),
               std::string::npos);
   }
   EXPECT_THROW(parse_idiom("#torch.optim.Adam(params)"), Error);

@@ -1,6 +1,7 @@
 // Interop suite: every real Clara 4.x config in $BARTON_CLARA_REFDATA/v4_pytorch (default
 // ../shared/refdata/clara beside the checkout) resolves as it is; the other real configs fail with
-// the precise, documented message (docs/mmar-format.md). Skipped, by name, where those files are absent.
+// the precise, documented message (docs/mmar-format.md). Skipped, by name, where those files are
+// absent.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -22,9 +23,11 @@ TEST(RefData, ClaraSpleenTrainConfigResolves) {
   EXPECT_EQ(r.kind, ConfigKind::kTrain);
   EXPECT_EQ(doc["/train/trainer/args/max_epochs"_json_pointer], 2);
   EXPECT_DOUBLE_EQ(doc["/train/optimizer/args/lr"_json_pointer].get<double>(), 2e-4);
-  EXPECT_EQ(doc["/train/handlers/0/disabled"_json_pointer], true);  // CheckpointLoader gated by dont_load_ckpt_model
+  EXPECT_EQ(doc["/train/handlers/0/disabled"_json_pointer],
+            true);  // CheckpointLoader gated by dont_load_ckpt_model
   EXPECT_EQ(doc["/train/handlers/0/args/load_path"_json_pointer], "models/model.pt");
-  EXPECT_EQ(doc["/validate/pre_transforms/2/name"_json_pointer], "Spacingd");  // {"ref": "Spacingd"} expanded
+  EXPECT_EQ(doc["/validate/pre_transforms/2/name"_json_pointer],
+            "Spacingd");  // {"ref": "Spacingd"} expanded
   EXPECT_EQ(doc["/train/dataset/data_file_base_dir"_json_pointer], "/claraDevDay/Data/sampleData/");
 }
 
@@ -40,7 +43,8 @@ TEST(RefData, ClaraValidationAndInferenceConfigsResolve) {
 
 TEST(RefData, FinetuneSwitchEnablesTheCheckpointLoader) {
   BARTON_NEEDS_CLARA_REFDATA(ref);
-  const auto r = resolve_config(v4(ref, "config_train_Unet.json"), {{"dont_load_ckpt_model=False"}, false});
+  const auto r =
+      resolve_config(v4(ref, "config_train_Unet.json"), {{"dont_load_ckpt_model=False"}, false});
   EXPECT_EQ(r.doc.json()["/train/handlers/0/disabled"_json_pointer], false);
 }
 
@@ -50,7 +54,9 @@ TEST(RefData, CheckReportsOnlyTheMissingDataOfTheClaraMachine) {
   resolve_config(v4(ref, "config_train_Unet.json"), {{}, true}, builtin_registries(), diag);
   ASSERT_EQ(diag.errors().size(), 2u);
   for (const auto& e : diag.errors()) {
-    EXPECT_NE(std::string(e.what()).find("missing datalist: /claraDevDay/Data/sampleData/dataset.json"), std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("missing datalist: /claraDevDay/Data/sampleData/dataset.json"),
+        std::string::npos)
         << e.what();
   }
 }
@@ -74,12 +80,15 @@ TEST(RefData, ClaraThreeConfigsFailWithThePreciseMessage) {
 
 TEST(RefData, OtherAppConfigsSayWhichCommandReadsThem) {
   BARTON_NEEDS_CLARA_REFDATA(ref);
-  test::expect_error_containing([&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_fed_server.json")); },
-                                "this is a federated-learning config");
-  test::expect_error_containing([&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_aiaa.json")); },
-                                "this is an AIAA model config");
-  test::expect_error_containing([&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_automl.json")); },
-                                "this is an AutoML config");
+  test::expect_error_containing(
+      [&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_fed_server.json")); },
+      "this is a federated-learning config");
+  test::expect_error_containing(
+      [&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_aiaa.json")); },
+      "this is an AIAA model config");
+  test::expect_error_containing(
+      [&] { resolve_config(locate_config(ref + "/v4_aiaa_fl_automl/config_automl.json")); },
+      "this is an AutoML config");
 }
 
 }  // namespace

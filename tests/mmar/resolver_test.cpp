@@ -90,8 +90,9 @@ TEST(Resolver, SubstitutesVariablesKeepingTypes) {
 
 TEST(Resolver, SetOverridesVariablesAndPointers) {
   test::TempDir tmp;
-  const auto doc = resolved(test::make_mmar(tmp, kExplicit),
-                            {"epochs=10", "learning_rate=0.5", "/train/loss/args/softmax=False", "DATA_ROOT=/data"});
+  const auto doc = resolved(
+      test::make_mmar(tmp, kExplicit),
+      {"epochs=10", "learning_rate=0.5", "/train/loss/args/softmax=False", "DATA_ROOT=/data"});
   EXPECT_EQ(doc["/train/trainer/args/max_epochs"_json_pointer], 10);
   EXPECT_EQ(doc["/epochs"_json_pointer], 10);
   EXPECT_DOUBLE_EQ(doc["/train/optimizer/args/lr"_json_pointer].get<double>(), 0.5);
@@ -105,23 +106,26 @@ TEST(Resolver, SetOfAnUnknownVariableSuggests) {
                                 "--set epoch=10: no variable 'epoch'");
   test::expect_error_containing([&] { resolved(test::make_mmar(tmp, kExplicit), {"epoch=10"}); },
                                 "did you mean 'epochs'?");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, kExplicit), {"/train/nothing/x=1"}); },
-                                "no such location: /train/nothing does not exist");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, kExplicit), {"/train/nothing/x=1"}); },
+      "no such location: /train/nothing does not exist");
 }
 
 TEST(Resolver, BothWiringStylesResolveToOneModel) {
   test::TempDir a, b;
   const auto ex = resolved(test::make_mmar(a, kExplicit));
   const auto im = resolved(test::make_mmar(b, kImplicit));
-  EXPECT_EQ(ex["train"]["trainer"]["args"]["train_data_loader"], im["train"]["trainer"]["args"]["train_data_loader"]);
-  for (const char* p : {"/train/trainer/args/network", "/train/trainer/args/loss_function", "/train/trainer/args/optimizer",
-                        "/train/trainer/args/max_epochs", "/train/trainer/args/train_handlers",
-                        "/train/optimizer/args/params", "/train/lr_scheduler/args/optimizer",
-                        "/train/handlers/0/args/lr_scheduler", "/train/handlers/1/args/validator",
-                        "/train/handlers/1/args/interval", "/train/dataset/args/transform",
-                        "/train/dataloader/args/dataset", "/validate/evaluator/args/network",
-                        "/validate/evaluator/args/key_val_metric", "/validate/key_metric",
-                        "/validate/pre_transforms"}) {
+  EXPECT_EQ(ex["train"]["trainer"]["args"]["train_data_loader"],
+            im["train"]["trainer"]["args"]["train_data_loader"]);
+  for (const char* p :
+       {"/train/trainer/args/network", "/train/trainer/args/loss_function",
+        "/train/trainer/args/optimizer", "/train/trainer/args/max_epochs",
+        "/train/trainer/args/train_handlers", "/train/optimizer/args/params",
+        "/train/lr_scheduler/args/optimizer", "/train/handlers/0/args/lr_scheduler",
+        "/train/handlers/1/args/validator", "/train/handlers/1/args/interval",
+        "/train/dataset/args/transform", "/train/dataloader/args/dataset",
+        "/validate/evaluator/args/network", "/validate/evaluator/args/key_val_metric",
+        "/validate/key_metric", "/validate/pre_transforms"}) {
     const json::json_pointer ptr(p);
     EXPECT_EQ(ex[ptr], im[ptr]) << p;
   }
@@ -129,7 +133,8 @@ TEST(Resolver, BothWiringStylesResolveToOneModel) {
 
 // MONAI's SupervisedTrainer runs a SimpleInferer, no post transforms and no metric unless told
 // otherwise; the implicit style used to hand it the validate section's sliding window and MeanDice
-// (which then ran on every training batch, logged as val_mean_dice) when the train section had none.
+// (which then ran on every training batch, logged as val_mean_dice) when the train section had
+// none.
 TEST(Resolver, TrainerTakesNothingFromTheValidateSection) {
   test::TempDir tmp;
   std::string config = kImplicit;
@@ -147,28 +152,32 @@ TEST(Resolver, TrainerTakesNothingFromTheValidateSection) {
 TEST(Resolver, RefsCopyTrainComponents) {
   test::TempDir tmp;
   const auto doc = resolved(test::make_mmar(tmp, kExplicit));
-  EXPECT_EQ(doc["/validate/pre_transforms/1"_json_pointer], doc["/train/pre_transforms/1"_json_pointer]);
+  EXPECT_EQ(doc["/validate/pre_transforms/1"_json_pointer],
+            doc["/train/pre_transforms/1"_json_pointer]);
 }
 
 TEST(Resolver, MisspeltComponentNamesFileAndPointer) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("\"DiceLoss\""), 10, "\"DiseLoss\"");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "config_train.json:/train/loss/name: unknown loss 'DiseLoss'; did you mean 'DiceLoss'?");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "config_train.json:/train/loss/name: unknown loss 'DiseLoss'; did you mean 'DiceLoss'?");
 }
 
 TEST(Resolver, WrongArgumentTypeNamesFileAndPointer) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("\"batch_size\": 2"), 15, "\"batch_size\": \"two\"");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "config_train.json:/train/dataloader/args/batch_size: expected int, got string \"two\"");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "config_train.json:/train/dataloader/args/batch_size: expected int, got string \"two\"");
 }
 
 TEST(Resolver, CircularVariablesAreRefused) {
   test::TempDir tmp;
-  const auto f = test::make_mmar(tmp, kExplicit, R"({"DATA_ROOT": "{DATASET_JSON}/x", "DATASET_JSON": "{DATA_ROOT}/d.json"})");
+  const auto f = test::make_mmar(
+      tmp, kExplicit, R"({"DATA_ROOT": "{DATASET_JSON}/x", "DATASET_JSON": "{DATA_ROOT}/d.json"})");
   test::expect_error_containing([&] { resolved(f); }, "circular variable reference: {");
 }
 
@@ -184,16 +193,19 @@ TEST(Resolver, UnknownReferenceSuggests) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("\"network\": \"@model\""), 19, "\"network\": \"@modle\"");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "/train/trainer/args/network: unknown reference '@modle'; did you mean '@model'?");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "/train/trainer/args/network: unknown reference '@modle'; did you mean '@model'?");
 }
 
 TEST(Resolver, ArbitraryPythonIsRefusedWithWhatToWrite) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
-  cfg.replace(cfg.find("\"#@model.parameters()\""), 22, "\"#filter(lambda p: p.requires_grad, @model.parameters())\"");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "/train/optimizer/args/params: Python code is not evaluated by Barton");
+  cfg.replace(cfg.find("\"#@model.parameters()\""), 22,
+              "\"#filter(lambda p: p.requires_grad, @model.parameters())\"");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "/train/optimizer/args/params: Python code is not evaluated by Barton");
 }
 
 TEST(Resolver, UndefinedVariableSuggests) {
@@ -201,7 +213,8 @@ TEST(Resolver, UndefinedVariableSuggests) {
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("{learning_rate}"), 15, "{learning_rat}");
   test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "/train/optimizer/args/lr: undefined variable '{learning_rat}'; did you mean '{learning_rate}'?");
+                                "/train/optimizer/args/lr: undefined variable '{learning_rat}'; "
+                                "did you mean '{learning_rate}'?");
 }
 
 TEST(Resolver, CheckReportsEveryProblemAtOnce) {
@@ -231,29 +244,34 @@ TEST(Resolver, UnknownSectionKeySuggests) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("\"lr_scheduler\": {"), 14, "\"lr_schedular\"");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "/train/lr_schedular: unknown section key 'lr_schedular'; did you mean 'lr_scheduler'?");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "/train/lr_schedular: unknown section key 'lr_schedular'; did you mean 'lr_scheduler'?");
 }
 
 TEST(Resolver, DisabledMustBeBoolean) {
   test::TempDir tmp;
   std::string cfg = kExplicit;
   cfg.replace(cfg.find("{\"name\": \"LrScheduleHandler\""), 1, "{\"disabled\": \"yes\", ");
-  test::expect_error_containing([&] { resolved(test::make_mmar(tmp, cfg)); },
-                                "/train/handlers/0/disabled: expected a boolean (true or false), got string \"yes\"");
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, cfg)); },
+      "/train/handlers/0/disabled: expected a boolean (true or false), got string \"yes\"");
 }
 
 TEST(Resolver, ChecksFilesOfTheDatalist) {
   test::TempDir tmp;
   const auto f = test::make_mmar(tmp, kExplicit);
-  test::write_text(tmp.file("mmar/data/dataset.json"),
-                   R"({"training": [{"image": "a.nii.gz", "label": "b.nii.gz"}], "validation": [{"image": "a.nii.gz"}]})");
+  test::write_text(
+      tmp.file("mmar/data/dataset.json"),
+      R"({"training": [{"image": "a.nii.gz", "label": "b.nii.gz"}], "validation": [{"image": "a.nii.gz"}]})");
   test::write_text(tmp.file("mmar/data/a.nii.gz"), "x");
   Diagnostics diag;
   resolve_config(f, {{}, true}, builtin_registries(), diag);
   ASSERT_EQ(diag.errors().size(), 1u);
-  EXPECT_NE(std::string(diag.errors()[0].what()).find("/train/dataset/data_list_key: "), std::string::npos);
-  EXPECT_NE(std::string(diag.errors()[0].what()).find(":/training/0/label: file not found"), std::string::npos);
+  EXPECT_NE(std::string(diag.errors()[0].what()).find("/train/dataset/data_list_key: "),
+            std::string::npos);
+  EXPECT_NE(std::string(diag.errors()[0].what()).find(":/training/0/label: file not found"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -24,12 +24,10 @@ using json = nlohmann::json;
 using Twin = test::NnTwin;
 using test::max_diff;
 
-
 std::unique_ptr<nets::Network> make(const std::string& name, const std::string& args) {
   return builtin_registries().networks.create(
       ConfigNode::parse("{\"name\": \"" + name + "\", \"args\": " + args + "}", "n.json"));
 }
-
 
 /// Builds `name` with `args` in the twin (seed 0) and in Barton; compares keys, shapes, parameter
 /// counts; loads the twin's state_dict and compares the outputs for `shape`-sized input.

@@ -17,12 +17,14 @@ class NnTwin {
   json spec(const torch::Tensor& t) {
     const auto path = tmp_.file("in" + std::to_string(n_++) + ".f64");
     const auto d = t.detach().to(torch::kDouble).contiguous();
-    std::ofstream(path, std::ios::binary).write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
+    std::ofstream(path, std::ios::binary)
+        .write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
     return {{"raw", path}, {"shape", d.sizes().vec()}};
   }
   static torch::Tensor load(const json& s) {
     auto t = torch::empty(s["shape"].get<std::vector<int64_t>>(), torch::kDouble);
-    std::ifstream(s["raw"].get<std::string>(), std::ios::binary).read(static_cast<char*>(t.data_ptr()), t.numel() * 8);
+    std::ifstream(s["raw"].get<std::string>(), std::ios::binary)
+        .read(static_cast<char*>(t.data_ptr()), t.numel() * 8);
     return t;
   }
   json run(json req) {
@@ -30,7 +32,9 @@ class NnTwin {
     const auto path = tmp_.file("req" + std::to_string(n_++) + ".json");
     write_text(path, req.dump());
     std::string out;
-    const int rc = run_command("/usr/bin/python3 " + source_dir() + "/tests/golden/monai_twin/run_nn.py " + path, &out, false);
+    const int rc = run_command(
+        "/usr/bin/python3 " + source_dir() + "/tests/golden/monai_twin/run_nn.py " + path, &out,
+        false);
     EXPECT_EQ(rc, 0) << out;
     return rc == 0 ? json::parse(out) : json::object();
   }
@@ -46,7 +50,9 @@ inline double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const auto fa = a.to(torch::kDouble), fb = b.to(torch::kDouble);
   const auto both_nan = torch::isnan(fa) & torch::isnan(fb);
   const auto both_inf = torch::isinf(fa) & torch::isinf(fb) & (fa == fb);
-  return torch::where(both_nan | both_inf, torch::zeros_like(fa), (fa - fb).abs()).max().item<double>();
+  return torch::where(both_nan | both_inf, torch::zeros_like(fa), (fa - fb).abs())
+      .max()
+      .item<double>();
 }
 
 }  // namespace barton::test

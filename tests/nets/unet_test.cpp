@@ -1,6 +1,6 @@
-#include <torch/torch.h>
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "core/config.h"
 #include "mmar/registries.h"
@@ -12,24 +12,30 @@ namespace barton::nets {
 namespace {
 
 std::unique_ptr<Network> make(const std::string& args) {
-  return builtin_registries().networks.create(ConfigNode::parse("{\"name\": \"UNet\", \"args\": " + args + "}", "net.json"));
+  return builtin_registries().networks.create(
+      ConfigNode::parse("{\"name\": \"UNet\", \"args\": " + args + "}", "net.json"));
 }
 
-const char* kSpleen = R"({"dimensions": 3, "in_channels": 1, "out_channels": 2, "channels": [16, 32, 64, 128, 256],
+const char* kSpleen =
+    R"({"dimensions": 3, "in_channels": 1, "out_channels": 2, "channels": [16, 32, 64, 128, 256],
                           "strides": [2, 2, 2, 2], "num_res_units": 2, "norm": "batch"})";
 
 TEST(UNet, SpleenConfigHasMonaisParameterCountAndKeys) {
   auto net = make(kSpleen);
   EXPECT_EQ(count_parameters(*net), 4808917);
   const auto keys = state_dict_keys(*net);
-  for (const char* k : {"model.0.conv.unit0.conv.weight", "model.0.conv.unit0.conv.bias", "model.0.conv.unit0.adn.N.weight",
-                        "model.0.conv.unit0.adn.N.running_mean", "model.0.conv.unit0.adn.N.num_batches_tracked",
-                        "model.0.conv.unit0.adn.A.weight", "model.0.conv.unit1.conv.weight", "model.0.residual.weight",
-                        "model.1.submodule.0.conv.unit0.conv.weight", "model.1.submodule.1.submodule.1.submodule.1.submodule.conv.unit0.conv.weight",
-                        "model.2.0.conv.weight", "model.2.0.adn.A.weight", "model.2.1.conv.unit0.conv.weight"}) {
+  for (const char* k :
+       {"model.0.conv.unit0.conv.weight", "model.0.conv.unit0.conv.bias",
+        "model.0.conv.unit0.adn.N.weight", "model.0.conv.unit0.adn.N.running_mean",
+        "model.0.conv.unit0.adn.N.num_batches_tracked", "model.0.conv.unit0.adn.A.weight",
+        "model.0.conv.unit1.conv.weight", "model.0.residual.weight",
+        "model.1.submodule.0.conv.unit0.conv.weight",
+        "model.1.submodule.1.submodule.1.submodule.1.submodule.conv.unit0.conv.weight",
+        "model.2.0.conv.weight", "model.2.0.adn.A.weight", "model.2.1.conv.unit0.conv.weight"}) {
     EXPECT_NE(std::find(keys.begin(), keys.end(), k), keys.end()) << k;
   }
-  // The top up-path residual unit ends with a bare convolution (last_conv_only) and no residual conv.
+  // The top up-path residual unit ends with a bare convolution (last_conv_only) and no residual
+  // conv.
   EXPECT_EQ(std::find(keys.begin(), keys.end(), "model.2.1.conv.unit0.adn.A.weight"), keys.end());
   EXPECT_EQ(std::find(keys.begin(), keys.end(), "model.2.1.residual.weight"), keys.end());
   EXPECT_EQ(keys.front(), "model.0.conv.unit0.conv.weight");
@@ -39,10 +45,13 @@ TEST(UNet, ForwardShapes2DAnd3D) {
   auto net = make(kSpleen);
   net->eval();
   torch::NoGradGuard g;
-  EXPECT_EQ(net->forward(torch::randn({2, 1, 32, 32, 32})).sizes(), (torch::IntArrayRef{2, 2, 32, 32, 32}));
-  auto net2 = make(R"({"spatial_dims": 2, "in_channels": 3, "out_channels": 4, "channels": [8, 16, 32], "strides": [2, 2],
+  EXPECT_EQ(net->forward(torch::randn({2, 1, 32, 32, 32})).sizes(),
+            (torch::IntArrayRef{2, 2, 32, 32, 32}));
+  auto net2 = make(
+      R"({"spatial_dims": 2, "in_channels": 3, "out_channels": 4, "channels": [8, 16, 32], "strides": [2, 2],
                        "num_res_units": 0, "act": ["leakyrelu", {"negative_slope": 0.2}], "norm": ["group", {"num_groups": 4}]})");
-  EXPECT_EQ(net2->forward(torch::randn({1, 3, 24, 40})).sizes(), (torch::IntArrayRef{1, 4, 24, 40}));
+  EXPECT_EQ(net2->forward(torch::randn({1, 3, 24, 40})).sizes(),
+            (torch::IntArrayRef{1, 4, 24, 40}));
 }
 
 TEST(UNet, StateDictRoundTripGivesTheSameOutput) {
@@ -55,19 +64,32 @@ TEST(UNet, StateDictRoundTripGivesTheSameOutput) {
   EXPECT_TRUE(torch::allclose(a->forward(x), b->forward(x)));
   auto sd = state_dict(*a);
   sd.erase("model.0.residual.weight");
-  test::expect_error_containing([&] { load_state_dict(*b, sd); }, "missing keys: model.0.residual.weight");
+  test::expect_error_containing([&] { load_state_dict(*b, sd); },
+                                "missing keys: model.0.residual.weight");
   sd = state_dict(*a);
   sd["model.0.residual.weight"] = torch::zeros({3});
-  test::expect_error_containing([&] { load_state_dict(*b, sd); }, "state_dict key 'model.0.residual.weight' has shape [3]");
+  test::expect_error_containing([&] { load_state_dict(*b, sd); },
+                                "state_dict key 'model.0.residual.weight' has shape [3]");
 }
 
 TEST(UNet, BadConfigNamesThePointer) {
-  test::expect_error_containing([] { make(R"({"spatial_dims": 4, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]})"); },
-                                "net.json:/args/spatial_dims: must be 2 or 3");
-  test::expect_error_containing([] { make(R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2]})"); },
-                                "net.json:/args/strides: needs at least len(channels) - 1 = 2 values");
-  test::expect_error_containing([] { make(R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "act": "swish"})"); },
-                                "unsupported activation 'swish'");
+  test::expect_error_containing(
+      [] {
+        make(
+            R"({"spatial_dims": 4, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]})");
+      },
+      "net.json:/args/spatial_dims: must be 2 or 3");
+  test::expect_error_containing(
+      [] {
+        make(R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2]})");
+      },
+      "net.json:/args/strides: needs at least len(channels) - 1 = 2 values");
+  test::expect_error_containing(
+      [] {
+        make(
+            R"({"in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2], "act": "swish"})");
+      },
+      "unsupported activation 'swish'");
 }
 
 // The phase decomposition equals LibTorch's ConvTranspose to 1e-5, forward and backward (its own
@@ -147,8 +169,12 @@ TEST(Convolution, SlabWiseEvalConvolutionMatchesPlain) {
   struct Case {
     int64_t in, out, stride, kernel, depth, hw;
   };
-  for (const auto& c : std::vector<Case>{{2, 2, 1, 3, 80, 64}, {1, 16, 2, 3, 81, 96}, {16, 2, 1, 3, 70, 64}, {1, 16, 1, 1, 75, 64}}) {
-    SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} depth {}", c.in, c.out, c.stride, c.kernel, c.depth));
+  for (const auto& c : std::vector<Case>{{2, 2, 1, 3, 80, 64},
+                                         {1, 16, 2, 3, 81, 96},
+                                         {16, 2, 1, 3, 70, 64},
+                                         {1, 16, 1, 1, 75, 64}}) {
+    SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} depth {}", c.in, c.out, c.stride, c.kernel,
+                             c.depth));
     torch::manual_seed(3);
     ConvOptions o;
     o.in = c.in;
@@ -162,7 +188,8 @@ TEST(Convolution, SlabWiseEvalConvolutionMatchesPlain) {
     const auto params = conv->named_parameters();
     torch::NoGradGuard ng;
     const auto y = conv->forward(x);
-    const auto ref = torch::conv3d(x, params["conv.weight"], params["conv.bias"], c.stride, (c.kernel - 1) / 2);
+    const auto ref =
+        torch::conv3d(x, params["conv.weight"], params["conv.bias"], c.stride, (c.kernel - 1) / 2);
     ASSERT_EQ(y.sizes(), ref.sizes());
     EXPECT_LT((y - ref).abs().max().item<float>(), 1e-5);
     EXPECT_TRUE(y.is_contiguous());
@@ -183,9 +210,15 @@ TEST(SlidingWindow, TestTimeFlipsAverageFlippedPredictions) {
   o.roi_size = {8, 8, 8};
   o.tta_flips = true;
   // An equivariant predictor gives back its input exactly.
-  EXPECT_LT((sliding_window_inference(x, o, [](const torch::Tensor& v) { return v * 2; }) - x * 2).abs().max().item<float>(), 1e-5);
+  EXPECT_LT((sliding_window_inference(x, o, [](const torch::Tensor& v) { return v * 2; }) - x * 2)
+                .abs()
+                .max()
+                .item<float>(),
+            1e-5);
   // A position-dependent one is averaged over the four views.
-  auto ramp = [](const torch::Tensor& v) { return v + torch::arange(v.size(4), torch::kFloat).view({1, 1, 1, 1, -1}); };
+  auto ramp = [](const torch::Tensor& v) {
+    return v + torch::arange(v.size(4), torch::kFloat).view({1, 1, 1, 1, -1});
+  };
   o.tta_flips = false;
   const auto plain = sliding_window_inference(x, o, ramp);
   o.tta_flips = true;

@@ -1,9 +1,5 @@
 #include "support/test_support.h"
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <unistd.h>
-
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -12,13 +8,19 @@
 #include <random>
 #include <sstream>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
 namespace barton::test {
 
 namespace fs = std::filesystem;
 
 TempDir::TempDir() {
   std::random_device rd;
-  path_ = (fs::temp_directory_path() / ("barton-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd())))
+  path_ = (fs::temp_directory_path() /
+           ("barton-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd())))
               .string();
   fs::create_directories(path_);
 }
@@ -34,7 +36,9 @@ std::string source_dir() {
 }
 
 std::string clara_refdata_default() {
-  return (fs::path(source_dir()) / ".." / "shared" / "refdata" / "clara").lexically_normal().string();
+  return (fs::path(source_dir()) / ".." / "shared" / "refdata" / "clara")
+      .lexically_normal()
+      .string();
 }
 
 std::string clara_refdata() {
@@ -48,8 +52,10 @@ std::string clara_refdata() {
 }
 
 std::string clara_refdata_skip_reason() {
-  return "interop suite: no Clara reference configs (set BARTON_CLARA_REFDATA to the folder holding v4_pytorch/; "
-         "default " + clara_refdata_default() + " does not exist)";
+  return "interop suite: no Clara reference configs (set BARTON_CLARA_REFDATA to the folder "
+         "holding v4_pytorch/; "
+         "default " +
+         clara_refdata_default() + " does not exist)";
 }
 
 std::string barton_bin() {
@@ -82,12 +88,14 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-Reference python_reference(const std::string& kind, const std::string& path, const std::string& series) {
+Reference python_reference(const std::string& kind,
+                           const std::string& path,
+                           const std::string& series) {
   TempDir tmp;
   const auto raw = tmp.file("ref.f64");
   std::string out;
-  const std::string cmd = "/usr/bin/python3 " + source_dir() + "/tests/golden/dump_image.py " + kind + " '" + path +
-                          "' " + raw + (series.empty() ? "" : " " + series);
+  const std::string cmd = "/usr/bin/python3 " + source_dir() + "/tests/golden/dump_image.py " +
+                          kind + " '" + path + "' " + raw + (series.empty() ? "" : " " + series);
   const int rc = run_command(cmd, &out, false);
   Reference ref;
   EXPECT_EQ(rc, 0) << cmd << "\n" << out;

@@ -43,12 +43,14 @@ void write_text(const std::string& path, const std::string& text);
 
 /// The reference reader's view of an image (tests/golden/dump_image.py).
 struct Reference {
-  std::vector<int64_t> shape;    ///< [C, I, J, K]
-  std::vector<double> affine;    ///< 16 values, row-major
-  std::vector<double> data;      ///< C-order float64
+  std::vector<int64_t> shape;  ///< [C, I, J, K]
+  std::vector<double> affine;  ///< 16 values, row-major
+  std::vector<double> data;    ///< C-order float64
 };
 /// Runs /usr/bin/python3 tests/golden/dump_image.py KIND PATH. Fails the test if Python fails.
-Reference python_reference(const std::string& kind, const std::string& path, const std::string& series = "");
+Reference python_reference(const std::string& kind,
+                           const std::string& path,
+                           const std::string& series = "");
 
 /// Asserts that `fn` throws an exception whose what() contains `expected`.
 void expect_error_containing(const std::function<void()>& fn, const std::string& expected);
@@ -57,6 +59,6 @@ void expect_error_containing(const std::function<void()>& fn, const std::string&
 
 /// Declares `const std::string dir` = the Clara reference folder, or skips the test (reported by
 /// ctest as skipped, by name, with the reason in its output) when there is none.
-#define BARTON_NEEDS_CLARA_REFDATA(dir)                      \
-  const std::string dir = ::barton::test::clara_refdata();   \
+#define BARTON_NEEDS_CLARA_REFDATA(dir)                    \
+  const std::string dir = ::barton::test::clara_refdata(); \
   if (dir.empty()) GTEST_SKIP() << ::barton::test::clara_refdata_skip_reason()

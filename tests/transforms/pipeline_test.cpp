@@ -1,20 +1,20 @@
 // The pipeline machinery: chains, caches, loaders, determinism, and errors that name the file and
 // the transform.
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <set>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "core/config.h"
 #include "core/errors.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/synth.h"
+#include "io/image.h"
 #include "mmar/registries.h"
 #include "support/test_support.h"
 #include "transforms/twin.h"
-#include "io/image.h"
 
 namespace barton::data {
 namespace {
@@ -75,8 +75,10 @@ TEST_F(PipelineTest, CacheDatasetCachesTheDeterministicPrefixOnly) {
     }
   }
   // Different epochs draw different patches; the same epoch draws the same.
-  EXPECT_FALSE(at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 2)[0].image("image").data));
-  EXPECT_TRUE(at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 1)[0].image("image").data));
+  EXPECT_FALSE(
+      at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 2)[0].image("image").data));
+  EXPECT_TRUE(
+      at::equal(cached.get(0, 1)[0].image("image").data, cached.get(0, 1)[0].image("image").data));
   // The patch sampler gets the cached case without a deep copy; its patches own their storage, so
   // writing into them leaves the cache as it was.
   for (auto& patch : cached.get(0, 1)) {
@@ -165,8 +167,10 @@ TEST_F(PipelineTest, FailingSampleNamesItsFileAndTheTransform) {
   auto c = chain(R"([{"name": "LoadImaged", "args": {"keys": ["image", "label"]}},
                      {"name": "CenterSpatialCropd", "args": {"keys": "imgae", "roi_size": [4, 4, 4]}}])");
   Dataset ds(items, c, 0);
-  test::expect_error_containing([&] { ds.get(0, 0); }, "applying transform 'CenterSpatialCropd' (/1) to ");
-  test::expect_error_containing([&] { ds.get(0, 0); }, "sample has no key 'imgae'; did you mean 'image'?");
+  test::expect_error_containing([&] { ds.get(0, 0); },
+                                "applying transform 'CenterSpatialCropd' (/1) to ");
+  test::expect_error_containing([&] { ds.get(0, 0); },
+                                "sample has no key 'imgae'; did you mean 'image'?");
   // A corrupt image names the file.
   test::write_text(tmp.file("bad.nii.gz"), "not gzip");
   std::vector<DataItem> bad = {items[0]};
@@ -195,12 +199,15 @@ TEST(Registry, EveryAvailableTransformIsRegisteredWithItsSpec) {
   int available = 0;
   for (const auto& name : r.names()) available += r.available(name);
   EXPECT_GE(available, 40);
-  for (const char* n : {"LoadImaged", "Spacingd", "RandCropByPosNegLabeld", "Invertd", "ScaleIntensityRangeD", "RandFlipD"}) {
+  for (const char* n : {"LoadImaged", "Spacingd", "RandCropByPosNegLabeld", "Invertd",
+                        "ScaleIntensityRangeD", "RandFlipD"}) {
     EXPECT_TRUE(r.available(n)) << n;
   }
   test::expect_error_containing(
       [&] {
-        r.create(ConfigNode::parse(R"({"name": "Spacingd", "args": {"keys": "image", "pixdim": [1, 1, 1], "mode": "cubic"}})", "c.json"));
+        r.create(ConfigNode::parse(
+            R"({"name": "Spacingd", "args": {"keys": "image", "pixdim": [1, 1, 1], "mode": "cubic"}})",
+            "c.json"));
       },
       "c.json:/args/mode: must be bilinear, nearest or bicubic, got 'cubic'");
 }
@@ -213,23 +220,30 @@ namespace {
 
 TEST(RandomSpatial, ElasticWithoutDeformationIsTheIdentity) {
   const auto s = test::ct_case({17, 15, 9});
-  const auto t = test::make_transform("Rand3DElasticd", R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [0, 0], "prob": 1.0})");
+  const auto t = test::make_transform(
+      "Rand3DElasticd",
+      R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [0, 0], "prob": 1.0})");
   const auto out = test::apply(*t, s, 3);
   EXPECT_LE((out.image("image").data - s.image("image").data).abs().max().item<float>(), 1e-3);
-  const auto moved = test::apply(*test::make_transform("Rand3DElasticd",
-      R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [3, 4], "prob": 1.0})"), s, 3);
+  const auto moved = test::apply(
+      *test::make_transform(
+          "Rand3DElasticd",
+          R"({"keys": "image", "sigma_range": [2, 3], "magnitude_range": [3, 4], "prob": 1.0})"),
+      s, 3);
   EXPECT_GT((moved.image("image").data - s.image("image").data).abs().max().item<float>(), 10.0f);
 }
 
 TEST(RandomSpatial, RandomTransformsReproducePerSeedAndKeepKeysAligned) {
   const auto s = test::ct_case({17, 15, 9});
-  for (const char* spec : {R"({"keys": ["image", "label"], "prob": 1.0, "spatial_axis": [0, 1]})"}) {
+  for (const char* spec :
+       {R"({"keys": ["image", "label"], "prob": 1.0, "spatial_axis": [0, 1]})"}) {
     const auto t = test::make_transform("RandFlipd", spec);
     const auto a = test::apply(*t, s, 1);
     EXPECT_TRUE(at::equal(a.image("image").data, s.image("image").data.flip({1, 2})));
     EXPECT_TRUE(at::equal(a.image("label").data, s.image("label").data.flip({1, 2})));
   }
-  const auto rot = test::make_transform("RandRotate90d", R"({"keys": ["image", "label"], "prob": 1.0, "max_k": 3})");
+  const auto rot = test::make_transform("RandRotate90d",
+                                        R"({"keys": ["image", "label"], "prob": 1.0, "max_k": 3})");
   const auto r1 = test::apply(*rot, s, 5), r2 = test::apply(*rot, s, 5);
   EXPECT_TRUE(at::equal(r1.image("image").data, r2.image("image").data));
   // Label and image moved together: the label still marks the organ's HU.
@@ -241,14 +255,19 @@ TEST(RandomSpatial, RandomTransformsReproducePerSeedAndKeepKeysAligned) {
 // as indexing FgBgToIndicesd's lists (MONAI's way) and as a one-hot label (the general path).
 TEST(RandomCrops, PosNegDrawsTheSameCentresFromTheMapTheListsAndOneHotLabels) {
   auto s = test::ct_case({30, 26, 11});
-  const char* crop = R"({"keys": ["image", "label"], "label_key": "label", "spatial_size": [8, 8, 4], "pos": 1, "neg": 2,
+  const char* crop =
+      R"({"keys": ["image", "label"], "label_key": "label", "spatial_size": [8, 8, 4], "pos": 1, "neg": 2,
       "num_samples": 6, "image_key": "image", "image_threshold": 0.1)";
   const auto by_map = test::make_transform("RandCropByPosNegLabeld", std::string(crop) + "}");
-  const auto by_list = test::make_transform("RandCropByPosNegLabeld", std::string(crop) +
-      R"(, "fg_indices_key": "label_fg_indices", "bg_indices_key": "label_bg_indices"})");
+  const auto by_list = test::make_transform(
+      "RandCropByPosNegLabeld",
+      std::string(crop) +
+          R"(, "fg_indices_key": "label_fg_indices", "bg_indices_key": "label_bg_indices"})");
   auto with_lists = s.deep_copy();
   transforms::Rng unused(0);
-  test::make_transform("FgBgToIndicesd", R"({"keys": "label", "image_key": "image", "image_threshold": 0.1})")->apply(with_lists, unused);
+  test::make_transform("FgBgToIndicesd",
+                       R"({"keys": "label", "image_key": "image", "image_threshold": 0.1})")
+      ->apply(with_lists, unused);
   auto one_hot = s.deep_copy();
   auto& l = one_hot.image("label").data;
   l = at::cat({1 - l, l}, 0);
@@ -264,7 +283,8 @@ TEST(RandomCrops, PosNegDrawsTheSameCentresFromTheMapTheListsAndOneHotLabels) {
     EXPECT_TRUE(at::equal(a[k].image("image").data, b[k].image("image").data)) << k;
     EXPECT_TRUE(at::equal(a[k].image("image").data, c[k].image("image").data)) << k;
     EXPECT_EQ(a[k].image("image").affine, b[k].image("image").affine) << k;
-    corners.insert(std::vector<double>(a[k].image("image").affine.begin(), a[k].image("image").affine.end()));
+    corners.insert(
+        std::vector<double>(a[k].image("image").affine.begin(), a[k].image("image").affine.end()));
   }
   EXPECT_GT(corners.size(), 1u);  // the draws differ from one another
 }
@@ -274,15 +294,19 @@ TEST(RandomCrops, PosNegDrawsTheSameCentresFromTheMapTheListsAndOneHotLabels) {
 // cache of their own, and a label changed in place is not drawn from stale sets.
 TEST(RandomCrops, PosNegSetsKeptWithACachedCaseAreRebuiltWhenTheLabelChanges) {
   const auto s = test::ct_case({30, 26, 11});
-  const auto t = test::make_transform("RandCropByPosNegLabeld", R"({"keys": ["image", "label"], "label_key": "label",
+  const auto t = test::make_transform("RandCropByPosNegLabeld",
+                                      R"({"keys": ["image", "label"], "label_key": "label",
       "spatial_size": [8, 8, 4], "pos": 1, "neg": 1, "num_samples": 5, "image_key": "image", "image_threshold": 0.1})");
   auto cached = s.deep_copy();
   cached.attach_derived_cache();
   t->prepare_cached(cached);
-  auto same = [&](const std::vector<transforms::Sample>& a, const std::vector<transforms::Sample>& b) {
+  auto same = [&](const std::vector<transforms::Sample>& a,
+                  const std::vector<transforms::Sample>& b) {
     if (a.size() != b.size()) return false;
     for (std::size_t k = 0; k < a.size(); ++k) {
-      if (!at::equal(a[k].image("image").data, b[k].image("image").data) || a[k].image("image").affine != b[k].image("image").affine) return false;
+      if (!at::equal(a[k].image("image").data, b[k].image("image").data) ||
+          a[k].image("image").affine != b[k].image("image").affine)
+        return false;
     }
     return true;
   };
@@ -313,14 +337,16 @@ TEST(RandomCrops, PosNegSetsKeptWithACachedCaseAreRebuiltWhenTheLabelChanges) {
 
 TEST(RandomCrops, LabelClassesCentreOnTheChosenClass) {
   auto s = test::ct_case({30, 26, 11});
-  const auto t = test::make_transform("RandCropByLabelClassesd", R"({"keys": ["image", "label"], "label_key": "label",
+  const auto t = test::make_transform("RandCropByLabelClassesd",
+                                      R"({"keys": ["image", "label"], "label_key": "label",
       "spatial_size": [8, 8, 4], "num_classes": 2, "ratios": [0, 1], "num_samples": 3})");
   transforms::Rng rng(2);
   const auto outs = t->apply_multi(s.deep_copy(), rng);
   ASSERT_EQ(outs.size(), 3u);
   for (const auto& o : outs) {
     EXPECT_EQ(o.image("label").spatial_shape(), (std::vector<int64_t>{8, 8, 4}));
-    EXPECT_EQ(o.image("label").data[0][4][4][2].item<float>(), 1.0f);  // ratios [0, 1]: always on the organ
+    EXPECT_EQ(o.image("label").data[0][4][4][2].item<float>(),
+              1.0f);  // ratios [0, 1]: always on the organ
   }
 }
 
@@ -330,8 +356,9 @@ TEST(SaveImage, WritesWhereMonaiWouldWithTheAffine) {
   s.image("label").filename = "/data/case_7.nii.gz";
   BuildContext ctx;
   ctx.mmar_root = tmp.path();
-  const auto spec = ConfigNode::parse(R"({"name": "SaveImaged", "args": {"keys": "label", "output_dir": "eval", "output_postfix": "seg", "print_log": false}})",
-                                      "c.json");
+  const auto spec = ConfigNode::parse(
+      R"({"name": "SaveImaged", "args": {"keys": "label", "output_dir": "eval", "output_postfix": "seg", "print_log": false}})",
+      "c.json");
   const auto t = builtin_registries().transforms.create(spec, ctx);
   test::apply(*t, s);
   const auto back = io::read_image(tmp.file("eval/case_7/case_7_seg.nii.gz"));

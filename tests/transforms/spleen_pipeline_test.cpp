@@ -1,10 +1,10 @@
-// `barton preprocess` on the sample spleen MMAR's pipeline (Clara's spleen components and values) over synthetic
-// CT, compared step by step with the MONAI twin: shapes after Spacingd and CropForegroundd, values
-// and intensity range after ScaleIntensityRanged.
+// `barton preprocess` on the sample spleen MMAR's pipeline (Clara's spleen components and values)
+// over synthetic CT, compared step by step with the MONAI twin: shapes after Spacingd and
+// CropForegroundd, values and intensity range after ScaleIntensityRanged.
+#include <filesystem>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
-
-#include <filesystem>
 
 #include "io/image.h"
 #include "support/test_support.h"
@@ -24,8 +24,13 @@ TEST(SpleenPipeline, PreprocessMatchesMonaiTwinStepByStep) {
     fs::copy_file(f.path(), mmar + "/config/" + f.path().filename().string());
   }
   std::string out;
-  ASSERT_EQ(run_command(test::barton_bin() + " data synth " + mmar + "/data --cases 3 --seed 5", &out), 0) << out;
-  ASSERT_EQ(run_command(test::barton_bin() + " preprocess " + mmar + " --deterministic-only --limit 1 --out " + tmp.file("det"), &out), 0)
+  ASSERT_EQ(
+      run_command(test::barton_bin() + " data synth " + mmar + "/data --cases 3 --seed 5", &out), 0)
+      << out;
+  ASSERT_EQ(run_command(test::barton_bin() + " preprocess " + mmar +
+                            " --deterministic-only --limit 1 --out " + tmp.file("det"),
+                        &out),
+            0)
       << out;
   EXPECT_NE(out.find("(5 of 8 transforms, deterministic prefix)"), std::string::npos) << out;
 
@@ -44,10 +49,14 @@ TEST(SpleenPipeline, PreprocessMatchesMonaiTwinStepByStep) {
       s.set(key, test::item(it.data.to(at::kFloat), a));
     }
   };
-  step("Spacingd", R"({"keys": ["image", "label"], "pixdim": [1.0, 1.0, 1.0], "mode": ["bilinear", "nearest"]})");
+  step(
+      "Spacingd",
+      R"({"keys": ["image", "label"], "pixdim": [1.0, 1.0, 1.0], "mode": ["bilinear", "nearest"]})");
   // MONAI: 1.5 mm -> 1 mm on 112 voxels gives round(111 * 1.5 + 1) = 168; 4 mm on 40 gives 157.
   EXPECT_EQ(s.image("image").spatial_shape(), (std::vector<int64_t>{168, 168, 157}));
-  step("ScaleIntensityRanged", R"({"keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": true})");
+  step(
+      "ScaleIntensityRanged",
+      R"({"keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": true})");
   step("CropForegroundd", R"({"keys": ["image", "label"], "source_key": "image"})");
 
   for (const char* key : {"image", "label"}) {
@@ -63,7 +72,11 @@ TEST(SpleenPipeline, PreprocessMatchesMonaiTwinStepByStep) {
   EXPECT_LE(image.max().item<float>(), 1.0f);
 
   // The whole chain: four 96^3 patches per case, as num_samples says.
-  ASSERT_EQ(run_command(test::barton_bin() + " preprocess " + mmar + " --limit 1 --out " + tmp.file("full"), &out), 0) << out;
+  ASSERT_EQ(run_command(
+                test::barton_bin() + " preprocess " + mmar + " --limit 1 --out " + tmp.file("full"),
+                &out),
+            0)
+      << out;
   for (int k = 0; k < 4; ++k) {
     const auto p = io::read_image(tmp.file("full/case_0_image_" + std::to_string(k) + ".nii.gz"));
     EXPECT_EQ(p.spatial_shape(), (std::vector<int64_t>{96, 96, 96}));
@@ -78,12 +91,17 @@ TEST(SpleenPipeline, PreprocessNamesTheSectionProblems) {
   fs::create_directories(tmp.file("mmar/config"));
   fs::copy_file(test::source_dir() + "/mmars/spleen_ct_seg/config/config_train.json",
                 tmp.file("mmar/config/config_train.json"));
-  test::write_text(tmp.file("mmar/config/environment.json"),
-                   R"({"DATA_ROOT": "/no/data", "DATASET_JSON": "/no/data/dataset.json", "MMAR_CKPT_DIR": "models",
+  test::write_text(
+      tmp.file("mmar/config/environment.json"),
+      R"({"DATA_ROOT": "/no/data", "DATASET_JSON": "/no/data/dataset.json", "MMAR_CKPT_DIR": "models",
                        "MMAR_CKPT": "models/model.pt", "MMAR_EVAL_OUTPUT_PATH": "eval"})");
   std::string out;
-  EXPECT_EQ(run_command(test::barton_bin() + " preprocess " + tmp.file("mmar") + " --out " + tmp.file("never"), &out), 2);
-  EXPECT_NE(out.find("config_train.json:/train/dataset/data_list_file_path: "), std::string::npos) << out;
+  EXPECT_EQ(run_command(test::barton_bin() + " preprocess " + tmp.file("mmar") + " --out " +
+                            tmp.file("never"),
+                        &out),
+            2);
+  EXPECT_NE(out.find("config_train.json:/train/dataset/data_list_file_path: "), std::string::npos)
+      << out;
   EXPECT_FALSE(fs::exists(tmp.file("never")));
 }
 

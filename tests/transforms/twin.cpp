@@ -1,9 +1,9 @@
 #include "transforms/twin.h"
 
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/config.h"
 #include "data/synth.h"
@@ -19,21 +19,32 @@ namespace {
 
 std::string dtype_name(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kShort: return "int16";
-    case at::kInt: return "int32";
-    case at::kLong: return "int64";
-    case at::kByte: return "uint8";
-    case at::kBool: return "bool";
-    case at::kHalf: return "float16";
-    default: return "float32";
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kShort:
+      return "int16";
+    case at::kInt:
+      return "int32";
+    case at::kLong:
+      return "int64";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    case at::kHalf:
+      return "float16";
+    default:
+      return "float32";
   }
 }
 
 }  // namespace
 
-std::vector<TwinSample> run_twin(const std::string& name, const std::string& args_json, const std::string& params_json,
+std::vector<TwinSample> run_twin(const std::string& name,
+                                 const std::string& args_json,
+                                 const std::string& params_json,
                                  const Sample& in) {
   TempDir tmp;
   nlohmann::json inputs = nlohmann::json::object();
@@ -42,10 +53,16 @@ std::vector<TwinSample> run_twin(const std::string& name, const std::string& arg
       const auto& img = in.image(key);
       const auto raw = tmp.file(key + ".f64");
       const auto d = img.data.to(at::kDouble).contiguous();
-      std::ofstream(raw, std::ios::binary).write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
+      std::ofstream(raw, std::ios::binary)
+          .write(static_cast<const char*>(d.data_ptr()), d.numel() * 8);
       nlohmann::json aff = nlohmann::json::array();
-      for (int r = 0; r < 4; ++r) aff.push_back({img.affine[r * 4], img.affine[r * 4 + 1], img.affine[r * 4 + 2], img.affine[r * 4 + 3]});
-      inputs[key] = {{"raw", raw}, {"shape", d.sizes().vec()}, {"affine", aff}, {"dtype", dtype_name(img.data.scalar_type())}};
+      for (int r = 0; r < 4; ++r)
+        aff.push_back({img.affine[r * 4], img.affine[r * 4 + 1], img.affine[r * 4 + 2],
+                       img.affine[r * 4 + 3]});
+      inputs[key] = {{"raw", raw},
+                     {"shape", d.sizes().vec()},
+                     {"affine", aff},
+                     {"dtype", dtype_name(img.data.scalar_type())}};
     }
   }
   nlohmann::json req = {{"transform", name},
@@ -55,7 +72,8 @@ std::vector<TwinSample> run_twin(const std::string& name, const std::string& arg
                         {"output_dir", tmp.file("out")}};
   write_text(tmp.file("req.json"), req.dump());
   std::string out;
-  const int rc = run_command("/usr/bin/python3 " + source_dir() + "/tests/golden/monai_twin/run.py " + tmp.file("req.json"),
+  const int rc = run_command("/usr/bin/python3 " + source_dir() +
+                                 "/tests/golden/monai_twin/run.py " + tmp.file("req.json"),
                              &out, false);
   std::vector<TwinSample> result;
   EXPECT_EQ(rc, 0) << "twin failed for " << name << ": " << out;
@@ -72,7 +90,8 @@ std::vector<TwinSample> run_twin(const std::string& name, const std::string& arg
         for (const auto& v : row) t.affine.push_back(v.get<double>());
       t.dtype = it.value()["dtype"];
       t.data = at::empty(t.shape, at::kDouble);
-      std::ifstream f(tmp.file("out/" + std::to_string(n) + "_" + it.key() + ".f64"), std::ios::binary);
+      std::ifstream f(tmp.file("out/" + std::to_string(n) + "_" + it.key() + ".f64"),
+                      std::ios::binary);
       f.read(static_cast<char*>(t.data.data_ptr()), t.data.numel() * 8);
       ts[it.key()] = t;
     }
@@ -82,8 +101,10 @@ std::vector<TwinSample> run_twin(const std::string& name, const std::string& arg
   return result;
 }
 
-std::unique_ptr<transforms::Transform> make_transform(const std::string& name, const std::string& args_json) {
-  const auto spec = ConfigNode::parse("{\"name\": \"" + name + "\", \"args\": " + args_json + "}", "test.json");
+std::unique_ptr<transforms::Transform> make_transform(const std::string& name,
+                                                      const std::string& args_json) {
+  const auto spec =
+      ConfigNode::parse("{\"name\": \"" + name + "\", \"args\": " + args_json + "}", "test.json");
   return builtin_registries().transforms.create(spec);
 }
 
@@ -94,19 +115,21 @@ Sample apply(const transforms::Transform& t, const Sample& in, uint64_t seed) {
   return s;
 }
 
-void expect_same(const ImageItem& ours, const TwinItem& ref, double tol, double affine_tol, bool check_dtype) {
+void expect_same(
+    const ImageItem& ours, const TwinItem& ref, double tol, double affine_tol, bool check_dtype) {
   ASSERT_EQ(ours.data.sizes().vec(), ref.shape);
   if (check_dtype) {
     EXPECT_EQ(dtype_name(ours.data.scalar_type()), ref.dtype == "bool" ? "bool" : ref.dtype);
   }
-  for (int i = 0; i < 16; ++i) EXPECT_NEAR(ours.affine[i], ref.affine[i], affine_tol) << "affine[" << i << "]";
+  for (int i = 0; i < 16; ++i)
+    EXPECT_NEAR(ours.affine[i], ref.affine[i], affine_tol) << "affine[" << i << "]";
   if (ref.data.numel() == 0) return;
   const double scale = ref.data.abs().max().item<double>();
   const double diff = (ours.data.to(at::kDouble) - ref.data).abs().max().item<double>();
   const auto bad = ((ours.data.to(at::kDouble) - ref.data).abs() > tol * std::max(1.0, scale));
   EXPECT_LE(diff, tol * std::max(1.0, scale))
-      << "max |barton - twin| (max |twin| = " << scale << "), " << bad.sum().item<int64_t>() << " of "
-      << ref.data.numel() << " values differ, first at flat index "
+      << "max |barton - twin| (max |twin| = " << scale << "), " << bad.sum().item<int64_t>()
+      << " of " << ref.data.numel() << " values differ, first at flat index "
       << (bad.any().item<bool>() ? bad.reshape(-1).nonzero()[0].item<int64_t>() : -1);
 }
 

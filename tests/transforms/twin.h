@@ -1,12 +1,12 @@
 #pragma once
 // Runs the Python twin of a MONAI transform (tests/golden/monai_twin) on the same inputs as Barton
 // and compares the results.
-#include <ATen/ATen.h>
-#include <gtest/gtest.h>
-
 #include <map>
 #include <string>
 #include <vector>
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "mmar/registries.h"
 #include "transforms/transform.h"
@@ -17,22 +17,32 @@ struct TwinItem {
   std::vector<int64_t> shape;
   std::vector<double> affine;  // 16
   std::string dtype;
-  at::Tensor data;             // float64
+  at::Tensor data;  // float64
 };
 using TwinSample = std::map<std::string, TwinItem>;
 
-/// Runs the twin transform `name` with MONAI `args_json` and `params_json` on the image keys of `in`.
-std::vector<TwinSample> run_twin(const std::string& name, const std::string& args_json, const std::string& params_json,
+/// Runs the twin transform `name` with MONAI `args_json` and `params_json` on the image keys of
+/// `in`.
+std::vector<TwinSample> run_twin(const std::string& name,
+                                 const std::string& args_json,
+                                 const std::string& params_json,
                                  const transforms::Sample& in);
 
 /// Builds a Barton transform from {"name", "args"} through the registry.
-std::unique_ptr<transforms::Transform> make_transform(const std::string& name, const std::string& args_json);
+std::unique_ptr<transforms::Transform> make_transform(const std::string& name,
+                                                      const std::string& args_json);
 
 /// Applies a deterministic Barton transform to a copy of `in`.
-transforms::Sample apply(const transforms::Transform& t, const transforms::Sample& in, uint64_t seed = 0);
+transforms::Sample apply(const transforms::Transform& t,
+                         const transforms::Sample& in,
+                         uint64_t seed = 0);
 
-/// Compares one key: shape, affine (atol), values (atol + rtol * max|ref|) and, when `check_dtype`, dtype.
-void expect_same(const transforms::ImageItem& ours, const TwinItem& ref, double tol = 1e-4, double affine_tol = 1e-5,
+/// Compares one key: shape, affine (atol), values (atol + rtol * max|ref|) and, when `check_dtype`,
+/// dtype.
+void expect_same(const transforms::ImageItem& ours,
+                 const TwinItem& ref,
+                 double tol = 1e-4,
+                 double affine_tol = 1e-5,
                  bool check_dtype = true);
 
 /// An image item from a tensor (float32 unless given) with an affine.

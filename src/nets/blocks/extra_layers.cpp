@@ -135,8 +135,9 @@ std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const
 // ---------------------------------------------------------------- config helpers
 
 std::vector<ArgSpec> spatial_dims_specs() {
-  return {opt("spatial_dims", ArgType::kInt, "null", "2 or 3; null: dimensions when given, else 3."),
-          opt("dimensions", ArgType::kInt, "null", "Clara 4.x / old MONAI name of spatial_dims.")};
+  return {
+      opt("spatial_dims", ArgType::kInt, "null", "2 or 3; null: dimensions when given, else 3."),
+      opt("dimensions", ArgType::kInt, "null", "Clara 4.x / old MONAI name of spatial_dims.")};
 }
 
 int parse_spatial_dims(const ConfigNode& a, int def) {
@@ -151,9 +152,13 @@ int parse_spatial_dims(const ConfigNode& a, int def) {
   return dims;
 }
 
-std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in, int64_t def_out) {
-  const int64_t in = def_in < 0 ? a.require<int64_t>("in_channels") : a.get_or<int64_t>("in_channels", def_in);
-  const int64_t out = def_out < 0 ? a.require<int64_t>("out_channels") : a.get_or<int64_t>("out_channels", def_out);
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a,
+                                              int64_t def_in,
+                                              int64_t def_out) {
+  const int64_t in =
+      def_in < 0 ? a.require<int64_t>("in_channels") : a.get_or<int64_t>("in_channels", def_in);
+  const int64_t out =
+      def_out < 0 ? a.require<int64_t>("out_channels") : a.get_or<int64_t>("out_channels", def_out);
   if (in < 1 || out < 1) throw a.error("in_channels and out_channels must be positive");
   return {in, out};
 }
@@ -215,8 +220,7 @@ std::vector<int64_t> ints_rep(const ConfigNode& v, std::size_t n) {
 int64_t isotropic_int(const ConfigNode& v, std::string_view what) {
   if (!v.is_array()) return v.as<int64_t>();
   const auto xs = v.as<std::vector<int64_t>>();
-  if (xs.empty())
-    throw v.error(fmt::format("{} must not be empty", what));
+  if (xs.empty()) throw v.error(fmt::format("{} must not be empty", what));
   for (auto x : xs) {
     if (x != xs[0])
       throw ConfigError(v.source(), v.pointer(),

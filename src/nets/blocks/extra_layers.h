@@ -15,8 +15,8 @@
 #include <torch/nn/modules/container/any.h>
 
 #include "core/config.h"
-#include "core/registry.h"
 #include "core/errors.h"
+#include "core/registry.h"
 #include "nets/blocks/layers.h"
 
 namespace barton::nets {
@@ -83,7 +83,9 @@ int parse_spatial_dims(const ConfigNode& a, int def = 3);
 std::vector<ArgSpec> spatial_dims_specs();
 
 /// `in_channels` and `out_channels`, both positive; a default < 0 makes the argument required.
-std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a, int64_t def_in = -1, int64_t def_out = -1);
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a,
+                                              int64_t def_in = -1,
+                                              int64_t def_out = -1);
 
 /// Activation spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`).
 /// Checks that the activation is supported; errors at the key.

@@ -1,10 +1,9 @@
 #include "nets/blocks/layers.h"
 
-#include <torch/csrc/jit/frontend/tracer.h>
-
-#include <torch/torch.h>
-
 #include <cmath>
+
+#include <torch/csrc/jit/frontend/tracer.h>
+#include <torch/torch.h>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -24,9 +23,12 @@ LayerSpec LayerSpec::from_config(const ConfigNode& node) {
       const auto args = node.at(1);
       for (const auto& k : args.keys()) {
         const auto v = args.at(k);
-        if (v.is_bool()) s.args[k] = v.as<bool>() ? 1.0 : 0.0;
-        else if (v.is_number()) s.args[k] = v.as<double>();
-        else throw v.error("expected a number or boolean layer argument");
+        if (v.is_bool())
+          s.args[k] = v.as<bool>() ? 1.0 : 0.0;
+        else if (v.is_number())
+          s.args[k] = v.as<double>();
+        else
+          throw v.error("expected a number or boolean layer argument");
       }
     }
     return s;
@@ -46,20 +48,25 @@ double arg(const LayerSpec& s, const char* k, double def) {
 torch::nn::AnyModule make_act(const LayerSpec& s) {
   const auto& n = s.name;
   if (n == "prelu") {
-    return torch::nn::AnyModule(torch::nn::PReLU(torch::nn::PReLUOptions()
-                                                     .num_parameters(static_cast<int64_t>(arg(s, "num_parameters", 1)))
-                                                     .init(arg(s, "init", 0.25))));
+    return torch::nn::AnyModule(
+        torch::nn::PReLU(torch::nn::PReLUOptions()
+                             .num_parameters(static_cast<int64_t>(arg(s, "num_parameters", 1)))
+                             .init(arg(s, "init", 0.25))));
   }
   if (n == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
   if (n == "leakyrelu") {
-    return torch::nn::AnyModule(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(arg(s, "negative_slope", 0.01))));
+    return torch::nn::AnyModule(torch::nn::LeakyReLU(
+        torch::nn::LeakyReLUOptions().negative_slope(arg(s, "negative_slope", 0.01))));
   }
-  if (n == "elu") return torch::nn::AnyModule(torch::nn::ELU(torch::nn::ELUOptions().alpha(arg(s, "alpha", 1.0))));
+  if (n == "elu")
+    return torch::nn::AnyModule(
+        torch::nn::ELU(torch::nn::ELUOptions().alpha(arg(s, "alpha", 1.0))));
   if (n == "selu") return torch::nn::AnyModule(torch::nn::SELU());
   if (n == "gelu") return torch::nn::AnyModule(torch::nn::GELU());
   if (n == "sigmoid") return torch::nn::AnyModule(torch::nn::Sigmoid());
   if (n == "tanh") return torch::nn::AnyModule(torch::nn::Tanh());
-  throw Error("unsupported activation '" + n + "' (prelu, relu, leakyrelu, elu, selu, gelu, sigmoid, tanh)");
+  throw Error("unsupported activation '" + n +
+              "' (prelu, relu, leakyrelu, elu, selu, gelu, sigmoid, tanh)");
 }
 
 namespace {
@@ -72,13 +79,16 @@ std::shared_ptr<AllReduceSum>& sync_hook() {
 /// of the ranks' gradients.
 /// The hook travels as an integer (the module that owns it outlives the step).
 struct AllReduceFn : public torch::autograd::Function<AllReduceFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, int64_t hook) {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               torch::Tensor x,
+                               int64_t hook) {
     ctx->saved_data["hook"] = hook;
     auto out = x.clone();
     (*reinterpret_cast<const AllReduceSum*>(hook))(out);
     return out;
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list g) {
     auto out = g.at(0).clone();
     (*reinterpret_cast<const AllReduceSum*>(ctx->saved_data["hook"].toInt()))(out);
     return {out, torch::Tensor()};
@@ -86,9 +96,12 @@ struct AllReduceFn : public torch::autograd::Function<AllReduceFn> {
 };
 }  // namespace
 
-void set_sync_batchnorm(std::shared_ptr<AllReduceSum> hook) { sync_hook() = std::move(hook); }
+void set_sync_batchnorm(std::shared_ptr<AllReduceSum> hook) {
+  sync_hook() = std::move(hook);
+}
 
-SyncBatchNormImpl::SyncBatchNormImpl(int64_t c, double eps, double momentum, bool affine, std::shared_ptr<AllReduceSum> hook)
+SyncBatchNormImpl::SyncBatchNormImpl(
+    int64_t c, double eps, double momentum, bool affine, std::shared_ptr<AllReduceSum> hook)
     : eps_(eps), momentum_(momentum), hook_(std::move(hook)) {
   if (affine) {
     weight = register_parameter("weight", torch::ones({c}));
@@ -100,12 +113,16 @@ SyncBatchNormImpl::SyncBatchNormImpl(int64_t c, double eps, double momentum, boo
 }
 
 torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
-  if (!is_training() || !hook_) return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_, false);
+  if (!is_training() || !hook_)
+    return torch::batch_norm(x, weight, bias, running_mean, running_var, false, momentum_, eps_,
+                             false);
   const int64_t c = x.size(1);
   std::vector<int64_t> red = {0};
   for (int64_t d = 2; d < x.dim(); ++d) red.push_back(d);
   const auto xf = x.to(torch::kFloat);
-  const auto packed = torch::cat({xf.sum(red), (xf * xf).sum(red), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+  const auto packed =
+      torch::cat({xf.sum(red), (xf * xf).sum(red),
+                  torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
   const auto global = AllReduceFn::apply(packed, reinterpret_cast<int64_t>(hook_.get()));
   const auto n = global.narrow(0, 2 * c, 1);
   const auto mean = global.narrow(0, 0, c) / n;
@@ -118,7 +135,8 @@ torch::Tensor SyncBatchNormImpl::forward(const torch::Tensor& x) {
     torch::NoGradGuard ng;
     const double count = n.item<double>();
     running_mean.mul_(1 - momentum_).add_(mean.detach() * momentum_);
-    running_var.mul_(1 - momentum_).add_(var.detach() * (count / std::max(1.0, count - 1)) * momentum_);
+    running_var.mul_(1 - momentum_)
+        .add_(var.detach() * (count / std::max(1.0, count - 1)) * momentum_);
     num_batches_tracked.add_(1);
   }
   return y.to(x.scalar_type());
@@ -130,19 +148,28 @@ torch::nn::AnyModule make_norm(const LayerSpec& s, int dims, int64_t channels) {
   if (n == "batch") {
     const double momentum = arg(s, "momentum", 0.1);
     const bool affine = arg(s, "affine", 1) != 0;
-    if (sync_hook()) return torch::nn::AnyModule(SyncBatchNorm(channels, eps, momentum, affine, sync_hook()));
-    if (dims == 3) return torch::nn::AnyModule(torch::nn::BatchNorm3d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
-    return torch::nn::AnyModule(torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
+    if (sync_hook())
+      return torch::nn::AnyModule(SyncBatchNorm(channels, eps, momentum, affine, sync_hook()));
+    if (dims == 3)
+      return torch::nn::AnyModule(torch::nn::BatchNorm3d(
+          torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
+    return torch::nn::AnyModule(torch::nn::BatchNorm2d(
+        torch::nn::BatchNormOptions(channels).eps(eps).momentum(momentum).affine(affine)));
   }
   if (n == "instance") {
     const bool affine = arg(s, "affine", 0) != 0;
-    if (dims == 3) return torch::nn::AnyModule(torch::nn::InstanceNorm3d(torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
-    return torch::nn::AnyModule(torch::nn::InstanceNorm2d(torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
+    if (dims == 3)
+      return torch::nn::AnyModule(torch::nn::InstanceNorm3d(
+          torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
+    return torch::nn::AnyModule(torch::nn::InstanceNorm2d(
+        torch::nn::InstanceNormOptions(channels).eps(eps).affine(affine)));
   }
   if (n == "group") {
     const auto groups = static_cast<int64_t>(arg(s, "num_groups", 8));
-    BARTON_CHECK(channels % groups == 0, "group norm: {} channels are not divisible into {} groups", channels, groups);
-    return torch::nn::AnyModule(torch::nn::GroupNorm(torch::nn::GroupNormOptions(groups, channels).eps(eps).affine(arg(s, "affine", 1) != 0)));
+    BARTON_CHECK(channels % groups == 0, "group norm: {} channels are not divisible into {} groups",
+                 channels, groups);
+    return torch::nn::AnyModule(torch::nn::GroupNorm(
+        torch::nn::GroupNormOptions(groups, channels).eps(eps).affine(arg(s, "affine", 1) != 0)));
   }
   throw Error("unsupported norm '" + n + "' (batch, instance, group)");
 }
@@ -162,7 +189,9 @@ const Array& explicit_padding(const Variant& v) {
 /// 963 MB in the backward pass; folding the batch into the channels, as a grouped convolution with
 /// the weight repeated per sample, fills the blocks (+113 and +170 MB), same arithmetic, and the
 /// backward pass is faster (356 vs 519 ms). Used for inputs of at most 4 channels.
-bool fold_batch(const torch::Tensor& x) { return x.size(1) <= 4 && x.size(0) > 1 && x.is_cpu(); }
+bool fold_batch(const torch::Tensor& x) {
+  return x.size(1) <= 4 && x.size(0) > 1 && x.is_cpu();
+}
 
 /// [B, C, *S] -> [1, B * C, *S]: the samples as channel groups.
 torch::Tensor batch_as_groups(const torch::Tensor& t) {
@@ -179,12 +208,16 @@ torch::Tensor weight_per_group(const torch::Tensor& w, int64_t batch) {
   return w.repeat(rep);
 }
 
-torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
+torch::Tensor folded_conv(const torch::Tensor& x,
+                          const torch::Tensor& w,
+                          const torch::Tensor& b,
+                          c10::IntArrayRef stride,
                           c10::IntArrayRef padding) {
   const int64_t batch = x.size(0);
   const auto xr = batch_as_groups(x), wr = weight_per_group(w, batch);
   const auto br = b.defined() ? b.repeat({batch}) : b;
-  auto y = x.dim() == 5 ? torch::conv3d(xr, wr, br, stride, padding, 1, batch) : torch::conv2d(xr, wr, br, stride, padding, 1, batch);
+  auto y = x.dim() == 5 ? torch::conv3d(xr, wr, br, stride, padding, 1, batch)
+                        : torch::conv2d(xr, wr, br, stride, padding, 1, batch);
   auto out_shape = y.sizes().vec();
   out_shape[0] = batch;
   out_shape[1] = w.size(0);
@@ -192,7 +225,9 @@ torch::Tensor folded_conv(const torch::Tensor& x, const torch::Tensor& w, const 
 }
 }  // namespace
 
-bool is_thin_conv(int64_t in_channels, int64_t out_channels) { return in_channels <= 4 || out_channels <= 4; }
+bool is_thin_conv(int64_t in_channels, int64_t out_channels) {
+  return in_channels <= 4 || out_channels <= 4;
+}
 
 /// Without gradients, a 3D convolution with at most 4 input or output channels runs one slab of
 /// output planes (first spatial axis) at a time, each slab's input cut with its halo (zeros past
@@ -202,12 +237,17 @@ bool is_thin_conv(int64_t in_channels, int64_t out_channels) { return in_channel
 /// sliding-window pass. Each output voxel is computed from the same inputs and weights.
 constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
 
-torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
-                          c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups) {
+torch::Tensor slab_conv3d(const torch::Tensor& x,
+                          const torch::Tensor& w,
+                          const torch::Tensor& b,
+                          c10::IntArrayRef stride,
+                          c10::IntArrayRef padding,
+                          c10::IntArrayRef dilation,
+                          int64_t groups) {
   const auto plain = [&] { return torch::conv3d(x, w, b, stride, padding, dilation, groups); };
   // Not while an export traces the network: the slabs' sizes would be frozen into the graph.
-  if (torch::jit::tracer::isTracing() || torch::GradMode::is_enabled() || !x.is_cpu() || x.dim() != 5 || groups != 1 ||
-      !is_thin_conv(x.size(1), w.size(0))) {
+  if (torch::jit::tracer::isTracing() || torch::GradMode::is_enabled() || !x.is_cpu() ||
+      x.dim() != 5 || groups != 1 || !is_thin_conv(x.size(1), w.size(0))) {
     return plain();
   }
   for (auto d : dilation) {
@@ -218,20 +258,24 @@ torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const 
   const int64_t out_h = (x.size(3) + 2 * padding[1] - w.size(3)) / stride[1] + 1;
   const int64_t out_w = (x.size(4) + 2 * padding[2] - w.size(4)) / stride[2] + 1;
   if (out_depth < 2 || out_h < 1 || out_w < 1) return plain();
-  constexpr int64_t kBlock = 16;  // channels per oneDNN block (AVX-512; 8 on AVX2, so this errs high)
-  const int64_t row_bytes = kBlock * x.size(0) * static_cast<int64_t>(x.element_size()) *
-                            (s * x.size(3) * x.size(4) + out_h * out_w);  // input rows + one output plane
+  constexpr int64_t kBlock =
+      16;  // channels per oneDNN block (AVX-512; 8 on AVX2, so this errs high)
+  const int64_t row_bytes =
+      kBlock * x.size(0) * static_cast<int64_t>(x.element_size()) *
+      (s * x.size(3) * x.size(4) + out_h * out_w);  // input rows + one output plane
   const int64_t rows = std::max<int64_t>(1, kSlabBytes / std::max<int64_t>(1, row_bytes));
   if (rows >= out_depth) return plain();
   torch::Tensor out;
   for (int64_t o0 = 0; o0 < out_depth; o0 += rows) {
     const int64_t o1 = std::min(out_depth, o0 + rows);
-    const int64_t i0 = o0 * s - p, i1 = (o1 - 1) * s - p + k;  // input planes [i0, i1) incl. the halo
+    const int64_t i0 = o0 * s - p,
+                  i1 = (o1 - 1) * s - p + k;  // input planes [i0, i1) incl. the halo
     const int64_t a = std::max<int64_t>(i0, 0), e = std::min(i1, depth);
     auto xs = x.narrow(2, a, e - a);
     if (a > i0 || e < i1) xs = torch::constant_pad_nd(xs, {0, 0, 0, 0, a - i0, i1 - e}, 0);
     auto ys = torch::conv3d(xs, w, b, {s, stride[1], stride[2]}, {0, padding[1], padding[2]});
-    if (!out.defined()) out = torch::empty({x.size(0), w.size(0), out_depth, ys.size(3), ys.size(4)}, ys.options());
+    if (!out.defined())
+      out = torch::empty({x.size(0), w.size(0), out_depth, ys.size(3), ys.size(4)}, ys.options());
     out.narrow(2, o0, o1 - o0).copy_(ys);
   }
   return out;
@@ -240,22 +284,32 @@ torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tenso
   const bool grad = torch::GradMode::is_enabled();
   if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
     const auto stride = c10::IntArrayRef(c->options.stride());
-    const auto padding = c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding()));
+    const auto padding =
+        c10::IntArrayRef(explicit_padding<torch::ExpandingArray<3>>(c->options.padding()));
     if (!grad && c->options.padding_mode().index() == 0) {  // zeros
-      return slab_conv3d(x, c->weight, c->bias, stride, padding, c10::IntArrayRef(c->options.dilation()), c->options.groups());
+      return slab_conv3d(x, c->weight, c->bias, stride, padding,
+                         c10::IntArrayRef(c->options.dilation()), c->options.groups());
     }
     if (grad && fold_batch(x)) return folded_conv(x, c->weight, c->bias, stride, padding);
-  } else if (auto c2 = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv.ptr()); c2 && grad && fold_batch(x)) {
-    return folded_conv(x, c2->weight, c2->bias, c10::IntArrayRef(c2->options.stride()),
-                       c10::IntArrayRef(explicit_padding<torch::ExpandingArray<2>>(c2->options.padding())));
+  } else if (auto c2 = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv.ptr());
+             c2 && grad && fold_batch(x)) {
+    return folded_conv(
+        x, c2->weight, c2->bias, c10::IntArrayRef(c2->options.stride()),
+        c10::IntArrayRef(explicit_padding<torch::ExpandingArray<2>>(c2->options.padding())));
   }
   return conv.forward(x);
 }
 
 // ---------------------------------------------------------------- ConvTranspose
 
-ConvTransposeImpl::ConvTransposeImpl(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-                                     int64_t output_padding, bool with_bias)
+ConvTransposeImpl::ConvTransposeImpl(int dims,
+                                     int64_t in,
+                                     int64_t out,
+                                     int64_t kernel,
+                                     int64_t stride,
+                                     int64_t padding,
+                                     int64_t output_padding,
+                                     bool with_bias)
     : dims_(dims), stride_(stride), padding_(padding), output_padding_(output_padding) {
   std::vector<int64_t> shape = {in, out};
   for (int d = 0; d < dims; ++d) shape.push_back(kernel);
@@ -275,11 +329,13 @@ torch::Tensor ConvTransposeImpl::forward(const torch::Tensor& x) {
   if (!fast_) {
     // One value per axis: a traced graph must say which convolution it is (TorchScript's
     // optimiser reads the dimensionality from these lists).
-    const std::vector<int64_t> s(dims_, stride_), p(dims_, padding_), op(dims_, output_padding_), d(dims_, 1);
+    const std::vector<int64_t> s(dims_, stride_), p(dims_, padding_), op(dims_, output_padding_),
+        d(dims_, 1);
     if (dims_ == 3) return torch::conv_transpose3d(x, weight, bias, s, p, op, 1, d);
     return torch::conv_transpose2d(x, weight, bias, s, p, op, 1, d);
   }
-  if (torch::GradMode::is_enabled() && (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
+  if (torch::GradMode::is_enabled() &&
+      (x.requires_grad() || weight.requires_grad() || (bias.defined() && bias.requires_grad()))) {
     return conv_transpose_phase_trainable(x, weight, bias, dims_);
   }
   return conv_transpose_phase(x, weight, bias, dims_);
@@ -293,16 +349,21 @@ namespace {
 /// the weight gradient is that convolution's weight gradient with the input in the role of the
 /// output gradient.
 struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTransposeFn> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor weight, torch::Tensor bias,
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx,
+                               torch::Tensor x,
+                               torch::Tensor weight,
+                               torch::Tensor bias,
                                int64_t dims) {
     ctx->save_for_backward({x, weight});
     ctx->saved_data["dims"] = dims;
     ctx->saved_data["has_bias"] = bias.defined();
-    ctx->saved_data["bias_dtype"] = static_cast<int64_t>(bias.defined() ? bias.scalar_type() : at::kFloat);
+    ctx->saved_data["bias_dtype"] =
+        static_cast<int64_t>(bias.defined() ? bias.scalar_type() : at::kFloat);
     torch::NoGradGuard no_grad;
     return conv_transpose_phase(x, weight, bias, static_cast<int>(dims));
   }
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list g) {
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list g) {
     const auto saved = ctx->get_saved_variables();
     const auto& x = saved[0];
     const auto& weight_param = saved[1];
@@ -311,35 +372,41 @@ struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTranspos
     // outside autocast, so it casts as autocast did and hands the parameters float gradients.
     const auto weight = weight_param.to(x.scalar_type());
     const auto go = g.at(0).to(x.scalar_type()).contiguous();
-    const std::vector<int64_t> stride(dims, 2), padding(dims, 1), dilation(dims, 1), output_padding(dims, 0);
+    const std::vector<int64_t> stride(dims, 2), padding(dims, 1), dilation(dims, 1),
+        output_padding(dims, 0);
     torch::Tensor gx, gw, gb;
-    const bool fold = fold_batch(go);  // few output channels: the adjoint convolution's input is small
+    const bool fold =
+        fold_batch(go);  // few output channels: the adjoint convolution's input is small
     if (ctx->needs_input_grad(0)) {
       if (fold) {
         gx = folded_conv(go, weight, {}, stride, padding);
       } else {
-        gx = dims == 3 ? torch::conv3d(go, weight, {}, stride, padding) : torch::conv2d(go, weight, {}, stride, padding);
+        gx = dims == 3 ? torch::conv3d(go, weight, {}, stride, padding)
+                       : torch::conv2d(go, weight, {}, stride, padding);
       }
     }
     if (ctx->needs_input_grad(1)) {
       if (fold) {
         // The same weight gradient per sample as a grouped convolution, then summed over samples.
         const int64_t batch = go.size(0);
-        auto gw_all = std::get<1>(at::convolution_backward(batch_as_groups(x.contiguous()), batch_as_groups(go),
-                                                           weight_per_group(weight, batch), c10::nullopt, stride, padding,
-                                                           dilation, false, output_padding, batch, {false, true, false}));
+        auto gw_all = std::get<1>(
+            at::convolution_backward(batch_as_groups(x.contiguous()), batch_as_groups(go),
+                                     weight_per_group(weight, batch), c10::nullopt, stride, padding,
+                                     dilation, false, output_padding, batch, {false, true, false}));
         auto split = weight.sizes().vec();
         split.insert(split.begin(), batch);
         gw = gw_all.reshape(split).sum(0);
       } else {
-        gw = std::get<1>(at::convolution_backward(x.contiguous(), go, weight, c10::nullopt, stride, padding, dilation, false,
-                                                  output_padding, 1, {false, true, false}));
+        gw = std::get<1>(at::convolution_backward(x.contiguous(), go, weight, c10::nullopt, stride,
+                                                  padding, dilation, false, output_padding, 1,
+                                                  {false, true, false}));
       }
     }
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) {
       std::vector<int64_t> axes = {0};
       for (int64_t d = 0; d < dims; ++d) axes.push_back(2 + d);
-      gb = go.sum(axes, false, at::kFloat).to(static_cast<c10::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
+      gb = go.sum(axes, false, at::kFloat)
+               .to(static_cast<c10::ScalarType>(ctx->saved_data["bias_dtype"].toInt()));
     }
     if (gw.defined()) gw = gw.to(weight_param.scalar_type());
     return {gx, gw, gb, torch::Tensor()};
@@ -347,12 +414,17 @@ struct PhaseConvTransposeFn : public torch::autograd::Function<PhaseConvTranspos
 };
 }  // namespace
 
-torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x,
+                                             const torch::Tensor& weight,
+                                             const torch::Tensor& bias,
                                              int dims) {
   return PhaseConvTransposeFn::apply(x, weight, bias, static_cast<int64_t>(dims));
 }
 
-torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int dims) {
+torch::Tensor conv_transpose_phase(const torch::Tensor& x,
+                                   const torch::Tensor& weight,
+                                   const torch::Tensor& bias,
+                                   int dims) {
   const int dims_ = dims;
   // Phase decomposition: along each axis, output 2m takes tap 1 at input m; output 2m+1 takes tap 2
   // at m and tap 0 at m+1 (input padded by one voxel at the far end). Each of the 2^d phase
@@ -378,13 +450,15 @@ torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& 
       k = k.index_select(2 + d, odd ? idx_odd : idx_even);
       pad[d] = odd ? 1 : 0;
     }
-    auto y = dims_ == 3 ? torch::conv3d(x, k, bias, 1, pad) : torch::conv2d(x, k, bias, 1, pad);  // the bias is added here
+    auto y = dims_ == 3 ? torch::conv3d(x, k, bias, 1, pad)
+                        : torch::conv2d(x, k, bias, 1, pad);  // the bias is added here
     for (int d = 0; d < dims_; ++d) {
       if (pad[d] != 0) y = y.narrow(2 + d, 1, x.size(2 + d));
     }
     if (!out.defined()) out = torch::empty(out_shape, y.options());
     auto view = out;
-    for (int d = 0; d < dims_; ++d) view = view.slice(2 + d, (p >> (dims_ - 1 - d)) & 1, c10::nullopt, 2);
+    for (int d = 0; d < dims_; ++d)
+      view = view.slice(2 + d, (p >> (dims_ - 1 - d)) & 1, c10::nullopt, 2);
     view.copy_(y);
   }
   return out;
@@ -396,19 +470,27 @@ ConvolutionImpl::ConvolutionImpl(const ConvOptions& o) {
   const int64_t pad = (o.kernel - 1) / 2;  // same_padding
   if (o.transposed) {
     const int64_t out_pad = o.stride - 1;  // stride_minus_kernel_padding(1, stride)
-    conv_ = torch::nn::AnyModule(register_module("conv", ConvTranspose(o.dims, o.in, o.out, o.kernel, o.stride, pad, out_pad, o.bias)));
+    conv_ = torch::nn::AnyModule(register_module(
+        "conv", ConvTranspose(o.dims, o.in, o.out, o.kernel, o.stride, pad, out_pad, o.bias)));
   } else if (o.dims == 3) {
-    conv_ = torch::nn::AnyModule(register_module(
-        "conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, o.kernel).stride(o.stride).padding(pad).bias(o.bias))));
+    conv_ = torch::nn::AnyModule(
+        register_module("conv", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, o.kernel)
+                                                      .stride(o.stride)
+                                                      .padding(pad)
+                                                      .bias(o.bias))));
   } else {
-    conv_ = torch::nn::AnyModule(register_module(
-        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, o.kernel).stride(o.stride).padding(pad).bias(o.bias))));
+    conv_ = torch::nn::AnyModule(
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, o.kernel)
+                                                      .stride(o.stride)
+                                                      .padding(pad)
+                                                      .bias(o.bias))));
   }
   if (o.conv_only) return;
   adn_ = torch::nn::Sequential();
   for (char c : o.adn_ordering) {
     if (c == 'N' && !o.norm.name.empty()) adn_->push_back("N", make_norm(o.norm, o.dims, o.out));
-    if (c == 'D' && o.dropout >= 0) adn_->push_back("D", torch::nn::Dropout(o.dropout));  // MONAI's default nn.Dropout
+    if (c == 'D' && o.dropout >= 0)
+      adn_->push_back("D", torch::nn::Dropout(o.dropout));  // MONAI's default nn.Dropout
     if (c == 'A' && !o.act.name.empty()) adn_->push_back("A", make_act(o.act));
   }
   register_module("adn", adn_);
@@ -442,11 +524,17 @@ ResidualUnitImpl::ResidualUnitImpl(const ConvOptions& o, int subunits, bool last
     const int64_t k = o.stride == 1 ? 1 : o.kernel;
     const int64_t pad = o.stride == 1 ? 0 : (o.kernel - 1) / 2;
     if (o.dims == 3) {
-      residual_ = torch::nn::AnyModule(register_module(
-          "residual", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, k).stride(o.stride).padding(pad).bias(o.bias))));
+      residual_ = torch::nn::AnyModule(
+          register_module("residual", torch::nn::Conv3d(torch::nn::Conv3dOptions(o.in, o.out, k)
+                                                            .stride(o.stride)
+                                                            .padding(pad)
+                                                            .bias(o.bias))));
     } else {
-      residual_ = torch::nn::AnyModule(register_module(
-          "residual", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, k).stride(o.stride).padding(pad).bias(o.bias))));
+      residual_ = torch::nn::AnyModule(
+          register_module("residual", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in, o.out, k)
+                                                            .stride(o.stride)
+                                                            .padding(pad)
+                                                            .bias(o.bias))));
     }
     has_residual_ = true;
   }
@@ -457,10 +545,13 @@ torch::Tensor ResidualUnitImpl::forward(torch::Tensor x) {
   return conv_->forward(x) + res;
 }
 
-SkipConnectionImpl::SkipConnectionImpl(torch::nn::AnyModule submodule) : submodule_(std::move(submodule)) {
+SkipConnectionImpl::SkipConnectionImpl(torch::nn::AnyModule submodule)
+    : submodule_(std::move(submodule)) {
   register_module("submodule", submodule_.ptr());
 }
 
-torch::Tensor SkipConnectionImpl::forward(torch::Tensor x) { return torch::cat({x, submodule_.forward(x)}, 1); }
+torch::Tensor SkipConnectionImpl::forward(torch::Tensor x) {
+  return torch::cat({x, submodule_.forward(x)}, 1);
+}
 
 }  // namespace barton::nets

@@ -1,8 +1,9 @@
 #pragma once
-/// MONAI's building blocks with MONAI's child names: Convolution ("conv", "adn" with "N", "D", "A"),
-/// ResidualUnit ("conv" with "unit0".., "residual"), SkipConnection ("submodule"), and a
+/// MONAI's building blocks with MONAI's child names: Convolution ("conv", "adn" with "N", "D",
+/// "A"), ResidualUnit ("conv" with "unit0".., "residual"), SkipConnection ("submodule"), and a
 /// ConvTranspose that computes stride-2 kernel-3 cases as eight ordinary convolutions (the
-/// sub-pixel / phase decomposition; docs/adr/0006-convtranspose-as-subpixel-phases.md), keeping ConvTranspose's weight layout.
+/// sub-pixel / phase decomposition; docs/adr/0006-convtranspose-as-subpixel-phases.md), keeping
+/// ConvTranspose's weight layout.
 
 #include <functional>
 #include <map>
@@ -18,7 +19,8 @@
 
 namespace barton::nets {
 
-/// nn::Sequential with a concrete forward, so it can sit inside AnyModule (MONAI nests Sequentials).
+/// nn::Sequential with a concrete forward, so it can sit inside AnyModule (MONAI nests
+/// Sequentials).
 class SeqImpl : public torch::nn::SequentialImpl {
  public:
   using SequentialImpl::SequentialImpl;
@@ -28,10 +30,12 @@ TORCH_MODULE(Seq);
 
 /// A layer type with arguments: "PRELU" or ["prelu", {"init": 0.2}] in configs.
 struct LayerSpec {
-  std::string name;                      ///< Lower case ("prelu", "batch", ...); "" = none.
-  std::map<std::string, double> args;    ///< Numeric arguments (bools as 0/1).
+  std::string name;                    ///< Lower case ("prelu", "batch", ...); "" = none.
+  std::map<std::string, double> args;  ///< Numeric arguments (bools as 0/1).
   static LayerSpec from_config(const ConfigNode& node);
-  static LayerSpec of(std::string name, std::map<std::string, double> args = {}) { return {std::move(name), std::move(args)}; }
+  static LayerSpec of(std::string name, std::map<std::string, double> args = {}) {
+    return {std::move(name), std::move(args)};
+  }
 };
 
 torch::nn::AnyModule make_act(const LayerSpec& spec);
@@ -51,7 +55,11 @@ void set_sync_batchnorm(std::shared_ptr<AllReduceSum> hook);
 /// checkpoints are interchangeable. Eval mode is plain batch_norm with the running statistics.
 class SyncBatchNormImpl : public torch::nn::Module {
  public:
-  SyncBatchNormImpl(int64_t channels, double eps, double momentum, bool affine, std::shared_ptr<AllReduceSum> hook);
+  SyncBatchNormImpl(int64_t channels,
+                    double eps,
+                    double momentum,
+                    bool affine,
+                    std::shared_ptr<AllReduceSum> hook);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
@@ -64,8 +72,14 @@ TORCH_MODULE(SyncBatchNorm);
 /// Transposed convolution with ConvTranspose's parameters ("weight" [in, out, k...], "bias").
 class ConvTransposeImpl : public torch::nn::Module {
  public:
-  ConvTransposeImpl(int dims, int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
-                    int64_t output_padding, bool bias);
+  ConvTransposeImpl(int dims,
+                    int64_t in,
+                    int64_t out,
+                    int64_t kernel,
+                    int64_t stride,
+                    int64_t padding,
+                    int64_t output_padding,
+                    bool bias);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight, bias;
   /// True when the phase decomposition applies (kernel 3, stride 2, padding 1, output_padding 1).
@@ -80,11 +94,17 @@ class ConvTransposeImpl : public torch::nn::Module {
 TORCH_MODULE(ConvTranspose);
 
 /// ConvTranspose (kernel 3, stride 2, padding 1, output_padding 1, one group) of x [B, in, *S]
-/// with weight [in, out, 3...] as 2^dims ordinary convolutions, interleaved. `bias` may be undefined.
-torch::Tensor conv_transpose_phase(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias, int dims);
+/// with weight [in, out, 3...] as 2^dims ordinary convolutions, interleaved. `bias` may be
+/// undefined.
+torch::Tensor conv_transpose_phase(const torch::Tensor& x,
+                                   const torch::Tensor& weight,
+                                   const torch::Tensor& bias,
+                                   int dims);
 /// The same as one autograd node that keeps only x and the weight for the backward pass (what
 /// ConvTranspose uses in training).
-torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+torch::Tensor conv_transpose_phase_trainable(const torch::Tensor& x,
+                                             const torch::Tensor& weight,
+                                             const torch::Tensor& bias,
                                              int dims);
 
 /// conv.forward(x) for a Conv2d/Conv3d module; while gradients are recorded, inputs of at most 4
@@ -99,8 +119,13 @@ bool is_thin_conv(int64_t in_channels, int64_t out_channels);
 /// or output channels runs one slab of output planes at a time, so that oneDNN's 16-channel
 /// blocked copies exist for a slab only (layers.cpp). Same outputs. Also the plan's
 /// barton::slab_conv3d op.
-torch::Tensor slab_conv3d(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, c10::IntArrayRef stride,
-                          c10::IntArrayRef padding, c10::IntArrayRef dilation, int64_t groups);
+torch::Tensor slab_conv3d(const torch::Tensor& x,
+                          const torch::Tensor& w,
+                          const torch::Tensor& b,
+                          c10::IntArrayRef stride,
+                          c10::IntArrayRef padding,
+                          c10::IntArrayRef dilation,
+                          int64_t groups);
 
 struct ConvOptions {
   int dims = 3;

@@ -1,11 +1,11 @@
 // Crop and pad dictionary transforms, including the random patch samplers
 // (docs/monai-semantics-spatial.md).
+#include <algorithm>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-
-#include <algorithm>
 
 #ifdef __SSE2__
 #include <immintrin.h>
@@ -29,21 +29,25 @@ std::vector<int64_t> size_list(const ConfigNode& a, const char* name) {
   return v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
 }
 
-/// Makes every image of `patch` own its storage: crops are views into `source`, and the other images
-/// are shared with it. The samplers' outputs never alias their input, so a dataset can hand them a
-/// cached sample without deep-copying it first (Transform::fresh_outputs).
+/// Makes every image of `patch` own its storage: crops are views into `source`, and the other
+/// images are shared with it. The samplers' outputs never alias their input, so a dataset can hand
+/// them a cached sample without deep-copying it first (Transform::fresh_outputs).
 void own_images(Sample& patch, const Sample& source) {
   for (const auto& key : patch.keys()) {
     if (!patch.is_image(key) || !source.has(key) || !source.is_image(key)) continue;
     auto& t = patch.image(key).data;
     const auto& src = source.image(key).data;
-    if (t.defined() && src.defined() && t.storage().is_alias_of(src.storage())) t = t.clone(at::MemoryFormat::Contiguous);
+    if (t.defined() && src.defined() && t.storage().is_alias_of(src.storage()))
+      t = t.clone(at::MemoryFormat::Contiguous);
   }
   patch.detach_derived_cache();  // what was derived from the source's tensors is not the patch's
 }
 
 // Crops [start, start + size) clipped by slicing (no padding), recording the step.
-void crop_item(ImageItem& img, const std::vector<int64_t>& start, const std::vector<int64_t>& size, const std::string& name) {
+void crop_item(ImageItem& img,
+               const std::vector<int64_t>& start,
+               const std::vector<int64_t>& size,
+               const std::string& name) {
   const auto shape = img.spatial_shape();
   const auto affine = img.affine;
   std::vector<int64_t> s(shape.size()), e(shape.size());
@@ -58,9 +62,18 @@ void crop_item(ImageItem& img, const std::vector<int64_t>& start, const std::vec
 
 class Pad final : public MapTransform {
  public:
-  Pad(std::string name, KeySelection k, std::vector<int64_t> size, bool divisible, bool symmetric, std::vector<std::string> modes)
-      : MapTransform(std::move(k)), name_(std::move(name)), size_(std::move(size)), divisible_(divisible),
-        symmetric_(symmetric), modes_(std::move(modes)) {}
+  Pad(std::string name,
+      KeySelection k,
+      std::vector<int64_t> size,
+      bool divisible,
+      bool symmetric,
+      std::vector<std::string> modes)
+      : MapTransform(std::move(k)),
+        name_(std::move(name)),
+        size_(std::move(size)),
+        divisible_(divisible),
+        symmetric_(symmetric),
+        modes_(std::move(modes)) {}
   std::string name() const override { return name_; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t i) {
@@ -94,7 +107,8 @@ class Pad final : public MapTransform {
 
 class CenterCrop final : public MapTransform {
  public:
-  CenterCrop(KeySelection k, std::vector<int64_t> roi) : MapTransform(std::move(k)), roi_(std::move(roi)) {}
+  CenterCrop(KeySelection k, std::vector<int64_t> roi)
+      : MapTransform(std::move(k)), roi_(std::move(roi)) {}
   std::string name() const override { return "CenterSpatialCropd"; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
@@ -134,7 +148,8 @@ class CropForeground final : public MapTransform {
       for (int64_t d = 0; d < r; ++d) out[d] = v.empty() ? def : (v.size() == 1 ? v[0] : v.at(d));
       return out;
     };
-    const auto [start, end] = fc::foreground_box(mask, rep(o_.margin, 0), o_.allow_smaller, rep(o_.k_divisible, 1));
+    const auto [start, end] =
+        fc::foreground_box(mask, rep(o_.margin, 0), o_.allow_smaller, rep(o_.k_divisible, 1));
     s.set(o_.start_key, start);
     s.set(o_.end_key, end);
     for_each_key(s, [&](const std::string& key, std::size_t i) {
@@ -153,10 +168,20 @@ class CropForeground final : public MapTransform {
 
 class RandSpatialCrop final : public MapTransform {
  public:
-  RandSpatialCrop(std::string name, KeySelection k, std::vector<int64_t> roi, std::vector<int64_t> max_roi,
-                  bool random_center, bool random_size, int num_samples)
-      : MapTransform(std::move(k)), name_(std::move(name)), roi_(std::move(roi)), max_roi_(std::move(max_roi)),
-        random_center_(random_center), random_size_(random_size), num_samples_(num_samples) {}
+  RandSpatialCrop(std::string name,
+                  KeySelection k,
+                  std::vector<int64_t> roi,
+                  std::vector<int64_t> max_roi,
+                  bool random_center,
+                  bool random_size,
+                  int num_samples)
+      : MapTransform(std::move(k)),
+        name_(std::move(name)),
+        roi_(std::move(roi)),
+        max_roi_(std::move(max_roi)),
+        random_center_(random_center),
+        random_size_(random_size),
+        num_samples_(num_samples) {}
   std::string name() const override { return name_; }
   bool is_random() const override { return true; }
   bool fresh_outputs() const override { return true; }
@@ -179,17 +204,21 @@ class RandSpatialCrop final : public MapTransform {
       auto size = fc::fall_back(roi_, shape);
       if (random_size_) {
         const auto mx = max_roi_.empty() ? shape : fc::fall_back(max_roi_, shape);
-        for (std::size_t d = 0; d < shape.size(); ++d) size[d] = rng.randint(size[d], std::max(size[d], mx[d]) + 1);
+        for (std::size_t d = 0; d < shape.size(); ++d)
+          size[d] = rng.randint(size[d], std::max(size[d], mx[d]) + 1);
       }
       for (std::size_t d = 0; d < shape.size(); ++d) size[d] = std::min(size[d], shape[d]);
       std::vector<int64_t> start(shape.size());
       if (random_center_) {
-        for (std::size_t d = 0; d < shape.size(); ++d) start[d] = shape[d] > size[d] ? rng.randint(0, shape[d] - size[d] + 1) : 0;
+        for (std::size_t d = 0; d < shape.size(); ++d)
+          start[d] = shape[d] > size[d] ? rng.randint(0, shape[d] - size[d] + 1) : 0;
       } else {
         start = fc::center_crop_start(shape, size);
       }
       Sample c = s;
-      for_each_key(c, [&](const std::string& key, std::size_t) { crop_item(c.image(key), start, size, name_); });
+      for_each_key(c, [&](const std::string& key, std::size_t) {
+        crop_item(c.image(key), start, size, name_);
+      });
       own_images(c, s);
       out.push_back(std::move(c));
     }
@@ -210,8 +239,9 @@ class RandSpatialCrop final : public MapTransform {
 /// samplers find the k-th voxel of a set without materialising the lists.
 struct FgBgMap {
   static constexpr int64_t kBlockWords = 64;  // 4096 voxels per counted block
-  std::vector<uint64_t> bits[2];              // [0] foreground, [1] valid background; voxel i: bit i % 64 of word i / 64
-  std::vector<int64_t> block_count[2];        // set bits per block
+  std::vector<uint64_t>
+      bits[2];  // [0] foreground, [1] valid background; voxel i: bit i % 64 of word i / 64
+  std::vector<int64_t> block_count[2];  // set bits per block
   int64_t count[2] = {0, 0};
 
   void resize(int64_t n) {
@@ -255,7 +285,8 @@ struct FgBgMap {
     auto out = at::empty({count[c]}, at::kLong);
     auto* o = out.data_ptr<int64_t>();
     for (std::size_t i = 0; i < bits[c].size(); ++i) {
-      for (uint64_t word = bits[c][i]; word != 0; word &= word - 1) *o++ = static_cast<int64_t>(i) * 64 + __builtin_ctzll(word);
+      for (uint64_t word = bits[c][i]; word != 0; word &= word - 1)
+        *o++ = static_cast<int64_t>(i) * 64 + __builtin_ctzll(word);
     }
     return out;
   }
@@ -274,8 +305,12 @@ void pack_classes(FgBgMap& m, const uint8_t* cls, int64_t n) {
       const __m128i one = _mm_set1_epi8(1), two = _mm_set1_epi8(2);
       for (; j + 16 <= end; j += 16) {  // 16 voxels per compare; movemask gives their bits
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(c + j));
-        fg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, one)))) << j;
-        bg |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, two)))) << j;
+        fg |=
+            static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, one))))
+            << j;
+        bg |=
+            static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, two))))
+            << j;
       }
 #endif
       for (; j < end; ++j) {
@@ -295,15 +330,18 @@ FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image
   const int64_t n = label.numel() / std::max<int64_t>(1, label.size(0));
   auto cls = at::empty({n}, at::kByte);
   auto* c = cls.data_ptr<uint8_t>();
-  const bool rows = label.dim() >= 2 && label.size(0) == 1 && label.scalar_type() == at::kFloat && label.stride(-1) == 1 &&
-                    (image == nullptr || (image->size(0) == 1 && image->scalar_type() == at::kFloat && image->stride(-1) == 1 &&
-                                          image->sizes() == label.sizes()));
+  const bool rows =
+      label.dim() >= 2 && label.size(0) == 1 && label.scalar_type() == at::kFloat &&
+      label.stride(-1) == 1 &&
+      (image == nullptr || (image->size(0) == 1 && image->scalar_type() == at::kFloat &&
+                            image->stride(-1) == 1 && image->sizes() == label.sizes()));
   if (rows && n > 0) {
     // The usual case (one-channel float label and image, cropped views included), row by row with
     // no temporaries but the class bytes.
     const int64_t width = label.size(-1), nrows = n / width;
     const auto thr = static_cast<float>(image_threshold);
-    auto row_start = [](const at::Tensor& t, int64_t r) {  // row r over the axes between channel and last
+    auto row_start = [](const at::Tensor& t,
+                        int64_t r) {  // row r over the axes between channel and last
       int64_t offset = 0;
       for (int64_t d = t.dim() - 2; d >= 1; --d) {
         offset += (r % t.size(d)) * t.stride(d);
@@ -326,7 +364,8 @@ FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image
   } else {
     auto lab = label.size(0) > 1 ? label.slice(0, 1) : label;
     const auto fg = (lab != 0).any(0).reshape(-1);
-    const auto bg = image ? (*image > image_threshold).any(0).reshape(-1) & fg.logical_not() : fg.logical_not();
+    const auto bg =
+        image ? (*image > image_threshold).any(0).reshape(-1) & fg.logical_not() : fg.logical_not();
     cls.copy_(fg.to(at::kByte) + bg.to(at::kByte) * 2);
   }
   pack_classes(m, c, n);
@@ -334,7 +373,9 @@ FgBgMap fg_bg_map(const at::Tensor& label, const at::Tensor* image, double image
 }
 
 /// Foreground/background flat indices (MONAI's map_binary_to_indices), for FgBgToIndicesd.
-std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label, const at::Tensor* image, double image_threshold) {
+std::pair<at::Tensor, at::Tensor> fg_bg_indices(const at::Tensor& label,
+                                                const at::Tensor* image,
+                                                double image_threshold) {
   const auto m = fg_bg_map(label, image, image_threshold);
   return {m.indices(0), m.indices(1)};
 }
@@ -359,24 +400,28 @@ class PatchSampler : public MapTransform {
       if (key == label_key || !s.has(key) || !s.is_image(key)) continue;
       const auto& img = s.image(key);
       if (img.spatial_shape() == shape) continue;
-      throw Error(fmt::format("{}: '{}' has spatial shape [{}] but '{}' has [{}] (as loaded: '{}' [{}] from {}, '{}' [{}] "
-                              "from {}): the label does not match its image",
-                              name(), label_key, fmt::join(shape, ", "), key, fmt::join(img.spatial_shape(), ", "), label_key,
-                              fmt::join(label.original_shape, ", "), label.filename, key, fmt::join(img.original_shape, ", "),
-                              img.filename));
+      throw Error(fmt::format(
+          "{}: '{}' has spatial shape [{}] but '{}' has [{}] (as loaded: '{}' [{}] from {}, '{}' "
+          "[{}] "
+          "from {}): the label does not match its image",
+          name(), label_key, fmt::join(shape, ", "), key, fmt::join(img.spatial_shape(), ", "),
+          label_key, fmt::join(label.original_shape, ", "), label.filename, key,
+          fmt::join(img.original_shape, ", "), img.filename));
     }
   }
 
   /// The patch size on `shape`; larger than the image is an error unless allow_smaller.
-  std::vector<int64_t> checked_size(const std::vector<int64_t>& spatial_size, const std::vector<int64_t>& shape,
+  std::vector<int64_t> checked_size(const std::vector<int64_t>& spatial_size,
+                                    const std::vector<int64_t>& shape,
                                     bool allow_smaller) const {
     auto size = fc::fall_back(spatial_size, shape);
     for (std::size_t d = 0; d < shape.size(); ++d) {
       if (shape[d] >= size[d]) continue;
       if (!allow_smaller) {
-        throw ShapeError(fmt::format("{}: the label's spatial shape [{}] is smaller than spatial_size [{}]; pad first "
-                                     "(SpatialPadd) or set allow_smaller=true",
-                                     name(), fmt::join(shape, ", "), fmt::join(size, ", ")));
+        throw ShapeError(fmt::format(
+            "{}: the label's spatial shape [{}] is smaller than spatial_size [{}]; pad first "
+            "(SpatialPadd) or set allow_smaller=true",
+            name(), fmt::join(shape, ", "), fmt::join(size, ", ")));
       }
       size[d] = shape[d];
     }
@@ -385,7 +430,8 @@ class PatchSampler : public MapTransform {
   bool fresh_outputs() const override { return true; }
   /// One sample per centre, every selected key cropped to spatial_size around it; every image of
   /// every patch owns its storage (own_images).
-  std::vector<Sample> crop_around(Sample s, const std::vector<std::vector<int64_t>>& centers,
+  std::vector<Sample> crop_around(Sample s,
+                                  const std::vector<std::vector<int64_t>>& centers,
                                   const std::vector<int64_t>& spatial_size) const {
     std::vector<Sample> out;
     for (std::size_t n = 0; n < centers.size(); ++n) {
@@ -438,7 +484,8 @@ class RandCropByPosNeg final : public PatchSampler {
     const auto size = checked_size(o_.spatial_size, shape, o_.allow_smaller);
     double pos_ratio = o_.pos / (o_.pos + o_.neg);
     if (counts[0] == 0 && counts[1] == 0) {
-      throw Error("RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
+      throw Error(
+          "RandCropByPosNegLabeld: no foreground and no valid background voxels to sample from");
     }
     if (counts[0] == 0) pos_ratio = 0;
     if (counts[1] == 0) pos_ratio = 1;
@@ -446,7 +493,8 @@ class RandCropByPosNeg final : public PatchSampler {
     for (int n = 0; n < o_.num_samples; ++n) {
       const int set = rng.uniform() < pos_ratio ? 0 : 1;
       const int64_t k = rng.randint(0, counts[set]);
-      const int64_t flat = lists[set] != nullptr ? lists[set]->at(static_cast<std::size_t>(k)) : map->kth(set, k);
+      const int64_t flat =
+          lists[set] != nullptr ? lists[set]->at(static_cast<std::size_t>(k)) : map->kth(set, k);
       centers.push_back(fc::unravel(flat, shape));
     }
     if (draw_log_enabled()) log_draw({{"transform", name()}, {"centers", centers}});
@@ -458,8 +506,9 @@ class RandCropByPosNeg final : public PatchSampler {
   void prepare_cached(const Sample& cached) const override {
     // Only a sample apply_multi would accept; it reports the others on their first visit.
     const bool usable = !has_lists(cached) && cached.is_image(o_.label_key) &&
-                        (o_.image_key.empty() || (cached.is_image(o_.image_key) && cached.image(o_.image_key).spatial_shape() ==
-                                                                                       cached.image(o_.label_key).spatial_shape()));
+                        (o_.image_key.empty() || (cached.is_image(o_.image_key) &&
+                                                  cached.image(o_.image_key).spatial_shape() ==
+                                                      cached.image(o_.label_key).spatial_shape()));
     if (usable) sets(cached);
   }
 
@@ -476,7 +525,8 @@ class RandCropByPosNeg final : public PatchSampler {
     auto make = [&] { return fg_bg_map(label, image, o_.image_threshold); };
     auto* cache = s.derived();
     if (cache == nullptr) return std::make_shared<const FgBgMap>(make());
-    const auto key = fmt::format("{}:{}:{}:{}", name(), o_.label_key, o_.image_key, o_.image_threshold);
+    const auto key =
+        fmt::format("{}:{}:{}:{}", name(), o_.label_key, o_.image_key, o_.image_threshold);
     return cache->get<FgBgMap>(key, {label, image ? *image : at::Tensor()}, make);
   }
   Options o_;
@@ -494,7 +544,8 @@ class RandCropByLabelClasses final : public PatchSampler {
     double image_threshold = 0;
     bool allow_smaller = false;
   };
-  RandCropByLabelClasses(KeySelection k, Options o) : PatchSampler(std::move(k)), o_(std::move(o)) {}
+  RandCropByLabelClasses(KeySelection k, Options o)
+      : PatchSampler(std::move(k)), o_(std::move(o)) {}
   std::string name() const override { return "RandCropByLabelClassesd"; }
   std::vector<Sample> apply_multi(Sample s, Rng& rng) const override {
     const auto& label = s.image(o_.label_key);
@@ -502,16 +553,19 @@ class RandCropByLabelClasses final : public PatchSampler {
     const int64_t classes = label.data.size(0) > 1 ? label.data.size(0) : o_.num_classes;
     BARTON_CHECK(classes > 0, "RandCropByLabelClassesd: a single-channel label needs num_classes");
     at::Tensor valid;
-    if (!o_.image_key.empty()) valid = (s.image(o_.image_key).data > o_.image_threshold).any(0).reshape(-1);
+    if (!o_.image_key.empty())
+      valid = (s.image(o_.image_key).data > o_.image_threshold).any(0).reshape(-1);
     std::vector<at::Tensor> indices;
     for (int64_t c = 0; c < classes; ++c) {
-      auto m = (label.data.size(0) > 1 ? label.data[c] != 0 : label.data[0] == static_cast<double>(c)).reshape(-1);
+      auto m =
+          (label.data.size(0) > 1 ? label.data[c] != 0 : label.data[0] == static_cast<double>(c))
+              .reshape(-1);
       if (valid.defined()) m = m & valid;
       indices.push_back(m.nonzero().reshape(-1));
     }
     std::vector<double> ratios = o_.ratios.empty() ? std::vector<double>(classes, 1.0) : o_.ratios;
-    BARTON_CHECK(static_cast<int64_t>(ratios.size()) == classes, "RandCropByLabelClassesd: {} ratios for {} classes",
-                 ratios.size(), classes);
+    BARTON_CHECK(static_cast<int64_t>(ratios.size()) == classes,
+                 "RandCropByLabelClassesd: {} ratios for {} classes", ratios.size(), classes);
     double total = 0;
     for (int64_t c = 0; c < classes; ++c) {
       if (indices[c].numel() == 0) ratios[c] = 0;
@@ -543,7 +597,11 @@ class RandCropByLabelClasses final : public PatchSampler {
 class FgBgToIndices final : public MapTransform {
  public:
   FgBgToIndices(KeySelection k, std::string fg, std::string bg, std::string image_key, double thr)
-      : MapTransform(std::move(k)), fg_(std::move(fg)), bg_(std::move(bg)), image_key_(std::move(image_key)), thr_(thr) {}
+      : MapTransform(std::move(k)),
+        fg_(std::move(fg)),
+        bg_(std::move(bg)),
+        image_key_(std::move(image_key)),
+        thr_(thr) {}
   std::string name() const override { return "FgBgToIndicesd"; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
@@ -566,14 +624,23 @@ class FgBgToIndices final : public MapTransform {
 /// Clara's SpatialCropForegroundd: a spatial_size box centred on the foreground's bounding box.
 class SpatialCropForeground final : public MapTransform {
  public:
-  SpatialCropForeground(KeySelection k, std::string source, std::vector<int64_t> size, std::vector<int64_t> margin, double thr)
-      : MapTransform(std::move(k)), source_(std::move(source)), size_(std::move(size)), margin_(std::move(margin)), thr_(thr) {}
+  SpatialCropForeground(KeySelection k,
+                        std::string source,
+                        std::vector<int64_t> size,
+                        std::vector<int64_t> margin,
+                        double thr)
+      : MapTransform(std::move(k)),
+        source_(std::move(source)),
+        size_(std::move(size)),
+        margin_(std::move(margin)),
+        thr_(thr) {}
   std::string name() const override { return "SpatialCropForegroundd"; }
   void apply(Sample& s, Rng&) const override {
     const auto mask = (s.image(source_).data > thr_).any(0);
     const int64_t r = mask.dim();
     std::vector<int64_t> margin(r, 0), ones(r, 1);
-    for (int64_t d = 0; d < r && !margin_.empty(); ++d) margin[d] = margin_.size() == 1 ? margin_[0] : margin_.at(d);
+    for (int64_t d = 0; d < r && !margin_.empty(); ++d)
+      margin[d] = margin_.size() == 1 ? margin_[0] : margin_.at(d);
     auto [b0, b1] = fc::foreground_box(mask, margin, true, ones);
     std::vector<int64_t> shape;
     for (int64_t d = 0; d < r; ++d) shape.push_back(mask.size(d));
@@ -612,14 +679,14 @@ int samples_arg(const ConfigNode& a) {
 
 }  // namespace
 
-
 namespace {
 
 ComponentSpec spatial_padd_spec() {
-  return dict_spec("SpatialPadd", "Pads to at least spatial_size.",
-                   {keys_spec(), req("spatial_size", A::kInts, "Minimum output size."),
-            opt("method", A::kString, "\"symmetric\"", "symmetric or end."),
-            opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."), allow_missing_spec()});
+  return dict_spec(
+      "SpatialPadd", "Pads to at least spatial_size.",
+      {keys_spec(), req("spatial_size", A::kInts, "Minimum output size."),
+       opt("method", A::kString, "\"symmetric\"", "symmetric or end."),
+       opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_spatial_padd(const ConfigNode& a, const BuildContext&) {
@@ -629,27 +696,32 @@ std::unique_ptr<Transform> make_spatial_padd(const ConfigNode& a, const BuildCon
   if (method != "symmetric" && method != "end") {
     throw a.at("method").error("must be \"symmetric\" or \"end\"");
   }
-  return std::make_unique<Pad>("SpatialPadd", std::move(k), size_list(a, "spatial_size"), false, method == "symmetric",
+  return std::make_unique<Pad>("SpatialPadd", std::move(k), size_list(a, "spatial_size"), false,
+                               method == "symmetric",
                                per_key<std::string>(a, "mode", n, "constant"));
 }
 
 ComponentSpec divisible_padd_spec() {
-  return dict_spec("DivisiblePadd", "Pads so every spatial size is divisible by k.",
-                   {keys_spec(), req("k", A::kInts, "Divisor per axis."), opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."),
-            opt("method", A::kString, "\"symmetric\"", "symmetric or end."), allow_missing_spec()});
+  return dict_spec(
+      "DivisiblePadd", "Pads so every spatial size is divisible by k.",
+      {keys_spec(), req("k", A::kInts, "Divisor per axis."),
+       opt("mode", A::kStrings, "\"constant\"", "Padding mode per key."),
+       opt("method", A::kString, "\"symmetric\"", "symmetric or end."), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_divisible_padd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
   const auto method = a.require<std::string>("method");
-  return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true, method == "symmetric",
+  return std::make_unique<Pad>("DivisiblePadd", std::move(k), size_list(a, "k"), true,
+                               method == "symmetric",
                                per_key<std::string>(a, "mode", n, "constant"));
 }
 
 ComponentSpec center_spatial_cropd_spec() {
   return dict_spec("CenterSpatialCropd", "Crops roi_size around the centre.",
-                   {keys_spec(), req("roi_size", A::kInts, "Crop size; -1 keeps an axis."), allow_missing_spec()});
+                   {keys_spec(), req("roi_size", A::kInts, "Crop size; -1 keeps an axis."),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_center_spatial_cropd(const ConfigNode& a, const BuildContext&) {
@@ -657,17 +729,20 @@ std::unique_ptr<Transform> make_center_spatial_cropd(const ConfigNode& a, const 
 }
 
 ComponentSpec crop_foregroundd_spec() {
-  return dict_spec("CropForegroundd", "Crops to the bounding box of source_key's foreground plus a margin.",
-                   {keys_spec(), req("source_key", A::kString, "Key whose foreground defines the box."),
-            opt("select_fn", A::kAny, "null", "Foreground test; default value > 0 (a number sets the threshold)."),
-            opt("channel_indices", A::kInts, "null", "Channels to consider."),
-            opt("margin", A::kInts, "0", "Margin in voxels per axis."),
-            opt("allow_smaller", A::kBool, "true", "Allow a box smaller than the margin needs."),
-            opt("k_divisible", A::kInts, "1", "Make the box size divisible by k."),
-            opt("mode", A::kStrings, "\"constant\"", "Padding mode when the box leaves the image."),
-            opt("start_coord_key", A::kString, "\"foreground_start_coord\"", "Where to store the box start."),
-            opt("end_coord_key", A::kString, "\"foreground_end_coord\"", "Where to store the box end."),
-            allow_missing_spec()});
+  return dict_spec(
+      "CropForegroundd", "Crops to the bounding box of source_key's foreground plus a margin.",
+      {keys_spec(), req("source_key", A::kString, "Key whose foreground defines the box."),
+       opt("select_fn", A::kAny, "null",
+           "Foreground test; default value > 0 (a number sets the threshold)."),
+       opt("channel_indices", A::kInts, "null", "Channels to consider."),
+       opt("margin", A::kInts, "0", "Margin in voxels per axis."),
+       opt("allow_smaller", A::kBool, "true", "Allow a box smaller than the margin needs."),
+       opt("k_divisible", A::kInts, "1", "Make the box size divisible by k."),
+       opt("mode", A::kStrings, "\"constant\"", "Padding mode when the box leaves the image."),
+       opt("start_coord_key", A::kString, "\"foreground_start_coord\"",
+           "Where to store the box start."),
+       opt("end_coord_key", A::kString, "\"foreground_end_coord\"", "Where to store the box end."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
@@ -677,15 +752,17 @@ std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const Buil
   if (a.given("select_fn")) {
     const auto f = a.at("select_fn");
     if (!f.is_number()) {
-      throw ConfigError(f.source(), f.pointer(),
-                        "select_fn must be a number (foreground = value > number) or null (value > 0); "
-                        "Python callables are not evaluated");
+      throw ConfigError(
+          f.source(), f.pointer(),
+          "select_fn must be a number (foreground = value > number) or null (value > 0); "
+          "Python callables are not evaluated");
     }
     o.threshold = f.as<double>();
   }
   if (a.given("channel_indices")) {
     const auto v = a.at("channel_indices");
-    o.channels = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+    o.channels =
+        v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
   }
   o.margin = size_list(a, "margin");
   o.k_divisible = size_list(a, "k_divisible");
@@ -697,11 +774,13 @@ std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const Buil
 }
 
 ComponentSpec spatial_crop_foregroundd_spec() {
-  return dict_spec("SpatialCropForegroundd", "Clara: crops spatial_size around the foreground of source_key.",
-                   {keys_spec(), req("source_key", A::kString, "Foreground key."), req("spatial_size", A::kInts, "Crop size."),
-            opt("select_fn", A::kAny, "null", "Foreground test."),
-            opt("channel_indices", A::kInts, "null", "Accepted for MONAI compatibility; ignored."),
-            opt("margin", A::kInts, "0", "Margin in voxels."), allow_missing_spec()});
+  return dict_spec(
+      "SpatialCropForegroundd", "Clara: crops spatial_size around the foreground of source_key.",
+      {keys_spec(), req("source_key", A::kString, "Foreground key."),
+       req("spatial_size", A::kInts, "Crop size."),
+       opt("select_fn", A::kAny, "null", "Foreground test."),
+       opt("channel_indices", A::kInts, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("margin", A::kInts, "0", "Margin in voxels."), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
@@ -714,64 +793,83 @@ std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, co
   }
   std::vector<int64_t> margin;
   margin = size_list(a, "margin");
-  return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a), a.require<std::string>("source_key"),
+  return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a),
+                                                 a.require<std::string>("source_key"),
                                                  size_list(a, "spatial_size"), margin, thr);
 }
 
 ComponentSpec rand_spatial_cropd_spec() {
   return dict_spec("RandSpatialCropd", "Crops a random region.",
-                   {keys_spec(), req("roi_size", A::kInts, "Crop size (the minimum size with random_size); -1 keeps an axis."),
-            opt("max_roi_size", A::kInts, "null", "Largest crop size with random_size; null: the image size."),
-            opt("random_center", A::kBool, "true", "Place the crop at random (true) or at the centre (false)."),
-            opt("random_size", A::kBool, "false", "Draw the crop size between roi_size and max_roi_size."),
-            allow_missing_spec()});
+                   {keys_spec(),
+                    req("roi_size", A::kInts,
+                        "Crop size (the minimum size with random_size); -1 keeps an axis."),
+                    opt("max_roi_size", A::kInts, "null",
+                        "Largest crop size with random_size; null: the image size."),
+                    opt("random_center", A::kBool, "true",
+                        "Place the crop at random (true) or at the centre (false)."),
+                    opt("random_size", A::kBool, "false",
+                        "Draw the crop size between roi_size and max_roi_size."),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_spatial_cropd(const ConfigNode& a, const BuildContext&) {
   std::vector<int64_t> mx;
   if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
-  return std::make_unique<RandSpatialCrop>("RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
-                                           a.require<bool>("random_center"), a.require<bool>("random_size"), 1);
+  return std::make_unique<RandSpatialCrop>(
+      "RandSpatialCropd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
+      a.require<bool>("random_center"), a.require<bool>("random_size"), 1);
 }
 
 ComponentSpec rand_spatial_crop_samplesd_spec() {
   return dict_spec("RandSpatialCropSamplesd", "Crops num_samples random regions.",
-                   {keys_spec(), req("roi_size", A::kInts, "Crop size (the minimum size with random_size); -1 keeps an axis."),
-            req("num_samples", A::kInt, "Number of crops drawn from each sample."),
-            opt("max_roi_size", A::kInts, "null", "Largest crop size with random_size; null: the image size."),
-            opt("random_center", A::kBool, "true", "Place the crop at random (true) or at the centre (false)."),
-            opt("random_size", A::kBool, "false", "Draw the crop size between roi_size and max_roi_size."),
-            allow_missing_spec()});
+                   {keys_spec(),
+                    req("roi_size", A::kInts,
+                        "Crop size (the minimum size with random_size); -1 keeps an axis."),
+                    req("num_samples", A::kInt, "Number of crops drawn from each sample."),
+                    opt("max_roi_size", A::kInts, "null",
+                        "Largest crop size with random_size; null: the image size."),
+                    opt("random_center", A::kBool, "true",
+                        "Place the crop at random (true) or at the centre (false)."),
+                    opt("random_size", A::kBool, "false",
+                        "Draw the crop size between roi_size and max_roi_size."),
+                    allow_missing_spec()});
 }
 
-std::unique_ptr<Transform> make_rand_spatial_crop_samplesd(const ConfigNode& a, const BuildContext&) {
+std::unique_ptr<Transform> make_rand_spatial_crop_samplesd(const ConfigNode& a,
+                                                           const BuildContext&) {
   std::vector<int64_t> mx;
   if (a.given("max_roi_size")) mx = size_list(a, "max_roi_size");
-  return std::make_unique<RandSpatialCrop>("RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"),
-                                           mx, a.require<bool>("random_center"), a.require<bool>("random_size"),
-                                           samples_arg(a));
+  return std::make_unique<RandSpatialCrop>(
+      "RandSpatialCropSamplesd", KeySelection::from_config(a), size_list(a, "roi_size"), mx,
+      a.require<bool>("random_center"), a.require<bool>("random_size"), samples_arg(a));
 }
 
 ComponentSpec rand_crop_by_pos_neg_labeld_spec() {
-  return dict_spec("RandCropByPosNegLabeld", "Samples num_samples patches centred on foreground with probability pos/(pos+neg).",
-                   {keys_spec(), req("label_key", A::kString, "Label key."), req("spatial_size", A::kInts, "Patch size."),
-            opt("pos", A::kFloat, "1.0", "Relative weight of patches centred on foreground voxels."),
-            opt("neg", A::kFloat, "1.0", "Relative weight of patches centred on background voxels."),
-            opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
-            opt("image_key", A::kString, "null",
-                "Image whose voxels above image_threshold are valid background centres; null: all."),
-            opt("image_threshold", A::kFloat, "0.0", "Threshold on image_key for valid background centres."),
-            opt("fg_indices_key", A::kString, "null",
-                "Key of precomputed foreground indices (FgBgToIndicesd) to draw from."),
-            opt("bg_indices_key", A::kString, "null",
-                "Key of precomputed background indices (FgBgToIndicesd) to draw from."),
-            meta_keys_spec(), meta_postfix_spec(),
-            opt("allow_smaller", A::kBool, "false",
-                "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
-            allow_missing_spec(), opt("lazy", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")});
+  return dict_spec(
+      "RandCropByPosNegLabeld",
+      "Samples num_samples patches centred on foreground with probability pos/(pos+neg).",
+      {keys_spec(), req("label_key", A::kString, "Label key."),
+       req("spatial_size", A::kInts, "Patch size."),
+       opt("pos", A::kFloat, "1.0", "Relative weight of patches centred on foreground voxels."),
+       opt("neg", A::kFloat, "1.0", "Relative weight of patches centred on background voxels."),
+       opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
+       opt("image_key", A::kString, "null",
+           "Image whose voxels above image_threshold are valid background centres; null: all."),
+       opt("image_threshold", A::kFloat, "0.0",
+           "Threshold on image_key for valid background centres."),
+       opt("fg_indices_key", A::kString, "null",
+           "Key of precomputed foreground indices (FgBgToIndicesd) to draw from."),
+       opt("bg_indices_key", A::kString, "null",
+           "Key of precomputed background indices (FgBgToIndicesd) to draw from."),
+       meta_keys_spec(), meta_postfix_spec(),
+       opt("allow_smaller", A::kBool, "false",
+           "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
+       allow_missing_spec(),
+       opt("lazy", A::kBool, "false", "Accepted for MONAI compatibility; ignored.")});
 }
 
-std::unique_ptr<Transform> make_rand_crop_by_pos_neg_labeld(const ConfigNode& a, const BuildContext&) {
+std::unique_ptr<Transform> make_rand_crop_by_pos_neg_labeld(const ConfigNode& a,
+                                                            const BuildContext&) {
   RandCropByPosNeg::Options o;
   o.label_key = a.require<std::string>("label_key");
   o.spatial_size = size_list(a, "spatial_size");
@@ -790,23 +888,30 @@ std::unique_ptr<Transform> make_rand_crop_by_pos_neg_labeld(const ConfigNode& a,
 }
 
 ComponentSpec rand_crop_by_label_classesd_spec() {
-  return dict_spec("RandCropByLabelClassesd", "Samples patches centred on each class with given ratios.",
-                   {keys_spec(), req("label_key", A::kString, "Label key: one-hot channels, or one channel of class indices."),
-            req("spatial_size", A::kInts, "Patch size; -1 keeps an axis."),
-            opt("ratios", A::kFloats, "null", "Relative weight of each class as patch centre; null: equal weights."),
-            opt("num_classes", A::kInt, "null", "Number of classes of a single-channel label."),
-            opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
-            opt("image_key", A::kString, "null",
-                "Image whose voxels above image_threshold are valid centres; null: all."),
-            opt("image_threshold", A::kFloat, "0.0", "Threshold on image_key for valid centres."),
-            opt("indices_key", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
-            opt("allow_smaller", A::kBool, "false",
-                "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
-            allow_missing_spec(), opt("warn", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
-            opt("max_samples_per_class", A::kInt, "null", "Accepted for MONAI compatibility; ignored.")});
+  return dict_spec(
+      "RandCropByLabelClassesd", "Samples patches centred on each class with given ratios.",
+      {keys_spec(),
+       req("label_key", A::kString,
+           "Label key: one-hot channels, or one channel of class indices."),
+       req("spatial_size", A::kInts, "Patch size; -1 keeps an axis."),
+       opt("ratios", A::kFloats, "null",
+           "Relative weight of each class as patch centre; null: equal weights."),
+       opt("num_classes", A::kInt, "null", "Number of classes of a single-channel label."),
+       opt("num_samples", A::kInt, "1", "Patches drawn from each sample."),
+       opt("image_key", A::kString, "null",
+           "Image whose voxels above image_threshold are valid centres; null: all."),
+       opt("image_threshold", A::kFloat, "0.0", "Threshold on image_key for valid centres."),
+       opt("indices_key", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("allow_smaller", A::kBool, "false",
+           "Allow images smaller than spatial_size (the patch shrinks); otherwise an error."),
+       allow_missing_spec(),
+       opt("warn", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       opt("max_samples_per_class", A::kInt, "null",
+           "Accepted for MONAI compatibility; ignored.")});
 }
 
-std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a, const BuildContext&) {
+std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a,
+                                                            const BuildContext&) {
   RandCropByLabelClasses::Options o;
   o.label_key = a.require<std::string>("label_key");
   o.spatial_size = size_list(a, "spatial_size");
@@ -820,26 +925,31 @@ std::unique_ptr<Transform> make_rand_crop_by_label_classesd(const ConfigNode& a,
 }
 
 ComponentSpec fg_bg_to_indicesd_spec() {
-  return dict_spec("FgBgToIndicesd", "Precomputes foreground/background voxel indices for patch sampling.",
+  return dict_spec("FgBgToIndicesd",
+                   "Precomputes foreground/background voxel indices for patch sampling.",
                    {keys_spec(),
-            opt("fg_postfix", A::kString, "\"_fg_indices\"",
-                "Suffix of the key that receives the foreground indices (key + postfix)."),
-            opt("bg_postfix", A::kString, "\"_bg_indices\"",
-                "Suffix of the key that receives the background indices (key + postfix)."),
-            opt("image_key", A::kString, "null",
-                "Image whose voxels above image_threshold bound the background; null: all non-foreground."),
-            opt("image_threshold", A::kFloat, "0.0", "Background voxels must exceed this value in image_key."),
-            opt("output_shape", A::kInts, "null", "Shape to unravel the indices to; not supported yet (must be null)."),
-            allow_missing_spec()});
+                    opt("fg_postfix", A::kString, "\"_fg_indices\"",
+                        "Suffix of the key that receives the foreground indices (key + postfix)."),
+                    opt("bg_postfix", A::kString, "\"_bg_indices\"",
+                        "Suffix of the key that receives the background indices (key + postfix)."),
+                    opt("image_key", A::kString, "null",
+                        "Image whose voxels above image_threshold bound the background; null: all "
+                        "non-foreground."),
+                    opt("image_threshold", A::kFloat, "0.0",
+                        "Background voxels must exceed this value in image_key."),
+                    opt("output_shape", A::kInts, "null",
+                        "Shape to unravel the indices to; not supported yet (must be null)."),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_fg_bg_to_indicesd(const ConfigNode& a, const BuildContext&) {
   if (a.given("output_shape")) {
     throw a.at("output_shape").error("output_shape is not supported yet");
   }
-  return std::make_unique<FgBgToIndices>(KeySelection::from_config(a), a.require<std::string>("fg_postfix"),
-                                         a.require<std::string>("bg_postfix"), opt_string(a, "image_key"),
-                                         a.require<double>("image_threshold"));
+  return std::make_unique<FgBgToIndices>(
+      KeySelection::from_config(a), a.require<std::string>("fg_postfix"),
+      a.require<std::string>("bg_postfix"), opt_string(a, "image_key"),
+      a.require<double>("image_threshold"));
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
 #include "transforms/croppad/functional.h"
 
-#include <ATen/ATen.h>
-
 #include <cmath>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 
 namespace barton::transforms::croppad {
 
-std::vector<int64_t> fall_back(const std::vector<int64_t>& size, const std::vector<int64_t>& shape) {
+std::vector<int64_t> fall_back(const std::vector<int64_t>& size,
+                               const std::vector<int64_t>& shape) {
   std::vector<int64_t> out(shape.size());
   for (std::size_t i = 0; i < shape.size(); ++i) {
     const int64_t v = size.size() == 1 ? size[0] : (i < size.size() ? size[i] : -1);
@@ -50,7 +51,9 @@ std::vector<int64_t> pad_index(int64_t n, int64_t b, int64_t a, const std::strin
 
 }  // namespace
 
-at::Tensor pad(const at::Tensor& img, const std::vector<int64_t>& before, const std::vector<int64_t>& after,
+at::Tensor pad(const at::Tensor& img,
+               const std::vector<int64_t>& before,
+               const std::vector<int64_t>& after,
                const std::string& mode) {
   const int64_t r = img.dim() - 1;
   bool any = false;
@@ -74,7 +77,9 @@ at::Tensor pad(const at::Tensor& img, const std::vector<int64_t>& before, const 
   return out;
 }
 
-at::Tensor crop_or_pad(const at::Tensor& img, const std::vector<int64_t>& start, const std::vector<int64_t>& end,
+at::Tensor crop_or_pad(const at::Tensor& img,
+                       const std::vector<int64_t>& start,
+                       const std::vector<int64_t>& end,
                        const std::string& mode) {
   const int64_t r = img.dim() - 1;
   auto out = img;
@@ -95,9 +100,8 @@ Affine translate_affine(const Affine& a, const std::vector<int64_t>& shift) {
   return matmul(a, t);
 }
 
-std::pair<std::vector<int64_t>, std::vector<int64_t>> pad_amounts(const std::vector<int64_t>& shape,
-                                                                  const std::vector<int64_t>& target,
-                                                                  bool symmetric) {
+std::pair<std::vector<int64_t>, std::vector<int64_t>> pad_amounts(
+    const std::vector<int64_t>& shape, const std::vector<int64_t>& target, bool symmetric) {
   std::vector<int64_t> b(shape.size()), a(shape.size());
   for (std::size_t d = 0; d < shape.size(); ++d) {
     const int64_t w = std::max<int64_t>(target[d] - shape[d], 0);
@@ -107,16 +111,19 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> pad_amounts(const std::vec
   return {b, a};
 }
 
-std::vector<int64_t> center_crop_start(const std::vector<int64_t>& shape, const std::vector<int64_t>& roi) {
+std::vector<int64_t> center_crop_start(const std::vector<int64_t>& shape,
+                                       const std::vector<int64_t>& roi) {
   std::vector<int64_t> s(shape.size());
-  for (std::size_t d = 0; d < shape.size(); ++d) s[d] = std::max<int64_t>(shape[d] / 2 - roi[d] / 2, 0);
+  for (std::size_t d = 0; d < shape.size(); ++d)
+    s[d] = std::max<int64_t>(shape[d] / 2 - roi[d] / 2, 0);
   return s;
 }
 
-std::pair<std::vector<int64_t>, std::vector<int64_t>> foreground_box(const at::Tensor& mask,
-                                                                     const std::vector<int64_t>& margin,
-                                                                     bool allow_smaller,
-                                                                     const std::vector<int64_t>& k_divisible) {
+std::pair<std::vector<int64_t>, std::vector<int64_t>> foreground_box(
+    const at::Tensor& mask,
+    const std::vector<int64_t>& margin,
+    bool allow_smaller,
+    const std::vector<int64_t>& k_divisible) {
   const int64_t r = mask.dim();
   std::vector<int64_t> start(r, 0), end(r, 0);
   const auto m = mask.to(at::kBool);
@@ -148,22 +155,26 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> foreground_box(const at::T
   return {start, end};
 }
 
-std::vector<int64_t> correct_crop_center(const std::vector<int64_t>& center, const std::vector<int64_t>& size,
+std::vector<int64_t> correct_crop_center(const std::vector<int64_t>& center,
+                                         const std::vector<int64_t>& size,
                                          const std::vector<int64_t>& shape) {
   std::vector<int64_t> out(center.size());
   for (std::size_t d = 0; d < center.size(); ++d) {
     const int64_t valid_start = size[d] / 2;
     // MONAI: uint16(S + 1 - size / 2) with true division, i.e. truncation.
-    int64_t valid_end = static_cast<int64_t>(static_cast<double>(shape[d]) + 1.0 - static_cast<double>(size[d]) / 2.0);
+    int64_t valid_end = static_cast<int64_t>(static_cast<double>(shape[d]) + 1.0 -
+                                             static_cast<double>(size[d]) / 2.0);
     if (valid_start == valid_end) valid_end += 1;
     out[d] = std::min(std::max(center[d], valid_start), valid_end - 1);
   }
   return out;
 }
 
-std::vector<int64_t> crop_start_from_center(const std::vector<int64_t>& center, const std::vector<int64_t>& size) {
+std::vector<int64_t> crop_start_from_center(const std::vector<int64_t>& center,
+                                            const std::vector<int64_t>& size) {
   std::vector<int64_t> s(center.size());
-  for (std::size_t d = 0; d < center.size(); ++d) s[d] = std::max<int64_t>(center[d] - size[d] / 2, 0);
+  for (std::size_t d = 0; d < center.size(); ++d)
+    s[d] = std::max<int64_t>(center[d] - size[d] / 2, 0);
   return s;
 }
 

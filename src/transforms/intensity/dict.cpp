@@ -1,7 +1,7 @@
 // Intensity dictionary transforms (MONAI names and arguments; docs/monai-semantics-intensity.md).
-#include <ATen/ATen.h>
-
 #include <functional>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 #include "transforms/common.h"
@@ -28,7 +28,8 @@ at::Tensor cast_to(const at::Tensor& t, std::optional<at::ScalarType> dtype, at:
 class PerKey final : public MapTransform {
  public:
   using Fn = std::function<at::Tensor(const at::Tensor&)>;
-  PerKey(std::string name, KeySelection k, Fn fn) : MapTransform(std::move(k)), name_(std::move(name)), fn_(std::move(fn)) {}
+  PerKey(std::string name, KeySelection k, Fn fn)
+      : MapTransform(std::move(k)), name_(std::move(name)), fn_(std::move(fn)) {}
   std::string name() const override { return name_; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
@@ -51,7 +52,11 @@ class RandomPerKey final : public MapTransform {
   using Fn = std::function<at::Tensor(const at::Tensor&, const Params&)>;
   using Skip = std::function<at::Tensor(const at::Tensor&)>;
   RandomPerKey(std::string name, KeySelection k, double prob, Draw draw, Fn fn, Skip skip = nullptr)
-      : MapTransform(std::move(k)), name_(std::move(name)), prob_(prob), draw_(std::move(draw)), fn_(std::move(fn)),
+      : MapTransform(std::move(k)),
+        name_(std::move(name)),
+        prob_(prob),
+        draw_(std::move(draw)),
+        fn_(std::move(fn)),
         skip_(std::move(skip)) {}
   std::string name() const override { return name_; }
   bool is_random() const override { return true; }
@@ -73,8 +78,10 @@ class RandomPerKey final : public MapTransform {
     if (draw_log_enabled()) log_draw({{"transform", name_}, {"apply", apply}, {"params", params}});
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
-      if (apply) img.data = fn_(img.data, params);
-      else if (skip_) img.data = skip_(img.data);
+      if (apply)
+        img.data = fn_(img.data, params);
+      else if (skip_)
+        img.data = skip_(img.data);
     });
   }
 
@@ -87,7 +94,9 @@ class RandomPerKey final : public MapTransform {
 };
 
 // Applies fn to every channel (channel_wise) or to the whole image.
-at::Tensor channelwise(const at::Tensor& img, bool channel_wise, const std::function<at::Tensor(const at::Tensor&, int64_t)>& fn) {
+at::Tensor channelwise(const at::Tensor& img,
+                       bool channel_wise,
+                       const std::function<at::Tensor(const at::Tensor&, int64_t)>& fn) {
   if (!channel_wise) return fn(img, -1);
   std::vector<at::Tensor> out;
   for (int64_t c = 0; c < img.size(0); ++c) out.push_back(fn(img[c], c));
@@ -106,14 +115,17 @@ RandomPerKey::Draw uniform_draw(std::pair<double, double> range, bool channel_wi
 
 }  // namespace
 
-
 namespace {
 
 ComponentSpec scale_intensity_ranged_spec() {
-  return dict_spec("ScaleIntensityRanged", "Maps [a_min, a_max] linearly to [b_min, b_max], optionally clipping.",
-                   {keys_spec(), req("a_min", A::kFloat, "Input range start."), req("a_max", A::kFloat, "Input range end."),
-            opt("b_min", A::kFloat, "null", "Output range start."), opt("b_max", A::kFloat, "null", "Output range end."),
-            opt("clip", A::kBool, "false", "Clamp to [b_min, b_max]."), dtype_spec(), allow_missing_spec()});
+  return dict_spec("ScaleIntensityRanged",
+                   "Maps [a_min, a_max] linearly to [b_min, b_max], optionally clipping.",
+                   {keys_spec(), req("a_min", A::kFloat, "Input range start."),
+                    req("a_max", A::kFloat, "Input range end."),
+                    opt("b_min", A::kFloat, "null", "Output range start."),
+                    opt("b_max", A::kFloat, "null", "Output range end."),
+                    opt("clip", A::kBool, "false", "Clamp to [b_min, b_max]."), dtype_spec(),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_scale_intensity_ranged(const ConfigNode& a, const BuildContext&) {
@@ -124,24 +136,32 @@ std::unique_ptr<Transform> make_scale_intensity_ranged(const ConfigNode& a, cons
     throw ConfigError(a.source(), a.pointer() + "/clip", "clip needs b_min or b_max");
   }
   const auto dtype = dtype_arg(a, "dtype");
-  return std::make_unique<PerKey>("ScaleIntensityRanged", KeySelection::from_config(a), [=](const at::Tensor& x) {
-    if (a_max - a_min == 0.0) return fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip);
-    return cast_to(fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip), dtype, x.scalar_type());
-  });
+  return std::make_unique<PerKey>(
+      "ScaleIntensityRanged", KeySelection::from_config(a), [=](const at::Tensor& x) {
+        if (a_max - a_min == 0.0)
+          return fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip);
+        return cast_to(fi::scale_intensity_range(x, a_min, a_max, b_min, b_max, clip), dtype,
+                       x.scalar_type());
+      });
 }
 
 ComponentSpec scale_intensity_range_percentilesd_spec() {
-  return dict_spec("ScaleIntensityRangePercentilesd", "Like ScaleIntensityRanged with a_min/a_max taken as percentiles.",
-                   {keys_spec(), req("lower", A::kFloat, "Lower percentile."), req("upper", A::kFloat, "Upper percentile."),
-            req("b_min", A::kFloat, "Output start."), req("b_max", A::kFloat, "Output end."),
-            opt("clip", A::kBool, "false", "Clamp the output to [b_min, b_max]."),
-            opt("relative", A::kBool, "false",
-                "Shrink the output range to the percentiles' share of [b_min, b_max] (needs both)."),
-            opt("channel_wise", A::kBool, "false", "Compute the percentiles and scale each channel separately."),
-            dtype_spec(), allow_missing_spec()});
+  return dict_spec(
+      "ScaleIntensityRangePercentilesd",
+      "Like ScaleIntensityRanged with a_min/a_max taken as percentiles.",
+      {keys_spec(), req("lower", A::kFloat, "Lower percentile."),
+       req("upper", A::kFloat, "Upper percentile."), req("b_min", A::kFloat, "Output start."),
+       req("b_max", A::kFloat, "Output end."),
+       opt("clip", A::kBool, "false", "Clamp the output to [b_min, b_max]."),
+       opt("relative", A::kBool, "false",
+           "Shrink the output range to the percentiles' share of [b_min, b_max] (needs both)."),
+       opt("channel_wise", A::kBool, "false",
+           "Compute the percentiles and scale each channel separately."),
+       dtype_spec(), allow_missing_spec()});
 }
 
-std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigNode& a, const BuildContext&) {
+std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigNode& a,
+                                                                   const BuildContext&) {
   const double lower = a.require<double>("lower"), upper = a.require<double>("upper");
   for (const char* k : {"lower", "upper"}) {
     const double v = a.require<double>(k);
@@ -169,41 +189,49 @@ std::unique_ptr<Transform> make_scale_intensity_range_percentilesd(const ConfigN
 }
 
 ComponentSpec normalize_intensityd_spec() {
-  return dict_spec("NormalizeIntensityd", "Subtracts the mean (or subtrahend) and divides by the std (or divisor).",
-                   {keys_spec(),
-            opt("subtrahend", A::kFloats, "null",
-                "Value to subtract (one, or one per channel with channel_wise); null: the mean."),
-            opt("divisor", A::kFloats, "null",
-                "Value to divide by (one, or one per channel with channel_wise); null: the std."),
-            opt("nonzero", A::kBool, "false", "Use non-zero voxels only."),
-            opt("channel_wise", A::kBool, "false", "Normalise each channel separately."),
-            dtype_spec(), allow_missing_spec()});
+  return dict_spec(
+      "NormalizeIntensityd",
+      "Subtracts the mean (or subtrahend) and divides by the std (or divisor).",
+      {keys_spec(),
+       opt("subtrahend", A::kFloats, "null",
+           "Value to subtract (one, or one per channel with channel_wise); null: the mean."),
+       opt("divisor", A::kFloats, "null",
+           "Value to divide by (one, or one per channel with channel_wise); null: the std."),
+       opt("nonzero", A::kBool, "false", "Use non-zero voxels only."),
+       opt("channel_wise", A::kBool, "false", "Normalise each channel separately."), dtype_spec(),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_normalize_intensityd(const ConfigNode& a, const BuildContext&) {
   auto list = [&](const char* n) {
     std::vector<double> v;
-    if (a.given(n)) v = a.at(n).is_array() ? a.at(n).as<std::vector<double>>()
-                                                                  : std::vector<double>{a.at(n).as<double>()};
+    if (a.given(n))
+      v = a.at(n).is_array() ? a.at(n).as<std::vector<double>>()
+                             : std::vector<double>{a.at(n).as<double>()};
     return v;
   };
   const auto sub = list("subtrahend"), div = list("divisor");
   const bool nonzero = a.require<bool>("nonzero"), channel_wise = a.require<bool>("channel_wise");
   const auto dtype = dtype_arg(a, "dtype");
-  return std::make_unique<PerKey>("NormalizeIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
-    return cast_to(fi::normalize_intensity(x, sub, div, nonzero, channel_wise), dtype, x.scalar_type());
-  });
+  return std::make_unique<PerKey>(
+      "NormalizeIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
+        return cast_to(fi::normalize_intensity(x, sub, div, nonzero, channel_wise), dtype,
+                       x.scalar_type());
+      });
 }
 
 ComponentSpec scale_intensityd_spec() {
-  return dict_spec("ScaleIntensityd", "Rescales to [minv, maxv] or multiplies by 1 + factor.",
-                   {keys_spec(),
-            opt("minv", A::kFloat, "0.0",
-                "Output minimum of the min-max rescaling; null with maxv null selects factor."),
-            opt("maxv", A::kFloat, "1.0",
-                "Output maximum of the min-max rescaling; null with minv null selects factor."),
-            opt("factor", A::kFloat, "null", "With minv and maxv null: multiply the intensities by 1 + factor."),
-            opt("channel_wise", A::kBool, "false", "Rescale each channel separately."), dtype_spec(), allow_missing_spec()});
+  return dict_spec(
+      "ScaleIntensityd", "Rescales to [minv, maxv] or multiplies by 1 + factor.",
+      {keys_spec(),
+       opt("minv", A::kFloat, "0.0",
+           "Output minimum of the min-max rescaling; null with maxv null selects factor."),
+       opt("maxv", A::kFloat, "1.0",
+           "Output maximum of the min-max rescaling; null with minv null selects factor."),
+       opt("factor", A::kFloat, "null",
+           "With minv and maxv null: multiply the intensities by 1 + factor."),
+       opt("channel_wise", A::kBool, "false", "Rescale each channel separately."), dtype_spec(),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_scale_intensityd(const ConfigNode& a, const BuildContext&) {
@@ -211,44 +239,52 @@ std::unique_ptr<Transform> make_scale_intensityd(const ConfigNode& a, const Buil
   const auto factor = opt_double(a, "factor");
   const bool channel_wise = a.require<bool>("channel_wise");
   const auto dtype = dtype_arg(a, "dtype");
-  return std::make_unique<PerKey>("ScaleIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
-    at::Tensor out;
-    if (minv || maxv) {
-      out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t) { return fi::rescale(v, minv, maxv); });
-    } else {
-      out = factor ? x.to(at::kFloat) * (1.0 + *factor) : x;
-    }
-    return cast_to(out, dtype, x.scalar_type());
-  });
+  return std::make_unique<PerKey>(
+      "ScaleIntensityd", KeySelection::from_config(a), [=](const at::Tensor& x) {
+        at::Tensor out;
+        if (minv || maxv) {
+          out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t) {
+            return fi::rescale(v, minv, maxv);
+          });
+        } else {
+          out = factor ? x.to(at::kFloat) * (1.0 + *factor) : x;
+        }
+        return cast_to(out, dtype, x.scalar_type());
+      });
 }
 
 ComponentSpec threshold_intensityd_spec() {
-  return dict_spec("ThresholdIntensityd", "Replaces values above/below threshold with cval.",
-                   {keys_spec(), req("threshold", A::kFloat, "The threshold value."),
-            opt("above", A::kBool, "true",
-                "Keep values above the threshold (true) or below it (false); the others become cval."),
-            opt("cval", A::kFloat, "0.0", "Value given to the voxels that are not kept."),
-            allow_missing_spec()});
+  return dict_spec(
+      "ThresholdIntensityd", "Replaces values above/below threshold with cval.",
+      {keys_spec(), req("threshold", A::kFloat, "The threshold value."),
+       opt("above", A::kBool, "true",
+           "Keep values above the threshold (true) or below it (false); the others become cval."),
+       opt("cval", A::kFloat, "0.0", "Value given to the voxels that are not kept."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_threshold_intensityd(const ConfigNode& a, const BuildContext&) {
   const double t = a.require<double>("threshold"), cval = a.require<double>("cval");
   const bool above = a.require<bool>("above");
-  return std::make_unique<PerKey>("ThresholdIntensityd", KeySelection::from_config(a),
-                                  [=](const at::Tensor& x) { return fi::threshold_intensity(x, t, above, cval); });
+  return std::make_unique<PerKey>(
+      "ThresholdIntensityd", KeySelection::from_config(a),
+      [=](const at::Tensor& x) { return fi::threshold_intensity(x, t, above, cval); });
 }
 
 ComponentSpec clip_intensity_percentilesd_spec() {
-  return dict_spec("ClipIntensityPercentilesd", "Clips to percentiles.",
-                   {keys_spec(), req("lower", A::kFloat, "Lower percentile in [0, 100]; null: no lower clip."),
-            req("upper", A::kFloat, "Upper percentile in [0, 100]; null: no upper clip."),
-            opt("sharpness_factor", A::kFloat, "null", "Soft-clipping sharpness; not supported yet (must be null)."),
-            opt("channel_wise", A::kBool, "false",
-                "Compute the percentiles and clip each channel separately."), dtype_spec(),
-            allow_missing_spec()});
+  return dict_spec(
+      "ClipIntensityPercentilesd", "Clips to percentiles.",
+      {keys_spec(), req("lower", A::kFloat, "Lower percentile in [0, 100]; null: no lower clip."),
+       req("upper", A::kFloat, "Upper percentile in [0, 100]; null: no upper clip."),
+       opt("sharpness_factor", A::kFloat, "null",
+           "Soft-clipping sharpness; not supported yet (must be null)."),
+       opt("channel_wise", A::kBool, "false",
+           "Compute the percentiles and clip each channel separately."),
+       dtype_spec(), allow_missing_spec()});
 }
 
-std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a, const BuildContext&) {
+std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a,
+                                                            const BuildContext&) {
   const auto lower = opt_double(a, "lower"), upper = opt_double(a, "upper");
   if (!lower && !upper) throw a.error("lower and upper cannot both be null");
   if (lower && upper && *upper < *lower) {
@@ -259,22 +295,27 @@ std::unique_ptr<Transform> make_clip_intensity_percentilesd(const ConfigNode& a,
                       "soft clipping is not supported yet; leave sharpness_factor null");
   }
   const bool channel_wise = a.require<bool>("channel_wise");
-  return std::make_unique<PerKey>("ClipIntensityPercentilesd", KeySelection::from_config(a), [=](const at::Tensor& x) {
-    auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t) {
-      const double lo = fi::percentile(v, lower ? *lower : 0.0), hi = fi::percentile(v, upper ? *upper : 100.0);
-      return at::clamp(v.to(at::kDouble), lo, hi);
-    });
-    return out.to(x.scalar_type());
-  });
+  return std::make_unique<PerKey>(
+      "ClipIntensityPercentilesd", KeySelection::from_config(a), [=](const at::Tensor& x) {
+        auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t) {
+          const double lo = fi::percentile(v, lower ? *lower : 0.0),
+                       hi = fi::percentile(v, upper ? *upper : 100.0);
+          return at::clamp(v.to(at::kDouble), lo, hi);
+        });
+        return out.to(x.scalar_type());
+      });
 }
 
 ComponentSpec rand_scale_intensityd_spec() {
-  return dict_spec("RandScaleIntensityd", "Multiplies by 1 + a random factor.",
-                   {keys_spec(),
-            req("factors", A::kFloats,
-                "Factor range: x means [-x, x], or [min, max]; intensities are multiplied by 1 + factor."),
-            prob_spec(), opt("channel_wise", A::kBool, "false", "Draw a separate factor for each channel."), dtype_spec(),
-            allow_missing_spec()});
+  return dict_spec(
+      "RandScaleIntensityd", "Multiplies by 1 + a random factor.",
+      {keys_spec(),
+       req("factors", A::kFloats,
+           "Factor range: x means [-x, x], or [min, max]; intensities are multiplied by 1 + "
+           "factor."),
+       prob_spec(),
+       opt("channel_wise", A::kBool, "false", "Draw a separate factor for each channel."),
+       dtype_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_scale_intensityd(const ConfigNode& a, const BuildContext&) {
@@ -285,8 +326,9 @@ std::unique_ptr<Transform> make_rand_scale_intensityd(const ConfigNode& a, const
       "RandScaleIntensityd", KeySelection::from_config(a), prob_arg(a),
       uniform_draw(range, channel_wise),
       [=](const at::Tensor& x, const std::vector<double>& p) {
-        auto out = channelwise(x, channel_wise,
-                               [&](const at::Tensor& v, int64_t c) { return v.to(at::kFloat) * (1.0 + p[c < 0 ? 0 : c]); });
+        auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t c) {
+          return v.to(at::kFloat) * (1.0 + p[c < 0 ? 0 : c]);
+        });
         return cast_to(out, dtype, x.scalar_type());
       },
       [=](const at::Tensor& x) { return cast_to(x, dtype, x.scalar_type()); });
@@ -295,10 +337,11 @@ std::unique_ptr<Transform> make_rand_scale_intensityd(const ConfigNode& a, const
 ComponentSpec rand_gaussian_noised_spec() {
   return dict_spec("RandGaussianNoised", "Adds Gaussian noise.",
                    {keys_spec(), prob_spec(), opt("mean", A::kFloat, "0.0", "Mean of the noise."),
-            opt("std", A::kFloat, "0.1", "Standard deviation of the noise (its upper bound with sample_std)."), dtype_spec(),
-            allow_missing_spec(),
-            opt("sample_std", A::kBool, "true",
-                "Draw the standard deviation uniformly from [0, std] for each sample.")});
+                    opt("std", A::kFloat, "0.1",
+                        "Standard deviation of the noise (its upper bound with sample_std)."),
+                    dtype_spec(), allow_missing_spec(),
+                    opt("sample_std", A::kBool, "true",
+                        "Draw the standard deviation uniformly from [0, std] for each sample.")});
 }
 
 std::unique_ptr<Transform> make_rand_gaussian_noised(const ConfigNode& a, const BuildContext&) {
@@ -324,11 +367,15 @@ std::unique_ptr<Transform> make_rand_gaussian_noised(const ConfigNode& a, const 
 ComponentSpec rand_gaussian_smoothd_spec() {
   return dict_spec("RandGaussianSmoothd", "Gaussian smoothing with random sigmas.",
                    {keys_spec(),
-            opt("sigma_x", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the first spatial axis."),
-            opt("sigma_y", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the second spatial axis."),
-            opt("sigma_z", A::kFloats, "[0.25, 1.5]", "Range of the smoothing sigma along the third spatial axis."),
-            opt("approx", A::kString, "\"erf\"", "Gaussian kernel approximation; only erf is supported."), prob_spec(),
-            allow_missing_spec()});
+                    opt("sigma_x", A::kFloats, "[0.25, 1.5]",
+                        "Range of the smoothing sigma along the first spatial axis."),
+                    opt("sigma_y", A::kFloats, "[0.25, 1.5]",
+                        "Range of the smoothing sigma along the second spatial axis."),
+                    opt("sigma_z", A::kFloats, "[0.25, 1.5]",
+                        "Range of the smoothing sigma along the third spatial axis."),
+                    opt("approx", A::kString, "\"erf\"",
+                        "Gaussian kernel approximation; only erf is supported."),
+                    prob_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_gaussian_smoothd(const ConfigNode& a, const BuildContext&) {
@@ -340,7 +387,8 @@ std::unique_ptr<Transform> make_rand_gaussian_smoothd(const ConfigNode& a, const
   return std::make_unique<RandomPerKey>(
       "RandGaussianSmoothd", KeySelection::from_config(a), prob_arg(a),
       [=](Rng& rng, const Sample&, const std::string&) {
-        return std::vector<double>{rng.uniform(sx.first, sx.second), rng.uniform(sy.first, sy.second),
+        return std::vector<double>{rng.uniform(sx.first, sx.second),
+                                   rng.uniform(sy.first, sy.second),
                                    rng.uniform(sz.first, sz.second)};
       },
       [=](const at::Tensor& x, const std::vector<double>& p) {
@@ -351,12 +399,13 @@ std::unique_ptr<Transform> make_rand_gaussian_smoothd(const ConfigNode& a, const
 ComponentSpec rand_adjust_contrastd_spec() {
   return dict_spec("RandAdjustContrastd", "Random gamma contrast.",
                    {keys_spec(), prob_spec(),
-            opt("gamma", A::kFloats, "[0.5, 4.5]", "Gamma range [min, max], or g for [0.5, g] (g must exceed 0.5)."),
-            opt("invert_image", A::kBool, "false",
-                "Negate the image before the gamma curve and negate the result again."),
-            opt("retain_stats", A::kBool, "false",
-                "Restore the input's mean and standard deviation after the adjustment."),
-            allow_missing_spec()});
+                    opt("gamma", A::kFloats, "[0.5, 4.5]",
+                        "Gamma range [min, max], or g for [0.5, g] (g must exceed 0.5)."),
+                    opt("invert_image", A::kBool, "false",
+                        "Negate the image before the gamma curve and negate the result again."),
+                    opt("retain_stats", A::kBool, "false",
+                        "Restore the input's mean and standard deviation after the adjustment."),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_adjust_contrastd(const ConfigNode& a, const BuildContext&) {
@@ -373,16 +422,21 @@ std::unique_ptr<Transform> make_rand_adjust_contrastd(const ConfigNode& a, const
   const bool invert = a.require<bool>("invert_image"), retain = a.require<bool>("retain_stats");
   return std::make_unique<RandomPerKey>(
       "RandAdjustContrastd", KeySelection::from_config(a), prob_arg(a),
-      [=](Rng& rng, const Sample&, const std::string&) { return std::vector<double>{rng.uniform(gamma.first, gamma.second)}; },
-      [=](const at::Tensor& x, const std::vector<double>& p) { return fi::adjust_contrast(x, p[0], invert, retain); });
+      [=](Rng& rng, const Sample&, const std::string&) {
+        return std::vector<double>{rng.uniform(gamma.first, gamma.second)};
+      },
+      [=](const at::Tensor& x, const std::vector<double>& p) {
+        return fi::adjust_contrast(x, p[0], invert, retain);
+      });
 }
 
 ComponentSpec rand_histogram_shiftd_spec() {
-  return dict_spec("RandHistogramShiftd", "Random non-linear histogram shift.",
-                   {keys_spec(),
-            opt("num_control_points", A::kInts, "10",
-                "Control points of the random intensity curve: n, or [min, max]; at least 3."),
-            prob_spec(), allow_missing_spec()});
+  return dict_spec(
+      "RandHistogramShiftd", "Random non-linear histogram shift.",
+      {keys_spec(),
+       opt("num_control_points", A::kInts, "10",
+           "Control points of the random intensity curve: n, or [min, max]; at least 3."),
+       prob_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_histogram_shiftd(const ConfigNode& a, const BuildContext&) {
@@ -403,8 +457,10 @@ std::unique_ptr<Transform> make_rand_histogram_shiftd(const ConfigNode& a, const
       [=](Rng& rng, const Sample&, const std::string&) {
         const int64_t k = rng.randint(n.first, n.second + 1);
         std::vector<double> floating(k);
-        for (int64_t i = 0; i < k; ++i) floating[i] = static_cast<double>(i) / static_cast<double>(k - 1);
-        for (int64_t i = 1; i + 1 < k; ++i) floating[i] = rng.uniform(floating[i - 1], floating[i + 1]);
+        for (int64_t i = 0; i < k; ++i)
+          floating[i] = static_cast<double>(i) / static_cast<double>(k - 1);
+        for (int64_t i = 1; i + 1 < k; ++i)
+          floating[i] = rng.uniform(floating[i - 1], floating[i + 1]);
         return floating;
       },
       [=](const at::Tensor& x, const std::vector<double>& floating) {
@@ -421,13 +477,15 @@ std::unique_ptr<Transform> make_rand_histogram_shiftd(const ConfigNode& a, const
 }
 
 ComponentSpec rand_shift_intensityd_spec() {
-  return dict_spec("RandShiftIntensityd", "Adds a random offset in [-offsets, offsets].",
-                   {keys_spec(), req("offsets", A::kFloats, "Offset range: x means [-x, x], or [min, max]."),
-            opt("safe", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
-            opt("factor_key", A::kString, "null",
-                "Key of a stored factor to scale the offsets by; not supported yet (must be null)."),
-            meta_keys_spec(), meta_postfix_spec(), prob_spec(),
-            opt("channel_wise", A::kBool, "false", "Draw a separate offset for each channel."), allow_missing_spec()});
+  return dict_spec(
+      "RandShiftIntensityd", "Adds a random offset in [-offsets, offsets].",
+      {keys_spec(), req("offsets", A::kFloats, "Offset range: x means [-x, x], or [min, max]."),
+       opt("safe", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("factor_key", A::kString, "null",
+           "Key of a stored factor to scale the offsets by; not supported yet (must be null)."),
+       meta_keys_spec(), meta_postfix_spec(), prob_spec(),
+       opt("channel_wise", A::kBool, "false", "Draw a separate offset for each channel."),
+       allow_missing_spec()});
 }
 
 }  // namespace
@@ -448,15 +506,16 @@ void register_intensity(TransformRegistry& r) {
     }
     return std::make_unique<RandomPerKey>(
         "RandShiftIntensityd", KeySelection::from_config(a), prob_arg(a),
-        uniform_draw(range, channel_wise),
-        [=](const at::Tensor& x, const std::vector<double>& p) {
+        uniform_draw(range, channel_wise), [=](const at::Tensor& x, const std::vector<double>& p) {
           // A tensor no one else holds (a fresh patch: one reference, no views of its storage) is
           // shifted in place: the same values, without a new volume.
-          if (!channel_wise && x.is_floating_point() && x.use_count() == 1 && x.storage().use_count() == 1 &&
-              x.is_non_overlapping_and_dense()) {
+          if (!channel_wise && x.is_floating_point() && x.use_count() == 1 &&
+              x.storage().use_count() == 1 && x.is_non_overlapping_and_dense()) {
             return at::Tensor(x).add_(p[0]);
           }
-          auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t c) { return v + p[c < 0 ? 0 : c]; });
+          auto out = channelwise(x, channel_wise, [&](const at::Tensor& v, int64_t c) {
+            return v + p[c < 0 ? 0 : c];
+          });
           return out.to(x.scalar_type());
         });
   });

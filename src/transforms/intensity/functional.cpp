@@ -1,15 +1,19 @@
 #include "transforms/intensity/functional.h"
 
-#include <ATen/ATen.h>
-
 #include <cmath>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 
 namespace barton::transforms::intensity {
 
-at::Tensor scale_intensity_range(const at::Tensor& img, double a_min, double a_max, std::optional<double> b_min,
-                                 std::optional<double> b_max, bool clip) {
+at::Tensor scale_intensity_range(const at::Tensor& img,
+                                 double a_min,
+                                 double a_max,
+                                 std::optional<double> b_min,
+                                 std::optional<double> b_max,
+                                 bool clip) {
   if (a_max - a_min == 0.0) {
     // MONAI warns "Divide by zero" and only shifts; no clip, no cast.
     auto out = img - a_min;
@@ -36,7 +40,10 @@ at::Tensor rescale(const at::Tensor& img, std::optional<double> minv, std::optio
 
 namespace {
 
-at::Tensor normalize_one(at::Tensor x, std::optional<double> sub, std::optional<double> div, bool nonzero) {
+at::Tensor normalize_one(at::Tensor x,
+                         std::optional<double> sub,
+                         std::optional<double> div,
+                         bool nonzero) {
   x = x.to(at::kFloat).clone();
   if (nonzero) {
     const auto mask = x != 0;
@@ -56,8 +63,11 @@ at::Tensor normalize_one(at::Tensor x, std::optional<double> sub, std::optional<
 
 }  // namespace
 
-at::Tensor normalize_intensity(const at::Tensor& img, const std::vector<double>& subtrahend,
-                               const std::vector<double>& divisor, bool nonzero, bool channel_wise) {
+at::Tensor normalize_intensity(const at::Tensor& img,
+                               const std::vector<double>& subtrahend,
+                               const std::vector<double>& divisor,
+                               bool nonzero,
+                               bool channel_wise) {
   if (!channel_wise) {
     BARTON_CHECK(subtrahend.size() <= 1 && divisor.size() <= 1,
                  "NormalizeIntensityd: per-channel subtrahend/divisor need channel_wise=true");
@@ -66,13 +76,15 @@ at::Tensor normalize_intensity(const at::Tensor& img, const std::vector<double>&
   }
   const int64_t c = img.size(0);
   BARTON_CHECK(subtrahend.empty() || static_cast<int64_t>(subtrahend.size()) == c,
-               "NormalizeIntensityd: subtrahend has {} values for {} channels", subtrahend.size(), c);
+               "NormalizeIntensityd: subtrahend has {} values for {} channels", subtrahend.size(),
+               c);
   BARTON_CHECK(divisor.empty() || static_cast<int64_t>(divisor.size()) == c,
                "NormalizeIntensityd: divisor has {} values for {} channels", divisor.size(), c);
   std::vector<at::Tensor> out;
   for (int64_t i = 0; i < c; ++i) {
-    auto ch = normalize_one(img[i], subtrahend.empty() ? std::nullopt : std::optional(subtrahend[i]),
-                            divisor.empty() ? std::nullopt : std::optional(divisor[i]), nonzero);
+    auto ch =
+        normalize_one(img[i], subtrahend.empty() ? std::nullopt : std::optional(subtrahend[i]),
+                      divisor.empty() ? std::nullopt : std::optional(divisor[i]), nonzero);
     // MONAI writes each channel back into the input tensor: integer inputs are truncated.
     if (!at::isFloatingType(img.scalar_type())) ch = ch.to(img.scalar_type()).to(at::kFloat);
     out.push_back(ch);
@@ -100,7 +112,10 @@ double percentile(const at::Tensor& values, double q) {
   return lo + frac * (hi - lo);
 }
 
-at::Tensor adjust_contrast(const at::Tensor& input, double gamma, bool invert_image, bool retain_stats) {
+at::Tensor adjust_contrast(const at::Tensor& input,
+                           double gamma,
+                           bool invert_image,
+                           bool retain_stats) {
   auto img = at::isFloatingType(input.scalar_type()) ? input : input.to(at::kFloat);
   if (invert_image) img = -img;
   double mn = 0, sd = 0;
@@ -120,12 +135,16 @@ at::Tensor adjust_contrast(const at::Tensor& input, double gamma, bool invert_im
   return ret;
 }
 
-at::Tensor interp(const at::Tensor& img, const std::vector<double>& xp, const std::vector<double>& fp) {
-  BARTON_CHECK(xp.size() == fp.size() && xp.size() >= 2, "interp needs at least two control points");
+at::Tensor interp(const at::Tensor& img,
+                  const std::vector<double>& xp,
+                  const std::vector<double>& fp) {
+  BARTON_CHECK(xp.size() == fp.size() && xp.size() >= 2,
+               "interp needs at least two control points");
   auto x = img.to(at::kDouble);
   auto xs = at::tensor(xp, at::kDouble), fs = at::tensor(fp, at::kDouble);
   const int64_t n = static_cast<int64_t>(xp.size());
-  auto seg = (at::searchsorted(xs, x.contiguous(), /*out_int32=*/false, /*right=*/false) - 1).clamp(0, n - 2);
+  auto seg = (at::searchsorted(xs, x.contiguous(), /*out_int32=*/false, /*right=*/false) - 1)
+                 .clamp(0, n - 2);
   auto x0 = xs.index_select(0, seg.reshape(-1)).reshape(seg.sizes());
   auto x1 = xs.index_select(0, (seg + 1).reshape(-1)).reshape(seg.sizes());
   auto f0 = fs.index_select(0, seg.reshape(-1)).reshape(seg.sizes());
@@ -161,8 +180,8 @@ at::Tensor gaussian_kernel_erf(double sigma) {
 at::Tensor gaussian_smooth(const at::Tensor& img, const std::vector<double>& sigma) {
   auto x = img.to(at::kFloat).contiguous();
   const int64_t nd = x.dim() - 1;
-  BARTON_CHECK(static_cast<int64_t>(sigma.size()) == nd, "gaussian_smooth: {} sigmas for {} spatial dims",
-               sigma.size(), nd);
+  BARTON_CHECK(static_cast<int64_t>(sigma.size()) == nd,
+               "gaussian_smooth: {} sigmas for {} spatial dims", sigma.size(), nd);
   for (int64_t d = 0; d < nd; ++d) {
     const auto k = gaussian_kernel_erf(sigma[d]);
     const int64_t len = k.numel(), pad = (len - 1) / 2;

@@ -39,7 +39,8 @@ struct DiscreteSpec {
 
 class AsDiscrete final : public MapTransform {
  public:
-  AsDiscrete(KeySelection k, std::vector<DiscreteSpec> specs) : MapTransform(std::move(k)), specs_(std::move(specs)) {}
+  AsDiscrete(KeySelection k, std::vector<DiscreteSpec> specs)
+      : MapTransform(std::move(k)), specs_(std::move(specs)) {}
   std::string name() const override { return "AsDiscreted"; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t i) {
@@ -81,7 +82,8 @@ std::vector<DiscreteSpec> discrete_specs(const ConfigNode& a, std::size_t n) {
     s.argmax = argmax[i];
     if (!rounding[i].empty()) {
       if (rounding[i] != "torchrounding") {
-        throw ConfigError(a.source(), a.pointer() + "/rounding", "rounding must be \"torchrounding\" or null");
+        throw ConfigError(a.source(), a.pointer() + "/rounding",
+                          "rounding must be \"torchrounding\" or null");
       }
       s.rounding = true;
     }
@@ -90,14 +92,16 @@ std::vector<DiscreteSpec> discrete_specs(const ConfigNode& a, std::size_t n) {
         // Clara 4.x / MONAI 0.x: to_onehot=true with n_classes.
         if (onehot[i].as<bool>()) {
           if (classes.empty() || classes[i].is_null()) {
-            throw ConfigError(onehot[i].source(), onehot[i].pointer(), "to_onehot=true needs n_classes (or num_classes)");
+            throw ConfigError(onehot[i].source(), onehot[i].pointer(),
+                              "to_onehot=true needs n_classes (or num_classes)");
           }
           s.to_onehot = classes[i].as<int64_t>();
         }
       } else {
         s.to_onehot = onehot[i].as<int64_t>();
       }
-      if (s.to_onehot && *s.to_onehot < 1) throw ConfigError(onehot[i].source(), onehot[i].pointer(), "must be at least 1");
+      if (s.to_onehot && *s.to_onehot < 1)
+        throw ConfigError(onehot[i].source(), onehot[i].pointer(), "must be at least 1");
     }
     if (!threshold.empty() && !threshold[i].is_null()) {
       if (threshold[i].is_bool()) {
@@ -125,15 +129,24 @@ std::optional<int> connectivity_arg(const ConfigNode& a) {
 
 class KeepLargest final : public MapTransform {
  public:
-  KeepLargest(KeySelection k, std::vector<int64_t> labels, std::optional<bool> onehot, bool independent,
-              std::optional<int> connectivity, int num)
-      : MapTransform(std::move(k)), labels_(std::move(labels)), onehot_(onehot), independent_(independent),
-        connectivity_(connectivity), num_(num) {}
+  KeepLargest(KeySelection k,
+              std::vector<int64_t> labels,
+              std::optional<bool> onehot,
+              bool independent,
+              std::optional<int> connectivity,
+              int num)
+      : MapTransform(std::move(k)),
+        labels_(std::move(labels)),
+        onehot_(onehot),
+        independent_(independent),
+        connectivity_(connectivity),
+        num_(num) {}
   std::string name() const override { return "KeepLargestConnectedComponentd"; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
-      img.data = post::keep_largest_connected_component(img.data, labels_, onehot_, independent_, connectivity_, num_);
+      img.data = post::keep_largest_connected_component(img.data, labels_, onehot_, independent_,
+                                                        connectivity_, num_);
     });
   }
 
@@ -163,45 +176,60 @@ class FillHoles final : public MapTransform {
 };
 
 ComponentSpec activationsd_spec() {
-  return dict_spec("Activationsd", "Applies sigmoid or softmax.",
-                   {keys_spec(), opt("sigmoid", A::kBools, "false", "Apply a sigmoid (one value, or one per key)."),
-            opt("softmax", A::kBools, "false", "Apply a softmax over the channels (one value, or one per key)."),
-            opt("other", A::kCallable, "null", "Custom activation callable; not supported (must be null)."),
-            allow_missing_spec()});
+  return dict_spec(
+      "Activationsd", "Applies sigmoid or softmax.",
+      {keys_spec(),
+       opt("sigmoid", A::kBools, "false", "Apply a sigmoid (one value, or one per key)."),
+       opt("softmax", A::kBools, "false",
+           "Apply a softmax over the channels (one value, or one per key)."),
+       opt("other", A::kCallable, "null",
+           "Custom activation callable; not supported (must be null)."),
+       allow_missing_spec()});
 }
 
 ComponentSpec as_discreted_spec() {
-  return dict_spec("AsDiscreted", "argmax, one-hot and thresholding.",
-                   {keys_spec(), opt("argmax", A::kBools, "false", "Take the argmax over the channels (one value, or one per key)."),
-            opt("to_onehot", A::kAny, "null", "Number of classes (or true with n_classes)."),
-            opt("threshold", A::kFloats, "null", "Binarise at this value (x >= threshold); null: no thresholding."),
-            opt("rounding", A::kStrings, "null", "torchrounding rounds the values to integers; null: no rounding."),
-            allow_missing_spec(),
-            opt("n_classes", A::kInts, "null", "Deprecated: number of classes for to_onehot=true."),
-            opt("num_classes", A::kInts, "null", "Deprecated alias of n_classes."),
-            opt("threshold_values", A::kBools, "false", "Deprecated: use threshold."),
-            opt("logit_thresh", A::kFloats, "0.5", "Deprecated: the threshold value.")});
+  return dict_spec(
+      "AsDiscreted", "argmax, one-hot and thresholding.",
+      {keys_spec(),
+       opt("argmax", A::kBools, "false",
+           "Take the argmax over the channels (one value, or one per key)."),
+       opt("to_onehot", A::kAny, "null", "Number of classes (or true with n_classes)."),
+       opt("threshold", A::kFloats, "null",
+           "Binarise at this value (x >= threshold); null: no thresholding."),
+       opt("rounding", A::kStrings, "null",
+           "torchrounding rounds the values to integers; null: no rounding."),
+       allow_missing_spec(),
+       opt("n_classes", A::kInts, "null", "Deprecated: number of classes for to_onehot=true."),
+       opt("num_classes", A::kInts, "null", "Deprecated alias of n_classes."),
+       opt("threshold_values", A::kBools, "false", "Deprecated: use threshold."),
+       opt("logit_thresh", A::kFloats, "0.5", "Deprecated: the threshold value.")});
 }
 
 ComponentSpec keep_largest_connected_componentd_spec() {
-  return dict_spec("KeepLargestConnectedComponentd", "Keeps the largest connected component(s).",
-                   {keys_spec(), opt("applied_labels", A::kInts, "null", "Labels to process; null: every non-zero label present."),
-            opt("is_onehot", A::kBool, "null",
-                "Whether the input is one-hot; null: one-hot when it has more than one channel."),
-            opt("independent", A::kBool, "true",
-                "Treat each label separately (true) or their union as one foreground (false)."),
-            opt("connectivity", A::kInt, "null",
-                "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
-            opt("num_components", A::kInt, "1", "Number of largest components to keep."), allow_missing_spec()});
+  return dict_spec(
+      "KeepLargestConnectedComponentd", "Keeps the largest connected component(s).",
+      {keys_spec(),
+       opt("applied_labels", A::kInts, "null",
+           "Labels to process; null: every non-zero label present."),
+       opt("is_onehot", A::kBool, "null",
+           "Whether the input is one-hot; null: one-hot when it has more than one channel."),
+       opt("independent", A::kBool, "true",
+           "Treat each label separately (true) or their union as one foreground (false)."),
+       opt("connectivity", A::kInt, "null",
+           "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
+       opt("num_components", A::kInt, "1", "Number of largest components to keep."),
+       allow_missing_spec()});
 }
 
 ComponentSpec fill_holesd_spec() {
-  return dict_spec("FillHolesd", "Fills holes in labels.",
-                   {keys_spec(), opt("applied_labels", A::kInts, "null",
-                        "Labels whose holes are filled; null: every label present."),
-            opt("connectivity", A::kInt, "null",
-                "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
-            allow_missing_spec()});
+  return dict_spec(
+      "FillHolesd", "Fills holes in labels.",
+      {keys_spec(),
+       opt("applied_labels", A::kInts, "null",
+           "Labels whose holes are filled; null: every label present."),
+       opt("connectivity", A::kInt, "null",
+           "Neighbourhood: 1 (faces) up to the number of spatial dims (full); null: full."),
+       allow_missing_spec()});
 }
 
 }  // namespace
@@ -210,7 +238,8 @@ void register_post(TransformRegistry& r) {
   r.add(activationsd_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
-    const auto sig = per_key<bool>(a, "sigmoid", n, false), soft = per_key<bool>(a, "softmax", n, false);
+    const auto sig = per_key<bool>(a, "sigmoid", n, false),
+               soft = per_key<bool>(a, "softmax", n, false);
     for (std::size_t i = 0; i < n; ++i) {
       if (sig[i] && soft[i]) throw a.error("sigmoid and softmax cannot both be true");
     }
@@ -229,11 +258,13 @@ void register_post(TransformRegistry& r) {
     if (auto v = a.get_optional<bool>("is_onehot")) onehot = *v;
     const int num = a.require<int>("num_components");
     if (num < 1) throw a.at("num_components").error("must be at least 1");
-    return std::make_unique<KeepLargest>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), onehot,
+    return std::make_unique<KeepLargest>(KeySelection::from_config(a),
+                                         labels_arg(a, "applied_labels"), onehot,
                                          a.require<bool>("independent"), connectivity_arg(a), num);
   });
   r.add(fill_holesd_spec(), [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<FillHoles>(KeySelection::from_config(a), labels_arg(a, "applied_labels"), connectivity_arg(a));
+    return std::make_unique<FillHoles>(KeySelection::from_config(a),
+                                       labels_arg(a, "applied_labels"), connectivity_arg(a));
   });
 }
 

@@ -1,9 +1,9 @@
 #include "transforms/post/functional.h"
 
-#include <ATen/ATen.h>
-
 #include <algorithm>
 #include <numeric>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 
@@ -30,7 +30,8 @@ std::vector<std::array<int64_t, 3>> neighbours(int nd, int k) {
 std::pair<at::Tensor, int64_t> label_components(const at::Tensor& mask_in, int connectivity) {
   const int nd = static_cast<int>(mask_in.dim());
   BARTON_CHECK(nd == 2 || nd == 3, "connected components need a 2D or 3D mask, got {}D", nd);
-  BARTON_CHECK(connectivity >= 1 && connectivity <= nd, "connectivity must be in 1..{}, got {}", nd, connectivity);
+  BARTON_CHECK(connectivity >= 1 && connectivity <= nd, "connectivity must be in 1..{}, got {}", nd,
+               connectivity);
   const auto mask = mask_in.to(at::kBool).contiguous();
   // View as [Z, Y, X] (Z = 1 for 2D).
   const int64_t Z = nd == 3 ? mask.size(0) : 1, Y = mask.size(nd - 2), X = mask.size(nd - 1);
@@ -77,9 +78,12 @@ at::Tensor largest_components(const at::Tensor& mask, int connectivity, int num_
   return keep.index({labels});
 }
 
-at::Tensor keep_largest_connected_component(const at::Tensor& img, const std::vector<int64_t>& applied_labels_in,
-                                            std::optional<bool> is_onehot_in, bool independent,
-                                            std::optional<int> connectivity_in, int num_components) {
+at::Tensor keep_largest_connected_component(const at::Tensor& img,
+                                            const std::vector<int64_t>& applied_labels_in,
+                                            std::optional<bool> is_onehot_in,
+                                            bool independent,
+                                            std::optional<int> connectivity_in,
+                                            int num_components) {
   const int nd = static_cast<int>(img.dim()) - 1;
   const int connectivity = connectivity_in ? *connectivity_in : nd;
   const bool onehot = is_onehot_in ? *is_onehot_in : img.size(0) > 1;
@@ -90,7 +94,9 @@ at::Tensor keep_largest_connected_component(const at::Tensor& img, const std::ve
         if (img[c].sum().item<double>() > 0) labels.push_back(c);
       }
     } else {
-      BARTON_CHECK(img.size(0) == 1, "KeepLargestConnectedComponent: a label map needs one channel, got {}", img.size(0));
+      BARTON_CHECK(img.size(0) == 1,
+                   "KeepLargestConnectedComponent: a label map needs one channel, got {}",
+                   img.size(0));
       const auto u = std::get<0>(at::_unique(img.to(at::kLong).reshape(-1)));
       for (int64_t i = 0; i < u.numel(); ++i) {
         const auto v = u[i].item<int64_t>();
@@ -106,8 +112,10 @@ at::Tensor keep_largest_connected_component(const at::Tensor& img, const std::ve
       const auto fg = onehot ? img[l] > 0 : img[0] == static_cast<double>(l);
       const auto keep = largest_components(fg, connectivity, num_components);
       const auto drop = fg & keep.logical_not();
-      if (onehot) out[l].masked_fill_(drop, 0);
-      else out[0].masked_fill_(drop, 0);
+      if (onehot)
+        out[l].masked_fill_(drop, 0);
+      else
+        out[0].masked_fill_(drop, 0);
     }
     return out;
   }
@@ -129,7 +137,9 @@ at::Tensor keep_largest_connected_component(const at::Tensor& img, const std::ve
   return out;
 }
 
-at::Tensor fill_holes(const at::Tensor& img, const std::vector<int64_t>& applied_labels, std::optional<int> connectivity_in) {
+at::Tensor fill_holes(const at::Tensor& img,
+                      const std::vector<int64_t>& applied_labels,
+                      std::optional<int> connectivity_in) {
   const int nd = static_cast<int>(img.dim()) - 1;
   const int connectivity = connectivity_in ? *connectivity_in : nd;
   const bool onehot = img.size(0) > 1;
@@ -171,15 +181,21 @@ at::Tensor fill_holes(const at::Tensor& img, const std::vector<int64_t>& applied
   return out;
 }
 
-at::Tensor as_discrete(const at::Tensor& img, bool argmax, std::optional<int64_t> to_onehot,
-                       std::optional<double> threshold, bool rounding) {
+at::Tensor as_discrete(const at::Tensor& img,
+                       bool argmax,
+                       std::optional<int64_t> to_onehot,
+                       std::optional<double> threshold,
+                       bool rounding) {
   auto x = img;
   if (argmax) x = at::argmax(x, 0, /*keepdim=*/true);
   if (to_onehot) {
-    BARTON_CHECK(x.size(0) == 1, "AsDiscrete: to_onehot needs a single-channel label map, got {} channels", x.size(0));
+    BARTON_CHECK(x.size(0) == 1,
+                 "AsDiscrete: to_onehot needs a single-channel label map, got {} channels",
+                 x.size(0));
     const auto lab = x.to(at::kLong)[0];
     const auto mn = lab.min().item<int64_t>(), mx = lab.max().item<int64_t>();
-    BARTON_CHECK(mn >= 0 && mx < *to_onehot, "AsDiscrete: labels in [{}, {}] do not fit to_onehot={}", mn, mx, *to_onehot);
+    BARTON_CHECK(mn >= 0 && mx < *to_onehot,
+                 "AsDiscrete: labels in [{}, {}] do not fit to_onehot={}", mn, mx, *to_onehot);
     x = at::one_hot(lab, *to_onehot).movedim(-1, 0);
   }
   if (threshold) x = x >= *threshold;

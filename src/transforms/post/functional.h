@@ -19,16 +19,24 @@ std::pair<at::Tensor, int64_t> label_components(const at::Tensor& mask, int conn
 at::Tensor largest_components(const at::Tensor& mask, int connectivity, int num_components);
 
 /// KeepLargestConnectedComponent on [C, *spatial].
-at::Tensor keep_largest_connected_component(const at::Tensor& img, const std::vector<int64_t>& applied_labels,
-                                            std::optional<bool> is_onehot, bool independent,
-                                            std::optional<int> connectivity, int num_components);
+at::Tensor keep_largest_connected_component(const at::Tensor& img,
+                                            const std::vector<int64_t>& applied_labels,
+                                            std::optional<bool> is_onehot,
+                                            bool independent,
+                                            std::optional<int> connectivity,
+                                            int num_components);
 
 /// FillHoles on [C, *spatial]: regions of "not label" unreachable from the border become label.
-at::Tensor fill_holes(const at::Tensor& img, const std::vector<int64_t>& applied_labels, std::optional<int> connectivity);
+at::Tensor fill_holes(const at::Tensor& img,
+                      const std::vector<int64_t>& applied_labels,
+                      std::optional<int> connectivity);
 
 /// AsDiscrete: argmax (keepdim, channel 0), one-hot to `to_onehot` classes, threshold (>=),
 /// rounding (half to even); float32 out.
-at::Tensor as_discrete(const at::Tensor& img, bool argmax, std::optional<int64_t> to_onehot,
-                       std::optional<double> threshold, bool rounding);
+at::Tensor as_discrete(const at::Tensor& img,
+                       bool argmax,
+                       std::optional<int64_t> to_onehot,
+                       std::optional<double> threshold,
+                       bool rounding);
 
 }  // namespace barton::transforms::post

@@ -1,8 +1,8 @@
 // Spatial dictionary transforms: orientation, spacing, resizing, flips, rotations, zoom, affine,
 // elastic deformation, and Invertd (docs/monai-semantics-spatial.md).
-#include <ATen/ATen.h>
-
 #include <cmath>
+
+#include <ATen/ATen.h>
 
 #include "core/errors.h"
 #include "transforms/common.h"
@@ -18,7 +18,10 @@ namespace {
 
 namespace fs = spatial;
 
-std::vector<std::string> strings_per_key(const ConfigNode& a, const char* name, std::size_t n, const std::string& fallback) {
+std::vector<std::string> strings_per_key(const ConfigNode& a,
+                                         const char* name,
+                                         std::size_t n,
+                                         const std::string& fallback) {
   return per_key<std::string>(a, name, n, fallback);
 }
 
@@ -26,9 +29,15 @@ std::vector<std::string> strings_per_key(const ConfigNode& a, const char* name, 
 class SpatialPerKey : public MapTransform {
  public:
   using Fn = std::function<fs::Spatial(const fs::Spatial&, std::size_t key_index)>;
-  SpatialPerKey(std::string name, KeySelection k, Fn fn, std::vector<std::string> modes = {},
+  SpatialPerKey(std::string name,
+                KeySelection k,
+                Fn fn,
+                std::vector<std::string> modes = {},
                 std::vector<std::string> paddings = {})
-      : MapTransform(std::move(k)), name_(std::move(name)), fn_(std::move(fn)), modes_(std::move(modes)),
+      : MapTransform(std::move(k)),
+        name_(std::move(name)),
+        fn_(std::move(fn)),
+        modes_(std::move(modes)),
         paddings_(std::move(paddings)) {}
   std::string name() const override { return name_; }
   void apply(Sample& s, Rng&) const override {
@@ -42,7 +51,8 @@ class SpatialPerKey : public MapTransform {
     auto out = fn_({img.data, img.affine}, i);
     img.data = out.data;
     img.affine = out.affine;
-    record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "", i < paddings_.size() ? paddings_[i] : "");
+    record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "",
+           i < paddings_.size() ? paddings_[i] : "");
   }
   std::string name_;
   Fn fn_;
@@ -66,7 +76,8 @@ class Spacing final : public MapTransform {
       std::vector<int64_t> force;
       if (same_shape_ && have_first && shape == first_in) {
         bool close = true;
-        for (int d = 0; d < 3; ++d) close = close && std::abs(pix[d] - first_pix[d]) <= 1e-3 + 1e-5 * std::abs(first_pix[d]);
+        for (int d = 0; d < 3; ++d)
+          close = close && std::abs(pix[d] - first_pix[d]) <= 1e-3 + 1e-5 * std::abs(first_pix[d]);
         if (close) force = first_out;
       }
       auto out = fs::spacing({img.data, img.affine}, opts_[i], force);
@@ -92,12 +103,25 @@ class Spacing final : public MapTransform {
 class RandomSpatial final : public MapTransform {
  public:
   using Draw = std::function<std::vector<double>(Rng&, const ImageItem& first)>;
-  using Fn = std::function<fs::Spatial(const fs::Spatial&, const std::vector<double>& params, std::size_t key_index)>;
+  using Fn = std::function<fs::Spatial(
+      const fs::Spatial&, const std::vector<double>& params, std::size_t key_index)>;
   using Skip = std::function<at::Tensor(const at::Tensor&)>;
-  RandomSpatial(std::string name, KeySelection k, double prob, Draw draw, Fn fn, Skip skip = nullptr,
-                std::vector<std::string> modes = {}, std::vector<std::string> paddings = {})
-      : MapTransform(std::move(k)), name_(std::move(name)), prob_(prob), draw_(std::move(draw)), fn_(std::move(fn)),
-        skip_(std::move(skip)), modes_(std::move(modes)), paddings_(std::move(paddings)) {}
+  RandomSpatial(std::string name,
+                KeySelection k,
+                double prob,
+                Draw draw,
+                Fn fn,
+                Skip skip = nullptr,
+                std::vector<std::string> modes = {},
+                std::vector<std::string> paddings = {})
+      : MapTransform(std::move(k)),
+        name_(std::move(name)),
+        prob_(prob),
+        draw_(std::move(draw)),
+        fn_(std::move(fn)),
+        skip_(std::move(skip)),
+        modes_(std::move(modes)),
+        paddings_(std::move(paddings)) {}
   std::string name() const override { return name_; }
   bool is_random() const override { return true; }
   void apply(Sample& s, Rng& rng) const override {
@@ -119,7 +143,8 @@ class RandomSpatial final : public MapTransform {
       auto out = fn_({img.data, img.affine}, params, i);
       img.data = out.data;
       img.affine = out.affine;
-      record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "", i < paddings_.size() ? paddings_[i] : "");
+      record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "",
+             i < paddings_.size() ? paddings_[i] : "");
     });
   }
 
@@ -162,10 +187,12 @@ class Invert final : public MapTransform {
     for_each_key(s, [&](const std::string& key, std::size_t i) {
       const auto& orig = s.image(orig_[i]);
       auto& pred = s.image(key);
-      BARTON_CHECK(pred.spatial_shape() == orig.spatial_shape(),
-                   "Invertd: '{}' has spatial shape [{}] but '{}' has [{}]; the prediction must lie on the "
-                   "transformed image's grid",
-                   key, fmt::join(pred.spatial_shape(), ", "), orig_[i], fmt::join(orig.spatial_shape(), ", "));
+      BARTON_CHECK(
+          pred.spatial_shape() == orig.spatial_shape(),
+          "Invertd: '{}' has spatial shape [{}] but '{}' has [{}]; the prediction must lie on the "
+          "transformed image's grid",
+          key, fmt::join(pred.spatial_shape(), ", "), orig_[i],
+          fmt::join(orig.spatial_shape(), ", "));
       auto [data, affine] = invert_trace(pred.data, orig.affine, orig.applied, nearest_[i]);
       pred.data = data;
       pred.affine = affine;
@@ -181,9 +208,12 @@ class Invert final : public MapTransform {
   std::vector<bool> nearest_;
 };
 
-std::vector<double> angle_ranges_draw(Rng& rng, const std::vector<std::pair<double, double>>& ranges, int r) {
+std::vector<double> angle_ranges_draw(Rng& rng,
+                                      const std::vector<std::pair<double, double>>& ranges,
+                                      int r) {
   std::vector<double> out;
-  for (int d = 0; d < (r == 2 ? 1 : 3); ++d) out.push_back(rng.uniform(ranges[d].first, ranges[d].second));
+  for (int d = 0; d < (r == 2 ? 1 : 3); ++d)
+    out.push_back(rng.uniform(ranges[d].first, ranges[d].second));
   return out;
 }
 
@@ -213,11 +243,16 @@ std::vector<std::pair<double, double>> ranges_arg(const ConfigNode& a, const cha
 
 // MONAI's RandAffineGrid draws rotate, shear, translate, scale (in that order), each only when its
 // range is given; scale gets +1.
-Affine draw_affine(Rng& rng, int r, const std::vector<std::pair<double, double>>& rot,
+Affine draw_affine(Rng& rng,
+                   int r,
+                   const std::vector<std::pair<double, double>>& rot,
                    const std::vector<std::pair<double, double>>& shear,
                    const std::vector<std::pair<double, double>>& trans,
-                   const std::vector<std::pair<double, double>>& scale, bool has_rot, bool has_shear,
-                   bool has_trans, bool has_scale) {
+                   const std::vector<std::pair<double, double>>& scale,
+                   bool has_rot,
+                   bool has_shear,
+                   bool has_trans,
+                   bool has_scale) {
   auto draw = [&](const std::vector<std::pair<double, double>>& rg, std::size_t n, double add) {
     std::vector<double> v;
     for (std::size_t i = 0; i < n; ++i) v.push_back(rng.uniform(rg[i].first, rg[i].second) + add);
@@ -250,7 +285,8 @@ struct AffineRanges {
     o.has_scale = given("scale_range");
     if (given("spatial_size")) {
       const auto v = a.at("spatial_size");
-      o.spatial_size = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
+      o.spatial_size =
+          v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
     }
     return o;
   }
@@ -265,14 +301,15 @@ struct AffineRanges {
 
 }  // namespace
 
-
 namespace {
 
 ComponentSpec orientationd_spec() {
-  return dict_spec("Orientationd", "Reorients to axcodes (e.g. RAS), updating the affine.",
-                   {keys_spec(), opt("axcodes", A::kString, "null", "Target orientation, e.g. \"RAS\"."),
-            opt("as_closest_canonical", A::kBool, "false", "Use the closest canonical orientation."),
-            opt("labels", A::kAny, "[[\"L\",\"R\"],[\"P\",\"A\"],[\"I\",\"S\"]]", "Axis labels."), allow_missing_spec()});
+  return dict_spec(
+      "Orientationd", "Reorients to axcodes (e.g. RAS), updating the affine.",
+      {keys_spec(), opt("axcodes", A::kString, "null", "Target orientation, e.g. \"RAS\"."),
+       opt("as_closest_canonical", A::kBool, "false", "Use the closest canonical orientation."),
+       opt("labels", A::kAny, "[[\"L\",\"R\"],[\"P\",\"A\"],[\"I\",\"S\"]]", "Axis labels."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildContext&) {
@@ -281,7 +318,8 @@ std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildCon
   if (axcodes.empty() && !closest) {
     throw a.error("Orientationd needs axcodes (e.g. \"RAS\") or as_closest_canonical=true");
   }
-  // Axis codes are read with the standard labels (left/right, posterior/anterior, inferior/superior).
+  // Axis codes are read with the standard labels (left/right, posterior/anterior,
+  // inferior/superior).
   if (a.given("labels") && a.at("labels").dump() != R"([["L","R"],["P","A"],["I","S"]])") {
     throw a.at("labels").error("custom axis labels are not supported");
   }
@@ -289,7 +327,8 @@ std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildCon
                                          [axcodes, closest](const fs::Spatial& in, std::size_t) {
                                            if (closest) {
                                              const int rr = static_cast<int>(in.data.dim()) - 1;
-                                             const auto src = fs::io_orientation(fs::to_nd(in.affine, rr), rr);
+                                             const auto src =
+                                                 fs::io_orientation(fs::to_nd(in.affine, rr), rr);
                                              std::string code;
                                              for (int i = 0; i < rr; ++i) code += "RAS"[i];
                                              (void)src;
@@ -300,18 +339,21 @@ std::unique_ptr<Transform> make_orientationd(const ConfigNode& a, const BuildCon
 }
 
 ComponentSpec spacingd_spec() {
-  return dict_spec("Spacingd", "Resamples to pixdim millimetres, updating the affine exactly as MONAI does.",
-                   {keys_spec(), req("pixdim", A::kFloats, "Output voxel size in mm."),
-            opt("diagonal", A::kBool, "false", "Force a diagonal output affine."),
-            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
-            opt("padding_mode", A::kStrings, "\"border\"", "Padding per key: zeros, border, reflection."),
-            opt("align_corners", A::kBools, "false", "Grid alignment per key."), dtype_spec("\"float64\""),
-            opt("scale_extent", A::kBool, "false", "Scale by extent rather than by voxel centres."),
-            opt("recompute_affine", A::kBool, "false", "Recompute the affine after resampling."),
-            opt("min_pixdim", A::kFloats, "null", "Skip resampling above this size."),
-            opt("max_pixdim", A::kFloats, "null", "Skip resampling below this size."),
-            opt("ensure_same_shape", A::kBool, "true", "Give every key the same output shape."), meta_keys_spec(),
-            meta_postfix_spec(), allow_missing_spec()});
+  return dict_spec(
+      "Spacingd", "Resamples to pixdim millimetres, updating the affine exactly as MONAI does.",
+      {keys_spec(), req("pixdim", A::kFloats, "Output voxel size in mm."),
+       opt("diagonal", A::kBool, "false", "Force a diagonal output affine."),
+       opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+       opt("padding_mode", A::kStrings, "\"border\"",
+           "Padding per key: zeros, border, reflection."),
+       opt("align_corners", A::kBools, "false", "Grid alignment per key."),
+       dtype_spec("\"float64\""),
+       opt("scale_extent", A::kBool, "false", "Scale by extent rather than by voxel centres."),
+       opt("recompute_affine", A::kBool, "false", "Recompute the affine after resampling."),
+       opt("min_pixdim", A::kFloats, "null", "Skip resampling above this size."),
+       opt("max_pixdim", A::kFloats, "null", "Skip resampling below this size."),
+       opt("ensure_same_shape", A::kBool, "true", "Give every key the same output shape."),
+       meta_keys_spec(), meta_postfix_spec(), allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext&) {
@@ -319,7 +361,8 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
   const auto n = k.keys.size();
   fs::SpacingOptions base;
   const auto pix = a.at("pixdim");
-  base.pixdim = pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
+  base.pixdim =
+      pix.is_array() ? pix.as<std::vector<double>>() : std::vector<double>{pix.as<double>()};
   if (base.pixdim.empty()) throw pix.error("needs at least one value");
   base.diagonal = a.require<bool>("diagonal");
   base.recompute_affine = a.require<bool>("recompute_affine");
@@ -328,7 +371,8 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
     if (a.given(name)) {
       const auto node = a.at(name);
       if (node.is_array()) {
-        for (std::size_t i = 0; i < node.size(); ++i) v.push_back(node.at(i).is_null() ? NAN : node.at(i).as<double>());
+        for (std::size_t i = 0; i < node.size(); ++i)
+          v.push_back(node.at(i).is_null() ? NAN : node.at(i).as<double>());
       } else {
         v.assign(3, node.as<double>());
       }
@@ -350,7 +394,8 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
     o.align_corners = aligns[i];
     o.scale_extent = scale_extent[i];
     if (o.mode != "bilinear" && o.mode != "nearest" && o.mode != "bicubic") {
-      throw ConfigError(a.source(), a.pointer() + "/mode", "must be bilinear, nearest or bicubic, got '" + o.mode + "'");
+      throw ConfigError(a.source(), a.pointer() + "/mode",
+                        "must be bilinear, nearest or bicubic, got '" + o.mode + "'");
     }
     if (o.padding_mode != "border" && o.padding_mode != "zeros" && o.padding_mode != "reflection") {
       throw ConfigError(a.source(), a.pointer() + "/padding_mode",
@@ -363,17 +408,19 @@ std::unique_ptr<Transform> make_spacingd(const ConfigNode& a, const BuildContext
     }
     opts.push_back(o);
   }
-  return std::make_unique<Spacing>(std::move(k), std::move(opts), a.require<bool>("ensure_same_shape"));
+  return std::make_unique<Spacing>(std::move(k), std::move(opts),
+                                   a.require<bool>("ensure_same_shape"));
 }
 
 ComponentSpec resized_spec() {
   return dict_spec("Resized", "Resizes to spatial_size.",
                    {keys_spec(), req("spatial_size", A::kInts, "Output size; -1 keeps an axis."),
-            opt("size_mode", A::kString, "\"all\"", "all or longest."),
-            opt("mode", A::kStrings, "\"area\"", "Interpolation per key."),
-            opt("align_corners", A::kBools, "null", "Grid alignment per key."),
-            opt("anti_aliasing", A::kBools, "false", "Smooth before downsampling."),
-            opt("anti_aliasing_sigma", A::kAny, "null", "Smoothing sigma."), dtype_spec(), allow_missing_spec()});
+                    opt("size_mode", A::kString, "\"all\"", "all or longest."),
+                    opt("mode", A::kStrings, "\"area\"", "Interpolation per key."),
+                    opt("align_corners", A::kBools, "null", "Grid alignment per key."),
+                    opt("anti_aliasing", A::kBools, "false", "Smooth before downsampling."),
+                    opt("anti_aliasing_sigma", A::kAny, "null", "Smoothing sigma."), dtype_spec(),
+                    allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_resized(const ConfigNode& a, const BuildContext&) {
@@ -387,8 +434,9 @@ std::unique_ptr<Transform> make_resized(const ConfigNode& a, const BuildContext&
   if (a.require<bool>("anti_aliasing")) {
     throw a.at("anti_aliasing").error("anti_aliasing is not supported yet");
   }
-  const std::vector<int64_t> size = size_node.is_array() ? size_node.as<std::vector<int64_t>>()
-                                                         : std::vector<int64_t>{size_node.as<int64_t>()};
+  const std::vector<int64_t> size = size_node.is_array()
+                                        ? size_node.as<std::vector<int64_t>>()
+                                        : std::vector<int64_t>{size_node.as<int64_t>()};
   if (size_mode == "longest" && size.size() != 1) {
     throw size_node.error("size_mode \"longest\" needs a single int");
   }
@@ -405,13 +453,16 @@ std::unique_ptr<Transform> make_resized(const ConfigNode& a, const BuildContext&
         for (int64_t d = 1; d < in.data.dim(); ++d) S.push_back(in.data.size(d));
         std::vector<int64_t> out(S.size());
         if (size_mode == "longest") {
-          const double scale = static_cast<double>(size[0]) / static_cast<double>(*std::max_element(S.begin(), S.end()));
-          for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
+          const double scale = static_cast<double>(size[0]) /
+                               static_cast<double>(*std::max_element(S.begin(), S.end()));
+          for (std::size_t d = 0; d < S.size(); ++d)
+            out[d] = static_cast<int64_t>(std::nearbyint(S[d] * scale));
         } else {
           out = croppad::fall_back(size, S);
         }
         if (out == S) return fs::Spatial{in.data.to(at::kFloat), in.affine};
-        return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]), fs::resize_affine(in.affine, S, out)};
+        return fs::Spatial{fs::interpolate(in.data, out, modes[i], aligns[i]),
+                           fs::resize_affine(in.affine, S, out)};
       },
       modes);
 }
@@ -428,28 +479,37 @@ std::unique_ptr<Transform> flip_factory(const ConfigNode& a, bool random) {
   };
   if (!random) return std::make_unique<SpatialPerKey>("Flipd", KeySelection::from_config(a), fn);
   return std::make_unique<RandomSpatial>(
-      "RandFlipd", KeySelection::from_config(a), prob_arg(a), [](Rng&, const ImageItem&) { return std::vector<double>{}; },
+      "RandFlipd", KeySelection::from_config(a), prob_arg(a),
+      [](Rng&, const ImageItem&) { return std::vector<double>{}; },
       [fn](const fs::Spatial& in, const std::vector<double>&, std::size_t i) { return fn(in, i); });
 }
 
 ComponentSpec rand_flipd_spec() {
-  return dict_spec("RandFlipd", "Flips along spatial_axis with probability prob.",
-                   {keys_spec(), prob_spec(), opt("spatial_axis", A::kInts, "null", "Axes; null flips all."), allow_missing_spec()});
+  return dict_spec(
+      "RandFlipd", "Flips along spatial_axis with probability prob.",
+      {keys_spec(), prob_spec(), opt("spatial_axis", A::kInts, "null", "Axes; null flips all."),
+       allow_missing_spec()});
 }
 
-std::unique_ptr<Transform> make_rand_flipd(const ConfigNode& a, const BuildContext&) { return flip_factory(a, true); }
+std::unique_ptr<Transform> make_rand_flipd(const ConfigNode& a, const BuildContext&) {
+  return flip_factory(a, true);
+}
 
 auto rot90_axes(const ConfigNode& a) {
-  auto ax = a.get_optional<std::vector<int64_t>>("spatial_axes").value_or(std::vector<int64_t>{0, 1});
+  auto ax =
+      a.get_optional<std::vector<int64_t>>("spatial_axes").value_or(std::vector<int64_t>{0, 1});
   if (ax.size() != 2) throw a.at("spatial_axes").error("needs two axes");
   return ax;
 }
 
 ComponentSpec rand_rotate90d_spec() {
-  return dict_spec("RandRotate90d", "Rotates by k*90 degrees in spatial_axes.",
-                   {keys_spec(), prob_spec(), opt("max_k", A::kInt, "3", "Rotate by k * 90 degrees with k drawn from 1 to max_k."),
-            opt("spatial_axes", A::kInts, "[0, 1]", "The two spatial axes that span the rotation plane."),
-            allow_missing_spec()});
+  return dict_spec(
+      "RandRotate90d", "Rotates by k*90 degrees in spatial_axes.",
+      {keys_spec(), prob_spec(),
+       opt("max_k", A::kInt, "3", "Rotate by k * 90 degrees with k drawn from 1 to max_k."),
+       opt("spatial_axes", A::kInts, "[0, 1]",
+           "The two spatial axes that span the rotation plane."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_rotate90d(const ConfigNode& a, const BuildContext&) {
@@ -457,25 +517,34 @@ std::unique_ptr<Transform> make_rand_rotate90d(const ConfigNode& a, const BuildC
   const int max_k = a.require<int>("max_k");
   return std::make_unique<RandomSpatial>(
       "RandRotate90d", KeySelection::from_config(a), prob_arg(a),
-      [max_k](Rng& rng, const ImageItem&) { return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)}; },
+      [max_k](Rng& rng, const ImageItem&) {
+        return std::vector<double>{static_cast<double>(rng.randint(0, max_k) + 1)};
+      },
       [ax](const fs::Spatial& in, const std::vector<double>& p, std::size_t) {
         const auto axes = normalize_axes(ax, in.data.dim() - 1, false);
-        return fs::rotate90(in, static_cast<int>(p[0]), static_cast<int>(axes[0]), static_cast<int>(axes[1]));
+        return fs::rotate90(in, static_cast<int>(p[0]), static_cast<int>(axes[0]),
+                            static_cast<int>(axes[1]));
       });
 }
 
 ComponentSpec rand_rotated_spec() {
-  return dict_spec("RandRotated", "Rotates by random angles.",
-                   {keys_spec(),
-            opt("range_x", A::kFloats, "0.0",
-                "Range of the first angle in radians (the only one in 2D); x means [-x, x]."),
-            opt("range_y", A::kFloats, "0.0", "Range of the second angle in radians (3D); x means [-x, x]."),
-            opt("range_z", A::kFloats, "0.0", "Range of the third angle in radians (3D); x means [-x, x]."), prob_spec(),
-            opt("keep_size", A::kBool, "true",
-                "Keep the input shape (true) or enlarge the output to hold the rotated image."),
-            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
-            opt("padding_mode", A::kStrings, "\"border\"", "Padding per key: zeros, border or reflection."),
-            opt("align_corners", A::kBools, "false", "Grid alignment per key."), dtype_spec(), allow_missing_spec()});
+  return dict_spec(
+      "RandRotated", "Rotates by random angles.",
+      {keys_spec(),
+       opt("range_x", A::kFloats, "0.0",
+           "Range of the first angle in radians (the only one in 2D); x means [-x, x]."),
+       opt("range_y", A::kFloats, "0.0",
+           "Range of the second angle in radians (3D); x means [-x, x]."),
+       opt("range_z", A::kFloats, "0.0",
+           "Range of the third angle in radians (3D); x means [-x, x]."),
+       prob_spec(),
+       opt("keep_size", A::kBool, "true",
+           "Keep the input shape (true) or enlarge the output to hold the rotated image."),
+       opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+       opt("padding_mode", A::kStrings, "\"border\"",
+           "Padding per key: zeros, border or reflection."),
+       opt("align_corners", A::kBools, "false", "Grid alignment per key."), dtype_spec(),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildContext&) {
@@ -489,7 +558,9 @@ std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildCon
   const auto aligns = per_key<bool>(a, "align_corners", n, false);
   return std::make_unique<RandomSpatial>(
       "RandRotated", std::move(k), prob_arg(a),
-      [ranges](Rng& rng, const ImageItem& img) { return angle_ranges_draw(rng, ranges, img.spatial_dims()); },
+      [ranges](Rng& rng, const ImageItem& img) {
+        return angle_ranges_draw(rng, ranges, img.spatial_dims());
+      },
       [=](const fs::Spatial& in, const std::vector<double>& angles, std::size_t i) {
         return fs::rotate(in, angles, keep, modes[i], pads[i], aligns[i]);
       },
@@ -497,14 +568,20 @@ std::unique_ptr<Transform> make_rand_rotated(const ConfigNode& a, const BuildCon
 }
 
 ComponentSpec rand_zoomd_spec() {
-  return dict_spec("RandZoomd", "Zooms by a random factor.",
-                   {keys_spec(), prob_spec(), opt("min_zoom", A::kFloats, "0.9", "Smallest zoom factor, one value or one per axis."),
-            opt("max_zoom", A::kFloats, "1.1", "Largest zoom factor, one value or one per axis."),
-            opt("mode", A::kStrings, "\"area\"", "Interpolation per key (area, nearest, bilinear, ...)."),
-            opt("padding_mode", A::kStrings, "\"edge\"",
-                "Padding per key when a zoomed-out image is padded back to size."),
-            opt("align_corners", A::kBools, "null", "Grid alignment per key; null uses the mode's default."), dtype_spec(),
-            opt("keep_size", A::kBool, "true", "Crop or pad the result back to the input shape."), allow_missing_spec()});
+  return dict_spec(
+      "RandZoomd", "Zooms by a random factor.",
+      {keys_spec(), prob_spec(),
+       opt("min_zoom", A::kFloats, "0.9", "Smallest zoom factor, one value or one per axis."),
+       opt("max_zoom", A::kFloats, "1.1", "Largest zoom factor, one value or one per axis."),
+       opt("mode", A::kStrings, "\"area\"",
+           "Interpolation per key (area, nearest, bilinear, ...)."),
+       opt("padding_mode", A::kStrings, "\"edge\"",
+           "Padding per key when a zoomed-out image is padded back to size."),
+       opt("align_corners", A::kBools, "null",
+           "Grid alignment per key; null uses the mode's default."),
+       dtype_spec(),
+       opt("keep_size", A::kBool, "true", "Crop or pad the result back to the input shape."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildContext&) {
@@ -531,29 +608,39 @@ std::unique_ptr<Transform> make_rand_zoomd(const ConfigNode& a, const BuildConte
         std::vector<double> z;
         for (std::size_t i = 0; i < mn.size(); ++i) z.push_back(rng.uniform(mn[i], mx[i]));
         const int rr = img.spatial_dims();
-        if (z.size() == 1) z.assign(rr, z[0]);
-        else if (rr == 3 && z.size() == 2) z = {z[0], z[0], z[1]};
+        if (z.size() == 1)
+          z.assign(rr, z[0]);
+        else if (rr == 3 && z.size() == 2)
+          z = {z[0], z[0], z[1]};
         return z;
       },
       [=](const fs::Spatial& in, const std::vector<double>& z, std::size_t i) {
-        BARTON_CHECK(static_cast<int64_t>(z.size()) == in.data.dim() - 1, "RandZoomd: {} zoom factors for a {}D image",
-                     z.size(), in.data.dim() - 1);
+        BARTON_CHECK(static_cast<int64_t>(z.size()) == in.data.dim() - 1,
+                     "RandZoomd: {} zoom factors for a {}D image", z.size(), in.data.dim() - 1);
         return fs::zoom(in, z, modes[i], pads[i], aligns[i], keep);
       },
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
 ComponentSpec rand_affined_spec() {
-  return dict_spec("RandAffined", "Random affine transform.",
-                   {keys_spec(), opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."), prob_spec(),
-            opt("rotate_range", A::kAny, "null", "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
-            opt("shear_range", A::kAny, "null", "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
-            opt("translate_range", A::kAny, "null", "Translation ranges in voxels, one per axis; x means [-x, x]."),
-            opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
-            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
-            opt("padding_mode", A::kStrings, "\"reflection\"", "Padding per key: zeros, border or reflection."),
-            opt("cache_grid", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
-            opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
+  return dict_spec(
+      "RandAffined", "Random affine transform.",
+      {keys_spec(),
+       opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."),
+       prob_spec(),
+       opt("rotate_range", A::kAny, "null",
+           "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
+       opt("shear_range", A::kAny, "null",
+           "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
+       opt("translate_range", A::kAny, "null",
+           "Translation ranges in voxels, one per axis; x means [-x, x]."),
+       opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
+       opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+       opt("padding_mode", A::kStrings, "\"reflection\"",
+           "Padding per key: zeros, border or reflection."),
+       opt("cache_grid", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand_affined(const ConfigNode& a, const BuildContext&) {
@@ -571,31 +658,40 @@ std::unique_ptr<Transform> make_rand_affined(const ConfigNode& a, const BuildCon
       [=](const fs::Spatial& in, const std::vector<double>& p, std::size_t i) {
         Affine m;
         std::copy(p.begin(), p.end(), m.begin());
-        return fs::affine_grid_resample(in, m, ranges.out_size(in.data), modes[i], pads[i], false, at::kDouble);
+        return fs::affine_grid_resample(in, m, ranges.out_size(in.data), modes[i], pads[i], false,
+                                        at::kDouble);
       },
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
 ComponentSpec rand3_d_elasticd_spec() {
-  return dict_spec("Rand3DElasticd", "Random elastic deformation.",
-                   {keys_spec(),
-            req("sigma_range", A::kFloats, "Range of the Gaussian sigma that smooths the random displacement field."),
-            req("magnitude_range", A::kFloats, "Range of the displacement magnitude (in voxels)."),
-            opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."), prob_spec(),
-            opt("rotate_range", A::kAny, "null", "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
-            opt("shear_range", A::kAny, "null", "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
-            opt("translate_range", A::kAny, "null", "Translation ranges in voxels, one per axis; x means [-x, x]."),
-            opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
-            opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
-            opt("padding_mode", A::kStrings, "\"reflection\"", "Padding per key: zeros, border or reflection."),
-            opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
-            allow_missing_spec()});
+  return dict_spec(
+      "Rand3DElasticd", "Random elastic deformation.",
+      {keys_spec(),
+       req("sigma_range", A::kFloats,
+           "Range of the Gaussian sigma that smooths the random displacement field."),
+       req("magnitude_range", A::kFloats, "Range of the displacement magnitude (in voxels)."),
+       opt("spatial_size", A::kInts, "null", "Output spatial size; null or -1 keeps the input's."),
+       prob_spec(),
+       opt("rotate_range", A::kAny, "null",
+           "Rotation angle ranges in radians, one per angle; x means [-x, x]."),
+       opt("shear_range", A::kAny, "null",
+           "Shear coefficient ranges, one per coefficient; x means [-x, x]."),
+       opt("translate_range", A::kAny, "null",
+           "Translation ranges in voxels, one per axis; x means [-x, x]."),
+       opt("scale_range", A::kAny, "null", "Scale ranges per axis, added to 1; x means [-x, x]."),
+       opt("mode", A::kStrings, "\"bilinear\"", "Interpolation per key: bilinear or nearest."),
+       opt("padding_mode", A::kStrings, "\"reflection\"",
+           "Padding per key: zeros, border or reflection."),
+       opt("device", A::kString, "null", "Accepted for MONAI compatibility; ignored."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const BuildContext&) {
   auto k = KeySelection::from_config(a);
   const auto n = k.keys.size();
-  const auto sigma = range_arg(a, "sigma_range", false), mag = range_arg(a, "magnitude_range", false);
+  const auto sigma = range_arg(a, "sigma_range", false),
+             mag = range_arg(a, "magnitude_range", false);
   const auto ranges = AffineRanges::from_config(a);
   const auto modes = strings_per_key(a, "mode", n, "bilinear");
   const auto pads = strings_per_key(a, "padding_mode", n, "reflection");
@@ -604,7 +700,8 @@ std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const Build
       "Rand3DElasticd", std::move(k), prob_arg(a),
       [=](Rng& rng, const ImageItem& img) {
         BARTON_CHECK(img.spatial_dims() == 3, "Rand3DElasticd needs 3D images");
-        std::vector<double> p = {static_cast<double>(rng.next() >> 11), rng.uniform(sigma.first, sigma.second),
+        std::vector<double> p = {static_cast<double>(rng.next() >> 11),
+                                 rng.uniform(sigma.first, sigma.second),
                                  rng.uniform(mag.first, mag.second)};
         const Affine m = ranges.draw(rng, 3);
         p.insert(p.end(), m.begin(), m.end());
@@ -620,7 +717,8 @@ std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const Build
         const auto tail = static_cast<int64_t>(std::max(sg * 3.0, 0.5) + 0.5);
         std::vector<double> kern;
         for (int64_t x = -tail; x <= tail; ++x) {
-          kern.push_back(0.5 * (std::erf((x + 0.5) / (sg * std::sqrt(2.0))) - std::erf((x - 0.5) / (sg * std::sqrt(2.0)))));
+          kern.push_back(0.5 * (std::erf((x + 0.5) / (sg * std::sqrt(2.0))) -
+                                std::erf((x - 0.5) / (sg * std::sqrt(2.0)))));
         }
         auto kt = at::tensor(kern, at::kDouble).to(at::kFloat).view({1, 1, -1});
         for (int64_t d = 0; d < 3; ++d) {
@@ -646,25 +744,31 @@ std::unique_ptr<Transform> make_rand3d_elasticd(const ConfigNode& a, const Build
           for (int c = 0; c < 3; ++c) v = v + m[d * 4 + c] * g[c];
           ga.push_back(v);
         }
-        auto data = fs::grid_resample(in.data, at::stack(ga), modes[i], pads[i], at::kDouble).to(at::kFloat);
+        auto data = fs::grid_resample(in.data, at::stack(ga), modes[i], pads[i], at::kDouble)
+                        .to(at::kFloat);
         return fs::Spatial{data, in.affine};  // MONAI does not update the affine here
       },
       [](const at::Tensor& x) { return x.to(at::kFloat); }, modes, pads);
 }
 
 ComponentSpec invertd_spec() {
-  return dict_spec("Invertd", "Undoes the spatial transforms of `transform` so predictions land on the original grid.",
-                   {keys_spec(), req("transform", A::kReference, "The pre-transforms to invert (\"@pre_transforms\")."),
-            opt("orig_keys", A::kStrings, "null",
-                "Keys whose recorded transforms are undone, one per key; null: the keys themselves."),
-            meta_keys_spec(), opt("orig_meta_keys", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
-            meta_postfix_spec(),
-            opt("nearest_interp", A::kBools, "true",
-                "Invert with nearest-neighbour interpolation (one value, or one per key)."),
-            opt("to_tensor", A::kBools, "true",
-                "Accepted for MONAI compatibility; ignored (outputs are always tensors)."),
-            opt("device", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
-            opt("post_func", A::kAny, "null", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
+  return dict_spec(
+      "Invertd",
+      "Undoes the spatial transforms of `transform` so predictions land on the original grid.",
+      {keys_spec(),
+       req("transform", A::kReference, "The pre-transforms to invert (\"@pre_transforms\")."),
+       opt("orig_keys", A::kStrings, "null",
+           "Keys whose recorded transforms are undone, one per key; null: the keys themselves."),
+       meta_keys_spec(),
+       opt("orig_meta_keys", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+       meta_postfix_spec(),
+       opt("nearest_interp", A::kBools, "true",
+           "Invert with nearest-neighbour interpolation (one value, or one per key)."),
+       opt("to_tensor", A::kBools, "true",
+           "Accepted for MONAI compatibility; ignored (outputs are always tensors)."),
+       opt("device", A::kStrings, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("post_func", A::kAny, "null", "Accepted for MONAI compatibility; ignored."),
+       allow_missing_spec()});
 }
 
 std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext& ctx) {
@@ -673,7 +777,8 @@ std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext&
   std::vector<std::string> orig;
   if (a.given("orig_keys")) {
     const auto v = a.at("orig_keys");
-    orig = v.is_array() ? v.as<std::vector<std::string>>() : std::vector<std::string>(n, v.as<std::string>());
+    orig = v.is_array() ? v.as<std::vector<std::string>>()
+                        : std::vector<std::string>(n, v.as<std::string>());
     if (orig.size() != n) throw v.error("needs one original key per key");
   } else {
     orig = k.keys;
@@ -682,7 +787,8 @@ std::unique_ptr<Transform> make_invertd(const ConfigNode& a, const BuildContext&
     const auto ref = a.at("transform").as<std::string>();
     (void)ref;  // the trace recorded on the original key is what Invertd undoes
   }
-  return std::make_unique<Invert>(std::move(k), std::move(orig), per_key<bool>(a, "nearest_interp", n, true));
+  return std::make_unique<Invert>(std::move(k), std::move(orig),
+                                  per_key<bool>(a, "nearest_interp", n, true));
 }
 
 }  // namespace

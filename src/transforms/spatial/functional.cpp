@@ -1,11 +1,10 @@
 #include "transforms/spatial/functional.h"
 
-#include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
+#include <cmath>
 
 #include <ATen/ATen.h>
-
-#include <cmath>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 
 #include "core/errors.h"
 #include "transforms/croppad/functional.h"
@@ -14,8 +13,12 @@ namespace barton::transforms::spatial {
 
 namespace {
 
-double& el(Affine& a, int r, int c) { return a[r * 4 + c]; }
-double el(const Affine& a, int r, int c) { return a[r * 4 + c]; }
+double& el(Affine& a, int r, int c) {
+  return a[r * 4 + c];
+}
+double el(const Affine& a, int r, int c) {
+  return a[r * 4 + c];
+}
 
 std::vector<int64_t> spatial_shape(const at::Tensor& t) {
   std::vector<int64_t> s;
@@ -30,7 +33,8 @@ int64_t interp_code(const std::string& mode) {
   if (mode == "bilinear" || mode == "linear" || mode == "trilinear") return 0;
   if (mode == "nearest") return 1;
   if (mode == "bicubic") return 2;
-  throw Error("unsupported interpolation mode '" + mode + "' for resampling (bilinear, nearest, bicubic)");
+  throw Error("unsupported interpolation mode '" + mode +
+              "' for resampling (bilinear, nearest, bicubic)");
 }
 
 int64_t padding_code(const std::string& mode) {
@@ -50,18 +54,24 @@ bool allclose(const Affine& a, const Affine& b, double atol, double rtol, int r)
 }
 
 // grid_sample on a [r, *out] grid of input voxel indices (float64), channel-first image.
-at::Tensor sample_at_indices(const at::Tensor& img, const at::Tensor& idx, const std::string& mode,
-                             const std::string& padding, bool align_corners, at::ScalarType compute) {
+at::Tensor sample_at_indices(const at::Tensor& img,
+                             const at::Tensor& idx,
+                             const std::string& mode,
+                             const std::string& padding,
+                             bool align_corners,
+                             at::ScalarType compute) {
   const int64_t r = img.dim() - 1;
   const auto in = spatial_shape(img);
   std::vector<at::Tensor> comps;
   for (int64_t d = r - 1; d >= 0; --d) {  // torch grid order: last spatial axis first
     const double n = static_cast<double>(in[d]);
     auto x = idx[d];
-    comps.push_back(align_corners ? (n > 1 ? x * 2.0 / (n - 1.0) - 1.0 : x * 0.0) : (2.0 * x + 1.0) / n - 1.0);
+    comps.push_back(align_corners ? (n > 1 ? x * 2.0 / (n - 1.0) - 1.0 : x * 0.0)
+                                  : (2.0 * x + 1.0) / n - 1.0);
   }
   auto grid = at::stack(comps, -1).unsqueeze(0).to(compute);
-  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0];
+  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode),
+                          padding_code(padding), align_corners)[0];
 }
 
 }  // namespace
@@ -132,7 +142,9 @@ at::Tensor solve_lu(const at::Tensor& a_t, const at::Tensor& b_t) {
 }
 
 // MONAI's normalize_transform, with the same float64 operations, cast to `dtype`.
-at::Tensor normalize_t(const std::vector<int64_t>& shape, bool align_corners, at::ScalarType dtype) {
+at::Tensor normalize_t(const std::vector<int64_t>& shape,
+                       bool align_corners,
+                       at::ScalarType dtype) {
   std::vector<double> s(shape.begin(), shape.end());
   auto shape_t = at::tensor(s, at::kDouble);
   auto norm = shape_t.clone();
@@ -158,10 +170,14 @@ namespace {
 
 // theta = N(in) @ M @ inv(N(out)), then the first r rows and columns reversed (torch's x = last
 // axis): the same operations MONAI's AffineTransform performs, in the compute dtype. [1, r, r+1].
-at::Tensor grid_theta(const std::vector<int64_t>& in, const Affine& M, const std::vector<int64_t>& out, bool align_corners,
+at::Tensor grid_theta(const std::vector<int64_t>& in,
+                      const Affine& M,
+                      const std::vector<int64_t>& out,
+                      bool align_corners,
                       at::ScalarType compute) {
   const int r = static_cast<int>(in.size());
-  auto theta = at::matmul(at::matmul(normalize_t(in, align_corners, compute).unsqueeze(0), block(M, r, compute).unsqueeze(0)),
+  auto theta = at::matmul(at::matmul(normalize_t(in, align_corners, compute).unsqueeze(0),
+                                     block(M, r, compute).unsqueeze(0)),
                           at::inverse(normalize_t(out, align_corners, compute).unsqueeze(0)))[0];
   std::vector<int64_t> rev;
   for (int i = r - 1; i >= 0; --i) rev.push_back(i);
@@ -176,8 +192,12 @@ at::Tensor grid_theta(const std::vector<int64_t>& in, const Affine& M, const std
 // (0: outside, zeros padding). With theta's off-axis terms exactly zero, the axis-d coordinate of
 // the whole grid at output index j is the thin grid's, whatever the summation order. Returns an
 // empty vector when theta has a nonzero off-axis term.
-std::vector<int64_t> nearest_taps_like_grid_sample(const std::vector<int64_t>& in, const Affine& M, const std::vector<int64_t>& out,
-                                                   int d, const std::string& padding, at::ScalarType compute) {
+std::vector<int64_t> nearest_taps_like_grid_sample(const std::vector<int64_t>& in,
+                                                   const Affine& M,
+                                                   const std::vector<int64_t>& out,
+                                                   int d,
+                                                   const std::string& padding,
+                                                   at::ScalarType compute) {
   const int r = static_cast<int>(in.size());
   const auto theta = grid_theta(in, M, out, false, compute);
   const auto th = theta[0].to(at::kDouble).contiguous();
@@ -190,11 +210,14 @@ std::vector<int64_t> nearest_taps_like_grid_sample(const std::vector<int64_t>& i
     size.push_back(k == d ? out[k] : 1);
     img_size.push_back(k == d ? in[k] : 1);
   }
-  const auto grid = at::affine_grid_generator(theta, size, false);  // [1, *thin, r], torch axis order
+  const auto grid =
+      at::affine_grid_generator(theta, size, false);  // [1, *thin, r], torch axis order
   auto only_d = at::zeros_like(grid);
   only_d.select(-1, r - 1 - d).copy_(grid.select(-1, r - 1 - d));
   const auto ids = at::arange(1, in[d] + 1, at::TensorOptions().dtype(compute)).reshape(img_size);
-  const auto picked = at::grid_sampler(ids, only_d, interp_code("nearest"), padding_code(padding), false).reshape(-1);
+  const auto picked =
+      at::grid_sampler(ids, only_d, interp_code("nearest"), padding_code(padding), false)
+          .reshape(-1);
   const auto p64 = picked.to(at::kLong).contiguous();
   return {p64.data_ptr<int64_t>(), p64.data_ptr<int64_t>() + p64.numel()};
 }
@@ -204,24 +227,34 @@ std::vector<int64_t> nearest_taps_like_grid_sample(const std::vector<int64_t>& i
 // x viewed as [outer, n, inner]; computed in T, stored as O. Same arithmetic per element as
 // index_select, mul and add in T.
 template <typename T, typename O>
-void resample_axis(const T* x, O* y, int64_t outer, int64_t n, int64_t inner, const std::vector<int64_t>& i0,
-                   const std::vector<int64_t>& i1, const std::vector<T>& w0, const std::vector<T>& w1, bool linear) {
+void resample_axis(const T* x,
+                   O* y,
+                   int64_t outer,
+                   int64_t n,
+                   int64_t inner,
+                   const std::vector<int64_t>& i0,
+                   const std::vector<int64_t>& i1,
+                   const std::vector<T>& w0,
+                   const std::vector<T>& w1,
+                   bool linear) {
   const auto m = static_cast<int64_t>(i0.size());
-  at::parallel_for(0, outer * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t row = b; row < e; ++row) {
-      const int64_t o = row / m, j = row % m;
-      const T* a = x + (o * n + i0[j]) * inner;
-      O* dst = y + row * inner;
-      const T wa = w0[j];
-      if (linear) {
-        const T* c = x + (o * n + i1[j]) * inner;
-        const T wb = w1[j];
-        for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<O>(a[i] * wa + c[i] * wb);
-      } else {
-        for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<O>(a[i] * wa);
-      }
-    }
-  });
+  at::parallel_for(0, outer * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t row = b; row < e; ++row) {
+                       const int64_t o = row / m, j = row % m;
+                       const T* a = x + (o * n + i0[j]) * inner;
+                       O* dst = y + row * inner;
+                       const T wa = w0[j];
+                       if (linear) {
+                         const T* c = x + (o * n + i1[j]) * inner;
+                         const T wb = w1[j];
+                         for (int64_t i = 0; i < inner; ++i)
+                           dst[i] = static_cast<O>(a[i] * wa + c[i] * wb);
+                       } else {
+                         for (int64_t i = 0; i < inner; ++i) dst[i] = static_cast<O>(a[i] * wa);
+                       }
+                     }
+                   });
 }
 
 // Axis-aligned maps (no rotation or shear) are separable: trilinear interpolation is the product of
@@ -230,8 +263,12 @@ void resample_axis(const T* x, O* y, int64_t outer, int64_t n, int64_t inner, co
 // CT). Same values as grid_sample up to float rounding. A nearest-neighbour coordinate on an exact
 // .5 tie takes the voxel grid_sample picks (nearest_taps_like_grid_sample), so labels come out
 // as MONAI's. Returns an undefined tensor when the map is not separable.
-at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
-                              const std::string& mode, const std::string& padding, at::ScalarType compute,
+at::Tensor separable_resample(const at::Tensor& img,
+                              const Affine& M,
+                              const std::vector<int64_t>& out,
+                              const std::string& mode,
+                              const std::string& padding,
+                              at::ScalarType compute,
                               at::ScalarType out_dtype) {
   const int r = static_cast<int>(img.dim()) - 1;
   for (int i = 0; i < r; ++i)
@@ -305,7 +342,8 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
     for (std::size_t step = 0; step < order.size(); ++step) {
       const int d = order[step];
       const auto& ax = axes[d];
-      const std::vector<T> w0(ax.w0.begin(), ax.w0.end()), w1(ax.w1.begin(), ax.w1.end());  // as .to(compute) rounds them
+      const std::vector<T> w0(ax.w0.begin(), ax.w0.end()),
+          w1(ax.w1.begin(), ax.w1.end());  // as .to(compute) rounds them
       auto shape = x.sizes().vec();
       int64_t outer = 1, inner = 1;
       for (int k = 0; k <= d; ++k) outer *= shape[k];  // channels and the axes before d
@@ -316,9 +354,11 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
       const auto dtype = last ? out_dtype : compute;
       auto y = at::empty(shape, x.options().dtype(dtype));
       if (dtype == compute) {
-        resample_axis<T, T>(x.data_ptr<T>(), y.data_ptr<T>(), outer, n, inner, ax.i0, ax.i1, w0, w1, !nearest);
+        resample_axis<T, T>(x.data_ptr<T>(), y.data_ptr<T>(), outer, n, inner, ax.i0, ax.i1, w0, w1,
+                            !nearest);
       } else {
-        resample_axis<T, float>(x.data_ptr<T>(), y.data_ptr<float>(), outer, n, inner, ax.i0, ax.i1, w0, w1, !nearest);
+        resample_axis<T, float>(x.data_ptr<T>(), y.data_ptr<float>(), outer, n, inner, ax.i0, ax.i1,
+                                w0, w1, !nearest);
       }
       x = y;
     }
@@ -328,9 +368,14 @@ at::Tensor separable_resample(const at::Tensor& img, const Affine& M, const std:
 
 }  // namespace
 
-at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::vector<int64_t>& out,
-                           const std::string& mode, const std::string& padding, bool align_corners,
-                           at::ScalarType compute, at::ScalarType out_dtype) {
+at::Tensor affine_resample(const at::Tensor& img,
+                           const Affine& M,
+                           const std::vector<int64_t>& out,
+                           const std::string& mode,
+                           const std::string& padding,
+                           bool align_corners,
+                           at::ScalarType compute,
+                           at::ScalarType out_dtype) {
   if (out_dtype == at::ScalarType::Undefined) out_dtype = compute;
   const auto in = spatial_shape(img);
   if (!align_corners) {
@@ -341,7 +386,9 @@ at::Tensor affine_resample(const at::Tensor& img, const Affine& M, const std::ve
   std::vector<int64_t> size = {1, img.size(0)};
   size.insert(size.end(), out.begin(), out.end());
   auto grid = at::affine_grid_generator(theta, size, align_corners);
-  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode), padding_code(padding), align_corners)[0].to(out_dtype);
+  return at::grid_sampler(img.unsqueeze(0).to(compute), grid, interp_code(mode),
+                          padding_code(padding), align_corners)[0]
+      .to(out_dtype);
 }
 
 // ---------------------------------------------------------------- orientation
@@ -377,19 +424,34 @@ std::vector<std::pair<int, int>> io_orientation(const Affine& a, int r) {
 
 Spatial orientation(const Spatial& in, const std::string& axcodes) {
   const int r = static_cast<int>(in.data.dim()) - 1;
-  BARTON_CHECK(static_cast<int>(axcodes.size()) >= r, "axcodes '{}' has fewer than {} letters", axcodes, r);
+  BARTON_CHECK(static_cast<int>(axcodes.size()) >= r, "axcodes '{}' has fewer than {} letters",
+               axcodes, r);
   const auto src = io_orientation(to_nd(in.affine, r), r);
   std::vector<std::pair<int, int>> dst(r);
   for (int o = 0; o < r; ++o) {
     const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(axcodes[o])));
     switch (c) {
-      case 'R': dst[o] = {0, 1}; break;
-      case 'L': dst[o] = {0, -1}; break;
-      case 'A': dst[o] = {1, 1}; break;
-      case 'P': dst[o] = {1, -1}; break;
-      case 'S': dst[o] = {2, 1}; break;
-      case 'I': dst[o] = {2, -1}; break;
-      default: throw Error(std::string("invalid axis code '") + c + "' in '" + axcodes + "' (use R/L, A/P, S/I)");
+      case 'R':
+        dst[o] = {0, 1};
+        break;
+      case 'L':
+        dst[o] = {0, -1};
+        break;
+      case 'A':
+        dst[o] = {1, 1};
+        break;
+      case 'P':
+        dst[o] = {1, -1};
+        break;
+      case 'S':
+        dst[o] = {2, 1};
+        break;
+      case 'I':
+        dst[o] = {2, -1};
+        break;
+      default:
+        throw Error(std::string("invalid axis code '") + c + "' in '" + axcodes +
+                    "' (use R/L, A/P, S/I)");
     }
   }
   // ornt[i] = (output axis, flip) for input axis i.
@@ -402,7 +464,8 @@ Spatial orientation(const Spatial& in, const std::string& axcodes) {
         found = true;
       }
     }
-    BARTON_CHECK(found, "cannot reorient to '{}': the image has no axis along that direction", axcodes);
+    BARTON_CHECK(found, "cannot reorient to '{}': the image has no axis along that direction",
+                 axcodes);
   }
   const auto S = spatial_shape(in.data);
   auto data = in.data;
@@ -427,16 +490,19 @@ Spatial orientation(const Spatial& in, const std::string& axcodes) {
 
 // ---------------------------------------------------------------- spacing
 
-std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const std::vector<int64_t>& shape,
+std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a,
+                                                         const std::vector<int64_t>& shape,
                                                          const SpacingOptions& o) {
   // The same float64 operations, in the same order, as MONAI's zoom_affine and
-  // compute_shape_offset (numpy), so that exact ties in nearest-neighbour resampling fall the same way.
+  // compute_shape_offset (numpy), so that exact ties in nearest-neighbour resampling fall the same
+  // way.
   const int r = static_cast<int>(shape.size());
   const Affine ar4 = to_nd(a, r);
   const auto ar = block(ar4, r, at::kDouble);
   BARTON_CHECK(!o.pixdim.empty(), "Spacingd needs pixdim");
   std::vector<double> out_d(r);
-  for (int i = 0; i < r; ++i) out_d[i] = i < static_cast<int>(o.pixdim.size()) ? o.pixdim[i] : o.pixdim.back();
+  for (int i = 0; i < r; ++i)
+    out_d[i] = i < static_cast<int>(o.pixdim.size()) ? o.pixdim[i] : o.pixdim.back();
   const auto rzs = ar.slice(0, 0, r).slice(1, 0, r);
   auto orig_t = at::sqrt((rzs * rzs).sum(0));
   orig_t = at::where(orig_t == 0, at::ones_like(orig_t), orig_t);
@@ -444,8 +510,10 @@ std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const 
   for (int i = 0; i < r; ++i) {
     const double target = out_d[i];
     double mn = target, mx = target;
-    if (i < static_cast<int>(o.min_pixdim.size()) && std::isfinite(o.min_pixdim[i])) mn = std::min(o.min_pixdim[i], target);
-    if (i < static_cast<int>(o.max_pixdim.size()) && std::isfinite(o.max_pixdim[i])) mx = std::max(o.max_pixdim[i], target);
+    if (i < static_cast<int>(o.min_pixdim.size()) && std::isfinite(o.min_pixdim[i]))
+      mn = std::min(o.min_pixdim[i], target);
+    if (i < static_cast<int>(o.max_pixdim.size()) && std::isfinite(o.max_pixdim[i]))
+      mx = std::max(o.max_pixdim[i], target);
     if (mn - 1e-3 <= orig_d[i] && orig_d[i] <= mx + 1e-3) out_d[i] = orig_d[i];
   }
   for (int i = 0; i < r; ++i) {
@@ -465,7 +533,8 @@ std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const 
   std::vector<at::Tensor> coords;
   for (int d = 0; d < r; ++d) {
     const double n = static_cast<double>(shape[d]);
-    coords.push_back(o.scale_extent ? at::tensor({-0.5, n - 0.5}, at::kDouble) : at::tensor({0.0, n - 1.0}, at::kDouble));
+    coords.push_back(o.scale_extent ? at::tensor({-0.5, n - 0.5}, at::kDouble)
+                                    : at::tensor({0.0, n - 1.0}, at::kDouble));
   }
   auto mesh = at::meshgrid(coords, "ij");
   std::vector<at::Tensor> flat;
@@ -483,15 +552,20 @@ std::pair<Affine, std::vector<int64_t>> spacing_geometry(const Affine& a, const 
   at::Tensor offset;
   for (int64_t i = 0; i < corners.size(1) && !offset.defined(); ++i) {
     const auto min_corner = std::get<0>((all_dist - all_dist.slice(1, i, i + 1)).min(1));
-    if (min_corner.abs().max().item<double>() <= 1e-8) offset = corners_w.slice(0, 0, r).select(1, i);
+    if (min_corner.abs().max().item<double>() <= 1e-8)
+      offset = corners_w.slice(0, 0, r).select(1, i);
   }
   if (!offset.defined()) offset = std::get<0>(corners_w.slice(0, 0, r).min(1));
   new_a.slice(0, 0, r).select(1, r).copy_(offset);
   return {embed(new_a, r), out_shape};
 }
 
-Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std::vector<int64_t>& out,
-                         const std::string& mode, const std::string& padding, bool align_corners,
+Spatial spatial_resample(const Spatial& in,
+                         const Affine& dst_affine,
+                         const std::vector<int64_t>& out,
+                         const std::string& mode,
+                         const std::string& padding,
+                         bool align_corners,
                          at::ScalarType compute) {
   const int r = static_cast<int>(in.data.dim()) - 1;
   const Affine ar = to_nd(in.affine, r);
@@ -499,14 +573,17 @@ Spatial spatial_resample(const Spatial& in, const Affine& dst_affine, const std:
   // X = solve(src, dst) in float64, as MONAI computes it (LU with partial pivoting).
   const Affine X = embed(solve_lu(block(ar, r, at::kDouble), block(dst, r, at::kDouble)), r);
   const auto S = spatial_shape(in.data);
-  if ((allclose(ar, dst, 1e-3, 1e-5, r) || allclose(X, identity_affine(), 1e-8, 1e-5, r)) && out == S) {
+  if ((allclose(ar, dst, 1e-3, 1e-5, r) || allclose(X, identity_affine(), 1e-8, 1e-5, r)) &&
+      out == S) {
     return {in.data.to(at::kFloat), in.affine};
   }
   auto data = affine_resample(in.data, X, out, mode, padding, align_corners, compute, at::kFloat);
   return {data, matmul(in.affine, X)};
 }
 
-Spatial spacing(const Spatial& in, const SpacingOptions& o, const std::vector<int64_t>& force_shape) {
+Spatial spacing(const Spatial& in,
+                const SpacingOptions& o,
+                const std::vector<int64_t>& force_shape) {
   const auto S = spatial_shape(in.data);
   auto [new_a, out] = spacing_geometry(in.affine, S, o);
   if (!force_shape.empty()) out = force_shape;
@@ -517,12 +594,15 @@ Spatial spacing(const Spatial& in, const SpacingOptions& o, const std::vector<in
 
 // ---------------------------------------------------------------- resize / interpolate
 
-at::Tensor interpolate(const at::Tensor& img, const std::vector<int64_t>& out, const std::string& mode_in,
+at::Tensor interpolate(const at::Tensor& img,
+                       const std::vector<int64_t>& out,
+                       const std::string& mode_in,
                        std::optional<bool> align_corners) {
   const int64_t r = img.dim() - 1;
   auto x = img.to(at::kFloat).unsqueeze(0);
   std::string mode = mode_in;
-  if (mode == "linear" || mode == "bilinear" || mode == "trilinear") mode = r == 3 ? "trilinear" : "bilinear";
+  if (mode == "linear" || mode == "bilinear" || mode == "trilinear")
+    mode = r == 3 ? "trilinear" : "bilinear";
   const bool ac = align_corners.value_or(false);
   at::IntArrayRef size(out);
   at::Tensor y;
@@ -541,12 +621,15 @@ at::Tensor interpolate(const at::Tensor& img, const std::vector<int64_t>& out, c
   } else if (mode == "bicubic" && r == 2) {
     y = at::upsample_bicubic2d(x, size, ac, c10::nullopt, c10::nullopt);
   } else {
-    throw Error("unsupported resize mode '" + mode_in + "' (nearest, nearest-exact, area, bilinear, trilinear; bicubic in 2D)");
+    throw Error("unsupported resize mode '" + mode_in +
+                "' (nearest, nearest-exact, area, bilinear, trilinear; bicubic in 2D)");
   }
   return y[0];
 }
 
-Affine resize_affine(const Affine& a, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+Affine resize_affine(const Affine& a,
+                     const std::vector<int64_t>& in,
+                     const std::vector<int64_t>& out) {
   Affine x = identity_affine();
   for (std::size_t d = 0; d < in.size(); ++d) {
     const double s = static_cast<double>(in[d]) / static_cast<double>(std::max<int64_t>(out[d], 1));
@@ -575,7 +658,8 @@ Spatial rotate90(const Spatial& in, int k, int a0, int a1) {
   Spatial cur = in;
   for (int step = 0; step < k; ++step) {
     const auto S = spatial_shape(cur.data);
-    // One np.rot90 step: out[.., o0, .., o1, ..] = in[.., o1, .., S1 - 1 - o0, ..] on axes (a0, a1).
+    // One np.rot90 step: out[.., o0, .., o1, ..] = in[.., o1, .., S1 - 1 - o0, ..] on axes (a0,
+    // a1).
     Affine X = identity_affine();
     el(X, a0, a0) = 0;
     el(X, a1, a1) = 0;
@@ -636,7 +720,9 @@ Affine create_scale(int r, const std::vector<double>& scale) {
 
 namespace {
 
-Affine centered(const Affine& aff, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+Affine centered(const Affine& aff,
+                const std::vector<int64_t>& in,
+                const std::vector<int64_t>& out) {
   std::vector<double> ci, co;
   for (std::size_t d = 0; d < in.size(); ++d) {
     ci.push_back((static_cast<double>(in[d]) - 1.0) / 2.0);
@@ -648,8 +734,12 @@ Affine centered(const Affine& aff, const std::vector<int64_t>& in, const std::ve
 
 }  // namespace
 
-Spatial rotate(const Spatial& in, const std::vector<double>& angles, bool keep_size, const std::string& mode,
-               const std::string& padding, bool align_corners) {
+Spatial rotate(const Spatial& in,
+               const std::vector<double>& angles,
+               bool keep_size,
+               const std::string& mode,
+               const std::string& padding,
+               bool align_corners) {
   const int r = static_cast<int>(in.data.dim()) - 1;
   const auto S = spatial_shape(in.data);
   const Affine R = create_rotate(r, angles);
@@ -660,7 +750,8 @@ Spatial rotate(const Spatial& in, const std::vector<double>& angles, bool keep_s
       double lo = 0, hi = 0;
       for (int c = 0; c < nc; ++c) {
         double v = 0;
-        for (int k = 0; k < r; ++k) v += el(R, d, k) * (((c >> k) & 1) ? static_cast<double>(S[k]) : 0.0);
+        for (int k = 0; k < r; ++k)
+          v += el(R, d, k) * (((c >> k) & 1) ? static_cast<double>(S[k]) : 0.0);
         lo = c == 0 ? v : std::min(lo, v);
         hi = c == 0 ? v : std::max(hi, v);
       }
@@ -668,15 +759,21 @@ Spatial rotate(const Spatial& in, const std::vector<double>& angles, bool keep_s
     }
   }
   const Affine M = centered(R, S, out);
-  auto data = affine_resample(in.data, M, out, mode, padding, align_corners, at::kFloat, at::kFloat);
+  auto data =
+      affine_resample(in.data, M, out, mode, padding, align_corners, at::kFloat, at::kFloat);
   return {data, matmul(in.affine, M)};
 }
 
-Spatial zoom(const Spatial& in, const std::vector<double>& factors, const std::string& mode,
-             const std::string& padding_mode, std::optional<bool> align_corners, bool keep_size) {
+Spatial zoom(const Spatial& in,
+             const std::vector<double>& factors,
+             const std::string& mode,
+             const std::string& padding_mode,
+             std::optional<bool> align_corners,
+             bool keep_size) {
   const auto S = spatial_shape(in.data);
   std::vector<int64_t> out(S.size());
-  for (std::size_t d = 0; d < S.size(); ++d) out[d] = static_cast<int64_t>(std::floor(static_cast<double>(S[d]) * factors[d]));
+  for (std::size_t d = 0; d < S.size(); ++d)
+    out[d] = static_cast<int64_t>(std::floor(static_cast<double>(S[d]) * factors[d]));
   Spatial z{interpolate(in.data, out, mode, align_corners), resize_affine(in.affine, S, out)};
   if (!keep_size || out == S) return z;
   // ResizeWithPadOrCrop back to S: centre crop the axes that grew, then symmetric pad.
@@ -694,20 +791,29 @@ Spatial zoom(const Spatial& in, const std::vector<double>& factors, const std::s
   return {data, croppad::translate_affine(a, neg)};
 }
 
-at::Tensor grid_resample(const at::Tensor& img, const at::Tensor& grid, const std::string& mode,
-                         const std::string& padding, at::ScalarType compute) {
+at::Tensor grid_resample(const at::Tensor& img,
+                         const at::Tensor& grid,
+                         const std::string& mode,
+                         const std::string& padding,
+                         at::ScalarType compute) {
   const int64_t r = img.dim() - 1;
   const auto in = spatial_shape(img);
   std::vector<at::Tensor> comps;
   for (int64_t d = r - 1; d >= 0; --d) {
-    comps.push_back(grid[d].to(at::kDouble) * (2.0 / std::max<double>(2.0, static_cast<double>(in[d]))));
+    comps.push_back(grid[d].to(at::kDouble) *
+                    (2.0 / std::max<double>(2.0, static_cast<double>(in[d]))));
   }
   auto g = at::stack(comps, -1).unsqueeze(0).to(compute);
-  return at::grid_sampler(img.unsqueeze(0).to(compute), g, interp_code(mode), padding_code(padding), false)[0];
+  return at::grid_sampler(img.unsqueeze(0).to(compute), g, interp_code(mode), padding_code(padding),
+                          false)[0];
 }
 
-Spatial affine_grid_resample(const Spatial& in, const Affine& aff, const std::vector<int64_t>& out,
-                             const std::string& mode, const std::string& padding, bool align_corners,
+Spatial affine_grid_resample(const Spatial& in,
+                             const Affine& aff,
+                             const std::vector<int64_t>& out,
+                             const std::string& mode,
+                             const std::string& padding,
+                             bool align_corners,
                              at::ScalarType compute) {
   const int r = static_cast<int>(in.data.dim()) - 1;
   const auto S = spatial_shape(in.data);
@@ -716,7 +822,8 @@ Spatial affine_grid_resample(const Spatial& in, const Affine& aff, const std::ve
   for (int d = 0; d < r; ++d) {
     const double half = (static_cast<double>(out[d]) - 1.0) / 2.0;
     auto ax = at::linspace(-half, half, out[d], at::kDouble);
-    if (align_corners && out[d] > 1) ax = ax * (static_cast<double>(out[d]) / (static_cast<double>(out[d]) - 1.0));
+    if (align_corners && out[d] > 1)
+      ax = ax * (static_cast<double>(out[d]) / (static_cast<double>(out[d]) - 1.0));
     axes.push_back(ax);
   }
   auto mesh = at::meshgrid(axes, "ij");

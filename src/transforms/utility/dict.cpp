@@ -10,15 +10,17 @@ namespace barton::transforms {
 namespace {
 
 /// Channel-layout transforms. Barton's images are channel-first from the moment they are loaded
-/// (LoadImaged gives [C, I, J, K], 4D NIfTI time points as channels), which is what MONAI reaches after
-/// LoadImaged + EnsureChannelFirstd; so these keep the data as they are.
+/// (LoadImaged gives [C, I, J, K], 4D NIfTI time points as channels), which is what MONAI reaches
+/// after LoadImaged + EnsureChannelFirstd; so these keep the data as they are.
 class ChannelNoOp final : public MapTransform {
  public:
-  ChannelNoOp(std::string name, KeySelection k) : MapTransform(std::move(k)), name_(std::move(name)) {}
+  ChannelNoOp(std::string name, KeySelection k)
+      : MapTransform(std::move(k)), name_(std::move(name)) {}
   std::string name() const override { return name_; }
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
-      if (!s.is_image(key)) throw Error(name_ + ": '" + key + "' is not an image (load it with LoadImaged first)");
+      if (!s.is_image(key))
+        throw Error(name_ + ": '" + key + "' is not an image (load it with LoadImaged first)");
     });
   }
 
@@ -45,7 +47,8 @@ class Cast final : public MapTransform {
   std::vector<std::optional<at::ScalarType>> dtypes_;
 };
 
-std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args, std::size_t n,
+std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args,
+                                                          std::size_t n,
                                                           std::optional<at::ScalarType> fallback) {
   std::vector<std::optional<at::ScalarType>> out(n, fallback);
   if (!args.given("dtype") || args.at("dtype").is_null()) return out;
@@ -54,7 +57,8 @@ std::vector<std::optional<at::ScalarType>> dtypes_per_key(const ConfigNode& args
     if (v.size() != n) throw v.error(fmt::format("expected one dtype or one per key ({})", n));
     for (std::size_t i = 0; i < n; ++i) {
       try {
-        out[i] = v.at(i).is_null() ? std::nullopt : std::optional(parse_dtype(v.at(i).as<std::string>()));
+        out[i] = v.at(i).is_null() ? std::nullopt
+                                   : std::optional(parse_dtype(v.at(i).as<std::string>()));
       } catch (const ConfigError&) {
         throw;
       } catch (const Error& e) {
@@ -123,7 +127,8 @@ class DeleteItems final : public MapTransform {
 
 class ConcatItems final : public MapTransform {
  public:
-  ConcatItems(KeySelection k, std::string out, int64_t dim) : MapTransform(std::move(k)), out_(std::move(out)), dim_(dim) {}
+  ConcatItems(KeySelection k, std::string out, int64_t dim)
+      : MapTransform(std::move(k)), out_(std::move(out)), dim_(dim) {}
   std::string name() const override { return "ConcatItemsd"; }
   void apply(Sample& s, Rng&) const override {
     std::vector<at::Tensor> parts;
@@ -151,8 +156,8 @@ class SqueezeDim final : public MapTransform {
   void apply(Sample& s, Rng&) const override {
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
-      BARTON_CHECK(img.data.size(dim_) == 1, "SqueezeDimd: dimension {} of '{}' has size {}, not 1", dim_, key,
-                   img.data.size(dim_));
+      BARTON_CHECK(img.data.size(dim_) == 1, "SqueezeDimd: dimension {} of '{}' has size {}, not 1",
+                   dim_, key, img.data.size(dim_));
       img.data = img.data.squeeze(dim_);
     });
   }
@@ -163,22 +168,25 @@ class SqueezeDim final : public MapTransform {
 
 ComponentSpec as_channel_lastd_spec() {
   return dict_spec("AsChannelLastd", "Moves channel_dim to the end.",
-                   {keys_spec(), opt("channel_dim", A::kInt, "0", "Current channel axis."), allow_missing_spec()});
+                   {keys_spec(), opt("channel_dim", A::kInt, "0", "Current channel axis."),
+                    allow_missing_spec()});
 }
 
 ComponentSpec to_tensord_spec() {
-  return dict_spec("ToTensord", "Converts values to tensors.",
-                   {keys_spec(), dtype_spec("null"), opt("device", A::kString, "null", "Target device."),
-            opt("wrap_sequence", A::kBool, "true", "Wrap sequences into one tensor."),
-            opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
+  return dict_spec(
+      "ToTensord", "Converts values to tensors.",
+      {keys_spec(), dtype_spec("null"), opt("device", A::kString, "null", "Target device."),
+       opt("wrap_sequence", A::kBool, "true", "Wrap sequences into one tensor."),
+       opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
 }
 
 ComponentSpec ensure_typed_spec() {
-  return dict_spec("EnsureTyped", "Ensures tensors of a given type and device.",
-                   {keys_spec(), opt("data_type", A::kString, "\"tensor\"", "tensor or numpy."), dtype_spec("null"),
-            opt("device", A::kString, "null", "Target device."),
-            opt("wrap_sequence", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
-            opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
+  return dict_spec(
+      "EnsureTyped", "Ensures tensors of a given type and device.",
+      {keys_spec(), opt("data_type", A::kString, "\"tensor\"", "tensor or numpy."),
+       dtype_spec("null"), opt("device", A::kString, "null", "Target device."),
+       opt("wrap_sequence", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
+       opt("track_meta", A::kBool, "null", "MONAI compatibility."), allow_missing_spec()});
 }
 
 ComponentSpec to_numpyd_spec() {
@@ -193,53 +201,64 @@ ComponentSpec cast_to_typed_spec() {
 
 ComponentSpec concat_itemsd_spec() {
   return dict_spec("ConcatItemsd", "Concatenates keys along dim into `name`.",
-                   {keys_spec(), req("name", A::kString, "Output key."), opt("dim", A::kInt, "0", "Axis."), allow_missing_spec()});
+                   {keys_spec(), req("name", A::kString, "Output key."),
+                    opt("dim", A::kInt, "0", "Axis."), allow_missing_spec()});
 }
 
 ComponentSpec copy_itemsd_spec() {
-  return dict_spec("CopyItemsd", "Copies keys to new names.",
-                   {keys_spec(), opt("times", A::kInt, "1", "Copies per key."), req("names", A::kStrings, "New keys: len(keys) x times names, copies of each key in turn."),
-            allow_missing_spec()});
+  return dict_spec(
+      "CopyItemsd", "Copies keys to new names.",
+      {keys_spec(), opt("times", A::kInt, "1", "Copies per key."),
+       req("names", A::kStrings, "New keys: len(keys) x times names, copies of each key in turn."),
+       allow_missing_spec()});
 }
 
 ComponentSpec delete_itemsd_spec() {
   return dict_spec("DeleteItemsd", "Deletes keys.",
-                   {keys_spec(), opt("sep", A::kString, "\".\"", "Nested key separator."), opt("use_re", A::kBools, "false", "Keys are regexes.")});
+                   {keys_spec(), opt("sep", A::kString, "\".\"", "Nested key separator."),
+                    opt("use_re", A::kBools, "false", "Keys are regexes.")});
 }
 
 ComponentSpec squeeze_dimd_spec() {
-  return dict_spec("SqueezeDimd", "Removes a size-1 axis.",
-                   {keys_spec(), opt("dim", A::kInt, "0", "Axis."),
-            opt("update_meta", A::kBool, "true", "Accepted for MONAI compatibility; ignored."), allow_missing_spec()});
+  return dict_spec(
+      "SqueezeDimd", "Removes a size-1 axis.",
+      {keys_spec(), opt("dim", A::kInt, "0", "Axis."),
+       opt("update_meta", A::kBool, "true", "Accepted for MONAI compatibility; ignored."),
+       allow_missing_spec()});
 }
 
 ComponentSpec ensure_channel_firstd_spec() {
-  return dict_spec("EnsureChannelFirstd", "Makes the channel axis first, adding one if the image has none.",
-                   {keys_spec(), meta_keys_spec(), meta_postfix_spec(),
-                    opt("strict_check", A::kBool, "true", "Refuse ambiguous layouts."), allow_missing_spec(),
-                    opt("channel_dim", A::kInt, "null", "Channel axis of the input; null reads the metadata.")});
+  return dict_spec(
+      "EnsureChannelFirstd", "Makes the channel axis first, adding one if the image has none.",
+      {keys_spec(), meta_keys_spec(), meta_postfix_spec(),
+       opt("strict_check", A::kBool, "true", "Refuse ambiguous layouts."), allow_missing_spec(),
+       opt("channel_dim", A::kInt, "null", "Channel axis of the input; null reads the metadata.")});
 }
 
 ComponentSpec add_channeld_spec() {
-  return dict_spec("AddChanneld", "Adds a leading channel axis (deprecated in MONAI; use EnsureChannelFirstd).",
+  return dict_spec("AddChanneld",
+                   "Adds a leading channel axis (deprecated in MONAI; use EnsureChannelFirstd).",
                    {keys_spec(), allow_missing_spec()});
 }
 
 ComponentSpec as_channel_firstd_spec() {
   return dict_spec("AsChannelFirstd", "Moves channel_dim to the front.",
-                   {keys_spec(), opt("channel_dim", A::kInt, "-1", "Current channel axis."), allow_missing_spec()});
+                   {keys_spec(), opt("channel_dim", A::kInt, "-1", "Current channel axis."),
+                    allow_missing_spec()});
 }
 
 }  // namespace
 
 void register_utility(TransformRegistry& r) {
-  for (const auto& spec : {ensure_channel_firstd_spec(), add_channeld_spec(), as_channel_firstd_spec()}) {
+  for (const auto& spec :
+       {ensure_channel_firstd_spec(), add_channeld_spec(), as_channel_firstd_spec()}) {
     r.add(spec, [n = spec.name](const ConfigNode& a, const BuildContext&) {
       return std::make_unique<ChannelNoOp>(n, KeySelection::from_config(a));
     });
   }
   r.add(as_channel_lastd_spec(), [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<ChannelLast>(KeySelection::from_config(a), a.require<int64_t>("channel_dim"));
+    return std::make_unique<ChannelLast>(KeySelection::from_config(a),
+                                         a.require<int64_t>("channel_dim"));
   });
   r.add(to_tensord_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
@@ -258,7 +277,8 @@ void register_utility(TransformRegistry& r) {
   r.add(to_numpyd_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
     const auto n = k.keys.size();
-    return std::make_unique<Cast>("ToNumpyd", std::move(k), std::vector<std::optional<at::ScalarType>>(n));
+    return std::make_unique<Cast>("ToNumpyd", std::move(k),
+                                  std::vector<std::optional<at::ScalarType>>(n));
   });
   r.add(cast_to_typed_spec(), [](const ConfigNode& a, const BuildContext&) {
     auto k = KeySelection::from_config(a);
@@ -276,8 +296,9 @@ void register_utility(TransformRegistry& r) {
     }
     const auto need = k.keys.size() * static_cast<std::size_t>(times);
     if (names.size() != need) {
-      throw ConfigError(a.source(), a.pointer() + "/names",
-                        fmt::format("needs keys x times = {} new names, got {}", need, names.size()));
+      throw ConfigError(
+          a.source(), a.pointer() + "/names",
+          fmt::format("needs keys x times = {} new names, got {}", need, names.size()));
     }
     return std::make_unique<CopyItems>(std::move(k), times, std::move(names));
   });
@@ -285,7 +306,8 @@ void register_utility(TransformRegistry& r) {
     return std::make_unique<DeleteItems>(KeySelection::from_config(a));
   });
   r.add(concat_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<ConcatItems>(KeySelection::from_config(a), a.require<std::string>("name"), a.require<int64_t>("dim"));
+    return std::make_unique<ConcatItems>(KeySelection::from_config(a),
+                                         a.require<std::string>("name"), a.require<int64_t>("dim"));
   });
   r.add(squeeze_dimd_spec(), [](const ConfigNode& a, const BuildContext&) {
     return std::make_unique<SqueezeDim>(KeySelection::from_config(a), a.require<int64_t>("dim"));
