@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/strings.h"
+#include "transforms/draw_log.h"
 
 namespace barton::transforms {
 
@@ -36,6 +37,33 @@ KeySelection KeySelection::from_config(const ConfigNode& args) {
 void MapTransform::missing_key(const Sample& s, const std::string& key) const {
   throw Error(name() + ": sample has no key '" + key + "'" + did_you_mean(key, s.keys()) +
               " (keys: " + join(s.keys(), ", ") + "; set allow_missing_keys to skip it)");
+}
+
+void RandomMapTransform::apply(Sample& s, Rng& rng) const {
+  const bool apply = rng.uniform() < prob_;
+  Params params;
+  if (apply) {
+    const std::string* first = nullptr;
+    for (const auto& k : keys_.keys) {
+      if (s.has(k)) {
+        first = &k;
+        break;
+      }
+    }
+    if (first == nullptr) {
+      if (keys_.allow_missing_keys) return;
+      missing_key(s, keys_.keys.front());
+    }
+    params = draw(rng, s, *first);
+  }
+  if (draw_log_enabled()) log_draw({{"transform", name_}, {"apply", apply}, {"params", params}});
+  for_each_key(s, [&](const std::string& key, std::size_t i) {
+    auto& img = s.image(key);
+    if (apply)
+      apply_key(img, params, i);
+    else
+      skip_key(img);
+  });
 }
 
 template <typename T>

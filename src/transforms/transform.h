@@ -68,6 +68,30 @@ class MapTransform : public Transform {
   KeySelection keys_;
 };
 
+/// MONAI's RandomizableTransform over keys: one prob test per call, then (when it passes) one draw
+/// of parameters from the first present key, applied to every key; the draw is written to the draw
+/// log (BARTON_DRAW_LOG). Subclasses say how to draw, how to apply the parameters to one key, and
+/// what a skipped key becomes (MONAI's "do not transform" path: usually nothing, sometimes a
+/// dtype conversion).
+class RandomMapTransform : public MapTransform {
+ public:
+  using Params = std::vector<double>;
+  RandomMapTransform(std::string name, KeySelection keys, double prob)
+      : MapTransform(std::move(keys)), name_(std::move(name)), prob_(prob) {}
+  std::string name() const override { return name_; }
+  bool is_random() const override { return true; }
+  void apply(Sample& s, Rng& rng) const final;
+
+ protected:
+  virtual Params draw(Rng& rng, const Sample& s, const std::string& first_key) const = 0;
+  virtual void apply_key(ImageItem& img, const Params& params, std::size_t key_index) const = 0;
+  virtual void skip_key(ImageItem& img) const { (void)img; }
+
+ private:
+  std::string name_;
+  double prob_;
+};
+
 /// Per-key argument lists (MONAI's ensure_tuple_rep): a scalar applies to every key; a list must
 /// have one entry per key. Throws ConfigError at the argument otherwise.
 template <typename T>

@@ -45,49 +45,29 @@ class PerKey final : public MapTransform {
 
 /// A random per-sample draw (after MONAI's `rand() < prob` test), then the same function for
 /// every key. `skip` is applied to every key when the draw says "do not transform".
-class RandomPerKey final : public MapTransform {
+class RandomPerKey final : public RandomMapTransform {
  public:
-  using Params = std::vector<double>;
   using Draw = std::function<Params(Rng&, const Sample&, const std::string& first_key)>;
   using Fn = std::function<at::Tensor(const at::Tensor&, const Params&)>;
   using Skip = std::function<at::Tensor(const at::Tensor&)>;
   RandomPerKey(std::string name, KeySelection k, double prob, Draw draw, Fn fn, Skip skip = nullptr)
-      : MapTransform(std::move(k)),
-        name_(std::move(name)),
-        prob_(prob),
+      : RandomMapTransform(std::move(name), std::move(k), prob),
         draw_(std::move(draw)),
         fn_(std::move(fn)),
         skip_(std::move(skip)) {}
-  std::string name() const override { return name_; }
-  bool is_random() const override { return true; }
-  void apply(Sample& s, Rng& rng) const override {
-    const bool apply = rng.uniform() < prob_;
-    Params params;
-    if (apply) {
-      std::string first;
-      for (const auto& k : keys_.keys) {
-        if (s.has(k)) {
-          first = k;
-          break;
-        }
-      }
-      if (first.empty() && !keys_.allow_missing_keys) missing_key(s, keys_.keys.front());
-      if (first.empty()) return;
-      params = draw_(rng, s, first);
-    }
-    if (draw_log_enabled()) log_draw({{"transform", name_}, {"apply", apply}, {"params", params}});
-    for_each_key(s, [&](const std::string& key, std::size_t) {
-      auto& img = s.image(key);
-      if (apply)
-        img.data = fn_(img.data, params);
-      else if (skip_)
-        img.data = skip_(img.data);
-    });
+
+ protected:
+  Params draw(Rng& rng, const Sample& s, const std::string& first_key) const override {
+    return draw_(rng, s, first_key);
+  }
+  void apply_key(ImageItem& img, const Params& params, std::size_t) const override {
+    img.data = fn_(img.data, params);
+  }
+  void skip_key(ImageItem& img) const override {
+    if (skip_) img.data = skip_(img.data);
   }
 
  private:
-  std::string name_;
-  double prob_;
   Draw draw_;
   Fn fn_;
   Skip skip_;

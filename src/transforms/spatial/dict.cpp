@@ -100,11 +100,11 @@ class Spacing final : public MapTransform {
 };
 
 /// A random geometric transform: one draw per call (after the prob test), applied to every key.
-class RandomSpatial final : public MapTransform {
+class RandomSpatial final : public RandomMapTransform {
  public:
-  using Draw = std::function<std::vector<double>(Rng&, const ImageItem& first)>;
-  using Fn = std::function<fs::Spatial(
-      const fs::Spatial&, const std::vector<double>& params, std::size_t key_index)>;
+  using Draw = std::function<Params(Rng&, const ImageItem& first)>;
+  using Fn =
+      std::function<fs::Spatial(const fs::Spatial&, const Params& params, std::size_t key_index)>;
   using Skip = std::function<at::Tensor(const at::Tensor&)>;
   RandomSpatial(std::string name,
                 KeySelection k,
@@ -114,43 +114,31 @@ class RandomSpatial final : public MapTransform {
                 Skip skip = nullptr,
                 std::vector<std::string> modes = {},
                 std::vector<std::string> paddings = {})
-      : MapTransform(std::move(k)),
-        name_(std::move(name)),
-        prob_(prob),
+      : RandomMapTransform(std::move(name), std::move(k), prob),
         draw_(std::move(draw)),
         fn_(std::move(fn)),
         skip_(std::move(skip)),
         modes_(std::move(modes)),
         paddings_(std::move(paddings)) {}
-  std::string name() const override { return name_; }
-  bool is_random() const override { return true; }
-  void apply(Sample& s, Rng& rng) const override {
-    const bool apply = rng.uniform() < prob_;
-    std::vector<double> params;
-    bool drawn = false;
-    for_each_key(s, [&](const std::string& key, std::size_t i) {
-      auto& img = s.image(key);
-      if (!apply) {
-        if (skip_) img.data = skip_(img.data);
-        return;
-      }
-      if (!drawn) {
-        params = draw_(rng, img);
-        drawn = true;
-      }
-      const auto shape = img.spatial_shape();
-      const auto affine = img.affine;
-      auto out = fn_({img.data, img.affine}, params, i);
-      img.data = out.data;
-      img.affine = out.affine;
-      record(img, name_, shape, affine, i < modes_.size() ? modes_[i] : "",
-             i < paddings_.size() ? paddings_[i] : "");
-    });
+
+ protected:
+  Params draw(Rng& rng, const Sample& s, const std::string& first_key) const override {
+    return draw_(rng, s.image(first_key));
+  }
+  void apply_key(ImageItem& img, const Params& params, std::size_t i) const override {
+    const auto shape = img.spatial_shape();
+    const auto affine = img.affine;
+    auto out = fn_({img.data, img.affine}, params, i);
+    img.data = out.data;
+    img.affine = out.affine;
+    record(img, name(), shape, affine, i < modes_.size() ? modes_[i] : "",
+           i < paddings_.size() ? paddings_[i] : "");
+  }
+  void skip_key(ImageItem& img) const override {
+    if (skip_) img.data = skip_(img.data);
   }
 
  private:
-  std::string name_;
-  double prob_;
   Draw draw_;
   Fn fn_;
   Skip skip_;
