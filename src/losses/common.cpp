@@ -146,7 +146,8 @@ std::vector<ArgSpec> dice_args_spec() {
   auto args = dice_common_args_spec();
   args.push_back(
       opt("squared_pred", A::kBool, "false", "Use squared input and label in the denominator."));
-  args.push_back(opt("jaccard", A::kBool, "false", "Compute the Jaccard (IoU) form instead of Dice."));
+  args.push_back(
+      opt("jaccard", A::kBool, "false", "Compute the Jaccard (IoU) form instead of Dice."));
   args.push_back(
       opt("weight", A::kFloats, "null",
           "Class weights: one value or one per class (DiceCE and DiceFocal weight both terms)."));

@@ -1,5 +1,6 @@
 #pragma once
-/// torch.nn's CrossEntropyLoss and BCEWithLogitsLoss (Clara configs name them; DiceCELoss uses them).
+/// torch.nn's CrossEntropyLoss and BCEWithLogitsLoss (Clara configs name them; DiceCELoss uses
+/// them).
 
 #include <vector>
 

@@ -2,11 +2,12 @@
 // foreground and background masks), on both of fg_bg_map's paths: the row-by-row one (one-channel
 // float label and image, cropped views included) and the general one (several channels, other
 // dtypes, no image).
+#include "transforms/croppad/fg_bg_map.h"
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include "core/errors.h"
-#include "transforms/croppad/fg_bg_map.h"
 
 namespace barton::transforms {
 namespace {

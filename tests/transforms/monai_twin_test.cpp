@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include "core/errors.h"
 #include "transforms/croppad/functional.h"
 #include "transforms/intensity/functional.h"
 #include "transforms/spatial/functional.h"
@@ -384,6 +385,28 @@ TEST(TwinUtility, CastsConcatCopiesAndIndices) {
   for (auto i : bg) ASSERT_TRUE(label[i].item<float>() == 0 && image[i].item<float>() > -500);
   EXPECT_EQ(static_cast<int64_t>(fg.size()), (label > 0).sum().item<int64_t>());
   EXPECT_EQ(static_cast<int64_t>(bg.size()), ((label == 0) & (image > -500)).sum().item<int64_t>());
+}
+
+TEST(TwinUtility, DeleteItemsdByNameAndByRegex) {
+  auto s = ct_case({10, 9, 5});
+  s.set("label_copy", s.image("label"));
+  // MONAI: use_re searches (re.search) every key; a plain key deletes that key only.
+  auto out =
+      test::apply(*make_transform("DeleteItemsd", R"({"keys": ["abel"], "use_re": true})"), s);
+  EXPECT_TRUE(out.has("image"));
+  EXPECT_FALSE(out.has("label"));
+  EXPECT_FALSE(out.has("label_copy"));
+  out = test::apply(*make_transform("DeleteItemsd", R"({"keys": "label"})"), s);
+  EXPECT_TRUE(out.has("label_copy"));
+  EXPECT_FALSE(out.has("label"));
+  // What Barton cannot do is refused when the transform is built, at the argument.
+  try {
+    make_transform("DeleteItemsd", R"({"keys": "image_meta_dict.affine"})");
+    FAIL() << "a nested key was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("nested"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(make_transform("DeleteItemsd", R"({"keys": "(", "use_re": true})"), ConfigError);
 }
 
 // ---------------------------------------------------------------- inversion

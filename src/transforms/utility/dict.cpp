@@ -1,4 +1,6 @@
 // Utility dictionary transforms: channel layout, types, copies, concatenation.
+#include <regex>
+
 #include <ATen/ATen.h>
 
 #include "core/errors.h"
@@ -116,13 +118,36 @@ class CopyItems final : public MapTransform {
   std::vector<std::string> names_;
 };
 
+/// MONAI's DeleteItemsd on a sample's keys: a key is a name, or (use_re) a regex that deletes every
+/// key it finds (re.search). Barton's samples hold no nested dictionaries, so a key with `sep` in
+/// it (MONAI's "meta.x") is refused when the transform is built.
 class DeleteItems final : public MapTransform {
  public:
-  explicit DeleteItems(KeySelection k) : MapTransform(std::move(k)) {}
+  DeleteItems(KeySelection k, std::vector<bool> use_re) : MapTransform(std::move(k)) {
+    for (std::size_t i = 0; i < keys_.keys.size(); ++i) {
+      if (use_re[i])
+        patterns_.emplace_back(keys_.keys[i], std::regex::ECMAScript);
+      else
+        patterns_.emplace_back();
+      is_re_.push_back(use_re[i]);
+    }
+  }
   std::string name() const override { return "DeleteItemsd"; }
   void apply(Sample& s, Rng&) const override {
-    for (const auto& key : keys_.keys) s.erase(key);
+    for (std::size_t i = 0; i < keys_.keys.size(); ++i) {
+      if (!is_re_[i]) {
+        s.erase(keys_.keys[i]);
+        continue;
+      }
+      for (const auto& key : s.keys()) {
+        if (std::regex_search(key, patterns_[i])) s.erase(key);
+      }
+    }
   }
+
+ private:
+  std::vector<std::regex> patterns_;
+  std::vector<bool> is_re_;
 };
 
 class ConcatItems final : public MapTransform {
@@ -303,7 +328,23 @@ void register_utility(TransformRegistry& r) {
     return std::make_unique<CopyItems>(std::move(k), times, std::move(names));
   });
   r.add(delete_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
-    return std::make_unique<DeleteItems>(KeySelection::from_config(a));
+    auto k = KeySelection::from_config(a);
+    const auto sep = a.require<std::string>("sep");
+    const auto use_re = per_key<bool>(a, "use_re", k.keys.size(), false);
+    for (std::size_t i = 0; i < k.keys.size(); ++i) {
+      if (!sep.empty() && k.keys[i].find(sep) != std::string::npos) {
+        throw a.at("keys").error("'" + k.keys[i] + "' names a nested key ('" + sep +
+                                 "'); Barton's samples hold no nested dictionaries");
+      }
+      if (!use_re[i]) continue;
+      try {
+        std::regex check(k.keys[i], std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        throw a.at("keys").error("'" + k.keys[i] +
+                                 "' is not a valid regular expression: " + e.what());
+      }
+    }
+    return std::make_unique<DeleteItems>(std::move(k), use_re);
   });
   r.add(concat_itemsd_spec(), [](const ConfigNode& a, const BuildContext&) {
     return std::make_unique<ConcatItems>(KeySelection::from_config(a),
