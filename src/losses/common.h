@@ -48,11 +48,12 @@ torch::Tensor apply_class_weight(torch::Tensor f,
 
 /// Arguments of the Dice family except the Dice-only ones (GeneralizedDiceLoss, TverskyLoss).
 struct DiceOptions {
-  bool include_background = true, to_onehot_y = false, squared_pred = false, jaccard = false,
+  // from / from_dice set every field from the arguments, whose defaults are the spec's.
+  bool include_background = false, to_onehot_y = false, squared_pred = false, jaccard = false,
        batch = false;
   Activation act;
   Reduction reduction = Reduction::kMean;
-  double smooth_nr = 1e-5, smooth_dr = 1e-5;
+  double smooth_nr = 0, smooth_dr = 0;
   std::vector<double> weight;
   /// The arguments every Dice-family loss has (GeneralizedDiceLoss and TverskyLoss: these only).
   static DiceOptions from(const ConfigNode& a);

@@ -9,8 +9,9 @@
 namespace barton::losses {
 
 struct FocalOptions {
-  bool include_background = true, to_onehot_y = false, use_softmax = false;
-  double gamma = 2.0;
+  // from sets every field from the arguments, whose defaults are the spec's.
+  bool include_background = false, to_onehot_y = false, use_softmax = false;
+  double gamma = 0;
   std::optional<double> alpha;
   std::vector<double> weight;
   Reduction reduction = Reduction::kMean;

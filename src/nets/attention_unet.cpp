@@ -15,10 +15,11 @@ namespace {
 using A = ArgType;
 
 struct AttentionUnetOptions {
-  int dims = 3;
-  int64_t in = 1, out = 2;
+  // from_config sets every field from the arguments, whose defaults are the spec's (ADR 0002).
+  int dims = 0;
+  int64_t in = 0, out = 0;
   std::vector<int64_t> channels, strides;
-  int64_t kernel = 3, up_kernel = 3;
+  int64_t kernel = 0, up_kernel = 0;
   double dropout = 0.0;  ///< < 0: no dropout layer.
 
   static AttentionUnetOptions from_config(const ConfigNode& a) {

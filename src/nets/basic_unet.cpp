@@ -16,30 +16,30 @@ using A = ArgType;
 namespace F = torch::nn::functional;
 
 struct BasicUNetOptions {
-  int dims = 3;
-  int64_t in = 1, out = 2;
-  std::vector<int64_t> features = {32, 32, 64, 128, 256, 32};
-  LayerSpec act = LayerSpec::of("leakyrelu", {{"negative_slope", 0.1}, {"inplace", 1}});
-  LayerSpec norm = LayerSpec::of("instance", {{"affine", 1}});
-  bool bias = true;
+  // from_config sets every field from the arguments, whose defaults are the spec's (ADR 0002).
+  int dims = 0;
+  int64_t in = 0, out = 0;
+  std::vector<int64_t> features;
+  LayerSpec act, norm;
+  bool bias = false;
   double dropout = 0.0;  ///< < 0: no dropout layer (MONAI dropout=None).
-  std::string upsample = "deconv";
+  std::string upsample;
 
   static BasicUNetOptions from_config(const ConfigNode& a) {
     BasicUNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
-    std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
+    std::tie(o.in, o.out) = parse_io_channels(a);
     o.features = ints_rep(a.at("features"), 6);
     for (std::size_t i = 0; i < o.features.size(); ++i) {
       if (o.features[i] < 1)
         throw ConfigError(a.source(), a.pointer() + "/features",
                           "every feature count must be positive");
     }
-    o.act = parse_act(a, "act", o.act, /*allow_none=*/true);
-    o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/true);
+    o.act = parse_act(a, "act", /*allow_none=*/true);
+    o.norm = parse_norm(a, "norm", o.dims, /*allow_none=*/true);
     o.bias = a.require<bool>("bias");
     o.dropout = a.at("dropout").is_null() ? -1.0 : a.at("dropout").as<double>();
-    o.upsample = parse_upsample_mode(a, "upsample", "deconv");
+    o.upsample = parse_upsample_mode(a, "upsample");
     return o;
   }
 };

@@ -20,16 +20,16 @@ namespace F = torch::nn::functional;
 using Ints = std::vector<int64_t>;
 
 struct DynUNetOptions {
-  int dims = 3;
-  int64_t in = 1, out = 2;
+  // from_config sets every field from the arguments, whose defaults are the spec's (ADR 0002).
+  int dims = 0;
+  int64_t in = 0, out = 0;
   std::vector<Ints> kernels, strides,
       up_kernels;  ///< Per level, per axis (up_kernels: len(strides) - 1 levels).
   Ints filters;
   double dropout = -1;  ///< < 0: none (MONAI dropout=None).
-  LayerSpec norm = LayerSpec::of("instance", {{"affine", 1}});
-  LayerSpec act = LayerSpec::of("leakyrelu", {{"inplace", 1}, {"negative_slope", 0.01}});
+  LayerSpec norm, act;
   bool deep_supervision = false;
-  int deep_supr_num = 1;
+  int deep_supr_num = 0;
   bool res_block = false;
   bool trans_bias = false;
 
@@ -103,8 +103,8 @@ struct DynUNetOptions {
       o.dropout = dv.as<double>();
       if (o.dropout < 0 || o.dropout > 1) throw dv.error("must be in [0, 1]");
     }
-    o.norm = parse_norm(a, "norm_name", o.norm, o.dims, /*allow_none=*/false);
-    o.act = parse_act(a, "act_name", o.act, /*allow_none=*/false);
+    o.norm = parse_norm(a, "norm_name", o.dims, /*allow_none=*/false);
+    o.act = parse_act(a, "act_name", /*allow_none=*/false);
     o.deep_supervision = a.require<bool>("deep_supervision");
     o.deep_supr_num = a.require<int>("deep_supr_num");
     if (o.deep_supervision) {

@@ -16,22 +16,21 @@ namespace {
 using A = ArgType;
 
 struct SegResNetOptions {
-  int dims = 3;
-  int64_t init_filters = 8;
-  int64_t in = 1, out = 2;
+  // from_config sets every field from the arguments, whose defaults are the spec's (ADR 0002).
+  int dims = 0;
+  int64_t init_filters = 0;
+  int64_t in = 0, out = 0;
   double dropout_prob = -1;  ///< < 0: none (MONAI dropout_prob=None).
-  LayerSpec act = LayerSpec::of("relu", {{"inplace", 1}});
-  LayerSpec norm = LayerSpec::of("group", {{"num_groups", 8}});
-  bool use_conv_final = true;
-  std::vector<int64_t> blocks_down = {1, 2, 2, 4};
-  std::vector<int64_t> blocks_up = {1, 1, 1};
-  std::string upsample_mode = "nontrainable";
+  LayerSpec act, norm;
+  bool use_conv_final = false;
+  std::vector<int64_t> blocks_down, blocks_up;
+  std::string upsample_mode;
 
   static SegResNetOptions from_config(const ConfigNode& a) {
     SegResNetOptions o;
     o.dims = parse_spatial_dims(a, 3);
     o.init_filters = a.require<int64_t>("init_filters");
-    std::tie(o.in, o.out) = parse_io_channels(a, 1, 2);
+    std::tie(o.in, o.out) = parse_io_channels(a);
     if (o.init_filters < 1)
       throw ConfigError(a.source(), a.pointer() + "/init_filters", "must be positive");
     if (a.given("dropout_prob")) {
@@ -40,8 +39,8 @@ struct SegResNetOptions {
         throw ConfigError(a.source(), a.pointer() + "/dropout_prob", "must be in [0, 1]");
       }
     }
-    o.act = parse_act(a, "act", o.act, /*allow_none=*/false);
-    o.norm = parse_norm(a, "norm", o.norm, o.dims, /*allow_none=*/false);
+    o.act = parse_act(a, "act", /*allow_none=*/false);
+    o.norm = parse_norm(a, "norm", o.dims, /*allow_none=*/false);
     // Deprecated norm_name / num_groups: only "group" is accepted; it overrides norm.
     const auto norm_name = a.require<std::string>("norm_name");
     if (!norm_name.empty()) {
@@ -54,7 +53,6 @@ struct SegResNetOptions {
     }
     o.use_conv_final = a.require<bool>("use_conv_final");
     auto blocks = [&](const char* key, std::vector<int64_t>& dst) {
-      if (!a.has(key)) return;
       const auto v = a.at(key);
       dst = v.is_array() ? v.as<std::vector<int64_t>>() : std::vector<int64_t>{v.as<int64_t>()};
       for (auto b : dst) {
@@ -70,7 +68,7 @@ struct SegResNetOptions {
                         fmt::format("has {} levels; at most len(blocks_down) - 1 = {}",
                                     o.blocks_up.size(), o.blocks_down.size() - 1));
     }
-    o.upsample_mode = parse_upsample_mode(a, "upsample_mode", "nontrainable");
+    o.upsample_mode = parse_upsample_mode(a, "upsample_mode");
     return o;
   }
 };

@@ -13,16 +13,16 @@ namespace {
 using A = ArgType;
 
 struct UNetOptions {
-  int dims = 3;
-  int64_t in = 1, out = 2;
+  // from_config sets every field from the arguments, whose defaults are the spec's (ADR 0002).
+  int dims = 0;
+  int64_t in = 0, out = 0;
   std::vector<int64_t> channels, strides;
-  int64_t kernel = 3, up_kernel = 3;
+  int64_t kernel = 0, up_kernel = 0;
   int num_res_units = 0;
-  LayerSpec act = LayerSpec::of("prelu");
-  LayerSpec norm = LayerSpec::of("instance");
-  double dropout = 0.0;
-  bool bias = true;
-  std::string adn_ordering = "NDA";
+  LayerSpec act, norm;
+  double dropout = 0.0;  ///< also MONAI's dropout=None
+  bool bias = false;
+  std::string adn_ordering;
 
   static UNetOptions from_config(const ConfigNode& a) {
     UNetOptions o;
@@ -36,8 +36,7 @@ struct UNetOptions {
           a.at("strides").source(), a.at("strides").pointer(),
           fmt::format("needs at least len(channels) - 1 = {} values", o.channels.size() - 1));
     }
-    auto scalar_kernel = [&](const char* k, int64_t def) {
-      if (!a.has(k)) return def;
+    auto scalar_kernel = [&](const char* k) {
       const auto v = a.at(k);
       if (v.is_array()) {
         const auto ks = v.as<std::vector<int64_t>>();
@@ -48,8 +47,8 @@ struct UNetOptions {
       }
       return v.as<int64_t>();
     };
-    o.kernel = scalar_kernel("kernel_size", 3);
-    o.up_kernel = scalar_kernel("up_kernel_size", 3);
+    o.kernel = scalar_kernel("kernel_size");
+    o.up_kernel = scalar_kernel("up_kernel_size");
     o.num_res_units = a.require<int>("num_res_units");
     o.act = LayerSpec::from_config(a.at("act"));
     o.norm = LayerSpec::from_config(a.at("norm"));

@@ -118,8 +118,7 @@ torch::Tensor UpSampleImpl::forward(torch::Tensor x) {
   return F::interpolate(x, opts);
 }
 
-std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const std::string& def) {
-  if (!a.has(key)) return def;
+std::string parse_upsample_mode(const ConfigNode& a, std::string_view key) {
   const auto v = a.at(key);
   const auto mode = to_lower(v.as<std::string>());
   if (mode == "deconv" || mode == "nontrainable") return mode;
@@ -152,22 +151,14 @@ int parse_spatial_dims(const ConfigNode& a, int def) {
   return dims;
 }
 
-std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a,
-                                              int64_t def_in,
-                                              int64_t def_out) {
-  const int64_t in =
-      def_in < 0 ? a.require<int64_t>("in_channels") : a.get_or<int64_t>("in_channels", def_in);
-  const int64_t out =
-      def_out < 0 ? a.require<int64_t>("out_channels") : a.get_or<int64_t>("out_channels", def_out);
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a) {
+  const auto in = a.require<int64_t>("in_channels");
+  const auto out = a.require<int64_t>("out_channels");
   if (in < 1 || out < 1) throw a.error("in_channels and out_channels must be positive");
   return {in, out};
 }
 
-LayerSpec parse_act(const ConfigNode& a,
-                    std::string_view key,
-                    const LayerSpec& def,
-                    bool allow_none) {
-  if (!a.has(key)) return def;
+LayerSpec parse_act(const ConfigNode& a, std::string_view key, bool allow_none) {
   const auto v = a.at(key);
   auto spec = LayerSpec::from_config(v);
   if (spec.name.empty()) {
@@ -184,9 +175,7 @@ LayerSpec parse_act(const ConfigNode& a,
   return spec;
 }
 
-LayerSpec parse_norm(
-    const ConfigNode& a, std::string_view key, const LayerSpec& def, int dims, bool allow_none) {
-  if (!a.has(key)) return def;
+LayerSpec parse_norm(const ConfigNode& a, std::string_view key, int dims, bool allow_none) {
   const auto v = a.at(key);
   auto spec = LayerSpec::from_config(v);
   if (spec.name.empty()) {

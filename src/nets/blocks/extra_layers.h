@@ -73,30 +73,24 @@ class UpSampleImpl : public torch::nn::Module {
 };
 TORCH_MODULE(UpSample);
 
-/// "deconv" or "nontrainable" (case-insensitive) from args[key] (default `def`); "pixelshuffle" and
-/// anything else give a ConfigError at the key.
-std::string parse_upsample_mode(const ConfigNode& a, std::string_view key, const std::string& def);
+/// "deconv" or "nontrainable" (case-insensitive) from args[key]; "pixelshuffle" and anything else
+/// give a ConfigError at the key.
+std::string parse_upsample_mode(const ConfigNode& a, std::string_view key);
 
 /// `spatial_dims` or the older `dimensions` (not both), 2 or 3; errors at the key.
 int parse_spatial_dims(const ConfigNode& a, int def = 3);
 /// The specs of spatial_dims and its older name dimensions, which every network takes.
 std::vector<ArgSpec> spatial_dims_specs();
 
-/// `in_channels` and `out_channels`, both positive; a default < 0 makes the argument required.
-std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a,
-                                              int64_t def_in = -1,
-                                              int64_t def_out = -1);
+/// `in_channels` and `out_channels`, both positive.
+std::pair<int64_t, int64_t> parse_io_channels(const ConfigNode& a);
 
-/// Activation spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`).
-/// Checks that the activation is supported; errors at the key.
-LayerSpec parse_act(const ConfigNode& a,
-                    std::string_view key,
-                    const LayerSpec& def,
-                    bool allow_none);
-/// Norm spec from args[key] (absent: `def`; null: none, allowed only when `allow_none`). Checks
-/// that the norm is supported; errors at the key.
-LayerSpec parse_norm(
-    const ConfigNode& a, std::string_view key, const LayerSpec& def, int dims, bool allow_none);
+/// Activation spec from args[key] (null: none, allowed only when `allow_none`). Checks that the
+/// activation is supported; errors at the key.
+LayerSpec parse_act(const ConfigNode& a, std::string_view key, bool allow_none);
+/// Norm spec from args[key] (null: none, allowed only when `allow_none`). Checks that the norm is
+/// supported; errors at the key.
+LayerSpec parse_norm(const ConfigNode& a, std::string_view key, int dims, bool allow_none);
 
 /// `n` integers from an int (repeated) or a list of exactly `n` ints; errors at `v`.
 std::vector<int64_t> ints_rep(const ConfigNode& v, std::size_t n);

@@ -57,7 +57,6 @@ class AsDiscrete final : public MapTransform {
 // One entry per key from a scalar or a list argument (JSON null entries -> fallback node).
 std::vector<ConfigNode> nodes_per_key(const ConfigNode& a, const char* name, std::size_t n) {
   std::vector<ConfigNode> out;
-  if (!a.has(name)) return out;
   const auto v = a.at(name);
   if (v.is_array()) {
     if (v.size() != n) throw v.error(fmt::format("expected one value or one per key ({})", n));
