@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench clean format format-check docs cuda-check parity
+.PHONY: all deps configure build test test-fast demo bench clean format format-check lint docs cuda-check parity
 
 all: build
 
@@ -57,6 +57,10 @@ format:
 
 format-check:
 	$(CLANG_FORMAT) --dry-run -Werror $$(git ls-files '*.cpp' '*.h')
+
+# No function in src/ longer than 120 lines (tables of data aside).
+lint: format-check
+	python3 scripts/function-length.py 120
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -756,56 +756,60 @@ void write_metric_reports(const std::string& dir,
   write_file_atomic(fs::path(dir) / "metrics_summary.json", summary.dump(2) + "\n");
 }
 
+namespace {
+
+std::unique_ptr<Handler> make_checkpoint_loader(const ConfigNode& a, const BuildContext& ctx) {
+  std::vector<std::string> what;
+  const auto ld = a.at("load_dict");
+  if (ld.is_object())
+    what = ld.keys();
+  else if (ld.is_array())
+    what = ld.as<std::vector<std::string>>();
+  else
+    throw ld.error("load_dict must be an object {\"model\": \"@model\"} or a list of names");
+  for (const auto& w : what) {
+    if (w != "model" && w != "optimizer" && w != "lr_scheduler" && w != "train_conf")
+      throw ld.error(fmt::format("cannot load '{}': Barton loads model, optimizer", w));
+  }
+  auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
+  optim::Optimizer* opt = nullptr;
+  if (std::find(what.begin(), what.end(), "optimizer") != what.end())
+    opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
+  return std::make_unique<CheckpointLoader>(path_in(ctx, a.require<std::string>("load_path")), what,
+                                            a.require<bool>("strict"), net, opt, a);
+}
+
+std::unique_ptr<Handler> make_checkpoint_saver(const ConfigNode& a, const BuildContext& ctx) {
+  SaverOptions o;
+  o.dir = path_in(ctx, a.require<std::string>("save_dir"));
+  o.prefix = a.require<std::string>("file_prefix");
+  if (!o.prefix.empty() && o.prefix.back() != '_') o.prefix += "_";
+  o.save_final = a.require<bool>("save_final");
+  o.final_filename = a.get_optional<std::string>("final_filename").value_or("");
+  o.save_key = a.require<bool>("save_key_metric");
+  o.key_filename = a.get_optional<std::string>("key_metric_filename").value_or("");
+  o.key_n_saved = a.require<int64_t>("key_metric_n_saved");
+  o.interval = a.require<int64_t>("save_interval");
+  o.n_saved = a.get_optional<int64_t>("n_saved").value_or(0);  // null: keep all
+  const auto sd = a.at("save_dict");
+  std::vector<std::string> what = sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
+  if (std::find(what.begin(), what.end(), "model") == what.end())
+    throw sd.error("save_dict must include \"model\"");
+  o.save_optimizer = std::find(what.begin(), what.end(), "optimizer") != what.end();
+  auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
+  std::string conf;
+  if (auto c = ctx.lookup ? ctx.lookup("conf") : std::any{}; c.has_value())
+    conf = std::any_cast<std::string>(c);
+  optim::Optimizer* opt = nullptr;
+  if (o.save_optimizer) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
+  return std::make_unique<CheckpointSaver>(o, net, conf, opt);
+}
+
+}  // namespace
+
 void register_handlers(HandlerRegistry& r) {
-  r.add(
-      checkpoint_loader_spec(),
-      [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-        std::vector<std::string> what;
-        const auto ld = a.at("load_dict");
-        if (ld.is_object())
-          what = ld.keys();
-        else if (ld.is_array())
-          what = ld.as<std::vector<std::string>>();
-        else
-          throw ld.error("load_dict must be an object {\"model\": \"@model\"} or a list of names");
-        for (const auto& w : what) {
-          if (w != "model" && w != "optimizer" && w != "lr_scheduler" && w != "train_conf")
-            throw ld.error(fmt::format("cannot load '{}': Barton loads model, optimizer", w));
-        }
-        auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
-        optim::Optimizer* opt = nullptr;
-        if (std::find(what.begin(), what.end(), "optimizer") != what.end())
-          opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
-        return std::make_unique<CheckpointLoader>(path_in(ctx, a.require<std::string>("load_path")),
-                                                  what, a.require<bool>("strict"), net, opt, a);
-      });
-  r.add(checkpoint_saver_spec(),
-        [](const ConfigNode& a, const BuildContext& ctx) -> std::unique_ptr<Handler> {
-          SaverOptions o;
-          o.dir = path_in(ctx, a.require<std::string>("save_dir"));
-          o.prefix = a.require<std::string>("file_prefix");
-          if (!o.prefix.empty() && o.prefix.back() != '_') o.prefix += "_";
-          o.save_final = a.require<bool>("save_final");
-          o.final_filename = a.get_optional<std::string>("final_filename").value_or("");
-          o.save_key = a.require<bool>("save_key_metric");
-          o.key_filename = a.get_optional<std::string>("key_metric_filename").value_or("");
-          o.key_n_saved = a.require<int64_t>("key_metric_n_saved");
-          o.interval = a.require<int64_t>("save_interval");
-          o.n_saved = a.get_optional<int64_t>("n_saved").value_or(0);  // null: keep all
-          const auto sd = a.at("save_dict");
-          std::vector<std::string> what =
-              sd.is_object() ? sd.keys() : sd.as<std::vector<std::string>>();
-          if (std::find(what.begin(), what.end(), "model") == what.end())
-            throw sd.error("save_dict must include \"model\"");
-          o.save_optimizer = std::find(what.begin(), what.end(), "optimizer") != what.end();
-          auto net = lookup_as<std::shared_ptr<nets::Network>>(ctx, "model", a);
-          std::string conf;
-          if (auto c = ctx.lookup ? ctx.lookup("conf") : std::any{}; c.has_value())
-            conf = std::any_cast<std::string>(c);
-          optim::Optimizer* opt = nullptr;
-          if (o.save_optimizer) opt = lookup_as<optim::Optimizer*>(ctx, "optimizer", a);
-          return std::make_unique<CheckpointSaver>(o, net, conf, opt);
-        });
+  r.add(checkpoint_loader_spec(), make_checkpoint_loader);
+  r.add(checkpoint_saver_spec(), make_checkpoint_saver);
   r.add(stats_handler_spec(),
         [](const ConfigNode& a, const BuildContext&) -> std::unique_ptr<Handler> {
           int64_t every = 1;

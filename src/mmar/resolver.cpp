@@ -811,18 +811,9 @@ void apply_pointer_set(json& doc,
   doc[p] = value;
 }
 
-ResolvedConfig resolve_impl(const ConfigFiles& files,
-                            const ResolveOptions& options,
-                            const Registries& registries,
-                            Diagnostics* diag) {
-  Reporter report(diag);
-  Resolver r{
-      files, options, registries, report, display_name(files.config_path), {}, ConfigKind::kTrain,
-      {},    {}};
-  r.doc = ConfigNode::load(files.config_path, r.src).json();
-  if (!r.doc.is_object()) throw ConfigError(r.src, "", "a config must be a JSON object");
-  refuse_unsupported(r.doc, r.src, report);
-
+// Train configs have a "train" section (and maybe "validate"); evaluation configs are one section
+// at the top level.
+void find_sections(Resolver& r) {
   if (r.doc.contains("train")) {
     r.kind = ConfigKind::kTrain;
     if (!r.doc["train"].is_object()) throw ConfigError(r.src, "/train", "expected an object");
@@ -847,32 +838,17 @@ ResolvedConfig resolve_impl(const ConfigFiles& files,
     r.kind = ConfigKind::kEvaluate;
     r.sections.push_back("");
   }
+}
 
-  // Variables: built-ins, then environment.json, then top-level scalars, then --set.
-  Variables vars(report, r.src);
-  vars.define("MMAR_ROOT", files.mmar_root, r.src);
-  json env = json::object();
-  std::string env_src;
-  if (!files.env_path.empty()) {
-    env_src = display_name(files.env_path);
-    env = ConfigNode::load(files.env_path, env_src).json();
-    if (!env.is_object())
-      throw ConfigError(env_src, "", "environment.json must be an object of variables");
-    for (auto it = env.begin(); it != env.end(); ++it) {
-      if (!is_scalar(it.value())) {
-        report(env_src, ptr_join("", it.key()), "a variable must be a string, number or boolean");
-        continue;
-      }
-      vars.define(it.key(), it.value(), env_src);
-    }
-  }
-  for (auto it = r.doc.begin(); it != r.doc.end(); ++it) {
-    if (is_scalar(it.value())) vars.define(it.key(), it.value(), r.src);
-  }
-  std::set<std::string> used;
-  collect_var_uses(r.doc, used);
-  collect_var_uses(env, used);
-  for (const auto& arg : options.sets) {
+// --set KEY=VALUE (a variable) and --set /json/pointer=VALUE (any value), in order; each problem is
+// reported with the argument.
+void apply_sets(Resolver& r,
+                Variables& vars,
+                const std::set<std::string>& used,
+                const std::vector<std::string>& sets,
+                const std::string& env_src,
+                Reporter& report) {
+  for (const auto& arg : sets) {
     const auto eq = arg.find('=');
     if (eq == std::string::npos || eq == 0) {
       report("--set " + arg, "", "expected KEY=VALUE or /json/pointer=VALUE");
@@ -898,6 +874,47 @@ ResolvedConfig resolve_impl(const ConfigFiles& files,
       report(e);
     }
   }
+}
+
+ResolvedConfig resolve_impl(const ConfigFiles& files,
+                            const ResolveOptions& options,
+                            const Registries& registries,
+                            Diagnostics* diag) {
+  Reporter report(diag);
+  Resolver r{
+      files, options, registries, report, display_name(files.config_path), {}, ConfigKind::kTrain,
+      {},    {}};
+  r.doc = ConfigNode::load(files.config_path, r.src).json();
+  if (!r.doc.is_object()) throw ConfigError(r.src, "", "a config must be a JSON object");
+  refuse_unsupported(r.doc, r.src, report);
+
+  find_sections(r);
+
+  // Variables: built-ins, then environment.json, then top-level scalars, then --set.
+  Variables vars(report, r.src);
+  vars.define("MMAR_ROOT", files.mmar_root, r.src);
+  json env = json::object();
+  std::string env_src;
+  if (!files.env_path.empty()) {
+    env_src = display_name(files.env_path);
+    env = ConfigNode::load(files.env_path, env_src).json();
+    if (!env.is_object())
+      throw ConfigError(env_src, "", "environment.json must be an object of variables");
+    for (auto it = env.begin(); it != env.end(); ++it) {
+      if (!is_scalar(it.value())) {
+        report(env_src, ptr_join("", it.key()), "a variable must be a string, number or boolean");
+        continue;
+      }
+      vars.define(it.key(), it.value(), env_src);
+    }
+  }
+  for (auto it = r.doc.begin(); it != r.doc.end(); ++it) {
+    if (is_scalar(it.value())) vars.define(it.key(), it.value(), r.src);
+  }
+  std::set<std::string> used;
+  collect_var_uses(r.doc, used);
+  collect_var_uses(env, used);
+  apply_sets(r, vars, used, options.sets, env_src, report);
   // Substitute everywhere (the variables' own values first, so cycles are reported once).
   json table;
   try {
