@@ -20,7 +20,7 @@ $(BUILD_DIR)/build.ninja:
 
 configure: $(BUILD_DIR)/build.ninja
 
-build: configure
+build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: deps build

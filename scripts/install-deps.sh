@@ -10,7 +10,7 @@ PACKAGES=(
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev
   libinsighttoolkit5-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcpp-httplib-dev
   libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only cross-checks, run as /usr/bin/python3

@@ -39,6 +39,10 @@ const Command kCommands[] = {
     {"verify", "Check an export folder against its manifest (SHA-256 of every file)", setup_verify},
     {"preprocess", "Run a config's pre_transforms on its datalist and write what the network sees",
      setup_preprocess},
+#ifdef BARTON_WITH_SERVE
+    {"serve", "Annotation server: NVIDIA AIAA v1 and MONAI Label APIs over MMARs and plans",
+     setup_serve},
+#endif
 };
 
 }  // namespace

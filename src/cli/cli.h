@@ -40,5 +40,6 @@ void setup_validate(CLI::App& sub, Runner& runner);
 void setup_infer(CLI::App& sub, Runner& runner);
 void setup_export(CLI::App& sub, Runner& runner);
 void setup_verify(CLI::App& sub, Runner& runner);
+void setup_serve(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli

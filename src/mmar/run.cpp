@@ -387,4 +387,33 @@ EvalResult run_inference(EvalOptions o, const std::string& model) {
   return run_evaluation(o);
 }
 
+InferencePipeline load_inference_pipeline(EvalOptions o, const std::string& model) {
+  std::optional<TempFolder> plan_mmar;
+  if (!model.empty()) {
+    if (!fs::exists(model)) throw IoError(model, "the model does not exist");
+    o.ckpt = model;
+    if (o.run.mmar.empty()) {
+      plan_mmar.emplace(materialize_plan_mmar(model));
+      o.run.mmar = plan_mmar->path;
+    }
+  }
+  if (o.run.mmar.empty()) throw Error("serving needs an MMAR, or a Barton inference plan");
+  auto files = locate_config(o.run.mmar, o.run.config, o.run.env, "config_inference.json");
+  auto sets = o.run.sets;
+  const auto probe = resolve_config(files, {sets, false});
+  std::vector<std::string> extra;
+  if (probe.variables.has("dont_load_ts_model")) extra.push_back("dont_load_ts_model=True");
+  if (probe.variables.has("dont_load_ckpt_model")) extra.push_back("dont_load_ckpt_model=False");
+  // The server writes results itself, on the request's own grid.
+  if (const int i = find_post(probe, "", "SaveImaged"); i >= 0)
+    extra.push_back(fmt::format("/post_transforms/{}/disabled=true", i));
+  sets.insert(sets.begin(), extra.begin(), extra.end());
+  const auto cfg = resolve_config(files, {sets, false});
+  WorkflowOptions wo;
+  wo.device = o.run.device;
+  wo.cpu_bf16 = o.run.cpu_bf16;
+  wo.ckpt = o.ckpt.empty() ? "" : fs::absolute(o.ckpt).string();
+  return build_inference_pipeline(cfg, wo);
+}
+
 }  // namespace barton::mmar

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/launcher.h"
+#include "mmar/workflow.h"
 
 namespace barton::mmar {
 
@@ -84,5 +85,10 @@ EvalResult run_evaluation(const EvalOptions& options);
 /// or a TorchScript file) in place of the checkpoint; with a plan, `options.run.mmar` may be empty
 /// and the plan's own inference config is used (outputs then default to ./eval).
 EvalResult run_inference(EvalOptions options, const std::string& model);
+
+/// The annotation server's model: an MMAR's inference config (options.default_config is not
+/// used: config_inference.json unless options.run.config names another), or a plan's, built
+/// once as an InferencePipeline with SaveImaged disabled. `model` is as for run_inference.
+InferencePipeline load_inference_pipeline(EvalOptions options, const std::string& model = "");
 
 }  // namespace barton::mmar

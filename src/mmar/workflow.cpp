@@ -134,13 +134,14 @@ class Builder {
         std::function<void(bool)>([net](bool train) { net->train(train); });
   }
 
-  /// Everything of a section but its trainer / evaluator.
-  void build_section(const ConfigNode& sec) {
+  /// Everything of a section but its trainer / evaluator; without the datalist, dataset and
+  /// loader when `with_data` is false (serving one image at a time).
+  void build_section(const ConfigNode& sec, bool with_data = true) {
     auto& o = objects();
     auto c = ctx();
     if (sec.has("pre_transforms"))
       o["pre_transforms"] = build_transforms(c_, sec.pointer() + "/pre_transforms", reg_, c);
-    if (sec.has("dataset")) {
+    if (with_data && sec.has("dataset")) {
       auto items = section_datalist(c_, sec.pointer(), true);
       const auto ds = sec.at("dataset");
       if (items.empty()) {
@@ -154,7 +155,7 @@ class Builder {
       o["dataset"] = std::shared_ptr<data::Dataset>(reg_.datasets.create(
           ds, c, {"data_list_file_path", "data_file_base_dir", "data_list_key", "rank"}));
     }
-    if (sec.has("dataloader"))
+    if (with_data && sec.has("dataloader"))
       o["dataloader"] = std::shared_ptr<data::DataLoader>(
           reg_.dataloaders.create(sec.at("dataloader"), c, {"rank"}));
     if (sec.has("inferer"))
@@ -581,6 +582,48 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
   wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
   wf.evaluator->cpu_bf16 = options.cpu_bf16;
   return wf;
+}
+
+InferencePipeline build_inference_pipeline(const ResolvedConfig& config,
+                                           const WorkflowOptions& options) {
+  if (config.kind == ConfigKind::kTrain)
+    throw ConfigError(config.files.config_path, "",
+                      "serving needs an inference config (config_inference.json), not a training "
+                      "config");
+  InferencePipeline p;
+  auto& wf = p.workflow;
+  common_setup(config, options, wf);
+  wf.shared["device"] = wf.device;
+  const auto& reg = builtin_registries();
+  Builder b(config, wf, reg);
+  const auto doc = node_at(config.doc, "");
+  b.set_section(doc.pointer());
+  if (!doc.has("model"))
+    throw ConfigError(doc.source(), "/model", "the config has no \"model\" entry");
+  load_model_entry(wf, b, config, doc.at("model"), options.ckpt);
+  if (!doc.has("pre_transforms"))
+    throw ConfigError(
+        doc.source(), "/pre_transforms",
+        "serving needs the config's pre_transforms (they read and prepare the image)");
+  b.build_section(doc, false);
+  auto& o = b.objects();
+  const auto ctx = b.ctx();
+  p.pre = std::any_cast<std::shared_ptr<transforms::Compose>>(o.at("pre_transforms"));
+  if (o.count("post_transforms"))
+    p.post = std::any_cast<std::shared_ptr<transforms::Compose>>(o.at("post_transforms"));
+  if (o.count("inferer"))
+    p.inferer = std::any_cast<std::shared_ptr<engine::Inferer>>(o.at("inferer"));
+  else
+    p.inferer = std::shared_ptr<engine::Inferer>(
+        reg.inferers.create(ConfigNode::parse(R"({"name": "SimpleInferer"})", "default")));
+  p.predictor = std::any_cast<engine::Predictor>(ctx.lookup("model.predictor"));
+  p.set_mode = std::any_cast<std::function<void(bool)>>(ctx.lookup("model.set_mode"));
+  if (doc.has("evaluator") && doc.at("evaluator").has("args")) {
+    const auto a = doc.at("evaluator").at("args");
+    p.amp = a.given("amp") && a.at("amp").as<bool>();
+  }
+  p.cpu_bf16 = options.cpu_bf16;
+  return p;
 }
 
 void register_engines(Registries& r) {

@@ -44,6 +44,27 @@ Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& opt
 /// A validation or inference config (flat).
 Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& options = {});
 
+/// What answering one image needs from an inference config (config_inference.json, flat): the
+/// pre transforms, the model, the inferer and the post transforms, without the datalist, loader,
+/// handlers or evaluator (the annotation server). Ownership: shares what it holds; the network
+/// and its weights stay alive with `workflow`. Thread-safety: the transforms are const-safe;
+/// the predictor must be called by one thread at a time.
+struct InferencePipeline {
+  Workflow workflow;                          ///< Device, config, network.
+  std::shared_ptr<transforms::Compose> pre;   ///< /pre_transforms.
+  std::shared_ptr<transforms::Compose> post;  ///< /post_transforms (null when none).
+  std::shared_ptr<engine::Inferer> inferer;   ///< /inferer, or a SimpleInferer.
+  engine::Predictor predictor;                ///< The network's forward.
+  std::function<void(bool train)> set_mode;   ///< Switches the network's mode.
+  bool amp = false;       ///< The evaluator's amp (CUDA autocast; nothing on CPU).
+  bool cpu_bf16 = false;  ///< WorkflowOptions::cpu_bf16.
+};
+
+/// Builds an InferencePipeline from a flat evaluation config. Throws ConfigError for a training
+/// config, or one without "model" or "pre_transforms".
+InferencePipeline build_inference_pipeline(const ResolvedConfig& config,
+                                           const WorkflowOptions& options = {});
+
 /// The value of a config variable as a string ("" when unset).
 std::string variable(const ResolvedConfig& config, const std::string& name);
 

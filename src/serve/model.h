@@ -1,0 +1,82 @@
+#pragma once
+/// A model the annotation server answers with: an MMAR (config_inference.json plus its
+/// checkpoint or TorchScript file) or a Barton plan, described for the AIAA and MONAI Label model
+/// lists and run on one image at a time.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/image.h"
+#include "mmar/workflow.h"
+#include "transforms/sample.h"
+
+namespace barton::serve {
+
+/// What the model lists show. Ownership: values.
+struct ModelInfo {
+  std::string name;                   ///< Served name (the MMAR folder's name by default).
+  std::string type = "segmentation";  ///< AIAA type: segmentation, annotation, deepgrow, ...
+  std::string description;
+  std::string version = "1";        ///< A string: the AIAA C++ client reads it as one.
+  std::vector<std::string> labels;  ///< Foreground label names, in channel order from 1.
+  std::vector<int64_t> roi;         ///< The sliding window's roi_size, when there is one.
+  int dimension = 3;
+  std::string source;      ///< MMAR folder or plan file.
+  std::string model_file;  ///< The weights it loads (for the memory estimate).
+
+  /// The AIAA model object (name, type, description, labels, version, "internal name", roi).
+  nlohmann::json aiaa_json() const;
+};
+
+/// Describes the MMAR folder or plan at `source` without loading weights: labels from
+/// config/config_aiaa.json ("labels") or config/metadata.json (channel_def, background left
+/// out), description and version likewise, roi from the inference config's inferer.
+/// Throws IoError / ConfigError naming the file when `source` is not a servable model.
+ModelInfo describe_model(const std::string& source, const std::string& name = "");
+
+/// Seconds spent per stage of one request.
+struct StageTimes {
+  double read = 0, pre = 0, network = 0, post = 0, write = 0;
+  nlohmann::json to_json() const;
+};
+
+/// The image after the model's deterministic pre transforms, kept by a session so that later
+/// requests skip reading and resampling. Ownership: shares its tensors; never modified once made.
+struct PreparedImage {
+  std::vector<transforms::Sample> samples;
+  double read_seconds = 0, pre_seconds = 0;
+};
+
+/// One answer: a label map on the input image's own grid.
+struct InferResult {
+  io::Image label;  ///< [1, I, J, K] uint8, the input's affine.
+  StageTimes times;
+};
+
+/// A loaded model. Thread-safety: infer() and prepare() must not run concurrently on one object
+/// (the server's model store hands each model to one worker at a time).
+class ServedModel {
+ public:
+  /// Loads the pipeline (REQUIRES: describe_model succeeded for info.source). `device`: auto,
+  /// cpu, cuda[:N].
+  ServedModel(ModelInfo info, const std::string& device);
+  const ModelInfo& info() const { return info_; }
+  /// Reads `image_path` (a file or DICOM folder) and runs the pre transforms.
+  std::shared_ptr<const PreparedImage> prepare(const std::string& image_path) const;
+  /// Runs the network and the post transforms on a prepared image. Throws Error on failure.
+  InferResult infer(const PreparedImage& image);
+  /// Bytes of the weights file (what eviction under --memory-budget-mb counts).
+  std::size_t weight_bytes() const { return weight_bytes_; }
+
+ private:
+  ModelInfo info_;
+  mmar::InferencePipeline pipeline_;
+  std::size_t weight_bytes_ = 0;
+};
+
+}  // namespace barton::serve

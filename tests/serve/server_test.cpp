@@ -1,0 +1,391 @@
+// barton serve over real HTTP on loopback: NVIDIA AIAA's v1 API and MONAI Label's API as their
+// clients put them on the wire (raw sockets sending the clients' exact bytes), answered with
+// the tiny trained MMAR of the engine tests; results compared with `barton infer`.
+#include "serve/server.h"
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/atomic_file.h"
+#include "engine/tiny_mmar.h"
+#include "io/image.h"
+#include "serve/multipart.h"
+#include "serve/raw_http.h"
+#include "support/test_support.h"
+
+namespace barton {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using test::FormPart;
+using test::raw_http;
+using test::sh;
+
+/// A trained tiny MMAR (two epochs) named "tiny", made once for this file, with `barton infer`'s
+/// segmentation of case_3 beside it.
+const std::string& trained_mmar() {
+  static test::TempDir dir;
+  static const bool made = [] {
+    const auto root = dir.path() + "/tiny";
+    sh(test::barton_bin() + " data synth " + root +
+       "/data --cases 4 --size 32 32 12 --spacing 3 3 8 --seed 3");
+    test::write_text(root + "/config/config_train.json", kTrainConfig);
+    test::write_text(root + "/config/environment.json", kEnv);
+    test::write_text(root + "/config/config_inference.json", kInferConfig);
+    test::write_text(root + "/config/metadata.json",
+                     R"({"version": "0.2.0", "description": "tiny test model",
+                        "network_data_format": {"outputs": {"pred": {"channel_def":
+                        {"0": "background", "1": "spleen"}}}}})");
+    sh("BARTON_THREADS=1 " + test::barton_bin() + " train " + root + " --set epochs=2");
+    sh(test::barton_bin() + " infer " + root + " --input " + root +
+       "/data/imagesTr/case_3.nii.gz --output " + dir.path() + "/cli");
+    return true;
+  }();
+  (void)made;
+  static const std::string root = dir.path() + "/tiny";
+  return root;
+}
+
+std::string cli_segmentation() {
+  return fs::path(trained_mmar()).parent_path().string() + "/cli/case_3/case_3_trans.nii.gz";
+}
+
+std::string case3() {
+  return trained_mmar() + "/data/imagesTr/case_3.nii.gz";
+}
+
+/// A server on a free port over the tiny MMAR, for one test.
+struct Served {
+  explicit Served(serve::ServerOptions o = {}) {
+    if (o.models.empty()) o.models = {trained_mmar()};
+    o.http.port = 0;
+    o.device = "cpu";
+    server = std::make_unique<serve::AnnotationServer>(o);
+    port = server->start();
+  }
+  ~Served() { server->stop(); }
+  std::unique_ptr<serve::AnnotationServer> server;
+  int port = 0;
+};
+
+/// The parts of a multipart reply (fails the test when it is not one).
+std::vector<serve::Part> reply_parts(const test::RawReply& r) {
+  const auto b = serve::multipart_boundary(r.header("content-type"));
+  EXPECT_TRUE(b) << r.header("content-type") << "\n" << r.body.substr(0, 300);
+  if (!b) return {};
+  return serve::parse_multipart(r.body, *b);
+}
+
+/// The label image of a reply's file part, read back through Barton's reader.
+io::Image reply_image(const std::string& bytes, const std::string& name) {
+  static test::TempDir tmp;
+  const auto path = tmp.file(std::to_string(std::rand()) + name);
+  write_file_atomic(path, bytes);
+  return io::read_image(path);
+}
+
+void expect_same_segmentation(const io::Image& served) {
+  const auto cli = io::read_image(cli_segmentation());
+  const auto input = io::read_image(case3());
+  ASSERT_EQ(served.data.sizes().slice(1), input.data.sizes().slice(1));
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(served.affine[i], input.affine[i], 1e-5) << i;
+  EXPECT_TRUE(served.data.to(torch::kFloat).equal(cli.data.to(torch::kFloat)))
+      << "served foreground " << (served.data > 0).sum().item<int64_t>() << " voxels, barton infer "
+      << (cli.data > 0).sum().item<int64_t>();
+}
+
+std::string file_bytes(const std::string& path) {
+  return read_file(path);
+}
+
+TEST(Serve, ModelListIsAnArrayFilteredByLabelAndTypeAndOneObjectByName) {
+  Served s;
+  auto r = raw_http(s.port, test::simple_request("GET", "/v1/models"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto list = json::parse(r.body);
+  ASSERT_TRUE(list.is_array());
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["name"], "tiny");
+  EXPECT_EQ(list[0]["type"], "segmentation");
+  EXPECT_EQ(list[0]["labels"], json::array({"spleen"}));
+  EXPECT_TRUE(list[0]["version"].is_string()) << "the C++ client parses version as a string";
+  EXPECT_EQ(list[0]["version"], "0.2.0");
+  EXPECT_EQ(list[0]["description"], "tiny test model");
+  EXPECT_EQ(list[0]["internal name"], "tiny");
+  EXPECT_EQ(list[0]["roi"], json::array({16, 16, 16}));
+  EXPECT_EQ(
+      json::parse(raw_http(s.port, test::simple_request("GET", "/v1/models?label=Splee")).body)
+          .size(),
+      1u);
+  EXPECT_EQ(
+      json::parse(raw_http(s.port, test::simple_request("GET", "/v1/models?label=liver")).body)
+          .size(),
+      0u);
+  EXPECT_EQ(
+      json::parse(raw_http(s.port, test::simple_request("GET", "/v1/models?type=deepgrow")).body)
+          .size(),
+      0u);
+  r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=tiny"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(json::parse(r.body).is_object());
+  r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=nope"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body)["message"], "no model named 'nope'");
+}
+
+TEST(Serve, PythonClientSegmentationEqualsBartonInfer) {
+  Served s;
+  const auto req = test::python_request("POST", "/v1/segmentation?model=tiny",
+                                        {{"params", "", "", "{}"},
+                                         {"datapoint", "/tmp/tmpq1w2e3/case 3.nii.gz",
+                                          "application/octet-stream", file_bytes(case3())}});
+  const auto r = raw_http(s.port, req);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.header("content-length"), "") << "multipart replies need Content-Length";
+  EXPECT_EQ(r.header("transfer-encoding"), "") << "chunked replies break the Python client";
+  EXPECT_EQ(r.body.rfind("--", 0), 0u) << "no preamble (Poco guesses the boundary from line 1)";
+  EXPECT_EQ(std::stoul(r.header("content-length")), r.body.size());
+  EXPECT_NE(r.header("server-timing").find("net;dur="), std::string::npos);
+  const auto parts = reply_parts(r);
+  ASSERT_EQ(parts.size(), 2u);
+  const auto params = json::parse(serve::find_part(parts, "params")->data);
+  EXPECT_EQ(params["label_names"], json::array({"spleen"}));
+  EXPECT_TRUE(params["latencies"].contains("network"));
+  const auto* file = serve::find_part(parts, "image");
+  ASSERT_TRUE(file && file->is_file());
+  ASSERT_EQ(file->data.substr(0, 2), "\x1f\x8b") << "gzip NIfTI by default";
+  const auto seg = reply_image(file->data, "seg.nii.gz");
+  expect_same_segmentation(seg);
+  // Extreme points lie on the foreground.
+  ASSERT_EQ(params["points"].size(), 6u);
+  for (const auto& p : params["points"])
+    EXPECT_GT(
+        seg.data[0][p[0].get<int64_t>()][p[1].get<int64_t>()][p[2].get<int64_t>()].item<int>(), 0)
+        << p;
+}
+
+TEST(Serve, CppClientHttp10QuotedBoundaryAndImagePartGiveTheSameResult) {
+  Served s;
+  const auto r = raw_http(
+      s.port, test::cpp_client_request(
+                  "POST", "/v1/inference?model=tiny",
+                  {{"params", "", "", "{}"},
+                   {"image", "case_3.nii.gz", "application/octet-stream", file_bytes(case3())}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("connection"), "close");
+  const auto parts = reply_parts(r);
+  ASSERT_EQ(parts.size(), 2u);
+  expect_same_segmentation(reply_image(serve::find_part(parts, "image")->data, "a.nii.gz"));
+}
+
+TEST(Serve, SessionsKeepThePreparedImageAndAnswer440OnceGone) {
+  Served s;
+  auto r = raw_http(
+      s.port, test::python_request(
+                  "PUT", "/session/?expiry=60",
+                  {{"image", "/x/ct.nii.gz", "application/octet-stream", file_bytes(case3())}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto info = json::parse(r.body);
+  const auto id = info["session_id"].get<std::string>();
+  EXPECT_EQ(info["expiry"], 60);
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/session/" + id)).status, 200);
+  const auto seg = [&] {
+    return raw_http(s.port,
+                    test::python_request("POST", "/v1/segmentation?model=tiny&session_id=" + id,
+                                         {{"params", "", "", "{}"}}));
+  };
+  auto first = seg();
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto second = seg();
+  ASSERT_EQ(second.status, 200) << second.body;
+  const auto p1 = reply_parts(first), p2 = reply_parts(second);
+  EXPECT_FALSE(json::parse(serve::find_part(p1, "params")->data)["session_cached"].get<bool>());
+  const auto params2 = json::parse(serve::find_part(p2, "params")->data);
+  EXPECT_TRUE(params2["session_cached"].get<bool>());
+  EXPECT_EQ(params2["latencies"]["read"], 0.0) << "a click never re-reads the volume";
+  EXPECT_EQ(serve::find_part(p1, "image")->data.size() > 0, true);
+  expect_same_segmentation(reply_image(serve::find_part(p2, "image")->data, "s.nii.gz"));
+
+  r = raw_http(s.port, test::simple_request("DELETE", "/session/" + id));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["session_id"], id) << "MONAI Label's client parses the reply";
+  EXPECT_EQ(seg().status, 440) << "AIAA clients re-upload only on 440";
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/session/" + id)).status, 404);
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/session/..%2F..%2Fetc")).status, 404);
+  EXPECT_EQ(
+      raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=tiny&session_id=../x",
+                                            {{"params", "", "", "{}"}}))
+          .status,
+      440);
+}
+
+TEST(Serve, MonaiLabelInfoDatastoreAndInferInNiftiNrrdAndRawBytes) {
+  serve::ServerOptions o;
+  o.datastore = trained_mmar() + "/data/imagesTr";
+  Served s(o);
+  for (const char* path : {"/info/", "/info"}) {
+    const auto r = raw_http(s.port, test::simple_request("GET", path));
+    ASSERT_EQ(r.status, 200) << path;
+    const auto j = json::parse(r.body);
+    EXPECT_EQ(j["models"]["tiny"]["labels"]["spleen"], 1);
+    EXPECT_EQ(j["labels"], json::array({"spleen"}));
+    EXPECT_EQ(j["datastore"]["total"], 4);
+    EXPECT_EQ(j["queue"]["workers"], 1);
+  }
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/auth/")).status, 404)
+      << "MONAI Label's client reads any non-200 as 'no auth'";
+  const auto ds =
+      json::parse(raw_http(s.port, test::simple_request("GET", "/datastore/?output=all")).body);
+  EXPECT_TRUE(ds["objects"].contains("case_3"));
+
+  auto r = raw_http(s.port, test::python_request("POST", "/infer/tiny?image=case_3",
+                                                 {{"params", "", "", "{\"client_id\": null}"}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto parts = reply_parts(r);
+  const auto* img = serve::find_part(parts, "image");
+  ASSERT_TRUE(img);
+  EXPECT_EQ(img->filename, "case_3.nii.gz");
+  expect_same_segmentation(reply_image(img->data, "m.nii.gz"));
+
+  r = raw_http(
+      s.port,
+      test::python_request(
+          "POST", "/infer/tiny?image=case_3",
+          {{"params", "", "", R"({"result_extension": ".nrrd", "result_dtype": "uint8"})"}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  parts = reply_parts(r);
+  img = serve::find_part(parts, "image");
+  ASSERT_TRUE(img);
+  EXPECT_EQ(img->filename, "case_3.nrrd");
+  EXPECT_EQ(img->data.substr(0, 4), "NRRD") << "Slicer's MONAI Label plugin expects NRRD";
+  expect_same_segmentation(reply_image(img->data, "m.nrrd"));
+
+  r = raw_http(s.port, test::python_request("POST", "/infer/tiny?image=case_3&output=image",
+                                            {{"params", "", "", "{}"}}));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("content-type"), "application/octet-stream");
+  EXPECT_NE(r.header("content-disposition").find("filename=\"case_3.nii.gz\""), std::string::npos);
+  expect_same_segmentation(reply_image(r.body, "raw.nii.gz"));
+
+  r = raw_http(s.port, test::python_request("POST", "/infer/tiny?image=..%2Fconfig%2Fx",
+                                            {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 404) << r.body;
+}
+
+TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
+  serve::ServerOptions o;
+  o.http.max_body_bytes = 64 * 1024;
+  Served s(o);
+  auto r = raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=nope",
+                                                 {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(json::parse(r.body)["code"], 404);
+  r = raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=tiny",
+                                            {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(json::parse(r.body)["message"].get<std::string>().find("no image"), std::string::npos);
+  r = raw_http(s.port,
+               test::python_request("POST", "/v1/segmentation?model=tiny",
+                                    {{"params", "", "", "{not json"},
+                                     {"datapoint", "a.nii.gz", "application/octet-stream", "x"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(json::parse(r.body)["message"], "the params part is not valid JSON");
+  // A corrupt upload fails that request with the reader's message, and the server goes on.
+  r = raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=tiny",
+                                            {{"params", "", "", "{}"},
+                                             {"datapoint", "broken.nii.gz", "",
+                                              std::string("\x1f\x8b\x08garbage")}}));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(json::parse(r.body)["message"].get<std::string>().find("broken.nii.gz"),
+            std::string::npos)
+      << r.body;
+  r = raw_http(s.port, test::python_request(
+                           "POST", "/v1/segmentation?model=tiny",
+                           {{"datapoint", "big.nii.gz", "", std::string(100 * 1024, 'x')}}));
+  EXPECT_EQ(r.status, 413);
+  r = raw_http(s.port,
+               test::python_request("POST", "/v1/deepgrow?model=tiny", {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("is a segmentation model"), std::string::npos);
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/nothing")).status, 404);
+  // MONAI Label's client can leave a stale Content-Length on GET and DELETE: answered at once.
+  for (const char* m : {"GET", "DELETE"}) {
+    const std::string req = std::string(m) +
+                            " /session/00000000-0000-4000-8000-000000000000 HTTP/1.1\r\n"
+                            "Host: x\r\ncontent-type: multipart/form-data; boundary=x\r\n"
+                            "content-length: 500\r\n\r\n";
+    r = raw_http(s.port, req, 10);
+    EXPECT_FALSE(r.timed_out) << m;
+    EXPECT_EQ(r.status, 404) << m;
+  }
+  r = raw_http(s.port, test::simple_request("GET", "/"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("<td>tiny</td>"), std::string::npos);
+  r = raw_http(s.port, test::simple_request("GET", "/logs?lines=3"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("GET / HTTP/1.1 200"), std::string::npos) << r.body;
+}
+
+TEST(Serve, ConcurrentClientsAllSucceedAndAFullQueueAnswers503) {
+  {
+    serve::ServerOptions o;
+    o.workers = 2;
+    Served s(o);
+    const auto req = test::python_request(
+        "POST", "/v1/segmentation?model=tiny",
+        {{"params", "", "", "{}"},
+         {"datapoint", "c.nii.gz", "application/octet-stream", file_bytes(case3())}});
+    std::vector<std::future<test::RawReply>> replies;
+    for (int i = 0; i < 8; ++i)
+      replies.push_back(std::async(std::launch::async, [&] { return raw_http(s.port, req); }));
+    for (auto& f : replies) {
+      const auto r = f.get();
+      ASSERT_EQ(r.status, 200) << r.body;
+      expect_same_segmentation(reply_image(reply_parts(r).at(1).data, "c.nii.gz"));
+    }
+  }
+  serve::ServerOptions o;
+  o.queue_capacity = 0;
+  Served s(o);
+  const auto r =
+      raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=tiny",
+                                            {{"datapoint", "c.nii.gz", "", file_bytes(case3())}}));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("the server is busy"), std::string::npos);
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/models")).status, 200)
+      << "listing needs no worker";
+}
+
+TEST(Serve, CommandLineServesUntilSigterm) {
+  test::TempDir tmp;
+  const auto log = tmp.file("serve.log");
+  const auto cmd = test::barton_bin() + " serve --models " + trained_mmar() + " --port 0 > " + log +
+                   " 2>&1 & echo $!";
+  const auto pid = std::stoi(sh(cmd));
+  int port = 0;
+  for (int i = 0; i < 300 && port == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const auto text = read_file(log);
+    const auto at = text.find("listening on http://127.0.0.1:");
+    if (at != std::string::npos) port = std::stoi(text.substr(at + 30));
+  }
+  ASSERT_GT(port, 0) << read_file(log);
+  EXPECT_EQ(raw_http(port, test::simple_request("GET", "/v1/models")).status, 200);
+  sh("kill -TERM " + std::to_string(pid));
+  for (int i = 0; i < 100; ++i) {
+    if (read_file(log).find("barton serve: stopped") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(read_file(log).find("barton serve: stopped"), std::string::npos) << read_file(log);
+  const auto bad = sh(test::barton_bin() + " serve --models " + tmp.path() + " --port 0", 1);
+  EXPECT_NE(bad.find("is neither an MMAR"), std::string::npos) << bad;
+}
+
+}  // namespace
+}  // namespace barton
