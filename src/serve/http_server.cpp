@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/errors.h"
+#include "core/strings.h"
 #include "serve/http.h"
 #include "serve/router.h"
 #include <httplib.h>
@@ -14,12 +15,6 @@ namespace barton::serve {
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 Request to_request(const httplib::Request& in) {
   Request r;
   r.method = in.method;
@@ -27,7 +22,7 @@ Request to_request(const httplib::Request& in) {
   r.version = in.version;
   r.remote = in.remote_addr;
   for (const auto& [k, v] : in.params) r.query.emplace(k, v);
-  for (const auto& [k, v] : in.headers) r.headers[lower(k)] = v;
+  for (const auto& [k, v] : in.headers) r.headers[to_lower(k)] = v;
   r.body = in.body;
   for (const auto& [name, f] : in.files) {
     Part p;
@@ -46,7 +41,7 @@ void to_response(const Response& in, const Request& req, httplib::Response& out)
   for (const auto& [k, v] : in.headers) out.set_header(k, v);
   // HTTP/1.0 clients (the AIAA C++ client) and `Connection: close` ask for one request per
   // connection; httplib compares the header case-sensitively, so say it in its spelling.
-  if (req.version == "HTTP/1.0" || lower(req.header("connection")) == "close")
+  if (req.version == "HTTP/1.0" || to_lower(req.header("connection")) == "close")
     out.set_header("Connection", "close");
   out.set_content(in.body, in.content_type.c_str());
 }

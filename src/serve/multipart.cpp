@@ -5,23 +5,11 @@
 #include <random>
 
 #include "core/errors.h"
+#include "core/strings.h"
 
 namespace barton::serve {
 
 namespace {
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
 
 /// The value of parameter `key` in a header such as `form-data; name="a"; filename="b"`, quoted
 /// or not; nullopt when absent. Parameter names compare case-insensitively.
@@ -32,7 +20,7 @@ std::optional<std::string> header_param(const std::string& header, const std::st
     while (i < header.size() && (header[i] == ' ' || header[i] == '\t')) ++i;
     const auto eq = header.find('=', i);
     if (eq == std::string::npos) return std::nullopt;
-    const auto name = lower(trim(header.substr(i, eq - i)));
+    const auto name = to_lower(trim(header.substr(i, eq - i)));
     std::size_t j = eq + 1;
     std::string value;
     if (j < header.size() && header[j] == '"') {
@@ -62,7 +50,7 @@ void read_part_headers(const std::string& block, Part& part) {
     pos = end + 1;
     const auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    const auto key = lower(trim(line.substr(0, colon)));
+    const auto key = to_lower(trim(line.substr(0, colon)));
     const auto value = trim(line.substr(colon + 1));
     if (key == "content-disposition") {
       part.name = header_param(value, "name").value_or("");
@@ -79,7 +67,7 @@ void read_part_headers(const std::string& block, Part& part) {
 }  // namespace
 
 std::optional<std::string> multipart_boundary(const std::string& content_type) {
-  if (lower(trim(content_type)).rfind("multipart/", 0) != 0) return std::nullopt;
+  if (to_lower(trim(content_type)).rfind("multipart/", 0) != 0) return std::nullopt;
   auto b = header_param(content_type, "boundary");
   if (!b || b->empty()) return std::nullopt;
   return b;

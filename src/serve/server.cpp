@@ -13,6 +13,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/logging.h"
+#include "core/strings.h"
 #include "core/version.h"
 #include "io/image.h"
 #include "serve/model_store.h"
@@ -332,16 +333,12 @@ struct AnnotationServer::Impl {
     }
     const auto label = req.query_value("label"), type = req.query_value("type");
     json arr = json::array();
-    auto lower = [](std::string s) {
-      for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      return s;
-    };
     for (const auto& m : store.list()) {
       if (!type.empty() && m.type != type) continue;
       if (!label.empty()) {
         bool match = false;
         for (const auto& l : m.labels) {
-          const auto a = lower(l), b = lower(label);
+          const auto a = to_lower(l), b = to_lower(label);
           match = match || a.find(b) != std::string::npos || b.find(a) != std::string::npos;
         }
         if (!match) continue;

@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "core/strings.h"
 
 namespace barton::serve {
 
@@ -29,9 +30,10 @@ double epoch_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+/// Removes a session's files (it is already out of the store).
+void discard(const Session& s) {
+  std::error_code ec;
+  fs::remove_all(s.dir, ec);
 }
 
 }  // namespace
@@ -140,20 +142,19 @@ std::shared_ptr<Session> SessionStore::create(const std::vector<const Part*>& fi
 
 std::shared_ptr<Session> SessionStore::get(const std::string& id, bool touch) {
   if (!valid_session_id(id)) return nullptr;
-  std::shared_ptr<Session> s;
+  std::shared_ptr<Session> gone;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = sessions_.find(id);
     if (it == sessions_.end()) return nullptr;
-    s = it->second;
-    if (!expired(*s, now_ns())) {
-      if (touch) s->last_access_ns = now_ns();
-      return s;
+    if (!expired(*it->second, now_ns())) {
+      if (touch) it->second->last_access_ns = now_ns();
+      return it->second;
     }
+    gone = it->second;
     sessions_.erase(it);
   }
-  std::error_code ec;
-  fs::remove_all(s->dir, ec);
+  discard(*gone);
   return nullptr;
 }
 
@@ -167,8 +168,7 @@ std::shared_ptr<Session> SessionStore::remove(const std::string& id) {
     s = it->second;
     sessions_.erase(it);
   }
-  std::error_code ec;
-  fs::remove_all(s->dir, ec);
+  discard(*s);
   return s;
 }
 
@@ -186,10 +186,7 @@ std::size_t SessionStore::sweep() {
       }
     }
   }
-  for (const auto& s : gone) {
-    std::error_code ec;
-    fs::remove_all(s->dir, ec);
-  }
+  for (const auto& s : gone) discard(*s);
   return gone.size();
 }
 
