@@ -314,6 +314,16 @@ TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(r.body.find("is a segmentation model"), std::string::npos);
   EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/nothing")).status, 404);
+  r = raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=tiny",
+                                            {{"params", "", "", R"({"result_extension": ".exe"})"},
+                                             {"datapoint", "a.nii.gz", "", "x"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("result_extension '.exe' is not one of"), std::string::npos) << r.body;
+  r = raw_http(s.port, test::python_request("PUT", "/session/?expiry=soon",
+                                            {{"image", "a.nii.gz", "", "x"}}));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("expiry must be a whole number"), std::string::npos) << r.body;
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/logs?lines=many")).status, 400);
   // MONAI Label's client can leave a stale Content-Length on GET and DELETE: answered at once.
   for (const char* m : {"GET", "DELETE"}) {
     const std::string req = std::string(m) +
