@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include "core/errors.h"
 #include "core/strings.h"
@@ -49,7 +50,39 @@ bool is_supported_image_path(const std::string& path) {
   return format_of(path) != Format::kUnknown;
 }
 
-Image read_image(const std::string& path, const ReadOptions& options) {
+namespace {
+
+/// Refuses an affine that cannot place voxels in space: a NaN or infinite entry, or a singular
+/// 3x3 part (every voxel at one point or on one plane). Resampling with it would spread NaN or
+/// divide by zero far from the file that caused it.
+void check_geometry(const Image& img, const std::string& path) {
+  const auto& a = img.affine;
+  const char* source = "affine";
+  if (img.meta.count("sform_code") && img.meta.at("sform_code") != "0") {
+    source = "sform";
+  } else if (img.meta.count("qform_code") && img.meta.at("qform_code") != "0") {
+    source = "qform";
+  }
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 4; ++c) {
+      if (!std::isfinite(a[r * 4 + c])) {
+        throw IoError(path,
+                      fmt::format("the {} holds a non-finite value ({}) at row {}, column {}: "
+                                  "the image has no usable geometry",
+                                  source, a[r * 4 + c], r, c));
+      }
+    }
+  }
+  const double det = a[0] * (a[5] * a[10] - a[6] * a[9]) - a[1] * (a[4] * a[10] - a[6] * a[8]) +
+                     a[2] * (a[4] * a[9] - a[5] * a[8]);
+  if (det == 0.0) {
+    throw IoError(path, fmt::format("the {} is singular (determinant 0): the image has no usable "
+                                    "geometry",
+                                    source));
+  }
+}
+
+Image read_any(const std::string& path, const ReadOptions& options) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return internal::read_dicom_series(path, options);
   if (!fs::exists(path, ec)) throw IoError(path, "no such file");
@@ -63,6 +96,14 @@ Image read_image(const std::string& path, const ReadOptions& options) {
   }
   // A single DICOM file or an unrecognised extension: let ITK try.
   return internal::read_itk(path);
+}
+
+}  // namespace
+
+Image read_image(const std::string& path, const ReadOptions& options) {
+  Image img = read_any(path, options);
+  check_geometry(img, path);
+  return img;
 }
 
 void write_image(const Image& image, const std::string& path) {

@@ -4,12 +4,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 
 #include <ATen/ATen.h>
 #include <itkGDCMImageIO.h>
-#include <itkGDCMSeriesFileNames.h>
 #include <itkImage.h>
 #include <itkImageFileReader.h>
 #include <itkImageFileWriter.h>
@@ -20,6 +20,7 @@
 
 #include "core/errors.h"
 #include "core/strings.h"
+#include "io/internal/dicom_walk.h"
 #include "io/internal/formats.h"
 
 namespace barton::io::internal {
@@ -220,6 +221,14 @@ std::string meta_string(const itk::MetaDataDictionary& dict, const std::string& 
 Image read_itk(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw IoError(path, "no such file");
+  {
+    // GDCM aborts the process on a truncated DICOM file: walk it first (see dicom_walk.h).
+    std::ifstream in(path, std::ios::binary);
+    std::string head(132, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    if (starts_like_dicom(head)) walk_dicom_file(path);
+  }
   try {
     auto io =
         itk::ImageIOFactory::CreateImageIO(path.c_str(), itk::CommonEnums::IOFileMode::ReadMode);
@@ -285,27 +294,28 @@ std::vector<DicomSeries> list_dicom_series(const std::string& folder) {
   using namespace internal;
   std::error_code ec;
   if (!fs::is_directory(folder, ec)) throw IoError(folder, "not a folder");
-  std::vector<DicomSeries> out;
-  try {
-    auto names = itk::GDCMSeriesFileNames::New();
-    names->SetUseSeriesDetails(false);  // group by SeriesInstanceUID only; geometry checked below
-    names->SetDirectory(folder);
-    for (const auto& uid : names->GetSeriesUIDs()) {
-      DicomSeries s;
-      s.uid = trim(uid);
-      s.files = names->GetFileNames(uid);
-      if (!s.files.empty()) {
-        auto io = itk::GDCMImageIO::New();
-        io->SetFileName(s.files.front());
-        io->ReadImageInformation();
-        s.description = meta_string(io->GetMetaDataDictionary(), "0008|103e");
-        s.modality = meta_string(io->GetMetaDataDictionary(), "0008|0060");
-      }
-      out.push_back(std::move(s));
-    }
-  } catch (const itk::ExceptionObject& e) {
-    throw IoError(folder, std::string("reading DICOM headers: ") + e.GetDescription());
+  // Every file is walked (bounds-checked) before GDCM sees it: GDCM aborts the process on a
+  // truncated file. Files that are not DICOM, or hold no image, are not part of a series.
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.is_regular_file(ec)) files.push_back(entry.path().string());
   }
+  if (ec) throw IoError(folder, "cannot list the folder: " + ec.message());
+  std::sort(files.begin(), files.end());
+  std::map<std::string, DicomSeries> by_uid;
+  for (const auto& f : files) {
+    const auto info = walk_dicom_file(f);
+    if (!info.is_dicom || !info.has_pixel_data || info.series_uid.empty()) continue;
+    auto& s = by_uid[info.series_uid];
+    if (s.files.empty()) {
+      s.uid = info.series_uid;
+      s.description = info.description;
+      s.modality = info.modality;
+    }
+    s.files.push_back(f);
+  }
+  std::vector<DicomSeries> out;
+  for (auto& [uid, s] : by_uid) out.push_back(std::move(s));
   std::stable_sort(out.begin(), out.end(), [](const DicomSeries& a, const DicomSeries& b) {
     return a.files.size() > b.files.size();
   });

@@ -1,10 +1,16 @@
 // DICOM series: grouping, sorting along the normal, rescale, geometry checked against pydicom,
 // and the refusals for inconsistent series (pydicom's test files, Debian python3-pydicom).
+#include <filesystem>
+#include <fstream>
+#include <set>
+
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "core/atomic_file.h"
 #include "core/errors.h"
 #include "io/image.h"
+#include "io/internal/dicom_walk.h"
 #include "io/io_test_util.h"
 
 namespace barton::io {
@@ -62,6 +68,109 @@ TEST(DicomSeries, RefusesMissingSlices) {
 TEST(DicomSeries, EmptyFolderIsAnError) {
   test::TempDir tmp;
   test::expect_error_containing([&] { read_image(tmp.path()); }, "no DICOM series found");
+}
+
+// ---------------------------------------------------------------- damaged files (issue #20)
+// Debian's GDCM asserts and aborts the process on many of these; each must be an IoError naming
+// the file instead, and a file cut inside its pixel data must not read as if it were whole.
+
+const std::string kFiles = "/usr/lib/python3/dist-packages/pydicom/data/test_files/";
+
+TEST(DicomDamaged, ASliceCutAtAnyByteIsAnErrorNamingThatFile) {
+  test::TempDir tmp;
+  const std::string src = kDir + "98892001/CT5N/";
+  for (const auto& e : std::filesystem::directory_iterator(src)) {
+    std::filesystem::copy_file(e.path(), tmp.file(e.path().filename().string()));
+  }
+  const auto whole = read_file(src + "2392");
+  int refused = 0, named = 0;
+  for (std::size_t n = 1; n < whole.size(); ++n) {
+    std::ofstream(tmp.file("2392"), std::ios::binary | std::ios::trunc)
+        .write(whole.data(), static_cast<std::streamsize>(n));
+    try {
+      read_image(tmp.path());
+      ADD_FAILURE() << "a slice cut at byte " << n << " was read without an error";
+    } catch (const IoError& e) {
+      ++refused;
+      // Cut inside the 128-byte preamble the file is not DICOM at all; the series then misses a
+      // slice. Past it, the error names the damaged file.
+      if (n < 132) continue;
+      const std::string what = e.what();
+      EXPECT_TRUE(what.rfind(tmp.file("2392") + ": ", 0) == 0 &&
+                  what.find("truncated DICOM file") != std::string::npos)
+          << "cut at " << n << ": " << what;
+      ++named;
+    }
+  }
+  EXPECT_EQ(refused, static_cast<int>(whole.size()) - 1);
+  EXPECT_EQ(named, static_cast<int>(whole.size()) - 132);
+  write_file_atomic(tmp.file("2392"), whole);
+  EXPECT_EQ(read_image(tmp.path()).meta.at("slices"), "5");
+}
+
+TEST(DicomDamaged, CutInsidePixelDataSaysHowManyBytesRemain) {
+  test::expect_error_containing([] { read_image(kFiles + "MR_truncated.dcm"); },
+                                "element (7FE0,0010) at byte 1488: declares 8192 bytes but only "
+                                "8130 remain: the file is truncated");
+}
+
+TEST(DicomDamaged, CutInsideANestedSequenceIsCaught) {
+  test::expect_error_containing([] { read_image(kFiles + "rtplan_truncated.dcm"); },
+                                "declares 976 bytes but only 711 remain");
+}
+
+TEST(DicomDamaged, RtDoseWithoutNumberOfFramesIsAnErrorNotAnAbort) {
+  test::expect_error_containing([] { read_image(kFiles + "rtdose_1frame.dcm"); },
+                                "RT Dose object without Number of Frames (0028,0008)");
+}
+
+TEST(DicomDamaged, PreambleOnlyFileIsTruncated) {
+  test::TempDir tmp;
+  write_file_atomic(tmp.file("x.dcm"), std::string(100, '\0'));
+  test::expect_error_containing([&] { read_image(tmp.file("x.dcm")); },
+                                "truncated DICOM file: 100 bytes of preamble");
+}
+
+TEST(DicomDamaged, DeflatedDataSetIsWalkedAndItsTruncationCaught) {
+  EXPECT_NO_THROW(read_image(kFiles + "image_dfl.dcm"));
+  test::TempDir tmp;
+  const auto whole = read_file(kFiles + "image_dfl.dcm");
+  write_file_atomic(tmp.file("cut.dcm"), std::string_view(whole).substr(0, whole.size() - 200));
+  test::expect_error_containing([&] { read_image(tmp.file("cut.dcm")); }, "deflated");
+}
+
+TEST(DicomDamaged, TheWalkAcceptsEveryWholeTestFile) {
+  // Files pydicom ships as damaged on purpose, or that GDCM cannot read as an image, are left out.
+  // UN_sequence, priv_SQ and no_meta_group_length are header-only snippets of image objects (an
+  // image SOP class, no pixel data): refused as images whose bytes end before the pixel data.
+  const std::set<std::string> damaged = {"MR_truncated.dcm",      "rtplan_truncated.dcm",
+                                         "rtdose_1frame.dcm",     "rtdose_expb_1frame.dcm",
+                                         "rtdose_rle_1frame.dcm", "UN_sequence.dcm",
+                                         "priv_SQ.dcm",           "no_meta_group_length.dcm"};
+  int walked = 0;
+  for (const auto& e : std::filesystem::directory_iterator(kFiles)) {
+    const auto name = e.path().filename().string();
+    if (e.path().extension() != ".dcm" || damaged.count(name)) continue;
+    SCOPED_TRACE(name);
+    EXPECT_NO_THROW(internal::walk_dicom_file(e.path().string()));
+    ++walked;
+  }
+  EXPECT_GE(walked, 60);
+}
+
+TEST(DicomDamaged, NestingDeeperThanSixtyFourLevelsIsRefused) {
+  // Implicit VR little endian: (0008,0016) then 70 nested undefined-length sequences.
+  auto put16 = [](std::string& s, uint16_t v) { s += char(v & 0xFF), s += char(v >> 8); };
+  auto put32 = [&](std::string& s, uint32_t v) { put16(s, v & 0xFFFF), put16(s, v >> 16); };
+  std::string b;
+  put16(b, 0x0008), put16(b, 0x0016), put32(b, 2), b += "1";
+  b += '\0';
+  for (int i = 0; i < 70; ++i) {
+    put16(b, 0x0040), put16(b, 0xA730), put32(b, 0xFFFFFFFF);  // a sequence, undefined length
+    put16(b, 0xFFFE), put16(b, 0xE000), put32(b, 0xFFFFFFFF);  // an item, undefined length
+  }
+  test::expect_error_containing([&] { internal::walk_dicom_bytes("deep.dcm", b); },
+                                "nested deeper than 64");
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // NIfTI reading checked voxel by voxel against nibabel (MONAI's default reader) on the real files
 // that Debian packages ship; round trips; every bad input we handle.
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -137,6 +139,43 @@ TEST(NiftiErrors, NotANiftiFile) {
   test::TempDir tmp;
   write_file_atomic(tmp.file("junk.nii"), std::string(400, 'x'));
   test::expect_error_containing([&] { read_image(tmp.file("junk.nii")); }, "not a NIfTI file");
+}
+
+/// A little-endian NIfTI-1 written here, with sform_code 1 and one srow value replaced.
+std::string with_sform_entry(const test::TempDir& tmp, int row, int col, float value) {
+  Image img;
+  img.data = at::zeros({1, 4, 4, 4}, at::kFloat);
+  img.affine = identity_affine();
+  write_image(img, tmp.file("base.nii"));
+  auto bytes = read_file(tmp.file("base.nii"));
+  const int16_t code = 1;
+  std::memcpy(bytes.data() + 254, &code, 2);  // sform_code
+  float srow[12] = {2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0};
+  srow[row * 4 + col] = value;
+  std::memcpy(bytes.data() + 280, srow, sizeof(srow));  // srow_x, srow_y, srow_z
+  return bytes;
+}
+
+TEST(NiftiErrors, NanOrInfiniteSformIsRefusedByInfoConvertAndEveryReader) {
+  test::TempDir tmp;
+  write_file_atomic(tmp.file("nan.nii"), with_sform_entry(tmp, 0, 0, std::nanf("")));
+  test::expect_error_containing([&] { read_image(tmp.file("nan.nii")); },
+                                tmp.file("nan.nii") +
+                                    ": the sform holds a non-finite value (nan) "
+                                    "at row 0, column 0");
+  write_file_atomic(tmp.file("inf.nii"), with_sform_entry(tmp, 1, 3, INFINITY));
+  test::expect_error_containing([&] { read_image(tmp.file("inf.nii")); },
+                                "non-finite value (inf) at row 1, column 3");
+  // The same bytes with a finite value read, so the refusal is about the value alone.
+  write_file_atomic(tmp.file("ok.nii"), with_sform_entry(tmp, 1, 3, 5.0f));
+  EXPECT_DOUBLE_EQ(read_image(tmp.file("ok.nii")).affine[7], 5.0);
+}
+
+TEST(NiftiErrors, SingularSformIsRefused) {
+  test::TempDir tmp;
+  write_file_atomic(tmp.file("flat.nii"), with_sform_entry(tmp, 2, 2, 0.0f));
+  test::expect_error_containing([&] { read_image(tmp.file("flat.nii")); },
+                                "the sform is singular (determinant 0)");
 }
 
 TEST(NiftiErrors, FailedWriteLeavesThePreviousFileIntact) {

@@ -1,0 +1,440 @@
+#include "io/internal/dicom_walk.h"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include <fmt/format.h>
+#include <libdeflate.h>
+
+#include "core/atomic_file.h"
+#include "core/errors.h"
+
+namespace barton::io::internal {
+
+namespace {
+
+constexpr uint32_t kUndefined = 0xFFFFFFFFu;
+constexpr int kMaxDepth = 64;
+
+constexpr uint32_t tag_of(uint16_t group, uint16_t element) {
+  return (static_cast<uint32_t>(group) << 16) | element;
+}
+constexpr uint32_t kItem = tag_of(0xFFFE, 0xE000);
+constexpr uint32_t kItemEnd = tag_of(0xFFFE, 0xE00D);
+constexpr uint32_t kSequenceEnd = tag_of(0xFFFE, 0xE0DD);
+constexpr uint32_t kPixelData = tag_of(0x7FE0, 0x0010);
+
+/// Pixel Data, Float Pixel Data or Double Float Pixel Data.
+constexpr bool is_pixel_data(uint32_t tag) {
+  return tag == kPixelData || tag == tag_of(0x7FE0, 0x0008) || tag == tag_of(0x7FE0, 0x0009);
+}
+
+/// Whether a SOP Class UID is an image storage class (CT, MR, US, CR, DX, MG, NM, PET, XA, RF,
+/// SC, VL, Enhanced and Legacy objects, parametric maps, RT Image and RT Dose), whose files end
+/// with pixel data. Structured reports, presentation states, RT plans and structures, waveforms
+/// and encapsulated documents are not.
+bool is_image_sop_class(const std::string& uid) {
+  static const std::string kStorage = "1.2.840.10008.5.1.4.1.1.";
+  if (uid.rfind(kStorage, 0) != 0) return false;
+  const std::string rest = uid.substr(kStorage.size());
+  if (rest == "481.1" || rest == "481.2") return true;
+  const std::string first = rest.substr(0, rest.find('.'));
+  static const std::array<std::string_view, 13> kImage = {"1",  "2",  "3",  "4",  "6",   "7",  "12",
+                                                          "13", "20", "30", "77", "128", "130"};
+  for (auto k : kImage) {
+    if (k == first) return true;
+  }
+  return false;
+}
+
+bool is_vr_letter(char c) {
+  return c >= 'A' && c <= 'Z';
+}
+
+/// VRs whose explicit encoding has two reserved bytes and a 32-bit length.
+bool has_long_length(std::string_view vr) {
+  static constexpr std::array<std::string_view, 13> kLong = {
+      "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+  for (auto v : kLong) {
+    if (v == vr) return true;
+  }
+  return false;
+}
+
+std::string trimmed(std::string_view v) {
+  std::size_t b = 0, e = v.size();
+  while (b < e && (v[b] == ' ' || v[b] == '\0')) ++b;
+  while (e > b && (v[e - 1] == ' ' || v[e - 1] == '\0')) --e;
+  return std::string(v.substr(b, e - b));
+}
+
+/// Raw DEFLATE (no zlib or gzip wrapper), as the Deflated Explicit VR Little Endian transfer
+/// syntax stores the data set.
+std::string inflate_raw(const std::string& name, std::string_view in) {
+  std::unique_ptr<libdeflate_decompressor, decltype(&libdeflate_free_decompressor)> d(
+      libdeflate_alloc_decompressor(), &libdeflate_free_decompressor);
+  if (!d) throw IoError(name, "out of memory while inflating a deflated DICOM data set");
+  std::size_t capacity = in.size() * 4 + 1024;
+  while (true) {
+    std::string out(capacity, '\0');
+    std::size_t made = 0;
+    const auto r =
+        libdeflate_deflate_decompress(d.get(), in.data(), in.size(), out.data(), capacity, &made);
+    if (r == LIBDEFLATE_SUCCESS) {
+      out.resize(made);
+      return out;
+    }
+    if (r != LIBDEFLATE_INSUFFICIENT_SPACE || capacity > (std::size_t{1} << 32)) {
+      throw IoError(name, "corrupt or truncated deflated DICOM data set");
+    }
+    capacity *= 4;
+  }
+}
+
+/// One element header.
+struct Header {
+  uint32_t tag = 0;
+  std::string_view vr;  ///< Empty for implicit VR and for items and delimiters.
+  uint32_t length = 0;
+  std::size_t value = 0;  ///< Offset of the value.
+};
+
+/// The walk over one encoding (byte order + explicit/implicit VR) of a byte range.
+class Walker {
+ public:
+  Walker(const std::string& name, std::string_view bytes, DicomFileSummary& out)
+      : name_(name), b_(bytes), out_(out) {}
+
+  bool big_endian = false;
+  bool explicit_vr = true;
+
+  /// Walks elements from `pos` to `end` (or to an item delimiter when `in_undefined_item`).
+  /// Returns the offset after the last element (after the delimiter when one ended the walk).
+  std::size_t dataset(std::size_t pos, std::size_t end, bool in_undefined_item, int depth);
+
+  /// Walks the file meta group (always explicit VR little endian) from `pos`; returns the
+  /// transfer syntax UID (empty when absent) and sets `pos` after the group.
+  std::string meta(std::size_t& pos);
+
+  /// Guesses explicit vs implicit VR from the first element at `pos`.
+  void sniff_vr(std::size_t pos) {
+    explicit_vr = pos + 6 <= b_.size() && is_vr_letter(b_[pos + 4]) && is_vr_letter(b_[pos + 5]);
+  }
+
+  uint16_t u16(std::size_t at) const {
+    const auto x = static_cast<uint8_t>(b_[at]), y = static_cast<uint8_t>(b_[at + 1]);
+    return big_endian ? static_cast<uint16_t>((x << 8) | y) : static_cast<uint16_t>((y << 8) | x);
+  }
+  uint32_t u32(std::size_t at) const {
+    const uint32_t lo = u16(at), hi = u16(at + 2);
+    return big_endian ? (lo << 16) | hi : (hi << 16) | lo;
+  }
+
+  void check_pixel_data_length() const;
+
+  const std::string& sop_class() const { return sop_class_; }
+
+ private:
+  [[noreturn]] void fail(std::size_t at, uint32_t tag, const std::string& what) const {
+    throw IoError(name_, fmt::format("malformed or truncated DICOM file: element ({:04X},{:04X}) "
+                                     "at byte {}: {}",
+                                     tag >> 16, tag & 0xFFFF, at, what));
+  }
+  Header header(std::size_t pos, std::size_t end) const;
+  std::size_t sequence(const Header& h, std::size_t end, bool fragments, int depth);
+  std::size_t items(std::size_t pos, std::size_t end, bool undefined, bool fragments, int depth);
+  void remember(const Header& h);
+
+  const std::string& name_;
+  std::string_view b_;
+  DicomFileSummary& out_;
+  // Image geometry from the top-level data set, for the pixel data length check.
+  uint32_t rows_ = 0, cols_ = 0, samples_ = 1, bits_ = 0, frames_ = 1;
+  uint64_t pixel_bytes_ = 0;
+  bool pixel_native_ = false;
+  std::string photometric_, sop_class_;
+  bool has_frames_ = false;
+};
+
+Header Walker::header(std::size_t pos, std::size_t end) const {
+  if (pos + 8 > end)
+    fail(pos, 0, fmt::format("only {} bytes left for an element header", end - pos));
+  Header h;
+  h.tag = tag_of(u16(pos), u16(pos + 2));
+  if ((h.tag >> 16) == 0xFFFE || !explicit_vr) {
+    h.length = u32(pos + 4);
+    h.value = pos + 8;
+    return h;
+  }
+  h.vr = b_.substr(pos + 4, 2);
+  if (!is_vr_letter(h.vr[0]) || !is_vr_letter(h.vr[1])) {
+    fail(pos, h.tag, "the value representation is not two capital letters");
+  }
+  if (has_long_length(h.vr)) {
+    if (pos + 12 > end) fail(pos, h.tag, "the element header is cut short");
+    h.length = u32(pos + 8);
+    h.value = pos + 12;
+  } else {
+    h.length = u16(pos + 6);
+    h.value = pos + 8;
+  }
+  return h;
+}
+
+void Walker::remember(const Header& h) {
+  const auto v = b_.substr(h.value, h.length);
+  auto us = [&]() -> uint32_t { return h.length >= 2 ? u16(h.value) : 0; };
+  switch (h.tag) {
+    case tag_of(0x0020, 0x000E):
+      out_.series_uid = trimmed(v);
+      break;
+    case tag_of(0x0008, 0x103E):
+      out_.description = trimmed(v);
+      break;
+    case tag_of(0x0008, 0x0060):
+      out_.modality = trimmed(v);
+      break;
+    case tag_of(0x0028, 0x0010):
+      rows_ = us();
+      break;
+    case tag_of(0x0028, 0x0011):
+      cols_ = us();
+      break;
+    case tag_of(0x0028, 0x0002):
+      samples_ = us();
+      break;
+    case tag_of(0x0028, 0x0100):
+      bits_ = us();
+      break;
+    case tag_of(0x0028, 0x0004):
+      photometric_ = trimmed(v);
+      break;
+    case tag_of(0x0008, 0x0016):
+      if (sop_class_.empty()) sop_class_ = trimmed(v);
+      break;
+    case tag_of(0x0028, 0x0008): {
+      const auto s = trimmed(v);
+      // GDCM asserts (aborts) on an empty Number of Frames.
+      if (s.empty()) fail(h.value, h.tag, "Number of Frames is present but empty");
+      uint32_t n = 0;
+      for (char c : s) {
+        if (c < '0' || c > '9' || n > 100000000) {
+          n = 0;
+          break;
+        }
+        n = n * 10 + static_cast<uint32_t>(c - '0');
+      }
+      frames_ = n > 0 ? n : 1;
+      has_frames_ = true;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+std::size_t Walker::dataset(std::size_t pos, std::size_t end, bool in_undefined_item, int depth) {
+  if (depth > kMaxDepth) fail(pos, 0, fmt::format("sequences nested deeper than {}", kMaxDepth));
+  while (pos < end) {
+    const Header h = header(pos, end);
+    if (h.tag == kItemEnd) {
+      if (in_undefined_item) return h.value;
+      fail(pos, h.tag, "an item delimiter outside an item");
+    }
+    if (h.tag == kItem || h.tag == kSequenceEnd) fail(pos, h.tag, "an item tag outside a sequence");
+    const bool sq = h.vr == "SQ" || (h.vr.empty() && h.length == kUndefined);
+    if (h.length == kUndefined) {
+      if (!sq && h.vr != "UN" && h.tag != kPixelData) {
+        fail(pos, h.tag, "an undefined length on a value that cannot have one");
+      }
+      if (h.vr == "UN" && h.tag != kPixelData) {
+        // An undefined-length UN holds an implicit VR little endian sequence.
+        const bool was_big = big_endian, was_explicit = explicit_vr;
+        big_endian = false;
+        explicit_vr = false;
+        pos = sequence(h, end, false, depth);
+        big_endian = was_big;
+        explicit_vr = was_explicit;
+        continue;
+      }
+      pos = sequence(h, end, h.tag == kPixelData, depth);
+      if (h.tag == kPixelData && depth == 0) out_.has_pixel_data = true;
+      continue;
+    }
+    if (h.length > end - h.value) {
+      fail(pos, h.tag,
+           fmt::format("declares {} bytes but only {} remain: the file is truncated", h.length,
+                       end - h.value));
+    }
+    if (sq) {
+      items(h.value, h.value + h.length, false, false, depth + 1);
+    } else if (depth == 0) {
+      remember(h);
+      if (is_pixel_data(h.tag)) {
+        out_.has_pixel_data = true;
+        pixel_native_ = true;
+        pixel_bytes_ = h.length;
+      }
+    }
+    pos = h.value + h.length;
+  }
+  if (in_undefined_item) fail(pos, kItem, "the item never ends: the file is truncated");
+  return pos;
+}
+
+std::size_t Walker::sequence(const Header& h, std::size_t end, bool fragments, int depth) {
+  return items(h.value, end, true, fragments, depth + 1);
+}
+
+std::size_t Walker::items(
+    std::size_t pos, std::size_t end, bool undefined, bool fragments, int depth) {
+  if (depth > kMaxDepth) fail(pos, 0, fmt::format("sequences nested deeper than {}", kMaxDepth));
+  while (pos < end) {
+    if (pos + 8 > end) fail(pos, 0, "an item header is cut short: the file is truncated");
+    const uint32_t tag = tag_of(u16(pos), u16(pos + 2));
+    const uint32_t length = u32(pos + 4);
+    if (tag == kSequenceEnd) {
+      if (undefined) return pos + 8;
+      fail(pos, tag, "a sequence delimiter in a sequence of defined length");
+    }
+    if (tag != kItem) fail(pos, tag, "expected an item in a sequence");
+    const std::size_t value = pos + 8;
+    if (length == kUndefined) {
+      if (fragments) fail(pos, tag, "an encapsulated pixel data fragment of undefined length");
+      pos = dataset(value, end, true, depth);
+      continue;
+    }
+    if (length > end - value) {
+      fail(pos, tag,
+           fmt::format("an item declares {} bytes but only {} remain: the file is truncated",
+                       length, end - value));
+    }
+    if (!fragments) dataset(value, value + length, false, depth);
+    pos = value + length;
+  }
+  if (undefined) fail(pos, kSequenceEnd, "the sequence never ends: the file is truncated");
+  return pos;
+}
+
+std::string Walker::meta(std::size_t& pos) {
+  const bool was_big = big_endian, was_explicit = explicit_vr;
+  big_endian = false;
+  explicit_vr = true;
+  std::string syntax;
+  while (pos + 8 <= b_.size() && u16(pos) == 0x0002) {
+    const Header h = header(pos, b_.size());
+    if (h.length == kUndefined || h.length > b_.size() - h.value) {
+      fail(pos, h.tag, "a file meta element runs past the end of the file: the file is truncated");
+    }
+    if (h.tag == tag_of(0x0002, 0x0010)) syntax = trimmed(b_.substr(h.value, h.length));
+    if (h.tag == tag_of(0x0002, 0x0002)) sop_class_ = trimmed(b_.substr(h.value, h.length));
+    pos = h.value + h.length;
+  }
+  big_endian = was_big;
+  explicit_vr = was_explicit;
+  return syntax;
+}
+
+void Walker::check_pixel_data_length() const {
+  if (!out_.has_pixel_data && is_image_sop_class(sop_class_)) {
+    throw IoError(name_, fmt::format("malformed or truncated DICOM file: an image (SOP class {}) "
+                                     "whose {} bytes end before its Pixel Data (7FE0,0010)",
+                                     sop_class_, b_.size()));
+  }
+  // GDCM reads an RT Dose image as multi-frame and asserts (aborts) without Number of Frames.
+  if (out_.has_pixel_data && sop_class_ == "1.2.840.10008.5.1.4.1.1.481.2" && !has_frames_) {
+    throw IoError(name_,
+                  "RT Dose object without Number of Frames (0028,0008), which an RT Dose "
+                  "image needs");
+  }
+  if (!pixel_native_ || rows_ == 0 || cols_ == 0 || bits_ == 0) return;
+  // 4:2:2 YCbCr stores two luma samples and one pair of chroma samples per two pixels.
+  const bool ybr422 = photometric_ == "YBR_FULL_422" || photometric_ == "YBR_PARTIAL_422";
+  const uint64_t per_pixel = ybr422 && samples_ == 3 ? 2 : samples_;
+  const uint64_t bits = uint64_t{rows_} * cols_ * per_pixel * frames_ * bits_;
+  const uint64_t need = (bits + 7) / 8;
+  if (pixel_bytes_ < need) {
+    throw IoError(name_, fmt::format("malformed or truncated DICOM file: pixel data holds {} bytes "
+                                     "but {} rows x {} columns x {} samples x {} frames x {} bits "
+                                     "need {}",
+                                     pixel_bytes_, rows_, cols_, samples_, frames_, bits_, need));
+  }
+}
+
+/// Whether the first element at 0 looks like DICOM without a preamble (group 0x0002 or 0x0008),
+/// and its byte order.
+bool looks_like_bare_dicom(std::string_view b, bool& big_endian) {
+  if (b.size() < 8) return false;
+  const auto g0 = static_cast<uint8_t>(b[0]), g1 = static_cast<uint8_t>(b[1]);
+  const uint16_t le = static_cast<uint16_t>(g0 | (g1 << 8));
+  const uint16_t be = static_cast<uint16_t>((g0 << 8) | g1);
+  if (le == 0x0002 || le == 0x0008) {
+    big_endian = false;
+    return true;
+  }
+  if (be == 0x0008) {
+    big_endian = true;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool starts_like_dicom(std::string_view head) {
+  bool big = false;
+  const bool only_preamble =
+      !head.empty() && head.size() <= 132 && head.find_first_not_of('\0') == std::string_view::npos;
+  return only_preamble || (head.size() >= 132 && head.substr(128, 4) == "DICM") ||
+         looks_like_bare_dicom(head, big);
+}
+
+DicomFileSummary walk_dicom_bytes(const std::string& name, std::string_view bytes) {
+  DicomFileSummary out;
+  Walker w(name, bytes, out);
+  std::size_t pos = 0;
+  std::string syntax;
+  if (bytes.size() >= 132 && bytes.substr(128, 4) == "DICM") {
+    pos = 132;
+    syntax = w.meta(pos);
+  } else {
+    bool big = false;
+    if (!bytes.empty() && bytes.size() <= 132 &&
+        bytes.find_first_not_of('\0') == std::string_view::npos) {
+      throw IoError(name, fmt::format("truncated DICOM file: {} bytes of preamble and nothing else",
+                                      bytes.size()));
+    }
+    if (!looks_like_bare_dicom(bytes, big)) return out;
+    if (!big) syntax = w.meta(pos);
+    w.big_endian = big;
+  }
+  out.is_dicom = true;
+  if (pos >= bytes.size()) {
+    throw IoError(name, fmt::format("truncated DICOM file: its {} bytes end after the file meta "
+                                    "information, before the data set",
+                                    bytes.size()));
+  }
+  if (syntax == "1.2.840.10008.1.2.1.99") {
+    const std::string inflated = inflate_raw(name, bytes.substr(pos));
+    DicomFileSummary inner;
+    Walker d(name, inflated, inner);
+    d.sniff_vr(0);
+    d.dataset(0, inflated.size(), false, 0);
+    d.check_pixel_data_length();
+    inner.is_dicom = true;
+    return inner;
+  }
+  if (syntax == "1.2.840.10008.1.2.2") w.big_endian = true;
+  w.sniff_vr(pos);
+  w.dataset(pos, bytes.size(), false, 0);
+  w.check_pixel_data_length();
+  return out;
+}
+
+DicomFileSummary walk_dicom_file(const std::string& path) {
+  const std::string bytes = read_file(path);
+  return walk_dicom_bytes(path, bytes);
+}
+
+}  // namespace barton::io::internal
