@@ -2,6 +2,7 @@
 # barton_add_test(NAME n SRCS ... DEPS ... LABELS ...): a GoogleTest executable whose tests are
 # registered with CTest (labels: fast, slow, gpu, data).
 include(GoogleTest)
+set(BARTON_SANITIZE_SUITES core_test io_test data_test)
 
 function(barton_add_library)
   cmake_parse_arguments(A "" "NAME;PCH" "SRCS;DEPS" ${ARGN})
@@ -25,6 +26,10 @@ function(barton_add_test)
   endif()
   if(NOT A_LABELS)
     set(A_LABELS fast)
+  endif()
+  # The suites that `make sanitize` runs under ASan + UBSan (Makefile SAN_TARGETS builds them).
+  if(A_NAME IN_LIST BARTON_SANITIZE_SUITES)
+    list(APPEND A_LABELS sanitize)
   endif()
   gtest_discover_tests(${A_NAME}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}

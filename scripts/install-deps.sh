@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git strace xz-utils clang-format
+  # clang with its sanitizer and libFuzzer runtimes (make sanitize, make fuzz)
+  clang libclang-rt-14-dev
   # libraries (see docs/architecture.md)
   libtorch-dev libgloo-dev
   libnifti2-dev libdeflate-dev zlib1g-dev

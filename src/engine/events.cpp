@@ -152,15 +152,18 @@ EventWriter::~EventWriter() {
 }
 
 void EventWriter::write_event(const std::string& payload) {
-  std::string len(8, '\0');
+  // One record, one write, flushed at once: a process killed at any moment leaves the file ending
+  // on a whole record (TensorBoard's reader and `--resume` append after it), never half of one.
+  std::string record(8, '\0');
   const uint64_t n = payload.size();
-  std::memcpy(len.data(), &n, 8);  // little-endian on every platform LibTorch supports
-  const uint32_t lc = masked_crc32c(len), pc = masked_crc32c(payload);
+  std::memcpy(record.data(), &n, 8);  // little-endian on every platform LibTorch supports
+  const uint32_t lc = masked_crc32c(record), pc = masked_crc32c(payload);
+  record.append(reinterpret_cast<const char*>(&lc), 4);
+  record.append(payload);
+  record.append(reinterpret_cast<const char*>(&pc), 4);
   std::lock_guard<std::mutex> lock(mutex_);
-  out_.write(len.data(), 8);
-  out_.write(reinterpret_cast<const char*>(&lc), 4);
-  out_.write(payload.data(), static_cast<std::streamsize>(payload.size()));
-  out_.write(reinterpret_cast<const char*>(&pc), 4);
+  out_.write(record.data(), static_cast<std::streamsize>(record.size()));
+  out_.flush();
 }
 
 void EventWriter::scalar(const std::string& tag, double value, int64_t step) {
