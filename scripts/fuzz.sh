@@ -38,10 +38,10 @@ for t in "${targets[@]}"; do
     -max_len=1048576 -print_final_stats=1 -artifact_prefix="$crashes/" > "$log" 2>&1
   rc=$?
   execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
-  cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   status=ok
   if [ $rc -ne 0 ]; then status="CRASH (rc $rc, see $log and $crashes)"; failed=1; fi
-  line="$t: ${execs:-?} executions in ${seconds}s, coverage ${cov:-?} edges, $status"
+  line="$t: ${execs:-?} executions in ${seconds}s, ${ft:-?} coverage features, $status"
   echo "fuzz: $line"
   echo "$line" >> "$summary"
 done

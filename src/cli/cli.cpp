@@ -1,12 +1,15 @@
 #include "cli/cli.h"
 
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "core/cpu_allocator.h"
+#include "core/strings.h"
 #include "core/version.h"
 
 namespace barton::cli {
@@ -73,6 +76,16 @@ int run(int argc, char** argv) {
   for (std::size_t i = 0; i < std::size(kCommands); ++i) {
     auto* sub = app.add_subcommand(kCommands[i].name, kCommands[i].help);
     kCommands[i].setup(*sub, runners[i]);
+  }
+  // CLI11 reports an unknown first word as "A subcommand is required": name it instead.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto& c : kCommands) names.push_back(c.name);
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::cerr << fmt::format("error: unknown command '{}'{} (barton --help lists the commands)\n",
+                               argv[1], did_you_mean(argv[1], names));
+      return 2;
+    }
   }
   try {
     app.parse(argc, argv);
