@@ -12,8 +12,8 @@ constexpr std::size_t kCounters = std::size_t{1} << 16;
 
 extern "C" {
 
-__attribute__((section("__libfuzzer_extra_counters"), used)) uint8_t
-    barton_fuzz_counters[kCounters];
+__attribute__((section("__libfuzzer_extra_counters"), used))
+uint8_t barton_fuzz_counters[kCounters];
 
 __attribute__((no_sanitize_coverage, no_sanitize_address)) void __sanitizer_cov_trace_pc() {
   const auto pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));

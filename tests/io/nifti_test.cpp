@@ -84,7 +84,7 @@ TEST(NiftiRead, HonoursVoxOffsetPastPadding) {
 TEST(NiftiRoundTrip, KeepsAffineDtypeAndVoxels) {
   test::TempDir tmp;
   for (const std::string& src : {kNib + "anatomical.nii", kNib + "example4d.nii.gz",
-                                kMricron + "ch2bet.nii.gz", kNib + "functional.nii"}) {
+                                 kMricron + "ch2bet.nii.gz", kNib + "functional.nii"}) {
     SCOPED_TRACE(src);
     const auto a = read_image(src);
     for (const char* ext : {".nii", ".nii.gz"}) {
