@@ -11,3 +11,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   return 0;
 }
+
+// LibTorch is built without frame pointers: LeakSanitizer's fast unwinder stops inside it, and
+// the suppression of its zip reader's leak (fuzz/lsan.supp) needs the full stack to match.
+extern "C" const char* __lsan_default_options() {
+  return "fast_unwind_on_malloc=0";
+}

@@ -202,6 +202,52 @@ Image make_image(const std::string& path,
   return img;
 }
 
+// Checks the fields libnifti2 trusts before it converts a header: dim[0] and every used dim,
+// and a voxel count that fits in 63 bits. libnifti2 walks dim[] by dim[0] and multiplies the
+// dims unchecked (a fuzzed NIfTI-2 header with dim[0] = 100671593 overflowed its stack).
+// `dim` is in native byte order.
+void check_header_dims(const std::string& path, const int64_t dim[8]) {
+  if (dim[0] < 1 || dim[0] > 7) {
+    throw IoError(
+        path, "invalid NIfTI header: dim[0] is " + std::to_string(dim[0]) + ", expected 1 to 7");
+  }
+  constexpr int64_t kMaxVoxels = int64_t{1} << 40;
+  int64_t voxels = 1;
+  for (int64_t i = 1; i <= dim[0]; ++i) {
+    if (dim[i] < 0) {
+      throw IoError(path, "invalid NIfTI header: dim[" + std::to_string(i) + "] is " +
+                              std::to_string(dim[i]));
+    }
+    const int64_t n = std::max<int64_t>(dim[i], 1);
+    if (voxels > kMaxVoxels / n) {
+      throw IoError(path, "invalid NIfTI header: dims hold more than 2^40 voxels");
+    }
+    voxels *= n;
+  }
+}
+
+template <typename Header>
+Header header_from_bytes(const std::string& path, const std::string& bytes, bool swapped) {
+  Header h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  int64_t dim[8];
+  for (int i = 0; i < 8; ++i) {
+    int64_t d = h.dim[i];
+    if (swapped) {
+      if constexpr (sizeof(h.dim[0]) == 8) {
+        nifti_swap_8bytes(1, &d);
+      } else {
+        auto s = h.dim[i];
+        nifti_swap_2bytes(1, &s);
+        d = s;
+      }
+    }
+    dim[i] = d;
+  }
+  check_header_dims(path, dim);
+  return h;
+}
+
 bool has_suffix(const std::string& path, const char* suffix) {
   return ends_with(to_lower(path), suffix);
 }
@@ -276,13 +322,11 @@ Image read_nifti(const std::string& path) {
   bool is_n2 = false;
   if (sizeof_hdr == 348 || swapped == 348) {
     if (bytes.size() < sizeof(nifti_1_header)) throw IoError(path, "truncated NIfTI-1 header");
-    nifti_1_header h;
-    std::memcpy(&h, bytes.data(), sizeof h);
+    const auto h = header_from_bytes<nifti_1_header>(path, bytes, sizeof_hdr != 348);
     nim.reset(nifti_convert_n1hdr2nim(h, path.c_str()));
   } else if (sizeof_hdr == 540 || swapped == 540) {
     if (bytes.size() < sizeof(nifti_2_header)) throw IoError(path, "truncated NIfTI-2 header");
-    nifti_2_header h;
-    std::memcpy(&h, bytes.data(), sizeof h);
+    const auto h = header_from_bytes<nifti_2_header>(path, bytes, sizeof_hdr != 540);
     nim.reset(nifti_convert_n2hdr2nim(h, path.c_str()));
     is_n2 = true;
   } else {

@@ -178,6 +178,40 @@ TEST(NiftiErrors, SingularSformIsRefused) {
                                 "the sform is singular (determinant 0)");
 }
 
+TEST(NiftiErrors, HeaderDimsAreCheckedBeforeLibniftiConvertsThem) {
+  test::TempDir tmp;
+  // A NIfTI-2 header whose dim[0] is 100671593 (found by fuzz/nifti): libnifti2 overflowed its
+  // stack converting it.
+  std::string n2(560, '\0');
+  const int32_t n2_size = 540;
+  std::memcpy(n2.data(), &n2_size, 4);
+  std::memcpy(n2.data() + 4, "n+2\0\r\n\032\n", 8);
+  const int64_t dim0 = 100671593;
+  std::memcpy(n2.data() + 16, &dim0, 8);
+  write_file_atomic(tmp.file("n2.nii"), n2);
+  test::expect_error_containing(
+      [&] { read_image(tmp.file("n2.nii")); },
+      tmp.file("n2.nii") + ": invalid NIfTI header: dim[0] is 100671593, expected 1 to 7");
+  // A big-endian NIfTI-1 (the header is byte-swapped before the check) with dim[0] = 9.
+  auto be = read_file(kNib + "anatomical.nii");
+  be[40] = 0;
+  be[41] = 9;
+  write_file_atomic(tmp.file("be.nii"), be);
+  test::expect_error_containing([&] { read_image(tmp.file("be.nii")); },
+                                "dim[0] is 9, expected 1 to 7");
+  // A negative size in a used dimension, and dims whose product overflows.
+  be[41] = 3;
+  be[42] = static_cast<char>(0xff);
+  be[43] = static_cast<char>(0xfe);
+  write_file_atomic(tmp.file("neg.nii"), be);
+  test::expect_error_containing([&] { read_image(tmp.file("neg.nii")); }, "dim[1] is -2");
+  int64_t huge[4] = {3, int64_t{1} << 20, int64_t{1} << 20, int64_t{1} << 20};
+  std::memcpy(n2.data() + 16, huge, sizeof huge);
+  write_file_atomic(tmp.file("huge.nii"), n2);
+  test::expect_error_containing([&] { read_image(tmp.file("huge.nii")); },
+                                "dims hold more than 2^40 voxels");
+}
+
 TEST(NiftiErrors, FailedWriteLeavesThePreviousFileIntact) {
   test::TempDir tmp;
   const auto a = read_image(kNib + "anatomical.nii");
