@@ -71,8 +71,9 @@ sanitize-all: deps $(SAN_DIR)/build.ninja
 	cd $(SAN_DIR) && ctest --output-on-failure -j $(JOBS) -L fast
 
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
 fuzz: deps $(SAN_DIR)/build.ninja
-	bash scripts/fuzz.sh $(SAN_DIR) $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh $(SAN_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Barton against the MONAI twin loop over twelve seeds (bench/parity; about an hour on 2 cores).
 parity: build

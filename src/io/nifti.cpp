@@ -226,10 +226,18 @@ void check_header_dims(const std::string& path, const int64_t dim[8]) {
   }
 }
 
+// The header at the start of `bytes`, checked: its magic names the version its size says
+// (a 348-byte header with the magic "n+2" made libnifti2 return a wild pointer), and its dims.
 template <typename Header>
 Header header_from_bytes(const std::string& path, const std::string& bytes, bool swapped) {
   Header h;
   std::memcpy(&h, bytes.data(), sizeof h);
+  constexpr bool n2 = sizeof(Header) == 540;
+  const int version = NIFTI_VERSION(h);
+  if (n2 ? version != 2 : version > 1) {
+    throw IoError(path, std::string("invalid NIfTI header: a ") + (n2 ? "540" : "348") +
+                            "-byte header with the magic of NIfTI-" + std::to_string(version));
+  }
   int64_t dim[8];
   for (int i = 0; i < 8; ++i) {
     int64_t d = h.dim[i];

@@ -192,8 +192,15 @@ TEST(NiftiErrors, HeaderDimsAreCheckedBeforeLibniftiConvertsThem) {
   test::expect_error_containing(
       [&] { read_image(tmp.file("n2.nii")); },
       tmp.file("n2.nii") + ": invalid NIfTI header: dim[0] is 100671593, expected 1 to 7");
-  // A big-endian NIfTI-1 (the header is byte-swapped before the check) with dim[0] = 9.
+  // A big-endian NIfTI-1 header with the magic of NIfTI-2 (found by fuzz/nifti: libnifti2
+  // returned a wild pointer).
   auto be = read_file(kNib + "anatomical.nii");
+  be[346] = '2';
+  write_file_atomic(tmp.file("magic.nii"), be);
+  test::expect_error_containing([&] { read_image(tmp.file("magic.nii")); },
+                                "a 348-byte header with the magic of NIfTI-2");
+  be[346] = '1';
+  // The same with dim[0] = 9 (the header is byte-swapped before the check).
   be[40] = 0;
   be[41] = 9;
   write_file_atomic(tmp.file("be.nii"), be);
