@@ -62,6 +62,17 @@ bool has_long_length(std::string_view vr) {
   return false;
 }
 
+/// VRs whose explicit encoding has a 16-bit length (PS3.5 Table 7.1-2).
+bool has_short_length(std::string_view vr) {
+  static constexpr std::array<std::string_view, 20> kShort = {
+      "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS",
+      "LO", "LT", "PN", "SH", "SL", "SS", "ST", "TM", "UI", "UL"};
+  for (auto v : kShort) {
+    if (v == vr) return true;
+  }
+  return vr == "US";
+}
+
 std::string trimmed(std::string_view v) {
   std::size_t b = 0, e = v.size();
   while (b < e && (v[b] == ' ' || v[b] == '\0')) ++b;
@@ -175,9 +186,13 @@ Header Walker::header(std::size_t pos, std::size_t end) const {
     if (pos + 12 > end) fail(pos, h.tag, "the element header is cut short");
     h.length = u32(pos + 8);
     h.value = pos + 12;
-  } else {
+  } else if (has_short_length(h.vr)) {
     h.length = u16(pos + 6);
     h.value = pos + 8;
+  } else {
+    // GDCM and the walk would disagree on where such an element ends (a fuzzed 'JS' made GDCM
+    // allocate 4 GiB for a length it read from the next element's bytes).
+    fail(pos, h.tag, "unknown value representation '" + std::string(h.vr) + "'");
   }
   return h;
 }
@@ -427,6 +442,13 @@ DicomFileSummary walk_dicom_bytes(const std::string& name, std::string_view byte
   }
   if (syntax == "1.2.840.10008.1.2.2") w.big_endian = true;
   w.sniff_vr(pos);
+  if (!w.explicit_vr && !syntax.empty() && syntax != "1.2.840.10008.1.2" &&
+      pos + 6 <= bytes.size()) {
+    // GDCM reads such files, but spends 8-30 s and gigabytes guessing (pydicom's SC_rgb_jpeg.dcm
+    // and a fuzzed file); the file contradicts itself, so it is refused.
+    throw IoError(name, "the data set is in implicit VR but the transfer syntax " + syntax +
+                            " says explicit VR");
+  }
   w.dataset(pos, bytes.size(), false, 0);
   w.check_pixel_data_length();
   return out;

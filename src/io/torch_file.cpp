@@ -3,6 +3,8 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
+#include <variant>
 
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/serialization/pickle.h>
@@ -82,6 +84,9 @@ class Unpickler {
       }
       case 0x93: {  // STACK_GLOBAL
         auto name = pop(), mod = pop();
+        if (!mod.is_string() || !name.is_string()) {
+          throw IoError(path_, "corrupt pickle (STACK_GLOBAL of a non-string)");
+        }
         push(PyValue{PyValue::Global{std::get<std::string>(mod.v), std::get<std::string>(name.v)}});
         return true;
       }
@@ -345,7 +350,7 @@ class Unpickler {
       throw IoError(path_, "unsupported persistent id in pickle");
     }
     const auto* g = std::get_if<PyValue::Global>(&t[1].v);
-    if (!g) throw IoError(path_, "corrupt storage reference");
+    if (!g || !t[2].is_string()) throw IoError(path_, "corrupt storage reference");
     const auto key = std::get<std::string>(t[2].v);
     const auto numel = as_int(t[4]);
     return PyValue{storage_(key, storage_dtype(g->name, path_), numel)};
@@ -364,7 +369,7 @@ class Unpickler {
     }
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
       const auto& a = args_of(args);
-      if (a.size() < 4) throw IoError(path_, "corrupt tensor record");
+      if (a.size() < 4 || !a[0].is_tensor()) throw IoError(path_, "corrupt tensor record");
       const auto& storage = std::get<at::Tensor>(a[0].v);
       const auto offset = as_int(a[1]);
       const auto size = ints(a[2]), stride = ints(a[3]);
@@ -426,9 +431,15 @@ PyValue load_torch_file(const std::string& path) {
       auto it = storages.find(key);
       if (it != storages.end()) return it->second;
       auto [sp, sz] = reader.getRecord(prefix + "data/" + key);
+      const auto element = static_cast<int64_t>(c10::elementSize(dtype));
+      // Checked before allocating: a damaged pickle may declare any element count.
+      if (numel < 0 || static_cast<uint64_t>(numel) > sz / element) {
+        throw IoError(path, "storage " + key + " declares " + std::to_string(numel) +
+                                " elements but holds " + std::to_string(sz) +
+                                " bytes: the file is truncated or damaged");
+      }
       auto t = at::empty({numel}, at::TensorOptions().dtype(dtype));
       const auto need = static_cast<std::size_t>(numel) * t.element_size();
-      if (sz < need) throw IoError(path, "storage " + key + " is truncated");
       std::memcpy(t.data_ptr(), sp.get(), need);
       storages[key] = t;
       return t;
@@ -439,6 +450,11 @@ PyValue load_torch_file(const std::string& path) {
   } catch (const c10::Error& e) {
     throw IoError(path,
                   std::string("not a readable torch.save archive: ") + e.what_without_backtrace());
+  } catch (const std::bad_variant_access&) {
+    // A value of the wrong kind where the pickle's structure needs another (fuzz/torch_file).
+    throw IoError(path, "corrupt pickle (a value of an unexpected type)");
+  } catch (const std::out_of_range&) {
+    throw IoError(path, "corrupt pickle (too few arguments)");
   }
 }
 

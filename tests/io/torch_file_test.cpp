@@ -70,5 +70,52 @@ TEST(TorchFile, ErrorsNameTheFile) {
       "no state_dict found under model, state_dict, network, net (top-level keys: epoch)");
 }
 
+TEST(TorchFile, DamagedPicklesAreErrorsNotCrashes) {
+  // Found by fuzz/torch_file: a tensor rebuilt from something that is not a storage ended in
+  // std::bad_variant_access (std::terminate); a storage declaring more elements than its record
+  // holds was allocated before it was checked.
+  test::TempDir tmp;
+  const std::string script = R"(
+import collections, io, pickle, sys, torch, zipfile
+class NotAStorage:
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2,
+                ("text", 0, (1,), (1,), False, collections.OrderedDict()))
+class Huge:
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor_v2,
+                (Ref(), 0, (1,), (1,), False, collections.OrderedDict()))
+class Ref:
+    pass
+class P(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, Ref):
+            return ("storage", torch.FloatStorage, "0", "cpu", 10**15)
+        return None
+def archive(path, obj):
+    buf = io.BytesIO()
+    P(buf, protocol=2).dump(collections.OrderedDict([("w", obj)]))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        z.writestr("archive/data/0", bytes(48))
+        z.writestr("archive/version", "3\n")
+archive(sys.argv[1], NotAStorage())
+archive(sys.argv[2], Huge())
+)";
+  test::write_text(tmp.file("w.py"), script);
+  std::string out;
+  ASSERT_EQ(test::run_command("/usr/bin/python3 " + tmp.file("w.py") + " " + tmp.file("a.pt") +
+                                  " " + tmp.file("b.pt"),
+                              &out, false),
+            0)
+      << out;
+  test::expect_error_containing([&] { load_state_dict_file(tmp.file("a.pt")); },
+                                tmp.file("a.pt") + ": corrupt tensor record");
+  test::expect_error_containing([&] { load_state_dict_file(tmp.file("b.pt")); },
+                                tmp.file("b.pt") +
+                                    ": storage 0 declares 1000000000000000 elements but holds 48 "
+                                    "bytes: the file is truncated or damaged");
+}
+
 }  // namespace
 }  // namespace barton::io
