@@ -12,7 +12,7 @@ seconds=${2:?seconds per target}
 shift 2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(nifti dicom torch_file multipart datalist config)
+[ ${#targets[@]} -eq 0 ] && targets=(nifti dicom torch_file multipart datalist config serve)
 
 seeds_for() {
   case "$1" in

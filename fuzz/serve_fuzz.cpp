@@ -1,0 +1,158 @@
+// Every HTTP route of `barton serve` (AIAA v1 and MONAI Label), through the real server on
+// loopback: the input is the bytes one client sends on one connection (request line, headers,
+// bodies, pipelined requests, anything). The server is started once per process over the tiny
+// MMAR of the engine tests, trained here for one epoch, with a datastore of its images.
+//
+// A finding is a crash or sanitizer report in any server thread, a reply that is not HTTP, a 500
+// (a handler let an unexpected exception out: hostile input must get a 4xx), or a server that no
+// longer answers GET /info/ afterwards.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <filesystem>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "core/atomic_file.h"
+#include "core/logging.h"
+#include "data/synth.h"
+#include "fuzz/fuzz_util.h"
+#include "mmar/run.h"
+#include "serve/server.h"
+#include "tests/engine/tiny_mmar.h"
+
+namespace {
+
+/// The tiny MMAR, trained for one epoch (1 thread) under the scratch folder.
+std::string trained_mmar() {
+  const auto root = (barton::fuzz::scratch_dir() / "tiny").string();
+  barton::data::SynthOptions synth;
+  synth.size = {32, 32, 12};
+  synth.spacing = {3, 3, 8};
+  synth.seed = 3;
+  barton::data::write_synthetic_dataset(root + "/data", 4, synth);
+  std::filesystem::create_directories(root + "/config");
+  barton::write_file_atomic(root + "/config/config_train.json", barton::kTrainConfig);
+  barton::write_file_atomic(root + "/config/environment.json", barton::kEnv);
+  barton::write_file_atomic(root + "/config/config_inference.json", barton::kInferConfig);
+  barton::write_file_atomic(root + "/config/metadata.json",
+                            R"({"version": "0.1.0", "description": "fuzz model",
+                               "network_data_format": {"outputs": {"pred": {"channel_def":
+                               {"0": "background", "1": "spleen"}}}}})");
+  barton::mmar::TrainOptions options;
+  options.run.mmar = root;
+  options.run.device = "cpu";
+  options.run.sets = {"epochs=1"};
+  options.write_stats = false;
+  (void)barton::mmar::run_training(options);
+  return root;
+}
+
+struct Server {
+  Server() {
+    barton::log::set_level(barton::log::Level::kError);  // no log line per request
+    const auto mmar = trained_mmar();
+    barton::serve::ServerOptions o;
+    o.models = {mmar};
+    o.datastore = mmar + "/data/imagesTr";
+    o.http.port = 0;
+    o.http.threads = 4;
+    o.http.max_body_bytes = std::size_t{4} << 20;
+    o.queue_capacity = 4;
+    o.device = "cpu";
+    o.session_max_expiry_s = 600;
+    o.work_dir = (barton::fuzz::scratch_dir() / "work").string();
+    server = std::make_unique<barton::serve::AnnotationServer>(o);
+    port = server->start();
+  }
+  std::unique_ptr<barton::serve::AnnotationServer> server;
+  int port = 0;
+};
+
+/// Sends `bytes` on one connection, closes the sending side and returns everything the server
+/// answers until it closes (or 20 s pass).
+std::string exchange(int port, std::string_view bytes) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) std::abort();
+  timeval tv{20, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::fprintf(stderr, "serve fuzz: the server no longer accepts connections\n");
+    std::abort();
+  }
+  std::size_t sent = 0;
+  while (sent < bytes.size()) {
+    const auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer (413, 400) and close before reading everything
+    sent += static_cast<std::size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  std::string reply;
+  char buf[65536];
+  for (;;) {
+    const auto n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return reply;
+}
+
+[[noreturn]] void finding(const char* what, const std::string& reply, std::size_t at) {
+  std::fprintf(stderr, "serve fuzz: %s at byte %zu of the reply:\n%s\n", what, at,
+               reply.substr(at, 600).c_str());
+  std::abort();
+}
+
+/// Walks the responses in `reply` (pipelined requests give several, each with Content-Length):
+/// each must start with an HTTP/1.x status line whose status is below 500, or 503 (queue full).
+void check_replies(const std::string& reply) {
+  std::size_t at = 0;
+  while (at < reply.size()) {
+    if (reply.compare(at, 7, "HTTP/1.") != 0 || reply.size() < at + 12) {
+      finding("a reply that is not HTTP", reply, at);
+    }
+    const int status = std::atoi(reply.substr(at + 9, 3).c_str());
+    if (status < 100 || status > 599 || (status >= 500 && status != 503)) {
+      finding("a 5xx status", reply, at);
+    }
+    const auto head_end = reply.find("\r\n\r\n", at);
+    if (head_end == std::string::npos) finding("a reply without the end of its headers", reply, at);
+    std::string head = reply.substr(at, head_end - at);
+    for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto cl = head.find("\r\ncontent-length:");
+    if (cl == std::string::npos && status != 204 && status != 304 && status >= 200) {
+      finding("a reply without Content-Length", reply, at);
+    }
+    const auto length =
+        cl == std::string::npos ? 0 : std::strtoull(head.c_str() + cl + 17, nullptr, 10);
+    at = head_end + 4 + length;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static Server server;
+  static unsigned runs = 0;
+  check_replies(exchange(server.port, barton::fuzz::as_view(data, size)));
+  if (++runs % 64 == 0) {
+    const auto info = exchange(server.port, "GET /info/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    if (info.rfind("HTTP/1.1 200", 0) != 0) {
+      std::fprintf(stderr, "serve fuzz: GET /info/ failed after %u inputs: %s\n", runs,
+                   info.substr(0, 300).c_str());
+      std::abort();
+    }
+  }
+  return 0;
+}
