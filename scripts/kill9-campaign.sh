@@ -78,12 +78,15 @@ run_and_kill() {  # $1 = delay in seconds, rest = command
   fi
 }
 
+# Two whole epochs first, so that validate, export and --resume have a checkpoint from the start.
+"$BARTON" train "$MMAR" --set "${SETS[@]}" epochs=2 > "$WORK/first.log" 2>&1 ||
+  { echo "kill9: the first two epochs failed"; tail "$WORK/first.log"; exit 2; }
 kills=0
 trial=0
 start=$(date +%s)
 while [ "$kills" -lt "$KILLS" ]; do
   trial=$((trial + 1))
-  delay=$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 7 }')
+  delay=$(awk -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", 0.3 + rand() * 9 }')
   case $((trial % 4)) in
     0) what=validate; cmd=("$BARTON" validate "$MMAR" --set /inferer/args/roi_size=[48,48,48]) ;;
     1) what=export; cmd=("$BARTON" export "$MMAR" --input-shape 1,1,32,32,32) ;;
