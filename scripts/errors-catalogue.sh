@@ -22,6 +22,11 @@ cp "$W/good.nii" "$W/nan-sform.nii"
 printf '\x00\x00\xc0\x7f' | dd of="$W/nan-sform.nii" bs=1 seek=280 conv=notrunc status=none
 cp "$W/good.nii" "$W/flat-sform.nii"
 printf '\x00\x00\x00\x00' | dd of="$W/flat-sform.nii" bs=1 seek=320 conv=notrunc status=none
+cp "$W/good.nii" "$W/dims.nii"
+printf '\x09\x00' | dd of="$W/dims.nii" bs=1 seek=40 conv=notrunc status=none
+cp "$PYDICOM/CT_small.dcm" "$W/bad-vr.dcm"
+printf 'J' | dd of="$W/bad-vr.dcm" bs=1 seek=662 conv=notrunc status=none
+cp "$PYDICOM/SC_rgb_jpeg.dcm" "$W/implicit-under-explicit.dcm"
 mkdir -p "$W/series" "$W/empty"
 cp "$PYDICOM"/dicomdirtests/98892001/CT5N/* "$W/series/"
 head -c 3500 "$PYDICOM/dicomdirtests/98892001/CT5N/2392" > "$W/series/2392"
@@ -42,6 +47,8 @@ mk_variant broken-json '0,/"epochs"/s/"epochs": *\([0-9]*\),/"epochs": \1/'
 mk_variant python-path 's/"name": "DiceLoss", /"path": "monai.losses.DiceLoss", /'
 mkdir -p "$W/mmar/models"
 printf 'not a checkpoint' > "$W/mmar/models/model.pt"
+cp -r "$W/mmar" "$W/damaged-ckpt"
+cp "$ROOT/fuzz/corpus/torch_file/rebuild_tensor_not_storage" "$W/damaged-ckpt/models/model.pt"
 cp -r "$W/mmar" "$W/missing-image"
 sed -i 's#imagesTr/case_1.nii.gz#imagesTr/case_9.nii.gz#' "$W/missing-image/data/dataset.json"
 
@@ -66,8 +73,11 @@ generate() {
   case_ "Not a NIfTI file" info junk.nii
   case_ "A NaN in the sform" info nan-sform.nii
   case_ "A singular sform (every voxel on one plane)" convert flat-sform.nii out.nii.gz
+  case_ "A NIfTI header with an impossible number of dimensions" info dims.nii
   case_ "A DICOM series with one slice cut inside its pixel data" info series
   case_ "A single DICOM file cut short" info mr-cut.dcm
+  case_ "A DICOM element with an unknown value representation" info bad-vr.dcm
+  case_ "A DICOM file whose data set contradicts its transfer syntax" info implicit-under-explicit.dcm
   case_ "A DICOM series with a missing slice" info gap
   case_ "A folder without DICOM files" info empty
   out "" "## Configs"
@@ -81,6 +91,7 @@ generate() {
   case_ "A datalist entry whose file is missing" config check missing-image
   case_ "Resume with no run to resume" train mmar --resume
   case_ "A checkpoint that is not a torch.save file" validate mmar --set dont_load_ckpt_model=false
+  case_ "A torch.save file whose pickle is damaged" validate damaged-ckpt --set dont_load_ckpt_model=false
 }
 
 body=$(generate)
