@@ -34,14 +34,16 @@ for t in "${targets[@]}"; do
   while read -r f; do [ -n "$f" ] && cp -n "$f" "$work/$(basename "$f")"; done < <(seeds_for "$t")
   log="$build/fuzz-$t.log"
   echo "fuzz: $t for ${seconds}s (log $log)"
+  t0=$(date +%s)
   "$build/fuzz/fuzz_$t" "$work" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=3072 \
     -max_len=1048576 -print_final_stats=1 -artifact_prefix="$crashes/" > "$log" 2>&1
   rc=$?
+  took=$(($(date +%s) - t0))
   execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
   ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   status=ok
   if [ $rc -ne 0 ]; then status="CRASH (rc $rc, see $log and $crashes)"; failed=1; fi
-  line="$t: ${execs:-?} executions in ${seconds}s, ${ft:-?} coverage features, $status"
+  line="$t: ${execs:-?} executions in ${took}s, ${ft:-?} coverage features, $status"
   echo "fuzz: $line"
   echo "$line" >> "$summary"
 done

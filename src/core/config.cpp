@@ -72,6 +72,14 @@ ConfigNode ConfigNode::parse(std::string_view text, std::string source) {
     const std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     throw ConfigError(source + ":" + line_col(text, e.byte > 0 ? e.byte - 1 : 0), "",
                       "invalid JSON: " + detail);
+  } catch (const Json::out_of_range& e) {
+    // A number too large for a double ("7e77777", found by fuzz/datalist): nlohmann reports it
+    // as out_of_range.406 "number overflow parsing '7e77777'", without a position.
+    std::string what = e.what();
+    const auto bracket = what.find("] ");
+    throw ConfigError(
+        source, "",
+        "invalid JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2)));
   }
 }
 
