@@ -6,16 +6,10 @@
 // A finding is a crash or sanitizer report in any server thread, a reply that is not HTTP, a 500
 // (a handler let an unexpected exception out: hostile input must get a 4xx), or a server that no
 // longer answers GET /info/ afterwards.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <cstdio>
-#include <filesystem>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -26,6 +20,11 @@
 #include "mmar/run.h"
 #include "serve/server.h"
 #include "tests/engine/tiny_mmar.h"
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 namespace {
 

@@ -39,8 +39,8 @@ for t in "${targets[@]}"; do
     -max_len=1048576 -print_final_stats=1 -artifact_prefix="$crashes/" > "$log" 2>&1
   rc=$?
   took=$(($(date +%s) - t0))
-  execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
-  ft=$(grep -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
+  execs=$(grep -a -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  ft=$(grep -a -Eo 'ft: [0-9]+' "$log" | tail -1 | awk '{print $2}')
   status=ok
   if [ $rc -ne 0 ]; then status="CRASH (rc $rc, see $log and $crashes)"; failed=1; fi
   line="$t: ${execs:-?} executions in ${took}s, ${ft:-?} coverage features, $status"
