@@ -21,44 +21,60 @@ export BARTON_THREADS=1
 
 # Checks every file under the MMAR's models/ and eval/: checkpoints load with torch, JSON parses,
 # CSV rows have the header's column count, TensorBoard event files are whole records to the end,
-# an export folder is complete (barton verify) or absent.
-check_files() {
-  "$PY" - "$MMAR" <<'PYEOF' || return 1
+# an export folder is complete (barton verify) or absent. One Python process (started once: importing
+# torch costs seconds) answers each "check" line with the damaged files and a line "END".
+cat > "$WORK/check.py" <<'PYEOF'
 import json, os, struct, sys, torch
 root = sys.argv[1]
-bad = []
-for d in ("models", "eval"):
-    for dirpath, _, files in os.walk(os.path.join(root, d)):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            if f.startswith(".tmp."):
-                continue  # an unfinished write_file_atomic: never at a final name
-            try:
-                if f.endswith(".pt"):
-                    torch.load(p, map_location="cpu")
-                elif f.endswith(".json"):
-                    json.load(open(p))
-                elif f.endswith(".csv"):
-                    rows = [r for r in open(p).read().split("\n") if r]
-                    if rows and any(r.count(",") != rows[0].count(",") for r in rows):
-                        raise ValueError("ragged CSV")
-                elif f.startswith("events.out.tfevents"):
-                    b = open(p, "rb").read()
-                    i = 0
-                    while i < len(b):
-                        if i + 12 > len(b):
-                            raise ValueError(f"partial record header at byte {i}")
-                        (n,) = struct.unpack("<Q", b[i:i + 8])
-                        i += 12 + n + 4
-                    if i != len(b):
-                        raise ValueError("last record cut short")
-            except Exception as e:  # noqa: BLE001
-                bad.append(f"{p}: {e}")
-print("\n".join(bad))
-sys.exit(1 if bad else 0)
+def damaged():
+    bad = []
+    for d in ("models", "eval"):
+        for dirpath, _, files in os.walk(os.path.join(root, d)):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                if f.startswith(".tmp."):
+                    continue  # an unfinished write_file_atomic: never at a final name
+                try:
+                    if f.endswith(".pt"):
+                        torch.load(p, map_location="cpu")
+                    elif f.endswith(".json"):
+                        json.load(open(p))
+                    elif f.endswith(".csv"):
+                        rows = [r for r in open(p).read().split("\n") if r]
+                        if rows and any(r.count(",") != rows[0].count(",") for r in rows):
+                            raise ValueError("ragged CSV")
+                    elif f.startswith("events.out.tfevents"):
+                        b = open(p, "rb").read()
+                        i = 0
+                        while i < len(b):
+                            if i + 12 > len(b):
+                                raise ValueError(f"partial record header at byte {i}")
+                            (n,) = struct.unpack("<Q", b[i:i + 8])
+                            i += 12 + n + 4
+                        if i != len(b):
+                            raise ValueError("last record cut short")
+                except Exception as e:  # noqa: BLE001
+                    bad.append(f"{p}: {e}")
+    return bad
+for line in sys.stdin:
+    for b in damaged():
+        print(b)
+    print("END", flush=True)
 PYEOF
+coproc CHECKER { "$PY" "$WORK/check.py" "$MMAR"; }
+PROBLEMS=""
+check_files() {  # sets PROBLEMS (not in a subshell: the checker's pipes live in this shell)
+  local line
+  PROBLEMS=""
+  echo check >&"${CHECKER[1]}"
+  while read -r line <&"${CHECKER[0]}"; do
+    [ "$line" = END ] && break
+    PROBLEMS+="$line"$'\n'
+  done
+  [ -z "$PROBLEMS" ] || return 1
   if [ -d "$MMAR/models/export" ]; then
-    "$BARTON" verify "$MMAR/models/export" > /dev/null 2>&1 || { echo "export folder fails verify"; return 1; }
+    "$BARTON" verify "$MMAR/models/export" > /dev/null 2>&1 ||
+      { PROBLEMS="export folder fails verify"; return 1; }
   fi
 }
 
@@ -100,9 +116,9 @@ while [ "$kills" -lt "$KILLS" ]; do
   if [ "$what" != train ] && [ ! -f "$MMAR/models/model.pt" ]; then continue; fi
   outcome=$(run_and_kill "$delay" "${cmd[@]}")
   [ "$outcome" = killed ] && kills=$((kills + 1))
-  if ! problems=$(check_files); then
+  if ! check_files; then
     echo "kill9: trial $trial ($what, ${delay}s, $outcome): DAMAGED FILES"
-    echo "$problems"
+    echo "$PROBLEMS"
     tail -5 "$WORK/last.log"
     exit 1
   fi
@@ -117,6 +133,6 @@ done
 "$BARTON" train "$MMAR" --resume --set "${SETS[@]}" epochs=$(($(
   "$PY" -c "import torch,sys; print(int(torch.load(sys.argv[1], map_location='cpu').get('epoch', 0)))" \
   "$MMAR/models/checkpoint_last.pt") + 1)) > "$WORK/final.log" 2>&1 || { echo "kill9: final --resume failed"; tail "$WORK/final.log"; exit 1; }
-check_files || { echo "kill9: damaged after the final run"; exit 1; }
+check_files || { echo "kill9: damaged after the final run: $PROBLEMS"; exit 1; }
 leftovers=$(find "$MMAR" -name '.tmp.*' | wc -l)
 echo "kill9: $kills kills over $trial trials in $(( $(date +%s) - start )) s: no damaged file; final --resume completed; $leftovers unfinished temporary file(s) left (never at a final name)"
