@@ -11,6 +11,10 @@ build=${1:?build folder}
 seconds=${2:?seconds per target}
 shift 2
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# The Makefile's sanitizer options, when the script is run by hand.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_container_overflow=0}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(nifti dicom torch_file multipart datalist config serve)
 
