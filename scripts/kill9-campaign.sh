@@ -5,9 +5,12 @@
 # Usage: scripts/kill9-campaign.sh [BARTON] [KILLS] [WORK]   (defaults: build/barton 200 a temp dir)
 # Prints one line per kill and a summary; exits 1 on the first damaged file.
 set -uo pipefail
-BARTON=$(realpath "${1:-build/barton}")
 KILLS=${2:-200}
 WORK=${3:-$(mktemp -d /tmp/barton-kill9.XXXXXX)}
+# A copy of the binary: a rebuild during the campaign must not change (or half-write) what runs.
+mkdir -p "$WORK/bin"
+cp "$(realpath "${1:-build/barton}")" "$WORK/bin/barton"
+BARTON="$WORK/bin/barton"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PY=/usr/bin/python3
 MMAR="$WORK/mmar"
@@ -73,8 +76,8 @@ check_files() {  # sets PROBLEMS (not in a subshell: the checker's pipes live in
   done
   [ -z "$PROBLEMS" ] || return 1
   if [ -d "$MMAR/models/export" ]; then
-    "$BARTON" verify "$MMAR/models/export" > /dev/null 2>&1 ||
-      { PROBLEMS="export folder fails verify"; return 1; }
+    "$BARTON" verify "$MMAR/models/export" > "$WORK/verify.log" 2>&1 ||
+      { PROBLEMS="export folder fails verify: $(cat "$WORK/verify.log")"; return 1; }
   fi
 }
 

@@ -13,6 +13,8 @@
 #include "export/manifest.h"
 #include "export/plan.h"
 #include "export/triton.h"
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 namespace barton::exporter {
@@ -34,6 +36,42 @@ nlohmann::ordered_json tensor_spec(const std::string& name,
                                    const std::vector<int64_t>& dims,
                                    const std::string& dtype) {
   return {{"name", name}, {"dims", dims}, {"dtype", dtype}};
+}
+
+// Puts the assembled folder `tmp` at `out_dir`. With an earlier export there, the two are
+// exchanged in one step (renameat2 RENAME_EXCHANGE), so a kill at any moment leaves either the
+// old export or the new one at `out_dir`, never neither; the old one is then removed. Where the
+// file system cannot exchange, the old folder is moved aside first.
+void swap_into_place(const fs::path& tmp, const fs::path& out_dir) {
+  if (!fs::exists(out_dir)) {
+    fs::rename(tmp, out_dir);
+    return;
+  }
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, out_dir.c_str(), RENAME_EXCHANGE) == 0) {
+    fs::remove_all(tmp);  // now the old export
+    return;
+  }
+  const auto old =
+      out_dir.parent_path() / fmt::format(".{}.old-{}", out_dir.filename().string(), getpid());
+  fs::rename(out_dir, old);
+  fs::rename(tmp, out_dir);
+  fs::remove_all(old);
+}
+
+// Removes ".NAME.tmp-PID" and ".NAME.old-PID" folders beside the export that a killed export
+// left behind (PID no longer running).
+void remove_abandoned_siblings(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const auto f = e.path().filename().string();
+    for (const char* kind : {".tmp-", ".old-"}) {
+      const auto prefix = "." + name + kind;
+      if (f.rfind(prefix, 0) != 0) continue;
+      const auto pid = f.substr(prefix.size());
+      if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+      if (!fs::exists("/proc/" + pid, ec)) fs::remove_all(e.path(), ec);
+    }
+  }
 }
 
 }  // namespace
@@ -68,6 +106,7 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
   // Assemble beside the destination, then swap.
   const auto parent = fs::absolute(out_dir).parent_path();
   fs::create_directories(parent);
+  remove_abandoned_siblings(parent, out_dir.filename().string());
   const auto tmp = parent / fmt::format(".{}.tmp-{}", out_dir.filename().string(), getpid());
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -141,12 +180,7 @@ ExportResult export_network(nets::Network& net, const fs::path& out_dir, const E
       if (e.is_regular_file()) r.files.push_back(fs::relative(e.path(), tmp).generic_string());
     }
     std::sort(r.files.begin(), r.files.end());
-    // Swap: the old folder moves aside, the new one in, the old one goes.
-    const auto old = parent / fmt::format(".{}.old-{}", out_dir.filename().string(), getpid());
-    const bool had = fs::exists(out_dir);
-    if (had) fs::rename(out_dir, old);
-    fs::rename(tmp, out_dir);
-    if (had) fs::remove_all(old);
+    swap_into_place(tmp, out_dir);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);

@@ -218,6 +218,10 @@ void Walker::remember(const Header& h) {
       break;
     case tag_of(0x0028, 0x0002):
       samples_ = us();
+      // GDCM asserts (aborts) on any other count (found by fuzz/dicom: 6).
+      if (samples_ != 1 && samples_ != 3 && samples_ != 4) {
+        fail(h.value, h.tag, fmt::format("Samples per Pixel is {}, expected 1, 3 or 4", samples_));
+      }
       break;
     case tag_of(0x0028, 0x0100):
       bits_ = us();

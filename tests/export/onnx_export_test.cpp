@@ -17,6 +17,7 @@
 #include "export/plan.h"
 #include "mmar/registries.h"
 #include "support/test_support.h"
+#include <unistd.h>
 
 namespace barton {
 namespace {
@@ -350,6 +351,36 @@ TEST(ExportErrors, FailedExportLeavesTheEarlierOneUntouched) {
   for (const auto& e : fs::directory_iterator(tmp.path()))
     leftovers += e.path().filename().string().find(".tmp-") != std::string::npos;
   EXPECT_EQ(leftovers, 0);
+}
+
+TEST(ExportErrors, ASecondExportReplacesTheFirstAndClearsWhatKilledExportsLeft) {
+  // The kill -9 campaign (scripts/kill9-campaign.sh) left .out.tmp-PID folders of killed exports;
+  // the swap of old and new is one renameat2(RENAME_EXCHANGE).
+  const char* json =
+      R"({"name": "UNet", "args": {"spatial_dims": 3, "in_channels": 1, "out_channels": 2, "channels": [4, 8], "strides": [2]}})";
+  auto net = make_net(json);
+  test::TempDir tmp;
+  exporter::ExportOptions o;
+  o.network = nlohmann::ordered_json::parse(json);
+  o.input_shape = {1, 1, 16, 16, 16};
+  o.formats = {"onnx"};
+  exporter::export_network(*net, tmp.file("out"), o);
+  // What a killed export leaves (PID 0 is never a process), and one of a running export.
+  fs::create_directories(tmp.file(".out.tmp-0/triton"));
+  fs::create_directories(tmp.file(".out.old-0"));
+  const auto running = tmp.file(".out.tmp-" + std::to_string(::getppid()));
+  fs::create_directories(running);
+  o.formats = {"onnx", "barton"};
+  exporter::export_network(*net, tmp.file("out"), o);
+  EXPECT_TRUE(fs::exists(tmp.file("out/model.plan")));
+  EXPECT_TRUE(exporter::verify(tmp.file("out")).passed());
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(tmp.path())) {
+    left.push_back(e.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  const std::vector<std::string> expected = {fs::path(running).filename().string(), "out"};
+  EXPECT_EQ(left, expected);
 }
 
 }  // namespace

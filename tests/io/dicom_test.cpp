@@ -184,6 +184,23 @@ TEST(DicomDamaged, ImplicitVrDataUnderAnExplicitTransferSyntaxIsRefused) {
       "explicit VR");
 }
 
+TEST(DicomDamaged, ImpossibleSamplesPerPixelIsRefused) {
+  // Found by fuzz/dicom: Samples per Pixel 6 made GDCM assert (abort) in
+  // PixelFormat::SetSamplesPerPixel.
+  test::TempDir tmp;
+  auto bytes = read_file(kFiles + "CT_small.dcm");  // explicit VR little endian
+  const auto at =
+      bytes.find(std::string("\x28\x00\x02\x00"
+                             "US\x02\x00",
+                             8));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 8] = 6;
+  write_file_atomic(tmp.file("spp.dcm"), bytes);
+  test::expect_error_containing([&] { read_image(tmp.file("spp.dcm")); },
+                                "element (0028,0002) at byte " + std::to_string(at + 8) +
+                                    ": Samples per Pixel is 6, expected 1, 3 or 4");
+}
+
 TEST(DicomDamaged, NestingDeeperThanSixtyFourLevelsIsRefused) {
   // Implicit VR little endian: (0008,0016) then 70 nested undefined-length sequences.
   auto put16 = [](std::string& s, uint16_t v) { s += char(v & 0xFF), s += char(v >> 8); };
