@@ -7,8 +7,10 @@
 // (a handler let an unexpected exception out: hostile input must get a 4xx), or a server that no
 // longer answers GET /info/ afterwards.
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -146,10 +148,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static unsigned runs = 0;
   check_replies(exchange(server.port, barton::fuzz::as_view(data, size)));
   if (++runs % 64 == 0) {
-    const auto info = exchange(server.port, "GET /info/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    const char* kInfo = "GET /info/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    auto info = exchange(server.port, kInfo);
     if (info.rfind("HTTP/1.1 200", 0) != 0) {
-      std::fprintf(stderr, "serve fuzz: GET /info/ failed after %u inputs: %s\n", runs,
-                   info.substr(0, 300).c_str());
+      // Once more after a pause, to tell a server that is busy from one that is gone.
+      const int first_errno = errno;
+      ::sleep(2);
+      const auto again = exchange(server.port, kInfo);
+      std::fprintf(stderr,
+                   "serve fuzz: GET /info/ failed after %u inputs (%zu bytes, errno %d: %s); "
+                   "2 s later: %s\n",
+                   runs, info.size(), first_errno, std::strerror(first_errno),
+                   again.substr(0, 200).c_str());
       std::abort();
     }
   }

@@ -166,6 +166,7 @@ class Walker {
   bool pixel_native_ = false;
   std::string photometric_, sop_class_;
   bool has_frames_ = false;
+  std::string dataset_sop_class_;  ///< (0008,0016), which may differ from the meta's (0002,0002).
 };
 
 Header Walker::header(std::size_t pos, std::size_t end) const {
@@ -230,17 +231,22 @@ void Walker::remember(const Header& h) {
       photometric_ = trimmed(v);
       break;
     case tag_of(0x0008, 0x0016):
-      if (sop_class_.empty()) sop_class_ = trimmed(v);
+      dataset_sop_class_ = trimmed(v);
+      if (sop_class_.empty()) sop_class_ = dataset_sop_class_;
       break;
     case tag_of(0x0028, 0x0008): {
       const auto s = trimmed(v);
       // GDCM asserts (aborts) on an empty Number of Frames.
       if (s.empty()) fail(h.value, h.tag, "Number of Frames is present but empty");
+      // GDCM asserts on a Number of Frames it cannot read as one IS value (found by fuzz/dicom).
+      if (!h.vr.empty() && h.vr != "IS") {
+        fail(h.value, h.tag,
+             "Number of Frames has the value representation " + std::string(h.vr) + ", not IS");
+      }
       uint32_t n = 0;
       for (char c : s) {
         if (c < '0' || c > '9' || n > 100000000) {
-          n = 0;
-          break;
+          fail(h.value, h.tag, "Number of Frames '" + s + "' is not a whole number");
         }
         n = n * 10 + static_cast<uint32_t>(c - '0');
       }
@@ -362,7 +368,10 @@ void Walker::check_pixel_data_length() const {
                                      sop_class_, b_.size()));
   }
   // GDCM reads an RT Dose image as multi-frame and asserts (aborts) without Number of Frames.
-  if (out_.has_pixel_data && sop_class_ == "1.2.840.10008.5.1.4.1.1.481.2" && !has_frames_) {
+  // Either SOP class may be the one GDCM goes by (fuzz/dicom: meta and data set disagreed).
+  constexpr std::string_view kRtDose = "1.2.840.10008.5.1.4.1.1.481.2";
+  if (out_.has_pixel_data && (sop_class_ == kRtDose || dataset_sop_class_ == kRtDose) &&
+      !has_frames_) {
     throw IoError(name_,
                   "RT Dose object without Number of Frames (0028,0008), which an RT Dose "
                   "image needs");

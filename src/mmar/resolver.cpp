@@ -969,7 +969,14 @@ std::string parse_set_value_json(const std::string& text) {
     const auto v = json::parse(text);
     return v.dump();
   } catch (const json::exception&) {
+  }
+  try {
     return json(text).dump();
+  } catch (const json::type_error&) {
+    // Found by fuzz/config: a value that is not UTF-8 cannot become a JSON string.
+    throw ConfigError("--set", "",
+                      "a value is not valid UTF-8: " +
+                          json(text).dump(-1, ' ', false, json::error_handler_t::replace));
   }
 }
 

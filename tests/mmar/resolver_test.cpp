@@ -100,6 +100,14 @@ TEST(Resolver, SetOverridesVariablesAndPointers) {
   EXPECT_EQ(doc["/validate/dataset/data_file_base_dir"_json_pointer], "/data");
 }
 
+TEST(Resolver, SetOfAValueThatIsNotUtf8IsAConfigError) {
+  // Found by fuzz/config: nlohmann's type_error escaped when the value became a JSON string.
+  test::TempDir tmp;
+  test::expect_error_containing(
+      [&] { resolved(test::make_mmar(tmp, kExplicit), {"learning_rate=a\xff\xff"}); },
+      "a value is not valid UTF-8");
+}
+
 TEST(Resolver, SetOfAnUnknownVariableSuggests) {
   test::TempDir tmp;
   test::expect_error_containing([&] { resolved(test::make_mmar(tmp, kExplicit), {"epoch=10"}); },
