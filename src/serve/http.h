@@ -55,6 +55,7 @@ struct HttpOptions {
   int port = 5000;                                    ///< 0 picks a free port. Default: 5000.
   int threads = 8;                                    ///< Connection threads. Default: 8.
   std::size_t max_body_bytes = std::size_t{1} << 30;  ///< Larger requests get 413. Default: 1 GiB.
+  int read_timeout_s = 60;  ///< A client silent this long mid-request is dropped. Default: 60.
   std::string tls_cert, tls_key;  ///< PEM files; both set = HTTPS. Default: plain HTTP.
   /// Called after every request with the request, the response and the seconds it took.
   std::function<void(const Request&, const Response&, double)> on_done;

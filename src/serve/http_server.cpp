@@ -96,7 +96,7 @@ int HttpServer::start() {
   const int threads = std::max(1, o.threads);
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   s.set_payload_max_length(o.max_body_bytes);
-  s.set_read_timeout(60, 0);
+  s.set_read_timeout(o.read_timeout_s, 0);
   s.set_write_timeout(60, 0);
   auto* impl = impl_.get();
   // Methods without a body are answered before httplib reads one: MONAI Label's client can send
