@@ -10,7 +10,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # libraries (see docs/architecture.md)
   libtorch-dev libgloo-dev
-  libnifti2-dev libdeflate-dev zlib1g-dev
+  libnifti2-dev libdeflate-dev zlib1g-dev libjpeg-dev
   libinsighttoolkit5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcpp-httplib-dev
   libonnx-dev libprotobuf-dev

@@ -1,14 +1,18 @@
 #include "io/internal/dicom_walk.h"
 
 #include <array>
+#include <csetjmp>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 #include <libdeflate.h>
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include <jpeglib.h>
 
 namespace barton::io::internal {
 
@@ -143,6 +147,9 @@ class Walker {
   }
 
   void check_pixel_data_length() const;
+
+  /// Top-level encapsulated fragments that begin with a JPEG SOI marker (frame starts).
+  std::vector<std::string_view> frame_starts;
 
   const std::string& sop_class() const { return sop_class_; }
 
@@ -336,6 +343,10 @@ std::size_t Walker::items(
                        length, end - value));
     }
     if (!fragments) dataset(value, value + length, false, depth);
+    if (fragments && depth == 1 && length >= 2 && static_cast<uint8_t>(b_[value]) == 0xFF &&
+        static_cast<uint8_t>(b_[value + 1]) == 0xD8) {
+      frame_starts.push_back(b_.substr(value, length));  // a fragment that starts a JPEG frame
+    }
     pos = value + length;
   }
   if (undefined) fail(pos, kSequenceEnd, "the sequence never ends: the file is truncated");
@@ -418,6 +429,61 @@ bool starts_like_dicom(std::string_view head) {
          looks_like_bare_dicom(head, big);
 }
 
+namespace {
+
+struct JpegErrors {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  int warnings = 0;
+  char message[JMSG_LENGTH_MAX] = {0};
+};
+
+void jpeg_error_exit(j_common_ptr c) {
+  auto* e = reinterpret_cast<JpegErrors*>(c->err);
+  (*c->err->format_message)(c, e->message);
+  std::longjmp(e->jump, 1);
+}
+
+void jpeg_emit(j_common_ptr c, int level) {
+  if (level >= 0) return;  // trace messages
+  auto* e = reinterpret_cast<JpegErrors*>(c->err);
+  if (e->warnings++ == 0) (*c->err->format_message)(c, e->message);
+}
+
+/// GDCM's JPEG codec (JPEGBITSCodec::GetHeaderInfo) reaches assert(0), aborting the process, when
+/// reading a frame's JPEG header gives any warning (a damaged stream: "extraneous bytes before
+/// marker"), when the components fit no colour space it knows, or for YCCK (found by fuzz/dicom).
+/// The header is read here with libjpeg first; a header libjpeg cannot read at all is left to
+/// GDCM, which handles that case (12-bit data, for one, needs GDCM's other codec).
+void check_jpeg_header(const std::string& name, std::string_view frame, std::size_t index) {
+  jpeg_decompress_struct cinfo{};
+  JpegErrors err;
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = jpeg_error_exit;
+  err.pub.emit_message = jpeg_emit;
+  std::string problem;
+  if (setjmp(err.jump) == 0) {
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(frame.data()),
+                 static_cast<unsigned long>(frame.size()));
+    jpeg_read_header(&cinfo, TRUE);
+    if (err.warnings > 0) {
+      problem = err.message;
+    } else if (cinfo.num_components != 1 && cinfo.num_components != 3 &&
+               cinfo.num_components != 4) {
+      problem = fmt::format("{} colour components", cinfo.num_components);
+    } else if (cinfo.jpeg_color_space == JCS_YCCK) {
+      problem = "the YCCK colour space";
+    }
+  }
+  jpeg_destroy_decompress(&cinfo);
+  if (!problem.empty()) {
+    throw IoError(name, fmt::format("damaged JPEG pixel data: frame {}: {}", index, problem));
+  }
+}
+
+}  // namespace
+
 DicomFileSummary walk_dicom_bytes(const std::string& name, std::string_view bytes) {
   DicomFileSummary out;
   Walker w(name, bytes, out);
@@ -464,6 +530,12 @@ DicomFileSummary walk_dicom_bytes(const std::string& name, std::string_view byte
   }
   w.dataset(pos, bytes.size(), false, 0);
   w.check_pixel_data_length();
+  // Baseline and extended JPEG (libjpeg has no lossless process to compare with).
+  if (syntax == "1.2.840.10008.1.2.4.50" || syntax == "1.2.840.10008.1.2.4.51") {
+    for (std::size_t i = 0; i < w.frame_starts.size(); ++i) {
+      check_jpeg_header(name, w.frame_starts[i], i);
+    }
+  }
   return out;
 }
 

@@ -207,6 +207,23 @@ TEST(DicomDamaged, NumberOfFramesMustBeOneWholeNumber) {
                                 "Number of Frames '1A' is not a whole number");
 }
 
+TEST(DicomDamaged, AJpegFrameWhoseHeaderWarnsIsRefusedBeforeGdcmAsserts) {
+  // Found by fuzz/dicom: GDCM's JPEG codec reaches assert(0) (abort) on any libjpeg warning while
+  // it reads a frame header. Here the APP0 marker of a baseline JPEG frame is overwritten.
+  test::TempDir tmp;
+  auto bytes = read_file(kFiles + "SC_rgb_jpeg_dcmtk.dcm");
+  const auto at = bytes.find("\xFF\xD8\xFF");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NO_THROW(read_image(kFiles + "SC_rgb_jpeg_dcmtk.dcm"));
+  bytes[at + 2] = 0;
+  bytes[at + 3] = 0;
+  write_file_atomic(tmp.file("jpeg.dcm"), bytes);
+  test::expect_error_containing([&] { read_image(tmp.file("jpeg.dcm")); },
+                                tmp.file("jpeg.dcm") +
+                                    ": damaged JPEG pixel data: frame 0: Corrupt JPEG data: 18 "
+                                    "extraneous bytes before marker 0xdb");
+}
+
 TEST(DicomDamaged, NestingDeeperThanSixtyFourLevelsIsRefused) {
   // Implicit VR little endian: (0008,0016) then 70 nested undefined-length sequences.
   auto put16 = [](std::string& s, uint16_t v) { s += char(v & 0xFF), s += char(v >> 8); };
