@@ -45,6 +45,9 @@ const Command kCommands[] = {
 #ifdef BARTON_WITH_SERVE
     {"serve", "Annotation server: NVIDIA AIAA v1 and MONAI Label APIs over MMARs and plans",
      setup_serve},
+    {"serve-user",
+     "Add or replace a user of `barton serve --auth` (salted hash; password read from stdin)",
+     setup_serve_user},
 #endif
 };
 

@@ -41,5 +41,6 @@ void setup_infer(CLI::App& sub, Runner& runner);
 void setup_export(CLI::App& sub, Runner& runner);
 void setup_verify(CLI::App& sub, Runner& runner);
 void setup_serve(CLI::App& sub, Runner& runner);
+void setup_serve_user(CLI::App& sub, Runner& runner);
 
 }  // namespace barton::cli

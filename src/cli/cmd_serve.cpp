@@ -8,6 +8,7 @@
 
 #include "cli/cli.h"
 #include "core/errors.h"
+#include "serve/auth.h"
 #include "serve/server.h"
 
 namespace barton::cli {
@@ -24,7 +25,6 @@ extern "C" void stop_on_signal(int) {
 struct ServeArgs {
   serve::ServerOptions o;
   std::size_t max_upload_mb = 1024;
-  std::string auth;
 };
 
 }  // namespace
@@ -55,10 +55,12 @@ void setup_serve(CLI::App& sub, Runner& runner) {
   sub.add_option("--tls-key", a->o.http.tls_key, "PEM private key for --tls-cert");
   sub.add_option("--work-dir", a->o.work_dir,
                  "Where sessions and request files go (default: a temporary folder)");
-  sub.add_option("--auth", a->auth, "users.json with salted password hashes (not built yet)");
+  sub.add_option("--auth", a->o.auth_file,
+                 "users.json with salted password hashes and roles (`barton serve-user` writes "
+                 "it): every route then needs a bearer token from POST /auth/token");
+  sub.add_option("--token-expiry", a->o.token_expiry_s,
+                 "Seconds an issued token stays valid (default 3600)");
   runner = [a]() -> int {
-    if (!a->auth.empty())
-      throw NotSupported("--auth: bearer-token authentication is not built yet (issue #17)");
     a->o.http.max_body_bytes = a->max_upload_mb * 1024 * 1024;
     serve::AnnotationServer server(a->o);
     const int port = server.start();
@@ -71,6 +73,50 @@ void setup_serve(CLI::App& sub, Runner& runner) {
     server.wait();
     g_server = nullptr;
     std::cout << "barton serve: stopped" << std::endl;
+    return 0;
+  };
+}
+
+namespace {
+struct UserArgs {
+  std::string file, user;
+  std::vector<std::string> roles;
+  int iterations = 600000;
+};
+}  // namespace
+
+void setup_serve_user(CLI::App& sub, Runner& runner) {
+  auto a = std::make_shared<UserArgs>();
+  sub.add_option("--auth", a->file, "The users file (created when missing, mode 0600)")->required();
+  sub.add_option("--user", a->user, "User name")->required();
+  sub.add_option("--role", a->roles, "user, annotator, reviewer or admin (repeatable)")->required();
+  sub.add_option("--iterations", a->iterations,
+                 "PBKDF2-SHA256 iterations (default 600000; at least 1000)");
+  sub.footer(
+      "The password is the first line of standard input, e.g.\n"
+      "  printf '%s\\n' \"$PASSWORD\" | barton serve-user --auth users.json --user ana "
+      "--role annotator");
+  runner = [a]() -> int {
+    serve::AuthUser u;
+    u.username = a->user;
+    for (const auto& r : a->roles) {
+      const auto role = serve::parse_role(r);
+      if (!role)
+        throw ConfigError("--role", "",
+                          "unknown role '" + r + "' (user, annotator, reviewer, admin)");
+      u.roles.push_back(*role);
+    }
+    std::string password;
+    std::getline(std::cin, password);
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.size() < 8)
+      throw Error("the password (first line of standard input) must have at least 8 characters");
+    u.password = serve::hash_password(password, a->iterations);
+    serve::write_user(a->file, u);
+    std::string roles;
+    for (auto r : u.roles) roles += std::string(roles.empty() ? "" : ", ") + serve::role_name(r);
+    std::cout << fmt::format("barton serve-user: {} ({}) written to {}", u.username, roles, a->file)
+              << std::endl;
     return 0;
   };
 }

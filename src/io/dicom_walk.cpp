@@ -209,6 +209,24 @@ void Walker::remember(const Header& h) {
   const auto v = b_.substr(h.value, h.length);
   auto us = [&]() -> uint32_t { return h.length >= 2 ? u16(h.value) : 0; };
   switch (h.tag) {
+    case tag_of(0x0028, 0x0002):
+    case tag_of(0x0028, 0x0010):
+    case tag_of(0x0028, 0x0011):
+    case tag_of(0x0028, 0x0100):
+    case tag_of(0x0028, 0x0101):
+    case tag_of(0x0028, 0x0102):
+    case tag_of(0x0028, 0x0103):
+      // GDCM reads these as one US value and asserts (aborts) on another VR (fuzz/dicom: High
+      // Bit as 'TM') or another length.
+      if (!h.vr.empty() && h.vr != "US")
+        fail(h.value, h.tag, "has the value representation " + std::string(h.vr) + ", not US");
+      if (h.length != 2)
+        fail(h.value, h.tag, fmt::format("holds {} bytes, not one US value (2 bytes)", h.length));
+      break;
+    default:
+      break;
+  }
+  switch (h.tag) {
     case tag_of(0x0020, 0x000E):
       out_.series_uid = trimmed(v);
       break;

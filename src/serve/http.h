@@ -47,6 +47,9 @@ struct Response {
   static Response error(int status, const std::string& message);
 };
 
+/// Decodes an application/x-www-form-urlencoded body (`+` and %XX), keys in order.
+std::multimap<std::string, std::string> parse_form(const std::string& body);
+
 /// A route handler. Must not throw; the server answers 500 with the message if one does.
 using Handler = std::function<Response(const Request&)>;
 

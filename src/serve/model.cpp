@@ -215,4 +215,23 @@ InferResult ServedModel::infer(const PreparedImage& image) {
   return r;
 }
 
+double ServedModel::tta_uncertainty(const PreparedImage& image) {
+  auto batch = data::collate(image.samples);
+  const auto& device = pipeline_.workflow.device;
+  const at::Tensor x = batch.tensors.at("image").to(device);
+  std::vector<at::Tensor> probs;
+  torch::NoGradGuard no_grad;
+  engine::AutocastGuard ac(pipeline_.amp, pipeline_.cpu_bf16, device);
+  for (int64_t axis = 1; axis < x.dim(); ++axis) {  // 1 = no flip; then each spatial axis
+    const bool flip = axis >= 2;
+    auto in = flip ? x.flip({axis}) : x;
+    auto pred = pipeline_.inferer->infer(in, pipeline_.predictor).to(torch::kFloat);
+    if (flip) pred = pred.flip({axis});
+    pred = pred.size(1) > 1 ? pred.softmax(1) : pred.sigmoid();
+    probs.push_back(pred.to(torch::kCPU));
+  }
+  const auto stacked = at::stack(probs);  // [A, B, C, ...]
+  return stacked.var(0, /*unbiased=*/false).sum(1).mean().item<double>();
+}
+
 }  // namespace barton::serve

@@ -70,6 +70,11 @@ class ServedModel {
   std::shared_ptr<const PreparedImage> prepare(const std::string& image_path) const;
   /// Runs the network and the post transforms on a prepared image. Throws Error on failure.
   InferResult infer(const PreparedImage& image);
+  /// Test-time-augmentation uncertainty of a prepared image: the network runs on the image and
+  /// on its flips along each spatial axis; the score is the mean over voxels of the variance
+  /// of the class probabilities (softmax, or sigmoid for one channel) across those runs, summed
+  /// over channels. 0 when every run agrees; higher = less certain.
+  double tta_uncertainty(const PreparedImage& image);
   /// Bytes of the weights file (what eviction under --memory-budget-mb counts).
   std::size_t weight_bytes() const { return weight_bytes_; }
 

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <random>
+#include <variant>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,8 @@
 #include "core/strings.h"
 #include "core/version.h"
 #include "io/image.h"
+#include "serve/auth.h"
+#include "serve/datastore.h"
 #include "serve/model_store.h"
 #include "serve/sessions.h"
 #include "serve/task_queue.h"
@@ -203,7 +207,12 @@ struct AnnotationServer::Impl {
   std::string work_dir;
   bool own_work_dir = false;
   ModelStore store;
+  Datastore datastore;
+  std::unique_ptr<Authenticator> auth;  ///< Null without --auth.
   std::unique_ptr<SessionStore> sessions;
+  /// TTA uncertainty per (model, image id): the image's stamp (path, size, mtime) and score.
+  std::mutex score_mu;
+  std::map<std::string, std::pair<std::string, double>> tta_scores;
   std::unique_ptr<TaskQueue> queue;
   std::unique_ptr<HttpServer> http;
   LogRing request_log;
@@ -211,7 +220,11 @@ struct AnnotationServer::Impl {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
   explicit Impl(ServerOptions opt)
-      : o(std::move(opt)), store(o.device, o.memory_budget_mb * 1024 * 1024) {}
+      : o(std::move(opt)),
+        store(o.device, o.memory_budget_mb * 1024 * 1024),
+        datastore(o.datastore) {
+    if (!o.auth_file.empty()) auth = std::make_unique<Authenticator>(o.auth_file, o.token_expiry_s);
+  }
 
   // --- worker side ---------------------------------------------------------------------------
 
@@ -449,17 +462,6 @@ struct AnnotationServer::Impl {
 
   // --- MONAI Label -------------------------------------------------------------------------------
 
-  std::vector<std::pair<std::string, std::string>> datastore_images() const {
-    std::vector<std::pair<std::string, std::string>> out;
-    if (o.datastore.empty() || !fs::is_directory(o.datastore)) return out;
-    for (const auto& e : fs::directory_iterator(o.datastore)) {
-      if (!e.is_regular_file() || !io::is_supported_image_path(e.path().string())) continue;
-      out.emplace_back(io::image_stem(e.path().string()), e.path().string());
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
   json queue_json() const {
     return {{"workers", queue->workers()},
             {"running", queue->running()},
@@ -483,37 +485,421 @@ struct AnnotationServer::Impl {
                         {"description", m.description},
                         {"config", json::object()}};
     }
-    const auto images = datastore_images();
-    json j = {
-        {"name", "Barton"},
-        {"version", BARTON_VERSION},
-        {"description", "Barton annotation server (AIAA v1 and MONAI Label APIs)"},
-        {"labels", labels},
-        {"models", models},
-        {"trainers", json::object()},
-        {"strategies", json::object()},
-        {"scoring", json::object()},
-        {"train_stats", json::object()},
-        {"datastore", {{"total", images.size()}, {"completed", 0}, {"label_tags", json::object()}}},
-        {"queue", queue_json()},
-        {"memory", store.status()},
-        {"sessions", sessions->size()}};
+    json j = {{"name", "Barton"},
+              {"version", BARTON_VERSION},
+              {"description", "Barton annotation server (AIAA v1 and MONAI Label APIs)"},
+              {"labels", labels},
+              {"models", models},
+              {"trainers", json::object()},
+              {"strategies", strategies_json()},
+              {"scoring", json::object()},
+              {"train_stats", json::object()},
+              {"datastore", datastore.stats_json()},
+              {"queue", queue_json()},
+              {"memory", store.status()},
+              {"sessions", sessions->size()}};
     return Response::json(json_text(j));
   }
 
-  Response datastore(const Request&) {
-    json objects = json::object();
-    for (const auto& [id, path] : datastore_images()) {
-      const auto name = fs::path(path).filename().string();
-      objects[id] = {{"image", {{"ext", name.substr(id.size())}, {"info", json::object()}}},
-                     {"labels", json::object()}};
+  // --- datastore ---------------------------------------------------------------------------------
+
+  std::optional<Response> need_datastore() const {
+    if (!datastore.enabled())
+      return Response::error(400, "the server has no datastore: start it with --datastore DIR");
+    return std::nullopt;
+  }
+
+  /// The image id named by query `key` (validated), or an error response.
+  std::variant<std::string, Response> query_id(const Request& req, const std::string& key) const {
+    const auto id = req.query_value(key);
+    if (id.empty()) return Response::error(400, "the request names no image (?" + key + "=ID)");
+    if (!valid_datastore_id(id))
+      return Response::error(400, "'" + id +
+                                      "' is not a valid image id (1-128 characters of "
+                                      "A-Z a-z 0-9 . _ -, not starting with '.')");
+    return id;
+  }
+
+  std::variant<std::string, Response> query_tag(const Request& req) const {
+    auto tag = req.query_value("tag");
+    if (tag.empty()) tag = "final";
+    if (!valid_label_tag(tag))
+      return Response::error(400, "'" + tag +
+                                      "' is not a valid label tag (1-64 characters of "
+                                      "A-Z a-z 0-9 _ -)");
+    return tag;
+  }
+
+  static Response file_reply(const std::string& path, const std::string& filename) {
+    Response r;
+    r.content_type = "application/octet-stream";
+    r.body = read_file(path);
+    r.headers["Content-Disposition"] = "attachment; filename=\"" + filename + "\"";
+    return r;
+  }
+
+  std::string username(const Request& req) const {
+    if (!auth) return "";
+    const auto who = auth->check(req.header("authorization"));
+    return who ? who->username : "";
+  }
+
+  Response datastore_list(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    if (req.query_value("output") == "stats")
+      return Response::json(json_text(datastore.stats_json()));
+    return Response::json(json_text(datastore.objects_json()));
+  }
+
+  Response datastore_image_get(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    auto id = query_id(req, "image");
+    if (auto* r = std::get_if<Response>(&id)) return *r;
+    const auto& image_id = std::get<std::string>(id);
+    const auto path = datastore.image_path(image_id);
+    if (!path) return Response::error(404, "no image '" + image_id + "' in the datastore");
+    return file_reply(*path, fs::path(*path).filename().string());
+  }
+
+  Response datastore_image_put(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    const Part* part = image_part(req);
+    if (!part) return Response::error(400, "no image: send the image as a file part 'file'");
+    const auto name = safe_upload_name(part->filename, part->data);
+    std::string ext;
+    for (const char* e : {".nii.gz", ".nii", ".nrrd", ".mha"})
+      if (ext.empty() && ends_with(name, e)) ext = e;
+    if (ext.empty())
+      return Response::error(
+          400, "'" + part->filename + "': datastore images are .nii.gz, .nii, .nrrd or .mha files");
+    Request named = req;
+    if (!req.has_query("image"))
+      named.query.emplace("image", name.substr(0, name.size() - ext.size()));
+    auto id = query_id(named, "image");
+    if (auto* r = std::get_if<Response>(&id)) return *r;
+    const auto image_id = std::get<std::string>(id);
+    auto upload = save_upload(*part);
+    return on_worker([&] {
+      try {
+        io::read_image(upload->path);  // a corrupt image never enters the datastore
+      } catch (const Error& e) {
+        throw TaskError{422, e.what()};
+      }
+      try {
+        const auto path = datastore.add_image(image_id, ext, part->data);
+        return Response::json(json_text({{"image", image_id}, {"path", path}}));
+      } catch (const IoError& e) {
+        throw TaskError{500, e.what()};
+      } catch (const Error& e) {
+        throw TaskError{409, e.what()};
+      }
+    });
+  }
+
+  Response datastore_label_get(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    auto id = query_id(req, req.has_query("label") ? "label" : "image");
+    if (auto* r = std::get_if<Response>(&id)) return *r;
+    auto tag = query_tag(req);
+    if (auto* r = std::get_if<Response>(&tag)) return *r;
+    const auto& label_id = std::get<std::string>(id);
+    int version = 0;
+    if (req.has_query("version")) {
+      try {
+        std::size_t used = 0;
+        version = std::stoi(req.query_value("version"), &used);
+        if (used != req.query_value("version").size() || version < 1)
+          throw std::invalid_argument("");
+      } catch (const std::exception&) {
+        return Response::error(400, "version must be a whole number from 1");
+      }
     }
-    json j = {{"name", o.datastore},
-              {"description", "Barton datastore (images of --datastore)"},
-              {"images_dir", o.datastore},
-              {"labels_dir", ""},
-              {"objects", objects}};
-    return Response::json(json_text(j));
+    const auto lv = datastore.label(label_id, std::get<std::string>(tag), version);
+    if (!lv)
+      return Response::error(
+          404, fmt::format("no label '{}' with tag '{}'{}", label_id, std::get<std::string>(tag),
+                           version ? fmt::format(" version {}", version) : ""));
+    auto r = file_reply(lv->path, label_id + ".nii.gz");
+    r.headers["X-Label-Version"] = std::to_string(lv->version);
+    return r;
+  }
+
+  /// Worker: the uploaded label as a label map on `image`'s grid; throws TaskError.
+  static io::Image label_on_grid(const io::Image& image,
+                                 const std::string& upload_path,
+                                 const Part& part) {
+    io::Image lab;
+    const auto shape = image.spatial_shape();
+    if (ends_with(to_lower(part.filename), ".bin")) {
+      // OHIF's scribble/label upload: raw uint8 voxels in the image's file order (I fastest).
+      int64_t voxels = 1;
+      for (auto d : shape) voxels *= d;
+      if (static_cast<int64_t>(part.data.size()) != voxels)
+        throw TaskError{400, fmt::format("the raw label '{}' has {} bytes; the image has {} voxels "
+                                         "(one uint8 per voxel)",
+                                         part.filename, part.data.size(), voxels)};
+      std::vector<int64_t> rev(shape.rbegin(), shape.rend());
+      auto t = at::from_blob(const_cast<char*>(part.data.data()), rev, at::kByte).clone();
+      std::vector<int64_t> perm;
+      for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) perm.push_back(d);
+      lab.data = t.permute(perm).unsqueeze(0).contiguous();
+      lab.affine = image.affine;
+    } else {
+      try {
+        lab = io::read_image(upload_path);
+      } catch (const Error& e) {
+        throw TaskError{422, e.what()};
+      }
+    }
+    const auto fmt_shape = [](const std::vector<int64_t>& v) {
+      std::string out;
+      for (auto d : v) out += (out.empty() ? "" : "x") + std::to_string(d);
+      return out;
+    };
+    if (lab.channels() != 1 || lab.spatial_shape() != shape)
+      throw TaskError{
+          400, fmt::format("the label is {} with {} channel(s); image grid is {}: a "
+                           "label must be one channel on the image's own grid",
+                           fmt_shape(lab.spatial_shape()), lab.channels(), fmt_shape(shape))};
+    double diff = 0;
+    for (std::size_t i = 0; i < 16; ++i)
+      diff = std::max(diff, std::abs(lab.affine[i] - image.affine[i]));
+    if (diff > 1e-2)
+      throw TaskError{400, fmt::format("the label's geometry (affine) differs from the image's "
+                                       "by up to {:.3g}: it was not drawn on this image",
+                                       diff)};
+    auto d = lab.data.to(at::kDouble);
+    if (d.numel() > 0) {
+      if ((d - d.round()).abs().max().item<double>() > 1e-3 || d.min().item<double>() < 0)
+        throw TaskError{400, "label values must be whole numbers from 0"};
+      const double top = d.max().item<double>();
+      if (top > 65535) throw TaskError{400, "label values above 65535 are not label indices"};
+      lab.file_dtype = top > 255 ? "uint16" : "uint8";
+      lab.data = top > 255 ? d.round().to(at::kInt) : d.round().to(at::kByte);
+    }
+    lab.affine = image.affine;
+    lab.meta.clear();
+    return lab;
+  }
+
+  Response datastore_label_put(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    auto id = query_id(req, "image");
+    if (auto* r = std::get_if<Response>(&id)) return *r;
+    auto tag_v = query_tag(req);
+    if (auto* r = std::get_if<Response>(&tag_v)) return *r;
+    const auto image_id = std::get<std::string>(id);
+    const auto tag = std::get<std::string>(tag_v);
+    const auto image_path = datastore.image_path(image_id);
+    if (!image_path) return Response::error(404, "no image '" + image_id + "' in the datastore");
+    const Part* part = find_part(req.parts, "label");
+    if (!part || part->data.empty()) part = find_part(req.parts, "file");
+    if (!part || part->data.empty())
+      return Response::error(400, "no label: send the label file as the part 'label'");
+    const json params = parse_params(req);
+    auto upload = save_upload(*part);
+    json meta = {{"client_id", params.value("client_id", json())},
+                 {"user", username(req)},
+                 {"uploaded_name", fs::path(part->filename).filename().string()},
+                 {"params", params}};
+    return on_worker([&] {
+      io::Image image;
+      try {
+        image = io::read_image(*image_path);
+      } catch (const Error& e) {
+        throw TaskError{500, std::string("the datastore image cannot be read: ") + e.what()};
+      }
+      const auto lab = label_on_grid(image, upload->path, *part);
+      const auto lv = datastore.save_label(
+          image_id, tag, [&](const std::string& path) { io::write_image(lab, path); }, meta);
+      return Response::json(json_text({{"image", image_id},
+                                       {"label", image_id},
+                                       {"tag", tag},
+                                       {"version", lv.version},
+                                       {"sha256", lv.meta.value("sha256", "")}}));
+    });
+  }
+
+  // --- active learning ---------------------------------------------------------------------------
+
+  static json strategies_json() {
+    return {{"random", {{"description", "a random image without a final label"}}},
+            {"first", {{"description", "the first image (by id) without a final label"}}},
+            {"tta",
+             {{"description",
+               "the image without a final label whose segmentation is least certain: mean "
+               "voxel variance of the class probabilities over the image and its flips "
+               "(test-time augmentation); params.model names the model"}}}};
+  }
+
+  /// The JSON body of a MONAI Label call (or its params part); {} when empty.
+  static json body_json(const Request& req) {
+    if (!req.parts.empty()) return parse_params(req);
+    if (trim(req.body).empty()) return json::object();
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !(j.is_object() || j.is_null()))
+      throw TaskError{400, "the request body must be a JSON object"};
+    return j.is_null() ? json::object() : j;
+  }
+
+  Response activelearning(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    const auto strategy = req.captures.at(0);
+    if (!strategies_json().contains(strategy))
+      return Response::error(404,
+                             "no active-learning strategy '" + strategy + "' (random, first, tta)");
+    const json params = body_json(req);
+    const auto ids = datastore.unlabelled("final");
+    if (ids.empty()) return Response::json("{}");
+    std::string pick;
+    json extra = json::object();
+    if (strategy == "first") {
+      pick = ids.front();
+    } else if (strategy == "random") {
+      std::mt19937_64 rng(params.contains("seed") && params["seed"].is_number_integer()
+                              ? params["seed"].get<uint64_t>()
+                              : std::random_device{}());
+      pick = ids[std::uniform_int_distribution<std::size_t>(0, ids.size() - 1)(rng)];
+    } else {
+      std::string model = params.value("model", "");
+      if (model.empty())
+        for (const auto& m : store.list())
+          if (model.empty() && m.type == "segmentation") model = m.name;
+      if (auto bad = check_model(model)) return *bad;
+      auto scores = on_worker([&] { return tta_scores_for(model, ids); });
+      if (scores.status != 200) return scores;
+      const json j = json::parse(scores.body);
+      double best = -1;
+      for (const auto& [id, score] : j.items())
+        if (score.get<double>() > best) {
+          best = score.get<double>();
+          pick = id;
+        }
+      extra = {{"score", best}, {"model", model}, {"scores", j}};
+    }
+    const auto path = datastore.image_path(pick).value_or("");
+    json reply = {{"id", pick},
+                  {"name", fs::path(path).filename().string()},
+                  {"path", path},
+                  {"strategy", strategy},
+                  {"remaining", ids.size()}};
+    reply.update(extra);
+    return Response::json(json_text(reply));
+  }
+
+  /// Worker: TTA scores of `ids` under `model` as a JSON object {id: score}, cached per image
+  /// file (path, size, modification time).
+  Response tta_scores_for(const std::string& model, const std::vector<std::string>& ids) {
+    auto lease = acquire(model);
+    json out = json::object();
+    for (const auto& id : ids) {
+      const auto path = datastore.image_path(id);
+      if (!path) continue;
+      std::error_code ec;
+      const auto stamp = fmt::format(
+          "{}|{}|{}", *path, fs::file_size(*path, ec),
+          static_cast<long long>(fs::last_write_time(*path, ec).time_since_epoch().count()));
+      const auto key = model + "\n" + id;
+      {
+        std::lock_guard<std::mutex> lock(score_mu);
+        const auto it = tta_scores.find(key);
+        if (it != tta_scores.end() && it->second.first == stamp) {
+          out[id] = it->second.second;
+          continue;
+        }
+      }
+      double score = 0;
+      try {
+        score = lease->tta_uncertainty(*lease->prepare(*path));
+      } catch (const Error& e) {
+        throw TaskError{422, e.what()};
+      }
+      std::lock_guard<std::mutex> lock(score_mu);
+      tta_scores[key] = {stamp, score};
+      out[id] = score;
+    }
+    return Response::json(json_text(out));
+  }
+
+  // --- authentication ----------------------------------------------------------------------------
+
+  Response auth_info(const Request&) {
+    // Like MONAI Label's server, no /auth/ routes without auth: its client reads any non-200 as
+    // "no auth".
+    if (!auth) return Response::error(404, "authentication is not enabled (--auth)");
+    return Response::json(json_text({{"enabled", true},
+                                     {"client_id", "barton"},
+                                     {"token_type", "bearer"},
+                                     {"token_endpoint", "/auth/token"}}));
+  }
+
+  Response auth_token(const Request& req) {
+    if (!auth) return Response::error(404, "authentication is not enabled (--auth)");
+    auto form = parse_form(req.body);
+    for (const auto& p : req.parts)
+      if (p.filename.empty()) form.emplace(p.name, p.data);
+    const auto get = [&](const std::string& k) {
+      const auto it = form.find(k);
+      return it == form.end() ? std::string() : it->second;
+    };
+    const auto grant = get("grant_type");
+    if (!grant.empty() && grant != "password")
+      return Response::error(400, "grant_type must be 'password'");
+    if (get("username").empty())
+      return Response::error(400,
+                             "send username and password as a form "
+                             "(application/x-www-form-urlencoded)");
+    Authenticator::Token token;
+    switch (auth->login(get("username"), get("password"), &token)) {
+      case Authenticator::LoginResult::kOk:
+        return Response::json(json_text({{"access_token", token.access_token},
+                                         {"token_type", token.token_type},
+                                         {"expires_in", token.expires_in}}));
+      case Authenticator::LoginResult::kLocked:
+        return Response::error(429, "too many failed logins for this user; wait a minute");
+      case Authenticator::LoginResult::kWrong:
+        break;
+    }
+    auto r = Response::error(401, "wrong user name or password");
+    r.headers["WWW-Authenticate"] = "Bearer";
+    return r;
+  }
+
+  Response auth_token_valid(const Request& req) {
+    if (!auth) return Response::error(404, "authentication is not enabled (--auth)");
+    const auto who = auth->check(req.header("authorization"));
+    if (!who) {
+      auto r = Response::error(401, "the token is missing, unknown or expired");
+      r.headers["WWW-Authenticate"] = "Bearer";
+      return r;
+    }
+    return Response::json(
+        json_text({{"valid", true}, {"username", who->username}, {"role", role_name(who->role)}}));
+  }
+
+  Response auth_logout(const Request& req) {
+    if (!auth) return Response::error(404, "authentication is not enabled (--auth)");
+    if (!auth->revoke(req.header("authorization")))
+      return Response::error(401, "the token is missing or unknown");
+    return Response::json(json_text({{"revoked", true}}));
+  }
+
+  /// With --auth: 401 without a valid token, 403 when its user's role is below `need`.
+  std::optional<Response> authorize(const Request& req, Role need) const {
+    if (!auth) return std::nullopt;
+    const auto who = auth->check(req.header("authorization"));
+    if (!who) {
+      auto r = Response::error(401,
+                               "a valid bearer token is required (POST /auth/token, then "
+                               "send 'Authorization: Bearer <token>')");
+      r.headers["WWW-Authenticate"] = "Bearer";
+      return r;
+    }
+    if (who->role < need)
+      return Response::error(403,
+                             fmt::format("user '{}' has the role {}; this needs {}", who->username,
+                                         role_name(who->role), role_name(need)));
+    return std::nullopt;
   }
 
   Response monailabel_infer(const Request& req) {
@@ -530,8 +916,9 @@ struct AnnotationServer::Impl {
         upload = save_upload(*part);
         path = upload->path;
       } else if (!image_id.empty()) {
-        for (const auto& [id, p] : datastore_images())
-          if (id == image_id) path = p;
+        if (!valid_datastore_id(image_id))
+          return Response::error(400, "'" + image_id + "' is not a valid image id");
+        path = datastore.image_path(image_id).value_or("");
         if (path.empty())
           return Response::error(404, "no image '" + image_id + "' in the datastore");
       } else {
@@ -593,10 +980,13 @@ struct AnnotationServer::Impl {
     return r;
   }
 
-  /// Wraps a member handler so that a TaskError becomes its status.
-  Handler wrap(Response (Impl::*fn)(const Request&)) {
-    return [this, fn](const Request& req) {
+  /// Wraps a member handler: checks the caller's token and role (with --auth; `open` routes
+  /// need none) and turns a TaskError into its status.
+  Handler wrap(Response (Impl::*fn)(const Request&), Role need = Role::kUser, bool open = false) {
+    return [this, fn, need, open](const Request& req) {
       try {
+        if (!open)
+          if (auto denied = authorize(req, need)) return *denied;
         return (this->*fn)(req);
       } catch (const TaskError& e) {
         return Response::error(e.status, e.message);
@@ -604,23 +994,35 @@ struct AnnotationServer::Impl {
     };
   }
 
+  Response deepgrow(const Request& r) { return aiaa_interactive(r, "deepgrow"); }
+  Response dextr3d(const Request& r) { return aiaa_interactive(r, "dextr3d"); }
+
   void add_routes() {
     auto& h = *http;
+    const Role annotator = Role::kAnnotator;
     h.route("GET", "/", wrap(&Impl::status_page));
     h.route("GET", "/v1/models", wrap(&Impl::models));
     h.route("POST", "/v1/segmentation", wrap(&Impl::aiaa_segmentation));
     h.route("POST", "/v1/inference", wrap(&Impl::aiaa_segmentation));
-    h.route("POST", "/v1/deepgrow",
-            [this](const Request& r) { return aiaa_interactive(r, "deepgrow"); });
-    h.route("POST", "/v1/dextr3d",
-            [this](const Request& r) { return aiaa_interactive(r, "dextr3d"); });
+    h.route("POST", "/v1/deepgrow", wrap(&Impl::deepgrow));
+    h.route("POST", "/v1/dextr3d", wrap(&Impl::dextr3d));
     h.route("PUT", "/session/", wrap(&Impl::session_create));
     h.route("GET", "/session/{id}", wrap(&Impl::session_get));
     h.route("DELETE", "/session/{id}", wrap(&Impl::session_delete));
     h.route("GET", "/logs", wrap(&Impl::logs));
     h.route("GET", "/info/", wrap(&Impl::info));
-    h.route("GET", "/datastore/", wrap(&Impl::datastore));
+    h.route("GET", "/datastore/", wrap(&Impl::datastore_list));
+    h.route("PUT", "/datastore/", wrap(&Impl::datastore_image_put, annotator));
+    h.route("GET", "/datastore/image", wrap(&Impl::datastore_image_get));
+    h.route("PUT", "/datastore/image", wrap(&Impl::datastore_image_put, annotator));
+    h.route("GET", "/datastore/label", wrap(&Impl::datastore_label_get));
+    h.route("PUT", "/datastore/label", wrap(&Impl::datastore_label_put, annotator));
     h.route("POST", "/infer/{model}", wrap(&Impl::monailabel_infer));
+    h.route("POST", "/activelearning/{strategy}", wrap(&Impl::activelearning));
+    h.route("GET", "/auth/", wrap(&Impl::auth_info, Role::kUser, true));
+    h.route("POST", "/auth/token", wrap(&Impl::auth_token, Role::kUser, true));
+    h.route("GET", "/auth/token/valid", wrap(&Impl::auth_token_valid, Role::kUser, true));
+    h.route("DELETE", "/auth/token", wrap(&Impl::auth_logout, Role::kUser, true));
   }
 
   void log_request(const Request& req, const Response& res, double seconds) {

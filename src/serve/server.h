@@ -13,7 +13,7 @@ namespace barton::serve {
 
 struct ServerOptions {
   std::vector<std::string> models;   ///< MMAR folders, folders of MMARs, or plan files.
-  std::string datastore;             ///< Folder of images for MONAI Label's ?image= ("" = none).
+  std::string datastore;             ///< Images and labels (MONAI Label's /datastore/; "" = none).
   HttpOptions http;                  ///< Address, port, TLS, upload limit.
   int workers = 1;                   ///< Worker threads (each runs one request at a time).
   std::size_t queue_capacity = 32;   ///< Requests that may wait; more get 503.
@@ -22,6 +22,8 @@ struct ServerOptions {
   int session_expiry_s = 3600;       ///< Default idle expiry of a session.
   int session_max_expiry_s = 86400;  ///< The longest expiry a client may ask for.
   std::string work_dir;              ///< Sessions and request files ("" = a temp folder).
+  std::string auth_file;             ///< users.json: bearer tokens required ("" = no auth).
+  int token_expiry_s = 3600;         ///< How long an issued token is valid.
 };
 
 /// Thread-safety: start/stop from one thread.

@@ -201,6 +201,22 @@ TEST(DicomDamaged, ImpossibleSamplesPerPixelIsRefused) {
                                     ": Samples per Pixel is 6, expected 1, 3 or 4");
 }
 
+TEST(DicomDamaged, PixelModuleValuesMustBeOneUs) {
+  // Found by fuzz/dicom: High Bit (0028,0102) with the VR 'TM' made GDCM assert (abort) in
+  // Attribute::SetFromDataSet.
+  test::TempDir tmp;
+  auto bytes = read_file(kFiles + "CT_small.dcm");  // explicit VR little endian
+  const auto at = bytes.find(std::string("\x28\x00\x02\x01US\x02\x00", 8));
+  ASSERT_NE(at, std::string::npos);
+  auto tm = bytes;
+  tm[at + 4] = 'T';
+  tm[at + 5] = 'M';
+  write_file_atomic(tmp.file("tm.dcm"), tm);
+  test::expect_error_containing([&] { read_image(tmp.file("tm.dcm")); },
+                                "element (0028,0102) at byte " + std::to_string(at + 8) +
+                                    ": has the value representation TM, not US");
+}
+
 TEST(DicomDamaged, NumberOfFramesMustBeOneWholeNumber) {
   // pydicom's badVR.dcm holds '1A'; GDCM asserts on Number of Frames it cannot read.
   test::expect_error_containing([] { read_image(kFiles + "badVR.dcm"); },

@@ -127,4 +127,18 @@ std::string simple_request(const std::string& method, const std::string& target)
          " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: identity\r\n\r\n";
 }
 
+std::string body_request(const std::string& method,
+                         const std::string& target,
+                         const std::string& content_type,
+                         const std::string& body) {
+  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: identity\r\n" +
+         "content-type: " + content_type + "\r\ncontent-length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+std::string with_header(const std::string& request, const std::string& header) {
+  const auto eol = request.find("\r\n");
+  return request.substr(0, eol + 2) + header + "\r\n" + request.substr(eol + 2);
+}
+
 }  // namespace barton::test

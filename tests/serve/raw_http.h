@@ -44,5 +44,12 @@ std::string cpp_client_request(const std::string& method,
                                const std::vector<FormPart>& parts);
 /// A GET / DELETE without a body.
 std::string simple_request(const std::string& method, const std::string& target);
+/// A request with `body` of `content_type` (JSON, a form).
+std::string body_request(const std::string& method,
+                         const std::string& target,
+                         const std::string& content_type,
+                         const std::string& body);
+/// `request` with one more header line ("Authorization: bearer X") after the request line.
+std::string with_header(const std::string& request, const std::string& header);
 
 }  // namespace barton::test

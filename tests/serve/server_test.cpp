@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <future>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -14,6 +15,8 @@
 #include "core/atomic_file.h"
 #include "engine/tiny_mmar.h"
 #include "io/image.h"
+#include "serve/auth.h"
+#include "serve/datastore.h"
 #include "serve/multipart.h"
 #include "serve/raw_http.h"
 #include "support/test_support.h"
@@ -275,7 +278,281 @@ TEST(Serve, MonaiLabelInfoDatastoreAndInferInNiftiNrrdAndRawBytes) {
 
   r = raw_http(s.port, test::python_request("POST", "/infer/tiny?image=..%2Fconfig%2Fx",
                                             {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 400) << "a path is not an image id: " << r.body;
+  r = raw_http(
+      s.port, test::python_request("POST", "/infer/tiny?image=case_9", {{"params", "", "", "{}"}}));
   EXPECT_EQ(r.status, 404) << r.body;
+}
+
+/// A datastore folder holding the tiny MMAR's four images (case_0..case_3), for one test.
+struct DatastoreCopy {
+  DatastoreCopy() {
+    for (const auto& e : fs::directory_iterator(trained_mmar() + "/data/imagesTr"))
+      fs::copy_file(e.path(), dir.path() + "/" + e.path().filename().string());
+  }
+  std::string label_of(const std::string& id) const {
+    return trained_mmar() + "/data/labelsTr/" + id + ".nii.gz";
+  }
+  test::TempDir dir;
+};
+
+json json_of(const test::RawReply& r) {
+  const auto j = json::parse(r.body, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.status << " " << r.body.substr(0, 200);
+  return j;
+}
+
+TEST(Serve, SavedLabelsAreVersionsThatAreNeverOverwritten) {
+  DatastoreCopy ds;
+  serve::ServerOptions o;
+  o.datastore = ds.dir.path();
+  Served s(o);
+  // Slicer's save_label: PUT /datastore/label?image=ID&tag=final, params + part 'label'.
+  auto r = raw_http(
+      s.port,
+      test::python_request(
+          "PUT", "/datastore/label?image=case_1&tag=final",
+          {{"params", "", "", R"({"client_id": "slicer", "label_names": {"spleen": 1}})"},
+           {"label", "/home/ana/Desktop/label.nii.gz", "", file_bytes(ds.label_of("case_1"))}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["version"], 1);
+  EXPECT_EQ(json_of(r)["tag"], "final");
+  // OHIF's label.bin: one uint8 per voxel in file order (I fastest); 32x32x12 voxels.
+  std::string raw(32 * 32 * 12, '\0');
+  raw[1] = 1;                // i=1, j=0, k=0
+  raw[32 * 32 * 5 + 2] = 2;  // i=2, j=0, k=5
+  r = raw_http(s.port,
+               test::python_request("PUT", "/datastore/label?image=case_1",
+                                    {{"params", "", "", "{}"}, {"label", "label.bin", "", raw}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["version"], 2) << "the tag defaults to final";
+
+  r = raw_http(s.port, test::simple_request("GET", "/datastore/label?label=case_1&tag=final"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.header("content-disposition").find("filename=\"case_1.nii.gz\""), std::string::npos)
+      << "MONAI Label's client takes the suffix from it";
+  EXPECT_EQ(r.header("x-label-version"), "2");
+  const auto latest = reply_image(r.body, "l.nii.gz");
+  const auto image = io::read_image(ds.dir.path() + "/case_1.nii.gz");
+  ASSERT_EQ(latest.data.sizes().slice(1), image.data.sizes().slice(1));
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(latest.affine[i], image.affine[i], 1e-5);
+  EXPECT_EQ(latest.data[0][1][0][0].item<int>(), 1);
+  EXPECT_EQ(latest.data[0][2][0][5].item<int>(), 2);
+  EXPECT_EQ(latest.data.sum().item<int64_t>(), 3);
+  // Version 1 is still the label uploaded first, voxel for voxel.
+  r = raw_http(s.port,
+               test::simple_request("GET", "/datastore/label?label=case_1&tag=final&version=1"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(reply_image(r.body, "v1.nii.gz")
+                  .data.to(torch::kInt)
+                  .equal(io::read_image(ds.label_of("case_1")).data.to(torch::kInt)));
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/datastore/label?label=case_1&version=3"))
+                .status,
+            404);
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/datastore/label?label=case_2")).status,
+            404);
+
+  const auto all = json_of(raw_http(s.port, test::simple_request("GET", "/datastore/?output=all")));
+  const auto info = all["objects"]["case_1"]["labels"]["final"]["info"];
+  EXPECT_EQ(info["versions"], 2);
+  EXPECT_EQ(info["version"], 2);
+  EXPECT_EQ(all["objects"]["case_1"]["labels"]["final"]["ext"], ".nii.gz");
+  const auto v1 =
+      json::parse(read_file(ds.dir.path() + "/labels/final/.versions/case_1/0001.json"));
+  EXPECT_EQ(v1["params"]["label_names"]["spleen"], 1);
+  EXPECT_EQ(v1["client_id"], "slicer");
+  EXPECT_EQ(v1["uploaded_name"], "label.nii.gz");
+  const auto st = json_of(raw_http(s.port, test::simple_request("GET", "/info/")))["datastore"];
+  EXPECT_EQ(st["completed"], 1);
+  EXPECT_EQ(st["total"], 4);
+
+  // Slicer's plain GET of the image.
+  r = raw_http(s.port, test::simple_request("GET", "/datastore/image?image=case_1"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, file_bytes(ds.dir.path() + "/case_1.nii.gz"));
+}
+
+TEST(Serve, BadLabelsAndIdsGetTheirStatusAndNothingIsWritten) {
+  DatastoreCopy ds;
+  serve::ServerOptions o;
+  o.datastore = ds.dir.path();
+  Served s(o);
+  const auto put = [&](const std::string& target, const std::string& name,
+                       const std::string& bytes) {
+    return raw_http(s.port,
+                    test::python_request("PUT", target,
+                                         {{"params", "", "", "{}"}, {"label", name, "", bytes}}));
+  };
+  const auto good = file_bytes(ds.label_of("case_2"));
+  // A label on another grid.
+  io::Image small;
+  small.data = torch::zeros({1, 8, 8, 8}, torch::kByte);
+  const auto small_path = ds.dir.path() + "/../small.nii.gz";
+  io::write_image(small, small_path);
+  auto r = put("/datastore/label?image=case_2", "small.nii.gz", file_bytes(small_path));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(json_of(r)["message"].get<std::string>().find("8x8x8"), std::string::npos) << r.body;
+  r = put("/datastore/label?image=case_2", "label.nii.gz", "not an image at all");
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = put("/datastore/label?image=case_2", "label.bin", std::string(100, '\1'));
+  EXPECT_EQ(r.status, 400) << r.body;
+  for (const char* target : {"/datastore/label?image=..%2Fcase_2", "/datastore/label?image=../x",
+                             "/datastore/label?image=case_2&tag=..%2Ffinal",
+                             "/datastore/label?image=.hidden", "/datastore/label"}) {
+    r = put(target, "label.nii.gz", good);
+    EXPECT_EQ(r.status, 400) << target << " " << r.body;
+    EXPECT_EQ(json_of(r)["code"], 400);
+  }
+  EXPECT_EQ(put("/datastore/label?image=case_9", "label.nii.gz", good).status, 404);
+  r = raw_http(s.port, test::python_request("PUT", "/datastore/label?image=case_2",
+                                            {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 400) << "no label part";
+  EXPECT_EQ(
+      raw_http(s.port, test::simple_request("GET", "/datastore/label?label=..%2F..%2Fetc%2Fpasswd"))
+          .status,
+      400);
+  EXPECT_EQ(
+      raw_http(s.port, test::simple_request("GET", "/datastore/image?image=..%2Fsmall")).status,
+      400);
+  EXPECT_FALSE(fs::exists(ds.dir.path() + "/labels")) << "nothing was written";
+  // And the server still serves.
+  EXPECT_EQ(put("/datastore/label?image=case_2", "label.nii.gz", good).status, 200);
+
+  // Images: uploaded with MONAI Label's upload_image (part 'file'), never replaced by others.
+  r = raw_http(s.port,
+               test::python_request("PUT", "/datastore/?image=new_scan",
+                                    {{"params", "", "", "{\"client_id\": null}"},
+                                     {"file", "/tmp/x/scan.nii.gz", "", file_bytes(case3())}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["image"], "new_scan");
+  EXPECT_EQ(file_bytes(ds.dir.path() + "/new_scan.nii.gz"), file_bytes(case3()));
+  r = raw_http(s.port, test::python_request(
+                           "PUT", "/datastore/image?image=new_scan",
+                           {{"file", "scan.nii.gz", "", file_bytes(ds.label_of("case_0"))}}));
+  EXPECT_EQ(r.status, 409) << r.body;
+  r = raw_http(s.port, test::python_request("PUT", "/datastore/image?image=broken",
+                                            {{"file", "scan.nii.gz", "", "\x1f\x8b garbage"}}));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_FALSE(fs::exists(ds.dir.path() + "/broken.nii.gz"));
+  EXPECT_EQ(file_bytes(ds.dir.path() + "/new_scan.nii.gz"), file_bytes(case3()));
+}
+
+TEST(Serve, ActiveLearningPicksImagesWithoutAFinalLabel) {
+  DatastoreCopy ds;
+  serve::ServerOptions o;
+  o.datastore = ds.dir.path();
+  Served s(o);
+  const auto next = [&](const std::string& strategy, const std::string& body) {
+    return raw_http(s.port, test::body_request("POST", "/activelearning/" + strategy,
+                                               "application/json", body));
+  };
+  serve::Datastore store(ds.dir.path());
+  store.save_label(
+      "case_0", "final",
+      [&](const std::string& p) { write_file_atomic(p, file_bytes(ds.label_of("case_0"))); }, {});
+  auto r = next("first", R"({"client_id": null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json_of(r)["id"], "case_1");
+  EXPECT_EQ(json_of(r)["name"], "case_1.nii.gz");
+  EXPECT_EQ(json_of(r)["remaining"], 3);
+  std::set<std::string> seen;
+  for (int seed = 0; seed < 12; ++seed) {
+    r = next("random", "{\"seed\": " + std::to_string(seed) + "}");
+    ASSERT_EQ(r.status, 200) << r.body;
+    seen.insert(json_of(r)["id"].get<std::string>());
+  }
+  EXPECT_FALSE(seen.count("case_0")) << "labelled images are never offered";
+  EXPECT_GE(seen.size(), 2u);
+  EXPECT_EQ(next("random", "{\"seed\": 5}").body, next("random", "{\"seed\": 5}").body);
+
+  r = next("tta", "{}");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto tta = json_of(r);
+  EXPECT_EQ(tta["model"], "tiny");
+  ASSERT_EQ(tta["scores"].size(), 3u);
+  double best = -1;
+  std::string best_id;
+  for (const auto& [id, score] : tta["scores"].items()) {
+    EXPECT_GT(score.get<double>(), 0) << id << ": the flips of an undertrained model disagree";
+    EXPECT_LT(score.get<double>(), 0.5) << id;
+    if (score.get<double>() > best) best = score.get<double>(), best_id = id;
+  }
+  EXPECT_EQ(tta["id"], best_id);
+  EXPECT_DOUBLE_EQ(tta["score"].get<double>(), best);
+  EXPECT_EQ(next("tta", "{}").body, r.body) << "scores are cached and stable";
+  EXPECT_EQ(next("tta", R"({"model": "nope"})").status, 404);
+  EXPECT_EQ(next("fancy", "{}").status, 404);
+  EXPECT_EQ(next("first", "[1, 2]").status, 400);
+
+  for (const char* id : {"case_1", "case_2", "case_3"})
+    store.save_label(id, "final", [&](const std::string& p) { write_file_atomic(p, "x"); }, {});
+  r = next("first", "{}");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(json_of(r), json::object()) << "nothing left: MONAI Label's empty answer";
+}
+
+TEST(Serve, WithAuthEveryRouteNeedsATokenAndLabelsNeedAnAnnotator) {
+  DatastoreCopy ds;
+  test::TempDir dir;
+  const auto users = dir.file("users.json");
+  serve::write_user(users,
+                    {"ana", serve::hash_password("ana-secret", 1000), {serve::Role::kAnnotator}});
+  serve::write_user(users, {"uli", serve::hash_password("uli-secret", 1000), {serve::Role::kUser}});
+  serve::ServerOptions o;
+  o.datastore = ds.dir.path();
+  o.auth_file = users;
+  Served s(o);
+  auto r = raw_http(s.port, test::simple_request("GET", "/auth/"));
+  ASSERT_EQ(r.status, 200) << "open without a token";
+  EXPECT_EQ(json_of(r)["enabled"], true);
+  for (const char* path : {"/v1/models", "/info/", "/datastore/?output=all", "/", "/logs"}) {
+    r = raw_http(s.port, test::simple_request("GET", path));
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(r.header("www-authenticate"), "Bearer") << path;
+  }
+  const auto login = [&](const std::string& form) {
+    return raw_http(s.port, test::body_request("POST", "/auth/token",
+                                               "application/x-www-form-urlencoded", form));
+  };
+  EXPECT_EQ(login("username=ana&password=wrong&grant_type=password").status, 401);
+  EXPECT_EQ(login("username=nobody&password=ana-secret").status, 401);
+  EXPECT_EQ(login("username=ana&password=ana-secret&grant_type=client_credentials").status, 400);
+  r = login("username=ana&password=ana%2Dsecret&grant_type=password");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto ana = json_of(r)["token_type"].get<std::string>() + " " +
+                   json_of(r)["access_token"].get<std::string>();
+  EXPECT_EQ(json_of(r)["token_type"], "bearer");
+  r = login("username=uli&password=uli-secret");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto uli = "Bearer " + json_of(r)["access_token"].get<std::string>();
+
+  const auto as = [&](const std::string& token, const std::string& request) {
+    return raw_http(s.port, test::with_header(request, "Authorization: " + token));
+  };
+  EXPECT_EQ(as(ana, test::simple_request("GET", "/v1/models")).status, 200);
+  EXPECT_EQ(as(uli, test::simple_request("GET", "/info/")).status, 200);
+  EXPECT_EQ(as("Bearer forged", test::simple_request("GET", "/info/")).status, 401);
+  r = as(ana, test::simple_request("GET", "/auth/token/valid"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json_of(r)["username"], "ana");
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/auth/token/valid")).status, 401);
+
+  const auto label = test::python_request(
+      "PUT", "/datastore/label?image=case_1",
+      {{"params", "", "", "{}"}, {"label", "label.nii.gz", "", file_bytes(ds.label_of("case_1"))}});
+  r = as(uli, label);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_FALSE(fs::exists(ds.dir.path() + "/labels"));
+  r = raw_http(s.port, label);
+  EXPECT_EQ(r.status, 401);
+  r = as(ana, label);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(
+      json::parse(read_file(ds.dir.path() + "/labels/final/.versions/case_1/0001.json"))["user"],
+      "ana");
+  // Logging out ends the token.
+  EXPECT_EQ(as(uli, test::simple_request("DELETE", "/auth/token")).status, 200);
+  EXPECT_EQ(as(uli, test::simple_request("GET", "/info/")).status, 401);
 }
 
 TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
