@@ -509,6 +509,13 @@ DicomFileSummary walk_dicom_bytes(const std::string& name, std::string_view byte
   std::string syntax;
   if (bytes.size() >= 132 && bytes.substr(128, 4) == "DICM") {
     pos = 132;
+    // PS3.10: the file meta information (group 0002) follows the prefix. GDCM spends a minute
+    // guessing at a file whose first element is of another group (fuzz/dicom: (8002,0000)).
+    if (bytes.size() >= 134 &&
+        (static_cast<uint8_t>(bytes[132]) | static_cast<uint8_t>(bytes[133]) << 8) != 0x0002)
+      throw IoError(name,
+                    "malformed DICOM file: the element after the DICM prefix (byte 132) is "
+                    "not of the file meta group (0002)");
     syntax = w.meta(pos);
   } else {
     bool big = false;

@@ -227,7 +227,10 @@ Image read_itk(const std::string& path) {
     std::string head(132, '\0');
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     head.resize(static_cast<std::size_t>(in.gcount()));
-    if (starts_like_dicom(head)) walk_dicom_file(path);
+    if (starts_like_dicom(head)) {
+      walk_dicom_file(path);
+      check_gdcm_decodes({path});
+    }
   }
   try {
     auto io =
@@ -505,6 +508,7 @@ void read_series_voxels(const std::vector<DicomSlice>& slices,
 Image read_dicom_series(const std::string& folder, const ReadOptions& options) {
   const auto all = list_dicom_series(folder);
   const DicomSeries* chosen = &choose_series(all, folder, options);
+  internal::check_gdcm_decodes(chosen->files);
   auto headers = read_slice_headers(chosen, folder);
   auto& slices = headers.slices;
   const auto& pixel_spacing = headers.pixel_spacing;

@@ -131,34 +131,40 @@ fs::path Datastore::current_path(const std::string& id, const std::string& tag) 
   return fs::path(root_) / "labels" / tag / (id + kLabelExt);
 }
 
-std::vector<LabelVersion> Datastore::versions(const std::string& id, const std::string& tag) const {
-  std::vector<LabelVersion> out;
+std::vector<int> Datastore::version_numbers(const std::string& id, const std::string& tag) const {
+  std::vector<int> out;
   if (!enabled() || !valid_datastore_id(id) || !valid_label_tag(tag)) return out;
   const auto dir = versions_dir(id, tag);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const int v = version_of(e.path().filename().string());
-    if (v <= 0) continue;
-    LabelVersion lv;
-    lv.version = v;
-    lv.path = e.path().string();
-    lv.meta = read_meta(dir / fmt::format("{:04d}.json", v));
-    out.push_back(std::move(lv));
-  }
-  std::sort(out.begin(), out.end(),
-            [](const LabelVersion& a, const LabelVersion& b) { return a.version < b.version; });
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (const int v = version_of(e.path().filename().string()); v > 0) out.push_back(v);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+LabelVersion Datastore::version_at(const std::string& id, const std::string& tag, int v) const {
+  const auto dir = versions_dir(id, tag);
+  LabelVersion lv;
+  lv.version = v;
+  lv.path = (dir / fmt::format("{:04d}{}", v, kLabelExt)).string();
+  lv.meta = read_meta(dir / fmt::format("{:04d}.json", v));
+  return lv;
+}
+
+std::vector<LabelVersion> Datastore::versions(const std::string& id, const std::string& tag) const {
+  std::vector<LabelVersion> out;
+  for (int v : version_numbers(id, tag)) out.push_back(version_at(id, tag, v));
   return out;
 }
 
 std::optional<LabelVersion> Datastore::label(const std::string& id,
                                              const std::string& tag,
                                              int version) const {
-  auto all = versions(id, tag);
+  const auto all = version_numbers(id, tag);
   if (all.empty()) return std::nullopt;
-  if (version == 0) return all.back();
-  for (auto& v : all)
-    if (v.version == version) return v;
+  if (version == 0) return version_at(id, tag, all.back());
+  if (std::binary_search(all.begin(), all.end(), version)) return version_at(id, tag, version);
   return std::nullopt;
 }
 
@@ -170,8 +176,8 @@ std::vector<std::pair<std::string, int>> Datastore::tags(const std::string& id) 
   for (const auto& t : fs::directory_iterator(labels, ec)) {
     const auto tag = t.path().filename().string();
     if (!valid_label_tag(tag)) continue;
-    const auto v = versions(id, tag);
-    if (!v.empty()) out.emplace_back(tag, v.back().version);
+    const auto v = version_numbers(id, tag);
+    if (!v.empty()) out.emplace_back(tag, v.back());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -206,9 +212,9 @@ LabelVersion Datastore::save_label(const std::string& id,
   std::lock_guard<std::mutex> lock(save_mu_);
   const auto dir = versions_dir(id, tag);
   fs::create_directories(dir);
-  const auto existing = versions(id, tag);
+  const auto existing = version_numbers(id, tag);
   LabelVersion lv;
-  lv.version = existing.empty() ? 1 : existing.back().version + 1;
+  lv.version = existing.empty() ? 1 : existing.back() + 1;
   const auto file = dir / fmt::format("{:04d}{}", lv.version, kLabelExt);
   lv.path = file.string();
   write(lv.path);
@@ -229,6 +235,21 @@ void Datastore::repair() {
   const auto labels = fs::path(root_) / "labels";
   std::error_code ec;
   if (!fs::is_directory(labels, ec)) return;
+  // Temporary files of writes a killed server never finished (never at a final name). Only old
+  // ones: another server on the same folder may be writing the new ones.
+  const auto cutoff = fs::file_time_type::clock::now() - std::chrono::minutes(10);
+  std::size_t removed = 0;
+  for (auto it = fs::recursive_directory_iterator(labels, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    const bool temp = starts_with(name, ".tmp.") || name.find(".link-") != std::string::npos;
+    std::error_code e2;
+    if (temp && it->is_regular_file(e2) && fs::last_write_time(it->path(), e2) < cutoff &&
+        fs::remove(it->path(), e2))
+      ++removed;
+  }
+  if (removed > 0)
+    log::info(fmt::format("datastore: removed {} temporary file(s) of interrupted saves", removed));
   for (const auto& t : fs::directory_iterator(labels, ec)) {
     const auto tag = t.path().filename().string();
     if (!valid_label_tag(tag) || !fs::is_directory(t.path() / ".versions", ec)) continue;
@@ -290,7 +311,7 @@ json Datastore::stats_json() const {
 std::vector<std::string> Datastore::unlabelled(const std::string& tag) const {
   std::vector<std::string> out;
   for (const auto& [id, path] : images())
-    if (!label(id, tag)) out.push_back(id);
+    if (version_numbers(id, tag).empty()) out.push_back(id);
   return out;
 }
 

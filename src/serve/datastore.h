@@ -81,6 +81,8 @@ class Datastore {
   std::vector<std::string> unlabelled(const std::string& tag = "final") const;
 
  private:
+  std::vector<int> version_numbers(const std::string& id, const std::string& tag) const;
+  LabelVersion version_at(const std::string& id, const std::string& tag, int version) const;
   std::filesystem::path versions_dir(const std::string& id, const std::string& tag) const;
   std::filesystem::path current_path(const std::string& id, const std::string& tag) const;
   void link_current(const std::filesystem::path& version_file,

@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <chrono>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "serve/model_store.h"
 #include "serve/sessions.h"
 #include "serve/task_queue.h"
+#include "serve/train_runner.h"
 
 namespace barton::serve {
 
@@ -213,6 +215,8 @@ struct AnnotationServer::Impl {
   /// TTA uncertainty per (model, image id): the image's stamp (path, size, mtime) and score.
   std::mutex score_mu;
   std::map<std::string, std::pair<std::string, double>> tta_scores;
+  std::map<std::string, bool> publish_after;  ///< Run id -> publish when done (score_mu).
+  std::unique_ptr<TrainRunner> trainer;
   std::unique_ptr<TaskQueue> queue;
   std::unique_ptr<HttpServer> http;
   LogRing request_log;
@@ -490,10 +494,10 @@ struct AnnotationServer::Impl {
               {"description", "Barton annotation server (AIAA v1 and MONAI Label APIs)"},
               {"labels", labels},
               {"models", models},
-              {"trainers", json::object()},
+              {"trainers", trainers_json()},
               {"strategies", strategies_json()},
               {"scoring", json::object()},
-              {"train_stats", json::object()},
+              {"train_stats", train_stats_json()},
               {"datastore", datastore.stats_json()},
               {"queue", queue_json()},
               {"memory", store.status()},
@@ -821,6 +825,192 @@ struct AnnotationServer::Impl {
     return Response::json(json_text(out));
   }
 
+  // --- training ----------------------------------------------------------------------------------
+
+  /// The checkpoint an MMAR serves and fine-tunes from: MMAR_CKPT of its environment.json
+  /// (models/model.pt by default), as an absolute path.
+  static std::string served_checkpoint(const std::string& mmar) {
+    std::string rel = "models/model.pt";
+    const auto env = fs::path(mmar) / "config" / "environment.json";
+    std::error_code ec;
+    if (fs::exists(env, ec)) {
+      const json j = json::parse(read_file(env), nullptr, false);
+      if (j.is_object() && j.contains("MMAR_CKPT") && j["MMAR_CKPT"].is_string())
+        rel = j["MMAR_CKPT"].get<std::string>();
+    }
+    const fs::path p(rel);
+    return (p.is_absolute() ? p : fs::path(mmar) / p).lexically_normal().string();
+  }
+
+  static bool trainable(const ModelInfo& m) {
+    std::error_code ec;
+    return fs::exists(fs::path(m.source) / "config" / "config_train.json", ec);
+  }
+
+  Response train_start(const Request& req) {
+    if (auto bad = need_datastore()) return *bad;
+    const json params = body_json(req);
+    std::string model = req.captures.empty() ? params.value("model", "") : req.captures.at(0);
+    if (model.empty())
+      for (const auto& m : store.list())
+        if (model.empty() && trainable(m)) model = m.name;
+    if (auto bad = check_model(model)) return *bad;
+    const auto info = *store.find(model);
+    if (!trainable(info))
+      return Response::error(400, "model '" + model + "' (" + info.source +
+                                      ") is not an MMAR with config/config_train.json: it cannot "
+                                      "be fine-tuned");
+    const auto ckpt = served_checkpoint(info.source);
+    if (!fs::exists(ckpt))
+      return Response::error(
+          400, "model '" + model + "' has no checkpoint to start from (" + ckpt + ")");
+    // Each image's newest final label, by the version file itself (never rewritten), so the run
+    // records exactly what it learned from.
+    std::vector<json> items, sources;
+    for (const auto& [id, path] : datastore.images()) {
+      const auto lv = datastore.label(id, "final");
+      if (!lv) continue;
+      items.push_back({{"image", path}, {"label", lv->path}});
+      sources.push_back({{"image", id},
+                         {"tag", "final"},
+                         {"version", lv->version},
+                         {"sha256", lv->meta.value("sha256", "")}});
+    }
+    if (items.size() < 2)
+      return Response::error(400, fmt::format("fine-tuning needs at least 2 images with a final "
+                                              "label in the datastore; it has {}",
+                                              items.size()));
+    const double split = params.value("val_split", 0.2);
+    if (!(split > 0 && split < 1)) return Response::error(400, "val_split must be between 0 and 1");
+    const auto n_val = std::clamp<std::size_t>(
+        static_cast<std::size_t>(std::lround(static_cast<double>(items.size()) * split)), 1,
+        items.size() - 1);
+    TrainRequest r;
+    r.model = model;
+    r.mmar = info.source;
+    r.ckpt = ckpt;
+    r.device = o.device;
+    const auto epochs =
+        params.contains("max_epochs") ? params["max_epochs"] : params.value("epochs", json(0));
+    if (!epochs.is_number_integer() || epochs.get<int>() < 0)
+      return Response::error(400, "max_epochs must be a whole number");
+    r.epochs = epochs.get<int>();
+    r.datalist = {{"training", json(std::vector<json>(items.begin(), items.end() - n_val))},
+                  {"validation", json(std::vector<json>(items.end() - n_val, items.end()))}};
+    r.sources = {{"model", model},
+                 {"checkpoint", ckpt},
+                 {"items", sources},
+                 {"user", username(req)},
+                 {"params", params}};
+    const auto stamp = datastore_stamp();
+    r.run_dir =
+        (fs::path(info.source) / "models" / "serve_train" / (stamp + "-" + new_uuid().substr(0, 8)))
+            .string();
+    {
+      std::lock_guard<std::mutex> lock(score_mu);
+      publish_after[fs::path(r.run_dir).filename().string()] = params.value("publish", true);
+    }
+    std::optional<json> started;
+    try {
+      started = trainer->start(r);
+    } catch (const Error& e) {
+      throw TaskError{500, e.what()};
+    }
+    if (!started) {
+      const auto st = trainer->status();
+      return Response::error(
+          429,
+          "a training task is running (" +
+              (st ? st->value("id", "") + ", model " + st->value("model", "") : std::string("?")) +
+              "); wait for it or stop it with DELETE /train/");
+    }
+    return Response::json(json_text(*started));
+  }
+
+  /// UTC time as 20261206T051500Z, for run folder names.
+  static std::string datastore_stamp() {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
+    return buf;
+  }
+
+  Response train_status(const Request& req) {
+    if (req.query_value("check_if_running") == "true") {
+      if (!trainer->running()) return Response::error(404, "no training task is running");
+      return Response::json(json_text(*trainer->status()));
+    }
+    const auto st = trainer->status();
+    if (!st) return Response::error(404, "no training task has run since the server started");
+    return Response::json(json_text(*st));
+  }
+
+  Response train_stop(const Request&) {
+    const auto st = trainer->stop();
+    if (!st) return Response::error(404, "no training task has run since the server started");
+    return Response::json(json_text(*st));
+  }
+
+  /// Monitor thread, when a run ends: a successful run's best model replaces the served
+  /// checkpoint (the old one kept beside it) and the model is reloaded on its next request.
+  void publish(json& s) {
+    const auto id = s.value("id", "");
+    bool wanted = true;
+    {
+      std::lock_guard<std::mutex> lock(score_mu);
+      if (publish_after.count(id)) wanted = publish_after.at(id);
+    }
+    s["published"] = false;
+    if (s.value("status", "") != "DONE" || !wanted) return;
+    const auto model = s.value("model", "");
+    const auto info = store.find(model);
+    if (!info) return;
+    const auto best = fs::path(s.value("run_dir", "")) / "models" / "model.pt";
+    if (!fs::exists(best)) {
+      s["publish_error"] = "the run wrote no models/model.pt (no validation ran?)";
+      return;
+    }
+    const auto target = served_checkpoint(info->source);
+    const auto kept = target + ".before-" + id;
+    if (fs::exists(target)) write_file_atomic(kept, read_file(target));
+    write_file_atomic(target, read_file(best));
+    store.unload(model);
+    {
+      std::lock_guard<std::mutex> lock(score_mu);
+      for (auto it = tta_scores.begin(); it != tta_scores.end();)
+        it = it->first.rfind(model + "\n", 0) == 0 ? tta_scores.erase(it) : std::next(it);
+    }
+    s["published"] = true;
+    s["published_to"] = target;
+    s["previous_kept_as"] = kept;
+  }
+
+  json train_stats_json() const {
+    json out = json::object();
+    const auto st = trainer ? trainer->status() : std::nullopt;
+    if (st && st->contains("train_stats")) {
+      const auto& t = (*st)["train_stats"];
+      out[st->value("model", "")] = {{"best_metric", t.value("best_validation_metric", 0.0)},
+                                     {"epoch", t.value("best_validation_epoch", 0)},
+                                     {"total_epochs", t.value("total_epochs", 0)},
+                                     {"total_time", t.value("total_time", 0.0)},
+                                     {"status", st->value("status", "")}};
+    }
+    return out;
+  }
+
+  json trainers_json() const {
+    json out = json::object();
+    for (const auto& m : store.list())
+      if (trainable(m))
+        out[m.name] = {{"description", "fine-tune " + m.name +
+                                           " (barton finetune) on the "
+                                           "datastore's final labels"}};
+    return out;
+  }
+
   // --- authentication ----------------------------------------------------------------------------
 
   Response auth_info(const Request&) {
@@ -1019,6 +1209,10 @@ struct AnnotationServer::Impl {
     h.route("PUT", "/datastore/label", wrap(&Impl::datastore_label_put, annotator));
     h.route("POST", "/infer/{model}", wrap(&Impl::monailabel_infer));
     h.route("POST", "/activelearning/{strategy}", wrap(&Impl::activelearning));
+    h.route("POST", "/train/", wrap(&Impl::train_start, Role::kAdmin));
+    h.route("POST", "/train/{model}", wrap(&Impl::train_start, Role::kAdmin));
+    h.route("GET", "/train/", wrap(&Impl::train_status));
+    h.route("DELETE", "/train/", wrap(&Impl::train_stop, Role::kAdmin));
     h.route("GET", "/auth/", wrap(&Impl::auth_info, Role::kUser, true));
     h.route("POST", "/auth/token", wrap(&Impl::auth_token, Role::kUser, true));
     h.route("GET", "/auth/token/valid", wrap(&Impl::auth_token_valid, Role::kUser, true));
@@ -1056,12 +1250,17 @@ AnnotationServer::AnnotationServer(ServerOptions options)
     im.work_dir = im.o.work_dir;
   }
   fs::create_directories(im.work_dir);
+  auto* impl = impl_.get();
+  im.trainer = std::make_unique<TrainRunner>(
+      im.o.barton_exe.empty() ? current_executable() : im.o.barton_exe,
+      [impl](json& s) { impl->publish(s); });
   im.sessions = std::make_unique<SessionStore>((fs::path(im.work_dir) / "sessions").string(),
                                                im.o.session_expiry_s, im.o.session_max_expiry_s);
 }
 
 AnnotationServer::~AnnotationServer() {
   stop();
+  impl_->trainer.reset();  // stops a running fine-tune; its monitor may still publish
   if (impl_->own_work_dir) {
     std::error_code ec;
     fs::remove_all(impl_->work_dir, ec);

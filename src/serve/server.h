@@ -24,6 +24,7 @@ struct ServerOptions {
   std::string work_dir;              ///< Sessions and request files ("" = a temp folder).
   std::string auth_file;             ///< users.json: bearer tokens required ("" = no auth).
   int token_expiry_s = 3600;         ///< How long an issued token is valid.
+  std::string barton_exe;            ///< The binary whose `finetune` /train/ runs ("" = this one).
 };
 
 /// Thread-safety: start/stop from one thread.

@@ -217,6 +217,33 @@ TEST(DicomDamaged, PixelModuleValuesMustBeOneUs) {
                                     ": has the value representation TM, not US");
 }
 
+TEST(DicomDamaged, TheFileMetaGroupMustFollowThePrefix) {
+  // Found by fuzz/dicom: with (8002,0000) as its first element GDCM read this file for a minute.
+  test::TempDir tmp;
+  auto bytes = read_file(kFiles + "CT_small.dcm");
+  ASSERT_EQ(bytes.substr(128, 6), std::string("DICM\x02\x00", 6));
+  bytes[133] = '\x80';
+  write_file_atomic(tmp.file("meta.dcm"), bytes);
+  test::expect_error_containing([&] { read_image(tmp.file("meta.dcm")); },
+                                "not of the file meta group (0002)");
+}
+
+TEST(DicomDamaged, AnAbortInsideGdcmEndsAChildProcessNotTheReader) {
+  // Found by fuzz/dicom: Planar Configuration 2 makes GDCM assert in
+  // Bitmap::SetPlanarConfiguration. GDCM first decodes every file in a forked child (io/
+  // dicom_guard.cpp), so the reader gets an error naming the file and GDCM's assertion.
+  test::TempDir tmp;
+  auto bytes = read_file(kFiles + "SC_rgb_small_odd.dcm");  // explicit VR little endian, RGB
+  const auto at = bytes.find(std::string("\x28\x00\x06\x00US\x02\x00", 8));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 8] = 2;
+  write_file_atomic(tmp.file("pc.dcm"), bytes);
+  test::expect_error_containing([&] { read_image(tmp.file("pc.dcm")); },
+                                "damaged DICOM file: GDCM stopped while decoding it (signal 6)");
+  test::expect_error_containing([&] { read_image(tmp.file("pc.dcm")); },
+                                "Assertion `pc == 0 || pc == 1' failed");
+}
+
 TEST(DicomDamaged, NumberOfFramesMustBeOneWholeNumber) {
   // pydicom's badVR.dcm holds '1A'; GDCM asserts on Number of Frames it cannot read.
   test::expect_error_containing([] { read_image(kFiles + "badVR.dcm"); },

@@ -85,7 +85,13 @@ TEST(Datastore, AnInterruptedSaveIsRepairedWhenTheStoreOpens) {
   // And a temp file a killed writer left behind, which must not count as a version.
   write_file_atomic(versions + "/.0003.nii.gz.tmp.123", "partial");
   EXPECT_EQ(read_file(dir.path() + "/labels/final/c.nii.gz"), "v1");
+  // An old temp file (a killed write long ago) goes when the store opens; a fresh one stays.
+  write_file_atomic(versions + "/.tmp.0009.nii.gz.777", "old partial");
+  fs::last_write_time(versions + "/.tmp.0009.nii.gz.777",
+                      fs::file_time_type::clock::now() - std::chrono::hours(1));
   Datastore reopened(dir.path());
+  EXPECT_FALSE(fs::exists(versions + "/.tmp.0009.nii.gz.777"));
+  EXPECT_TRUE(fs::exists(versions + "/.0003.nii.gz.tmp.123"));
   EXPECT_EQ(read_file(dir.path() + "/labels/final/c.nii.gz"), "v2");
   EXPECT_EQ(reopened.versions("c", "final").size(), 2u);
   EXPECT_EQ(reopened.label("c", "final")->meta, json::object()) << "its metadata was never written";

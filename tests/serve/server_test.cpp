@@ -3,6 +3,7 @@
 // the tiny trained MMAR of the engine tests; results compared with `barton infer`.
 #include "serve/server.h"
 
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -553,6 +554,100 @@ TEST(Serve, WithAuthEveryRouteNeedsATokenAndLabelsNeedAnAnnotator) {
   // Logging out ends the token.
   EXPECT_EQ(as(uli, test::simple_request("DELETE", "/auth/token")).status, 200);
   EXPECT_EQ(as(uli, test::simple_request("GET", "/info/")).status, 401);
+}
+
+/// Polls GET /train/ until the run is no longer RUNNING or STOPPING; its last status.
+json wait_for_training(int port, double timeout_s = 300) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  json st;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto r = raw_http(port, test::simple_request("GET", "/train/"));
+    st = json::parse(r.body, nullptr, false);
+    if (r.status == 200 && st.value("status", "") != "RUNNING" &&
+        st.value("status", "") != "STOPPING")
+      return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ADD_FAILURE() << "training did not end in " << timeout_s << " s: " << st.dump();
+  return st;
+}
+
+TEST(Serve, TrainFineTunesOnFinalLabelsInAChildProcessAndPublishes) {
+  // A copy of the tiny MMAR: publishing replaces its checkpoint.
+  test::TempDir dir;
+  const auto mmar = dir.path() + "/tiny";
+  fs::copy(trained_mmar(), mmar, fs::copy_options::recursive);
+  DatastoreCopy ds;
+  serve::ServerOptions o;
+  o.models = {mmar};
+  o.datastore = ds.dir.path();
+  o.barton_exe = test::barton_bin();
+  Served s(o);
+  const auto train = [&](const std::string& body) {
+    return raw_http(s.port, test::body_request("POST", "/train/tiny", "application/json", body));
+  };
+  serve::Datastore store(ds.dir.path());
+  const auto label = [&](const std::string& id) {
+    store.save_label(
+        id, "final",
+        [&](const std::string& p) { write_file_atomic(p, file_bytes(ds.label_of(id))); }, {});
+  };
+  EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/train/")).status, 404)
+      << "MONAI Label's client: 404 when no task exists yet";
+  label("case_0");
+  auto r = train(R"({"max_epochs": 1})");
+  EXPECT_EQ(r.status, 400) << "one labelled image is not enough: " << r.body;
+  for (const char* id : {"case_1", "case_2"}) label(id);
+  label("case_1");  // a second version: the run must use it
+
+  const auto before = file_bytes(mmar + "/models/model.pt");
+  r = train(R"({"max_epochs": 1, "client_id": null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto started = json_of(r);
+  EXPECT_EQ(started["status"], "RUNNING");
+  EXPECT_EQ(started["training"], 2);
+  EXPECT_EQ(started["validation"], 1);
+  EXPECT_EQ(train("{}").status, 429) << "one run at a time";
+  const auto running =
+      raw_http(s.port, test::simple_request("GET", "/train/?check_if_running=true"));
+  EXPECT_TRUE(running.status == 200 || running.status == 404) << running.body;
+
+  const auto done = wait_for_training(s.port);
+  ASSERT_EQ(done["status"], "DONE") << done.dump(2);
+  EXPECT_EQ(done["published"], true) << done.dump(2);
+  EXPECT_EQ(done["train_stats"]["total_epochs"], 1);
+  EXPECT_NE(file_bytes(mmar + "/models/model.pt"), before) << "the fine-tuned model is served";
+  EXPECT_EQ(file_bytes(done["previous_kept_as"].get<std::string>()), before);
+  const auto run = done["run_dir"].get<std::string>();
+  const auto datalist = json::parse(read_file(run + "/datalist.json"));
+  EXPECT_EQ(datalist["training"][1]["label"],
+            ds.dir.path() + "/labels/final/.versions/case_1/0002.nii.gz")
+      << "the run names the exact label versions it learned from";
+  const auto sources = json::parse(read_file(run + "/sources.json"));
+  EXPECT_EQ(sources["items"][1]["version"], 2);
+  EXPECT_EQ(sources["items"][1]["sha256"].get<std::string>().size(), 64u);
+  const auto info = json_of(raw_http(s.port, test::simple_request("GET", "/info/")));
+  EXPECT_EQ(info["train_stats"]["tiny"]["total_epochs"], 1);
+  EXPECT_TRUE(info["trainers"].contains("tiny"));
+  // The reloaded model answers.
+  r = raw_http(
+      s.port, test::python_request("POST", "/infer/tiny?image=case_3", {{"params", "", "", "{}"}}));
+  EXPECT_EQ(r.status, 200) << r.body;
+
+  // A long run stopped: STOPPED, nothing published.
+  const auto served = file_bytes(mmar + "/models/model.pt");
+  r = train(R"({"max_epochs": 500})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  r = raw_http(s.port, test::simple_request("DELETE", "/train/"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto stopped = wait_for_training(s.port);
+  EXPECT_EQ(stopped["status"], "STOPPED") << stopped.dump(2);
+  EXPECT_EQ(stopped["published"], false);
+  EXPECT_EQ(file_bytes(mmar + "/models/model.pt"), served);
+  EXPECT_EQ(
+      raw_http(s.port, test::body_request("POST", "/train/nope", "application/json", "{}")).status,
+      404);
 }
 
 TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {

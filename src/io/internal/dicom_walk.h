@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace barton::io::internal {
 
@@ -35,5 +36,11 @@ bool starts_like_dicom(std::string_view head);
 
 /// Reads `path` and walks it.
 DicomFileSummary walk_dicom_file(const std::string& path);
+
+/// Decodes every file with GDCM (header and pixel data) in a forked child process first: GDCM
+/// asserts (aborts) on damaged data in ways no walk can list in full, and an abort there must end
+/// the child, not the caller. Throws IoError naming the file the child stopped on, with GDCM's
+/// assertion message, or when one file takes longer than 30 s to decode. In dicom_guard.cpp.
+void check_gdcm_decodes(const std::vector<std::string>& files);
 
 }  // namespace barton::io::internal
