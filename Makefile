@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
+.PHONY: all deps configure build test test-fast demo bench bench-serve clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
 
 all: build
 
@@ -37,6 +37,11 @@ bench: deps configure
 	cmake -S . -B $(BUILD_DIR) -DBARTON_BUILD_BENCH=ON > /dev/null
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 	bash bench/run.sh $(BUILD_DIR)
+	bash bench/serve/run.sh $(BUILD_DIR)
+
+# The annotation server's targets alone (issue #17): overhead against `barton infer`, 50 clients.
+bench-serve: build
+	bash bench/serve/run.sh $(BUILD_DIR)
 
 # The CUDA build against LibTorch 2.x headers, compile only (scripts/cuda-compile-check.sh; CI runs it).
 cuda-check:

@@ -39,6 +39,10 @@ PLAN_OUT="$BUILD/bench-plan.jsonl"
 for PREC in fp32 bf16; do
   "$BUILD/bench/plan_bench" --threads "$THREADS" --sw "$PLAN_SW" --repeats "$REPEATS" --precision "$PREC" | tee -a "$PLAN_OUT"
 done
+DICOM_DIR="$BUILD/bench-dicom"
+[ -f "$DICOM_DIR/slice_0099.dcm" ] || /usr/bin/python3 "$ROOT/bench/dicom_series.py" "$DICOM_DIR" --slices 100 --size 512
+echo "dicom: a 512x512x100 CT series read (walk + GDCM guard in a forked child + ITK/GDCM), and the guard alone"
+"$BUILD/bench/dicom_bench" "$DICOM_DIR" --repeats "$REPEATS" | tee -a "$OUT"
 EPOCHS="${BENCH_TRAIN_EPOCHS:-2}"
 # Iterations per epoch as the loader makes them: ceil(training cases / batch 2), last batch kept.
 ITERS=$(/usr/bin/python3 -c "import json,sys; n=len(json.load(open(sys.argv[1]))['training']); print($EPOCHS*((n+1)//2))" "$DATA/dataset.json")

@@ -42,6 +42,29 @@ step "Segment the same volume from the plan alone (no MMAR, no network code)" \
 step "The plan's segmentation is the checkpoint's, byte for byte" \
   cmp "$OUT/infer-plan/case_9/case_9_trans.nii.gz" "$OUT/infer/case_9/case_9_trans.nii.gz"
 echo "identical"
+
+# The annotation server on the same MMAR: one AIAA request, as NVIDIA's clients send it.
+"$BARTON" serve --models "$MMAR" --port 0 --work-dir "$OUT/serve" > "$OUT/serve.log" 2>&1 &
+SERVER=$!
+trap 'kill "$SERVER" 2> /dev/null || true' EXIT
+PORT=""
+for _ in $(seq 1 300); do
+  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$OUT/serve.log" | grep -o '[0-9]*$' || true)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$OUT/serve.log"; exit 1; }
+step "Serve the MMAR (barton serve --models $MMAR): the AIAA model list" \
+  curl -s "http://127.0.0.1:$PORT/v1/models"
+echo
+step "Segment case_9 through the server (AIAA /v1/segmentation, the image uploaded as 'datapoint')" \
+  curl -s -o "$OUT/served.nii.gz" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
+  -F params={} -F "datapoint=@$MMAR/data/imagesTr/case_9.nii.gz" \
+  "http://127.0.0.1:$PORT/v1/segmentation?model=spleen_ct_seg&output=image"
+step "The served segmentation matches barton infer's" \
+  "$BARTON" metrics --pred "$OUT/served.nii.gz" --label "$OUT/infer/case_9/case_9_trans.nii.gz" --metrics dice
+kill "$SERVER"
+wait "$SERVER" 2> /dev/null || true
 cat <<MSG
 
 Checkpoint:   $MMAR/models/model.pt (best val_mean_dice; resume state in checkpoint_last.pt)
@@ -50,4 +73,5 @@ Run summary:  $MMAR/models/train_stats.json
 Metrics:      $MMAR/eval/metrics.csv, val_mean_dice_raw.csv, metrics_summary.json
 Segmentation: $OUT/infer/case_9/case_9_trans.nii.gz
 Export:       $MMAR/models/export (model.onnx, triton/, model.plan, manifest.json)
+Served:       $OUT/served.nii.gz (barton serve; its log in $OUT/serve.log)
 MSG

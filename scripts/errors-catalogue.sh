@@ -27,6 +27,8 @@ printf '\x09\x00' | dd of="$W/dims.nii" bs=1 seek=40 conv=notrunc status=none
 cp "$PYDICOM/CT_small.dcm" "$W/bad-vr.dcm"
 printf 'J' | dd of="$W/bad-vr.dcm" bs=1 seek=662 conv=notrunc status=none
 cp "$PYDICOM/SC_rgb_jpeg.dcm" "$W/implicit-under-explicit.dcm"
+cp "$PYDICOM/SC_rgb_small_odd.dcm" "$W/planar.dcm"  # Planar Configuration 2: GDCM asserts
+printf '\x02' | dd of="$W/planar.dcm" bs=1 seek=1304 conv=notrunc status=none
 mkdir -p "$W/series" "$W/empty"
 cp "$PYDICOM"/dicomdirtests/98892001/CT5N/* "$W/series/"
 head -c 3500 "$PYDICOM/dicomdirtests/98892001/CT5N/2392" > "$W/series/2392"
@@ -78,6 +80,7 @@ generate() {
   case_ "A single DICOM file cut short" info mr-cut.dcm
   case_ "A DICOM element with an unknown value representation" info bad-vr.dcm
   case_ "A DICOM file whose data set contradicts its transfer syntax" info implicit-under-explicit.dcm
+  case_ "A DICOM file on which GDCM aborts while decoding" info planar.dcm
   case_ "A DICOM series with a missing slice" info gap
   case_ "A folder without DICOM files" info empty
   out "" "## Configs"

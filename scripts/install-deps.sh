@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config git strace xz-utils clang-format
+  # the demo asks the annotation server for a segmentation with curl
+  curl
   # clang with its sanitizer and libFuzzer runtimes (make sanitize, make fuzz)
   clang libclang-rt-14-dev
   # libraries (see docs/architecture.md)

@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
@@ -19,9 +20,11 @@
 #include "core/strings.h"
 #include "core/version.h"
 #include "io/image.h"
+#include "io/png.h"
 #include "serve/auth.h"
 #include "serve/datastore.h"
 #include "serve/model_store.h"
+#include "serve/polygons.h"
 #include "serve/sessions.h"
 #include "serve/task_queue.h"
 #include "serve/train_runner.h"
@@ -503,6 +506,175 @@ struct AnnotationServer::Impl {
               {"memory", store.status()},
               {"sessions", sessions->size()}};
     return Response::json(json_text(j));
+  }
+
+  // --- polygons (AIAA) ---------------------------------------------------------------------------
+
+  /// params[key] as polygons ([[[a, b], ...], ...]); throws TaskError 400 naming the key.
+  static std::vector<Polygon> polygons_of(const json& j, const std::string& where) {
+    std::vector<Polygon> out;
+    if (!j.is_array()) throw TaskError{400, where + " must be a list of polygons"};
+    for (const auto& poly : j) {
+      if (!poly.is_array()) throw TaskError{400, where + " must be a list of polygons"};
+      Polygon p;
+      for (const auto& pt : poly) {
+        if (!pt.is_array() || pt.size() != 2 || !pt[0].is_number() || !pt[1].is_number())
+          throw TaskError{400, where + ": each point must be [a, b] numbers"};
+        p.push_back({static_cast<int>(std::lround(pt[0].get<double>())),
+                     static_cast<int>(std::lround(pt[1].get<double>()))});
+      }
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
+
+  static json polygons_json(const std::vector<Polygon>& polys) {
+    json out = json::array();
+    for (const auto& p : polys) {
+      json pj = json::array();
+      for (const auto& pt : p) pj.push_back({pt[0], pt[1]});
+      out.push_back(pj);
+    }
+    return out;
+  }
+
+  static int int_param(const json& params, const std::string& key, int fallback) {
+    if (!params.contains(key)) return fallback;
+    const auto& v = params[key];
+    if (!v.is_number_integer()) throw TaskError{400, key + " must be a whole number"};
+    return v.get<int>();
+  }
+
+  /// The non-zero voxels of channel 0 of a 3-D image, slice `k` as a Grid indexed [j][i] (the
+  /// [j, i] order in which AIAA's 3-D polygons come).
+  static Grid slice_grid(const at::Tensor& fg, int64_t k) {
+    const auto s = fg.select(2, k).t().contiguous();  // [J, I]
+    Grid g(static_cast<int>(s.size(0)), static_cast<int>(s.size(1)));
+    std::memcpy(g.m.data(), s.data_ptr<uint8_t>(), g.m.size());
+    return g;
+  }
+
+  Response mask2polygon(const Request& req) {
+    const json params = parse_params(req);
+    const int ratio = int_param(params, "more_points", 1);
+    const Part* part = image_part(req);
+    if (!part) return Response::error(400, "no mask: send the mask as a file part 'datapoint'");
+    auto upload = save_upload(*part);
+    return on_worker([&] {
+      io::Image mask;
+      try {
+        mask = io::read_image(upload->path);
+      } catch (const Error& e) {
+        throw TaskError{422, e.what()};
+      }
+      if (mask.spatial_dims() != 3) throw TaskError{400, "mask2polygon takes a 3-D mask"};
+      const auto fg = (mask.data[0] > 0).to(at::kByte).contiguous();
+      json slices = json::array();
+      for (int64_t k = 0; k < fg.size(2); ++k)
+        slices.push_back(polygons_json(mask_to_polygons(slice_grid(fg, k), ratio)));
+      return Response::json(json_text(slices));  // plain JSON: the clients parse it as such
+    });
+  }
+
+  Response fixpolygon(const Request& req) {
+    const json params = parse_params(req);
+    const Part* part = image_part(req);
+    if (!part) return Response::error(400, "no image: send the slice or volume as 'datapoint'");
+    const bool three_d =
+        int_param(params, "dimension", params.contains("slice_index") ? 3 : 2) == 3;
+    const int pi = int_param(params, "polygon_index", 0), vi = int_param(params, "vertex_index", 0);
+    const int neighbours = std::max(0, int_param(params, "propagate_neighbor", 0));
+    std::array<double, 2> offset{0, 0};
+    const auto& off = params.value("vertex_offset", json::array({0, 0}));
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number() || !off[1].is_number())
+      return Response::error(400, "vertex_offset must be [a, b] numbers");
+    offset = {off[0].get<double>(), off[1].get<double>()};
+    if (!params.contains("poly")) return Response::error(400, "params has no 'poly'");
+    const auto check_index = [&](const std::vector<Polygon>& polys, const std::string& where) {
+      if (pi < 0 || pi >= static_cast<int>(polys.size()) || vi < 0 ||
+          vi >= static_cast<int>(polys[static_cast<std::size_t>(pi)].size()))
+        throw TaskError{400, fmt::format("{} has no polygon {} with a vertex {}", where, pi, vi)};
+    };
+    if (!three_d) {
+      auto polys = polygons_of(params["poly"], "poly");
+      check_index(polys, "poly");
+      const auto [w, h] = [&] {
+        try {
+          return io::png_size(part->filename, part->data);
+        } catch (const Error& e) {
+          throw TaskError{422, e.what()};
+        }
+      }();
+      move_vertex(polys, pi, vi, offset, neighbours, w, h);
+      const auto grid = polygons_to_mask(polys, w, h);  // [x][y]
+      std::vector<uint8_t> rows(static_cast<std::size_t>(w) * h);
+      for (int x = 0; x < w; ++x)
+        for (int y = 0; y < h; ++y)
+          rows[static_cast<std::size_t>(y) * w + x] = grid.at(x, y) ? 255 : 0;
+      ModelReply r;
+      r.bytes = io::encode_png_gray8(rows.data(), w, h);
+      r.filename = "mask.png";
+      return multipart_reply({{"poly", polygons_json(polys)}}, r, "image");
+    }
+    if (!params["poly"].is_array()) return Response::error(400, "poly must be a list per slice");
+    std::vector<std::vector<Polygon>> slices;
+    for (std::size_t k = 0; k < params["poly"].size(); ++k)
+      slices.push_back(polygons_of(params["poly"][k], fmt::format("poly[{}]", k)));
+    const int s = int_param(params, "slice_index", 0);
+    const int n3 = std::max(0, int_param(params, "propagate_neighbor_3d", 0));
+    if (s < 0 || s >= static_cast<int>(slices.size()))
+      return Response::error(
+          400, fmt::format("slice_index {} is outside poly's {} slices", s, slices.size()));
+    check_index(slices[static_cast<std::size_t>(s)], fmt::format("poly[{}]", s));
+    auto upload = save_upload(*part);
+    return on_worker([&] {
+      io::Image vol;
+      try {
+        vol = io::read_image(upload->path);
+      } catch (const Error& e) {
+        throw TaskError{422, e.what()};
+      }
+      if (vol.spatial_dims() != 3) throw TaskError{400, "3-D fixpolygon takes a 3-D volume"};
+      const auto I = vol.data.size(1), J = vol.data.size(2), K = vol.data.size(3);
+      if (static_cast<int64_t>(slices.size()) != K)
+        throw TaskError{400,
+                        fmt::format("poly has {} slices; the volume has {}", slices.size(), K)};
+      const int U = static_cast<int>(J), V = static_cast<int>(I);
+      move_vertex(slices[static_cast<std::size_t>(s)], pi, vi, offset, neighbours, U, V);
+      for (int d = 1; d <= n3; ++d) {
+        const double wgt = 1.0 - static_cast<double>(d) / (n3 + 1);
+        for (int t : {s - d, s + d}) {
+          if (t < 0 || t >= static_cast<int>(K)) continue;
+          auto& polys = slices[static_cast<std::size_t>(t)];
+          if (pi < static_cast<int>(polys.size()) &&
+              vi < static_cast<int>(polys[static_cast<std::size_t>(pi)].size()))
+            move_vertex(polys, pi, vi, {offset[0] * wgt, offset[1] * wgt}, neighbours, U, V);
+        }
+      }
+      io::Image out;
+      auto data = at::zeros({1, I, J, K}, at::kByte);
+      auto acc = data.accessor<uint8_t, 4>();
+      json poly_out = json::array();
+      for (int64_t k = 0; k < K; ++k) {
+        const auto& polys = slices[static_cast<std::size_t>(k)];
+        poly_out.push_back(polygons_json(polys));
+        const auto grid = polygons_to_mask(polys, U, V);
+        for (int j = 0; j < U; ++j)
+          for (int i = 0; i < V; ++i) acc[0][i][j][k] = grid.at(j, i);
+      }
+      out.data = data;
+      out.affine = vol.affine;
+      out.file_dtype = "uint8";
+      const auto dir = fs::path(work_dir) / "requests" / new_uuid();
+      fs::create_directories(dir);
+      ModelReply r;
+      r.filename = "mask.nii.gz";
+      io::write_image(out, (dir / r.filename).string());
+      r.bytes = read_file(dir / r.filename);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+      return multipart_reply({{"poly", poly_out}}, r, "image");
+    });
   }
 
   // --- datastore ---------------------------------------------------------------------------------
@@ -1196,6 +1368,8 @@ struct AnnotationServer::Impl {
     h.route("POST", "/v1/inference", wrap(&Impl::aiaa_segmentation));
     h.route("POST", "/v1/deepgrow", wrap(&Impl::deepgrow));
     h.route("POST", "/v1/dextr3d", wrap(&Impl::dextr3d));
+    h.route("POST", "/v1/mask2polygon", wrap(&Impl::mask2polygon));
+    h.route("POST", "/v1/fixpolygon", wrap(&Impl::fixpolygon));
     h.route("PUT", "/session/", wrap(&Impl::session_create));
     h.route("GET", "/session/{id}", wrap(&Impl::session_get));
     h.route("DELETE", "/session/{id}", wrap(&Impl::session_delete));

@@ -16,6 +16,7 @@
 #include "core/atomic_file.h"
 #include "engine/tiny_mmar.h"
 #include "io/image.h"
+#include "io/png.h"
 #include "serve/auth.h"
 #include "serve/datastore.h"
 #include "serve/multipart.h"
@@ -648,6 +649,108 @@ TEST(Serve, TrainFineTunesOnFinalLabelsInAChildProcessAndPublishes) {
   EXPECT_EQ(
       raw_http(s.port, test::body_request("POST", "/train/nope", "application/json", "{}")).status,
       404);
+}
+
+TEST(Serve, Mask2PolygonOutlinesEachSliceAndFixPolygonMovesAVertex) {
+  Served s;
+  const auto mask_path = trained_mmar() + "/data/labelsTr/case_1.nii.gz";
+  const auto mask = io::read_image(mask_path);
+  const auto fg = (mask.data[0] > 0);
+  // The Python client: params {"more_points": N} and the mask as 'datapoint'; plain JSON back.
+  auto r = raw_http(
+      s.port, test::python_request("POST", "/v1/mask2polygon",
+                                   {{"params", "", "", R"({"more_points": 1})"},
+                                    {"datapoint", "mask.nii.gz", "", file_bytes(mask_path)}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("content-type"), "application/json")
+      << "not multipart: the clients parse JSON";
+  const auto slices = json::parse(r.body);
+  ASSERT_EQ(slices.size(), static_cast<std::size_t>(mask.data.size(3))) << "one entry per slice";
+  int64_t with_fg = 0, first = -1;
+  for (int64_t k = 0; k < mask.data.size(3); ++k) {
+    const bool any = fg.select(2, k).any().item<bool>();
+    EXPECT_EQ(!slices[k].empty(), any) << k;
+    with_fg += any;
+    if (any && first < 0) first = k;
+    for (const auto& poly : slices[k])
+      for (const auto& pt : poly)  // [j, i]: the second NIfTI index first
+        EXPECT_TRUE(fg[pt[1].get<int64_t>()][pt[0].get<int64_t>()][k].item<bool>()) << pt;
+  }
+  ASSERT_GT(with_fg, 0);
+
+  // 3-D fixpolygon (C++ client: HTTP/1.0, part 'image'): vertex 0 of polygon 0 moved by [2, 1].
+  json poly = slices;
+  const auto before = poly[first][0][0];
+  json params = {{"poly", poly},         {"vertex_offset", {2, 1}},   {"dimension", 3},
+                 {"polygon_index", 0},   {"vertex_index", 0},         {"propagate_neighbor", 1},
+                 {"slice_index", first}, {"propagate_neighbor_3d", 1}};
+  r = raw_http(s.port,
+               test::cpp_client_request("POST", "/v1/fixpolygon",
+                                        {{"params", "", "", params.dump()},
+                                         {"image", "volume.nii.gz", "", file_bytes(mask_path)}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto parts = reply_parts(r);
+  const auto* p = serve::find_part(parts, "params");
+  const auto* img = serve::find_part(parts, "image");
+  ASSERT_TRUE(p && img);
+  const auto moved = json::parse(p->data)["poly"];
+  ASSERT_EQ(moved.size(), poly.size());
+  EXPECT_EQ(moved[first][0][0][0],
+            std::min<int64_t>(before[0].get<int64_t>() + 2, mask.data.size(2) - 1));
+  EXPECT_EQ(moved[first][0][0][1],
+            std::min<int64_t>(before[1].get<int64_t>() + 1, mask.data.size(1) - 1));
+  const auto out = reply_image(img->data, "fix.nii.gz");
+  ASSERT_EQ(out.data.sizes(), mask.data.sizes());
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(out.affine[i], mask.affine[i], 1e-5);
+  // Slices the edit did not reach fill back to the mask's own regions (outer outlines).
+  const auto far = first + 3 < mask.data.size(3) ? first + 3 : first;
+  if (far != first && !slices[far].empty()) {
+    const auto a = out.data[0].select(2, far) > 0, b = fg.select(2, far);
+    EXPECT_TRUE(a.equal(b)) << "slice " << far << ": " << a.sum().item<int64_t>() << " vs "
+                            << b.sum().item<int64_t>() << " voxels";
+  }
+
+  // 2-D (MITK's SmartPoly): a PNG slice, polygons of [x, y], a PNG mask of the same size back.
+  std::vector<uint8_t> px(40 * 30, 0);
+  const auto png = io::encode_png_gray8(px.data(), 40, 30);
+  params = {{"poly", {{{5, 5}, {20, 5}, {20, 20}, {5, 20}}}},
+            {"vertex_offset", {3, -2}},
+            {"dimension", 2},
+            {"polygon_index", 0},
+            {"vertex_index", 2},
+            {"propagate_neighbor", 0}};
+  r = raw_http(s.port, test::python_request("POST", "/v1/fixpolygon",
+                                            {{"params", "", "", params.dump()},
+                                             {"datapoint", "slice.png", "", png}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  parts = reply_parts(r);
+  p = serve::find_part(parts, "params");
+  img = serve::find_part(parts, "image");
+  ASSERT_TRUE(p && img);
+  EXPECT_EQ(json::parse(p->data)["poly"][0][2], json::array({23, 18}));
+  EXPECT_EQ(io::png_size("reply", img->data), (std::pair<int, int>{40, 30}));
+
+  // Bad input: 400 with a message, the server goes on.
+  params["vertex_index"] = 9;
+  r = raw_http(s.port, test::python_request("POST", "/v1/fixpolygon",
+                                            {{"params", "", "", params.dump()},
+                                             {"datapoint", "slice.png", "", png}}));
+  EXPECT_EQ(r.status, 400) << r.body;
+  params["vertex_index"] = 0;
+  params["poly"] = "square";
+  r = raw_http(s.port, test::python_request("POST", "/v1/fixpolygon",
+                                            {{"params", "", "", params.dump()},
+                                             {"datapoint", "slice.png", "", png}}));
+  EXPECT_EQ(r.status, 400) << r.body;
+  params["poly"] = {{{5, 5}, {20, 5}, {20, 20}}};
+  r = raw_http(s.port, test::python_request("POST", "/v1/fixpolygon",
+                                            {{"params", "", "", params.dump()},
+                                             {"datapoint", "slice.png", "", "not a png"}}));
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = raw_http(s.port, test::python_request("POST", "/v1/mask2polygon",
+                                            {{"params", "", "", "{}"},
+                                             {"datapoint", "mask.nii.gz", "", "\x1f\x8b broken"}}));
+  EXPECT_EQ(r.status, 422) << r.body;
 }
 
 TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
