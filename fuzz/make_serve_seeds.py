@@ -93,6 +93,35 @@ def main():
     seeds["monailabel_infer_nrrd"] = request(
         "POST", "/infer/tiny?image=case_1",
         b'{"result_extension": ".nrrd", "result_dtype": "uint8"}', "application/json")
+    # Datastore, active learning, training, auth and polygons (session 13).
+    ctype, body = multipart([("params", None, b'{"client_id": null, "label_names": {"spleen": 1}}'),
+                             ("label", "label.bin", bytes(i % 2 for i in range(8 * 8 * 4)))], py_b)
+    seeds["datastore_label_put_raw"] = request("PUT", "/datastore/label?image=case_0&tag=final",
+                                               body, ctype)
+    ctype, body = multipart([("params", None, b"{}"), ("label", "label.nii.gz", vol)], py_b)
+    seeds["datastore_label_put_nifti"] = request("PUT", "/datastore/label?image=case_1", body, ctype)
+    seeds["datastore_label_get"] = request("GET", "/datastore/label?label=case_0&tag=final&version=1")
+    seeds["datastore_image_get"] = request("GET", "/datastore/image?image=case_2")
+    ctype, body = multipart([("params", None, b"{}"), ("file", "new.nii.gz", vol)], py_b)
+    seeds["datastore_image_put"] = request("PUT", "/datastore/image?image=new_case", body, ctype)
+    for strategy in ("first", "random", "tta"):
+        seeds[f"activelearning_{strategy}"] = request(
+            "POST", f"/activelearning/{strategy}", b'{"client_id": null, "seed": 3}',
+            "application/json")
+    seeds["train_start"] = request("POST", "/train/tiny", b'{"max_epochs": 1}', "application/json")
+    seeds["train_status"] = request("GET", "/train/?check_if_running=true")
+    seeds["train_stop"] = request("DELETE", "/train/")
+    seeds["auth_token"] = request("POST", "/auth/token", b"username=ana&password=x&grant_type=password",
+                                  "application/x-www-form-urlencoded")
+    ctype, body = multipart([("params", None, b'{"more_points": 2}'),
+                             ("datapoint", "mask.nii.gz", vol)], py_b)
+    seeds["mask2polygon"] = request("POST", "/v1/mask2polygon", body, ctype)
+    png = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000800000008080000000000")
+    ctype, body = multipart([("params", None, b'{"poly": [[[1,1],[6,1],[6,6]]], "vertex_offset": [1,1],'
+                                              b' "dimension": 2, "polygon_index": 0, "vertex_index": 1,'
+                                              b' "propagate_neighbor": 1}'),
+                             ("datapoint", "slice.png", png)], py_b)
+    seeds["fixpolygon_2d"] = request("POST", "/v1/fixpolygon", body, ctype)
     for name, data in seeds.items():
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(data)

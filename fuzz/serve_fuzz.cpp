@@ -68,6 +68,7 @@ struct Server {
     o.http.read_timeout_s = 2;  // an incomplete request costs 2 s, not 60
     o.queue_capacity = 4;
     o.device = "cpu";
+    o.barton_exe = "/bin/false";  // /train/ starts a child: never this fuzzer itself
     o.session_max_expiry_s = 600;
     o.work_dir = (barton::fuzz::scratch_dir() / "work").string();
     server = std::make_unique<barton::serve::AnnotationServer>(o);

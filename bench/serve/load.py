@@ -1,7 +1,7 @@
 """50 concurrent clients against a running `barton serve`, each mixing model listing, sessions
 and segmentations for a fixed number of rounds. Prints one JSON line: failures, latency
 percentiles, the server's peak RSS, and its fds and threads before and after.
-Usage: load.py PORT SERVER_PID MODEL IMAGE [--clients 50] [--rounds 4]"""
+Usage: load.py PORT SERVER_PID MODEL IMAGE [--clients 50] [--rounds 4] [--workers N]"""
 import argparse
 import json
 import statistics
@@ -17,10 +17,18 @@ ap.add_argument("model")
 ap.add_argument("image")
 ap.add_argument("--clients", type=int, default=50)
 ap.add_argument("--rounds", type=int, default=4)
+ap.add_argument("--workers", type=int, default=1, help="the server's --workers (for the warm-up)")
 a = ap.parse_args()
 image = open(a.image, "rb").read()
-# One warm-up request loads the model; the first snapshot comes after it.
-segmentation(a.port, a.model, image)
+# Warm-up: one segmentation per worker at once, so that the model is loaded and every worker
+# thread has made the threads it keeps (GNU OpenMP gives each calling thread its own team); the
+# first snapshot comes after it.
+warm = [threading.Thread(target=segmentation, args=(a.port, a.model, image))
+        for _ in range(a.workers)]
+for t in warm:
+    t.start()
+for t in warm:
+    t.join()
 time.sleep(0.5)
 before = proc_status(a.pid)
 lat = {"models": [], "session": [], "segmentation": [], "session_segmentation": []}

@@ -52,5 +52,5 @@ BUDGET="${BENCH_SERVE_BUDGET_MB:-512}"
 echo "serve load: 50 clients x 4 rounds (model list + session + segmentation, or model list + segmentation) on a 96x96x40 volume, --memory-budget-mb $BUDGET, --workers 2"
 serve "--memory-budget-mb $BUDGET --workers 2 --queue 64 --http-threads 16"
 /usr/bin/python3 "$ROOT/bench/serve/load.py" "$PORT" "$PID" spleen "$W/small/imagesTr/case_0.nii.gz" \
-  --clients 50 --rounds "${BENCH_SERVE_ROUNDS:-4}" | tee -a "$OUT"
+  --clients 50 --rounds "${BENCH_SERVE_ROUNDS:-4}" --workers 2 | tee -a "$OUT"
 kill "$PID"; wait "$PID" || true
