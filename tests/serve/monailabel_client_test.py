@@ -72,13 +72,19 @@ def main():
         mmar = os.path.join(work, "spleen")
         shutil.copytree(os.path.join(ROOT, "mmars", "spleen_ct_seg", "config"),
                         os.path.join(mmar, "config"))
+        # Sizes for small volumes written into the copy (the server's fine-tune runs the config
+        # as it is, with no overrides).
+        cfg_path = os.path.join(mmar, "config", "config_train.json")
+        cfg = json.load(open(cfg_path))
+        cfg["train"]["pre_transforms"][5]["args"]["spatial_size"] = [32, 32, 32]
+        cfg["validate"]["inferer"]["args"]["roi_size"] = [48, 48, 48]
+        cfg["amp"] = False
+        json.dump(cfg, open(cfg_path, "w"), indent=1)
         env = dict(os.environ, BARTON_THREADS="1")
         subprocess.run([BARTON, "data", "synth", os.path.join(mmar, "data"), "--cases", "4",
                         "--size", "48", "48", "24", "--spacing", "3", "3", "6", "--seed", "1"],
                        check=True, stdout=subprocess.DEVNULL, env=env)
-        subprocess.run([BARTON, "train", mmar, "--set", "epochs=1", "amp=false",
-                        "/train/pre_transforms/5/args/spatial_size=[32,32,32]",
-                        "/validate/inferer/args/roi_size=[48,48,48]"],
+        subprocess.run([BARTON, "train", mmar, "--set", "epochs=1"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
         store = os.path.join(work, "datastore")
         os.makedirs(store)
@@ -181,6 +187,8 @@ def main():
         check(status.get("status") == "DONE" and status.get("published") is True,
               f"the run ends DONE and is published ({status.get('status')}, "
               f"{status.get('exit')})")
+        if status.get("status") != "DONE":
+            print(status.get("log_tail", ""))
         s, _, _ = cl.call("GET", "/train/?check_if_running=true")
         check(s == 404, "check_if_running: 404 when none runs")
         s, _, body = cl.multipart_call("POST", "/infer/spleen?image=case_2&output=image",
