@@ -44,7 +44,8 @@ step "The plan's segmentation is the checkpoint's, byte for byte" \
 echo "identical"
 
 # The annotation server on the same MMAR: one AIAA request, as NVIDIA's clients send it.
-"$BARTON" serve --models "$MMAR" --port 0 --work-dir "$OUT/serve" > "$OUT/serve.log" 2>&1 &
+"$BARTON" serve --models "$MMAR" --set /inferer/args/roi_size=[96,96,96] amp=false --port 0 \
+  --work-dir "$OUT/serve" > "$OUT/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2> /dev/null || true' EXIT
 PORT=""
@@ -54,15 +55,15 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ -n "$PORT" ] || { cat "$OUT/serve.log"; exit 1; }
-step "Serve the MMAR (barton serve --models $MMAR): the AIAA model list" \
+step "Serve the MMAR (barton serve --models $MMAR, the same --set as infer): the AIAA model list" \
   curl -s "http://127.0.0.1:$PORT/v1/models"
 echo
 step "Segment case_9 through the server (AIAA /v1/segmentation, the image uploaded as 'datapoint')" \
   curl -s -o "$OUT/served.nii.gz" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
   -F params={} -F "datapoint=@$MMAR/data/imagesTr/case_9.nii.gz" \
   "http://127.0.0.1:$PORT/v1/segmentation?model=spleen_ct_seg&output=image"
-step "The served segmentation matches barton infer's" \
-  "$BARTON" metrics --pred "$OUT/served.nii.gz" --label "$OUT/infer/case_9/case_9_trans.nii.gz" --metrics dice
+step "Dice of the served segmentation against case_9's reference label" \
+  "$BARTON" metrics --pred "$OUT/served.nii.gz" --label "$MMAR/data/labelsTr/case_9.nii.gz" --metrics dice
 kill "$SERVER"
 wait "$SERVER" 2> /dev/null || true
 cat <<MSG

@@ -35,6 +35,9 @@ void setup_serve(CLI::App& sub, Runner& runner) {
                  "MMAR folders, plans, or folders holding them (each MMAR is one model, named "
                  "after its folder)")
       ->required();
+  sub.add_option("--set", a->o.sets,
+                 "Override in every model's inference config: KEY=VALUE or /json/pointer=VALUE")
+      ->take_all();
   sub.add_option("--datastore", a->o.datastore,
                  "Folder of images that MONAI Label clients name by id (?image=ID)");
   sub.add_option("--host", a->o.http.host, "Address to listen on (default 127.0.0.1)");

@@ -101,9 +101,12 @@ nlohmann::json StageTimes::to_json() const {
           {"write", write}};
 }
 
-ModelInfo describe_model(const std::string& source, const std::string& name) {
+ModelInfo describe_model(const std::string& source,
+                         const std::string& name,
+                         const std::vector<std::string>& sets) {
   if (!fs::exists(source)) throw IoError(source, "no such MMAR folder or plan");
   ModelInfo info;
+  info.sets = sets;
   info.source = fs::absolute(source).lexically_normal().string();
   std::string stem = fs::path(info.source).filename().string();
   if (is_file_model(source)) {
@@ -120,7 +123,9 @@ ModelInfo describe_model(const std::string& source, const std::string& name) {
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
-    const auto cfg = mmar::resolve_config(files, {});
+    mmar::ResolveOptions ro;
+    ro.sets = sets;
+    const auto cfg = mmar::resolve_config(files, ro);
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
@@ -135,6 +140,7 @@ ModelInfo describe_model(const std::string& source, const std::string& name) {
 ServedModel::ServedModel(ModelInfo info, const std::string& device) : info_(std::move(info)) {
   mmar::EvalOptions o;
   o.run.device = device;
+  o.run.sets = info_.sets;
   if (is_file_model(info_.source)) {
     pipeline_ = mmar::load_inference_pipeline(o, info_.source);
   } else {

@@ -26,8 +26,9 @@ struct ModelInfo {
   std::vector<std::string> labels;  ///< Foreground label names, in channel order from 1.
   std::vector<int64_t> roi;         ///< The sliding window's roi_size, when there is one.
   int dimension = 3;
-  std::string source;      ///< MMAR folder or plan file.
-  std::string model_file;  ///< The weights it loads (for the memory estimate).
+  std::string source;             ///< MMAR folder or plan file.
+  std::string model_file;         ///< The weights it loads (for the memory estimate).
+  std::vector<std::string> sets;  ///< `--set` overrides of its inference config.
 
   /// The AIAA model object (name, type, description, labels, version, "internal name", roi).
   nlohmann::json aiaa_json() const;
@@ -37,7 +38,9 @@ struct ModelInfo {
 /// config/config_aiaa.json ("labels") or config/metadata.json (channel_def, background left
 /// out), description and version likewise, roi from the inference config's inferer.
 /// Throws IoError / ConfigError naming the file when `source` is not a servable model.
-ModelInfo describe_model(const std::string& source, const std::string& name = "");
+ModelInfo describe_model(const std::string& source,
+                         const std::string& name = "",
+                         const std::vector<std::string>& sets = {});
 
 /// Seconds spent per stage of one request.
 struct StageTimes {

@@ -1411,7 +1411,7 @@ AnnotationServer::AnnotationServer(ServerOptions options)
   auto& im = *impl_;
   for (const auto& m : im.o.models)
     for (const auto& src : find_model_sources(m)) {
-      auto info = describe_model(src);
+      auto info = describe_model(src, "", im.o.sets);
       if (im.store.find(info.name))
         throw Error("two models are named '" + info.name + "' (" + src + " and " +
                     im.store.find(info.name)->source + ")");

@@ -13,6 +13,7 @@ namespace barton::serve {
 
 struct ServerOptions {
   std::vector<std::string> models;   ///< MMAR folders, folders of MMARs, or plan files.
+  std::vector<std::string> sets;     ///< `--set` overrides of every model's inference config.
   std::string datastore;             ///< Images and labels (MONAI Label's /datastore/; "" = none).
   HttpOptions http;                  ///< Address, port, TLS, upload limit.
   int workers = 1;                   ///< Worker threads (each runs one request at a time).

@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "core/atomic_file.h"
+#include "core/errors.h"
 #include "engine/tiny_mmar.h"
 #include "io/image.h"
 #include "io/png.h"
@@ -751,6 +752,24 @@ TEST(Serve, Mask2PolygonOutlinesEachSliceAndFixPolygonMovesAVertex) {
                                             {{"params", "", "", "{}"},
                                              {"datapoint", "mask.nii.gz", "", "\x1f\x8b broken"}}));
   EXPECT_EQ(r.status, 422) << r.body;
+}
+
+TEST(Serve, SetOverridesEveryModelsInferenceConfig) {
+  serve::ServerOptions o;
+  o.sets = {"/inferer/args/roi_size=[16,16,8]"};
+  Served s(o);
+  const auto m =
+      json::parse(raw_http(s.port, test::simple_request("GET", "/v1/models?model=tiny")).body);
+  EXPECT_EQ(m["roi"], json::array({16, 16, 8}));
+  const auto r = raw_http(
+      s.port, test::python_request(
+                  "POST", "/v1/segmentation?model=tiny",
+                  {{"params", "", "", "{}"}, {"datapoint", "c.nii.gz", "", file_bytes(case3())}}));
+  EXPECT_EQ(r.status, 200) << r.body;
+  serve::ServerOptions bad;
+  bad.models = {trained_mmar()};
+  bad.sets = {"/inferer/args/no_such_key=1"};
+  EXPECT_THROW(serve::AnnotationServer{bad}, Error) << "a wrong key stops the server at start";
 }
 
 TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
