@@ -29,4 +29,8 @@ std::string to_lower(std::string_view text);
 /// Trims ASCII whitespace at both ends.
 std::string trim(std::string_view text);
 
+/// The current UTC time formatted by strftime `format` (ISO 8601 "2026-12-06T07:15:00Z" by
+/// default).
+std::string utc_now(const char* format = "%Y-%m-%dT%H:%M:%SZ");
+
 }  // namespace barton

@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/errors.h"
+#include "core/strings.h"
 #include "core/version.h"
 #include "export/graph.h"
 #include "export/manifest.h"
@@ -22,15 +23,6 @@ namespace barton::exporter {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string utc_now() {
-  const auto t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 nlohmann::ordered_json tensor_spec(const std::string& name,
                                    const std::vector<int64_t>& dims,

@@ -44,16 +44,6 @@ int version_of(const std::string& filename) {
   return std::stoi(stem);
 }
 
-std::string utc_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 json read_meta(const fs::path& p) {
   std::error_code ec;
   if (!fs::exists(p, ec)) return json::object();

@@ -218,7 +218,6 @@ struct AnnotationServer::Impl {
   /// TTA uncertainty per (model, image id): the image's stamp (path, size, mtime) and score.
   std::mutex score_mu;
   std::map<std::string, std::pair<std::string, double>> tta_scores;
-  std::map<std::string, bool> publish_after;  ///< Run id -> publish when done (score_mu).
   std::unique_ptr<TrainRunner> trainer;
   std::unique_ptr<TaskQueue> queue;
   std::unique_ptr<HttpServer> http;
@@ -290,15 +289,9 @@ struct AnnotationServer::Impl {
       result.label.data = result.label.data.to(at::kInt);
       result.label.file_dtype = "uint16";
     }
-    const auto dir = fs::path(work_dir) / "requests" / new_uuid();
-    fs::create_directories(dir);
     ModelReply r;
     r.filename = stem + ext;
-    const auto out = dir / r.filename;
-    io::write_image(result.label, out.string());
-    r.bytes = read_file(out);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
+    r.bytes = image_bytes(result.label, r.filename);
     r.times = result.times;
     r.times.write = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.params = {{"model", model},
@@ -307,6 +300,18 @@ struct AnnotationServer::Impl {
                 {"latencies", r.times.to_json()},
                 {"session_cached", cached}};
     return r;
+  }
+
+  /// Worker: `image` as the bytes of a file named `filename` (its extension picks the format),
+  /// written through a request folder that is removed again.
+  std::string image_bytes(const io::Image& image, const std::string& filename) const {
+    const auto dir = fs::path(work_dir) / "requests" / new_uuid();
+    fs::create_directories(dir);
+    io::write_image(image, (dir / filename).string());
+    auto bytes = read_file(dir / filename);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    return bytes;
   }
 
   ModelStore::Lease acquire(const std::string& model) {
@@ -665,14 +670,9 @@ struct AnnotationServer::Impl {
       out.data = data;
       out.affine = vol.affine;
       out.file_dtype = "uint8";
-      const auto dir = fs::path(work_dir) / "requests" / new_uuid();
-      fs::create_directories(dir);
       ModelReply r;
       r.filename = "mask.nii.gz";
-      io::write_image(out, (dir / r.filename).string());
-      r.bytes = read_file(dir / r.filename);
-      std::error_code ec;
-      fs::remove_all(dir, ec);
+      r.bytes = image_bytes(out, r.filename);
       return multipart_reply({{"poly", poly_out}}, r, "image");
     });
   }
@@ -687,7 +687,12 @@ struct AnnotationServer::Impl {
 
   /// The image id named by query `key` (validated), or an error response.
   std::variant<std::string, Response> query_id(const Request& req, const std::string& key) const {
-    const auto id = req.query_value(key);
+    return checked_id(req.query_value(key), key);
+  }
+
+  /// `id` when it is a valid datastore id, else a 400 naming query `key`.
+  static std::variant<std::string, Response> checked_id(const std::string& id,
+                                                        const std::string& key) {
     if (id.empty()) return Response::error(400, "the request names no image (?" + key + "=ID)");
     if (!valid_datastore_id(id))
       return Response::error(400, "'" + id +
@@ -707,11 +712,10 @@ struct AnnotationServer::Impl {
   }
 
   static Response file_reply(const std::string& path, const std::string& filename) {
-    Response r;
-    r.content_type = "application/octet-stream";
-    r.body = read_file(path);
-    r.headers["Content-Disposition"] = "attachment; filename=\"" + filename + "\"";
-    return r;
+    ModelReply r;
+    r.bytes = read_file(path);
+    r.filename = filename;
+    return raw_reply(r);
   }
 
   std::string username(const Request& req) const {
@@ -748,10 +752,10 @@ struct AnnotationServer::Impl {
     if (ext.empty())
       return Response::error(
           400, "'" + part->filename + "': datastore images are .nii.gz, .nii, .nrrd or .mha files");
-    Request named = req;
-    if (!req.has_query("image"))
-      named.query.emplace("image", name.substr(0, name.size() - ext.size()));
-    auto id = query_id(named, "image");
+    // MONAI Label names the image by ?image=ID, else by its file name.
+    auto id = checked_id(req.has_query("image") ? req.query_value("image")
+                                                : name.substr(0, name.size() - ext.size()),
+                         "image");
     if (auto* r = std::get_if<Response>(&id)) return *r;
     const auto image_id = std::get<std::string>(id);
     auto upload = save_upload(*part);
@@ -968,8 +972,10 @@ struct AnnotationServer::Impl {
   Response tta_scores_for(const std::string& model, const std::vector<std::string>& ids) {
     auto lease = acquire(model);
     json out = json::object();
+    std::map<std::string, std::string> paths;  // one listing of the folder, not one per id
+    for (const auto& [id, path] : datastore.images()) paths[id] = path;
     for (const auto& id : ids) {
-      const auto path = datastore.image_path(id);
+      const auto path = paths.count(id) ? std::optional<std::string>(paths.at(id)) : std::nullopt;
       if (!path) continue;
       std::error_code ec;
       const auto stamp = fmt::format(
@@ -1074,14 +1080,13 @@ struct AnnotationServer::Impl {
                  {"items", sources},
                  {"user", username(req)},
                  {"params", params}};
-    const auto stamp = datastore_stamp();
+    const auto stamp = utc_now("%Y%m%dT%H%M%SZ");
     r.run_dir =
         (fs::path(info.source) / "models" / "serve_train" / (stamp + "-" + new_uuid().substr(0, 8)))
             .string();
-    {
-      std::lock_guard<std::mutex> lock(score_mu);
-      publish_after[fs::path(r.run_dir).filename().string()] = params.value("publish", true);
-    }
+    const auto publish = params.value("publish", json(true));
+    if (!publish.is_boolean()) return Response::error(400, "publish must be true or false");
+    r.publish = publish.get<bool>();
     std::optional<json> started;
     try {
       started = trainer->start(r);
@@ -1097,16 +1102,6 @@ struct AnnotationServer::Impl {
               "); wait for it or stop it with DELETE /train/");
     }
     return Response::json(json_text(*started));
-  }
-
-  /// UTC time as 20261206T051500Z, for run folder names.
-  static std::string datastore_stamp() {
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-    return buf;
   }
 
   Response train_status(const Request& req) {
@@ -1129,13 +1124,8 @@ struct AnnotationServer::Impl {
   /// checkpoint (the old one kept beside it) and the model is reloaded on its next request.
   void publish(json& s) {
     const auto id = s.value("id", "");
-    bool wanted = true;
-    {
-      std::lock_guard<std::mutex> lock(score_mu);
-      if (publish_after.count(id)) wanted = publish_after.at(id);
-    }
     s["published"] = false;
-    if (s.value("status", "") != "DONE" || !wanted) return;
+    if (s.value("status", "") != "DONE" || !s.value("publish", true)) return;
     const auto model = s.value("model", "");
     const auto info = store.find(model);
     if (!info) return;

@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/errors.h"
 #include "core/logging.h"
+#include "core/strings.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -25,15 +26,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 /// The last `n` lines of a text file ("" when unreadable).
 std::string tail_lines(const std::string& path, std::size_t n) {
@@ -145,6 +137,7 @@ std::optional<json> TrainRunner::start(const TrainRequest& r) {
             {"start_ts", utc_now()},
             {"pid", pid},
             {"run_dir", r.run_dir},
+            {"publish", r.publish},
             {"command", command},
             {"training", r.datalist["training"].size()},
             {"validation", r.datalist["validation"].size()}};

@@ -25,6 +25,7 @@ struct TrainRequest {
   std::string run_dir;      ///< Where the run's datalist, log, checkpoints and eval go (created).
   std::string device;       ///< --device for the child.
   int epochs = 0;           ///< 0: the config's own.
+  bool publish = true;      ///< Serve the result when the run ends DONE (kept in the status).
   nlohmann::json datalist;  ///< {"training": [...], "validation": [...]} with absolute paths.
   nlohmann::json sources;   ///< What each item came from (image id, label tag and version).
 };

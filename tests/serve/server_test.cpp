@@ -772,6 +772,50 @@ TEST(Serve, SetOverridesEveryModelsInferenceConfig) {
   EXPECT_THROW(serve::AnnotationServer{bad}, Error) << "a wrong key stops the server at start";
 }
 
+TEST(Serve, DatastoreTrainAndLoginBadInputsGetTheirStatus) {
+  Served plain;  // no --datastore
+  EXPECT_EQ(raw_http(plain.port, test::simple_request("GET", "/datastore/?output=all")).status,
+            400);
+  EXPECT_EQ(raw_http(plain.port,
+                     test::body_request("POST", "/activelearning/first", "application/json", "{}"))
+                .status,
+            400);
+  DatastoreCopy ds;
+  test::TempDir dir;
+  const auto users = dir.file("users.json");
+  serve::write_user(users,
+                    {"ana", serve::hash_password("ana-secret", 1000), {serve::Role::kAdmin}});
+  serve::ServerOptions o;
+  o.datastore = ds.dir.path();
+  o.auth_file = users;
+  Served s(o);
+  const auto login = [&](const std::string& form) {
+    return raw_http(s.port, test::body_request("POST", "/auth/token",
+                                               "application/x-www-form-urlencoded", form));
+  };
+  auto r = login("username=ana&password=ana-secret");
+  ASSERT_EQ(r.status, 200);
+  const auto token = "Authorization: Bearer " + json_of(r)["access_token"].get<std::string>();
+  const auto as = [&](const std::string& request) {
+    return raw_http(s.port, test::with_header(request, token));
+  };
+  EXPECT_EQ(as(test::simple_request("GET", "/datastore/label?label=case_0&version=abc")).status,
+            400);
+  serve::Datastore store(ds.dir.path());
+  for (const char* id : {"case_0", "case_1"})
+    store.save_label(
+        id, "final",
+        [&](const std::string& p) { write_file_atomic(p, file_bytes(ds.label_of(id))); }, {});
+  for (const char* body :
+       {R"({"val_split": 2})", R"({"publish": "yes"})", R"({"max_epochs": "x"})"}) {
+    r = as(test::body_request("POST", "/train/tiny", "application/json", body));
+    EXPECT_EQ(r.status, 400) << body << " " << r.body;
+  }
+  // Five wrong passwords lock the name for a minute: 429, even for the right one.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(login("username=ana&password=guess").status, 401);
+  EXPECT_EQ(login("username=ana&password=ana-secret").status, 429);
+}
+
 TEST(Serve, BadRequestsGetTheirStatusAndAJsonMessage) {
   serve::ServerOptions o;
   o.http.max_body_bytes = 64 * 1024;
