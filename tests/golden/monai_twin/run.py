@@ -4,7 +4,7 @@
 usage: /usr/bin/python3 run.py REQUEST.json
 
 REQUEST.json:
-  {"transform": "Spacingd",                 # a name in spatial.TRANSFORMS / intensity.TRANSFORMS
+  {"transform": "Spacingd",                 # a name in spatial / intensity / deepgrow .TRANSFORMS
    "args": {...},                           # MONAI's dictionary-transform arguments, as in a config
    "params": {...},                         # explicit values for what MONAI would draw at random
    "inputs": {"image": {"raw": "/tmp/x/image.f64", "shape": [1, 40, 30, 20],
@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import deepgrow  # noqa: E402
 import intensity  # noqa: E402
 import spatial  # noqa: E402
 
@@ -54,6 +55,7 @@ def main():
     registry = {}
     registry.update(spatial.TRANSFORMS)
     registry.update(intensity.TRANSFORMS)
+    registry.update(deepgrow.TRANSFORMS)
     fn = registry[req["transform"]]
     sample = load_inputs(req["inputs"])
     result = fn(sample, req.get("args", {}), req.get("params", {}))
