@@ -1,5 +1,6 @@
 // barton train | finetune | validate | infer: the engine's commands (Clara's medl.apps.train and
 // medl.apps.evaluate). Parse the options, call mmar/run.h, print the outcome.
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -8,7 +9,12 @@
 #include <fmt/format.h>
 
 #include "cli/cli.h"
+#include "core/errors.h"
+#include "io/image.h"
 #include "mmar/run.h"
+#if BARTON_WITH_SERVE
+#include "serve/model.h"
+#endif
 
 namespace barton::cli {
 
@@ -124,11 +130,65 @@ void setup_validate(CLI::App& app, Runner& runner) {
   runner = [o]() { return print_evaluation(mmar::run_evaluation(*o)); };
 }
 
+struct InferArgs {
+  mmar::EvalOptions e;
+  std::string model;
+  std::string clicks;
+};
+
+/// `barton infer --clicks`: one click round of an interactive model on one image, through the
+/// same code the server runs for each click (serve::ServedModel), timed by stage.
+int infer_clicks(const InferArgs& a) {
+#if !BARTON_WITH_SERVE
+  (void)a;
+  throw Error("--clicks needs the server's model code: this build has BARTON_WITH_SERVE off");
+#else
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  if (a.e.input.empty() || !fs::is_regular_file(a.e.input))
+    throw Error("--clicks needs --input IMAGE (one image file)");
+  nlohmann::json params;
+  try {
+    params = nlohmann::json::parse(a.clicks);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string("--clicks is not JSON: ") + e.what());
+  }
+  const auto clicks = serve::Clicks::from_params(params);
+  const std::string source = a.model.empty() ? a.e.run.mmar : a.model;
+  if (source.empty()) throw Error("give the MMAR folder or --model PLAN");
+  serve::ServedModel m(serve::describe_model(source, "", a.e.run.sets), a.e.run.device);
+  const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto image = m.prepare(a.e.input);
+  const auto r = m.infer_clicks(*image, clicks);
+  auto stem = fs::path(a.e.input).filename().string();
+  for (const auto* ext : {".nii.gz", ".nii", ".nrrd", ".mha"}) {
+    const std::string e(ext);
+    if (stem.size() > e.size() && stem.compare(stem.size() - e.size(), e.size(), e) == 0) {
+      stem.resize(stem.size() - e.size());
+      break;
+    }
+  }
+  const auto out_dir = fs::path(a.e.output.empty() ? "eval" : a.e.output) / stem;
+  fs::create_directories(out_dir);
+  const auto out = (out_dir / (stem + "_clicks.nii.gz")).string();
+  const auto tw = Clock::now();
+  io::write_image(r.label, out);
+  const double write_s = std::chrono::duration<double>(Clock::now() - tw).count();
+  fmt::print("model {} (loaded in {:.3f} s)\n", m.info().name, load_s);
+  fmt::print(
+      "read {:.3f} s, pre-process {:.3f} s (prepare) + {:.3f} s (clicks), network {:.3f} s, "
+      "post-process {:.3f} s, write {:.3f} s\n",
+      image->read_seconds, image->pre_seconds, r.times.pre, r.times.network, r.times.post, write_s);
+  fmt::print("crop [[{}, {}], [{}, {}], [{}, {}]]; {} foreground voxels\n", r.crop[0].first,
+             r.crop[0].second, r.crop[1].first, r.crop[1].second, r.crop[2].first, r.crop[2].second,
+             (r.label.data > 0).sum().item<int64_t>());
+  fmt::print("wrote {}\n", out);
+  return 0;
+#endif
+}
+
 void setup_infer(CLI::App& app, Runner& runner) {
-  struct Args {
-    mmar::EvalOptions e;
-    std::string model;
-  };
+  using Args = InferArgs;
   auto a = std::make_shared<Args>();
   a->e.default_config = "config_inference.json";
   add_common(app, a->e.run, "config_inference.json", false);
@@ -141,7 +201,13 @@ void setup_infer(CLI::App& app, Runner& runner) {
   app.add_option("--datalist-key", a->e.datalist_key,
                  "Datalist key (default: the config's, usually test)");
   app.add_option("--output", a->e.output, "Output folder (default: MMAR_EVAL_OUTPUT_PATH)");
-  runner = [a]() { return print_evaluation(mmar::run_inference(a->e, a->model)); };
+  app.add_option("--clicks", a->clicks,
+                 "Interactive (DeepGrow) models: {\"foreground\": [[x, y, z], ...], "
+                 "\"background\": [...]} in the input's voxel indices; needs --input IMAGE");
+  runner = [a]() {
+    if (!a->clicks.empty()) return infer_clicks(*a);
+    return print_evaluation(mmar::run_inference(a->e, a->model));
+  };
 }
 
 }  // namespace barton::cli

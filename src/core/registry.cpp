@@ -185,7 +185,8 @@ void RegistryBase::validate(const ConfigNode& spec,
   }
   std::vector<std::string> allowed = {"name", "args", "disabled"};
   allowed.insert(allowed.end(), extra_keys.begin(), extra_keys.end());
-  if (spec.has("path")) {
+  // Clara's deepgrow configs give both a registered name and its Python path: the name decides.
+  if (spec.has("path") && !spec.has("name")) {
     diag.add(spec.at("path"), "Python class paths cannot be loaded by Barton; name a registered " +
                                   kind_ + " with \"name\" instead (see `barton list-components " +
                                   kind_ + "`)");

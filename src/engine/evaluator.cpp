@@ -31,6 +31,10 @@ double Evaluator::run() {
   while (state.epoch_iteration < state.epoch_length) {
     auto batch = loader->next();
     if (!batch) break;
+    if (interaction) {
+      interaction->run(*batch, inferer.get(), predictor, set_mode, false, device,
+                       transforms::mix_seed(7, static_cast<uint64_t>(state.epoch_iteration)));
+    }
     const auto image = batch->tensors.at("image").to(device);
     at::Tensor pred;
     {

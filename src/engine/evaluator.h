@@ -11,6 +11,7 @@
 #include "data/loader.h"
 #include "engine/engine.h"
 #include "engine/inferer.h"
+#include "engine/interaction.h"
 #include "transforms/transform.h"
 
 namespace barton::engine {
@@ -25,6 +26,8 @@ class Evaluator final : public Engine {
   std::function<void(bool train)> set_mode;           ///< Switches the network's mode.
   std::shared_ptr<Inferer> inferer;
   std::shared_ptr<transforms::Compose> post;
+  /// Simulated clicks before each prediction (interactive models); may be null.
+  std::shared_ptr<Interaction> interaction;
   int64_t epoch_length = 0;  ///< 0: the whole loader.
   /// Data-parallel validation: each rank evaluates its shard of the loader, and the metrics are
   /// merged over ranks before they are computed (null: one process).

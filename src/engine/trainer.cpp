@@ -23,6 +23,12 @@
 namespace barton::engine {
 
 void Trainer::train_iteration(data::Batch& batch) {
+  if (interaction) {
+    auto fwd = [this](const torch::Tensor& x) { return network->forward(x); };
+    interaction->run(
+        batch, inferer.get(), fwd, [this](bool t) { network->train(t); }, true, device,
+        transforms::mix_seed(options.seed, static_cast<uint64_t>(state.iteration)));
+  }
   check_pair(batch);
   const auto image = batch.tensors.at("image").to(device);
   const auto label = batch.tensors.at("label").to(device);

@@ -9,6 +9,7 @@
 #include "data/loader.h"
 #include "engine/engine.h"
 #include "engine/inferer.h"
+#include "engine/interaction.h"
 #include "losses/loss.h"
 #include "nets/network.h"
 #include "optim/optim.h"
@@ -45,6 +46,8 @@ class Trainer final : public Engine {
   std::shared_ptr<optim::Optimizer> optimizer;
   std::shared_ptr<optim::LrScheduler> scheduler;  ///< May be null.
   std::shared_ptr<Inferer> inferer;
+  /// Simulated clicks before each iteration (interactive models); may be null.
+  std::shared_ptr<Interaction> interaction;
   std::shared_ptr<transforms::Compose> post;  ///< For train metrics; may be null.
   std::string network_config;  ///< {"name", "args"} of the model, stored in checkpoints.
 

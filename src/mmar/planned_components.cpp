@@ -38,23 +38,10 @@ void handlers(RegistryBase& r) {
            "DeepGrow form: also write image, label and prediction side by side as a PNG.")});
 }
 
-void interactions(Registries& r) {
-  add(r.interactions, "ClickInteraction", "DeepGrow click simulation during training.",
-      "the AIAA issue",
-      {opt("transforms", A::kAny, "null",
-           "Click transforms run on the batch after each simulated interaction round."),
-       opt("max_interactions", A::kInt, "15", "Maximum simulated click rounds per iteration."),
-       opt("key_probability", A::kString, "\"probability\"",
-           "Batch key that receives each round's click probability for the transforms."),
-       opt("train", A::kBool, "true",
-           "Training form: the click probability falls with each round (otherwise 1).")});
-}
-
 }  // namespace
 
 void register_planned_components(Registries& r) {
   handlers(r.handlers);
-  interactions(r);
 }
 
 }  // namespace barton::mmar

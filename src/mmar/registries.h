@@ -22,6 +22,7 @@ class Handler;
 class Metric;
 class Trainer;
 class Evaluator;
+class Interaction;
 }  // namespace barton::engine
 namespace barton::data {
 class Dataset;
@@ -55,7 +56,7 @@ struct Registries {
   /// entries carry the specs and mark them available.
   Registry<engine::Trainer> trainers{"trainer"};
   Registry<engine::Evaluator> evaluators{"evaluator"};
-  Registry<Component> interactions{"iteration"};
+  Registry<engine::Interaction> interactions{"iteration"};
 
   /// All registries in listing order.
   std::vector<const RegistryBase*> all() const;

@@ -16,6 +16,7 @@
 #include "core/logging.h"
 #include "data/register.h"
 #include "engine/handlers.h"
+#include "engine/interaction.h"
 #include "export/plan.h"
 #include "io/torch_file.h"
 #include "mmar/builder.h"
@@ -158,6 +159,11 @@ class Builder {
     if (with_data && sec.has("dataloader"))
       o["dataloader"] = std::shared_ptr<data::DataLoader>(
           reg_.dataloaders.create(sec.at("dataloader"), c, {"rank"}));
+    if (sec.has("iteration")) {
+      auto it = std::shared_ptr<engine::Interaction>(
+          reg_.interactions.create(sec.at("iteration"), c, {"rank", "path"}));
+      if (it) o["iteration"] = it;
+    }
     if (sec.has("inferer"))
       o["inferer"] =
           std::shared_ptr<engine::Inferer>(reg_.inferers.create(sec.at("inferer"), c, {"rank"}));
@@ -364,6 +370,24 @@ void load_model_entry(Workflow& wf,
   b.set_network(net, spec);
 }
 
+/// `iteration_update: "@iteration"` names the section's ClickInteraction; other values (MONAI's
+/// Python callables) are accepted and ignored.
+std::shared_ptr<engine::Interaction> interaction_ref(const BuildContext& ctx, const ConfigNode& a) {
+  if (!a.given("iteration_update") || !a.at("iteration_update").is_string()) return nullptr;
+  const auto v = a.at("iteration_update").as<std::string>();
+  if (v.empty() || v[0] != '@') return nullptr;
+  return get_ref<std::shared_ptr<engine::Interaction>>(ctx, a, "iteration_update", false);
+}
+
+/// A section's "iteration" (Clara's ClickInteraction) drives its loop even when the loop's
+/// arguments do not name it.
+void section_interaction(Builder& b, std::shared_ptr<engine::Interaction>& slot) {
+  if (slot) return;
+  const auto& o = b.objects();
+  if (auto it = o.find("iteration"); it != o.end())
+    slot = std::any_cast<std::shared_ptr<engine::Interaction>>(it->second);
+}
+
 std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const BuildContext& ctx) {
   auto e = std::make_shared<engine::Evaluator>();
   e->loader = get_ref<std::shared_ptr<data::DataLoader>>(ctx, a, "val_data_loader", true);
@@ -374,6 +398,7 @@ std::shared_ptr<engine::Evaluator> make_evaluator(const ConfigNode& a, const Bui
     e->inferer = std::shared_ptr<engine::Inferer>(builtin_registries().inferers.create(
         ConfigNode::parse(R"({"name": "SimpleInferer"})", "default")));
   e->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
+  e->interaction = interaction_ref(ctx, a);
   e->metrics = collect_metrics(ctx, a, "key_val_metric", e->has_key_metric);
   e->set_handlers(
       get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "val_handlers", false));
@@ -408,6 +433,7 @@ std::shared_ptr<engine::Trainer> make_trainer(const ConfigNode& a, const BuildCo
     t->scheduler = std::any_cast<std::shared_ptr<optim::LrScheduler>>(s);
   t->inferer = get_ref<std::shared_ptr<engine::Inferer>>(ctx, a, "inferer", false);
   t->post = get_ref<std::shared_ptr<transforms::Compose>>(ctx, a, "postprocessing", false);
+  t->interaction = interaction_ref(ctx, a);
   t->metrics = collect_metrics(ctx, a, "key_train_metric", t->has_key_metric);
   t->set_handlers(
       get_ref<std::vector<std::shared_ptr<engine::Handler>>>(ctx, a, "train_handlers", false));
@@ -432,7 +458,9 @@ ComponentSpec supervised_trainer_spec() {
            "Iterations per epoch; null: one pass over the loader (longer values are capped)."),
        opt("non_blocking", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
        opt("prepare_batch", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
-       opt("iteration_update", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_update", A::kAny, "null",
+           "\"@iteration\": the section's ClickInteraction (simulated clicks before each "
+           "iteration); other values are accepted for MONAI compatibility and ignored."),
        opt("inferer", A::kReference, "null",
            "Inferer of the training forward pass; null runs the network on the whole batch."),
        opt("postprocessing", A::kReference, "null",
@@ -470,7 +498,9 @@ ComponentSpec supervised_evaluator_spec() {
            "Iterations per run; null: one pass over the loader (longer values are capped)."),
        opt("non_blocking", A::kBool, "false", "Accepted for MONAI compatibility; ignored."),
        opt("prepare_batch", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
-       opt("iteration_update", A::kCallable, "null", "Accepted for MONAI compatibility; ignored."),
+       opt("iteration_update", A::kAny, "null",
+           "\"@iteration\": the section's ClickInteraction (simulated clicks before each "
+           "iteration); other values are accepted for MONAI compatibility and ignored."),
        opt("inferer", A::kReference, "null", "Inferer of the forward pass; null: SimpleInferer."),
        opt("postprocessing", A::kReference, "null",
            "Post transforms applied to each prediction before the metrics."),
@@ -516,6 +546,7 @@ Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& opt
       const auto ev = val.at("evaluator");
       reg.evaluators.validate_or_throw(ev, {"rank"});
       wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
+      section_interaction(b, wf.evaluator->interaction);
       b.objects()["evaluator"] = wf.evaluator;
     }
   }
@@ -525,6 +556,7 @@ Workflow build_training(const ResolvedConfig& config, const WorkflowOptions& opt
   const auto tr = train.at("trainer");
   reg.trainers.validate_or_throw(tr, {"rank"});
   wf.trainer = make_trainer(tr.at_or_empty("args"), b.ctx());
+  section_interaction(b, wf.trainer->interaction);
   wf.trainer->options.seed = wf.seed;
   wf.trainer->options.deterministic = wf.deterministic;
   wf.trainer->cpu_bf16 = options.cpu_bf16;
@@ -580,6 +612,7 @@ Workflow build_evaluation(const ResolvedConfig& config, const WorkflowOptions& o
   const auto ev = doc.at("evaluator");
   reg.evaluators.validate_or_throw(ev, {"rank"});
   wf.evaluator = make_evaluator(ev.at_or_empty("args"), b.ctx());
+  section_interaction(b, wf.evaluator->interaction);
   wf.evaluator->cpu_bf16 = options.cpu_bf16;
   return wf;
 }
@@ -626,7 +659,41 @@ InferencePipeline build_inference_pipeline(const ResolvedConfig& config,
   return p;
 }
 
+ComponentSpec click_interaction_spec() {
+  return ComponentSpec{
+      "ClickInteraction",
+      "Simulated clicks for interactive models (MONAI's deepgrow Interaction): rounds of "
+      "predict, find the discrepancy, add a click, before each training or validation iteration.",
+      {opt("transforms", A::kAny, "[]",
+           "Click transforms run on each item after each round's prediction (under \"pred\")."),
+       opt("max_interactions", A::kInt, "15", "Click rounds per iteration."),
+       opt("key_probability", A::kString, "\"probability\"",
+           "Item key that receives each round's click probability."),
+       opt("train", A::kBool, "true",
+           "Training form: the click probability falls from 1 by 1/max_interactions a round "
+           "(otherwise it stays 1).")}};
+}
+
 void register_engines(Registries& r) {
+  r.interactions.add(click_interaction_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
+    auto it = std::make_unique<engine::Interaction>();
+    it->max_interactions = a.require<int64_t>("max_interactions");
+    if (it->max_interactions < 0) throw a.at("max_interactions").error("must not be negative");
+    it->key_probability = a.require<std::string>("key_probability");
+    it->train = a.require<bool>("train");
+    std::vector<std::shared_ptr<const transforms::Transform>> steps;
+    std::vector<std::string> where;
+    const auto list = a.at("transforms");
+    if (!list.is_null() && !list.is_array()) throw list.error("expected a list of transforms");
+    for (std::size_t i = 0; !list.is_null() && i < list.size(); ++i) {
+      auto t = builtin_registries().transforms.create(list.at(i), ctx, {"rank"});
+      if (!t) continue;
+      where.push_back(list.at(i).where());
+      steps.push_back(std::shared_ptr<const transforms::Transform>(std::move(t)));
+    }
+    it->transforms = std::make_shared<transforms::Compose>(std::move(steps), std::move(where));
+    return it;
+  });
   // The factories are for completeness (list-components shows them available); the workflow
   // builder assembles loops with make_trainer / make_evaluator, which need the section context.
   r.trainers.add(supervised_trainer_spec(), [](const ConfigNode& a, const BuildContext& ctx) {

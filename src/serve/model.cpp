@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "core/config.h"
@@ -78,6 +79,22 @@ void read_model_docs(const fs::path& config_dir, ModelInfo& info) {
   }
 }
 
+/// An inference config whose pre_transforms take clicks describes a DeepGrow-style model.
+bool takes_clicks(const ConfigNode& cfg) {
+  if (!cfg.has("pre_transforms") || !cfg.at("pre_transforms").is_array()) return false;
+  const auto pre = cfg.at("pre_transforms");
+  for (std::size_t i = 0; i < pre.size(); ++i) {
+    const auto t = pre.at(i);
+    if (t.is_object() && t.has("name") && t.at("name").is_string()) {
+      const auto n = t.at("name").as<std::string>();
+      if (n == "AddGuidanceFromPointsd" || n == "AddGuidanceFromPointsD" ||
+          n == "AddGuidanceFromPointsDict")
+        return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 nlohmann::json ModelInfo::aiaa_json() const {
@@ -90,6 +107,7 @@ nlohmann::json ModelInfo::aiaa_json() const {
   j["internal name"] = name;
   j["dimension"] = dimension;
   if (!roi.empty()) j["roi"] = roi;
+  if (type == "deepgrow") j["deepgrow"] = dimension == 2 ? "2D" : "3D";  // Slicer reads it
   return j;
 }
 
@@ -120,6 +138,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.has("inferer") && cfg.at("inferer").has("args") &&
         cfg.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
+    if (takes_clicks(cfg)) info.type = "deepgrow";
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
@@ -129,6 +148,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
+    if (takes_clicks(cfg.doc)) info.type = "deepgrow";
     read_model_docs(fs::path(info.source) / "config", info);
   }
   info.name = name.empty() ? stem : name;
@@ -152,6 +172,20 @@ ServedModel::ServedModel(ModelInfo info, const std::string& device) : info_(std:
   const auto bytes = fs::file_size(info_.model_file, ec);
   weight_bytes_ = ec ? 0 : static_cast<std::size_t>(bytes);
   if (pipeline_.set_mode) pipeline_.set_mode(false);
+  pre_size_ = click_step_ = pipeline_.pre->size();
+  for (std::size_t i = 0; i < pre_size_; ++i) {
+    if (pipeline_.pre->step(i).name() == "AddGuidanceFromPointsd") {
+      click_step_ = i;
+      break;
+    }
+  }
+  restore_step_ = pipeline_.post ? pipeline_.post->size() : 0;
+  for (std::size_t i = 0; i < restore_step_; ++i) {
+    if (pipeline_.post->step(i).name() == "RestoreLabeld") {
+      restore_step_ = i;
+      break;
+    }
+  }
 }
 
 std::shared_ptr<const PreparedImage> ServedModel::prepare(const std::string& image_path) const {
@@ -170,7 +204,7 @@ std::shared_ptr<const PreparedImage> ServedModel::prepare(const std::string& ima
   }
   out->read_seconds = since(t0);
   t0 = Clock::now();
-  v = pre.run(std::move(v), rng, first, pre.size());
+  v = pre.run(std::move(v), rng, first, click_step_);
   out->pre_seconds = since(t0);
   if (v.size() != 1)
     throw Error(image_path + ": the model's pre_transforms made " + std::to_string(v.size()) +
@@ -180,6 +214,8 @@ std::shared_ptr<const PreparedImage> ServedModel::prepare(const std::string& ima
 }
 
 InferResult ServedModel::infer(const PreparedImage& image) {
+  if (interactive())
+    throw Error("model '" + info_.name + "' is interactive: it needs foreground/background clicks");
   InferResult r;
   r.times.read = image.read_seconds;
   r.times.pre = image.pre_seconds;
@@ -216,6 +252,144 @@ InferResult ServedModel::infer(const PreparedImage& image) {
                                                 "nearest", "zeros", false, at::kDouble);
   r.label.data = out.data.round().clamp(0, 255).to(at::kByte).contiguous();
   r.label.affine = out.affine;
+  r.label.file_dtype = "uint8";
+  r.times.post = since(t0);
+  return r;
+}
+
+Clicks Clicks::from_params(const nlohmann::json& params, int dims) {
+  Clicks c;
+  for (const auto* key : {"foreground", "background"}) {
+    if (!params.contains(key) || params[key].is_null()) continue;
+    const auto& list = params[key];
+    if (!list.is_array()) throw Error(std::string("params.") + key + " must be a list of points");
+    auto& out = std::string(key) == "foreground" ? c.foreground : c.background;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const auto& p = list[i];
+      if (!p.is_array() || static_cast<int>(p.size()) != dims)
+        throw Error(fmt::format("params.{}[{}] must be a point of {} voxel indices", key, i, dims));
+      std::vector<double> v;
+      for (const auto& x : p) {
+        if (!x.is_number())
+          throw Error(fmt::format("params.{}[{}] holds a coordinate that is no number", key, i));
+        v.push_back(x.get<double>());
+      }
+      out.push_back(v);
+    }
+  }
+  return c;
+}
+
+namespace {
+
+/// a @ [x, y, z, 1] for a 4x4 row-major affine.
+std::array<double, 3> apply_affine(const Affine& a, const std::array<double, 3>& x) {
+  std::array<double, 3> y{};
+  for (int r = 0; r < 3; ++r)
+    y[r] = a[r * 4] * x[0] + a[r * 4 + 1] * x[1] + a[r * 4 + 2] * x[2] + a[r * 4 + 3];
+  return y;
+}
+
+}  // namespace
+
+InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& clicks) {
+  if (!interactive())
+    throw Error("model '" + info_.name + "' takes no clicks (it is a " + info_.type + " model)");
+  if (clicks.empty()) throw Error("no clicks: give params.foreground and/or params.background");
+  InferResult r;
+  r.times.read = image.read_seconds;
+  r.times.pre = image.pre_seconds;
+  auto t0 = Clock::now();
+  // A shallow copy: the steps from the crop on make new tensors, the cached ones stay as they are.
+  transforms::Sample s = image.samples.at(0);
+  const auto& base = s.image("image");
+  const auto shape = base.spatial_shape();
+  if (shape.size() != 3) throw Error("interactive serving needs a 3-D image");
+  const auto& in_shape = base.original_shape.empty() ? shape : base.original_shape;
+  const Affine to_base = matmul(inverse(base.affine), base.original_affine);
+  nlohmann::json guidance =
+      nlohmann::json::array({nlohmann::json::array(), nlohmann::json::array()});
+  int group = 0;
+  for (const auto* list : {&clicks.foreground, &clicks.background}) {
+    for (const auto& p : *list) {
+      for (std::size_t d = 0; d < 3; ++d) {
+        if (p[d] < 0 || p[d] > static_cast<double>(in_shape[d] - 1))
+          throw Error(fmt::format("click [{}, {}, {}] lies outside the image ({} x {} x {} voxels)",
+                                  p[0], p[1], p[2], in_shape[0], in_shape[1], in_shape[2]));
+      }
+      const auto v = apply_affine(to_base, {p[0], p[1], p[2]});
+      nlohmann::json q = nlohmann::json::array();
+      for (std::size_t d = 0; d < 3; ++d)
+        q.push_back(std::clamp<int64_t>(std::llround(v[d]), 0, shape[d] - 1));
+      guidance[static_cast<std::size_t>(group)].push_back(q);
+    }
+    ++group;
+  }
+  s.set("guidance", guidance.dump());
+  transforms::Rng rng(0);
+  auto v = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
+  if (v.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
+  r.times.pre = since(t0);
+  auto batch = data::collate(std::move(v));
+  const auto& device = pipeline_.workflow.device;
+  t0 = Clock::now();
+  at::Tensor pred;
+  {
+    torch::NoGradGuard no_grad;
+    engine::AutocastGuard ac(pipeline_.amp, pipeline_.cpu_bf16, device);
+    pred = pipeline_.inferer->infer(batch.tensors.at("image").to(device), pipeline_.predictor);
+    pred = pred.to(torch::kCPU, torch::kFloat);
+  }
+  r.times.network = since(t0);
+  t0 = Clock::now();
+  auto samples = engine::decollate(batch, pred, nullptr, rng);
+  if (pipeline_.post) samples = pipeline_.post->run(std::move(samples), rng, 0, restore_step_);
+  const auto& out = samples.at(0);
+  at::Tensor mask = out.image("pred").data.to(at::kFloat);
+  mask = mask.size(0) > 1 ? mask.argmax(0, true).to(at::kFloat) : mask.round();
+  // Back to the crop's size, into the prepared grid at the crop's place.
+  std::vector<int64_t> start(3, 0), size = shape;
+  if (out.has("foreground_start_coord") && out.has("foreground_cropped_shape")) {
+    start = std::get<std::vector<int64_t>>(out.get("foreground_start_coord"));
+    const auto cs = std::get<std::vector<int64_t>>(out.get("foreground_cropped_shape"));
+    size.assign(cs.end() - 3, cs.end());
+  }
+  if (mask.sizes().slice(1).vec() != size)
+    mask = transforms::spatial::interpolate(mask, size, "nearest", std::nullopt);
+  auto full = at::zeros({1, shape[0], shape[1], shape[2]}, at::kFloat);
+  auto view = full;
+  auto src = mask;
+  for (int64_t d = 0; d < 3; ++d) {
+    const auto a = std::clamp<int64_t>(start[d], 0, shape[d]);
+    const auto b = std::clamp<int64_t>(start[d] + size[d], a, shape[d]);
+    view = view.slice(d + 1, a, b);
+    src = src.slice(d + 1, 0, b - a);
+  }
+  view.copy_(src);
+  // The box the network saw, in the input's voxel indices.
+  const Affine to_input = matmul(inverse(base.original_affine), base.affine);
+  std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (int corner = 0; corner < 8; ++corner) {
+    std::array<double, 3> c{};
+    for (int d = 0; d < 3; ++d)
+      c[d] = (corner >> d) & 1 ? static_cast<double>(start[d] + size[d] - 1) : start[d];
+    const auto w = apply_affine(to_input, c);
+    for (int d = 0; d < 3; ++d) lo[d] = std::min(lo[d], w[d]), hi[d] = std::max(hi[d], w[d]);
+  }
+  for (int d = 0; d < 3; ++d) {
+    const auto n = in_shape[static_cast<std::size_t>(d)] - 1;
+    r.crop.emplace_back(std::clamp<int64_t>(std::llround(lo[d]), 0, n),
+                        std::clamp<int64_t>(std::llround(hi[d]), 0, n));
+  }
+  transforms::spatial::Spatial res{full, base.affine};
+  double affine_diff = 0;
+  for (std::size_t i = 0; i < 16; ++i)
+    affine_diff = std::max(affine_diff, std::abs(res.affine[i] - base.original_affine[i]));
+  if (!base.original_shape.empty() && (shape != base.original_shape || affine_diff > 1e-4))
+    res = transforms::spatial::spatial_resample(res, base.original_affine, base.original_shape,
+                                                "nearest", "zeros", false, at::kFloat);
+  r.label.data = res.data.round().clamp(0, 255).to(at::kByte).contiguous();
+  r.label.affine = res.affine;
   r.label.file_dtype = "uint8";
   r.times.post = since(t0);
   return r;

@@ -59,6 +59,18 @@ struct PreparedImage {
 struct InferResult {
   io::Image label;  ///< [1, I, J, K] uint8, the input's affine.
   StageTimes times;
+  /// Interactive models: the box the network saw, in the input's voxel indices, [[i0, i1], [j0,
+  /// j1], [k0, k1]] inclusive (AIAA deepgrow's "crop"); empty otherwise.
+  std::vector<std::pair<int64_t, int64_t>> crop;
+};
+
+/// Foreground and background clicks in the input image's voxel indices ([x, y, z] = [i, j, k]).
+struct Clicks {
+  std::vector<std::vector<double>> foreground, background;
+  /// From request params {"foreground": [[x, y, z], ...], "background": [...]}; missing lists are
+  /// empty. Throws Error naming the key when a list or point is malformed.
+  static Clicks from_params(const nlohmann::json& params, int dims = 3);
+  bool empty() const { return foreground.empty() && background.empty(); }
 };
 
 /// A loaded model. Thread-safety: infer() and prepare() must not run concurrently on one object
@@ -73,6 +85,16 @@ class ServedModel {
   std::shared_ptr<const PreparedImage> prepare(const std::string& image_path) const;
   /// Runs the network and the post transforms on a prepared image. Throws Error on failure.
   InferResult infer(const PreparedImage& image);
+  /// True when the model takes clicks: its pre_transforms hold AddGuidanceFromPointsd. prepare()
+  /// then stops before that step, so a session keeps the image read, resampled and scaled once.
+  bool interactive() const { return click_step_ < pre_size_; }
+  /// One click round of an interactive model on a prepared image: the clicks become guidance on
+  /// the prepared grid (through the affines, so flips and resampling are honoured), the steps
+  /// from AddGuidanceFromPointsd on crop around them and add the guidance channels, the network
+  /// runs on that region only, the post transforms up to RestoreLabeld make the mask, and the mask
+  /// is pasted back into the prepared grid and resampled to the input's grid. Throws Error when a
+  /// click lies outside the image or there is none.
+  InferResult infer_clicks(const PreparedImage& image, const Clicks& clicks);
   /// Test-time-augmentation uncertainty of a prepared image: the network runs on the image and
   /// on its flips along each spatial axis; the score is the mean over voxels of the variance
   /// of the class probabilities (softmax, or sigmoid for one channel) across those runs, summed
@@ -85,6 +107,8 @@ class ServedModel {
   ModelInfo info_;
   mmar::InferencePipeline pipeline_;
   std::size_t weight_bytes_ = 0;
+  std::size_t pre_size_ = 0, click_step_ = 0;  // click_step_ == pre_size_: not interactive
+  std::size_t restore_step_ = 0;               // post steps before RestoreLabeld
 };
 
 }  // namespace barton::serve

@@ -272,7 +272,8 @@ struct AnnotationServer::Impl {
     try {
       if (!image) image = lease->prepare(session ? session->image_path : path);
       if (session && !cached) session->keep_prepared(model, image);
-      result = lease->infer(*image);
+      result = lease->interactive() ? lease->infer_clicks(*image, Clicks::from_params(params))
+                                    : lease->infer(*image);
     } catch (const c10::Error& e) {
       const std::string what = e.what();
       if (what.find("out of memory") != std::string::npos) {
@@ -299,6 +300,11 @@ struct AnnotationServer::Impl {
                 {"points", extreme_points(result.label)},
                 {"latencies", r.times.to_json()},
                 {"session_cached", cached}};
+    if (!result.crop.empty()) {
+      json crop = json::array();
+      for (const auto& [a, b] : result.crop) crop.push_back({a, b});
+      r.params["crop"] = crop;
+    }
     return r;
   }
 
@@ -373,10 +379,26 @@ struct AnnotationServer::Impl {
     return Response::json(json_text(arr));
   }
 
+  /// A request to an interactive model must carry well-formed clicks (400 otherwise).
+  std::optional<Response> check_clicks(const std::string& model, const json& params) {
+    const auto info = store.find(model);
+    if (!info || info->type != "deepgrow") return std::nullopt;
+    try {
+      if (Clicks::from_params(params).empty())
+        return Response::error(400, "model '" + model +
+                                        "' is interactive: give params.foreground and/or "
+                                        "params.background as [[x, y, z], ...] voxel indices");
+    } catch (const Error& e) {
+      return Response::error(400, e.what());
+    }
+    return std::nullopt;
+  }
+
   Response aiaa_segmentation(const Request& req) {
     const auto model = req.query_value("model");
     if (auto bad = check_model(model)) return *bad;
     const json params = parse_params(req);
+    if (auto bad = check_clicks(model, params)) return *bad;
     std::shared_ptr<Session> session;
     std::unique_ptr<Upload> upload;
     if (req.has_query("session_id")) {
@@ -1258,6 +1280,7 @@ struct AnnotationServer::Impl {
     const auto model = req.captures.at(0);
     if (auto bad = check_model(model)) return *bad;
     const json params = parse_params(req);
+    if (auto bad = check_clicks(model, params)) return *bad;
     std::shared_ptr<Session> session;
     std::unique_ptr<Upload> upload;
     std::string path, stem = "result";
@@ -1346,7 +1369,12 @@ struct AnnotationServer::Impl {
     };
   }
 
-  Response deepgrow(const Request& r) { return aiaa_interactive(r, "deepgrow"); }
+  Response deepgrow(const Request& r) {
+    const auto model = r.query_value("model");
+    if (auto bad = check_model(model)) return *bad;
+    if (store.find(model)->type != "deepgrow") return aiaa_interactive(r, "deepgrow");
+    return aiaa_segmentation(r);
+  }
   Response dextr3d(const Request& r) { return aiaa_interactive(r, "dextr3d"); }
 
   void add_routes() {

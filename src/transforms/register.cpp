@@ -33,6 +33,7 @@ void register_transforms(TransformRegistry& r) {
   register_spatial(r);
   register_croppad(r);
   register_post(r);
+  register_deepgrow(r);
 }
 
 }  // namespace barton::transforms

@@ -28,5 +28,6 @@ void register_intensity(TransformRegistry& r);
 void register_spatial(TransformRegistry& r);
 void register_croppad(TransformRegistry& r);
 void register_post(TransformRegistry& r);
+void register_deepgrow(TransformRegistry& r);
 
 }  // namespace barton::transforms

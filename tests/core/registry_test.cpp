@@ -125,6 +125,17 @@ TEST(Registry, PythonPathIsRefused) {
       "c.json:/path: Python class paths cannot be loaded by Barton");
 }
 
+TEST(Registry, NameWithAPythonPathBuildsTheNamedComponent) {
+  // {"name": "ClickInteraction", "path": "deepgrow.interaction.ClickInteraction"} in Clara.
+  const auto r = make_registry();
+  Diagnostics d;
+  r.validate(ConfigNode::parse(R"({"name": "ScaleIntensityRanged", "path": "my.module.Scale",
+                                   "args": {"keys": "image", "a_min": 0, "a_max": 1}})",
+                               "c.json"),
+             d);
+  EXPECT_TRUE(d.errors().empty()) << (d.errors().empty() ? "" : d.errors().front().what());
+}
+
 TEST(Strings, DidYouMeanStaysQuietForFarNames) {
   EXPECT_EQ(did_you_mean("Completely", {"DiceLoss", "FocalLoss"}), "");
   EXPECT_EQ(did_you_mean("DiseLoss", {"DiceLoss", "FocalLoss"}), "; did you mean 'DiceLoss'?");

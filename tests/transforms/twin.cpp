@@ -42,10 +42,33 @@ std::string dtype_name(at::ScalarType t) {
 
 }  // namespace
 
+nlohmann::json value_json(const transforms::Value& v) {
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* l = std::get_if<std::vector<int64_t>>(&v)) return *l;
+  if (const auto* str = std::get_if<std::string>(&v)) {
+    if (!str->empty() && ((*str)[0] == '[' || (*str)[0] == '{')) {
+      try {
+        return nlohmann::json::parse(*str);
+      } catch (const nlohmann::json::exception&) {
+      }
+    }
+    return *str;
+  }
+  return nullptr;
+}
+
 std::vector<TwinSample> run_twin(const std::string& name,
                                  const std::string& args_json,
                                  const std::string& params_json,
                                  const Sample& in) {
+  return run_twin(name, args_json, params_json, in, nullptr);
+}
+
+std::vector<TwinSample> run_twin(const std::string& name,
+                                 const std::string& args_json,
+                                 const std::string& params_json,
+                                 const Sample& in,
+                                 std::vector<nlohmann::json>* values) {
   TempDir tmp;
   nlohmann::json inputs = nlohmann::json::object();
   for (const auto& key : in.keys()) {
@@ -63,6 +86,8 @@ std::vector<TwinSample> run_twin(const std::string& name,
                      {"shape", d.sizes().vec()},
                      {"affine", aff},
                      {"dtype", dtype_name(img.data.scalar_type())}};
+    } else if (values) {
+      inputs[key] = {{"value", value_json(in.get(key))}};
     }
   }
   nlohmann::json req = {{"transform", name},
@@ -82,8 +107,14 @@ std::vector<TwinSample> run_twin(const std::string& name,
   int n = 0;
   for (const auto& s : j["outputs"]) {
     TwinSample ts;
+    nlohmann::json vals = nlohmann::json::object();
     for (auto it = s.begin(); it != s.end(); ++it) {
-      if (!it.value().contains("shape")) continue;
+      if (!it.value().contains("shape")) {
+        if (!it.value().contains("value")) continue;
+        const auto& v = it.value()["value"];
+        vals[it.key()] = v.is_string() ? value_json(v.get<std::string>()) : v;
+        continue;
+      }
       TwinItem t;
       t.shape = it.value()["shape"].get<std::vector<int64_t>>();
       for (const auto& row : it.value()["affine"])
@@ -96,6 +127,7 @@ std::vector<TwinSample> run_twin(const std::string& name,
       ts[it.key()] = t;
     }
     result.push_back(ts);
+    if (values) values->push_back(vals);
     ++n;
   }
   return result;

@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "mmar/registries.h"
 #include "transforms/transform.h"
@@ -27,6 +28,18 @@ std::vector<TwinSample> run_twin(const std::string& name,
                                  const std::string& args_json,
                                  const std::string& params_json,
                                  const transforms::Sample& in);
+
+/// As above, also passing the sample's non-image values (a string holding a JSON list or number is
+/// passed parsed, as MONAI would hold it) and returning each output sample's non-image values in
+/// `values`.
+std::vector<TwinSample> run_twin(const std::string& name,
+                                 const std::string& args_json,
+                                 const std::string& params_json,
+                                 const transforms::Sample& in,
+                                 std::vector<nlohmann::json>* values);
+
+/// A sample value as JSON (what run_twin passes): lists, numbers, parsed JSON strings.
+nlohmann::json value_json(const transforms::Value& v);
 
 /// Builds a Barton transform from {"name", "args"} through the registry.
 std::unique_ptr<transforms::Transform> make_transform(const std::string& name,

@@ -470,52 +470,6 @@ class FgBgToIndices final : public MapTransform {
   double thr_;
 };
 
-/// Clara's SpatialCropForegroundd: a spatial_size box centred on the foreground's bounding box.
-class SpatialCropForeground final : public MapTransform {
- public:
-  SpatialCropForeground(KeySelection k,
-                        std::string source,
-                        std::vector<int64_t> size,
-                        std::vector<int64_t> margin,
-                        double thr)
-      : MapTransform(std::move(k)),
-        source_(std::move(source)),
-        size_(std::move(size)),
-        margin_(std::move(margin)),
-        thr_(thr) {}
-  std::string name() const override { return "SpatialCropForegroundd"; }
-  void apply(Sample& s, Rng&) const override {
-    const auto mask = (s.image(source_).data > thr_).any(0);
-    const int64_t r = mask.dim();
-    std::vector<int64_t> margin(r, 0), ones(r, 1);
-    for (int64_t d = 0; d < r && !margin_.empty(); ++d)
-      margin[d] = margin_.size() == 1 ? margin_[0] : margin_.at(d);
-    auto [b0, b1] = fc::foreground_box(mask, margin, true, ones);
-    std::vector<int64_t> shape;
-    for (int64_t d = 0; d < r; ++d) shape.push_back(mask.size(d));
-    const auto size = fc::fall_back(size_, shape);
-    std::vector<int64_t> start(r), end(r);
-    for (int64_t d = 0; d < r; ++d) {
-      const int64_t c = (b0[d] + b1[d]) / 2;
-      start[d] = c - size[d] / 2;
-      end[d] = start[d] + size[d];
-    }
-    for_each_key(s, [&](const std::string& key, std::size_t) {
-      auto& img = s.image(key);
-      const auto sh = img.spatial_shape();
-      const auto affine = img.affine;
-      img.data = fc::crop_or_pad(img.data, start, end);
-      img.affine = fc::translate_affine(img.affine, start);
-      record(img, "SpatialCropForegroundd", sh, affine);
-    });
-  }
-
- private:
-  std::string source_;
-  std::vector<int64_t> size_, margin_;
-  double thr_;
-};
-
 std::string opt_string(const ConfigNode& a, const char* name) {
   return a.get_optional<std::string>(name).value_or("");
 }
@@ -620,31 +574,6 @@ std::unique_ptr<Transform> make_crop_foregroundd(const ConfigNode& a, const Buil
   o.start_key = a.require<std::string>("start_coord_key");
   o.end_key = a.require<std::string>("end_coord_key");
   return std::make_unique<CropForeground>(std::move(k), std::move(o));
-}
-
-ComponentSpec spatial_crop_foregroundd_spec() {
-  return dict_spec(
-      "SpatialCropForegroundd", "Clara: crops spatial_size around the foreground of source_key.",
-      {keys_spec(), req("source_key", A::kString, "Foreground key."),
-       req("spatial_size", A::kInts, "Crop size."),
-       opt("select_fn", A::kAny, "null", "Foreground test."),
-       opt("channel_indices", A::kInts, "null", "Accepted for MONAI compatibility; ignored."),
-       opt("margin", A::kInts, "0", "Margin in voxels."), allow_missing_spec()});
-}
-
-std::unique_ptr<Transform> make_spatial_crop_foregroundd(const ConfigNode& a, const BuildContext&) {
-  double thr = 0;
-  if (a.given("select_fn")) {
-    if (!a.at("select_fn").is_number()) {
-      throw a.at("select_fn").error("select_fn must be a number (threshold) or null");
-    }
-    thr = a.at("select_fn").as<double>();
-  }
-  std::vector<int64_t> margin;
-  margin = size_list(a, "margin");
-  return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a),
-                                                 a.require<std::string>("source_key"),
-                                                 size_list(a, "spatial_size"), margin, thr);
 }
 
 ComponentSpec rand_spatial_cropd_spec() {
@@ -808,7 +737,6 @@ void register_croppad(TransformRegistry& r) {
   r.add(divisible_padd_spec(), make_divisible_padd);
   r.add(center_spatial_cropd_spec(), make_center_spatial_cropd);
   r.add(crop_foregroundd_spec(), make_crop_foregroundd);
-  r.add(spatial_crop_foregroundd_spec(), make_spatial_crop_foregroundd);
   r.add(rand_spatial_cropd_spec(), make_rand_spatial_cropd);
   r.add(rand_spatial_crop_samplesd_spec(), make_rand_spatial_crop_samplesd);
   r.add(rand_crop_by_pos_neg_labeld_spec(), make_rand_crop_by_pos_neg_labeld);

@@ -157,8 +157,6 @@ at::Tensor interp(const at::Tensor& img,
   return out.to(img.scalar_type());
 }
 
-namespace {
-
 at::Tensor gaussian_kernel_erf(double sigma) {
   const float s = static_cast<float>(sigma);  // MONAI holds sigma as a float32 tensor
   const auto tail = static_cast<int64_t>(std::max(static_cast<double>(s) * 4.0, 0.5) + 0.5);
@@ -174,8 +172,6 @@ at::Tensor gaussian_kernel_erf(double sigma) {
   }
   return at::tensor(k, at::kDouble).to(at::kFloat);
 }
-
-}  // namespace
 
 at::Tensor gaussian_smooth(const at::Tensor& img, const std::vector<double>& sigma) {
   auto x = img.to(at::kFloat).contiguous();

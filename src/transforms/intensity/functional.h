@@ -47,6 +47,9 @@ at::Tensor interp(const at::Tensor& img,
                   const std::vector<double>& xp,
                   const std::vector<double>& fp);
 
+/// MONAI's 1-D Gaussian kernel (approx "erf", tail int(max(4 sigma, 0.5) + 0.5)), float32.
+at::Tensor gaussian_kernel_erf(double sigma);
+
 /// MONAI's Gaussian kernel (approx "erf", truncated at 4 sigma) applied separably along each
 /// spatial axis with zero padding. sigma per spatial axis.
 at::Tensor gaussian_smooth(const at::Tensor& img, const std::vector<double>& sigma);

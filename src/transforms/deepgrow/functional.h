@@ -1,0 +1,75 @@
+#pragma once
+/// Click simulation and guidance for interactive models (MONAI's apps.deepgrow transforms) as pure
+/// functions (docs/annotation.md). Images are [C, *spatial].
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include "transforms/sample.h"
+
+namespace barton::transforms::deepgrow {
+
+/// scipy's distance_transform_cdt(metric="chessboard") over every axis of `region` (non-zero =
+/// inside): for each inside voxel the chessboard distance to the nearest zero voxel, 0 on zero
+/// voxels; the border is not background. When the array holds no zero voxel at all, every entry is
+/// -1 (as scipy). Returns int32 of the same shape.
+at::Tensor chessboard_distance(const at::Tensor& region);
+
+/// Connected components of `mask` (non-zero) with full connectivity over every axis, numbered 1..n
+/// in raster order of each component's first voxel (scipy.ndimage.label with a ones structure and
+/// skimage.measure.label both number them so). Returns (int32 labels, n).
+std::pair<at::Tensor, int64_t> label_components(const at::Tensor& mask);
+
+/// MONAI's click sampling map over `region`: p = exp(d) - 1 on the voxels with region > 0 (d the
+/// chessboard distance), normalised to sum 1, 0 elsewhere. float64, region's shape. Throws Error
+/// when the region is empty or has no background to measure distances from.
+at::Tensor click_probability(const at::Tensor& region, const at::Tensor& distance);
+
+/// Draws a flat index from a probability map (one uniform draw from `rng`).
+int64_t draw_flat_index(const at::Tensor& probability, Rng& rng);
+
+/// A click as MONAI writes it: unravel(flat, shape) with entry 0 replaced by the distance at flat.
+std::vector<int64_t> click_point(int64_t flat,
+                                 const std::vector<int64_t>& shape,
+                                 const at::Tensor& distance);
+
+/// Guidance [[pos...], [neg...], ...] from a sample value: a JSON string (MONAI writes one), or
+/// absent (Error naming the key).
+nlohmann::json read_guidance(const Sample& s, const std::string& key, const std::string& who);
+/// Writes guidance as a JSON string value.
+void write_guidance(Sample& s, const std::string& key, const nlohmann::json& g);
+
+/// Gaussian guidance channels: one float32 channel per guidance group over `spatial`; each point
+/// without a negative entry sets the voxel at its last rank entries (int, clamped into the image)
+/// to 1; a channel with a point is smoothed with MONAI's erf Gaussian (sigma, 4-sigma tail) and
+/// min-max normalised. Returns [G, *spatial].
+at::Tensor guidance_signal(const std::vector<int64_t>& spatial,
+                           const nlohmann::json& guidance,
+                           double sigma);
+
+/// Positive and negative discrepancy of a prediction against a label (both thresholded at 0.5):
+/// [2C, *S] float32, channels [0, C) where the label is missed, [C, 2C) where the prediction
+/// overshoots.
+at::Tensor discrepancy(const at::Tensor& label, const at::Tensor& pred);
+
+/// MONAI's SpatialCrop slices: from a centre and size, start = max(c - size // 2, 0), end = start +
+/// size; from a box, start = max(start, 0), end = max(end, start).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> crop_from_center(
+    const std::vector<int64_t>& center, const std::vector<int64_t>& size);
+std::pair<std::vector<int64_t>, std::vector<int64_t>> crop_from_box(
+    const std::vector<int64_t>& start, const std::vector<int64_t>& end);
+
+/// Slices `img` spatially to [start, end) clipped to the image (numpy slicing, no padding), with
+/// the affine moved to the clipped start and the step recorded under `name`. The result owns its
+/// storage.
+void slice_item(ImageItem& img,
+                const std::vector<int64_t>& start,
+                const std::vector<int64_t>& end,
+                const std::string& name);
+
+}  // namespace barton::transforms::deepgrow

@@ -1,0 +1,209 @@
+// The sample DeepGrow 3D MMAR (mmars/deepgrow_3d) end to end, small: trained with simulated
+// clicks (ClickInteraction), validated with simulated clicks, then served: AIAA /v1/deepgrow and
+// MONAI Label /infer/{model} with foreground/background clicks, with and without a session.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/atomic_file.h"
+#include "io/image.h"
+#include "serve/multipart.h"
+#include "serve/raw_http.h"
+#include "serve/server.h"
+#include "support/test_support.h"
+
+namespace barton {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using test::raw_http;
+using test::sh;
+
+// Small sizes for a 2-core CI: 2 mm voxels, 48^3 crops resized to 32^3, two click rounds.
+const char* kTrainSets =
+    " --set epochs=3 num_interval_per_valid=1 max_train_interactions=2 max_val_interactions=2"
+    " /train/pre_transforms/2/args/pixdim=[2,2,2]"
+    " /train/pre_transforms/4/args/spatial_size=[48,48,48]"
+    " /train/pre_transforms/5/args/spatial_size=[32,32,32]";
+const std::vector<std::string> kServeSets = {"/pre_transforms/2/args/pixdim=[2,2,2]",
+                                             "/pre_transforms/5/args/spatial_size=[48,48,48]",
+                                             "/pre_transforms/6/args/spatial_size=[32,32,32]"};
+
+struct Trained {
+  std::string root, log;
+};
+
+/// The sample MMAR's configs on synthetic data, trained once for this file.
+const Trained& trained() {
+  static test::TempDir dir;
+  static const Trained t = [] {
+    Trained r;
+    r.root = dir.path() + "/deepgrow_3d";
+    fs::create_directories(r.root + "/config");
+    for (const auto* f :
+         {"config_train.json", "config_inference.json", "config_aiaa.json", "environment.json"})
+      fs::copy_file(test::source_dir() + "/mmars/deepgrow_3d/config/" + f, r.root + "/config/" + f);
+    sh(test::barton_bin() + " data synth " + r.root +
+       "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
+    r.log =
+        sh("BARTON_THREADS=2 " + test::barton_bin() + " train " + r.root + kTrainSets + " 2>&1");
+    return r;
+  }();
+  return t;
+}
+
+std::string case_image() {
+  return trained().root + "/data/imagesTr/case_3.nii.gz";
+}
+
+/// A voxel [i, j, k] inside case 3's organ: the label's centre of mass.
+std::vector<int64_t> organ_voxel() {
+  const auto label = io::read_image(trained().root + "/data/labelsTr/case_3.nii.gz");
+  const auto idx = (label.data[0] > 0).nonzero().to(torch::kDouble);
+  const auto c = idx.mean(0).round().to(torch::kLong);
+  return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
+}
+
+struct Served {
+  Served() {
+    serve::ServerOptions o;
+    o.models = {trained().root};
+    o.sets = kServeSets;
+    o.http.port = 0;
+    o.device = "cpu";
+    server = std::make_unique<serve::AnnotationServer>(o);
+    port = server->start();
+  }
+  ~Served() { server->stop(); }
+  std::unique_ptr<serve::AnnotationServer> server;
+  int port = 0;
+};
+
+struct Reply {
+  json params;
+  io::Image mask;
+};
+
+Reply parse_reply(const test::RawReply& r) {
+  Reply out;
+  const auto b = serve::multipart_boundary(r.header("content-type"));
+  EXPECT_TRUE(b) << r.body.substr(0, 300);
+  if (!b) return out;
+  const auto parts = serve::parse_multipart(r.body, *b);
+  out.params = json::parse(serve::find_part(parts, "params")->data);
+  static test::TempDir tmp;
+  static int n = 0;
+  const auto path = tmp.file("mask" + std::to_string(n++) + ".nii.gz");
+  write_file_atomic(path, serve::find_part(parts, "image")->data);
+  out.mask = io::read_image(path);
+  return out;
+}
+
+TEST(Interactive, SampleDeepGrowMmarTrainsAndValidatesWithSimulatedClicks) {
+  const auto& t = trained();
+  EXPECT_TRUE(fs::exists(t.root + "/models/model.pt")) << t.log;
+  // The validation with simulated clicks ran each epoch and reported a Dice in [0, 1].
+  EXPECT_NE(t.log.find("val_mean_dice"), std::string::npos) << t.log;
+  const auto stats = json::parse(read_file(t.root + "/models/train_stats.json"));
+  ASSERT_TRUE(stats.contains("best_validation_metric")) << stats.dump();
+  const double best = stats["best_validation_metric"].get<double>();
+  EXPECT_GE(best, 0.0);
+  EXPECT_LE(best, 1.0);
+  // Same seed, same run: the clicks are drawn from the run's seed.
+  const auto again =
+      sh("BARTON_THREADS=2 " + test::barton_bin() + " validate " + t.root +
+         " --set max_val_interactions=2 /validate/pre_transforms/2/args/pixdim=[2,2,2]"
+         " /train/pre_transforms/2/args/pixdim=[2,2,2]"
+         " /train/pre_transforms/4/args/spatial_size=[48,48,48]"
+         " /train/pre_transforms/5/args/spatial_size=[32,32,32] 2>&1");
+  EXPECT_NE(again.find("val_mean_dice"), std::string::npos) << again;
+}
+
+TEST(Interactive, DeepgrowClicksThroughAiaaAndMonaiLabelWithSessions) {
+  Served s;
+  auto r = raw_http(s.port, test::simple_request("GET", "/v1/models?type=deepgrow"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto list = json::parse(r.body);
+  ASSERT_EQ(list.size(), 1u) << r.body;
+  EXPECT_EQ(list[0]["type"], "deepgrow");
+  EXPECT_EQ(list[0]["deepgrow"], "3D") << "3D Slicer reads it";
+
+  const auto click = organ_voxel();
+  const json params = {
+      {"foreground", {click}}, {"background", json::array()}, {"current_point", click}};
+  const auto image = read_file(case_image());
+  r = raw_http(s.port, test::python_request("POST", "/v1/deepgrow?model=deepgrow_3d",
+                                            {{"params", "", "", params.dump()},
+                                             {"datapoint", "/tmp/x/case_3.nii.gz",
+                                              "application/octet-stream", image}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto first = parse_reply(r);
+  const auto input = io::read_image(case_image());
+  ASSERT_EQ(first.mask.data.sizes(), input.data.sizes()) << "the mask is on the input's grid";
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(first.mask.affine[i], input.affine[i], 1e-5);
+  ASSERT_EQ(first.params["crop"].size(), 3u) << first.params.dump();
+  for (std::size_t d = 0; d < 3; ++d) {
+    EXPECT_LE(first.params["crop"][d][0].get<int64_t>(), click[d]) << first.params.dump();
+    EXPECT_GE(first.params["crop"][d][1].get<int64_t>(), click[d]) << first.params.dump();
+  }
+  for (const auto* stage : {"read", "pre_process", "network", "post_process", "write"})
+    EXPECT_TRUE(first.params["latencies"].contains(stage)) << stage;
+  // Nothing outside the crop box is labelled.
+  const auto& c = first.params["crop"];
+  auto outside = first.mask.data.clone();
+  outside.slice(1, c[0][0].get<int64_t>(), c[0][1].get<int64_t>() + 1)
+      .slice(2, c[1][0].get<int64_t>(), c[1][1].get<int64_t>() + 1)
+      .slice(3, c[2][0].get<int64_t>(), c[2][1].get<int64_t>() + 1)
+      .zero_();
+  EXPECT_EQ(outside.sum().item<int64_t>(), 0);
+
+  // A session: the first click prepares the image, later clicks reuse it and agree with the
+  // upload's answer.
+  r = raw_http(
+      s.port, test::python_request("PUT", "/session/?expiry=60",
+                                   {{"image", "/x/ct.nii.gz", "application/octet-stream", image}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto id = json::parse(r.body)["session_id"].get<std::string>();
+  const auto session_click = [&](const std::string& target) {
+    return raw_http(s.port,
+                    test::python_request("POST", target + id, {{"params", "", "", params.dump()}}));
+  };
+  ASSERT_EQ(session_click("/v1/deepgrow?model=deepgrow_3d&session_id=").status, 200);
+  r = session_click("/v1/deepgrow?model=deepgrow_3d&session_id=");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto cached = parse_reply(r);
+  EXPECT_TRUE(cached.params["session_cached"].get<bool>());
+  EXPECT_EQ(cached.params["latencies"]["read"], 0.0);
+  EXPECT_TRUE(cached.mask.data.equal(first.mask.data));
+  // MONAI Label's client: /infer/{model} with the same clicks.
+  r = session_click("/infer/deepgrow_3d?session_id=");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(parse_reply(r).mask.data.equal(first.mask.data));
+}
+
+TEST(Interactive, BadClicksGetTheirStatus) {
+  Served s;
+  const auto image = read_file(case_image());
+  const auto ask = [&](const std::string& target, const json& params) {
+    return raw_http(s.port, test::python_request("POST", target,
+                                                 {{"params", "", "", params.dump()},
+                                                  {"datapoint", "/tmp/x/case_3.nii.gz",
+                                                   "application/octet-stream", image}}));
+  };
+  auto r = ask("/v1/deepgrow?model=deepgrow_3d", json::object());
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("foreground"), std::string::npos) << r.body;
+  EXPECT_EQ(ask("/v1/deepgrow?model=deepgrow_3d", {{"foreground", "x"}}).status, 400);
+  EXPECT_EQ(ask("/v1/deepgrow?model=deepgrow_3d", {{"foreground", {{1, 2}}}}).status, 400);
+  EXPECT_EQ(ask("/v1/segmentation?model=deepgrow_3d", json::object()).status, 400);
+  r = ask("/v1/deepgrow?model=deepgrow_3d", {{"foreground", {{1000, 2, 3}}}});
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("outside the image"), std::string::npos) << r.body;
+  EXPECT_EQ(ask("/v1/dextr3d?model=deepgrow_3d", {{"points", json::array()}}).status, 400);
+}
+
+}  // namespace
+}  // namespace barton
