@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench bench-serve clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
+.PHONY: all deps configure build test test-fast demo bench bench-serve bench-clicks clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
 
 all: build
 
@@ -42,6 +42,10 @@ bench: deps configure
 # The annotation server's targets alone (issue #17): overhead against `barton infer`, 50 clients.
 bench-serve: build
 	bash bench/serve/run.sh $(BUILD_DIR)
+
+# Per-click latency of the sample DeepGrow 3D model through the server (issue #18), stage split.
+bench-clicks: build
+	bash bench/serve/clicks.sh $(BUILD_DIR)
 
 # The CUDA build against LibTorch 2.x headers, compile only (scripts/cuda-compile-check.sh; CI runs it).
 cuda-check:

@@ -178,7 +178,7 @@ int infer_clicks(const InferArgs& a) {
   fmt::print(
       "read {:.3f} s, pre-process {:.3f} s (prepare) + {:.3f} s (clicks), network {:.3f} s, "
       "post-process {:.3f} s, write {:.3f} s\n",
-      image->read_seconds, image->pre_seconds, r.times.pre, r.times.network, r.times.post, write_s);
+      image->read_seconds, image->pre_seconds, r.click_pre, r.times.network, r.times.post, write_s);
   fmt::print("crop [[{}, {}], [{}, {}], [{}, {}]]; {} foreground voxels\n", r.crop[0].first,
              r.crop[0].second, r.crop[1].first, r.crop[1].second, r.crop[2].first, r.crop[2].second,
              (r.label.data > 0).sum().item<int64_t>());

@@ -62,4 +62,31 @@ std::string gzip(std::string_view raw, int level) {
   return out;
 }
 
+std::string gzip_blocks(std::string_view head, std::string_view body, int level) {
+  constexpr std::size_t kBlock = std::size_t{1} << 18;
+  std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> c(
+      libdeflate_alloc_compressor(level), &libdeflate_free_compressor);
+  if (!c) throw Error("gzip: cannot allocate compressor");
+  std::string out, zero_member;
+  std::string buffer(libdeflate_gzip_compress_bound(c.get(), std::max(kBlock, head.size())), '\0');
+  const auto member = [&](std::string_view piece, std::string& to) {
+    const auto n =
+        libdeflate_gzip_compress(c.get(), piece.data(), piece.size(), buffer.data(), buffer.size());
+    if (n == 0) throw Error("gzip: compression failed");
+    to.append(buffer.data(), n);
+  };
+  static const std::string zeros(kBlock, '\0');
+  member(head, out);
+  for (std::size_t at = 0; at < body.size(); at += kBlock) {
+    const auto piece = body.substr(at, kBlock);
+    if (piece.size() == kBlock && std::memcmp(piece.data(), zeros.data(), kBlock) == 0) {
+      if (zero_member.empty()) member(zeros, zero_member);
+      out += zero_member;
+    } else {
+      member(piece, out);
+    }
+  }
+  return out;
+}
+
 }  // namespace barton::io::internal

@@ -435,31 +435,37 @@ void write_nifti(const Image& image, const std::string& path) {
   }
   const std::size_t nbytes = static_cast<std::size_t>(raw.numel()) * raw.element_size();
 
-  std::string out;
   const bool need_n2 = sp[0] > 32767 || (spatial > 1 && sp[1] > 32767) ||
                        (spatial > 2 && sp[2] > 32767) || image.channels() > 32767;
+  // The header and its padding to vox_offset, then the voxels.
+  std::string head;
   if (!need_n2) {
     nifti_1_header h;
     if (nifti_convert_nim2n1hdr(nim.get(), &h) != 0)
       throw IoError(path, "cannot build NIfTI-1 header");
     std::memcpy(h.magic, "n+1\0", 4);
     h.vox_offset = 352;
-    out.resize(352 + nbytes);
-    std::memcpy(out.data(), &h, sizeof h);
-    std::memset(out.data() + sizeof h, 0, 352 - sizeof h);
-    std::memcpy(out.data() + 352, raw.data_ptr(), nbytes);
+    head.assign(352, '\0');
+    std::memcpy(head.data(), &h, sizeof h);
   } else {
     nifti_2_header h;
     if (nifti_convert_nim2n2hdr(nim.get(), &h) != 0)
       throw IoError(path, "cannot build NIfTI-2 header");
     std::memcpy(h.magic, "n+2\0\r\n\032\n", 8);
     h.vox_offset = 544;
-    out.resize(544 + nbytes);
-    std::memcpy(out.data(), &h, sizeof h);
-    std::memset(out.data() + sizeof h, 0, 544 - sizeof h);
-    std::memcpy(out.data() + 544, raw.data_ptr(), nbytes);
+    head.assign(544, '\0');
+    std::memcpy(head.data(), &h, sizeof h);
   }
-  if (has_suffix(path, ".gz")) out = gzip(out);
+  const std::string_view body(static_cast<const char*>(raw.data_ptr()), nbytes);
+  std::string out;
+  if (has_suffix(path, ".gz")) {
+    // Label maps (one byte a voxel, mostly background) go out as one gzip member per 256 KiB,
+    // an all-zero block compressed once: what a served click waits for (docs/annotation.md).
+    out = dt->bytes == 1 ? gzip_blocks(head, body, 1) : gzip(std::string(head).append(body));
+  } else {
+    out.reserve(head.size() + body.size());
+    out.append(head).append(body);
+  }
   write_file_atomic(path, out);
 }
 

@@ -18,6 +18,7 @@
 #include "export/plan.h"
 #include "mmar/config_resolver.h"
 #include "mmar/run.h"
+#include "transforms/croppad/functional.h"
 #include "transforms/spatial/functional.h"
 
 namespace barton::serve {
@@ -302,11 +303,18 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   auto t0 = Clock::now();
   // A shallow copy: the steps from the crop on make new tensors, the cached ones stay as they are.
   transforms::Sample s = image.samples.at(0);
-  const auto& base = s.image("image");
-  const auto shape = base.spatial_shape();
+  // The prepared image's geometry (copied: the sample moves into the pipeline below).
+  struct Geometry {
+    Affine affine, original_affine;
+    std::vector<int64_t> original_shape;
+  };
+  const Geometry base{s.image("image").affine, s.image("image").original_affine,
+                      s.image("image").original_shape};
+  const auto shape = s.image("image").spatial_shape();
   if (shape.size() != 3) throw Error("interactive serving needs a 3-D image");
-  const auto& in_shape = base.original_shape.empty() ? shape : base.original_shape;
-  const Affine to_base = matmul(inverse(base.affine), base.original_affine);
+  const std::vector<int64_t> in_shape = base.original_shape.empty() ? shape : base.original_shape;
+  const Affine in_affine = base.original_shape.empty() ? base.affine : base.original_affine;
+  const Affine to_base = matmul(inverse(base.affine), in_affine);
   nlohmann::json guidance =
       nlohmann::json::array({nlohmann::json::array(), nlohmann::json::array()});
   int group = 0;
@@ -329,7 +337,8 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   transforms::Rng rng(0);
   auto v = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
   if (v.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
-  r.times.pre = since(t0);
+  r.click_pre = since(t0);
+  r.times.pre = image.pre_seconds + r.click_pre;
   auto batch = data::collate(std::move(v));
   const auto& device = pipeline_.workflow.device;
   t0 = Clock::now();
@@ -356,40 +365,46 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   }
   if (mask.sizes().slice(1).vec() != size)
     mask = transforms::spatial::interpolate(mask, size, "nearest", std::nullopt);
-  auto full = at::zeros({1, shape[0], shape[1], shape[2]}, at::kFloat);
-  auto view = full;
-  auto src = mask;
+  // The mask as a region of the prepared grid (the crop's box, clipped to the image).
+  std::vector<int64_t> a(3), b(3);
+  auto region = mask;
   for (int64_t d = 0; d < 3; ++d) {
-    const auto a = std::clamp<int64_t>(start[d], 0, shape[d]);
-    const auto b = std::clamp<int64_t>(start[d] + size[d], a, shape[d]);
-    view = view.slice(d + 1, a, b);
-    src = src.slice(d + 1, 0, b - a);
+    a[d] = std::clamp<int64_t>(start[d], 0, shape[d]);
+    b[d] = std::clamp<int64_t>(start[d] + size[d], a[d], shape[d]);
+    region = region.slice(d + 1, 0, b[d] - a[d]);
   }
-  view.copy_(src);
-  // The box the network saw, in the input's voxel indices.
-  const Affine to_input = matmul(inverse(base.original_affine), base.affine);
+  // Its box in the input's voxel indices (the reply's "crop"), and one voxel more for the
+  // resampling, which then covers only that box instead of the whole volume.
+  const Affine to_input = matmul(inverse(in_affine), base.affine);
   std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
   for (int corner = 0; corner < 8; ++corner) {
     std::array<double, 3> c{};
     for (int d = 0; d < 3; ++d)
-      c[d] = (corner >> d) & 1 ? static_cast<double>(start[d] + size[d] - 1) : start[d];
+      c[d] = static_cast<double>((corner >> d) & 1 ? std::max(b[d] - 1, a[d]) : a[d]);
     const auto w = apply_affine(to_input, c);
     for (int d = 0; d < 3; ++d) lo[d] = std::min(lo[d], w[d]), hi[d] = std::max(hi[d], w[d]);
   }
+  std::vector<int64_t> sub_start(3), sub_size(3);
   for (int d = 0; d < 3; ++d) {
     const auto n = in_shape[static_cast<std::size_t>(d)] - 1;
     r.crop.emplace_back(std::clamp<int64_t>(std::llround(lo[d]), 0, n),
                         std::clamp<int64_t>(std::llround(hi[d]), 0, n));
+    sub_start[d] = std::clamp<int64_t>(static_cast<int64_t>(std::floor(lo[d])) - 1, 0, n);
+    sub_size[d] =
+        std::clamp<int64_t>(static_cast<int64_t>(std::ceil(hi[d])) + 1, 0, n) - sub_start[d] + 1;
   }
-  transforms::spatial::Spatial res{full, base.affine};
-  double affine_diff = 0;
-  for (std::size_t i = 0; i < 16; ++i)
-    affine_diff = std::max(affine_diff, std::abs(res.affine[i] - base.original_affine[i]));
-  if (!base.original_shape.empty() && (shape != base.original_shape || affine_diff > 1e-4))
-    res = transforms::spatial::spatial_resample(res, base.original_affine, base.original_shape,
-                                                "nearest", "zeros", false, at::kFloat);
-  r.label.data = res.data.round().clamp(0, 255).to(at::kByte).contiguous();
-  r.label.affine = res.affine;
+  const transforms::spatial::Spatial src{region,
+                                         transforms::croppad::translate_affine(base.affine, a)};
+  const auto sub = transforms::spatial::spatial_resample(
+      src, transforms::croppad::translate_affine(in_affine, sub_start), sub_size, "nearest",
+      "zeros", false, at::kFloat);
+  auto label = at::zeros({1, in_shape[0], in_shape[1], in_shape[2]}, at::kByte);
+  label.slice(1, sub_start[0], sub_start[0] + sub_size[0])
+      .slice(2, sub_start[1], sub_start[1] + sub_size[1])
+      .slice(3, sub_start[2], sub_start[2] + sub_size[2])
+      .copy_(sub.data.round().clamp(0, 255).to(at::kByte));
+  r.label.data = label;
+  r.label.affine = in_affine;
   r.label.file_dtype = "uint8";
   r.times.post = since(t0);
   return r;

@@ -62,6 +62,8 @@ struct InferResult {
   /// Interactive models: the box the network saw, in the input's voxel indices, [[i0, i1], [j0,
   /// j1], [k0, k1]] inclusive (AIAA deepgrow's "crop"); empty otherwise.
   std::vector<std::pair<int64_t, int64_t>> crop;
+  /// Interactive models: seconds of the click's own pre-processing (also inside times.pre).
+  double click_pre = 0;
 };
 
 /// Foreground and background clicks in the input image's voxel indices ([x, y, z] = [i, j, k]).

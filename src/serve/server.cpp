@@ -284,7 +284,10 @@ struct AnnotationServer::Impl {
     } catch (const Error& e) {
       throw TaskError{422, e.what()};
     }
-    if (cached) result.times.read = result.times.pre = 0;
+    if (cached) {
+      result.times.read = 0;
+      result.times.pre = result.click_pre;  // an interactive model's click still crops and scales
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (params.value("result_dtype", "") == "uint16") {
       result.label.data = result.label.data.to(at::kInt);
@@ -429,10 +432,9 @@ struct AnnotationServer::Impl {
     const auto model = req.query_value("model");
     if (auto bad = check_model(model)) return *bad;
     const auto info = store.find(model);
-    return Response::error(400, "model '" + model + "' is a " + info->type + " model; /v1/" + kind +
-                                    " needs an interactive (" +
-                                    (kind == "deepgrow" ? "deepgrow" : "annotation") +
-                                    ") model, and none is served");
+    return Response::error(
+        400, "model '" + model + "' is a " + info->type + " model; /v1/" + kind + " needs " +
+                 (kind == "deepgrow" ? "a deepgrow" : "an annotation (DEXTR3D)") + " model");
   }
 
   Response session_create(const Request& req) {

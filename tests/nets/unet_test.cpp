@@ -196,6 +196,21 @@ TEST(Convolution, SlabWiseEvalConvolutionMatchesPlain) {
   }
 }
 
+TEST(Convolution, BatchOfOneSmall3DInputGoesToOneDnnWithTheSameResult) {
+  // PyTorch's rule sends these to its slow native convolution; Barton calls oneDNN directly.
+  torch::manual_seed(5);
+  for (const auto& shape :
+       std::vector<std::vector<int64_t>>{{1, 16, 32, 32, 32}, {1, 3, 17, 20, 9}}) {
+    const auto x = torch::randn(shape);
+    const auto w = torch::randn({8, shape[1], 3, 3, 3}), b = torch::randn({8});
+    torch::NoGradGuard ng;
+    const auto y = slab_conv3d(x, w, b, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, 1);
+    const auto ref = torch::conv3d(x, w, b, 1, 1);
+    ASSERT_EQ(y.sizes(), ref.sizes());
+    EXPECT_LT((y - ref).abs().max().item<float>(), 1e-3 * ref.abs().max().item<float>());
+  }
+}
+
 }  // namespace
 }  // namespace barton::nets
 

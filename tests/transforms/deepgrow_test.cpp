@@ -253,6 +253,21 @@ TEST(DeepgrowTwin, SpatialCropGuidanceBothBranches) {
   }
 }
 
+TEST(Deepgrow, SpatialCropGuidanceOnBartonsLayoutCentresEveryAxis) {
+  // MONAI's arrays are depth first and its small-box crop starts axis 0 at 0; Barton's [C, I, J,
+  // K] images say depth_first: false and get the crop centred on the clicks in every axis.
+  auto in = label_case();
+  in.set("guidance", std::string("[[[6, 9, 7]], []]"));
+  const auto t = make_transform("SpatialCropGuidanced", R"({"keys": "image", "guidance": "guidance",
+      "spatial_size": [4, 4, 4], "margin": 1, "depth_first": false})");
+  const auto out = test::apply(*t, in);
+  EXPECT_EQ(ours_value(out, "foreground_start_coord"), json({4, 7, 5}));
+  EXPECT_EQ(ours_value(out, "guidance"), json({{{2, 2, 2}}, json::array()}));
+  const auto monai = make_transform("SpatialCropGuidanced", R"({"keys": "image",
+      "guidance": "guidance", "spatial_size": [4, 4, 4], "margin": 1})");
+  EXPECT_EQ(ours_value(test::apply(*monai, in), "foreground_start_coord"), json({0, 7, 5}));
+}
+
 TEST(DeepgrowTwin, AddGuidanceFromPointsIn3DAnd2D) {
   auto in = label_case();
   in.set("spatial_shape", std::vector<int64_t>{24, 20, 16});  // as loaded (H, W, D)

@@ -387,12 +387,14 @@ class SpatialCropGuidance final : public MapTransform {
                       std::string guidance,
                       std::vector<int64_t> size,
                       std::vector<int64_t> margin,
-                      MetaKeys meta)
+                      MetaKeys meta,
+                      bool depth_first)
       : MapTransform(std::move(k)),
         guidance_(std::move(guidance)),
         size_(std::move(size)),
         margin_(std::move(margin)),
-        meta_(std::move(meta)) {}
+        meta_(std::move(meta)),
+        depth_first_(depth_first) {}
   std::string name() const override { return "SpatialCropGuidanced"; }
   void apply(Sample& s, Rng&) const override {
     std::vector<std::string> present;
@@ -436,7 +438,7 @@ class SpatialCropGuidance final : public MapTransform {
     for (std::size_t d = 0; d < nd; ++d) smaller = smaller && box[d] < size[d];
     std::vector<int64_t> st, en;
     if (smaller) {
-      if (nd == 3) center[0] = size[0] / 2;
+      if (nd == 3 && depth_first_) center[0] = size[0] / 2;
       std::tie(st, en) = dg::crop_from_center(center, size);
     } else {
       std::tie(st, en) = dg::crop_from_box(bs, be);
@@ -467,6 +469,7 @@ class SpatialCropGuidance final : public MapTransform {
   std::string guidance_;
   std::vector<int64_t> size_, margin_;
   MetaKeys meta_;
+  bool depth_first_;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -784,10 +787,16 @@ void register_crops(TransformRegistry& r) {
           return std::make_unique<SpatialCropForeground>(KeySelection::from_config(a),
                                                          std::move(o));
         });
-  auto gd = std::vector<ArgSpec>{keys_spec(), req("guidance", A::kString, "Guidance key."),
+  auto gd = std::vector<ArgSpec>{keys_spec(),
+                                 req("guidance", A::kString, "Guidance key."),
                                  req("spatial_size", A::kInts, "Crop size."),
                                  opt("margin", A::kInts, "20", "Margin around the clicks."),
-                                 allow_missing_spec()};
+                                 allow_missing_spec(),
+                                 opt("depth_first", A::kBool, "true",
+                                     "Barton: MONAI's arrays are depth first, and a 3-D crop "
+                                     "smaller than spatial_size starts at depth 0 on axis 0; "
+                                     "false (Barton's [C, I, J, K] images) centres every axis on "
+                                     "the clicks.")};
   for (auto& m : crop_meta_specs()) gd.push_back(m);
   r.add(dict_spec("SpatialCropGuidanced",
                   "Crops around the clicks (spatial_size when their box is smaller) and moves the "
@@ -799,7 +808,8 @@ void register_crops(TransformRegistry& r) {
             if (m < 0) throw a.at("margin").error("margin value should not be negative");
           return std::make_unique<SpatialCropGuidance>(
               KeySelection::from_config(a), a.require<std::string>("guidance"),
-              int_arg(a, "spatial_size"), margin, MetaKeys::from(a));
+              int_arg(a, "spatial_size"), margin, MetaKeys::from(a),
+              a.require<bool>("depth_first"));
         });
 }
 
