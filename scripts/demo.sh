@@ -6,7 +6,9 @@ BARTON="${1:-build/barton}"
 cd "$(dirname "$0")/.."
 OUT=demo-out
 MMAR=mmars/spleen_ct_seg
+DG=mmars/deepgrow_3d
 rm -rf "$OUT" "$MMAR/models"/*.pt "$MMAR/models"/events.out.tfevents.* "$MMAR/models"/*.json "$MMAR/eval"/*
+rm -rf "$DG/models"/*.pt "$DG/models"/*.json "$DG/eval"/*
 mkdir -p "$OUT"
 step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
@@ -43,18 +45,29 @@ step "The plan's segmentation is the checkpoint's, byte for byte" \
   cmp "$OUT/infer-plan/case_9/case_9_trans.nii.gz" "$OUT/infer/case_9/case_9_trans.nii.gz"
 echo "identical"
 
-# The annotation server on the same MMAR: one AIAA request, as NVIDIA's clients send it.
-"$BARTON" serve --models "$MMAR" --set /inferer/args/roi_size=[96,96,96] amp=false --port 0 \
-  --work-dir "$OUT/serve" > "$OUT/serve.log" 2>&1 &
-SERVER=$!
+# The interactive sample: DeepGrow 3D trained briefly with simulated clicks, on the same synthetic CT.
+step "Synthesise the same CT for the DeepGrow 3D sample MMAR" \
+  "$BARTON" data synth "$DG/data" --cases 10 --seed 0 --lookalike-contrast 20
+step "Train DeepGrow 3D with simulated clicks (ClickInteraction: before each iteration, 5 rounds of predict, find where it is wrong, click there)" \
+  env BARTON_LOG_EVERY=4 "$BARTON" train "$DG" --set epochs=60 num_interval_per_valid=20
+
+# The annotation server: AIAA requests, as NVIDIA's clients send them. serve_mmar MMAR LOG [--set ...]
+# starts `barton serve` on a free port and sets SERVER and PORT.
+serve_mmar() {
+  local mmar="$1" log="$2"
+  shift 2
+  "$BARTON" serve --models "$mmar" "$@" --port 0 --work-dir "$OUT/serve" > "$log" 2>&1 &
+  SERVER=$!
+  PORT=""
+  for _ in $(seq 1 300); do
+    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+    [ -n "$PORT" ] && break
+    sleep 0.1
+  done
+  [ -n "$PORT" ] || { cat "$log"; exit 1; }
+}
 trap 'kill "$SERVER" 2> /dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$OUT/serve.log" | grep -o '[0-9]*$' || true)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$OUT/serve.log"; exit 1; }
+serve_mmar "$MMAR" "$OUT/serve.log" --set /inferer/args/roi_size=[96,96,96] amp=false
 step "Serve the MMAR (barton serve --models $MMAR, the same --set as infer): the AIAA model list" \
   curl -s "http://127.0.0.1:$PORT/v1/models"
 echo
@@ -66,6 +79,22 @@ step "Dice of the served segmentation against case_9's reference label" \
   "$BARTON" metrics --pred "$OUT/served.nii.gz" --label "$MMAR/data/labelsTr/case_9.nii.gz" --metrics dice
 kill "$SERVER"
 wait "$SERVER" 2> /dev/null || true
+
+serve_mmar "$DG" "$OUT/serve-deepgrow.log"
+step "Serve the DeepGrow 3D MMAR (barton serve --models $DG): an interactive model in the AIAA list" \
+  curl -s "http://127.0.0.1:$PORT/v1/models?type=deepgrow"
+echo
+step "A point inside case_9's organ (the label's centre), to click" \
+  "$BARTON" info "$DG/data/labelsTr/case_9.nii.gz"
+CLICK=$("$BARTON" info "$DG/data/labelsTr/case_9.nii.gz" | sed -n 's/^foreground: .*centre \(\[.*\]\)$/\1/p')
+step "One DeepGrow click through the server (AIAA /v1/deepgrow, a foreground point at $CLICK)" \
+  curl -s -o "$OUT/click.nii.gz" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
+  -F "params={\"foreground\": [$CLICK], \"background\": []}" -F "datapoint=@$DG/data/imagesTr/case_9.nii.gz" \
+  "http://127.0.0.1:$PORT/v1/deepgrow?model=deepgrow_3d&output=image"
+step "Dice of the one-click mask against case_9's label" \
+  "$BARTON" metrics --pred "$OUT/click.nii.gz" --label "$DG/data/labelsTr/case_9.nii.gz" --metrics dice
+kill "$SERVER"
+wait "$SERVER" 2> /dev/null || true
 cat <<MSG
 
 Checkpoint:   $MMAR/models/model.pt (best val_mean_dice; resume state in checkpoint_last.pt)
@@ -75,4 +104,5 @@ Metrics:      $MMAR/eval/metrics.csv, val_mean_dice_raw.csv, metrics_summary.jso
 Segmentation: $OUT/infer/case_9/case_9_trans.nii.gz
 Export:       $MMAR/models/export (model.onnx, triton/, model.plan, manifest.json)
 Served:       $OUT/served.nii.gz (barton serve; its log in $OUT/serve.log)
+DeepGrow:     $DG/models/model.pt; one click's mask in $OUT/click.nii.gz (log: $OUT/serve-deepgrow.log)
 MSG

@@ -1,4 +1,5 @@
 // barton convert IN OUT [--series UID] / barton info FILE [--series UID] [--list-series]
+#include <cmath>
 #include <iostream>
 #include <memory>
 
@@ -71,6 +72,16 @@ void setup_info(CLI::App& app, Runner& runner) {
                              f.mean().item<double>());
     for (const auto& [k, v] : img.meta) {
       if (k != "format") std::cout << fmt::format("{:<12} {}\n", k + ":", v);
+    }
+    // Label maps (whole values 0..255): how much is labelled, and where, in voxel indices (a point
+    // to click for an interactive model).
+    if (img.data.scalar_type() == at::kByte && (f > 0).any().item<bool>()) {
+      const auto idx = (f[0] > 0).nonzero().to(at::kDouble);
+      const auto c = idx.mean(0);
+      std::vector<int64_t> centre;
+      for (int i = 0; i < d; ++i) centre.push_back(std::llround(c[i].item<double>()));
+      std::cout << fmt::format("foreground:  {} voxels, centre [{}]\n", idx.size(0),
+                               fmt::join(centre, ", "));
     }
     return 0;
   };
