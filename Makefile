@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build test test-fast demo bench bench-serve bench-clicks clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
+.PHONY: all deps configure build viewer test test-fast demo bench bench-serve bench-clicks clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
 
 all: build
 
@@ -20,8 +20,15 @@ $(BUILD_DIR)/build.ninja:
 
 configure: $(BUILD_DIR)/build.ninja
 
-build: deps configure
+build: deps configure viewer
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The browser viewer of barton serve (/viewer): NiiVue and the app bundled by esbuild from the
+# packages viewer/package-lock.json pins (installed by scripts/install-deps.sh); nothing is
+# fetched at run time.
+viewer: viewer/dist/viewer.js
+viewer/dist/viewer.js: viewer/src/main.js viewer/package-lock.json
+	cd viewer && npm run build --silent
 
 test: deps build
 	cd $(BUILD_DIR) && ctest --output-on-failure --no-tests=error -j $(JOBS) --timeout 900; \

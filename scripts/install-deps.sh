@@ -23,6 +23,9 @@ PACKAGES=(
   mricron-data insighttoolkit5-examples
   # ONNX Runtime for the export tests comes from npm (below)
   nodejs
+  # the browser test of barton serve's viewer (Playwright drives it headless; the viewer's npm
+  # packages are pinned in viewer/package-lock.json and installed below)
+  chromium
 )
 
 # npm onnxruntime-node (its CPU binaries ship inside the package; --ignore-scripts skips the
@@ -42,6 +45,24 @@ install_ort() {
   npm install --prefix "$ORT_DIR" --ignore-scripts --no-audit --no-fund --no-save --loglevel=error "onnxruntime-node@$ORT_VERSION"
 }
 
+# The viewer's npm packages (NiiVue, esbuild, playwright-core) exactly as viewer/package-lock.json
+# pins them, into viewer/node_modules; again only when the lock file changed.
+VIEWER_DIR="$(cd "$(dirname "$0")/.." && pwd)/viewer"
+install_viewer() {
+  local stamp="$VIEWER_DIR/node_modules/.barton-lock.sha256"
+  local want
+  want=$(sha256sum "$VIEWER_DIR/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    ${SUDO:-} apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "install-deps: npm ci in $VIEWER_DIR"
+  (cd "$VIEWER_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -52,6 +73,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   install_ort
+  install_viewer
   exit 0
 fi
 
@@ -62,3 +84,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_ort
+install_viewer

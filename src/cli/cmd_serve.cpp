@@ -40,6 +40,9 @@ void setup_serve(CLI::App& sub, Runner& runner) {
       ->take_all();
   sub.add_option("--datastore", a->o.datastore,
                  "Folder of images that MONAI Label clients name by id (?image=ID)");
+  sub.add_option("--viewer-dir", a->o.viewer_dir,
+                 "The browser viewer's folder (default: $BARTON_VIEWER_DIR, else the source tree's "
+                 "viewer/)");
   sub.add_option("--host", a->o.http.host, "Address to listen on (default 127.0.0.1)");
   sub.add_option("--port", a->o.http.port, "Port (default 5000; 0 picks a free one)");
   sub.add_option("--workers", a->o.workers, "Worker threads that run the models (default 1)");

@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "io/internal/formats.h"
+#include <zlib.h>
 
 namespace barton::io::internal {
 
@@ -63,29 +64,49 @@ std::string gzip(std::string_view raw, int level) {
 }
 
 std::string gzip_blocks(std::string_view head, std::string_view body, int level) {
+  // One gzip member (some readers, NiiVue's among them, inflate only the first): a raw deflate
+  // stream fully flushed after the header and after every 256 KiB block. A full flush leaves no
+  // reference to earlier data and ends byte-aligned, so the bytes that encode a block of zeros
+  // there are valid wherever such a block comes again: they are made once and repeated.
   constexpr std::size_t kBlock = std::size_t{1} << 18;
-  std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)> c(
-      libdeflate_alloc_compressor(level), &libdeflate_free_compressor);
-  if (!c) throw Error("gzip: cannot allocate compressor");
-  std::string out, zero_member;
-  std::string buffer(libdeflate_gzip_compress_bound(c.get(), std::max(kBlock, head.size())), '\0');
-  const auto member = [&](std::string_view piece, std::string& to) {
-    const auto n =
-        libdeflate_gzip_compress(c.get(), piece.data(), piece.size(), buffer.data(), buffer.size());
-    if (n == 0) throw Error("gzip: compression failed");
-    to.append(buffer.data(), n);
-  };
   static const std::string zeros(kBlock, '\0');
-  member(head, out);
+  z_stream z{};
+  if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw Error("gzip: cannot start the compressor");
+  std::string out("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff", 10);
+  std::string buffer(1 << 16, '\0');
+  const auto deflate_piece = [&](std::string_view piece, int flush, std::string& to) {
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(piece.data()));
+    z.avail_in = static_cast<uInt>(piece.size());
+    do {
+      z.next_out = reinterpret_cast<Bytef*>(buffer.data());
+      z.avail_out = static_cast<uInt>(buffer.size());
+      const int rc = deflate(&z, flush);
+      if (rc == Z_STREAM_ERROR) {
+        deflateEnd(&z);
+        throw Error("gzip: compression failed");
+      }
+      to.append(buffer.data(), buffer.size() - z.avail_out);
+    } while (z.avail_out == 0);
+  };
+  std::string zero_block;
+  deflate_piece(head, Z_FULL_FLUSH, out);
   for (std::size_t at = 0; at < body.size(); at += kBlock) {
     const auto piece = body.substr(at, kBlock);
     if (piece.size() == kBlock && std::memcmp(piece.data(), zeros.data(), kBlock) == 0) {
-      if (zero_member.empty()) member(zeros, zero_member);
-      out += zero_member;
+      if (zero_block.empty()) deflate_piece(zeros, Z_FULL_FLUSH, zero_block);
+      out += zero_block;
     } else {
-      member(piece, out);
+      deflate_piece(piece, Z_FULL_FLUSH, out);
     }
   }
+  deflate_piece({}, Z_FINISH, out);
+  deflateEnd(&z);
+  uint32_t crc = libdeflate_crc32(0, head.data(), head.size());
+  crc = libdeflate_crc32(crc, body.data(), body.size());
+  const auto size = static_cast<uint32_t>(head.size() + body.size());
+  for (const uint32_t v : {crc, size})
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
   return out;
 }
 

@@ -459,8 +459,8 @@ void write_nifti(const Image& image, const std::string& path) {
   const std::string_view body(static_cast<const char*>(raw.data_ptr()), nbytes);
   std::string out;
   if (has_suffix(path, ".gz")) {
-    // Label maps (one byte a voxel, mostly background) go out as one gzip member per 256 KiB,
-    // an all-zero block compressed once: what a served click waits for (docs/annotation.md).
+    // Label maps (one byte a voxel, mostly background): an all-zero block is compressed once
+    // (gzip_blocks), what a served click waits for (docs/performance.md).
     out = dt->bytes == 1 ? gzip_blocks(head, body, 1) : gzip(std::string(head).append(body));
   } else {
     out.reserve(head.size() + body.size());

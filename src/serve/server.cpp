@@ -1379,10 +1379,44 @@ struct AnnotationServer::Impl {
   }
   Response dextr3d(const Request& r) { return aiaa_interactive(r, "dextr3d"); }
 
+  // --- the browser viewer (viewer/: index.html and the NiiVue bundle npm builds into dist/) ------
+
+  std::string viewer_dir() const {
+    if (!o.viewer_dir.empty()) return o.viewer_dir;
+    if (const char* env = std::getenv("BARTON_VIEWER_DIR"); env && *env) return env;
+#ifdef BARTON_SOURCE_VIEWER_DIR
+    return BARTON_SOURCE_VIEWER_DIR;
+#else
+    return "viewer";
+#endif
+  }
+
+  Response viewer_file(const std::string& rel, const std::string& type) const {
+    const auto path = fs::path(viewer_dir()) / rel;
+    if (!fs::is_regular_file(path))
+      return Response::error(404, "the viewer is not built: " + path.string() +
+                                      " is missing (run `make viewer`, or --viewer-dir)");
+    Response r;
+    r.content_type = type;
+    r.body = read_file(path);
+    r.headers["Cache-Control"] = "no-cache";
+    return r;
+  }
+  Response viewer_page(const Request&) {
+    return viewer_file("index.html", "text/html; charset=utf-8");
+  }
+  Response viewer_asset(const Request& req) {
+    if (req.captures.at(0) != "viewer.js") return Response::error(404, "no such viewer file");
+    return viewer_file("dist/viewer.js", "text/javascript; charset=utf-8");
+  }
+
   void add_routes() {
     auto& h = *http;
     const Role annotator = Role::kAnnotator;
     h.route("GET", "/", wrap(&Impl::status_page));
+    h.route("GET", "/viewer", wrap(&Impl::viewer_page, Role::kUser, true));
+    h.route("GET", "/viewer/", wrap(&Impl::viewer_page, Role::kUser, true));
+    h.route("GET", "/viewer/{file}", wrap(&Impl::viewer_asset, Role::kUser, true));
     h.route("GET", "/v1/models", wrap(&Impl::models));
     h.route("POST", "/v1/segmentation", wrap(&Impl::aiaa_segmentation));
     h.route("POST", "/v1/inference", wrap(&Impl::aiaa_segmentation));

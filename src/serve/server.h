@@ -26,6 +26,9 @@ struct ServerOptions {
   std::string auth_file;             ///< users.json: bearer tokens required ("" = no auth).
   int token_expiry_s = 3600;         ///< How long an issued token is valid.
   std::string barton_exe;            ///< The binary whose `finetune` /train/ runs ("" = this one).
+  /// The browser viewer's folder (index.html, dist/viewer.js; "" = $BARTON_VIEWER_DIR, else the
+  /// source tree's viewer/ this binary was built from).
+  std::string viewer_dir;
 };
 
 /// Thread-safety: start/stop from one thread.

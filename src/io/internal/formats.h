@@ -20,9 +20,9 @@ Image read_dicom_series(const std::string& folder, const ReadOptions& options);
 std::string gunzip(const std::string& path, std::string_view compressed);
 /// Compresses to a single gzip member with libdeflate.
 std::string gzip(std::string_view raw, int level = 6);
-/// head + body as a series of gzip members (any gzip reader inflates them as one stream): head,
-/// then one member per 256 KiB of body, where a block of zeros reuses one member compressed
-/// once. For label maps, mostly background: several times faster than one member.
+/// head + body as one gzip member whose deflate stream is fully flushed every 256 KiB, where a
+/// block of zeros repeats bytes compressed once. For label maps, mostly background: several
+/// times faster than compressing every block.
 std::string gzip_blocks(std::string_view head, std::string_view body, int level);
 
 /// Tensor dtype for a file element type name, and back.

@@ -1,0 +1,56 @@
+// The viewer of `barton serve` in Debian's Chromium, headless, driven by Playwright: load a
+// datastore volume at /viewer, click a foreground point inside the organ, wait for the model's
+// mask, check from the page's own state that the label changed where it clicked, keep a
+// screenshot, save the label and check the server answered with a new `final` version.
+// Usage: node viewer_test.mjs PORT IMAGE_ID I J K OUT_DIR PLAYWRIGHT_CORE_DIR
+import assert from 'node:assert/strict';
+import path from 'node:path';
+
+const [port, imageId, i, j, k, outDir, pwDir] = process.argv.slice(2);
+const { chromium } = await import(path.join(pwDir, 'index.mjs'));
+const organ = [Number(i), Number(j), Number(k)];
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.on('console', (m) => console.log('page:', m.text()));
+  page.on('pageerror', (e) => console.log('page error:', e.message));
+  await page.goto(`http://127.0.0.1:${port}/viewer?image=${imageId}&model=deepgrow_3d`);
+  await page.waitForFunction(() => window.barton && (window.barton.ready || window.barton.error),
+    null, { timeout: 120000 });
+  let s = await page.evaluate(() => ({ ...window.barton }));
+  assert.equal(s.error, '', 'the viewer loaded without an error');
+  assert.equal(s.image, imageId);
+  assert.ok(s.session.length > 0, 'the viewer opened a session');
+  assert.equal(s.labelVoxels, 0, 'no label before the click');
+  await page.screenshot({ path: path.join(outDir, 'viewer-loaded.png') });
+
+  // A real mouse click where the organ's centre shows in the axial plane.
+  const at = await page.evaluate((v) => window.bartonScreenOf(v), organ);
+  await page.mouse.click(at.x, at.y);
+  await page.waitForFunction(() => window.barton.requests >= 1 || window.barton.error, null,
+    { timeout: 120000 });
+  s = await page.evaluate(() => ({ ...window.barton }));
+  assert.equal(s.error, '', 'the click was answered');
+  assert.deepEqual(s.clicks.foreground.length, 1);
+  for (let d = 0; d < 3; d++)
+    assert.ok(Math.abs(s.lastClick[d] - organ[d]) <= 1, `clicked voxel ${s.lastClick} near ${organ}`);
+  assert.equal(s.labelAtLastClick, 1, 'the label covers the clicked voxel');
+  assert.ok(s.labelVoxels > 0, 'the label changed');
+  await page.screenshot({ path: path.join(outDir, 'viewer-click.png') });
+  console.log(`clicked [${s.lastClick}], ${s.labelVoxels} labelled voxels`);
+
+  await page.click('#save');
+  await page.waitForFunction(() => window.barton.savedVersion !== null || window.barton.error, null,
+    { timeout: 60000 });
+  s = await page.evaluate(() => ({ ...window.barton }));
+  assert.equal(s.error, '', 'the label was saved');
+  assert.ok(s.savedVersion >= 1, `saved version ${s.savedVersion}`);
+  await page.screenshot({ path: path.join(outDir, 'viewer-saved.png') });
+  console.log(`saved as final version ${s.savedVersion}`);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# ctest Browser.ViewerClickAndSave: trains a small DeepGrow 3D model (the sample MMAR's configs,
+# small sizes), serves it with a datastore, and runs viewer_test.mjs in Debian's Chromium.
+# Screenshots are kept in OUT (the test's artifacts). Exit 77 (skipped) with the reason when
+# Chromium or the viewer's npm packages are not installed.
+# Usage: viewer_test.sh BARTON SOURCE_DIR OUT
+set -euo pipefail
+BARTON="$1"; SRC="$2"; OUT="$3"
+[ -x /usr/bin/chromium ] || { echo "skipped: /usr/bin/chromium is not installed (scripts/install-deps.sh installs it)"; exit 77; }
+[ -f "$SRC/viewer/node_modules/playwright-core/index.mjs" ] ||
+  { echo "skipped: viewer/node_modules is not installed (make viewer)"; exit 77; }
+[ -f "$SRC/viewer/dist/viewer.js" ] || { echo "the viewer bundle is missing: run make viewer"; exit 1; }
+mkdir -p "$OUT"
+W=$(mktemp -d)
+SERVER=""
+trap '[ -n "$SERVER" ] && kill "$SERVER" 2> /dev/null; rm -rf "$W"' EXIT
+M="$W/deepgrow_3d"
+mkdir -p "$M/config" "$W/datastore"
+cp "$SRC"/mmars/deepgrow_3d/config/*.json "$M/config/"
+"$BARTON" data synth "$M/data" --cases 6 --size 40 40 16 --spacing 2 2 5 --seed 5 --lookalike-contrast 20 > /dev/null
+"$BARTON" train "$M" --set epochs=40 num_interval_per_valid=10 max_train_interactions=2 max_val_interactions=2 \
+  /train/pre_transforms/2/args/pixdim=[2,2,2] /train/pre_transforms/4/args/spatial_size=[48,48,48] \
+  /train/pre_transforms/5/args/spatial_size=[32,32,32] > "$W/train.log" 2>&1 || { cat "$W/train.log"; exit 1; }
+cp "$M/data/imagesTr/case_1.nii.gz" "$W/datastore/case_1.nii.gz"
+read -r I J K < <("$BARTON" info "$M/data/labelsTr/case_1.nii.gz" |
+  sed -n 's/^foreground: .*centre \[\(.*\), \(.*\), \(.*\)\]$/\1 \2 \3/p')
+"$BARTON" serve --models "$M" --datastore "$W/datastore" --port 0 --work-dir "$W/work" \
+  --set /pre_transforms/2/args/pixdim=[2,2,2] /pre_transforms/5/args/spatial_size=[48,48,48] \
+  /pre_transforms/6/args/spatial_size=[32,32,32] > "$W/serve.log" 2>&1 &
+SERVER=$!
+PORT=""
+for _ in $(seq 1 300); do
+  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve.log" | grep -o '[0-9]*$' || true)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$W/serve.log"; exit 1; }
+node "$SRC/tests/browser/viewer_test.mjs" "$PORT" case_1 "$I" "$J" "$K" "$OUT" \
+  "$SRC/viewer/node_modules/playwright-core" || { tail -20 "$W/serve.log"; exit 1; }
+# The datastore holds the saved label as the newest `final` version.
+ls "$W"/datastore/labels/final/case_1.nii.gz > /dev/null
+"$BARTON" info "$W/datastore/labels/final/case_1.nii.gz" | grep '^foreground:'
+echo "screenshots: $OUT/viewer-loaded.png $OUT/viewer-click.png $OUT/viewer-saved.png"
