@@ -9,7 +9,8 @@
 #   BUILD_DIR    default build-cuda
 #   ci           (default) the objects that differ between LibTorch 1.13 and 2.x or CPU and CUDA:
 #                logging (fmt/spdlog), the ONNX writer (protobuf), c10d with NCCL, autocast, the
-#                trainer, the run library (CUDA devices), the CPU allocator, the GPU monitor; `all`
+#                trainer, the run library (CUDA devices), the CPU allocator, the GPU monitor, the
+#                layers (oneDNN calls); `all`
 #                compiles every object.
 # Needs the CUDA toolkit at /usr/local/cuda (nvcc; no GPU). Links nothing: the libraries that the
 # torch CMake config names are empty stubs. Prints "skipped (reason)" and exits 0 when the headers
@@ -66,7 +67,7 @@ objects() {
 if [ "$WHAT" = all ]; then
   mapfile -t OBJS < <(objects | grep -v '^bench/\|^tests/')
 else
-  mapfile -t OBJS < <(objects | grep -E '/(core/logging|core/cpu_allocator|export/onnx|engine/distributed|engine/autocast|engine/trainer|engine/monitor|mmar/run)\.cpp\.o$')
+  mapfile -t OBJS < <(objects | grep -E '/(core/logging|core/cpu_allocator|export/onnx|engine/distributed|engine/autocast|engine/trainer|engine/monitor|mmar/run|nets/blocks/layers)\.cpp\.o$')
 fi
 if [ ${#OBJS[@]} -eq 0 ]; then
   echo "cuda-compile-check: FAILED (no objects to compile in $BUILD)"

@@ -43,8 +43,8 @@ const Trained& trained() {
     Trained r;
     r.root = dir.path() + "/deepgrow_3d";
     fs::create_directories(r.root + "/config");
-    for (const auto* f :
-         {"config_train.json", "config_inference.json", "config_aiaa.json", "environment.json"})
+    for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
+                          "config_aiaa.json", "environment.json"})
       fs::copy_file(test::source_dir() + "/mmars/deepgrow_3d/config/" + f, r.root + "/config/" + f);
     sh(test::barton_bin() + " data synth " + r.root +
        "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
@@ -124,6 +124,14 @@ TEST(Interactive, SampleDeepGrowMmarTrainsAndValidatesWithSimulatedClicks) {
   const auto first = validate();
   EXPECT_FALSE(first.empty());
   EXPECT_EQ(validate(), first);
+  // config_validation.json runs the same validation.
+  const auto own = sh("BARTON_THREADS=2 " + test::barton_bin() + " validate " + t.root +
+                      " --set max_val_interactions=2 /pre_transforms/2/args/pixdim=[2,2,2]"
+                      " /pre_transforms/4/args/spatial_size=[48,48,48]"
+                      " /pre_transforms/5/args/spatial_size=[32,32,32] 2>&1");
+  const auto at = own.find("val_mean_dice: ");
+  ASSERT_NE(at, std::string::npos) << own;
+  EXPECT_EQ(own.substr(at, 21), first);
 }
 
 TEST(Interactive, DeepgrowClicksThroughAiaaAndMonaiLabelWithSessions) {
