@@ -10,17 +10,12 @@
 #include "core/errors.h"
 #include "serve/auth.h"
 #include "serve/server.h"
+#include <pthread.h>
+#include <signal.h>
 
 namespace barton::cli {
 
 namespace {
-
-serve::AnnotationServer* g_server = nullptr;
-
-extern "C" void stop_on_signal(int) {
-  // Stopping joins threads, which a signal handler must not do: hand it to a detached thread.
-  if (g_server) std::thread([] { g_server->stop(); }).detach();
-}
 
 struct ServeArgs {
   serve::ServerOptions o;
@@ -68,16 +63,22 @@ void setup_serve(CLI::App& sub, Runner& runner) {
                  "Seconds an issued token stays valid (default 3600)");
   runner = [a]() -> int {
     a->o.http.max_body_bytes = a->max_upload_mb * 1024 * 1024;
+    // SIGINT and SIGTERM are blocked here, before the server starts its threads (they inherit the
+    // mask), and taken by sigwait below: stopping joins threads, which no signal handler may do,
+    // and a handler that starts a thread can deadlock on the allocator under load.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     serve::AnnotationServer server(a->o);
     const int port = server.start();
     std::cout << fmt::format("barton serve: listening on {}://{}:{}",
                              a->o.http.tls_cert.empty() ? "http" : "https", a->o.http.host, port)
               << std::endl;
-    g_server = &server;
-    std::signal(SIGINT, stop_on_signal);
-    std::signal(SIGTERM, stop_on_signal);
-    server.wait();
-    g_server = nullptr;
+    int signal_number = 0;
+    sigwait(&stop_signals, &signal_number);
+    server.stop();
     std::cout << "barton serve: stopped" << std::endl;
     return 0;
   };
