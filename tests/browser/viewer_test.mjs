@@ -51,6 +51,28 @@ try {
   assert.ok(s.savedVersion >= 1, `saved version ${s.savedVersion}`);
   await page.screenshot({ path: path.join(outDir, 'viewer-saved.png') });
   console.log(`saved as final version ${s.savedVersion}`);
+
+  // Next: the image without a final label (active learning, strategy "first") loads, unlabelled.
+  await page.click('#next');
+  await page.waitForFunction((first) => window.barton.error || (window.barton.image !== first &&
+    !window.barton.busy), imageId, { timeout: 60000 });
+  s = await page.evaluate(() => ({ ...window.barton }));
+  assert.equal(s.error, '');
+  assert.notEqual(s.image, imageId, 'Next went to another image');
+  assert.equal(s.labelVoxels, 0);
+
+  // Brush: a stroke across the axial plane paints label voxels; Undo takes the stroke back.
+  await page.click('#tool-brush');
+  const a = await page.evaluate((v) => window.bartonScreenOf(v), organ);
+  await page.mouse.move(a.x - 20, a.y);
+  await page.mouse.down();
+  for (let dx = -20; dx <= 20; dx += 4) await page.mouse.move(a.x + dx, a.y);
+  await page.mouse.up();
+  await page.waitForFunction(() => window.barton.labelVoxels > 0, null, { timeout: 30000 });
+  const painted = await page.evaluate(() => window.barton.labelVoxels);
+  await page.click('#undo');
+  await page.waitForFunction(() => window.barton.labelVoxels === 0, null, { timeout: 30000 });
+  console.log(`brush painted ${painted} voxels; undo cleared them`);
 } finally {
   await browser.close();
 }

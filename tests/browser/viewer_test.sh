@@ -22,6 +22,7 @@ cp "$SRC"/mmars/deepgrow_3d/config/*.json "$M/config/"
   /train/pre_transforms/2/args/pixdim=[2,2,2] /train/pre_transforms/4/args/spatial_size=[48,48,48] \
   /train/pre_transforms/5/args/spatial_size=[32,32,32] > "$W/train.log" 2>&1 || { cat "$W/train.log"; exit 1; }
 cp "$M/data/imagesTr/case_1.nii.gz" "$W/datastore/case_1.nii.gz"
+cp "$M/data/imagesTr/case_2.nii.gz" "$W/datastore/case_2.nii.gz"
 read -r I J K < <("$BARTON" info "$M/data/labelsTr/case_1.nii.gz" |
   sed -n 's/^foreground: .*centre \[\(.*\), \(.*\), \(.*\)\]$/\1 \2 \3/p')
 "$BARTON" serve --models "$M" --datastore "$W/datastore" --port 0 --work-dir "$W/work" \

@@ -191,7 +191,7 @@ async function undo() {
   if (!h) return;
   state.clicks = h.clicks;
   if (h.bitmap) {
-    nv.drawBitmap = h.bitmap;
+    nv.drawBitmap.set(h.bitmap);
     nv.refreshDrawing(true);
   } else {
     nv.createEmptyDrawing();
@@ -247,8 +247,16 @@ async function main() {
   }
   $('image').value = first;
   const canvas = $('gl');
-  canvas.addEventListener('pointerdown', (e) => { down = e.button === 0 ? [e.clientX, e.clientY] : null; });
+  canvas.addEventListener('pointerdown', (e) => {
+    down = e.button === 0 ? [e.clientX, e.clientY] : null;
+    if (down && (state.tool === 'brush' || state.tool === 'eraser')) snapshot(); // Undo takes back the stroke
+  });
   canvas.addEventListener('pointerup', (e) => {
+    if (state.tool === 'brush' || state.tool === 'eraser') {
+      down = null;
+      setTimeout(countLabel, 0); // after NiiVue has drawn the stroke
+      return;
+    }
     if (!down || state.busy || Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 3) return;
     down = null;
     const rect = canvas.getBoundingClientRect();
