@@ -41,4 +41,21 @@ node "$SRC/tests/browser/viewer_test.mjs" "$PORT" case_1 "$I" "$J" "$K" "$OUT" \
 # The datastore holds the saved label as the newest `final` version.
 ls "$W"/datastore/labels/final/case_1.nii.gz > /dev/null
 "$BARTON" info "$W/datastore/labels/final/case_1.nii.gz" | grep '^foreground:'
+kill "$SERVER"; wait "$SERVER" 2> /dev/null || true
+
+# The same server with --auth: the page logs in (a wrong password first) and then works.
+printf 'open sesame\n' | "$BARTON" serve-user --auth "$W/users.json" --user ana --role annotator --iterations 1000 > /dev/null
+"$BARTON" serve --models "$M" --datastore "$W/datastore" --port 0 --work-dir "$W/work-auth" --auth "$W/users.json" \
+  --set /pre_transforms/2/args/pixdim=[2,2,2] /pre_transforms/5/args/spatial_size=[48,48,48] \
+  /pre_transforms/6/args/spatial_size=[32,32,32] > "$W/serve-auth.log" 2>&1 &
+SERVER=$!
+PORT=""
+for _ in $(seq 1 300); do
+  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve-auth.log" | grep -o '[0-9]*$' || true)
+  [ -n "$PORT" ] && break
+  sleep 0.1
+done
+[ -n "$PORT" ] || { cat "$W/serve-auth.log"; exit 1; }
+node "$SRC/tests/browser/viewer_auth_test.mjs" "$PORT" ana "open sesame" "$SRC/viewer/node_modules/playwright-core" ||
+  { tail -20 "$W/serve-auth.log"; exit 1; }
 echo "screenshots: $OUT/viewer-loaded.png $OUT/viewer-click.png $OUT/viewer-saved.png"

@@ -43,8 +43,16 @@ function fail(e) {
   status('error: ' + state.error);
 }
 
+/// fetch with the bearer token once the user has logged in (barton serve --auth).
+let token = sessionStorage.getItem('barton-token') || '';
+function api(url, options = {}) {
+  const headers = { ...(options.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return fetch(url, { ...options, headers });
+}
+
 async function json(url, options) {
-  const r = await fetch(url, options);
+  const r = await api(url, options);
   const text = await r.text();
   if (!r.ok) throw new Error(`${options && options.method ? options.method : 'GET'} ${url}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : {};
@@ -116,7 +124,7 @@ async function loadImage(id) {
   state.clicks = { foreground: [], background: [] };
   history = [];
   status(`loading ${id}...`);
-  const r = await fetch(`/datastore/image?image=${encodeURIComponent(id)}`);
+  const r = await api(`/datastore/image?image=${encodeURIComponent(id)}`);
   if (!r.ok) throw new Error(`image ${id}: ${r.status} ${await r.text()}`);
   const bytes = await r.arrayBuffer();
   const cd = r.headers.get('content-disposition') || '';
@@ -163,7 +171,7 @@ async function runModel(extraParams) {
   const url = `/v1/${kind}?model=${encodeURIComponent(model)}&session_id=${state.session}&output=image`;
   state.busy = true;
   const t0 = performance.now();
-  const r = await fetch(url, { method: 'POST', body: fd });
+  const r = await api(url, { method: 'POST', body: fd });
   if (!r.ok) throw new Error(`${kind}: ${r.status} ${await r.text()}`);
   await showLabel(await r.arrayBuffer());
   state.requests += 1;
@@ -206,7 +214,7 @@ async function save() {
   const fd = new FormData();
   fd.append('params', JSON.stringify({ client_id: 'barton-viewer', model: state.model }));
   fd.append('label', new Blob([bytes]), 'label.nii');
-  const r = await fetch(`/datastore/label?image=${encodeURIComponent(state.image)}&tag=final`,
+  const r = await api(`/datastore/label?image=${encodeURIComponent(state.image)}&tag=final`,
     { method: 'PUT', body: fd });
   const text = await r.text();
   if (!r.ok) throw new Error(`save: ${r.status} ${text}`);
@@ -225,9 +233,34 @@ async function next() {
   await loadImage(r.id);
 }
 
+/// With `--auth` the server answers 401 until the user logs in: ask for a name and password, and
+/// keep the token for this tab.
+async function login() {
+  const box = $('login');
+  box.style.display = 'block';
+  status('log in (barton serve --auth)');
+  await new Promise((done) => {
+    $('login-form').onsubmit = async (e) => {
+      e.preventDefault();
+      const body = new URLSearchParams({ username: $('user').value, password: $('password').value,
+        grant_type: 'password' });
+      const r = await fetch('/auth/token', { method: 'POST', body });
+      if (!r.ok) {
+        status(`login failed: ${r.status}`);
+        return;
+      }
+      token = (await r.json()).access_token;
+      sessionStorage.setItem('barton-token', token);
+      box.style.display = 'none';
+      done();
+    };
+  });
+}
+
 async function main() {
   await nv.attachToCanvas($('gl'));
   nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  if ((await api('/info/')).status === 401) await login();
   const info = await json('/info/');
   models = info.models || {};
   const params = new URLSearchParams(location.search);
