@@ -51,20 +51,12 @@ step "Synthesise the same CT for the DeepGrow 3D sample MMAR" \
 step "Train DeepGrow 3D with simulated clicks (ClickInteraction: before each iteration, 5 rounds of predict, find where it is wrong, click there)" \
   env BARTON_LOG_EVERY=4 "$BARTON" train "$DG" --set epochs=60 num_interval_per_valid=20
 
-# The annotation server: AIAA requests, as NVIDIA's clients send them. serve_mmar MMAR LOG [--set ...]
-# starts `barton serve` on a free port and sets SERVER and PORT.
-serve_mmar() {
+# The annotation server: AIAA requests, as NVIDIA's clients send them.
+. scripts/serve-lib.sh
+serve_mmar() {  # serve_mmar MMAR LOG [ARGS...]: start_serve with the demo's work dir
   local mmar="$1" log="$2"
   shift 2
-  "$BARTON" serve --models "$mmar" "$@" --port 0 --work-dir "$OUT/serve" > "$log" 2>&1 &
-  SERVER=$!
-  PORT=""
-  for _ in $(seq 1 300); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-    [ -n "$PORT" ] && break
-    sleep 0.1
-  done
-  [ -n "$PORT" ] || { cat "$log"; exit 1; }
+  start_serve "$BARTON" "$log" --models "$mmar" "$@" --work-dir "$OUT/serve" || exit 1
 }
 trap 'kill "$SERVER" 2> /dev/null || true' EXIT
 serve_mmar "$MMAR" "$OUT/serve.log" --set /inferer/args/roi_size=[96,96,96] amp=false

@@ -42,16 +42,9 @@ rm -rf "$W/infer-out"
 /usr/bin/time -f '%e' -o "$W/infer.time" "$BUILD/barton" infer "$MMAR" --input "$CT" --output "$W/infer-out" \
   --clicks "$CLICK" > "$W/infer.log" 2>&1
 cat "$W/infer.log"
-"$BUILD/barton" serve --models "$MMAR" --port 0 --work-dir "$W/work" > "$W/serve.log" 2>&1 &
-PID=$!
-trap 'kill "$PID" 2> /dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve.log" | grep -o '[0-9]*$' || true)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$W/serve.log"; exit 1; }
+. "$ROOT/scripts/serve-lib.sh"
+start_serve "$BUILD/barton" "$W/serve.log" --models "$MMAR" --work-dir "$W/work"
+trap 'kill "$SERVER" 2> /dev/null || true' EXIT
 /usr/bin/python3 "$ROOT/bench/serve/clicks.py" "$PORT" deepgrow_3d "$CT" "$I" "$J" "$K" \
   --clicks "${BENCH_CLICKS:-10}" --infer-s "$(cat "$W/infer.time")" | tee -a "$OUT"
-kill "$PID"; wait "$PID" 2> /dev/null || true
+kill "$SERVER"; wait "$SERVER" 2> /dev/null || true

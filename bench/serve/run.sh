@@ -28,15 +28,11 @@ fi
 [ -f "$W/small/imagesTr/case_0.nii.gz" ] ||
   "$BUILD/barton" data synth "$W/small" --cases 1 --size 96 96 40 --seed 3 > /dev/null
 
+. "$ROOT/scripts/serve-lib.sh"
 serve() {  # $1 = extra args; sets PID and PORT
-  "$BUILD/barton" serve --models "$MMAR" --port 0 --work-dir "$W/work" $1 > "$W/serve.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 600); do
-    PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve.log" | grep -o '[0-9]*$' || true)
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  echo "bench-serve: the server did not start"; cat "$W/serve.log"; exit 1
+  # shellcheck disable=SC2086
+  start_serve "$BUILD/barton" "$W/serve.log" --models "$MMAR" --work-dir "$W/work" $1 || exit 1
+  PID=$SERVER
 }
 
 echo "serve overhead: /v1/segmentation of a 512x512x100 CT against barton infer (whole process), $THREADS threads"

@@ -214,6 +214,14 @@ std::shared_ptr<const PreparedImage> ServedModel::prepare(const std::string& ima
   return out;
 }
 
+at::Tensor ServedModel::predict(const data::Batch& batch) const {
+  const auto& device = pipeline_.workflow.device;
+  torch::NoGradGuard no_grad;
+  engine::AutocastGuard ac(pipeline_.amp, pipeline_.cpu_bf16, device);
+  return pipeline_.inferer->infer(batch.tensors.at("image").to(device), pipeline_.predictor)
+      .to(torch::kCPU, torch::kFloat);
+}
+
 InferResult ServedModel::infer(const PreparedImage& image) {
   if (interactive())
     throw Error("model '" + info_.name + "' is interactive: it needs foreground/background clicks");
@@ -221,15 +229,8 @@ InferResult ServedModel::infer(const PreparedImage& image) {
   r.times.read = image.read_seconds;
   r.times.pre = image.pre_seconds;
   auto batch = data::collate(image.samples);
-  const auto& device = pipeline_.workflow.device;
   auto t0 = Clock::now();
-  at::Tensor pred;
-  {
-    torch::NoGradGuard no_grad;
-    engine::AutocastGuard ac(pipeline_.amp, pipeline_.cpu_bf16, device);
-    pred = pipeline_.inferer->infer(batch.tensors.at("image").to(device), pipeline_.predictor);
-    pred = pred.to(torch::kCPU, torch::kFloat);
-  }
+  const at::Tensor pred = predict(batch);
   r.times.network = since(t0);
   t0 = Clock::now();
   transforms::Rng rng(0);
@@ -340,15 +341,8 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   r.click_pre = since(t0);
   r.times.pre = image.pre_seconds + r.click_pre;
   auto batch = data::collate(std::move(v));
-  const auto& device = pipeline_.workflow.device;
   t0 = Clock::now();
-  at::Tensor pred;
-  {
-    torch::NoGradGuard no_grad;
-    engine::AutocastGuard ac(pipeline_.amp, pipeline_.cpu_bf16, device);
-    pred = pipeline_.inferer->infer(batch.tensors.at("image").to(device), pipeline_.predictor);
-    pred = pred.to(torch::kCPU, torch::kFloat);
-  }
+  const at::Tensor pred = predict(batch);
   r.times.network = since(t0);
   t0 = Clock::now();
   auto samples = engine::decollate(batch, pred, nullptr, rng);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/loader.h"
 #include "io/image.h"
 #include "mmar/workflow.h"
 #include "transforms/sample.h"
@@ -106,6 +107,10 @@ class ServedModel {
   std::size_t weight_bytes() const { return weight_bytes_; }
 
  private:
+  /// The network (through the config's inferer) on a batch's image, without gradients: float32
+  /// on the CPU.
+  at::Tensor predict(const data::Batch& batch) const;
+
   ModelInfo info_;
   mmar::InferencePipeline pipeline_;
   std::size_t weight_bytes_ = 0;

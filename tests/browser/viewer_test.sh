@@ -11,6 +11,10 @@ BARTON="$1"; SRC="$2"; OUT="$3"
   { echo "skipped: viewer/node_modules is not installed (make viewer)"; exit 77; }
 [ -f "$SRC/viewer/dist/viewer.js" ] || { echo "the viewer bundle is missing: run make viewer"; exit 1; }
 mkdir -p "$OUT"
+. "$SRC/scripts/serve-lib.sh"
+# The sample's inference config at the test's sizes (2 mm, 48^3 crops resized to 32^3).
+SETS=(/pre_transforms/2/args/pixdim=[2,2,2] /pre_transforms/5/args/spatial_size=[48,48,48]
+      /pre_transforms/6/args/spatial_size=[32,32,32])
 W=$(mktemp -d)
 SERVER=""
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2> /dev/null; rm -rf "$W"' EXIT
@@ -25,17 +29,8 @@ cp "$M/data/imagesTr/case_1.nii.gz" "$W/datastore/case_1.nii.gz"
 cp "$M/data/imagesTr/case_2.nii.gz" "$W/datastore/case_2.nii.gz"
 read -r I J K < <("$BARTON" info "$M/data/labelsTr/case_1.nii.gz" |
   sed -n 's/^foreground: .*centre \[\(.*\), \(.*\), \(.*\)\]$/\1 \2 \3/p')
-"$BARTON" serve --models "$M" --datastore "$W/datastore" --port 0 --work-dir "$W/work" \
-  --set /pre_transforms/2/args/pixdim=[2,2,2] /pre_transforms/5/args/spatial_size=[48,48,48] \
-  /pre_transforms/6/args/spatial_size=[32,32,32] > "$W/serve.log" 2>&1 &
-SERVER=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve.log" | grep -o '[0-9]*$' || true)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$W/serve.log"; exit 1; }
+start_serve "$BARTON" "$W/serve.log" --models "$M" --datastore "$W/datastore" --work-dir "$W/work" \
+  --set "${SETS[@]}"
 node "$SRC/tests/browser/viewer_test.mjs" "$PORT" case_1 "$I" "$J" "$K" "$OUT" \
   "$SRC/viewer/node_modules/playwright-core" || { tail -20 "$W/serve.log"; exit 1; }
 # The datastore holds the saved label as the newest `final` version.
@@ -45,17 +40,8 @@ kill "$SERVER"; wait "$SERVER" 2> /dev/null || true
 
 # The same server with --auth: the page logs in (a wrong password first) and then works.
 printf 'open sesame\n' | "$BARTON" serve-user --auth "$W/users.json" --user ana --role annotator --iterations 1000 > /dev/null
-"$BARTON" serve --models "$M" --datastore "$W/datastore" --port 0 --work-dir "$W/work-auth" --auth "$W/users.json" \
-  --set /pre_transforms/2/args/pixdim=[2,2,2] /pre_transforms/5/args/spatial_size=[48,48,48] \
-  /pre_transforms/6/args/spatial_size=[32,32,32] > "$W/serve-auth.log" 2>&1 &
-SERVER=$!
-PORT=""
-for _ in $(seq 1 300); do
-  PORT=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$W/serve-auth.log" | grep -o '[0-9]*$' || true)
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
-[ -n "$PORT" ] || { cat "$W/serve-auth.log"; exit 1; }
+start_serve "$BARTON" "$W/serve-auth.log" --models "$M" --datastore "$W/datastore" \
+  --work-dir "$W/work-auth" --auth "$W/users.json" --set "${SETS[@]}"
 node "$SRC/tests/browser/viewer_auth_test.mjs" "$PORT" ana "open sesame" "$SRC/viewer/node_modules/playwright-core" ||
   { tail -20 "$W/serve-auth.log"; exit 1; }
 echo "screenshots: $OUT/viewer-loaded.png $OUT/viewer-click.png $OUT/viewer-saved.png"

@@ -196,6 +196,35 @@ TEST(Interactive, DeepgrowClicksThroughAiaaAndMonaiLabelWithSessions) {
   EXPECT_TRUE(parse_reply(r).mask.data.equal(first.mask.data));
 }
 
+TEST(Interactive, InferClicksWritesTheServersMaskAndRefusesBadClicks) {
+  Served s;  // the same model through the server, for comparison
+  const auto click = organ_voxel();
+  const json params = {{"foreground", {click}}, {"background", json::array()}};
+  const auto r = raw_http(
+      s.port, test::python_request("POST", "/v1/deepgrow?model=deepgrow_3d",
+                                   {{"params", "", "", params.dump()},
+                                    {"datapoint", "/tmp/x/case_3.nii.gz",
+                                     "application/octet-stream", read_file(case_image())}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  test::TempDir out;
+  std::string sets;
+  for (const auto& v : kServeSets) sets += " " + v;
+  const auto base = test::barton_bin() + " infer " + trained().root + " --input " + case_image() +
+                    " --output " + out.path() + " --set" + sets;
+  const auto log = sh(base + " --clicks '" + params.dump() + "' 2>&1");
+  EXPECT_NE(log.find("network"), std::string::npos) << log;
+  const auto mask = io::read_image(out.path() + "/case_3/case_3_clicks.nii.gz");
+  EXPECT_TRUE(mask.data.equal(parse_reply(r).mask.data)) << "barton infer --clicks = the server";
+  EXPECT_NE(sh(base + " --clicks '{\"foreground\": [[1, 2' 2>&1", 1).find("--clicks is not JSON"),
+            std::string::npos);
+  EXPECT_NE(sh(base + " --clicks '{\"foreground\": [[1000, 2, 3]]}' 2>&1", 1)
+                .find("lies outside the image"),
+            std::string::npos);
+  EXPECT_NE(sh(test::barton_bin() + " infer " + trained().root + " --clicks '{}' 2>&1", 1)
+                .find("--clicks needs --input IMAGE"),
+            std::string::npos);
+}
+
 TEST(Interactive, BadClicksGetTheirStatus) {
   Served s;
   const auto image = read_file(case_image());
