@@ -153,10 +153,11 @@ int infer_clicks(const InferArgs& a) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(std::string("--clicks is not JSON: ") + e.what());
   }
-  const auto clicks = serve::Clicks::from_params(params);
   const std::string source = a.model.empty() ? a.e.run.mmar : a.model;
   if (source.empty()) throw Error("give the MMAR folder or --model PLAN");
-  serve::ServedModel m(serve::describe_model(source, "", a.e.run.sets), a.e.run.device);
+  auto info = serve::describe_model(source, "", a.e.run.sets);
+  const auto clicks = serve::Clicks::for_model(params, info.type);
+  serve::ServedModel m(std::move(info), a.e.run.device);
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto image = m.prepare(a.e.input);
   const auto r = m.infer_clicks(*image, clicks);

@@ -82,6 +82,19 @@ void setup_info(CLI::App& app, Runner& runner) {
       for (int i = 0; i < d; ++i) centre.push_back(std::llround(c[i].item<double>()));
       std::cout << fmt::format("foreground:  {} voxels, centre [{}]\n", idx.size(0),
                                fmt::join(centre, ", "));
+      // Its extreme points (DEXTR3D's six clicks): for each axis the first voxel, in raster
+      // order, where the foreground reaches its minimum, then its maximum, along that axis.
+      std::vector<std::string> ends;
+      for (int axis = 0; axis < d; ++axis) {
+        const auto col = idx.select(1, axis);
+        for (const auto& target : {col.min(), col.max()}) {
+          const auto row = (col == target).nonzero()[0][0].item<int64_t>();
+          std::vector<int64_t> p;
+          for (int i = 0; i < d; ++i) p.push_back(std::llround(idx[row][i].item<double>()));
+          ends.push_back(fmt::format("[{}]", fmt::join(p, ", ")));
+        }
+      }
+      std::cout << fmt::format("extremes:    [{}]\n", fmt::join(ends, ", "));
     }
     return 0;
   };

@@ -61,6 +61,13 @@ void read_model_docs(const fs::path& config_dir, ModelInfo& info) {
     if (doc.has("version"))
       info.version = doc.at("version").is_string() ? doc.at("version").as<std::string>()
                                                    : doc.at("version").dump();
+    if (doc.has("inference") && doc.at("inference").has("meta_data")) {
+      const auto md = doc.at("inference").at("meta_data");
+      if (!md.is_object()) throw md.error("meta_data must be an object");
+      info.meta_data = nlohmann::json::parse(md.dump());
+      if (info.meta_data.contains("roi") && info.roi.empty())
+        info.roi = md.at("roi").as<std::vector<int64_t>>();
+    }
     if (doc.has("labels")) {
       const auto l = doc.at("labels");
       for (std::size_t i = 0; i < l.size(); ++i) info.labels.push_back(l.at(i).as<std::string>());
@@ -80,20 +87,24 @@ void read_model_docs(const fs::path& config_dir, ModelInfo& info) {
   }
 }
 
-/// An inference config whose pre_transforms take clicks describes a DeepGrow-style model.
-bool takes_clicks(const ConfigNode& cfg) {
-  if (!cfg.has("pre_transforms") || !cfg.at("pre_transforms").is_array()) return false;
+/// The AIAA type an inference config's pre_transforms make of a model: "annotation" when clicks
+/// become an extreme-points channel (DEXTR3D), "deepgrow" when they become guidance, else "".
+std::string click_type(const ConfigNode& cfg) {
+  if (!cfg.has("pre_transforms") || !cfg.at("pre_transforms").is_array()) return "";
   const auto pre = cfg.at("pre_transforms");
+  bool clicks = false, extreme = false;
+  const auto is = [](const std::string& n, const std::string& base) {
+    return n == base + "d" || n == base + "D" || n == base + "Dict";
+  };
   for (std::size_t i = 0; i < pre.size(); ++i) {
     const auto t = pre.at(i);
     if (t.is_object() && t.has("name") && t.at("name").is_string()) {
       const auto n = t.at("name").as<std::string>();
-      if (n == "AddGuidanceFromPointsd" || n == "AddGuidanceFromPointsD" ||
-          n == "AddGuidanceFromPointsDict")
-        return true;
+      clicks = clicks || is(n, "AddGuidanceFromPoints");
+      extreme = extreme || is(n, "AddExtremePointsChannel");
     }
   }
-  return false;
+  return !clicks ? "" : extreme ? "annotation" : "deepgrow";
 }
 
 }  // namespace
@@ -109,6 +120,8 @@ nlohmann::json ModelInfo::aiaa_json() const {
   j["dimension"] = dimension;
   if (!roi.empty()) j["roi"] = roi;
   if (type == "deepgrow") j["deepgrow"] = dimension == 2 ? "2D" : "3D";  // Slicer reads it
+  for (const auto& [k, v] : meta_data.items())
+    if (!j.contains(k)) j[k] = v;
   return j;
 }
 
@@ -139,7 +152,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.has("inferer") && cfg.at("inferer").has("args") &&
         cfg.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (takes_clicks(cfg)) info.type = "deepgrow";
+    if (const auto t = click_type(cfg); !t.empty()) info.type = t;
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
@@ -149,7 +162,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (takes_clicks(cfg.doc)) info.type = "deepgrow";
+    if (const auto t = click_type(cfg.doc); !t.empty()) info.type = t;
     read_model_docs(fs::path(info.source) / "config", info);
   }
   info.name = name.empty() ? stem : name;
@@ -279,6 +292,29 @@ Clicks Clicks::from_params(const nlohmann::json& params, int dims) {
       out.push_back(v);
     }
   }
+  return c;
+}
+
+Clicks Clicks::for_model(const nlohmann::json& params, const std::string& type, int dims) {
+  if (type != "annotation") return from_params(params, dims);
+  const char* key =
+      params.contains("points") && !params["points"].is_null() ? "points" : "foreground";
+  nlohmann::json as_clicks = nlohmann::json::object();
+  if (params.contains(key)) as_clicks["foreground"] = params[key];
+  Clicks c;
+  try {
+    c = from_params(as_clicks, dims);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    const auto at = what.find("params.foreground");
+    if (at != std::string::npos) what.replace(at, 17, std::string("params.") + key);
+    throw Error(what);
+  }
+  if (c.foreground.size() < 6)
+    throw Error(
+        fmt::format("an annotation (DEXTR3D) model needs at least 6 extreme points in "
+                    "params.points as [[x, y, z], ...] voxel indices; got {}",
+                    c.foreground.size()));
   return c;
 }
 

@@ -30,6 +30,9 @@ struct ModelInfo {
   std::string source;             ///< MMAR folder or plan file.
   std::string model_file;         ///< The weights it loads (for the memory estimate).
   std::vector<std::string> sets;  ///< `--set` overrides of its inference config.
+  /// config_aiaa.json's inference.meta_data (e.g. {"deepgrow": "3D"}, or an annotation model's
+  /// padding, roi and sigma), added to the model object.
+  nlohmann::json meta_data = nlohmann::json::object();
 
   /// The AIAA model object (name, type, description, labels, version, "internal name", roi).
   nlohmann::json aiaa_json() const;
@@ -73,6 +76,10 @@ struct Clicks {
   /// From request params {"foreground": [[x, y, z], ...], "background": [...]}; missing lists are
   /// empty. Throws Error naming the key when a list or point is malformed.
   static Clicks from_params(const nlohmann::json& params, int dims = 3);
+  /// The clicks a model of AIAA `type` takes: an annotation (DEXTR3D) model reads its extreme
+  /// points from params.points (AIAA) or params.foreground (MONAI Label's clients), at least 6,
+  /// as foreground; every other model reads from_params. Throws Error naming the key.
+  static Clicks for_model(const nlohmann::json& params, const std::string& type, int dims = 3);
   bool empty() const { return foreground.empty() && background.empty(); }
 };
 
@@ -88,7 +95,8 @@ class ServedModel {
   std::shared_ptr<const PreparedImage> prepare(const std::string& image_path) const;
   /// Runs the network and the post transforms on a prepared image. Throws Error on failure.
   InferResult infer(const PreparedImage& image);
-  /// True when the model takes clicks: its pre_transforms hold AddGuidanceFromPointsd. prepare()
+  /// True when the model takes clicks (DeepGrow) or extreme points (DEXTR3D): its pre_transforms
+  /// hold AddGuidanceFromPointsd. prepare()
   /// then stops before that step, so a session keeps the image read, resampled and scaled once.
   bool interactive() const { return click_step_ < pre_size_; }
   /// One click round of an interactive model on a prepared image: the clicks become guidance on

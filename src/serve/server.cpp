@@ -272,8 +272,9 @@ struct AnnotationServer::Impl {
     try {
       if (!image) image = lease->prepare(session ? session->image_path : path);
       if (session && !cached) session->keep_prepared(model, image);
-      result = lease->interactive() ? lease->infer_clicks(*image, Clicks::from_params(params))
-                                    : lease->infer(*image);
+      result = lease->interactive()
+                   ? lease->infer_clicks(*image, Clicks::for_model(params, lease->info().type))
+                   : lease->infer(*image);
     } catch (const c10::Error& e) {
       const std::string what = e.what();
       if (what.find("out of memory") != std::string::npos) {
@@ -385,9 +386,9 @@ struct AnnotationServer::Impl {
   /// A request to an interactive model must carry well-formed clicks (400 otherwise).
   std::optional<Response> check_clicks(const std::string& model, const json& params) {
     const auto info = store.find(model);
-    if (!info || info->type != "deepgrow") return std::nullopt;
+    if (!info || (info->type != "deepgrow" && info->type != "annotation")) return std::nullopt;
     try {
-      if (Clicks::from_params(params).empty())
+      if (Clicks::for_model(params, info->type).empty())
         return Response::error(400, "model '" + model +
                                         "' is interactive: give params.foreground and/or "
                                         "params.background as [[x, y, z], ...] voxel indices");
@@ -1377,7 +1378,12 @@ struct AnnotationServer::Impl {
     if (store.find(model)->type != "deepgrow") return aiaa_interactive(r, "deepgrow");
     return aiaa_segmentation(r);
   }
-  Response dextr3d(const Request& r) { return aiaa_interactive(r, "dextr3d"); }
+  Response dextr3d(const Request& r) {
+    const auto model = r.query_value("model");
+    if (auto bad = check_model(model)) return *bad;
+    if (store.find(model)->type != "annotation") return aiaa_interactive(r, "dextr3d");
+    return aiaa_segmentation(r);
+  }
 
   // --- the browser viewer (viewer/: index.html and the NiiVue bundle npm builds into dist/) ------
 

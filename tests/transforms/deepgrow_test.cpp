@@ -329,5 +329,126 @@ TEST(DeepgrowTwin, BadInputsNameWhatIsWrong) {
   EXPECT_THROW(test::apply(*seed, empty), Error);
 }
 
+/// A [1, 12, 14, 10] diamond (|i - 6| + |j - 7| + |k - 5| <= 4): one voxel at each extreme.
+Sample diamond_case() {
+  auto l = at::zeros({1, 12, 14, 10}, at::kFloat);
+  for (int64_t i = 0; i < 12; ++i)
+    for (int64_t j = 0; j < 14; ++j)
+      for (int64_t k = 0; k < 10; ++k)
+        if (std::abs(i - 6) + std::abs(j - 7) + std::abs(k - 5) <= 4)
+          l.index_put_({0, i, j, k}, 1.0);
+  Affine a = identity_affine();
+  a[0] = 0.9;
+  a[5] = 1.2;
+  a[10] = 2.0;
+  Sample s;
+  s.set("label", item(l, a));
+  auto img = at::arange(l.numel(), at::kFloat).reshape(l.sizes()).remainder(23.0) - 5.0;
+  s.set("image", item(img, a));
+  return s;
+}
+
+TEST(DeepgrowTwin, AddExtremePointsChannelOnUniqueExtremes) {
+  const auto in = diamond_case();
+  for (const auto* a : {R"({"keys": "image", "label_key": "label"})",
+                        R"({"keys": "image", "label_key": "label", "sigma": 1.5,
+                            "rescale_min": 0, "rescale_max": 1})"}) {
+    SCOPED_TRACE(a);
+    const auto b = both("AddExtremePointsChanneld", a, in);
+    expect_same(b.ours.image("image"), b.ref[0].at("image"), 1e-5);
+    EXPECT_EQ(json::parse(std::get<std::string>(b.ours.get("extreme_points"))),
+              json::parse(b.values["extreme_points"].dump()));
+  }
+  // The hand values: axis minimum and maximum of the diamond.
+  const auto t =
+      make_transform("AddExtremePointsChanneld", R"({"keys": "image", "label_key": "label"})");
+  const auto out = test::apply(*t, in);
+  EXPECT_EQ(json::parse(std::get<std::string>(out.get("extreme_points"))),
+            json::parse("[[2,7,5],[10,7,5],[6,3,5],[6,11,5],[6,7,1],[6,7,9]]"));
+}
+
+TEST(DeepgrowTwin, AddExtremePointsChannelPicksAmongTiesAsMonai) {
+  // Boxes: many voxels share each extreme. Barton's pick (its own generator) is told to the twin
+  // as the position among the ties in numpy's where order; the channel must then be the twin's.
+  const auto in = label_case();
+  const auto& label = in.image("label").data[0];
+  const auto fg = at::nonzero(label).contiguous();
+  const auto args = R"({"keys": "image", "label_key": "label", "sigma": 2})";
+  const auto t = make_transform("AddExtremePointsChanneld", args);
+  for (uint64_t seed : {1u, 7u, 42u}) {
+    SCOPED_TRACE(seed);
+    const auto ours = test::apply(*t, in, seed);
+    const auto points = json::parse(std::get<std::string>(ours.get("extreme_points")));
+    ASSERT_EQ(points.size(), 6u);
+    json choices = json::array();
+    for (std::size_t n = 0; n < 6; ++n) {
+      const int64_t axis = static_cast<int64_t>(n / 2);
+      const auto col = fg.select(1, axis);
+      const int64_t target = (n % 2 ? col.max() : col.min()).item<int64_t>();
+      EXPECT_EQ(points[n][axis].get<int64_t>(), target);
+      int64_t pos = 0, found = -1;
+      for (int64_t r = 0; r < fg.size(0); ++r) {
+        if (fg[r][axis].item<int64_t>() != target) continue;
+        bool same = true;
+        for (int64_t d = 0; d < 3; ++d) same = same && fg[r][d].item<int64_t>() == points[n][d];
+        if (same) found = pos;
+        ++pos;
+      }
+      ASSERT_GE(found, 0) << "point " << points[n].dump() << " is not a foreground voxel";
+      choices.push_back(found);
+    }
+    std::vector<json> values;
+    const auto ref = run_twin("AddExtremePointsChanneld", args, json({{"choices", choices}}).dump(),
+                              in, &values);
+    expect_same(ours.image("image"), ref.at(0).at("image"), 1e-5);
+  }
+  // A perturbation only adds, by less than 2 pert (MONAI's 2 * pert * rand()).
+  const auto tp = make_transform("AddExtremePointsChanneld",
+                                 R"({"keys": "image", "label_key": "label", "pert": 1.5})");
+  const auto moved =
+      json::parse(std::get<std::string>(test::apply(*tp, in, 3).get("extreme_points")));
+  const auto exact =
+      json::parse(std::get<std::string>(test::apply(*t, in, 3).get("extreme_points")));
+  for (std::size_t n = 0; n < 6; ++n) {
+    const int64_t axis = static_cast<int64_t>(n / 2);
+    EXPECT_GE(moved[n][axis].get<int64_t>(), exact[n][axis].get<int64_t>());
+    EXPECT_LE(moved[n][axis].get<int64_t>(), exact[n][axis].get<int64_t>() + 3);
+  }
+}
+
+TEST(DeepgrowTwin, AddExtremePointsChannelFromClickedPoints) {
+  auto in = diamond_case();
+  in.set("guidance",
+         std::string("[[[2, 7, 5], [10, 7, 5], [6, 3, 5], [6, 11, 5], [6, 7, 1], [6, 7, 9]], []]"));
+  const auto a = R"({"keys": "image", "points_key": "guidance"})";
+  const auto b = both("AddExtremePointsChanneld", a, in);
+  expect_same(b.ours.image("image"), b.ref[0].at("image"), 1e-5);
+  // The same points from the label give the same channel.
+  const auto from_label = test::apply(
+      *make_transform("AddExtremePointsChanneld", R"({"keys": "image", "label_key": "label"})"),
+      in);
+  EXPECT_TRUE(at::allclose(from_label.image("image").data, b.ours.image("image").data));
+}
+
+TEST(DeepgrowTwin, AddExtremePointsChannelRefusesBadInput) {
+  EXPECT_THROW(make_transform("AddExtremePointsChanneld", R"({"keys": "image"})"), Error);
+  EXPECT_THROW(make_transform("AddExtremePointsChanneld",
+                              R"({"keys": "image", "label_key": "label", "sigma": 0})"),
+               Error);
+  auto empty = diamond_case();
+  empty.image("label").data.zero_();
+  const auto t =
+      make_transform("AddExtremePointsChanneld", R"({"keys": "image", "label_key": "label"})");
+  try {
+    test::apply(*t, empty);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no foreground"), std::string::npos) << e.what();
+  }
+  auto two = diamond_case();
+  two.set("label", item(at::zeros({2, 12, 14, 10}), identity_affine()));
+  EXPECT_THROW(test::apply(*t, two), Error);
+}
+
 }  // namespace
 }  // namespace barton::transforms

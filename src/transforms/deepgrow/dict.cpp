@@ -247,6 +247,55 @@ class AddGuidanceSignal final : public Transform {
   int64_t nch_;
 };
 
+class AddExtremePointsChannel final : public MapTransform {
+ public:
+  struct Options {
+    std::string label, points;
+    double background = 0, pert = 0, sigma = 3, rescale_min = -1, rescale_max = 1;
+  };
+  AddExtremePointsChannel(KeySelection k, Options o)
+      : MapTransform(std::move(k)), o_(std::move(o)) {}
+  std::string name() const override { return "AddExtremePointsChanneld"; }
+  bool is_random() const override { return o_.points.empty(); }
+  void apply(Sample& s, Rng& rng) const override {
+    std::vector<std::vector<int64_t>> points;
+    std::vector<int64_t> spatial;
+    if (!o_.points.empty()) {
+      // Barton: the points a user clicked, as guidance [[points...], ...] on the current grid.
+      const auto g = dg::read_guidance(s, o_.points, name());
+      if (!g.is_array() || g.empty() || !g[0].is_array())
+        throw Error(name() + ": '" + o_.points + "' holds no point list");
+      for (const auto& p : g[0]) {
+        std::vector<int64_t> v;
+        for (const auto& c : p) v.push_back(static_cast<int64_t>(c.get<double>()));
+        points.push_back(std::move(v));
+      }
+    } else {
+      const auto& label = s.image(o_.label).data;
+      if (label.size(0) != 1)
+        throw Error(fmt::format("{}: only single-channel labels ('{}' has {} channels)", name(),
+                                o_.label, label.size(0)));
+      spatial = label.sizes().slice(1).vec();
+      points = dg::extreme_points(label[0], o_.background, o_.pert, rng);
+    }
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      auto shape = spatial.empty() ? img.spatial_shape() : spatial;
+      if (!o_.points.empty())
+        for (auto& p : points)
+          for (std::size_t d = 0; d < p.size() && d < shape.size(); ++d)
+            p[d] = std::clamp<int64_t>(p[d], 0, shape[d] - 1);
+      const auto ch =
+          dg::extreme_points_image(shape, points, o_.sigma, o_.rescale_min, o_.rescale_max);
+      img.data = at::cat({img.data, ch.to(img.data.scalar_type())}, 0);
+    });
+    s.set("extreme_points", json(points).dump());
+  }
+
+ private:
+  Options o_;
+};
+
 class FindDiscrepancyRegions final : public Transform {
  public:
   FindDiscrepancyRegions(std::string label, std::string pred, std::string out)
@@ -814,6 +863,38 @@ void register_crops(TransformRegistry& r) {
 }
 
 void register_inference(TransformRegistry& r) {
+  r.add(dict_spec("AddExtremePointsChanneld",
+                  "Appends a channel of Gaussian blobs at the label's extreme points (DEXTR3D), "
+                  "rescaled to [rescale_min, rescale_max].",
+                  {keys_spec(), opt("label_key", A::kString, "null", "Label the points come from."),
+                   opt("background", A::kFloat, "0", "Background value of the label."),
+                   opt("pert", A::kFloat, "0", "Random shift of each coordinate, 0 to 2 pert."),
+                   opt("sigma", A::kFloat, "3", "Gaussian sigma in voxels."),
+                   opt("rescale_min", A::kFloat, "-1", "Value far from every point."),
+                   opt("rescale_max", A::kFloat, "1", "Value at the points' peak."),
+                   opt("points_key", A::kString, "null",
+                       "Barton: take the points from this guidance value ([[points...]], as "
+                       "AddGuidanceFromPointsd writes it) instead of a label, for serving."),
+                   allow_missing_spec()}),
+        [](const ConfigNode& a, const BuildContext&) {
+          AddExtremePointsChannel::Options o;
+          const auto str = [&](const char* k) {
+            return a.given(k) && !a.at(k).is_null() ? a.at(k).as<std::string>() : std::string();
+          };
+          o.label = str("label_key");
+          o.points = str("points_key");
+          if (o.label.empty() == o.points.empty())
+            throw a.error("give label_key (training) or points_key (serving), one of them");
+          o.background = a.require<double>("background");
+          o.pert = a.require<double>("pert");
+          o.sigma = a.require<double>("sigma");
+          if (!(o.sigma > 0)) throw a.at("sigma").error("sigma must be positive");
+          if (o.pert < 0) throw a.at("pert").error("pert must not be negative");
+          o.rescale_min = a.require<double>("rescale_min");
+          o.rescale_max = a.require<double>("rescale_max");
+          return std::make_unique<AddExtremePointsChannel>(KeySelection::from_config(a),
+                                                           std::move(o));
+        });
   r.add(
       dict_spec("AddGuidanceFromPointsd",
                 "Turns foreground/background clicks (voxels of the image as loaded) into guidance "

@@ -7,6 +7,7 @@
 #include <set>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
 #include "core/errors.h"
 #include "transforms/croppad/functional.h"
@@ -252,6 +253,67 @@ at::Tensor guidance_signal(const std::vector<int64_t>& spatial,
     ch.sub_(lo).div_(hi - lo);
   }
   return signal;
+}
+
+std::vector<std::vector<int64_t>> extreme_points(const at::Tensor& label,
+                                                 double background,
+                                                 double pert,
+                                                 Rng& rng) {
+  const auto shape = label.sizes().vec();
+  const auto rank = static_cast<int64_t>(shape.size());
+  // numpy's where(img != background): the foreground's coordinates in raster order.
+  const auto idx = at::nonzero(label.to(at::kDouble).ne(background)).contiguous();  // [n, rank]
+  const int64_t n = idx.size(0);
+  if (n == 0) throw Error("extreme points: no foreground object in the label");
+  const auto* c = idx.data_ptr<int64_t>();
+  std::vector<std::vector<int64_t>> points;
+  for (int64_t axis = 0; axis < rank; ++axis) {
+    int64_t lo = c[axis], hi = c[axis];
+    for (int64_t i = 1; i < n; ++i) {
+      lo = std::min(lo, c[i * rank + axis]);
+      hi = std::max(hi, c[i * rank + axis]);
+    }
+    for (const int64_t target : {lo, hi}) {
+      std::vector<int64_t> ties;
+      for (int64_t i = 0; i < n; ++i)
+        if (c[i * rank + axis] == target) ties.push_back(i);
+      const int64_t pick =
+          ties[static_cast<std::size_t>(rng.randint(0, static_cast<int64_t>(ties.size())))];
+      std::vector<int64_t> p(static_cast<std::size_t>(rank));
+      for (int64_t j = 0; j < rank; ++j) {
+        const double moved = static_cast<double>(c[pick * rank + j]) + 2.0 * pert * rng.uniform();
+        p[static_cast<std::size_t>(j)] = std::clamp<int64_t>(
+            static_cast<int64_t>(moved), 0, shape[static_cast<std::size_t>(j)] - 1);
+      }
+      points.push_back(std::move(p));
+    }
+  }
+  return points;
+}
+
+at::Tensor extreme_points_image(const std::vector<int64_t>& spatial,
+                                const std::vector<std::vector<int64_t>>& points,
+                                double sigma,
+                                double rescale_min,
+                                double rescale_max) {
+  if (!(sigma > 0))
+    throw Error(fmt::format("extreme points: sigma must be positive, not {}", sigma));
+  if (points.empty()) throw Error("extreme points: no points");
+  nlohmann::json group = nlohmann::json::array();
+  for (const auto& p : points) {
+    if (p.size() != spatial.size())
+      throw Error(fmt::format("extreme points: a point has {} coordinates for a {}-D image",
+                              p.size(), spatial.size()));
+    for (std::size_t d = 0; d < p.size(); ++d)
+      if (p[d] < 0 || p[d] >= spatial[d])
+        throw Error(fmt::format("extreme points: point {} lies outside the image {}",
+                                nlohmann::json(p).dump(), nlohmann::json(spatial).dump()));
+    group.push_back(p);
+  }
+  // guidance_signal already smooths unit voxels and min-max normalises to [0, 1].
+  auto img = guidance_signal(spatial, nlohmann::json::array({group}), sigma);
+  return img.mul_(static_cast<float>(rescale_max - rescale_min))
+      .add_(static_cast<float>(rescale_min));
 }
 
 at::Tensor discrepancy(const at::Tensor& label, const at::Tensor& pred) {

@@ -52,6 +52,25 @@ at::Tensor guidance_signal(const std::vector<int64_t>& spatial,
                            const nlohmann::json& guidance,
                            double sigma);
 
+/// MONAI's get_extreme_points on a spatial label (no channel axis): for each axis, the voxel where
+/// the foreground (value != background) reaches its minimum, then its maximum, along that axis
+/// (ties: one of them at random, in raster order of the foreground), each coordinate moved by
+/// 2 * pert * U[0, 1) (MONAI's perturbation only adds), truncated and clamped into the image.
+/// Returns 2 * rank points. Throws Error when the label has no foreground.
+std::vector<std::vector<int64_t>> extreme_points(const at::Tensor& label,
+                                                 double background,
+                                                 double pert,
+                                                 Rng& rng);
+
+/// MONAI's extreme_points_to_image: the points set to 1 on a zero grid of `spatial`, smoothed with
+/// MONAI's erf Gaussian (sigma, 4-sigma tail) and min-max rescaled to [rescale_min, rescale_max].
+/// Returns [1, *spatial] float32.
+at::Tensor extreme_points_image(const std::vector<int64_t>& spatial,
+                                const std::vector<std::vector<int64_t>>& points,
+                                double sigma,
+                                double rescale_min,
+                                double rescale_max);
+
 /// Positive and negative discrepancy of a prediction against a label (both thresholded at 0.5):
 /// [2C, *S] float32, channels [0, C) where the label is missed, [C, 2C) where the prediction
 /// overshoots.

@@ -675,3 +675,71 @@ def restore_label(sample, args, params):
         d[key] = _new(item, np.asarray(data, dtype=np.float64), affine=aff, dtype=dtype)
     return d
 
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# DEXTR3D: extreme points (monai.transforms.AddExtremePointsChanneld, get_extreme_points, extreme_points_to_image)
+# ----------------------------------------------------------------------------------------------------------------
+def _extreme_points(label, background, pert, choices, draws):
+    """get_extreme_points on a spatial array. For axis i the min, then the max: among the foreground voxels
+    (numpy where order) whose coordinate i equals it, MONAI picks rand_state.choice(ties); here ``choices`` gives
+    the position within the ties (default 0). Each coordinate then becomes int(c + 2.0 * pert * u), u = MONAI's
+    rand_state.rand() (``draws``, default 0), clamped to [0, size - 1]."""
+    idx = np.where(label != background)
+    if idx[0].size == 0:
+        raise ValueError("get_extreme_points: no foreground object in mask!")
+    points = []
+    n = 0
+    for i in range(label.ndim):
+        for val in (idx[i].min(), idx[i].max()):
+            ties = np.where(idx[i] == val)[0]
+            pick = ties[choices[n] if choices else 0]
+            pt = []
+            for j in range(label.ndim):
+                u = draws[n][j] if draws else 0.0
+                v = int(idx[j][pick] + 2.0 * pert * u)
+                pt.append(min(max(v, 0), label.shape[j] - 1))
+            points.append(tuple(pt))
+            n += 1
+    return points
+
+
+def _points_image(points, spatial, sigma, rescale_min, rescale_max):
+    img = torch.zeros(tuple(spatial), dtype=torch.float)
+    for p in points:
+        img[tuple(p)] = 1.0
+    img = S.gaussian_filter(img[None, None], sigma, truncated=4.0)[0].detach()
+    lo, hi = img.min(), img.max()
+    img = (img - lo) / (hi - lo)
+    return img * (rescale_max - rescale_min) + rescale_min
+
+
+@_register("AddExtremePointsChanneld")
+def add_extreme_points_channel(sample, args, params):
+    """AddExtremePointsChanneld(keys, label_key, background=0, pert=0.0, sigma=3.0, rescale_min=-1.0,
+    rescale_max=1.0). The label must have one channel; the points come from label[0]; each key's image gets the
+    points image ([1, *spatial], dtype of the image) concatenated as its last channel. params: optional
+    ``choices`` (tie positions) and ``draws`` (per point, per axis uniform values), see _extreme_points.
+    Barton's ``points_key`` (guidance [[points...]]) is accepted: the points are its first group, int()."""
+    d = dict(sample)
+    sigma = float(args.get("sigma", 3.0))
+    rmin, rmax = float(args.get("rescale_min", -1.0)), float(args.get("rescale_max", 1.0))
+    if args.get("points_key"):
+        points = [tuple(int(c) for c in p) for p in _load_guidance(d[args["points_key"]])[0]]
+        spatial = None
+    else:
+        label = d[args["label_key"]].data
+        if label.shape[0] != 1:
+            raise ValueError("Only supports single channel labels!")
+        points = _extreme_points(label[0], args.get("background", 0), float(args.get("pert", 0.0)),
+                                 params.get("choices"), params.get("draws"))
+        spatial = label.shape[1:]
+    for key in _keys(args):
+        item = d[key]
+        sp = spatial if spatial is not None else item.data.shape[1:]
+        pts = [tuple(min(max(c, 0), s - 1) for c, s in zip(p, sp)) for p in points]
+        ch = _points_image(pts, sp, sigma, rmin, rmax).numpy().astype(np.dtype(item.dtype))
+        out = np.concatenate([item.data.astype(np.dtype(item.dtype)), ch], axis=0)
+        d[key] = _new(item, out.astype(np.float64))
+    d["extreme_points"] = json.dumps([list(p) for p in points])
+    return d
