@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build viewer test test-fast demo bench bench-serve bench-clicks clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
+.PHONY: all deps configure build viewer test test-fast demo bench bench-serve bench-clicks bench-dextr3d clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
 
 all: build
 
@@ -53,6 +53,10 @@ bench-serve: build
 # Per-click latency of the sample DeepGrow 3D model through the server (issue #18), stage split.
 bench-clicks: build
 	bash bench/serve/clicks.sh $(BUILD_DIR)
+
+# DEXTR3D from exact extreme points against the automatic model on unseen cases (after make demo).
+bench-dextr3d: build
+	bash bench/annotation/dextr3d_vs_auto.sh $(BUILD_DIR)
 
 # The CUDA build against LibTorch 2.x headers, compile only (scripts/cuda-compile-check.sh; CI runs it).
 cuda-check:

@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 OUT=demo-out
 MMAR=mmars/spleen_ct_seg
 DG=mmars/deepgrow_3d
+DX=mmars/dextr3d
 rm -rf "$OUT" "$MMAR/models"/*.pt "$MMAR/models"/events.out.tfevents.* "$MMAR/models"/*.json "$MMAR/eval"/*
 rm -rf "$DG/models"/*.pt "$DG/models"/*.json "$DG/eval"/*
+rm -rf "$DX/models"/*.pt "$DX/models"/*.json "$DX/eval"/*
 mkdir -p "$OUT"
 step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
 
@@ -50,6 +52,11 @@ step "Synthesise the same CT for the DeepGrow 3D sample MMAR" \
   "$BARTON" data synth "$DG/data" --cases 10 --seed 0 --lookalike-contrast 20
 step "Train DeepGrow 3D with simulated clicks (ClickInteraction: before each iteration, 5 rounds of predict, find where it is wrong, click there)" \
   env BARTON_LOG_EVERY=4 "$BARTON" train "$DG" --set epochs=60 num_interval_per_valid=20
+# The annotation sample: DEXTR3D, six extreme points -> a mask, on the same synthetic CT.
+step "Synthesise the same CT for the DEXTR3D sample MMAR" \
+  "$BARTON" data synth "$DX/data" --cases 10 --seed 0 --lookalike-contrast 20
+step "Train DEXTR3D (the label's six extreme points as a Gaussian channel, AddExtremePointsChanneld)" \
+  env BARTON_LOG_EVERY=4 "$BARTON" train "$DX" --set num_interval_per_valid=10
 
 # The annotation server: AIAA requests, as NVIDIA's clients send them.
 . scripts/serve-lib.sh
@@ -87,6 +94,22 @@ step "Dice of the one-click mask against case_9's label" \
   "$BARTON" metrics --pred "$OUT/click.nii.gz" --label "$DG/data/labelsTr/case_9.nii.gz" --metrics dice
 kill "$SERVER"
 wait "$SERVER" 2> /dev/null || true
+
+serve_mmar "$DX" "$OUT/serve-dextr3d.log"
+step "Serve the DEXTR3D MMAR (barton serve --models $DX): an annotation model in the AIAA list" \
+  curl -s "http://127.0.0.1:$PORT/v1/models?type=annotation"
+echo
+POINTS=$("$BARTON" info "$DX/data/labelsTr/case_9.nii.gz" | sed -n 's/^extremes: *\(\[.*\]\)$/\1/p')
+step "Case_9's six extreme points, as a clinician marks them (barton info prints a label's extremes)" \
+  echo "$POINTS"
+step "DEXTR3D through the server (AIAA /v1/dextr3d, the whole image and the points in its voxel indices)" \
+  curl -s -o "$OUT/dextr3d.nii.gz" -w '%{http_code} %{size_download} bytes in %{time_total} s\n' \
+  -F "params={\"points\": $POINTS}" -F "datapoint=@$DX/data/imagesTr/case_9.nii.gz" \
+  "http://127.0.0.1:$PORT/v1/dextr3d?model=dextr3d&output=image"
+step "Dice of the DEXTR3D mask against case_9's label (the automatic model's is above)" \
+  "$BARTON" metrics --pred "$OUT/dextr3d.nii.gz" --label "$DX/data/labelsTr/case_9.nii.gz" --metrics dice
+kill "$SERVER"
+wait "$SERVER" 2> /dev/null || true
 cat <<MSG
 
 Checkpoint:   $MMAR/models/model.pt (best val_mean_dice; resume state in checkpoint_last.pt)
@@ -97,4 +120,5 @@ Segmentation: $OUT/infer/case_9/case_9_trans.nii.gz
 Export:       $MMAR/models/export (model.onnx, triton/, model.plan, manifest.json)
 Served:       $OUT/served.nii.gz (barton serve; its log in $OUT/serve.log)
 DeepGrow:     $DG/models/model.pt; one click's mask in $OUT/click.nii.gz (log: $OUT/serve-deepgrow.log)
+DEXTR3D:      $DX/models/model.pt; the six points' mask in $OUT/dextr3d.nii.gz (log: $OUT/serve-dextr3d.log)
 MSG
