@@ -155,9 +155,8 @@ int infer_clicks(const InferArgs& a) {
   }
   const std::string source = a.model.empty() ? a.e.run.mmar : a.model;
   if (source.empty()) throw Error("give the MMAR folder or --model PLAN");
-  auto info = serve::describe_model(source, "", a.e.run.sets);
-  const auto clicks = serve::Clicks::for_model(params, info.type);
-  serve::ServedModel m(std::move(info), a.e.run.device);
+  serve::ServedModel m(serve::describe_model(source, "", a.e.run.sets), a.e.run.device);
+  const auto clicks = m.clicks_from(params);
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto image = m.prepare(a.e.input);
   const auto r = m.infer_clicks(*image, clicks);

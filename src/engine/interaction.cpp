@@ -13,6 +13,17 @@ void Interaction::run(data::Batch& batch,
                       bool restore_train,
                       torch::Device device,
                       uint64_t seed) const {
+  if (deepgrow_probability < 1.0) {
+    transforms::Rng decide(transforms::mix_seed(seed, 0x5eed));
+    if (!(decide.uniform() < deepgrow_probability)) {
+      // Automatic mode: no clicks. (MONAI zeroes only the batch's first item; at MONAI Label's
+      // batch size of 1 that is the same.)
+      auto& image = batch.tensors.at("image");
+      image = image.clone();
+      image.slice(1, 1).zero_();
+      return;
+    }
+  }
   if (max_interactions <= 0 || !transforms) return;
   if (set_mode) set_mode(false);
   for (int64_t j = 0; j < max_interactions; ++j) {

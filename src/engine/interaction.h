@@ -27,6 +27,10 @@ class Interaction {
   int64_t max_interactions = 15;
   std::string key_probability = "probability";
   bool train = true;
+  /// DeepEdit (MONAI's apps.deepedit Interaction): the chance that an iteration runs click rounds
+  /// at all; otherwise the image's channels from 1 on (the click channels) are zeroed and the
+  /// network learns the automatic segmentation. 1 = always click (DeepGrow).
+  double deepgrow_probability = 1.0;
 
   /// Runs the rounds on `batch`. `set_mode(false)` is called before predicting and
   /// `set_mode(true)` after when `restore_train` (the trainer's network goes back to training).

@@ -674,24 +674,59 @@ ComponentSpec click_interaction_spec() {
            "(otherwise it stays 1).")}};
 }
 
+ComponentSpec deepedit_interaction_spec() {
+  return ComponentSpec{
+      "Interaction",
+      "DeepEdit's simulated clicks (MONAI's apps.deepedit Interaction): with deepgrow_probability "
+      "rounds of predict, find the discrepancy per label, add clicks; otherwise the click "
+      "channels are zeroed (automatic mode).",
+      {opt("deepgrow_probability", A::kFloat, "0.5", "Chance of an iteration with clicks."),
+       opt("transforms", A::kAny, "[]",
+           "Click transforms run on each item after each round's prediction (under \"pred\")."),
+       opt("train", A::kBool, "true",
+           "Training form: the click probability falls from 1 by 1/max_interactions a round."),
+       opt("label_names", A::kAny, "null", "The label names (accepted; the transforms use them)."),
+       opt("click_probability_key", A::kString, "\"probability\"",
+           "Item key that receives each round's click probability."),
+       opt("max_interactions", A::kInt, "1", "Click rounds per iteration.")}};
+}
+
+/// The click transforms of an interaction config.
+std::shared_ptr<transforms::Compose> click_transforms(const ConfigNode& a,
+                                                      const BuildContext& ctx) {
+  std::vector<std::shared_ptr<const transforms::Transform>> steps;
+  std::vector<std::string> where;
+  const auto list = a.at("transforms");
+  if (!list.is_null() && !list.is_array()) throw list.error("expected a list of transforms");
+  for (std::size_t i = 0; !list.is_null() && i < list.size(); ++i) {
+    auto t = builtin_registries().transforms.create(list.at(i), ctx, {"rank"});
+    if (!t) continue;
+    where.push_back(list.at(i).where());
+    steps.push_back(std::shared_ptr<const transforms::Transform>(std::move(t)));
+  }
+  return std::make_shared<transforms::Compose>(std::move(steps), std::move(where));
+}
+
 void register_engines(Registries& r) {
+  r.interactions.add(deepedit_interaction_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
+    auto it = std::make_unique<engine::Interaction>();
+    it->max_interactions = a.require<int64_t>("max_interactions");
+    if (it->max_interactions < 0) throw a.at("max_interactions").error("must not be negative");
+    it->key_probability = a.require<std::string>("click_probability_key");
+    it->train = a.require<bool>("train");
+    it->deepgrow_probability = a.require<double>("deepgrow_probability");
+    if (it->deepgrow_probability < 0 || it->deepgrow_probability > 1)
+      throw a.at("deepgrow_probability").error("must be in [0, 1]");
+    it->transforms = click_transforms(a, ctx);
+    return it;
+  });
   r.interactions.add(click_interaction_spec(), [](const ConfigNode& a, const BuildContext& ctx) {
     auto it = std::make_unique<engine::Interaction>();
     it->max_interactions = a.require<int64_t>("max_interactions");
     if (it->max_interactions < 0) throw a.at("max_interactions").error("must not be negative");
     it->key_probability = a.require<std::string>("key_probability");
     it->train = a.require<bool>("train");
-    std::vector<std::shared_ptr<const transforms::Transform>> steps;
-    std::vector<std::string> where;
-    const auto list = a.at("transforms");
-    if (!list.is_null() && !list.is_array()) throw list.error("expected a list of transforms");
-    for (std::size_t i = 0; !list.is_null() && i < list.size(); ++i) {
-      auto t = builtin_registries().transforms.create(list.at(i), ctx, {"rank"});
-      if (!t) continue;
-      where.push_back(list.at(i).where());
-      steps.push_back(std::shared_ptr<const transforms::Transform>(std::move(t)));
-    }
-    it->transforms = std::make_shared<transforms::Compose>(std::move(steps), std::move(where));
+    it->transforms = click_transforms(a, ctx);
     return it;
   });
   // The factories are for completeness (list-components shows them available); the workflow

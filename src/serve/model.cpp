@@ -88,11 +88,12 @@ void read_model_docs(const fs::path& config_dir, ModelInfo& info) {
 }
 
 /// The AIAA type an inference config's pre_transforms make of a model: "annotation" when clicks
-/// become an extreme-points channel (DEXTR3D), "deepgrow" when they become guidance, else "".
-std::string click_type(const ConfigNode& cfg) {
+/// become an extreme-points channel (DEXTR3D), "deepedit" when they are given per label name,
+/// "deepgrow" when they become guidance, else "". A DeepEdit step's label names go to `labels`.
+std::string click_type(const ConfigNode& cfg, nlohmann::ordered_json* labels) {
   if (!cfg.has("pre_transforms") || !cfg.at("pre_transforms").is_array()) return "";
   const auto pre = cfg.at("pre_transforms");
-  bool clicks = false, extreme = false;
+  bool clicks = false, extreme = false, deepedit = false;
   const auto is = [](const std::string& n, const std::string& base) {
     return n == base + "d" || n == base + "D" || n == base + "Dict";
   };
@@ -102,8 +103,15 @@ std::string click_type(const ConfigNode& cfg) {
       const auto n = t.at("name").as<std::string>();
       clicks = clicks || is(n, "AddGuidanceFromPoints");
       extreme = extreme || is(n, "AddExtremePointsChannel");
+      if (is(n, "AddGuidanceFromPointsDeepEdit")) {
+        deepedit = true;
+        if (t.has("args") && t.at("args").has("label_names") &&
+            t.at("args").at("label_names").is_object())
+          *labels = t.at("args").at("label_names").json();
+      }
     }
   }
+  if (deepedit) return "deepedit";
   return !clicks ? "" : extreme ? "annotation" : "deepgrow";
 }
 
@@ -152,7 +160,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.has("inferer") && cfg.at("inferer").has("args") &&
         cfg.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg, &info.click_labels); !t.empty()) info.type = t;
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
@@ -162,7 +170,7 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg.doc); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg.doc, &info.click_labels); !t.empty()) info.type = t;
     read_model_docs(fs::path(info.source) / "config", info);
   }
   info.name = name.empty() ? stem : name;
@@ -188,7 +196,8 @@ ServedModel::ServedModel(ModelInfo info, const std::string& device) : info_(std:
   if (pipeline_.set_mode) pipeline_.set_mode(false);
   pre_size_ = click_step_ = pipeline_.pre->size();
   for (std::size_t i = 0; i < pre_size_; ++i) {
-    if (pipeline_.pre->step(i).name() == "AddGuidanceFromPointsd") {
+    const auto n = pipeline_.pre->step(i).name();
+    if (n == "AddGuidanceFromPointsd" || n == "AddGuidanceFromPointsDeepEditd") {
       click_step_ = i;
       break;
     }
@@ -318,6 +327,35 @@ Clicks Clicks::for_model(const nlohmann::json& params, const std::string& type, 
   return c;
 }
 
+Clicks Clicks::for_labels(const nlohmann::json& params,
+                          const nlohmann::ordered_json& labels,
+                          int dims) {
+  Clicks c;
+  std::string first;
+  for (const auto& [name, value] : labels.items())
+    if (name != "background" && first.empty()) first = name;
+  const auto plain = from_params(params, dims);  // foreground / background
+  for (const auto& [name, value] : labels.items()) {
+    std::vector<std::vector<double>> pts;
+    if (params.contains(name) && !params[name].is_null()) {
+      nlohmann::json as_clicks = {{"foreground", params[name]}};
+      try {
+        pts = from_params(as_clicks, dims).foreground;
+      } catch (const Error& e) {
+        std::string what = e.what();
+        const auto at = what.find("params.foreground");
+        if (at != std::string::npos) what.replace(at, 17, "params[\"" + name + "\"]");
+        throw Error(what);
+      }
+    }
+    const auto& extra =
+        name == "background" ? plain.background : (name == first ? plain.foreground : pts);
+    if (&extra != &pts) pts.insert(pts.end(), extra.begin(), extra.end());
+    c.by_label.emplace_back(name, std::move(pts));
+  }
+  return c;
+}
+
 namespace {
 
 /// a @ [x, y, z, 1] for a 4x4 row-major affine.
@@ -330,10 +368,17 @@ std::array<double, 3> apply_affine(const Affine& a, const std::array<double, 3>&
 
 }  // namespace
 
+Clicks ServedModel::clicks_from(const nlohmann::json& params) const {
+  if (info_.type == "deepedit") return Clicks::for_labels(params, info_.click_labels);
+  return Clicks::for_model(params, info_.type);
+}
+
 InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& clicks) {
   if (!interactive())
     throw Error("model '" + info_.name + "' takes no clicks (it is a " + info_.type + " model)");
-  if (clicks.empty()) throw Error("no clicks: give params.foreground and/or params.background");
+  const bool deepedit = info_.type == "deepedit";
+  if (clicks.empty() && !deepedit)
+    throw Error("no clicks: give params.foreground and/or params.background");
   InferResult r;
   r.times.read = image.read_seconds;
   r.times.pre = image.pre_seconds;
@@ -352,10 +397,16 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   const std::vector<int64_t> in_shape = base.original_shape.empty() ? shape : base.original_shape;
   const Affine in_affine = base.original_shape.empty() ? base.affine : base.original_affine;
   const Affine to_base = matmul(inverse(base.affine), in_affine);
-  nlohmann::json guidance =
-      nlohmann::json::array({nlohmann::json::array(), nlohmann::json::array()});
+  std::vector<const std::vector<std::vector<double>>*> lists{&clicks.foreground,
+                                                             &clicks.background};
+  if (deepedit) {
+    lists.clear();
+    for (const auto& [name, pts] : clicks.by_label) lists.push_back(&pts);
+  }
+  nlohmann::json guidance = nlohmann::json::array();
+  for (std::size_t g = 0; g < lists.size(); ++g) guidance.push_back(nlohmann::json::array());
   int group = 0;
-  for (const auto* list : {&clicks.foreground, &clicks.background}) {
+  for (const auto* list : lists) {
     for (const auto& p : *list) {
       for (std::size_t d = 0; d < 3; ++d) {
         if (p[d] < 0 || p[d] > static_cast<double>(in_shape[d] - 1))
@@ -370,7 +421,14 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
     }
     ++group;
   }
-  s.set("guidance", guidance.dump());
+  if (deepedit) {  // {name: [[h, w, d], ...]} in the model's label order
+    nlohmann::ordered_json named = nlohmann::ordered_json::object();
+    for (std::size_t g = 0; g < clicks.by_label.size(); ++g)
+      named[clicks.by_label[g].first] = nlohmann::ordered_json::parse(guidance[g].dump());
+    s.set("guidance", named.dump());
+  } else {
+    s.set("guidance", guidance.dump());
+  }
   transforms::Rng rng(0);
   auto v = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
   if (v.size() != 1) throw Error("the click steps of the pre_transforms made several samples");

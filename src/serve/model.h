@@ -33,6 +33,9 @@ struct ModelInfo {
   /// config_aiaa.json's inference.meta_data (e.g. {"deepgrow": "3D"}, or an annotation model's
   /// padding, roi and sigma), added to the model object.
   nlohmann::json meta_data = nlohmann::json::object();
+  /// A DeepEdit model's label names {name: value} in guidance-channel order (from its
+  /// AddGuidanceFromPointsDeepEditd step); empty for other models.
+  nlohmann::ordered_json click_labels = nlohmann::ordered_json::object();
 
   /// The AIAA model object (name, type, description, labels, version, "internal name", roi).
   nlohmann::json aiaa_json() const;
@@ -73,6 +76,8 @@ struct InferResult {
 /// Foreground and background clicks in the input image's voxel indices ([x, y, z] = [i, j, k]).
 struct Clicks {
   std::vector<std::vector<double>> foreground, background;
+  /// DeepEdit: clicks per label name, in the model's label order.
+  std::vector<std::pair<std::string, std::vector<std::vector<double>>>> by_label;
   /// From request params {"foreground": [[x, y, z], ...], "background": [...]}; missing lists are
   /// empty. Throws Error naming the key when a list or point is malformed.
   static Clicks from_params(const nlohmann::json& params, int dims = 3);
@@ -80,7 +85,17 @@ struct Clicks {
   /// points from params.points (AIAA) or params.foreground (MONAI Label's clients), at least 6,
   /// as foreground; every other model reads from_params. Throws Error naming the key.
   static Clicks for_model(const nlohmann::json& params, const std::string& type, int dims = 3);
-  bool empty() const { return foreground.empty() && background.empty(); }
+  /// A DeepEdit model's clicks: params[name] for each label name of `labels` ({name: value}), and
+  /// params.foreground / params.background for the first name other than "background" and for
+  /// "background". None at all is the automatic segmentation.
+  static Clicks for_labels(const nlohmann::json& params,
+                           const nlohmann::ordered_json& labels,
+                           int dims = 3);
+  bool empty() const {
+    bool none = foreground.empty() && background.empty();
+    for (const auto& [n, l] : by_label) none = none && l.empty();
+    return none;
+  }
 };
 
 /// A loaded model. Thread-safety: infer() and prepare() must not run concurrently on one object
@@ -99,6 +114,8 @@ class ServedModel {
   /// hold AddGuidanceFromPointsd. prepare()
   /// then stops before that step, so a session keeps the image read, resampled and scaled once.
   bool interactive() const { return click_step_ < pre_size_; }
+  /// The clicks a request's params give this model (Clicks::for_model, or for_labels for DeepEdit).
+  Clicks clicks_from(const nlohmann::json& params) const;
   /// One click round of an interactive model on a prepared image: the clicks become guidance on
   /// the prepared grid (through the affines, so flips and resampling are honoured), the steps
   /// from AddGuidanceFromPointsd on crop around them and add the guidance channels, the network

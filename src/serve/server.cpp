@@ -272,9 +272,8 @@ struct AnnotationServer::Impl {
     try {
       if (!image) image = lease->prepare(session ? session->image_path : path);
       if (session && !cached) session->keep_prepared(model, image);
-      result = lease->interactive()
-                   ? lease->infer_clicks(*image, Clicks::for_model(params, lease->info().type))
-                   : lease->infer(*image);
+      result = lease->interactive() ? lease->infer_clicks(*image, lease->clicks_from(params))
+                                    : lease->infer(*image);
     } catch (const c10::Error& e) {
       const std::string what = e.what();
       if (what.find("out of memory") != std::string::npos) {
@@ -386,7 +385,16 @@ struct AnnotationServer::Impl {
   /// A request to an interactive model must carry well-formed clicks (400 otherwise).
   std::optional<Response> check_clicks(const std::string& model, const json& params) {
     const auto info = store.find(model);
-    if (!info || (info->type != "deepgrow" && info->type != "annotation")) return std::nullopt;
+    if (!info) return std::nullopt;
+    if (info->type == "deepedit") {  // no clicks is its automatic segmentation
+      try {
+        Clicks::for_labels(params, info->click_labels);
+      } catch (const Error& e) {
+        return Response::error(400, e.what());
+      }
+      return std::nullopt;
+    }
+    if (info->type != "deepgrow" && info->type != "annotation") return std::nullopt;
     try {
       if (Clicks::for_model(params, info->type).empty())
         return Response::error(400, "model '" + model +

@@ -34,6 +34,7 @@ void register_transforms(TransformRegistry& r) {
   register_croppad(r);
   register_post(r);
   register_deepgrow(r);
+  register_deepedit(r);
 }
 
 }  // namespace barton::transforms

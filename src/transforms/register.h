@@ -29,5 +29,6 @@ void register_spatial(TransformRegistry& r);
 void register_croppad(TransformRegistry& r);
 void register_post(TransformRegistry& r);
 void register_deepgrow(TransformRegistry& r);
+void register_deepedit(TransformRegistry& r);
 
 }  // namespace barton::transforms

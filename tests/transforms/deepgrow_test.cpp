@@ -83,10 +83,13 @@ TEST(DeepgrowFunctional, ChessboardDistanceMatchesHandValues) {
   auto c = at::zeros({4, 4}, at::kFloat);
   c.index_put_({at::indexing::Slice(0, 2), at::indexing::Slice(0, 2)}, 1.0);
   EXPECT_EQ(deepgrow::chessboard_distance(c)[0][0].item<int>(), 2);
-  // No background at all: -1 everywhere, and sampling refuses.
+  // No background at all: -1 everywhere (scipy), and MONAI's normalisation of the equal
+  // weights exp(-1) - 1 draws uniformly; an empty region is refused.
   const auto full = at::ones({3, 3}, at::kFloat);
   EXPECT_EQ(deepgrow::chessboard_distance(full).min().item<int>(), -1);
-  EXPECT_THROW(deepgrow::click_probability(full, deepgrow::chessboard_distance(full)), Error);
+  const auto p = deepgrow::click_probability(full, deepgrow::chessboard_distance(full));
+  EXPECT_TRUE(at::allclose(p, at::full({3, 3}, 1.0 / 9, at::kDouble)));
+  EXPECT_THROW(deepgrow::click_probability(at::zeros({3, 3}), at::zeros({3, 3}, at::kInt)), Error);
 }
 
 TEST(DeepgrowFunctional, ComponentsAreNumberedInRasterOrderWithDiagonalContact) {

@@ -141,9 +141,11 @@ at::Tensor click_probability(const at::Tensor& region, const at::Tensor& distanc
   const auto in = (region.to(at::kDouble) > 0).contiguous();
   if (!in.any().item<bool>()) throw Error("click sampling: the region is empty");
   if ((d.masked_select(in) <= 0).any().item<bool>()) {
-    throw Error(
-        "click sampling: the region fills its whole array, so no voxel has a distance to "
-        "the background (MONAI's sampling fails the same way)");
+    // The region fills its whole array: scipy's distance is -1 everywhere, MONAI's weights
+    // exp(-1) - 1 are all the same negative number, and normalised they draw uniformly (the
+    // click then carries the distance -1, which the guidance transforms skip).
+    const auto w = in.to(at::kDouble);
+    return w / w.sum();
   }
   // exp(d) - 1, scaled by exp(-dmax) so large regions stay finite; the ratios are unchanged.
   const double dmax = d.masked_select(in).max().item<double>();

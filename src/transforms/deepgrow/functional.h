@@ -26,8 +26,9 @@ at::Tensor chessboard_distance(const at::Tensor& region);
 std::pair<at::Tensor, int64_t> label_components(const at::Tensor& mask);
 
 /// MONAI's click sampling map over `region`: p = exp(d) - 1 on the voxels with region > 0 (d the
-/// chessboard distance), normalised to sum 1, 0 elsewhere. float64, region's shape. Throws Error
-/// when the region is empty or has no background to measure distances from.
+/// chessboard distance), normalised to sum 1, 0 elsewhere. float64, region's shape. A region that
+/// fills its whole array (d = -1 everywhere) gets the uniform map, as MONAI's normalisation of the
+/// equal negative weights gives. Throws Error when the region is empty.
 at::Tensor click_probability(const at::Tensor& region, const at::Tensor& distance);
 
 /// Draws a flat index from a probability map (one uniform draw from `rng`).

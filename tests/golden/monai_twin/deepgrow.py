@@ -124,8 +124,8 @@ def _sample_region(region, seed, what):
     idx = np.flatnonzero(region.ravel() > 0)
     p = probability[idx] / np.sum(probability[idx])
     if not np.all(np.isfinite(p)) or np.any(p < 0):
-        # numpy's RandomState.choice raises for negative/NaN probabilities (e.g. a region with no background
-        # anywhere in the array: scipy's cdt gives -1 everywhere).
+        # numpy's RandomState.choice raises for negative/NaN probabilities. (A region with no background anywhere
+        # in the array has scipy's cdt -1 everywhere: equal negative weights, which normalise to a uniform map.)
         raise ValueError("probabilities are not non-negative")
     if seed is None:
         raise ValueError(f"params must give the chosen flat index for {what}")

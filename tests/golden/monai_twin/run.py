@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import deepedit  # noqa: E402
 import deepgrow  # noqa: E402
 import intensity  # noqa: E402
 import spatial  # noqa: E402
@@ -56,6 +57,7 @@ def main():
     registry.update(spatial.TRANSFORMS)
     registry.update(intensity.TRANSFORMS)
     registry.update(deepgrow.TRANSFORMS)
+    registry.update(deepedit.TRANSFORMS)
     fn = registry[req["transform"]]
     sample = load_inputs(req["inputs"])
     result = fn(sample, req.get("args", {}), req.get("params", {}))
