@@ -366,6 +366,47 @@ std::array<double, 3> apply_affine(const Affine& a, const std::array<double, 3>&
   return y;
 }
 
+/// The clicks (voxel indices of the input image, checked to lie in it) carried through `to_base`
+/// onto the prepared grid of `shape`, as the guidance value: [[fg...], [bg...]], or for DeepEdit
+/// {name: [[h, w, d], ...]} in the model's label order.
+std::string click_guidance(const Clicks& clicks,
+                           bool deepedit,
+                           const std::vector<int64_t>& in_shape,
+                           const Affine& to_base,
+                           const std::vector<int64_t>& shape) {
+  std::vector<const std::vector<std::vector<double>>*> lists{&clicks.foreground,
+                                                             &clicks.background};
+  if (deepedit) {
+    lists.clear();
+    for (const auto& [name, pts] : clicks.by_label) lists.push_back(&pts);
+  }
+  nlohmann::json guidance = nlohmann::json::array();
+  for (std::size_t g = 0; g < lists.size(); ++g) guidance.push_back(nlohmann::json::array());
+  int group = 0;
+  for (const auto* list : lists) {
+    for (const auto& p : *list) {
+      for (std::size_t d = 0; d < 3; ++d) {
+        if (p[d] < 0 || p[d] > static_cast<double>(in_shape[d] - 1))
+          throw Error(fmt::format("click [{}, {}, {}] lies outside the image ({} x {} x {} voxels)",
+                                  p[0], p[1], p[2], in_shape[0], in_shape[1], in_shape[2]));
+      }
+      const auto v = apply_affine(to_base, {p[0], p[1], p[2]});
+      nlohmann::json q = nlohmann::json::array();
+      for (std::size_t d = 0; d < 3; ++d)
+        q.push_back(std::clamp<int64_t>(std::llround(v[d]), 0, shape[d] - 1));
+      guidance[static_cast<std::size_t>(group)].push_back(q);
+    }
+    ++group;
+  }
+  if (deepedit) {  // {name: [[h, w, d], ...]} in the model's label order
+    nlohmann::ordered_json named = nlohmann::ordered_json::object();
+    for (std::size_t g = 0; g < clicks.by_label.size(); ++g)
+      named[clicks.by_label[g].first] = nlohmann::ordered_json::parse(guidance[g].dump());
+    return named.dump();
+  }
+  return guidance.dump();
+}
+
 }  // namespace
 
 Clicks ServedModel::clicks_from(const nlohmann::json& params) const {
@@ -396,39 +437,8 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   if (shape.size() != 3) throw Error("interactive serving needs a 3-D image");
   const std::vector<int64_t> in_shape = base.original_shape.empty() ? shape : base.original_shape;
   const Affine in_affine = base.original_shape.empty() ? base.affine : base.original_affine;
-  const Affine to_base = matmul(inverse(base.affine), in_affine);
-  std::vector<const std::vector<std::vector<double>>*> lists{&clicks.foreground,
-                                                             &clicks.background};
-  if (deepedit) {
-    lists.clear();
-    for (const auto& [name, pts] : clicks.by_label) lists.push_back(&pts);
-  }
-  nlohmann::json guidance = nlohmann::json::array();
-  for (std::size_t g = 0; g < lists.size(); ++g) guidance.push_back(nlohmann::json::array());
-  int group = 0;
-  for (const auto* list : lists) {
-    for (const auto& p : *list) {
-      for (std::size_t d = 0; d < 3; ++d) {
-        if (p[d] < 0 || p[d] > static_cast<double>(in_shape[d] - 1))
-          throw Error(fmt::format("click [{}, {}, {}] lies outside the image ({} x {} x {} voxels)",
-                                  p[0], p[1], p[2], in_shape[0], in_shape[1], in_shape[2]));
-      }
-      const auto v = apply_affine(to_base, {p[0], p[1], p[2]});
-      nlohmann::json q = nlohmann::json::array();
-      for (std::size_t d = 0; d < 3; ++d)
-        q.push_back(std::clamp<int64_t>(std::llround(v[d]), 0, shape[d] - 1));
-      guidance[static_cast<std::size_t>(group)].push_back(q);
-    }
-    ++group;
-  }
-  if (deepedit) {  // {name: [[h, w, d], ...]} in the model's label order
-    nlohmann::ordered_json named = nlohmann::ordered_json::object();
-    for (std::size_t g = 0; g < clicks.by_label.size(); ++g)
-      named[clicks.by_label[g].first] = nlohmann::ordered_json::parse(guidance[g].dump());
-    s.set("guidance", named.dump());
-  } else {
-    s.set("guidance", guidance.dump());
-  }
+  s.set("guidance",
+        click_guidance(clicks, deepedit, in_shape, matmul(inverse(base.affine), in_affine), shape));
   transforms::Rng rng(0);
   auto v = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
   if (v.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
