@@ -1,12 +1,13 @@
 // The viewer of `barton serve` in Debian's Chromium, headless, driven by Playwright: load a
 // datastore volume at /viewer, click a foreground point inside the organ, wait for the model's
 // mask, check from the page's own state that the label changed where it clicked, keep a
-// screenshot, save the label and check the server answered with a new `final` version.
-// Usage: node viewer_test.mjs PORT IMAGE_ID I J K OUT_DIR PLAYWRIGHT_CORE_DIR
+// screenshot, save the label and check the server answered with a new `final` version; then the
+// next image, a brush stroke and its undo, and six extreme points for the DEXTR3D model.
+// Usage: node viewer_test.mjs PORT IMAGE_ID I J K OUT_DIR PLAYWRIGHT_CORE_DIR EXTREMES_JSON
 import assert from 'node:assert/strict';
 import path from 'node:path';
 
-const [port, imageId, i, j, k, outDir, pwDir] = process.argv.slice(2);
+const [port, imageId, i, j, k, outDir, pwDir, extremesJson] = process.argv.slice(2);
 const { chromium } = await import(path.join(pwDir, 'index.mjs'));
 const organ = [Number(i), Number(j), Number(k)];
 
@@ -73,6 +74,35 @@ try {
   await page.click('#undo');
   await page.waitForFunction(() => window.barton.labelVoxels === 0, null, { timeout: 30000 });
   console.log(`brush painted ${painted} voxels; undo cleared them`);
+
+  // DEXTR3D: pick the annotation model, click the organ's six extreme points with the mouse (each
+  // shown in its own axial slice); nothing is asked before the sixth, then one request.
+  const extremes = JSON.parse(extremesJson);
+  await page.selectOption('#model', 'dextr3d');
+  await page.click('#tool-foreground');
+  const before = await page.evaluate(() => window.barton.requests);
+  for (const [n, p] of extremes.entries()) {
+    const e = await page.evaluate((v) => window.bartonScreenOf(v), p);
+    await page.mouse.click(e.x, e.y);
+    if (n < 5) {
+      await page.waitForFunction((m) => window.barton.clicks.foreground.length === m, n + 1,
+        { timeout: 30000 });
+      assert.equal(await page.evaluate(() => window.barton.requests), before,
+        'no request before the sixth point');
+    }
+  }
+  await page.waitForFunction((b) => window.barton.requests > b || window.barton.error, before,
+    { timeout: 120000 });
+  s = await page.evaluate(() => ({ ...window.barton }));
+  assert.equal(s.error, '', 'the extreme points were answered');
+  assert.equal(s.clicks.foreground.length, 6);
+  for (const [n, p] of extremes.entries())
+    for (let d = 0; d < 3; d++)
+      assert.ok(Math.abs(s.clicks.foreground[n][d] - p[d]) <= 1,
+        `extreme point ${s.clicks.foreground[n]} near ${p}`);
+  assert.ok(s.labelVoxels > 0, 'DEXTR3D labelled the organ');
+  await page.screenshot({ path: path.join(outDir, 'viewer-dextr3d.png') });
+  console.log(`DEXTR3D from six points: ${s.labelVoxels} labelled voxels`);
 } finally {
   await browser.close();
 }

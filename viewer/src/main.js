@@ -167,7 +167,10 @@ async function runModel(extraParams) {
   const params = { result_extension: '.nii.gz', ...extraParams };
   const fd = new FormData();
   fd.append('params', JSON.stringify(params));
-  const kind = models[model] && models[model].type === 'deepgrow' ? 'deepgrow' : 'segmentation';
+  // AIAA's route per model type: DeepGrow clicks, DEXTR3D extreme points; segmentation for the
+  // rest (a DeepEdit model takes foreground/background there, or segments on its own).
+  const type = models[model] ? models[model].type : '';
+  const kind = type === 'deepgrow' ? 'deepgrow' : type === 'annotation' ? 'dextr3d' : 'segmentation';
   const url = `/v1/${kind}?model=${encodeURIComponent(model)}&session_id=${state.session}&output=image`;
   state.busy = true;
   const t0 = performance.now();
@@ -183,12 +186,25 @@ async function runModel(extraParams) {
 async function click(vox) {
   const tool = state.tool;
   if (tool !== 'foreground' && tool !== 'background') return;
-  if (!models[state.model] || models[state.model].type !== 'deepgrow') {
-    status('pick an interactive (deepgrow) model to click with');
+  const type = models[state.model] ? models[state.model].type : '';
+  if (!['deepgrow', 'deepedit', 'annotation'].includes(type)) {
+    status('pick an interactive model (deepgrow, deepedit or annotation) to click with');
     return;
   }
   snapshot();
   state.lastClick = vox;
+  if (type === 'annotation') {
+    // DEXTR3D: six extreme points (the structure's two ends along each axis), then one request.
+    state.clicks.foreground.push(vox);
+    const n = state.clicks.foreground.length;
+    if (n < 6) {
+      status(`extreme point ${n} of 6 at [${vox.join(', ')}]: mark the structure's two ends along each axis`);
+      return;
+    }
+    status(`${n} extreme points...`);
+    await runModel({ points: state.clicks.foreground });
+    return;
+  }
   state.clicks[tool].push(vox);
   status(`${tool} click at [${vox.join(', ')}]...`);
   await runModel({ foreground: state.clicks.foreground, background: state.clicks.background });
@@ -298,7 +314,10 @@ async function main() {
     if (!frac || frac[0] < 0) return; // not on a plane (the 3D rendering, or between tiles)
     click(mmToVoxel(nv.frac2mm(frac))).catch(fail);
   });
-  $('model').onchange = () => { state.model = $('model').value; };
+  $('model').onchange = () => {
+    state.model = $('model').value;
+    state.clicks = { foreground: [], background: [] };  // clicks belong to one model
+  };
   $('image').onchange = () => loadImage($('image').value).catch(fail);
   for (const t of ['foreground', 'background', 'brush', 'eraser', 'navigate'])
     $('tool-' + t).onclick = () => setTool(t);
