@@ -15,6 +15,8 @@ PACKAGES=(
   libnifti2-dev libdeflate-dev zlib1g-dev libjpeg-dev
   libinsighttoolkit5-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libssl-dev libcpp-httplib-dev
+  # MMAR zip uploads to the annotation server (PUT /admin/model)
+  libzip-dev
   libonnx-dev libprotobuf-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # test-only cross-checks, run as /usr/bin/python3

@@ -21,6 +21,7 @@
 #include "core/version.h"
 #include "io/image.h"
 #include "io/png.h"
+#include "serve/admin.h"
 #include "serve/auth.h"
 #include "serve/datastore.h"
 #include "serve/model_store.h"
@@ -1393,6 +1394,175 @@ struct AnnotationServer::Impl {
     return aiaa_segmentation(r);
   }
 
+  // --- model administration (Clara AIAA's /admin/model/{name}) ---------------------------------
+
+  fs::path admin_dir() const { return fs::path(work_dir) / "admin-models"; }
+
+  /// The MMAR root or plan file of an uploaded model's folder; empty when it holds neither.
+  static std::string admin_source(const fs::path& dir) {
+    if (fs::is_regular_file(dir / "model.plan")) return (dir / "model.plan").string();
+    if (fs::is_directory(dir / "mmar")) return find_mmar_root((dir / "mmar").string());
+    return "";
+  }
+
+  bool uploaded(const std::string& name) const { return fs::is_directory(admin_dir() / name); }
+
+  Response admin_model_get(const Request& req) {
+    const auto& name = req.captures.at(0);
+    const auto info = store.find(name);
+    if (!info) return Response::error(404, "no model named '" + name + "'");
+    // Clara answers the model's config_aiaa.json; Barton adds where the model comes from.
+    json j = info->aiaa_json();
+    const auto cfg = fs::path(info->source) / "config" / "config_aiaa.json";
+    if (fs::is_regular_file(cfg)) {
+      try {
+        j = json::parse(read_file(cfg.string()));
+      } catch (const json::exception&) {
+      }
+    }
+    j["name"] = name;
+    j["source"] = info->source;
+    j["uploaded"] = uploaded(name);
+    return Response::json(json_text(j));
+  }
+
+  Response admin_model_put(const Request& req) {
+    const auto& name = req.captures.at(0);
+    if (!valid_datastore_id(name))
+      return Response::error(400, "'" + name +
+                                      "' is not a valid model name (letters, digits, "
+                                      "'_', '-', '.'; no path)");
+    if (req.parts.empty())
+      return Response::error(501,
+                             "NGC pulls ({\"path\", \"version\"}) need the internet, which this "
+                             "server does not use: upload the MMAR as a zip (file part "
+                             "'data') or a Barton plan instead");
+    const Part* data = find_part(req.parts, "data");
+    if (!data || data->data.empty()) data = find_part(req.parts, "file");
+    if (!data || data->data.empty())
+      return Response::error(400,
+                             "PUT /admin/model/NAME needs a file part 'data': an MMAR as a "
+                             "zip archive, or a Barton plan (barton export)");
+    const Part* config = find_part(req.parts, "config");
+    json aiaa;
+    if (config && !config->data.empty()) {
+      try {
+        aiaa = json::parse(config->data);
+      } catch (const json::exception& e) {
+        return Response::error(400, std::string("part 'config' is not JSON: ") + e.what());
+      }
+      if (!aiaa.is_object()) return Response::error(400, "part 'config' must be a JSON object");
+    }
+    fs::create_directories(admin_dir());
+    const fs::path staging = admin_dir() / (".new-" + new_uuid());
+    std::error_code ec;
+    try {
+      fs::create_directories(staging);
+      if (zip_holds_mmar(data->data)) {
+        extract_zip(data->data, (staging / "mmar").string(),
+                    std::max<std::uint64_t>(o.http.max_body_bytes, 1) * 8);
+        const auto root = find_mmar_root((staging / "mmar").string());
+        if (root.empty())
+          throw TaskError{400,
+                          "the archive holds no MMAR (one folder with "
+                          "config/config_inference.json)"};
+        if (!aiaa.is_null())
+          write_file_atomic((fs::path(root) / "config" / "config_aiaa.json").string(),
+                            aiaa.dump(2) + "\n");
+      } else if (looks_like_zip(data->data)) {
+        if (!aiaa.is_null())
+          throw TaskError{501,
+                          "a config_aiaa.json with a TorchScript model is not supported yet: "
+                          "upload the MMAR as a zip, or a Barton plan (barton export)"};
+        write_file_atomic((staging / "model.plan").string(), data->data);
+      } else {
+        throw TaskError{400, "part 'data' is neither a zip archive (an MMAR) nor a Barton plan"};
+      }
+      describe_model(admin_source(staging), name, o.sets);  // refuses what cannot be served
+      const fs::path final_dir = admin_dir() / name;
+      const fs::path old = admin_dir() / (".old-" + new_uuid());
+      const bool replaced = fs::exists(final_dir) || store.find(name).has_value();
+      if (fs::exists(final_dir)) fs::rename(final_dir, old);
+      fs::rename(staging, final_dir);
+      auto info = describe_model(admin_source(final_dir), name, o.sets);
+      fs::remove_all(old, ec);
+      json j = {
+          {"name", name}, {"type", info.type}, {"source", info.source}, {"replaced", replaced}};
+      store.add(std::move(info));
+      log::info(fmt::format("serve: model '{}' {} from an upload", name,
+                            replaced ? "replaced" : "added"));
+      return Response::json(json_text(j));
+    } catch (const TaskError& e) {
+      fs::remove_all(staging, ec);
+      return Response::error(e.status, e.message);
+    } catch (const std::exception& e) {
+      fs::remove_all(staging, ec);
+      return Response::error(422, e.what());
+    }
+  }
+
+  Response admin_model_patch(const Request& req) {
+    const auto& name = req.captures.at(0);
+    const auto info = store.find(name);
+    if (!info) return Response::error(404, "no model named '" + name + "'");
+    if (!uploaded(name) || fs::is_regular_file(info->source))
+      return Response::error(409, "model '" + name +
+                                      "' was not uploaded as an MMAR through PUT "
+                                      "/admin/model: its files are not the server's to change");
+    json aiaa;
+    try {
+      aiaa = json::parse(req.body);
+    } catch (const json::exception& e) {
+      return Response::error(400, std::string("the body is not JSON: ") + e.what());
+    }
+    if (!aiaa.is_object())
+      return Response::error(400, "the body must be a config_aiaa.json object");
+    const auto cfg = fs::path(info->source) / "config" / "config_aiaa.json";
+    const auto before = fs::is_regular_file(cfg) ? read_file(cfg.string()) : std::string();
+    write_file_atomic(cfg.string(), aiaa.dump(2) + "\n");
+    try {
+      auto fresh = describe_model(info->source, name, o.sets);
+      json j = {{"name", name}, {"type", fresh.type}, {"source", fresh.source}};
+      store.add(std::move(fresh));
+      return Response::json(json_text(j));
+    } catch (const std::exception& e) {
+      if (before.empty())
+        fs::remove(cfg);
+      else
+        write_file_atomic(cfg.string(), before);  // the model keeps its config
+      return Response::error(422, e.what());
+    }
+  }
+
+  Response admin_model_delete(const Request& req) {
+    const auto& name = req.captures.at(0);
+    if (!store.remove(name)) return Response::error(404, "no model named '" + name + "'");
+    std::error_code ec;
+    const bool files = uploaded(name);
+    if (files) fs::remove_all(admin_dir() / name, ec);
+    log::info("serve: model '" + name + "' deleted");
+    return Response::json(json_text({{"deleted", name}, {"files_removed", files}}));
+  }
+
+  /// At start: the models uploaded before (a --work-dir kept across runs).
+  void load_uploaded_models() {
+    if (!fs::is_directory(admin_dir())) return;
+    for (const auto& e : fs::directory_iterator(admin_dir())) {
+      const auto name = e.path().filename().string();
+      std::error_code ec;
+      if (name.rfind(".new-", 0) == 0 || name.rfind(".old-", 0) == 0) {
+        fs::remove_all(e.path(), ec);  // left by a server killed mid-upload
+        continue;
+      }
+      if (!e.is_directory() || store.find(name)) continue;
+      try {
+        store.add(describe_model(admin_source(e.path()), name, o.sets));
+      } catch (const std::exception& x) {
+        log::warn("serve: uploaded model '" + name + "' is not served: " + x.what());
+      }
+    }
+  }
+
   // --- the browser viewer (viewer/: index.html and the NiiVue bundle npm builds into dist/) ------
 
   std::string viewer_dir() const {
@@ -1455,6 +1625,10 @@ struct AnnotationServer::Impl {
     h.route("POST", "/train/{model}", wrap(&Impl::train_start, Role::kAdmin));
     h.route("GET", "/train/", wrap(&Impl::train_status));
     h.route("DELETE", "/train/", wrap(&Impl::train_stop, Role::kAdmin));
+    h.route("GET", "/admin/model/{name}", wrap(&Impl::admin_model_get, Role::kAdmin));
+    h.route("PUT", "/admin/model/{name}", wrap(&Impl::admin_model_put, Role::kAdmin));
+    h.route("PATCH", "/admin/model/{name}", wrap(&Impl::admin_model_patch, Role::kAdmin));
+    h.route("DELETE", "/admin/model/{name}", wrap(&Impl::admin_model_delete, Role::kAdmin));
     h.route("GET", "/auth/", wrap(&Impl::auth_info, Role::kUser, true));
     h.route("POST", "/auth/token", wrap(&Impl::auth_token, Role::kUser, true));
     h.route("GET", "/auth/token/valid", wrap(&Impl::auth_token_valid, Role::kUser, true));
@@ -1492,6 +1666,7 @@ AnnotationServer::AnnotationServer(ServerOptions options)
     im.work_dir = im.o.work_dir;
   }
   fs::create_directories(im.work_dir);
+  im.load_uploaded_models();
   auto* impl = impl_.get();
   im.trainer = std::make_unique<TrainRunner>(
       im.o.barton_exe.empty() ? current_executable() : im.o.barton_exe,

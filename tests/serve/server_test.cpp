@@ -754,6 +754,110 @@ TEST(Serve, Mask2PolygonOutlinesEachSliceAndFixPolygonMovesAVertex) {
   EXPECT_EQ(r.status, 422) << r.body;
 }
 
+TEST(Serve, AdminModelUploadsAnMmarZipOrAPlanPatchesDeletesAndKeepsThemAcrossRestarts) {
+  test::TempDir dir;
+  const auto parent = fs::path(trained_mmar()).parent_path().string();
+  // The tiny MMAR as people zip one (its folder inside), a plan exported from it, an archive with
+  // an entry that climbs out, and one without an MMAR; made with Python's zipfile.
+  sh("cd " + parent + " && /usr/bin/python3 -c \"import shutil; shutil.make_archive('" +
+     dir.path() + "/tiny', 'zip', '.', 'tiny')\"");
+  sh("/usr/bin/python3 -c \"import zipfile; z = zipfile.ZipFile('" + dir.path() +
+     "/evil.zip', 'w'); z.writestr('tiny/config/config_inference.json', '{}'); "
+     "z.writestr('../evil.txt', 'x'); z.close()\"");
+  sh("/usr/bin/python3 -c \"import zipfile; z = zipfile.ZipFile('" + dir.path() +
+     "/notes.zip', 'w'); z.writestr('notes.txt', 'x'); z.close()\"");
+  sh(test::barton_bin() + " export " + trained_mmar() + " --format barton --out " + dir.path() +
+     "/export > /dev/null");
+  serve::ServerOptions o;
+  o.work_dir = dir.path() + "/work";
+  const auto put = [&](int port, const std::string& name, const std::string& file) {
+    return raw_http(port, test::python_request("PUT", "/admin/model/" + name,
+                                               {{"data", "/x/" + fs::path(file).filename().string(),
+                                                 "application/octet-stream", read_file(file)}}));
+  };
+  const auto segment = [&](int port, const std::string& model) {
+    const auto r =
+        raw_http(port, test::python_request("POST", "/v1/segmentation?model=" + model,
+                                            {{"params", "", "", "{}"},
+                                             {"datapoint", "/x/case_3.nii.gz",
+                                              "application/octet-stream", read_file(case3())}}));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r;
+  };
+  {
+    Served s(o);
+    auto r = put(s.port, "uploaded", dir.file("tiny.zip"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["replaced"], false);
+    r = segment(s.port, "uploaded");
+    expect_same_segmentation(reply_image(reply_parts(r).at(1).data, "up.nii.gz"));
+    r = raw_http(s.port, test::simple_request("GET", "/admin/model/uploaded"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["uploaded"], true);
+    EXPECT_EQ(json::parse(r.body)["source"].get<std::string>().rfind(o.work_dir, 0), 0u) << r.body;
+    // PATCH rewrites its config_aiaa.json and the model list follows.
+    r = raw_http(s.port, test::body_request("PATCH", "/admin/model/uploaded", "application/json",
+                                            R"({"type": "segmentation", "labels": ["organ"],
+                                                "description": "patched", "version": "2"})"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=uploaded"));
+    EXPECT_EQ(json::parse(r.body)["description"], "patched") << r.body;
+    EXPECT_EQ(json::parse(r.body)["labels"], json::parse(R"(["organ"])")) << r.body;
+    // A model from --models is not the server's to change; an unknown one is 404.
+    EXPECT_EQ(
+        raw_http(s.port, test::body_request("PATCH", "/admin/model/tiny", "application/json", "{}"))
+            .status,
+        409);
+    EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/admin/model/nope")).status, 404);
+    // A plan: served as the checkpoint is.
+    r = put(s.port, "planned", dir.path() + "/export/model.plan");
+    ASSERT_EQ(r.status, 200) << r.body;
+    expect_same_segmentation(
+        reply_image(reply_parts(segment(s.port, "planned")).at(1).data, "plan.nii.gz"));
+    // Bad uploads: each its status, nothing added, nothing written outside the work folder.
+    r = put(s.port, "evil", dir.file("evil.zip"));
+    EXPECT_EQ(r.status, 422) << r.body;
+    EXPECT_NE(r.body.find("outside the archive"), std::string::npos) << r.body;
+    EXPECT_FALSE(fs::exists(o.work_dir + "/admin-models/evil.txt"));
+    EXPECT_FALSE(fs::exists(o.work_dir + "/evil.txt"));
+    EXPECT_EQ(put(s.port, "notes", dir.file("notes.zip")).status, 422);
+    test::write_text(dir.file("junk.bin"), "not a model");
+    EXPECT_EQ(put(s.port, "junk", dir.file("junk.bin")).status, 400);
+    EXPECT_EQ(put(s.port, "..", dir.file("tiny.zip")).status, 400);
+    EXPECT_EQ(raw_http(s.port, test::body_request("PUT", "/admin/model/ngc", "application/json",
+                                                  R"({"path": "nvidia/med/x", "version": "1"})"))
+                  .status,
+              501);
+    for (const auto* name : {"evil", "notes", "junk", "ngc"})
+      EXPECT_EQ(
+          raw_http(s.port, test::simple_request("GET", std::string("/v1/models?model=") + name))
+              .status,
+          404)
+          << name;
+    std::size_t left = 0;
+    for (const auto& e : fs::directory_iterator(o.work_dir + "/admin-models")) {
+      (void)e;
+      ++left;
+    }
+    EXPECT_EQ(left, 2u) << "only the two models that were added";
+  }
+  {
+    // A restart with the same --work-dir serves the uploads again, PATCHed config and all.
+    Served s(o);
+    auto r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=uploaded"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json::parse(r.body)["description"], "patched");
+    r = raw_http(s.port, test::simple_request("DELETE", "/admin/model/uploaded"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/models?model=uploaded")).status,
+              404);
+    EXPECT_FALSE(fs::exists(o.work_dir + "/admin-models/uploaded"));
+    EXPECT_EQ(raw_http(s.port, test::simple_request("DELETE", "/admin/model/uploaded")).status,
+              404);
+    segment(s.port, "planned");
+  }
+}
+
 TEST(Serve, SetOverridesEveryModelsInferenceConfig) {
   serve::ServerOptions o;
   o.sets = {"/inferer/args/roi_size=[16,16,8]"};
