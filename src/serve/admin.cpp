@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/atomic_file.h"
 #include "core/errors.h"
 #include <sys/stat.h>
 #include <zip.h>
@@ -148,6 +149,112 @@ std::string find_mmar_root(const std::string& dir) {
     found = e.path().string();
   }
   return found;
+}
+
+namespace {
+
+/// The last segment of a dotted component name ("monai.transforms.Activationsd" -> "Activationsd").
+std::string short_name(const nlohmann::json& t) {
+  if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) return "";
+  const auto n = t["name"].get<std::string>();
+  const auto dot = n.rfind('.');
+  return dot == std::string::npos ? n : n.substr(dot + 1);
+}
+
+/// Whether a post transform acts on the prediction only ("keys": "pred" or ["pred"]).
+bool on_pred(const nlohmann::json& t) {
+  if (!t.contains("args") || !t["args"].contains("keys")) return false;
+  const auto& k = t["args"]["keys"];
+  return (k.is_string() && k == "pred") || (k.is_array() && k.size() == 1 && k[0] == "pred");
+}
+
+}  // namespace
+
+void write_aiaa_mmar(const nlohmann::json& aiaa,
+                     const std::string& model_bytes,
+                     const std::string& dest) {
+  using nlohmann::json;
+  if (!aiaa.contains("pre_transforms") || !aiaa["pre_transforms"].is_array())
+    throw Error("config_aiaa.json: /pre_transforms must be a list of transforms");
+  json engine = json::object();
+  if (aiaa.contains("inference") && aiaa["inference"].is_object()) {
+    const auto& inf = aiaa["inference"];
+    if (inf.contains("AIAA") && inf["AIAA"].is_object())
+      engine = inf["AIAA"].value("args", json::object());
+    else
+      engine = inf.value("args", json::object());
+  }
+  json inferer = {{"name", "SimpleInferer"}};
+  if (engine.value("scanning_window", false)) {
+    if (!engine.contains("roi") || !engine["roi"].is_array())
+      throw Error(
+          "config_aiaa.json: /inference/AIAA/args/roi must give the scanning window's size");
+    inferer = {{"name", "SlidingWindowInferer"},
+               {"args",
+                {{"roi_size", engine["roi"]},
+                 {"overlap", engine.value("overlap", 0.25)},
+                 {"sw_batch_size", engine.value("sw_batch_size", 1)}}}};
+  }
+  json post = json::array();
+  if (aiaa.contains("post_transforms") && aiaa["post_transforms"].is_array()) {
+    for (const auto& t : aiaa["post_transforms"]) {
+      const auto n = short_name(t);
+      if (n == "Restored" || n == "ExtremePointsd" || n == "BoundingBoxd" || n == "Writer" ||
+          n == "ToNumpyd" || ((n == "AddChanneld" || n == "SqueezeDimd") && on_pred(t)))
+        continue;
+      if (n == "LargestCCd") {
+        json args = {
+            {"keys", t.contains("args") ? t["args"].value("keys", json("pred")) : json("pred")}};
+        post.push_back({{"name", "KeepLargestConnectedComponentd"}, {"args", args}});
+        continue;
+      }
+      post.push_back(t);
+    }
+  }
+  // MONAI's module paths ("monai.transforms.Spacingd") name Barton's components by their last part.
+  json pre = aiaa["pre_transforms"];
+  for (auto* list : {&pre, &post})
+    for (auto& t : *list)
+      if (t.is_object() && t.contains("name") && t["name"].is_string() &&
+          t["name"].get<std::string>().rfind("monai.", 0) == 0)
+        t["name"] = short_name(t);
+  const json inference = {
+      {"use_gpu", true},
+      {"model", {{"ts_path", "{MMAR_TORCHSCRIPT}"}}},
+      {"pre_transforms", pre},
+      {"inferer", inferer},
+      {"post_transforms", post},
+      // The evaluator MMARs carry (batch `barton infer` uses it; serving does not).
+      {"dataset",
+       {{"name", "Dataset"},
+        {"data_list_file_path", "{DATASET_JSON}"},
+        {"data_file_base_dir", "{DATA_ROOT}"},
+        {"data_list_key", "test"},
+        {"args", {{"transform", "@pre_transforms"}}}}},
+      {"dataloader",
+       {{"name", "DataLoader"},
+        {"args", {{"dataset", "@dataset"}, {"batch_size", 1}, {"shuffle", false}}}}},
+      {"evaluator",
+       {{"name", "SupervisedEvaluator"},
+        {"args",
+         {{"val_data_loader", "@dataloader"},
+          {"network", "@model"},
+          {"inferer", "@inferer"},
+          {"postprocessing", "@post_transforms"}}}}}};
+  const json env = {{"DATA_ROOT", "."},
+                    {"DATASET_JSON", "dataset.json"},
+                    {"MMAR_CKPT_DIR", "models"},
+                    {"MMAR_CKPT", "models/model.pt"},
+                    {"MMAR_TORCHSCRIPT", "models/model.ts"},
+                    {"MMAR_EVAL_OUTPUT_PATH", "eval"}};
+  const fs::path root(dest);
+  fs::create_directories(root / "config");
+  fs::create_directories(root / "models");
+  write_file_atomic((root / "config" / "config_aiaa.json").string(), aiaa.dump(2) + "\n");
+  write_file_atomic((root / "config" / "config_inference.json").string(), inference.dump(2) + "\n");
+  write_file_atomic((root / "config" / "environment.json").string(), env.dump(2) + "\n");
+  write_file_atomic((root / "models" / "model.ts").string(), model_bytes);
+  write_file_atomic((root / "dataset.json").string(), "{\"test\": []}\n");
 }
 
 }  // namespace barton::serve

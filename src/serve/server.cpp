@@ -1469,11 +1469,10 @@ struct AnnotationServer::Impl {
         if (!aiaa.is_null())
           write_file_atomic((fs::path(root) / "config" / "config_aiaa.json").string(),
                             aiaa.dump(2) + "\n");
+      } else if (looks_like_zip(data->data) && !aiaa.is_null()) {
+        // Clara 4.x: config_aiaa.json + a TorchScript model, made into an MMAR.
+        write_aiaa_mmar(aiaa, data->data, (staging / "mmar").string());
       } else if (looks_like_zip(data->data)) {
-        if (!aiaa.is_null())
-          throw TaskError{501,
-                          "a config_aiaa.json with a TorchScript model is not supported yet: "
-                          "upload the MMAR as a zip, or a Barton plan (barton export)"};
         write_file_atomic((staging / "model.plan").string(), data->data);
       } else {
         throw TaskError{400, "part 'data' is neither a zip archive (an MMAR) nor a Barton plan"};

@@ -858,6 +858,95 @@ TEST(Serve, AdminModelUploadsAnMmarZipOrAPlanPatchesDeletesAndKeepsThemAcrossRes
   }
 }
 
+TEST(Serve, AdminModelDeploysClarasConfigAiaaWithATorchScriptModel) {
+  test::TempDir dir;
+  // The tiny model as a MONAI user's TorchScript file, and a Clara 4.x config_aiaa.json with the
+  // tiny inference config's steps in Clara's own names and layout.
+  sh("/usr/bin/python3 " + test::source_dir() + "/tests/export/write_torchscript.py " +
+     trained_mmar() + "/models/model.pt '" +
+     R"({"name": "UNet", "args": {"dimensions": 3, "in_channels": 1, "out_channels": 2,
+         "channels": [4, 8, 16], "strides": [2, 2], "num_res_units": 1}})" +
+     "' " + dir.path() + "/ts 1,1,16,16,16 > /dev/null");
+  const json aiaa = json::parse(R"({
+    "version": "1", "type": "segmentation", "labels": ["spleen"],
+    "description": "tiny, deployed from config_aiaa.json",
+    "pre_transforms": [
+      {"name": "monai.transforms.LoadImaged", "args": {"keys": "image"}},
+      {"name": "monai.transforms.EnsureChannelFirstd", "args": {"keys": "image"}},
+      {"name": "monai.transforms.Spacingd", "args": {"keys": "image", "pixdim": [4.0, 4.0, 4.0]}},
+      {"name": "monai.transforms.ScaleIntensityRanged",
+       "args": {"keys": "image", "a_min": -57, "a_max": 164, "b_min": 0.0, "b_max": 1.0, "clip": true}},
+      {"name": "monai.transforms.CropForegroundd", "args": {"keys": "image", "source_key": "image"}},
+      {"name": "monai.transforms.ToTensord", "args": {"keys": "image"}}
+    ],
+    "inference": {"input": "image", "output": "pred",
+      "AIAA": {"name": "aiaa.inference.PyTorchInference",
+               "args": {"scanning_window": true, "roi": [16, 16, 16], "overlap": 0.5, "sw_batch_size": 4}}},
+    "post_transforms": [
+      {"name": "monai.transforms.AddChanneld", "args": {"keys": "pred"}},
+      {"name": "monai.transforms.Activationsd", "args": {"keys": "pred", "softmax": true}},
+      {"name": "monai.transforms.AsDiscreted", "args": {"keys": "pred", "argmax": true}},
+      {"name": "monai.transforms.SqueezeDimd", "args": {"keys": "pred", "dim": 0}},
+      {"name": "monai.transforms.ToNumpyd", "args": {"keys": "pred"}},
+      {"name": "aiaa.transforms.Restored", "args": {"keys": "pred", "ref_image": "image"}},
+      {"name": "aiaa.transforms.ExtremePointsd", "args": {"keys": "pred", "result": "result", "points": "points"}},
+      {"name": "aiaa.transforms.BoundingBoxd", "args": {"keys": "pred", "result": "result", "bbox": "bbox"}}
+    ],
+    "writer": {"name": "aiaa.transforms.Writer", "args": {"image": "pred", "json": "result"}}
+  })");
+  // The tiny MMAR with the same steps as Clara's form: no Invertd (Barton puts the argmax back on
+  // the input's grid itself, as it does for the uploaded model).
+  const auto plain = dir.path() + "/tiny_plain";
+  fs::copy(trained_mmar(), plain, fs::copy_options::recursive);
+  auto cfg = json::parse(read_file(plain + "/config/config_inference.json"));
+  auto& post = cfg["post_transforms"];
+  post.erase(1);  // Invertd
+  test::write_text(plain + "/config/config_inference.json", cfg.dump(2));
+  serve::ServerOptions o;
+  o.work_dir = dir.path() + "/work";
+  o.models = {plain};
+  Served s(o);
+  auto r = raw_http(s.port, test::python_request(
+                                "PUT", "/admin/model/clara_tiny",
+                                {{"config", "/x/config_aiaa.json", "application/json", aiaa.dump()},
+                                 {"data", "/x/model.ts", "application/octet-stream",
+                                  read_file(dir.path() + "/ts/model.ts")}}));
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=clara_tiny"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["description"], "tiny, deployed from config_aiaa.json");
+  const auto seg = [&](const std::string& model) {
+    const auto q =
+        raw_http(s.port, test::python_request("POST", "/v1/segmentation?model=" + model,
+                                              {{"params", "", "", "{}"},
+                                               {"datapoint", "/x/case_3.nii.gz",
+                                                "application/octet-stream", read_file(case3())}}));
+    EXPECT_EQ(q.status, 200) << q.body;
+    return reply_image(reply_parts(q).at(1).data, model + ".nii.gz");
+  };
+  // The same network (TorchScript here, the checkpoint there) and the same steps: the same mask.
+  const auto clara = seg("clara_tiny"), mmar = seg("tiny_plain");
+  const auto input = io::read_image(case3());
+  ASSERT_EQ(clara.data.sizes().slice(1), input.data.sizes().slice(1));
+  for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(clara.affine[i], input.affine[i], 1e-5);
+  const double agree = (clara.data.to(torch::kFloat) == mmar.data.to(torch::kFloat))
+                           .to(torch::kFloat)
+                           .mean()
+                           .item<double>();
+  EXPECT_GT(agree, 0.999) << "voxels where the two deployments agree";
+  std::cout << "[admin] config_aiaa deployment agrees with the MMAR on " << agree << " of voxels, "
+            << (clara.data > 0).sum().item<int64_t>() << " vs "
+            << (mmar.data > 0).sum().item<int64_t>() << " foreground\n";
+  // A config_aiaa.json without pre_transforms is refused with its key.
+  r = raw_http(s.port, test::python_request("PUT", "/admin/model/broken",
+                                            {{"config", "/x/config_aiaa.json", "application/json",
+                                              R"({"type": "segmentation"})"},
+                                             {"data", "/x/model.ts", "application/octet-stream",
+                                              read_file(dir.path() + "/ts/model.ts")}}));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(r.body.find("pre_transforms"), std::string::npos) << r.body;
+}
+
 TEST(Serve, SetOverridesEveryModelsInferenceConfig) {
   serve::ServerOptions o;
   o.sets = {"/inferer/args/roi_size=[16,16,8]"};
