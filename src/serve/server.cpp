@@ -1426,8 +1426,11 @@ struct AnnotationServer::Impl {
     return Response::json(json_text(j));
   }
 
+  std::mutex admin_mu;  ///< One model change at a time.
+
   Response admin_model_put(const Request& req) {
     const auto& name = req.captures.at(0);
+    std::lock_guard<std::mutex> lock(admin_mu);
     if (!valid_datastore_id(name))
       return Response::error(400, "'" + name +
                                       "' is not a valid model name (letters, digits, "
@@ -1479,7 +1482,9 @@ struct AnnotationServer::Impl {
       }
       describe_model(admin_source(staging), name, o.sets);  // refuses what cannot be served
       const fs::path final_dir = admin_dir() / name;
-      const fs::path old = admin_dir() / (".old-" + new_uuid());
+      // ".old-<uuid>-<name>": a server killed between the two renames finds it at the next start
+      // and puts it back (load_uploaded_models).
+      const fs::path old = admin_dir() / (".old-" + new_uuid() + "-" + name);
       const bool replaced = fs::exists(final_dir) || store.find(name).has_value();
       if (fs::exists(final_dir)) fs::rename(final_dir, old);
       fs::rename(staging, final_dir);
@@ -1502,6 +1507,7 @@ struct AnnotationServer::Impl {
 
   Response admin_model_patch(const Request& req) {
     const auto& name = req.captures.at(0);
+    std::lock_guard<std::mutex> lock(admin_mu);
     const auto info = store.find(name);
     if (!info) return Response::error(404, "no model named '" + name + "'");
     if (!uploaded(name) || fs::is_regular_file(info->source))
@@ -1535,6 +1541,7 @@ struct AnnotationServer::Impl {
 
   Response admin_model_delete(const Request& req) {
     const auto& name = req.captures.at(0);
+    std::lock_guard<std::mutex> lock(admin_mu);
     if (!store.remove(name)) return Response::error(404, "no model named '" + name + "'");
     std::error_code ec;
     const bool files = uploaded(name);
@@ -1546,13 +1553,28 @@ struct AnnotationServer::Impl {
   /// At start: the models uploaded before (a --work-dir kept across runs).
   void load_uploaded_models() {
     if (!fs::is_directory(admin_dir())) return;
-    for (const auto& e : fs::directory_iterator(admin_dir())) {
-      const auto name = e.path().filename().string();
+    std::vector<fs::path> entries;
+    for (const auto& e : fs::directory_iterator(admin_dir())) entries.push_back(e.path());
+    for (const auto& path : entries) {
+      const auto name = path.filename().string();
       std::error_code ec;
-      if (name.rfind(".new-", 0) == 0 || name.rfind(".old-", 0) == 0) {
-        fs::remove_all(e.path(), ec);  // left by a server killed mid-upload
+      if (name.rfind(".new-", 0) == 0) {
+        fs::remove_all(path, ec);  // an upload a killed server did not finish
         continue;
       }
+      if (name.rfind(".old-", 0) == 0) {
+        // ".old-<36-character uuid>-<name>": the model a killed server was replacing; it is the
+        // one to serve when the replacement never got its place.
+        const auto model = name.size() > 42 ? name.substr(42) : std::string();
+        if (!model.empty() && valid_datastore_id(model) && !fs::exists(admin_dir() / model))
+          fs::rename(path, admin_dir() / model, ec);
+        else
+          fs::remove_all(path, ec);
+      }
+    }
+    for (const auto& e : fs::directory_iterator(admin_dir())) {
+      const auto name = e.path().filename().string();
+      if (name.rfind(".", 0) == 0) continue;
       if (!e.is_directory() || store.find(name)) continue;
       try {
         store.add(describe_model(admin_source(e.path()), name, o.sets));

@@ -841,9 +841,19 @@ TEST(Serve, AdminModelUploadsAnMmarZipOrAPlanPatchesDeletesAndKeepsThemAcrossRes
     }
     EXPECT_EQ(left, 2u) << "only the two models that were added";
   }
+  // A server killed while replacing a model (between its two renames) left the old version
+  // aside and maybe a half-written upload: the next start serves the old version again.
+  fs::create_directories(o.work_dir +
+                         "/admin-models/.old-00000000-0000-0000-0000-000000000000-kept");
+  fs::copy_file(
+      dir.path() + "/export/model.plan",
+      o.work_dir + "/admin-models/.old-00000000-0000-0000-0000-000000000000-kept/model.plan");
+  fs::create_directories(o.work_dir + "/admin-models/.new-half/mmar");
   {
     // A restart with the same --work-dir serves the uploads again, PATCHed config and all.
     Served s(o);
+    EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/models?model=kept")).status, 200);
+    EXPECT_FALSE(fs::exists(o.work_dir + "/admin-models/.new-half"));
     auto r = raw_http(s.port, test::simple_request("GET", "/v1/models?model=uploaded"));
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(json::parse(r.body)["description"], "patched");
