@@ -73,7 +73,7 @@ SAN_DIR ?= build-san
 SAN_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
   -DBARTON_SANITIZE=ON -DBARTON_FUZZ=ON
 SAN_TARGETS := core_test io_test fuzz_replay_nifti fuzz_replay_dicom fuzz_replay_torch_file \
-  fuzz_replay_multipart fuzz_replay_datalist
+  fuzz_replay_multipart fuzz_replay_datalist fuzz_replay_zip
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=1:detect_container_overflow=0
 export LSAN_OPTIONS ?= suppressions=$(CURDIR)/fuzz/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1

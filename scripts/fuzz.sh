@@ -16,7 +16,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_conta
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(nifti dicom torch_file multipart datalist config serve)
+[ ${#targets[@]} -eq 0 ] && targets=(nifti dicom torch_file multipart zip datalist config serve)
 
 seeds_for() {
   case "$1" in
