@@ -10,10 +10,7 @@
 
 #include "core/atomic_file.h"
 #include "io/image.h"
-#include "serve/multipart.h"
-#include "serve/raw_http.h"
-#include "serve/server.h"
-#include "support/test_support.h"
+#include "serve/interactive_support.h"
 
 namespace barton {
 namespace {
@@ -29,25 +26,10 @@ const char* kTrainSets =
     " /train/pre_transforms/4/args/spatial_size=[32,32,32]";
 const std::vector<std::string> kServeSets = {"/pre_transforms/4/args/spatial_size=[32,32,32]"};
 
-struct Trained {
-  std::string root, log;
-};
-
-const Trained& trained() {
+const test::TrainedSample& trained() {
   static test::TempDir dir;
-  static const Trained t = [] {
-    Trained r;
-    r.root = dir.path() + "/deepedit";
-    fs::create_directories(r.root + "/config");
-    for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
-                          "config_aiaa.json", "environment.json"})
-      fs::copy_file(test::source_dir() + "/mmars/deepedit/config/" + f, r.root + "/config/" + f);
-    sh(test::barton_bin() + " data synth " + r.root +
-       "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
-    r.log =
-        sh("BARTON_THREADS=2 " + test::barton_bin() + " train " + r.root + kTrainSets + " 2>&1");
-    return r;
-  }();
+  static const auto t = test::train_sample(
+      dir.path(), "deepedit", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5", kTrainSets);
   return t;
 }
 
@@ -62,39 +44,16 @@ std::vector<int64_t> organ_voxel() {
   return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
 }
 
-struct Served {
-  Served() {
-    serve::ServerOptions o;
-    o.models = {trained().root};
-    o.sets = kServeSets;
-    o.http.port = 0;
-    o.device = "cpu";
-    server = std::make_unique<serve::AnnotationServer>(o);
-    port = server->start();
-  }
-  ~Served() { server->stop(); }
-  std::unique_ptr<serve::AnnotationServer> server;
-  int port = 0;
+struct Served : test::ServedSample {
+  Served() : test::ServedSample(trained().root, kServeSets) {}
 };
 
 io::Image reply_mask(const test::RawReply& r) {
-  const auto b = serve::multipart_boundary(r.header("content-type"));
-  EXPECT_TRUE(b) << r.body.substr(0, 300);
-  if (!b) return {};
-  const auto parts = serve::parse_multipart(r.body, *b);
-  static test::TempDir tmp;
-  static int n = 0;
-  const auto path = tmp.file("mask" + std::to_string(n++) + ".nii.gz");
-  write_file_atomic(path, serve::find_part(parts, "image")->data);
-  return io::read_image(path);
+  return test::parse_mask_reply(r).mask;
 }
 
 test::RawReply post(int port, const std::string& target, const json& params) {
-  return raw_http(
-      port, test::python_request("POST", target,
-                                 {{"params", "", "", params.dump()},
-                                  {"datapoint", "/tmp/x/case_3.nii.gz", "application/octet-stream",
-                                   read_file(case_image())}}));
+  return test::post_params(port, target, params, read_file(case_image()));
 }
 
 std::string dice_of(const std::string& out) {

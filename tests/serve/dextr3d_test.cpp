@@ -11,10 +11,7 @@
 
 #include "core/atomic_file.h"
 #include "io/image.h"
-#include "serve/multipart.h"
-#include "serve/raw_http.h"
-#include "serve/server.h"
-#include "support/test_support.h"
+#include "serve/interactive_support.h"
 
 namespace barton {
 namespace {
@@ -36,25 +33,10 @@ const std::vector<std::string> kServeSets = {"pad_mm=3", "/pre_transforms/2/args
                                              "/pre_transforms/6/args/spatial_size=[32,32,32]"};
 constexpr double kPadMm = 6.0;  // 3 voxels of 2 mm
 
-struct Trained {
-  std::string root, log;
-};
-
-const Trained& trained() {
+const test::TrainedSample& trained() {
   static test::TempDir dir;
-  static const Trained t = [] {
-    Trained r;
-    r.root = dir.path() + "/dextr3d";
-    fs::create_directories(r.root + "/config");
-    for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
-                          "config_aiaa.json", "environment.json"})
-      fs::copy_file(test::source_dir() + "/mmars/dextr3d/config/" + f, r.root + "/config/" + f);
-    sh(test::barton_bin() + " data synth " + r.root +
-       "/data --cases 6 --size 40 40 16 --spacing 2 2 5 --seed 5");
-    r.log =
-        sh("BARTON_THREADS=2 " + test::barton_bin() + " train " + r.root + kTrainSets + " 2>&1");
-    return r;
-  }();
+  static const auto t = test::train_sample(
+      dir.path(), "dextr3d", "--cases 6 --size 40 40 16 --spacing 2 2 5 --seed 5", kTrainSets);
   return t;
 }
 
@@ -86,50 +68,12 @@ double dice(const at::Tensor& a, const at::Tensor& b) {
   return total > 0 ? 2 * inter / total : 1.0;
 }
 
-struct Served {
-  Served() {
-    serve::ServerOptions o;
-    o.models = {trained().root};
-    o.sets = kServeSets;
-    o.http.port = 0;
-    o.device = "cpu";
-    server = std::make_unique<serve::AnnotationServer>(o);
-    port = server->start();
-  }
-  ~Served() { server->stop(); }
-  std::unique_ptr<serve::AnnotationServer> server;
-  int port = 0;
+struct Served : test::ServedSample {
+  Served() : test::ServedSample(trained().root, kServeSets) {}
 };
 
-struct Reply {
-  json params;
-  io::Image mask;
-};
-
-Reply parse_reply(const test::RawReply& r) {
-  Reply out;
-  const auto b = serve::multipart_boundary(r.header("content-type"));
-  EXPECT_TRUE(b) << r.body.substr(0, 300);
-  if (!b) return out;
-  const auto parts = serve::parse_multipart(r.body, *b);
-  out.params = json::parse(serve::find_part(parts, "params")->data);
-  static test::TempDir tmp;
-  static int n = 0;
-  const auto path = tmp.file("mask" + std::to_string(n++) + ".nii.gz");
-  write_file_atomic(path, serve::find_part(parts, "image")->data);
-  out.mask = io::read_image(path);
-  return out;
-}
-
-test::RawReply post(int port,
-                    const std::string& target,
-                    const json& params,
-                    const std::string& image = "") {
-  std::vector<test::FormPart> parts{{"params", "", "", params.dump()}};
-  if (!image.empty())
-    parts.push_back({"datapoint", "/tmp/x/image.nii.gz", "application/octet-stream", image});
-  return raw_http(port, test::python_request("POST", target, parts));
-}
+using test::parse_mask_reply;
+using test::post_params;
 
 /// NVIDIA's client-side DEXTR3D pre-processing (clara-train.md 5.5), written here: per axis a pad
 /// of pad_mm / spacing voxels around the points' box, clamped to the image; the crop resampled
@@ -226,9 +170,9 @@ TEST(Dextr3d, ServedThroughAiaaInBothClientModesAndMonaiLabel) {
   const auto points = extreme_points(label);
   const auto image = read_file(case_image());
   // 1. The whole image with the points in its indices (pre_process=False).
-  r = post(s.port, "/v1/dextr3d?model=dextr3d", {{"points", points}}, image);
+  r = post_params(s.port, "/v1/dextr3d?model=dextr3d", {{"points", points}}, image);
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto whole = parse_reply(r);
+  const auto whole = parse_mask_reply(r);
   ASSERT_EQ(whole.mask.data.sizes(), input.data.sizes()) << "the mask is on the input's grid";
   for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(whole.mask.affine[i], input.affine[i], 1e-5);
   const double whole_dice = dice(whole.mask.data, label.data);
@@ -249,17 +193,18 @@ TEST(Dextr3d, ServedThroughAiaaInBothClientModesAndMonaiLabel) {
                                    {{"image", "/x/ct.nii.gz", "application/octet-stream", image}}));
   ASSERT_EQ(r.status, 200) << r.body;
   const auto id = json::parse(r.body)["session_id"].get<std::string>();
-  ASSERT_EQ(post(s.port, "/v1/dextr3d?model=dextr3d&session_id=" + id, {{"points", points}}).status,
+  ASSERT_EQ(post_params(s.port, "/v1/dextr3d?model=dextr3d&session_id=" + id, {{"points", points}})
+                .status,
             200);
-  r = post(s.port, "/v1/dextr3d?model=dextr3d&session_id=" + id, {{"points", points}});
+  r = post_params(s.port, "/v1/dextr3d?model=dextr3d&session_id=" + id, {{"points", points}});
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto cached = parse_reply(r);
+  const auto cached = parse_mask_reply(r);
   EXPECT_TRUE(cached.params["session_cached"].get<bool>());
   EXPECT_TRUE(cached.mask.data.equal(whole.mask.data));
   // MONAI Label's /infer/{model}: the points as foreground.
-  r = post(s.port, "/infer/dextr3d?session_id=" + id, {{"foreground", points}});
+  r = post_params(s.port, "/infer/dextr3d?session_id=" + id, {{"foreground", points}});
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_TRUE(parse_reply(r).mask.data.equal(whole.mask.data));
+  EXPECT_TRUE(parse_mask_reply(r).mask.data.equal(whole.mask.data));
 
   // 3. The client's own crop (pre_process=True): the mask comes back on the crop's grid, and
   // pasted back as the client does, it agrees with the whole-image answer.
@@ -267,10 +212,10 @@ TEST(Dextr3d, ServedThroughAiaaInBothClientModesAndMonaiLabel) {
   const auto crop = client_crop(input, points, roi);
   test::TempDir tmp;
   io::write_image(crop.image, tmp.file("crop.nii.gz"));
-  r = post(s.port, "/v1/dextr3d?model=dextr3d", {{"points", crop.points}},
-           read_file(tmp.file("crop.nii.gz")));
+  r = post_params(s.port, "/v1/dextr3d?model=dextr3d", {{"points", crop.points}},
+                  read_file(tmp.file("crop.nii.gz")));
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto cropped = parse_reply(r);
+  const auto cropped = parse_mask_reply(r);
   ASSERT_EQ(cropped.mask.data.sizes(), crop.image.data.sizes());
   for (std::size_t i = 0; i < 16; ++i)
     EXPECT_NEAR(cropped.mask.affine[i], crop.image.affine[i], 1e-5);
@@ -291,22 +236,24 @@ TEST(Dextr3d, BadPointsGetTheirStatus) {
   Served s;
   const auto image = read_file(case_image());
   const auto points = extreme_points(case_label());
-  auto r = post(s.port, "/v1/dextr3d?model=dextr3d", json::object(), image);
+  auto r = post_params(s.port, "/v1/dextr3d?model=dextr3d", json::object(), image);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.body.find("at least 6 extreme points"), std::string::npos) << r.body;
   auto five = points;
   five.pop_back();
-  EXPECT_EQ(post(s.port, "/v1/dextr3d?model=dextr3d", {{"points", five}}, image).status, 400);
-  r = post(s.port, "/v1/dextr3d?model=dextr3d", {{"points", "x"}}, image);
+  EXPECT_EQ(post_params(s.port, "/v1/dextr3d?model=dextr3d", {{"points", five}}, image).status,
+            400);
+  r = post_params(s.port, "/v1/dextr3d?model=dextr3d", {{"points", "x"}}, image);
   EXPECT_EQ(r.status, 400) << r.body;
   EXPECT_NE(r.body.find("params.points"), std::string::npos) << r.body;
   auto far = points;
   far[0] = {1000, 2, 3};
-  r = post(s.port, "/v1/dextr3d?model=dextr3d", {{"points", far}}, image);
+  r = post_params(s.port, "/v1/dextr3d?model=dextr3d", {{"points", far}}, image);
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_NE(r.body.find("outside the image"), std::string::npos) << r.body;
-  EXPECT_EQ(post(s.port, "/v1/deepgrow?model=dextr3d", {{"foreground", points}}, image).status,
-            400);
+  EXPECT_EQ(
+      post_params(s.port, "/v1/deepgrow?model=dextr3d", {{"foreground", points}}, image).status,
+      400);
 }
 
 }  // namespace

@@ -9,10 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "io/image.h"
-#include "serve/multipart.h"
-#include "serve/raw_http.h"
-#include "serve/server.h"
-#include "support/test_support.h"
+#include "serve/interactive_support.h"
 
 namespace barton {
 namespace {
@@ -32,26 +29,11 @@ const std::vector<std::string> kServeSets = {"/pre_transforms/2/args/pixdim=[2,2
                                              "/pre_transforms/5/args/spatial_size=[48,48,48]",
                                              "/pre_transforms/6/args/spatial_size=[32,32,32]"};
 
-struct Trained {
-  std::string root, log;
-};
-
 /// The sample MMAR's configs on synthetic data, trained once for this file.
-const Trained& trained() {
+const test::TrainedSample& trained() {
   static test::TempDir dir;
-  static const Trained t = [] {
-    Trained r;
-    r.root = dir.path() + "/deepgrow_3d";
-    fs::create_directories(r.root + "/config");
-    for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
-                          "config_aiaa.json", "environment.json"})
-      fs::copy_file(test::source_dir() + "/mmars/deepgrow_3d/config/" + f, r.root + "/config/" + f);
-    sh(test::barton_bin() + " data synth " + r.root +
-       "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
-    r.log =
-        sh("BARTON_THREADS=2 " + test::barton_bin() + " train " + r.root + kTrainSets + " 2>&1");
-    return r;
-  }();
+  static const auto t = test::train_sample(
+      dir.path(), "deepgrow_3d", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5", kTrainSets);
   return t;
 }
 
@@ -67,40 +49,11 @@ std::vector<int64_t> organ_voxel() {
   return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
 }
 
-struct Served {
-  Served() {
-    serve::ServerOptions o;
-    o.models = {trained().root};
-    o.sets = kServeSets;
-    o.http.port = 0;
-    o.device = "cpu";
-    server = std::make_unique<serve::AnnotationServer>(o);
-    port = server->start();
-  }
-  ~Served() { server->stop(); }
-  std::unique_ptr<serve::AnnotationServer> server;
-  int port = 0;
+struct Served : test::ServedSample {
+  Served() : test::ServedSample(trained().root, kServeSets) {}
 };
 
-struct Reply {
-  json params;
-  io::Image mask;
-};
-
-Reply parse_reply(const test::RawReply& r) {
-  Reply out;
-  const auto b = serve::multipart_boundary(r.header("content-type"));
-  EXPECT_TRUE(b) << r.body.substr(0, 300);
-  if (!b) return out;
-  const auto parts = serve::parse_multipart(r.body, *b);
-  out.params = json::parse(serve::find_part(parts, "params")->data);
-  static test::TempDir tmp;
-  static int n = 0;
-  const auto path = tmp.file("mask" + std::to_string(n++) + ".nii.gz");
-  write_file_atomic(path, serve::find_part(parts, "image")->data);
-  out.mask = io::read_image(path);
-  return out;
-}
+using test::parse_mask_reply;
 
 TEST(Interactive, SampleDeepGrowMmarTrainsAndValidatesWithSimulatedClicks) {
   const auto& t = trained();
@@ -152,7 +105,7 @@ TEST(Interactive, DeepgrowClicksThroughAiaaAndMonaiLabelWithSessions) {
                                              {"datapoint", "/tmp/x/case_3.nii.gz",
                                               "application/octet-stream", image}}));
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto first = parse_reply(r);
+  const auto first = parse_mask_reply(r);
   const auto input = io::read_image(case_image());
   ASSERT_EQ(first.mask.data.sizes(), input.data.sizes()) << "the mask is on the input's grid";
   for (std::size_t i = 0; i < 16; ++i) EXPECT_NEAR(first.mask.affine[i], input.affine[i], 1e-5);
@@ -186,14 +139,14 @@ TEST(Interactive, DeepgrowClicksThroughAiaaAndMonaiLabelWithSessions) {
   ASSERT_EQ(session_click("/v1/deepgrow?model=deepgrow_3d&session_id=").status, 200);
   r = session_click("/v1/deepgrow?model=deepgrow_3d&session_id=");
   ASSERT_EQ(r.status, 200) << r.body;
-  const auto cached = parse_reply(r);
+  const auto cached = parse_mask_reply(r);
   EXPECT_TRUE(cached.params["session_cached"].get<bool>());
   EXPECT_EQ(cached.params["latencies"]["read"], 0.0);
   EXPECT_TRUE(cached.mask.data.equal(first.mask.data));
   // MONAI Label's client: /infer/{model} with the same clicks.
   r = session_click("/infer/deepgrow_3d?session_id=");
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_TRUE(parse_reply(r).mask.data.equal(first.mask.data));
+  EXPECT_TRUE(parse_mask_reply(r).mask.data.equal(first.mask.data));
 }
 
 TEST(Interactive, InferClicksWritesTheServersMaskAndRefusesBadClicks) {
@@ -214,7 +167,8 @@ TEST(Interactive, InferClicksWritesTheServersMaskAndRefusesBadClicks) {
   const auto log = sh(base + " --clicks '" + params.dump() + "' 2>&1");
   EXPECT_NE(log.find("network"), std::string::npos) << log;
   const auto mask = io::read_image(out.path() + "/case_3/case_3_clicks.nii.gz");
-  EXPECT_TRUE(mask.data.equal(parse_reply(r).mask.data)) << "barton infer --clicks = the server";
+  EXPECT_TRUE(mask.data.equal(parse_mask_reply(r).mask.data))
+      << "barton infer --clicks = the server";
   EXPECT_NE(sh(base + " --clicks '{\"foreground\": [[1, 2' 2>&1", 1).find("--clicks is not JSON"),
             std::string::npos);
   EXPECT_NE(sh(base + " --clicks '{\"foreground\": [[1000, 2, 3]]}' 2>&1", 1)

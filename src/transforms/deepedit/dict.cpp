@@ -251,18 +251,7 @@ class FindDiscrepancyRegionsDeepEdit final : public MapTransform {
   std::string pred_, out_;
 };
 
-std::optional<double> number_value(const Sample& s, const std::string& key) {
-  if (!s.has(key)) return std::nullopt;
-  const auto& v = s.get(key);
-  if (const auto* d = std::get_if<double>(&v)) return *d;
-  if (const auto* str = std::get_if<std::string>(&v)) {
-    try {
-      return std::stod(*str);
-    } catch (const std::exception&) {
-    }
-  }
-  return std::nullopt;
-}
+using dg::number_value;
 
 class AddRandomGuidanceDeepEdit final : public Transform {
  public:

@@ -44,22 +44,7 @@ std::vector<int64_t> int_list(const Sample& s, const std::string& key, const std
   throw Error(who + ": '" + key + "' is not a list of integers");
 }
 
-std::optional<double> number_value(const Sample& s, const std::string& key) {
-  if (!s.has(key)) return std::nullopt;
-  const auto& v = s.get(key);
-  if (const auto* d = std::get_if<double>(&v)) return *d;
-  if (const auto* l = std::get_if<std::vector<int64_t>>(&v); l && !l->empty())
-    return static_cast<double>((*l)[0]);
-  if (const auto* str = std::get_if<std::string>(&v)) {
-    try {
-      auto j = json::parse(*str);
-      while (j.is_array() && !j.empty()) j = j[0];
-      if (j.is_number()) return j.get<double>();
-    } catch (const json::exception&) {
-    }
-  }
-  return std::nullopt;
-}
+using dg::number_value;
 
 /// A list of clicks from a JSON string value ([[i, j, k], ...]); absent is no clicks.
 std::vector<std::vector<double>> clicks_value(const Sample& s,

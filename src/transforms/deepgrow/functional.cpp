@@ -195,6 +195,23 @@ nlohmann::json read_guidance(const Sample& s, const std::string& key, const std:
   throw Error(who + ": guidance '" + key + "' must be a JSON string");
 }
 
+std::optional<double> number_value(const Sample& s, const std::string& key) {
+  if (!s.has(key)) return std::nullopt;
+  const auto& v = s.get(key);
+  if (const auto* d = std::get_if<double>(&v)) return *d;
+  if (const auto* l = std::get_if<std::vector<int64_t>>(&v); l && !l->empty())
+    return static_cast<double>((*l)[0]);
+  if (const auto* str = std::get_if<std::string>(&v)) {
+    try {
+      auto j = nlohmann::json::parse(*str);
+      while (j.is_array() && !j.empty()) j = j[0];
+      if (j.is_number()) return j.get<double>();
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return std::nullopt;
+}
+
 void write_guidance(Sample& s, const std::string& key, const nlohmann::json& g) {
   s.set(key, g.dump());
 }

@@ -3,6 +3,7 @@
 /// functions (docs/annotation.md). Images are [C, *spatial].
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,9 @@ std::vector<int64_t> click_point(int64_t flat,
 /// Guidance [[pos...], [neg...], ...] from a sample value: a JSON string (MONAI writes one), or
 /// absent (Error naming the key).
 nlohmann::json read_guidance(const Sample& s, const std::string& key, const std::string& who);
+/// A number value (a double, the first of an integer list, or a JSON string holding a number or a
+/// nested list whose first leaf is one); nullopt when absent or not a number.
+std::optional<double> number_value(const Sample& s, const std::string& key);
 /// Writes guidance as a JSON string value.
 void write_guidance(Sample& s, const std::string& key, const nlohmann::json& g);
 

@@ -38,6 +38,7 @@ import deepgrow as G  # noqa: E402
 import spatial as S  # noqa: E402
 
 TRANSFORMS = {}
+_keys = G._keys
 
 
 def _register(name):
@@ -53,11 +54,6 @@ def _dict(v):
     if isinstance(v, str):
         return json.loads(v)
     return dict(v)
-
-
-def _keys(args):
-    k = args["keys"]
-    return [k] if isinstance(k, str) else list(k)
 
 
 def _mask_of(label, name, value):

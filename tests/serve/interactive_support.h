@@ -1,0 +1,91 @@
+#pragma once
+// Shared by the interactive-model serve tests (DeepGrow, DEXTR3D, DeepEdit): a sample MMAR trained
+// small into a temporary folder, a server over it, and the AIAA/MONAI Label multipart reply.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_file.h"
+#include "io/image.h"
+#include "serve/multipart.h"
+#include "serve/raw_http.h"
+#include "serve/server.h"
+#include "support/test_support.h"
+
+namespace barton::test {
+
+struct TrainedSample {
+  std::string root, log;
+};
+
+/// mmars/<sample>'s configs copied under `dir`, synthetic data made with `synth_args`, trained with
+/// `train_sets` (" --set ..."). Returns the MMAR folder and the training log.
+inline TrainedSample train_sample(const std::string& dir,
+                                  const std::string& sample,
+                                  const std::string& synth_args,
+                                  const std::string& train_sets) {
+  namespace fs = std::filesystem;
+  TrainedSample r;
+  r.root = dir + "/" + sample;
+  fs::create_directories(r.root + "/config");
+  for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
+                        "config_aiaa.json", "environment.json"})
+    fs::copy_file(source_dir() + "/mmars/" + sample + "/config/" + f, r.root + "/config/" + f);
+  sh(barton_bin() + " data synth " + r.root + "/data " + synth_args);
+  r.log = sh("BARTON_THREADS=2 " + barton_bin() + " train " + r.root + train_sets + " 2>&1");
+  return r;
+}
+
+/// A server on a free port over one MMAR with `--set` overrides, for one test.
+struct ServedSample {
+  ServedSample(const std::string& mmar, const std::vector<std::string>& sets) {
+    serve::ServerOptions o;
+    o.models = {mmar};
+    o.sets = sets;
+    o.http.port = 0;
+    o.device = "cpu";
+    server = std::make_unique<serve::AnnotationServer>(o);
+    port = server->start();
+  }
+  ~ServedSample() { server->stop(); }
+  std::unique_ptr<serve::AnnotationServer> server;
+  int port = 0;
+};
+
+struct MaskReply {
+  nlohmann::json params;
+  io::Image mask;
+};
+
+/// The params and the mask of an image-returning multipart reply (fails the test otherwise).
+inline MaskReply parse_mask_reply(const RawReply& r) {
+  MaskReply out;
+  const auto b = serve::multipart_boundary(r.header("content-type"));
+  EXPECT_TRUE(b) << r.body.substr(0, 300);
+  if (!b) return out;
+  const auto parts = serve::parse_multipart(r.body, *b);
+  out.params = nlohmann::json::parse(serve::find_part(parts, "params")->data);
+  static TempDir tmp;
+  static int n = 0;
+  const auto path = tmp.file("mask" + std::to_string(n++) + ".nii.gz");
+  write_file_atomic(path, serve::find_part(parts, "image")->data);
+  out.mask = io::read_image(path);
+  return out;
+}
+
+/// A Python-client POST with `params` and, when given, the image as the `datapoint` part.
+inline RawReply post_params(int port,
+                            const std::string& target,
+                            const nlohmann::json& params,
+                            const std::string& image = "") {
+  std::vector<FormPart> parts{{"params", "", "", params.dump()}};
+  if (!image.empty())
+    parts.push_back({"datapoint", "/tmp/x/image.nii.gz", "application/octet-stream", image});
+  return raw_http(port, python_request("POST", target, parts));
+}
+
+}  // namespace barton::test
