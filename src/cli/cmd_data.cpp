@@ -1,5 +1,7 @@
 // barton data synth OUT [--cases N] [--size I,J,K] [--spacing X,Y,Z] [--seed S]
 // [--lookalike-contrast HU] barton data sample brain OUT
+// barton data deepgrow --dataset_json J --output O [--dimensions 2|3] [--dataset_root R]
+// [--datalist_key K] [--pixdim X,Y[,Z]] [--limit N] [--split F]
 #include <iostream>
 #include <memory>
 
@@ -9,6 +11,7 @@
 #include "cli/cli.h"
 #include "core/errors.h"
 #include "data/synth.h"
+#include "mmar/deepgrow_dataset.h"
 
 namespace barton::cli {
 
@@ -44,7 +47,36 @@ void setup_data(CLI::App& app, Runner& runner) {
       ->required()
       ->check(CLI::IsMember({"brain"}));
   sample->add_option("OUT", a->out, "Output folder")->required();
-  runner = [a, synth]() {
+  // Clara's prepare_dataset.sh options, with its underscore names and dashed ones alike.
+  auto dg = std::make_shared<mmar::DeepgrowDatasetOptions>();
+  auto* deepgrow = app.add_subcommand(
+      "deepgrow",
+      "Prepare DeepGrow training data: per-region 2-D slices or 3-D volumes and their datalist");
+  deepgrow->add_option("--dataset_json,--dataset-json", dg->dataset_json, "Input datalist")
+      ->required();
+  deepgrow->add_option("--dataset_root,--dataset-root", dg->dataset_root,
+                       "Base folder of its paths (default: the datalist's folder)");
+  deepgrow->add_option("--datalist_key,--datalist-key", dg->datalist_key,
+                       "Datalist key to read (default training)");
+  deepgrow->add_option("--output", dg->output, "Output folder")->required();
+  deepgrow->add_option("--dimensions", dg->dimensions, "2 (slices) or 3 (volumes); default 2")
+      ->check(CLI::IsMember({2, 3}));
+  deepgrow->add_option("--pixdim", dg->pixdim,
+                       "Voxel size in mm; <= 0 keeps the image's (default 1,1,0 for 2-D, 1,1,1 for "
+                       "3-D)")
+      ->delimiter(',');
+  deepgrow->add_option("--limit", dg->limit, "At most N volumes (default 0: all)");
+  deepgrow->add_option("--split", dg->split,
+                       "Fraction of volumes for training, the rest validation (default 1)");
+  runner = [a, synth, deepgrow, dg]() {
+    if (deepgrow->parsed()) {
+      const auto r = mmar::prepare_deepgrow_dataset(*dg);
+      std::cout << fmt::format(
+          "{} volumes -> {} {} and {} region labels; {} training and {} validation entries in {}\n",
+          r.volumes, r.images, dg->dimensions == 2 ? "slices" : "volumes", r.labels, r.training,
+          r.validation, r.datalist);
+      return 0;
+    }
     if (synth->parsed()) {
       data::SynthOptions o;
       o.size = {a->size[0], a->size[1], a->size[2]};

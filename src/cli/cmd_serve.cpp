@@ -31,7 +31,8 @@ void setup_serve(CLI::App& sub, Runner& runner) {
                  "after its folder)")
       ->required();
   sub.add_option("--set", a->o.sets,
-                 "Override in every model's inference config: KEY=VALUE or /json/pointer=VALUE")
+                 "Override in every model's inference config: KEY=VALUE or /json/pointer=VALUE; "
+                 "NAME:KEY=VALUE overrides model NAME's only")
       ->take_all();
   sub.add_option("--datastore", a->o.datastore,
                  "Folder of images that MONAI Label clients name by id (?image=ID)");

@@ -1,6 +1,8 @@
 #include "serve/model.h"
 
 #include <algorithm>
+#include <limits>
+#include <optional>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -9,6 +11,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "core/atomic_file.h"
 #include "core/config.h"
 #include "core/errors.h"
 #include "data/dataset.h"
@@ -19,6 +22,7 @@
 #include "mmar/config_resolver.h"
 #include "mmar/run.h"
 #include "transforms/croppad/functional.h"
+#include "transforms/deepgrow/functional.h"
 #include "transforms/spatial/functional.h"
 
 namespace barton::serve {
@@ -90,7 +94,7 @@ void read_model_docs(const fs::path& config_dir, ModelInfo& info) {
 /// The AIAA type an inference config's pre_transforms make of a model: "annotation" when clicks
 /// become an extreme-points channel (DEXTR3D), "deepedit" when they are given per label name,
 /// "deepgrow" when they become guidance, else "". A DeepEdit step's label names go to `labels`.
-std::string click_type(const ConfigNode& cfg, nlohmann::ordered_json* labels) {
+std::string click_type(const ConfigNode& cfg, nlohmann::ordered_json* labels, int* slice_axis) {
   if (!cfg.has("pre_transforms") || !cfg.at("pre_transforms").is_array()) return "";
   const auto pre = cfg.at("pre_transforms");
   bool clicks = false, extreme = false, deepedit = false;
@@ -101,7 +105,17 @@ std::string click_type(const ConfigNode& cfg, nlohmann::ordered_json* labels) {
     const auto t = pre.at(i);
     if (t.is_object() && t.has("name") && t.at("name").is_string()) {
       const auto n = t.at("name").as<std::string>();
-      clicks = clicks || is(n, "AddGuidanceFromPoints");
+      if (is(n, "AddGuidanceFromPoints")) {
+        clicks = true;
+        // MONAI's default rank is 2; the slice axis is `axis` (default 0).
+        const auto arg = [&](const char* k, int64_t def) {
+          return t.has("args") && t.at("args").has(k) && t.at("args").at(k).is_number()
+                     ? t.at("args").at(k).as<int64_t>()
+                     : def;
+        };
+        const auto dims = arg("dimensions", arg("spatial_dims", 2));
+        if (dims == 2) *slice_axis = static_cast<int>(arg("axis", 0));
+      }
       extreme = extreme || is(n, "AddExtremePointsChannel");
       if (is(n, "AddGuidanceFromPointsDeepEdit")) {
         deepedit = true;
@@ -111,6 +125,7 @@ std::string click_type(const ConfigNode& cfg, nlohmann::ordered_json* labels) {
       }
     }
   }
+  if (deepedit || extreme) *slice_axis = -1;
   if (deepedit) return "deepedit";
   return !clicks ? "" : extreme ? "annotation" : "deepgrow";
 }
@@ -128,6 +143,10 @@ nlohmann::json ModelInfo::aiaa_json() const {
   j["dimension"] = dimension;
   if (!roi.empty()) j["roi"] = roi;
   if (type == "deepgrow") j["deepgrow"] = dimension == 2 ? "2D" : "3D";  // Slicer reads it
+  if (type == "pipeline") {  // clicked in 3-D: Slicer then sends every point
+    j["deepgrow"] = "3D";
+    j["models"] = pipeline;
+  }
   for (const auto& [k, v] : meta_data.items())
     if (!j.contains(k)) j[k] = v;
   return j;
@@ -141,17 +160,103 @@ nlohmann::json StageTimes::to_json() const {
           {"write", write}};
 }
 
+std::optional<std::string> set_model(const std::string& set) {
+  const auto eq = set.find('=');
+  const auto colon = set.find(':');
+  if (colon == std::string::npos || (eq != std::string::npos && colon > eq) || colon == 0)
+    return std::nullopt;
+  return set.substr(0, colon);
+}
+
+std::vector<std::string> sets_for_model(const std::vector<std::string>& sets,
+                                        const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& set : sets) {
+    const auto model = set_model(set);
+    if (!model)
+      out.push_back(set);
+    else if (*model == name)
+      out.push_back(set.substr(model->size() + 1));
+  }
+  return out;
+}
+
+bool is_pipeline_folder(const std::string& folder) {
+  const auto aiaa = fs::path(folder) / "config" / "config_aiaa.json";
+  if (!fs::is_regular_file(aiaa) || fs::exists(fs::path(folder) / "config" / "config_inference.json"))
+    return false;
+  try {
+    const auto doc = nlohmann::json::parse(read_file(aiaa));
+    return doc.is_object() && doc.value("type", "") == "pipeline";
+  } catch (const std::exception&) {
+    return false;  // describe_model names the problem
+  }
+}
+
+namespace {
+
+/// A pipeline folder's config_aiaa.json: `models` (and `batch_size`, `min_point_density`) from
+/// the first of inference.args, inference, pipeline.args, pipeline and the top level that holds
+/// `models` (Clara's DeepgrowInferencePipeline arguments).
+void read_pipeline(const std::string& file, ModelInfo& info) {
+  const auto doc = ConfigNode::load(file);
+  info.type = "pipeline";
+  if (auto d = doc.get_optional<std::string>("description")) info.description = *d;
+  if (doc.has("version"))
+    info.version = doc.at("version").is_string() ? doc.at("version").as<std::string>()
+                                                 : doc.at("version").dump();
+  if (doc.has("labels"))
+    for (std::size_t i = 0; i < doc.at("labels").size(); ++i)
+      info.labels.push_back(doc.at("labels").at(i).as<std::string>());
+  std::optional<ConfigNode> args;
+  for (const auto* outer : {"inference", "pipeline"}) {
+    if (args || !doc.has(outer)) continue;
+    const auto o = doc.at(outer);
+    if (o.has("args") && o.at("args").has("models"))
+      args = o.at("args");
+    else if (o.has("models"))
+      args = o;
+  }
+  if (!args && doc.has("models")) args = doc;
+  if (!args)
+    throw ConfigError(file, "",
+                      "a pipeline model needs \"models\" (in inference.args, e.g. "
+                      "[\"deepgrow_2d\", \"deepgrow_3d\"]): the served models it chains");
+  const auto models = args->at("models");
+  if (!models.is_array() || models.size() != 2)
+    throw models.error("a pipeline chains two models: a 2-D DeepGrow model and a 3-D model");
+  for (std::size_t i = 0; i < models.size(); ++i)
+    info.pipeline.push_back(models.at(i).as<std::string>());
+  if (args->has("batch_size")) {
+    const auto b = args->at("batch_size").as<int64_t>();
+    if (b < 1) throw args->at("batch_size").error("batch_size must be at least 1");
+    info.pipeline_batch_size = static_cast<std::size_t>(b);
+  }
+  if (args->has("min_point_density"))
+    info.pipeline_min_point_density = args->at("min_point_density").as<int64_t>();
+  if (doc.has("inference") && doc.at("inference").has("meta_data"))
+    info.meta_data = nlohmann::json::parse(doc.at("inference").at("meta_data").dump());
+}
+
+}  // namespace
+
 ModelInfo describe_model(const std::string& source,
                          const std::string& name,
                          const std::vector<std::string>& sets) {
   if (!fs::exists(source)) throw IoError(source, "no such MMAR folder or plan");
   ModelInfo info;
-  info.sets = sets;
   info.source = fs::absolute(source).lexically_normal().string();
   std::string stem = fs::path(info.source).filename().string();
-  if (is_file_model(source)) {
+  const bool pipeline = is_pipeline_folder(source);
+  if (!pipeline && is_file_model(source)) {
     stem = fs::path(info.source).stem().string();
     if (stem == "model") stem = fs::path(info.source).parent_path().filename().string();
+  }
+  info.name = name.empty() ? stem : name;
+  info.sets = sets_for_model(sets, info.name);
+  if (pipeline) {
+    read_pipeline((fs::path(info.source) / "config" / "config_aiaa.json").string(), info);
+  } else if (is_file_model(source)) {
     const auto plan = exporter::load_plan(source);
     if (!plan.meta.contains("config_inference"))
       throw IoError(source, "the plan carries no config_inference.json, so it cannot be served");
@@ -160,22 +265,26 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.has("inferer") && cfg.at("inferer").has("args") &&
         cfg.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg, &info.click_labels); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg, &info.click_labels, &info.slice_axis); !t.empty()) info.type = t;
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
     mmar::ResolveOptions ro;
-    ro.sets = sets;
+    ro.sets = info.sets;
     const auto cfg = mmar::resolve_config(files, ro);
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg.doc, &info.click_labels); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg.doc, &info.click_labels, &info.slice_axis); !t.empty()) info.type = t;
     read_model_docs(fs::path(info.source) / "config", info);
   }
-  info.name = name.empty() ? stem : name;
   if (info.description.empty()) info.description = "Barton model from " + info.source;
-  if (info.roi.size() == 2) info.dimension = 2;
+  if (info.roi.size() == 2 || info.slice_axis >= 0) info.dimension = 2;
+  if (info.meta_data.contains("deepgrow") && info.meta_data["deepgrow"] == "2D" &&
+      info.slice_axis < 0)
+    throw IoError(info.source,
+                  "config_aiaa.json says deepgrow \"2D\" but config_inference.json's "
+                  "AddGuidanceFromPointsd is not 2-D (spatial_dims 2)");
   return info;
 }
 
@@ -373,7 +482,9 @@ std::string click_guidance(const Clicks& clicks,
                            bool deepedit,
                            const std::vector<int64_t>& in_shape,
                            const Affine& to_base,
-                           const std::vector<int64_t>& shape) {
+                           const std::vector<int64_t>& shape,
+                           int slice_axis,
+                           int64_t* slice) {
   std::vector<const std::vector<std::vector<double>>*> lists{&clicks.foreground,
                                                              &clicks.background};
   if (deepedit) {
@@ -398,6 +509,28 @@ std::string click_guidance(const Clicks& clicks,
     }
     ++group;
   }
+  if (slice_axis >= 0) {
+    // 2-D DeepGrow, as AddGuidanceFromPointsd with spatial_dims 2: the smallest clicked slice
+    // along the axis; the clicks on it, without that coordinate; [fg, bg, slice].
+    const auto ax = static_cast<std::size_t>(slice_axis);
+    *slice = std::numeric_limits<int64_t>::max();
+    for (const auto& group : guidance)
+      for (const auto& p : group) *slice = std::min(*slice, p[ax].get<int64_t>());
+    nlohmann::json flat = nlohmann::json::array();
+    for (const auto& group : guidance) {
+      nlohmann::json g2 = nlohmann::json::array();
+      for (const auto& p : group) {
+        if (p[ax].get<int64_t>() != *slice) continue;
+        nlohmann::json q = nlohmann::json::array();
+        for (std::size_t d = 0; d < 3; ++d)
+          if (d != ax) q.push_back(p[d]);
+        g2.push_back(q);
+      }
+      flat.push_back(g2);
+    }
+    flat.push_back(*slice);
+    return flat.dump();
+  }
   if (deepedit) {  // {name: [[h, w, d], ...]} in the model's label order
     nlohmann::ordered_json named = nlohmann::ordered_json::object();
     for (std::size_t g = 0; g < clicks.by_label.size(); ++g)
@@ -414,66 +547,129 @@ Clicks ServedModel::clicks_from(const nlohmann::json& params) const {
   return Clicks::for_model(params, info_.type);
 }
 
-InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& clicks) {
-  if (!interactive())
-    throw Error("model '" + info_.name + "' takes no clicks (it is a " + info_.type + " model)");
-  const bool deepedit = info_.type == "deepedit";
-  if (clicks.empty() && !deepedit)
-    throw Error("no clicks: give params.foreground and/or params.background");
-  InferResult r;
-  r.times.read = image.read_seconds;
-  r.times.pre = image.pre_seconds;
-  auto t0 = Clock::now();
-  // A shallow copy: the steps from the crop on make new tensors, the cached ones stay as they are.
-  transforms::Sample s = image.samples.at(0);
-  // The prepared image's geometry (copied: the sample moves into the pipeline below).
-  struct Geometry {
-    Affine affine, original_affine;
-    std::vector<int64_t> original_shape;
-  };
-  const Geometry base{s.image("image").affine, s.image("image").original_affine,
-                      s.image("image").original_shape};
-  const auto shape = s.image("image").spatial_shape();
-  if (shape.size() != 3) throw Error("interactive serving needs a 3-D image");
-  const std::vector<int64_t> in_shape = base.original_shape.empty() ? shape : base.original_shape;
-  const Affine in_affine = base.original_shape.empty() ? base.affine : base.original_affine;
-  s.set("guidance",
-        click_guidance(clicks, deepedit, in_shape, matmul(inverse(base.affine), in_affine), shape));
+namespace {
+
+/// The prepared image's geometry and the input's (what a mask goes back to).
+struct Geometry {
+  Affine base, input;
+  std::vector<int64_t> shape, in_shape;
+  static Geometry of(const transforms::Sample& s) {
+    const auto& img = s.image("image");
+    Geometry g;
+    g.base = img.affine;
+    g.shape = img.spatial_shape();
+    if (g.shape.size() != 3) throw Error("interactive serving needs a 3-D image");
+    g.in_shape = img.original_shape.empty() ? g.shape : img.original_shape;
+    g.input = img.original_shape.empty() ? img.affine : img.original_affine;
+    return g;
+  }
+  /// Input voxel indices -> prepared voxel indices.
+  Affine to_base() const { return matmul(inverse(base), input); }
+};
+
+}  // namespace
+
+std::vector<ServedModel::Region> ServedModel::run_click_steps(
+    const transforms::Sample& prepared,
+    const std::vector<std::pair<std::string, int64_t>>& guidances,
+    std::size_t batch_size,
+    InferResult& r) {
+  const auto shape = prepared.image("image").spatial_shape();
+  const int axis = info_.slice_axis;
+  const auto nd = static_cast<std::size_t>(axis >= 0 ? 2 : 3);
+  std::vector<Region> out;
   transforms::Rng rng(0);
-  auto v = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
-  if (v.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
-  r.click_pre = since(t0);
-  r.times.pre = image.pre_seconds + r.click_pre;
-  auto batch = data::collate(std::move(v));
-  t0 = Clock::now();
-  const at::Tensor pred = predict(batch);
-  r.times.network = since(t0);
-  t0 = Clock::now();
-  auto samples = engine::decollate(batch, pred, nullptr, rng);
-  if (pipeline_.post) samples = pipeline_.post->run(std::move(samples), rng, 0, restore_step_);
-  const auto& out = samples.at(0);
-  at::Tensor mask = out.image("pred").data.to(at::kFloat);
-  mask = mask.size(0) > 1 ? mask.argmax(0, true).to(at::kFloat) : mask.round();
-  // Back to the crop's size, into the prepared grid at the crop's place.
-  std::vector<int64_t> start(3, 0), size = shape;
-  if (out.has("foreground_start_coord") && out.has("foreground_cropped_shape")) {
-    start = std::get<std::vector<int64_t>>(out.get("foreground_start_coord"));
-    const auto cs = std::get<std::vector<int64_t>>(out.get("foreground_cropped_shape"));
-    size.assign(cs.end() - 3, cs.end());
+  for (std::size_t first = 0; first < guidances.size(); first += batch_size) {
+    const auto last = std::min(guidances.size(), first + batch_size);
+    auto t0 = Clock::now();
+    std::vector<transforms::Sample> v;
+    for (std::size_t i = first; i < last; ++i) {
+      // A shallow copy: the steps from the crop on make new tensors; the cached ones stay.
+      transforms::Sample s = prepared;
+      s.set("guidance", guidances[i].first);
+      auto one = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
+      if (one.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
+      v.push_back(std::move(one[0]));
+    }
+    r.click_pre += since(t0);
+    auto batch = data::collate(std::move(v));
+    t0 = Clock::now();
+    const at::Tensor pred = predict(batch);
+    r.times.network += since(t0);
+    t0 = Clock::now();
+    auto samples = engine::decollate(batch, pred, nullptr, rng);
+    if (pipeline_.post) samples = pipeline_.post->run(std::move(samples), rng, 0, restore_step_);
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const auto& o = samples[i];
+      at::Tensor mask = o.image("pred").data.to(at::kFloat);
+      mask = mask.size(0) > 1 ? mask.argmax(0, true).to(at::kFloat) : mask.round();
+      // Back to the crop's size, at the crop's place (a 2-D model's mask: in its slice).
+      std::vector<int64_t> start(nd, 0), size = shape;
+      if (axis >= 0) size.erase(size.begin() + axis);
+      if (o.has("foreground_start_coord") && o.has("foreground_cropped_shape")) {
+        start = std::get<std::vector<int64_t>>(o.get("foreground_start_coord"));
+        const auto cs = std::get<std::vector<int64_t>>(o.get("foreground_cropped_shape"));
+        if (start.size() != nd || cs.size() < nd)
+          throw Error(fmt::format("model '{}': its crop has {} axes, the model {}", info_.name,
+                                  start.size(), nd));
+        size.assign(cs.end() - static_cast<std::ptrdiff_t>(nd), cs.end());
+      }
+      if (static_cast<std::size_t>(mask.dim()) != nd + 1)
+        throw Error(fmt::format("model '{}': its mask has {} spatial axes, not {}", info_.name,
+                                mask.dim() - 1, nd));
+      if (mask.sizes().slice(1).vec() != size)
+        mask = transforms::spatial::interpolate(mask, size, "nearest", std::nullopt);
+      if (axis >= 0) {
+        mask = mask.unsqueeze(axis + 1);
+        start.insert(start.begin() + axis, guidances[first + i].second);
+        size.insert(size.begin() + axis, 1);
+      }
+      // The mask as a region of the prepared grid (the crop's box, clipped to the image).
+      Region reg;
+      reg.mask = mask;
+      for (int64_t d = 0; d < 3; ++d) {
+        const auto a = std::clamp<int64_t>(start[d], 0, shape[d]);
+        const auto b = std::clamp<int64_t>(start[d] + size[d], a, shape[d]);
+        reg.mask = reg.mask.slice(d + 1, a - start[d], b - start[d]);
+        reg.start.push_back(a);
+        reg.end.push_back(b);
+      }
+      out.push_back(std::move(reg));
+    }
+    r.times.post += since(t0);
   }
-  if (mask.sizes().slice(1).vec() != size)
-    mask = transforms::spatial::interpolate(mask, size, "nearest", std::nullopt);
-  // The mask as a region of the prepared grid (the crop's box, clipped to the image).
-  std::vector<int64_t> a(3), b(3);
-  auto region = mask;
-  for (int64_t d = 0; d < 3; ++d) {
-    a[d] = std::clamp<int64_t>(start[d], 0, shape[d]);
-    b[d] = std::clamp<int64_t>(start[d] + size[d], a[d], shape[d]);
-    region = region.slice(d + 1, 0, b[d] - a[d]);
+  return out;
+}
+
+namespace {
+
+/// Regions of the prepared grid pasted together (the larger value wins) and resampled onto the
+/// input's grid: r.label, and r.crop = their box in input voxel indices.
+void paste_to_input(const std::vector<ServedModel::Region>& regions,
+                    const Geometry& g,
+                    InferResult& r) {
+  std::vector<int64_t> a(3, std::numeric_limits<int64_t>::max()), b(3, 0);
+  for (const auto& reg : regions)
+    for (std::size_t d = 0; d < 3; ++d)
+      a[d] = std::min(a[d], reg.start[d]), b[d] = std::max(b[d], reg.end[d]);
+  auto label = at::zeros({1, g.in_shape[0], g.in_shape[1], g.in_shape[2]}, at::kByte);
+  r.label.affine = g.input;
+  r.label.file_dtype = "uint8";
+  if (regions.empty()) {
+    r.label.data = label;
+    return;
   }
-  // Its box in the input's voxel indices (the reply's "crop"), and one voxel more for the
+  for (std::size_t d = 0; d < 3; ++d) b[d] = std::max(b[d], a[d]);
+  auto canvas = at::zeros({1, b[0] - a[0], b[1] - a[1], b[2] - a[2]}, at::kFloat);
+  for (const auto& reg : regions) {
+    auto view = canvas;
+    for (std::size_t d = 0; d < 3; ++d)
+      view = view.slice(static_cast<int64_t>(d) + 1, reg.start[d] - a[d], reg.end[d] - a[d]);
+    view.copy_(at::maximum(view, reg.mask.to(at::kFloat)));
+  }
+  // The box in the input's voxel indices (the reply's "crop"), and one voxel more for the
   // resampling, which then covers only that box instead of the whole volume.
-  const Affine to_input = matmul(inverse(in_affine), base.affine);
+  const Affine to_input = matmul(inverse(g.input), g.base);
   std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
   for (int corner = 0; corner < 8; ++corner) {
     std::array<double, 3> c{};
@@ -484,27 +680,105 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   }
   std::vector<int64_t> sub_start(3), sub_size(3);
   for (int d = 0; d < 3; ++d) {
-    const auto n = in_shape[static_cast<std::size_t>(d)] - 1;
+    const auto n = g.in_shape[static_cast<std::size_t>(d)] - 1;
     r.crop.emplace_back(std::clamp<int64_t>(std::llround(lo[d]), 0, n),
                         std::clamp<int64_t>(std::llround(hi[d]), 0, n));
     sub_start[d] = std::clamp<int64_t>(static_cast<int64_t>(std::floor(lo[d])) - 1, 0, n);
     sub_size[d] =
         std::clamp<int64_t>(static_cast<int64_t>(std::ceil(hi[d])) + 1, 0, n) - sub_start[d] + 1;
   }
-  const transforms::spatial::Spatial src{region,
-                                         transforms::croppad::translate_affine(base.affine, a)};
+  const transforms::spatial::Spatial src{canvas,
+                                         transforms::croppad::translate_affine(g.base, a)};
   const auto sub = transforms::spatial::spatial_resample(
-      src, transforms::croppad::translate_affine(in_affine, sub_start), sub_size, "nearest",
-      "zeros", false, at::kFloat);
-  auto label = at::zeros({1, in_shape[0], in_shape[1], in_shape[2]}, at::kByte);
+      src, transforms::croppad::translate_affine(g.input, sub_start), sub_size, "nearest", "zeros",
+      false, at::kFloat);
   label.slice(1, sub_start[0], sub_start[0] + sub_size[0])
       .slice(2, sub_start[1], sub_start[1] + sub_size[1])
       .slice(3, sub_start[2], sub_start[2] + sub_size[2])
       .copy_(sub.data.round().clamp(0, 255).to(at::kByte));
   r.label.data = label;
-  r.label.affine = in_affine;
-  r.label.file_dtype = "uint8";
-  r.times.post = since(t0);
+}
+
+}  // namespace
+
+InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& clicks) {
+  if (!interactive())
+    throw Error("model '" + info_.name + "' takes no clicks (it is a " + info_.type + " model)");
+  const bool deepedit = info_.type == "deepedit";
+  if (clicks.empty() && !deepedit)
+    throw Error("no clicks: give params.foreground and/or params.background");
+  InferResult r;
+  r.times.read = image.read_seconds;
+  const auto t0 = Clock::now();
+  const auto& prepared = image.samples.at(0);
+  const auto g = Geometry::of(prepared);
+  int64_t slice = 0;
+  const auto guidance = click_guidance(clicks, deepedit, g.in_shape, g.to_base(), g.shape,
+                                       info_.slice_axis, &slice);
+  r.click_pre = since(t0);
+  const auto regions = run_click_steps(prepared, {{guidance, slice}}, 1, r);
+  r.times.pre = image.pre_seconds + r.click_pre;
+  const auto t1 = Clock::now();
+  paste_to_input(regions, g, r);
+  r.times.post += since(t1);
+  return r;
+}
+
+InferResult ServedModel::refine_slices(const PreparedImage& image,
+                                       const io::Image& coarse,
+                                       const Clicks& clicks,
+                                       const SliceOptions& o) {
+  const int axis = info_.slice_axis;
+  if (axis < 0)
+    throw Error("model '" + info_.name + "' is no 2-D DeepGrow model, so it cannot refine slices");
+  InferResult r;
+  r.times.read = image.read_seconds;
+  const auto t0 = Clock::now();
+  const auto& prepared = image.samples.at(0);
+  const auto g = Geometry::of(prepared);
+  const transforms::spatial::Spatial src{coarse.data.to(at::kFloat), coarse.affine};
+  const auto m = transforms::spatial::spatial_resample(src, g.base, g.shape, "nearest", "zeros",
+                                                       false, at::kFloat)
+                     .data[0];
+  // The user's clicks on the prepared grid, 3-D: [[fg...], [bg...]].
+  int64_t unused = 0;
+  const auto user = nlohmann::json::parse(
+      click_guidance(clicks, false, g.in_shape, g.to_base(), g.shape, -1, &unused));
+  const auto on_slice = [&](const nlohmann::json& group, int64_t k) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : group) {
+      if (p[static_cast<std::size_t>(axis)].get<int64_t>() != k) continue;
+      nlohmann::json q = nlohmann::json::array();
+      for (int d = 0; d < 3; ++d)
+        if (d != axis) q.push_back(p[static_cast<std::size_t>(d)]);
+      out.push_back(q);
+    }
+    return out;
+  };
+  std::vector<std::pair<std::string, int64_t>> guidances;
+  for (int64_t k = 0; k < g.shape[static_cast<std::size_t>(axis)]; ++k) {
+    const auto sl = m.select(axis, k) > 0.5;
+    if (!sl.any().item<bool>()) continue;
+    const auto [comp, n] = transforms::deepgrow::label_components(sl);
+    const auto counts = at::bincount(comp.flatten().to(at::kLong), {}, n + 1);
+    const auto largest = counts.slice(0, 1).argmax().item<int64_t>() + 1;
+    if (counts[largest].item<int64_t>() < o.min_point_density) continue;
+    const auto region = comp == static_cast<int>(largest);
+    const auto flat =
+        transforms::deepgrow::chessboard_distance(region).flatten().argmax().item<int64_t>();
+    const auto w = sl.size(1);
+    auto fg = on_slice(user[0], k);
+    fg.insert(fg.begin(), nlohmann::json::array({flat / w, flat % w}));
+    guidances.emplace_back(nlohmann::json::array({fg, on_slice(user[1], k), k}).dump(), k);
+  }
+  r.click_pre = since(t0);
+  r.refined_slices = static_cast<int64_t>(guidances.size());
+  const auto regions =
+      run_click_steps(prepared, guidances, std::max<std::size_t>(1, o.batch_size), r);
+  r.times.pre = image.pre_seconds + r.click_pre;
+  const auto t1 = Clock::now();
+  paste_to_input(regions, g, r);
+  r.times.post += since(t1);
   return r;
 }
 

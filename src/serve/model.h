@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,19 +28,39 @@ struct ModelInfo {
   std::vector<std::string> labels;  ///< Foreground label names, in channel order from 1.
   std::vector<int64_t> roi;         ///< The sliding window's roi_size, when there is one.
   int dimension = 3;
+  /// A 2-D DeepGrow model (AddGuidanceFromPointsd with spatial_dims 2): the spatial axis of the
+  /// prepared volume its slices are taken along (the step's `axis`); -1 for every other model.
+  int slice_axis = -1;
   std::string source;             ///< MMAR folder or plan file.
   std::string model_file;         ///< The weights it loads (for the memory estimate).
-  std::vector<std::string> sets;  ///< `--set` overrides of its inference config.
+  std::vector<std::string> sets;  ///< `--set` overrides of its inference config (its own).
   /// config_aiaa.json's inference.meta_data (e.g. {"deepgrow": "3D"}, or an annotation model's
   /// padding, roi and sigma), added to the model object.
   nlohmann::json meta_data = nlohmann::json::object();
   /// A DeepEdit model's label names {name: value} in guidance-channel order (from its
   /// AddGuidanceFromPointsDeepEditd step); empty for other models.
   nlohmann::ordered_json click_labels = nlohmann::ordered_json::object();
+  /// A `pipeline` model (config_aiaa.json only, Clara's DeepgrowInferencePipeline): the served
+  /// models it chains (a 2-D DeepGrow model and the 3-D model whose mask it refines), how many
+  /// slices go through the 2-D network at once, and the smallest slice region it refines.
+  std::vector<std::string> pipeline;
+  std::size_t pipeline_batch_size = 32;
+  int64_t pipeline_min_point_density = 10;
 
   /// The AIAA model object (name, type, description, labels, version, "internal name", roi).
   nlohmann::json aiaa_json() const;
 };
+
+/// The model a `--set` entry is for: "NAME:KEY=VALUE" is for the model served as NAME (a ':'
+/// before the '='); nullopt for a plain "KEY=VALUE", which is for every model.
+std::optional<std::string> set_model(const std::string& set);
+/// The entries of `sets` for the model `name`: the plain ones and its own without "NAME:".
+std::vector<std::string> sets_for_model(const std::vector<std::string>& sets,
+                                        const std::string& name);
+
+/// True when `folder` holds config/config_aiaa.json of `type: pipeline` (a model that chains
+/// others and has no config_inference.json of its own).
+bool is_pipeline_folder(const std::string& folder);
 
 /// Describes the MMAR folder or plan at `source` without loading weights: labels from
 /// config/config_aiaa.json ("labels") or config/metadata.json (channel_def, background left
@@ -71,6 +92,8 @@ struct InferResult {
   std::vector<std::pair<int64_t, int64_t>> crop;
   /// Interactive models: seconds of the click's own pre-processing (also inside times.pre).
   double click_pre = 0;
+  /// refine_slices: how many slices the 2-D model redrew; -1 otherwise.
+  int64_t refined_slices = -1;
 };
 
 /// Foreground and background clicks in the input image's voxel indices ([x, y, z] = [i, j, k]).
@@ -123,6 +146,27 @@ class ServedModel {
   /// is pasted back into the prepared grid and resampled to the input's grid. Throws Error when a
   /// click lies outside the image or there is none.
   InferResult infer_clicks(const PreparedImage& image, const Clicks& clicks);
+  /// What a pipeline's 2-D stage takes from the 3-D mask (MONAI Label's deepgrow pipeline names).
+  struct SliceOptions {
+    std::size_t batch_size = 32;     ///< Slices per network call.
+    int64_t min_point_density = 10;  ///< Slices whose largest region is smaller are left out.
+  };
+  /// A 2-D DeepGrow model refining a 3-D mask slice by slice (a `pipeline` model's second stage):
+  /// `coarse` (on the input's grid) is resampled onto this model's prepared grid; on every slice
+  /// along the model's slice axis where it is not empty, its largest connected region (when of
+  /// at least min_point_density voxels) gives one foreground click at its most interior voxel
+  /// (the largest chessboard distance, the first in raster order), joined by the user's clicks
+  /// on that slice; the model segments each such slice from those clicks. The answer holds the
+  /// slices' masks, on the input's grid. Throws Error when this is no 2-D DeepGrow model.
+  InferResult refine_slices(const PreparedImage& image,
+                            const io::Image& coarse,
+                            const Clicks& clicks,
+                            const SliceOptions& options);
+  /// A click round's mask as a box of the prepared grid: [1, ...] values in [start, end).
+  struct Region {
+    at::Tensor mask;
+    std::vector<int64_t> start, end;
+  };
   /// Test-time-augmentation uncertainty of a prepared image: the network runs on the image and
   /// on its flips along each spatial axis; the score is the mean over voxels of the variance
   /// of the class probabilities (softmax, or sigmoid for one channel) across those runs, summed
@@ -135,6 +179,13 @@ class ServedModel {
   /// The network (through the config's inferer) on a batch's image, without gradients: float32
   /// on the CPU.
   at::Tensor predict(const data::Batch& batch) const;
+  /// The pre_transforms after AddGuidanceFromPointsd, the network and the post_transforms up to
+  /// RestoreLabeld on `prepared` once per (guidance, slice) pair, `batch_size` at a time; each
+  /// mask as a region of the prepared grid (a 2-D model's in its slice). Adds to r's times.
+  std::vector<Region> run_click_steps(const transforms::Sample& prepared,
+                                      const std::vector<std::pair<std::string, int64_t>>& guidances,
+                                      std::size_t batch_size,
+                                      InferResult& r);
 
   ModelInfo info_;
   mmar::InferencePipeline pipeline_;

@@ -165,7 +165,7 @@ std::string server_timing(const StageTimes& t) {
 bool is_model_source(const fs::path& p) {
   if (fs::is_regular_file(p))
     return p.extension() == ".plan" || p.extension() == ".ts" || p.extension() == ".pt";
-  return fs::exists(p / "config" / "config_inference.json");
+  return fs::exists(p / "config" / "config_inference.json") || is_pipeline_folder(p.string());
 }
 
 std::string html_escape(const std::string& s) {
@@ -259,22 +259,21 @@ struct AnnotationServer::Impl {
     }
   }
 
-  /// Worker: segments the image of `session` or at `path` with `model`; writes `ext`.
-  ModelReply segment(const std::string& model,
-                     const std::shared_ptr<Session>& session,
-                     const std::string& path,
-                     const std::string& ext,
-                     const std::string& stem,
-                     const json& params) {
+  /// Worker: runs `fn` on `model`'s prepared image (the session's, or read from `path` and kept
+  /// by the session); model errors become their statuses (an out-of-memory error unloads the
+  /// model). `cached`: the image came from the session.
+  InferResult with_prepared(const std::string& model,
+                            const std::shared_ptr<Session>& session,
+                            const std::string& path,
+                            bool& cached,
+                            const std::function<InferResult(ServedModel&, const PreparedImage&)>& fn) {
     auto lease = acquire(model);
     std::shared_ptr<const PreparedImage> image = session ? session->prepared_for(model) : nullptr;
-    const bool cached = image != nullptr;
-    InferResult result;
+    cached = image != nullptr;
     try {
       if (!image) image = lease->prepare(session ? session->image_path : path);
       if (session && !cached) session->keep_prepared(model, image);
-      result = lease->interactive() ? lease->infer_clicks(*image, lease->clicks_from(params))
-                                    : lease->infer(*image);
+      return fn(*lease, *image);
     } catch (const c10::Error& e) {
       const std::string what = e.what();
       if (what.find("out of memory") != std::string::npos) {
@@ -285,9 +284,77 @@ struct AnnotationServer::Impl {
     } catch (const Error& e) {
       throw TaskError{422, e.what()};
     }
-    if (cached) {
-      result.times.read = 0;
-      result.times.pre = result.click_pre;  // an interactive model's click still crops and scales
+  }
+
+  /// Worker: a pipeline model: its first stage (a 3-D DeepGrow or segmentation model) on the
+  /// clicks, then its 2-D DeepGrow model refining every slice of that mask.
+  InferResult run_pipeline(const ModelInfo& p,
+                           const std::shared_ptr<Session>& session,
+                           const std::string& path,
+                           const json& params,
+                           bool& cached) {
+    const auto [first, refiner] = pipeline_stages(p);
+    bool c1 = false, c2 = false;
+    const auto coarse =
+        with_prepared(first, session, path, c1, [&](ServedModel& m, const PreparedImage& img) {
+          return m.interactive() ? m.infer_clicks(img, m.clicks_from(params)) : m.infer(img);
+        });
+    ServedModel::SliceOptions so;
+    so.batch_size = p.pipeline_batch_size;
+    so.min_point_density = p.pipeline_min_point_density;
+    auto fine =
+        with_prepared(refiner, session, path, c2, [&](ServedModel& m, const PreparedImage& img) {
+          return m.refine_slices(img, coarse.label, m.clicks_from(params), so);
+        });
+    cached = c1 && c2;
+    const auto pre1 = c1 ? coarse.click_pre : coarse.times.pre;
+    const auto pre2 = c2 ? fine.click_pre : fine.times.pre;
+    fine.times.read = (c1 ? 0 : coarse.times.read) + (c2 ? 0 : fine.times.read);
+    fine.times.pre = pre1 + pre2;
+    fine.click_pre = coarse.click_pre + fine.click_pre;
+    fine.times.network += coarse.times.network;
+    fine.times.post += coarse.times.post;
+    return fine;
+  }
+
+  /// A pipeline's (first stage, 2-D refiner). Throws TaskError 500 when they are not served.
+  std::pair<std::string, std::string> pipeline_stages(const ModelInfo& p) {
+    std::string first, refiner;
+    for (const auto& name : p.pipeline) {
+      const auto m = store.find(name);
+      if (!m)
+        throw TaskError{500, "pipeline '" + p.name + "' needs model '" + name +
+                                 "', which this server does not serve"};
+      (m->slice_axis >= 0 && refiner.empty() ? refiner : first) = name;
+    }
+    if (first.empty() || refiner.empty())
+      throw TaskError{500, "pipeline '" + p.name +
+                               "' needs a 2-D DeepGrow model and a 3-D model to refine"};
+    return {first, refiner};
+  }
+
+  /// Worker: segments the image of `session` or at `path` with `model`; writes `ext`.
+  ModelReply segment(const std::string& model,
+                     const std::shared_ptr<Session>& session,
+                     const std::string& path,
+                     const std::string& ext,
+                     const std::string& stem,
+                     const json& params) {
+    bool cached = false;
+    const auto info = store.find(model);
+    InferResult result;
+    if (info && info->type == "pipeline") {
+      result = run_pipeline(*info, session, path, params, cached);
+    } else {
+      result = with_prepared(model, session, path, cached,
+                             [&](ServedModel& m, const PreparedImage& img) {
+                               return m.interactive() ? m.infer_clicks(img, m.clicks_from(params))
+                                                      : m.infer(img);
+                             });
+      if (cached) {
+        result.times.read = 0;
+        result.times.pre = result.click_pre;  // an interactive model's click still crops, scales
+      }
     }
     const auto t0 = std::chrono::steady_clock::now();
     if (params.value("result_dtype", "") == "uint16") {
@@ -300,10 +367,11 @@ struct AnnotationServer::Impl {
     r.times = result.times;
     r.times.write = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.params = {{"model", model},
-                {"label_names", lease->info().labels},
+                {"label_names", info ? info->labels : std::vector<std::string>{}},
                 {"points", extreme_points(result.label)},
                 {"latencies", r.times.to_json()},
                 {"session_cached", cached}};
+    if (result.refined_slices >= 0) r.params["refined_slices"] = result.refined_slices;
     if (!result.crop.empty()) {
       json crop = json::array();
       for (const auto& [a, b] : result.crop) crop.push_back({a, b});
@@ -395,7 +463,20 @@ struct AnnotationServer::Impl {
       }
       return std::nullopt;
     }
-    if (info->type != "deepgrow" && info->type != "annotation") return std::nullopt;
+    bool needs_clicks = info->type == "deepgrow" || info->type == "annotation";
+    if (info->type == "pipeline") {  // clicks when its first stage takes them
+      for (const auto& stage : info->pipeline)
+        if (const auto m = store.find(stage); m && m->slice_axis < 0)
+          needs_clicks = needs_clicks || m->type == "deepgrow";
+      if (!needs_clicks) {
+        try {
+          Clicks::from_params(params);
+        } catch (const Error& e) {
+          return Response::error(400, e.what());
+        }
+      }
+    }
+    if (!needs_clicks) return std::nullopt;
     try {
       if (Clicks::for_model(params, info->type).empty())
         return Response::error(400, "model '" + model +
@@ -1384,7 +1465,8 @@ struct AnnotationServer::Impl {
   Response deepgrow(const Request& r) {
     const auto model = r.query_value("model");
     if (auto bad = check_model(model)) return *bad;
-    if (store.find(model)->type != "deepgrow") return aiaa_interactive(r, "deepgrow");
+    const auto type = store.find(model)->type;
+    if (type != "deepgrow" && type != "pipeline") return aiaa_interactive(r, "deepgrow");
     return aiaa_segmentation(r);
   }
   Response dextr3d(const Request& r) {
@@ -1688,6 +1770,17 @@ AnnotationServer::AnnotationServer(ServerOptions options)
   }
   fs::create_directories(im.work_dir);
   im.load_uploaded_models();
+  for (const auto& set : im.o.sets)
+    if (const auto name = set_model(set); name && !im.store.find(*name))
+      throw Error("--set " + set + ": no model named '" + *name + "' is served");
+  for (const auto& m : im.store.list()) {
+    if (m.type != "pipeline") continue;
+    try {
+      im.pipeline_stages(m);
+    } catch (const TaskError& e) {
+      throw Error(m.source + "/config/config_aiaa.json: " + e.message);
+    }
+  }
   auto* impl = impl_.get();
   im.trainer = std::make_unique<TrainRunner>(
       im.o.barton_exe.empty() ? current_executable() : im.o.barton_exe,

@@ -40,11 +40,33 @@ inline TrainedSample train_sample(const std::string& dir,
   return r;
 }
 
-/// A server on a free port over one MMAR with `--set` overrides, for one test.
+// The DeepGrow 3D sample small for a 2-core CI: 2 mm voxels, 48^3 crops resized to 32^3, two
+// click rounds. Shared by the DeepGrow 3D tests and the 2D + 3D pipeline test.
+inline const char* const kDeepgrow3dTrainSets =
+    " --set epochs=3 num_interval_per_valid=1 max_train_interactions=2 max_val_interactions=2"
+    " /train/pre_transforms/2/args/pixdim=[2,2,2]"
+    " /train/pre_transforms/4/args/spatial_size=[48,48,48]"
+    " /train/pre_transforms/5/args/spatial_size=[32,32,32]";
+inline const std::vector<std::string> kDeepgrow3dServeSets = {
+    "/pre_transforms/2/args/pixdim=[2,2,2]", "/pre_transforms/5/args/spatial_size=[48,48,48]",
+    "/pre_transforms/6/args/spatial_size=[32,32,32]"};
+
+/// mmars/deepgrow_3d trained small on synthetic data, once per test program.
+inline const TrainedSample& deepgrow3d_sample() {
+  static TempDir dir;
+  static const auto t =
+      train_sample(dir.path(), "deepgrow_3d", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5",
+                   kDeepgrow3dTrainSets);
+  return t;
+}
+
+/// A server on a free port over MMARs with `--set` overrides, for one test.
 struct ServedSample {
-  ServedSample(const std::string& mmar, const std::vector<std::string>& sets) {
+  ServedSample(const std::string& mmar, const std::vector<std::string>& sets)
+      : ServedSample(std::vector<std::string>{mmar}, sets) {}
+  ServedSample(const std::vector<std::string>& mmars, const std::vector<std::string>& sets) {
     serve::ServerOptions o;
-    o.models = {mmar};
+    o.models = mmars;
     o.sets = sets;
     o.http.port = 0;
     o.device = "cpu";

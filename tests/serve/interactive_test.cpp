@@ -19,22 +19,12 @@ using json = nlohmann::json;
 using test::raw_http;
 using test::sh;
 
-// Small sizes for a 2-core CI: 2 mm voxels, 48^3 crops resized to 32^3, two click rounds.
-const char* kTrainSets =
-    " --set epochs=3 num_interval_per_valid=1 max_train_interactions=2 max_val_interactions=2"
-    " /train/pre_transforms/2/args/pixdim=[2,2,2]"
-    " /train/pre_transforms/4/args/spatial_size=[48,48,48]"
-    " /train/pre_transforms/5/args/spatial_size=[32,32,32]";
-const std::vector<std::string> kServeSets = {"/pre_transforms/2/args/pixdim=[2,2,2]",
-                                             "/pre_transforms/5/args/spatial_size=[48,48,48]",
-                                             "/pre_transforms/6/args/spatial_size=[32,32,32]"};
+const char* const kTrainSets = test::kDeepgrow3dTrainSets;
+const std::vector<std::string>& kServeSets = test::kDeepgrow3dServeSets;
 
-/// The sample MMAR's configs on synthetic data, trained once for this file.
+/// The sample MMAR's configs on synthetic data, trained once for this program.
 const test::TrainedSample& trained() {
-  static test::TempDir dir;
-  static const auto t = test::train_sample(
-      dir.path(), "deepgrow_3d", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5", kTrainSets);
-  return t;
+  return test::deepgrow3d_sample();
 }
 
 std::string case_image() {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -283,6 +284,66 @@ TEST(DeepgrowTwin, AddGuidanceFromPointsIn3DAnd2D) {
     const auto b = both("AddGuidanceFromPointsd", a, in);
     EXPECT_EQ(ours_value(b.ours, "guidance"), b.values.at("guidance"));
   }
+}
+
+TEST(DeepgrowTwin, Fetch2DSlicedTakesTheClickedSliceOnEachAxis) {
+  auto in = label_case();
+  in.set("guidance", std::string("[[[3, 4]], [], 5]"));
+  for (int axis = 0; axis < 3; ++axis) {
+    SCOPED_TRACE(axis);
+    const auto args = fmt::format(R"({{"keys": ["image", "label"], "axis": {}}})", axis);
+    const auto b = both("Fetch2DSliced", args, in);
+    // MONAI's slice keeps the volume's affine unchanged; Barton's is the slice's own (below).
+    for (const auto* k : {"image", "label"})
+      expect_same(b.ours.image(k), b.ref[0].at(k), 0, 1e300);
+    EXPECT_EQ(ours_value(b.ours, "slice_idx"), b.values.at("slice_idx"));
+    // The slice keeps its place in space: voxel (a, b) of the slice is the volume's voxel with
+    // the slice index put back on `axis`.
+    const auto& vol = in.image("image").affine;
+    const auto& sl = b.ours.image("image").affine;
+    for (int r = 0; r < 3; ++r) {
+      std::array<double, 3> v{};
+      v[static_cast<std::size_t>(axis)] = 5;
+      int other = 0;
+      for (int c = 0; c < 3; ++c)
+        if (c != axis) v[static_cast<std::size_t>(c)] = other++ == 0 ? 2.0 : 3.0;
+      const double world = vol[r * 4] * v[0] + vol[r * 4 + 1] * v[1] + vol[r * 4 + 2] * v[2] +
+                           vol[r * 4 + 3];
+      EXPECT_DOUBLE_EQ(sl[r * 4] * 2.0 + sl[r * 4 + 1] * 3.0 + sl[r * 4 + 3], world) << r;
+    }
+  }
+}
+
+TEST(Deepgrow, Fetch2DSlicedRefusesGuidanceWithoutASliceOrOutside) {
+  auto in = label_case();
+  const auto t = make_transform("Fetch2DSliced", R"({"keys": "image", "axis": 2})");
+  in.set("guidance", std::string("[[[3, 4]], []]"));
+  EXPECT_THROW(test::apply(*t, in), Error);
+  in.set("guidance", std::string("[[[3, 4]], [], 10]"));  // axis 2 has 10 slices: 0..9
+  try {
+    test::apply(*t, in);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("slice 10 lies outside 'image'"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(make_transform("Fetch2DSliced", R"({"keys": "image", "axis": 3})"), ConfigError);
+}
+
+TEST(Deepgrow, AddGuidanceFromPointsIn2DDropsTheSliceAxis) {
+  // MONAI drops coordinate 0 of each 2-D click (its only slice axis); Barton's volumes keep depth
+  // last and drop the slice axis given, here 2.
+  auto in = label_case();
+  in.set("spatial_shape", std::vector<int64_t>{8, 12, 10});
+  in.set("foreground", std::string("[[6, 9, 7], [2, 3, 7], [1, 1, 4]]"));
+  in.set("background", std::string("[[5, 2, 7]]"));
+  const auto t = make_transform("AddGuidanceFromPointsd", R"({"ref_image": "image",
+      "spatial_dims": 2, "axis": 2, "depth_first": false})");
+  const auto out = test::apply(*t, in);
+  EXPECT_EQ(ours_value(out, "guidance"), json({{{1, 1}}, json::array(), 4}));
+  in.set("slice", 7.0);
+  EXPECT_EQ(ours_value(test::apply(*t, in), "guidance"),
+            json({{{6, 9}, {2, 3}}, {{5, 2}}, 7}));
 }
 
 TEST(DeepgrowTwin, ResizeGuidance) {

@@ -540,24 +540,26 @@ class AddGuidanceFromPoints final : public Transform {
       factor[d] = static_cast<double>(current[d]) / static_cast<double>(original[d]);
     std::vector<std::vector<int64_t>> pos = clicks(s, o_.foreground),
                                       neg = clicks(s, o_.background);
-    const auto scaled = [&](const std::vector<int64_t>& c, std::size_t from) {
+    // 2-D: MONAI drops coordinate 0 (its only slice axis); Barton drops the slice axis.
+    const auto scaled = [&](const std::vector<int64_t>& c, std::optional<std::size_t> drop) {
       json q = json::array();
-      for (std::size_t d = from; d < c.size() && d < factor.size(); ++d)
-        q.push_back(static_cast<int64_t>(static_cast<double>(c[d]) * factor[d]));
+      for (std::size_t d = 0; d < c.size() && d < factor.size(); ++d)
+        if (d != drop) q.push_back(static_cast<int64_t>(static_cast<double>(c[d]) * factor[d]));
       return q;
     };
     json gp = json::array(), gn = json::array();
     if (o_.dims == 2) {
       const auto slice = pick_slice(s, pos, neg);
+      const auto ax = static_cast<std::size_t>(o_.axis);
       for (const auto& c : pos)
-        if (c.at(static_cast<std::size_t>(o_.axis)) == slice) gp.push_back(scaled(c, 1));
+        if (c.at(ax) == slice) gp.push_back(scaled(c, ax));
       for (const auto& c : neg)
-        if (c.at(static_cast<std::size_t>(o_.axis)) == slice) gn.push_back(scaled(c, 1));
+        if (c.at(ax) == slice) gn.push_back(scaled(c, ax));
       dg::write_guidance(s, o_.guidance, json::array({gp, gn, slice}));
       return;
     }
-    for (const auto& c : pos) gp.push_back(scaled(c, 0));
-    for (const auto& c : neg) gn.push_back(scaled(c, 0));
+    for (const auto& c : pos) gp.push_back(scaled(c, std::nullopt));
+    for (const auto& c : neg) gn.push_back(scaled(c, std::nullopt));
     dg::write_guidance(s, o_.guidance, json::array({gp, gn}));
   }
 
@@ -590,6 +592,42 @@ class AddGuidanceFromPoints final : public Transform {
   }
 
   Options o_;
+};
+
+/// MONAI's Fetch2DSliced: the slice guidance[2] of each key along `axis`. MONAI's arrays here have
+/// no channel axis, so its `axis` counts spatial axes, as Barton's does on [C, I, J, K]. The 2-D
+/// slice keeps its place in space: its affine's columns are the other two axes, the sliced axis's
+/// column stays third and the translation moves to the slice.
+class Fetch2DSliced final : public MapTransform {
+ public:
+  Fetch2DSliced(KeySelection k, std::string guidance, int64_t axis)
+      : MapTransform(std::move(k)), guidance_(std::move(guidance)), axis_(axis) {}
+  std::string name() const override { return "Fetch2DSliced"; }
+  void apply(Sample& s, Rng&) const override {
+    const auto g = dg::read_guidance(s, guidance_, name());
+    if (g.size() < 3 || !g[2].is_number())
+      throw Error("Fetch2DSliced: the guidance holds no slice index (AddGuidanceFromPointsd with "
+                  "spatial_dims 2 writes [foreground, background, slice])");
+    const auto idx = static_cast<int64_t>(g[2].get<double>());
+    for_each_key(s, [&](const std::string& key, std::size_t) {
+      auto& img = s.image(key);
+      if (img.spatial_dims() != 3)
+        throw Error(fmt::format("Fetch2DSliced: '{}' is not a 3-D image ({} spatial axes)", key,
+                                img.spatial_dims()));
+      if (axis_ < 0 || axis_ > 2) throw Error("Fetch2DSliced: axis must be 0, 1 or 2");
+      const auto n = img.data.size(axis_ + 1);
+      if (idx < 0 || idx >= n)
+        throw Error(fmt::format("Fetch2DSliced: slice {} lies outside '{}' ({} slices on axis {})",
+                                idx, key, n, axis_));
+      img.data = img.data.select(axis_ + 1, idx).contiguous();
+      img.affine = dg::slice_affine(img.affine, static_cast<int>(axis_), idx);
+    });
+    s.set("slice_idx", static_cast<double>(idx));
+  }
+
+ private:
+  std::string guidance_;
+  int64_t axis_;
 };
 
 class ResizeGuidance final : public Transform {
@@ -911,6 +949,17 @@ void register_inference(TransformRegistry& r) {
           throw a.at("axis").error("depth_first means the depth axis is 0");
         return std::make_unique<AddGuidanceFromPoints>(std::move(o));
       });
+  r.add(dict_spec("Fetch2DSliced",
+                  "Takes the clicked slice (guidance[2]) of a 3-D image along axis (2-D DeepGrow).",
+                  {keys_spec(), meta_key_spec("guidance", "guidance", "Guidance key."),
+                   opt("axis", A::kInt, "0", "Spatial axis the slice is taken along."),
+                   meta_keys_spec(), meta_postfix_spec(), allow_missing_spec()}),
+        [](const ConfigNode& a, const BuildContext&) {
+          const auto axis = a.require<int64_t>("axis");
+          if (axis < 0 || axis > 2) throw a.at("axis").error("axis must be 0, 1 or 2");
+          return std::make_unique<Fetch2DSliced>(KeySelection::from_config(a),
+                                                 a.require<std::string>("guidance"), axis);
+        });
   r.add(dict_spec(
             "ResizeGuidanced", "Scales guidance from the crop to the resized image.",
             {req("guidance", A::kString, "Guidance key."),

@@ -381,4 +381,18 @@ void slice_item(ImageItem& img,
   record(img, name, shape, affine);
 }
 
+Affine slice_affine(const Affine& a, int axis, int64_t idx) {
+  Affine out = a;
+  int col = 0;
+  for (int c = 0; c < 3; ++c) {
+    if (c == axis) continue;
+    for (int r = 0; r < 4; ++r) out[r * 4 + col] = a[r * 4 + c];
+    ++col;
+  }
+  for (int r = 0; r < 4; ++r) out[r * 4 + 2] = a[r * 4 + axis];
+  for (int r = 0; r < 3; ++r)
+    out[r * 4 + 3] = a[r * 4 + 3] + static_cast<double>(idx) * a[r * 4 + axis];
+  return out;
+}
+
 }  // namespace barton::transforms::deepgrow

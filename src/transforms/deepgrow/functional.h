@@ -88,6 +88,11 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> crop_from_center(
 std::pair<std::vector<int64_t>, std::vector<int64_t>> crop_from_box(
     const std::vector<int64_t>& start, const std::vector<int64_t>& end);
 
+/// The affine of slice `idx` along spatial `axis` of a 3-D image with affine `a`: the other two
+/// axes' columns first, the sliced axis's column third, the origin moved onto the slice, so that
+/// voxel (p, q) of the slice is the world point of the volume's voxel it came from.
+Affine slice_affine(const Affine& a, int axis, int64_t idx);
+
 /// Slices `img` spatially to [start, end) clipped to the image (numpy slicing, no padding), with
 /// the affine moved to the clipped start and the step recorded under `name`. The result owns its
 /// storage.

@@ -586,6 +586,31 @@ def add_guidance_from_points(sample, args, params):
     return d
 
 
+@_register("Fetch2DSliced")
+def fetch_2d_sliced(sample, args, params):
+    """Fetch2DSliced(keys, guidance="guidance", axis=0, meta_keys=None, meta_key_postfix="meta_dict",
+    allow_missing_keys=False). No params.
+
+    guidance = [pos, neg, slice_idx, ...] (RuntimeError when it has fewer than 3 entries). MONAI indexes its
+    channel-less array with slice_idx at position ``axis`` and full slices elsewhere; an Item [1, D, H, W] stands
+    for that (D, H, W) array, so ``axis`` counts the Item's spatial axes and the result is the Item [1, ...] of
+    the remaining two. MONAI stores the index tuple in <key>_meta_dict["slice_idx"]; here the top-level JSON
+    value ``slice_idx`` is the slice number (RestoreLabeld reads [0] of MONAI's tuple, the same number)."""
+    d = dict(sample)
+    guidance = _load_guidance(d[args.get("guidance", "guidance")])
+    if len(guidance) < 3:
+        raise RuntimeError("Guidance does not container slice_idx!")
+    slice_idx = int(guidance[2])
+    axis = int(args.get("axis", 0))
+    for key in _present(d, args):
+        item = d[key]
+        arr = item.data[0]
+        idx = tuple(slice_idx if i == axis else slice(0, n) for i, n in enumerate(arr.shape))
+        d[key] = _new(item, np.asarray(arr[idx])[np.newaxis])
+    d["slice_idx"] = slice_idx
+    return d
+
+
 @_register("ResizeGuidanced")
 def resize_guidance(sample, args, params):
     """ResizeGuidanced(guidance, ref_image, meta_keys=None, meta_key_postfix="meta_dict",
