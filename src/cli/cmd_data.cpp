@@ -61,9 +61,10 @@ void setup_data(CLI::App& app, Runner& runner) {
   deepgrow->add_option("--output", dg->output, "Output folder")->required();
   deepgrow->add_option("--dimensions", dg->dimensions, "2 (slices) or 3 (volumes); default 2")
       ->check(CLI::IsMember({2, 3}));
-  deepgrow->add_option("--pixdim", dg->pixdim,
-                       "Voxel size in mm; <= 0 keeps the image's (default 1,1,0 for 2-D, 1,1,1 for "
-                       "3-D)")
+  deepgrow
+      ->add_option("--pixdim", dg->pixdim,
+                   "Voxel size in mm; <= 0 keeps the image's (default 1,1,0 for 2-D, 1,1,1 for "
+                   "3-D)")
       ->delimiter(',');
   deepgrow->add_option("--limit", dg->limit, "At most N volumes (default 0: all)");
   deepgrow->add_option("--split", dg->split,

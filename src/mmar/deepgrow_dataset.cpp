@@ -7,6 +7,7 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/atomic_file.h"
@@ -24,7 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// MONAI's create_dataset chain: load, channel first, RAS, resample (image bilinear, label nearest).
+/// MONAI's create_dataset chain: load, channel first, RAS, resample (image bilinear, label
+/// nearest).
 transforms::Compose load_chain(const std::vector<double>& pixdim) {
   const nlohmann::json steps = nlohmann::json::array({
       {{"name", "LoadImaged"}, {"args", {{"keys", {"image", "label"}}}}},
@@ -50,7 +52,9 @@ std::vector<int64_t> regions(const at::Tensor& label) {
   return out;
 }
 
-void write(const at::Tensor& data, const Affine& affine, const std::string& dtype,
+void write(const at::Tensor& data,
+           const Affine& affine,
+           const std::string& dtype,
            const fs::path& path) {
   io::Image img;
   img.data = data.contiguous();
@@ -65,8 +69,11 @@ struct Volume {
 };
 
 /// Writes one image and its per-region labels; returns the datalist entries.
-nlohmann::json write_case(const at::Tensor& image, const at::Tensor& label, const Affine& affine,
-                          const std::string& stem, const fs::path& out,
+nlohmann::json write_case(const at::Tensor& image,
+                          const at::Tensor& label,
+                          const Affine& affine,
+                          const std::string& stem,
+                          const fs::path& out,
                           DeepgrowDatasetReport& report) {
   nlohmann::json entries = nlohmann::json::array();
   const auto rel_image = fmt::format("images/{}.nii.gz", stem);
@@ -102,7 +109,7 @@ nlohmann::json prepare_volume(const data::DataItem& item,
   const auto& affine = s.image("image").affine;
   if (image.sizes() != label.sizes())
     throw Error(fmt::format("{}: image {} and label {} differ in shape after resampling",
-                            item.where, image.sizes(), label.sizes()));
+                            item.where, image.sizes().vec(), label.sizes().vec()));
   const auto vol = fmt::format("vol_idx_{:04d}", index);
   if (dimensions == 3) return write_case(image, label, affine, vol, out, report);
   nlohmann::json entries = nlohmann::json::array();
@@ -111,9 +118,8 @@ nlohmann::json prepare_volume(const data::DataItem& item,
     const auto lk = label.select(depth, k);
     if (lk.abs().sum().item<double>() == 0) continue;
     const auto a = transforms::deepgrow::slice_affine(affine, static_cast<int>(depth), k);
-    for (auto& e :
-         write_case(image.select(depth, k), lk, a, fmt::format("{}_slice_{:03d}", vol, k), out,
-                    report))
+    for (auto& e : write_case(image.select(depth, k), lk, a, fmt::format("{}_slice_{:03d}", vol, k),
+                              out, report))
       entries.push_back(e);
   }
   return entries;
@@ -129,8 +135,8 @@ DeepgrowDatasetReport prepare_deepgrow_dataset(const DeepgrowDatasetOptions& o) 
   if (o.output.empty()) throw Error("--output is required");
   std::vector<double> pixdim = o.pixdim;
   if (pixdim.empty())
-    pixdim = o.dimensions == 2 ? std::vector<double>{1.0, 1.0, 0.0}
-                               : std::vector<double>{1.0, 1.0, 1.0};
+    pixdim =
+        o.dimensions == 2 ? std::vector<double>{1.0, 1.0, 0.0} : std::vector<double>{1.0, 1.0, 1.0};
   data::DatalistOptions dlo;
   dlo.base_dir = o.dataset_root;
   std::vector<std::string> keys;
@@ -144,7 +150,7 @@ DeepgrowDatasetReport prepare_deepgrow_dataset(const DeepgrowDatasetOptions& o) 
     throw Error("--split divides one datalist key; give one key with it");
   const auto chain = load_chain(pixdim);
   const fs::path out(o.output);
-  nlohmann::ordered_json lists = nlohmann::ordered_json::object();
+  nlohmann::json lists = nlohmann::json::object();
   DeepgrowDatasetReport report;
   for (const auto& key : keys) {
     auto items = data::load_datalist(o.dataset_json, key, dlo);
@@ -158,7 +164,7 @@ DeepgrowDatasetReport prepare_deepgrow_dataset(const DeepgrowDatasetOptions& o) 
         1, static_cast<std::size_t>(std::llround(o.split * static_cast<double>(items.size()))));
     for (std::size_t v = 0; v < items.size(); ++v) {
       const auto list_key = o.split < 1 ? (v < n_first ? "training" : "validation") : key;
-      if (!lists.contains(list_key)) lists[list_key] = nlohmann::ordered_json::array();
+      if (!lists.contains(list_key)) lists[list_key] = nlohmann::json::array();
       for (auto& e : prepare_volume(items[v], chain, o.dimensions, report.volumes, out, report))
         lists[list_key].push_back(e);
       ++report.volumes;
@@ -167,7 +173,7 @@ DeepgrowDatasetReport prepare_deepgrow_dataset(const DeepgrowDatasetOptions& o) 
   if (lists.contains("training")) report.training = static_cast<int>(lists["training"].size());
   if (lists.contains("validation"))
     report.validation = static_cast<int>(lists["validation"].size());
-  nlohmann::ordered_json doc = {
+  nlohmann::json doc = {
       {"description", fmt::format("DeepGrow {}-D dataset prepared by Barton from {} ({} volumes)",
                                   o.dimensions, o.dataset_json, report.volumes)},
       {"dimensions", o.dimensions},

@@ -12,13 +12,13 @@ struct DeepgrowDatasetOptions {
   std::string dataset_json;  ///< The input datalist.
   std::string dataset_root;  ///< Base folder of its relative paths ("": the datalist's folder).
   std::string datalist_key = "training";  ///< One key, or several separated by commas.
-  std::string output;  ///< Folder for images/, labels/ and dataset.json.
-  int dimensions = 2;  ///< 2: one file per labelled slice; 3: one per volume.
+  std::string output;                     ///< Folder for images/, labels/ and dataset.json.
+  int dimensions = 2;                     ///< 2: one file per labelled slice; 3: one per volume.
   /// Output voxel size in mm; fewer values than axes repeat the last; values <= 0 keep the
   /// image's own spacing on that axis (MONAI's Spacingd). Default 1 mm in-plane, depth kept for 2-D
   /// (so that a slice is a slice of the volume as scanned); 1 mm for 3-D.
   std::vector<double> pixdim;
-  int limit = 0;       ///< At most this many volumes (0: all).
+  int limit = 0;  ///< At most this many volumes (0: all).
   /// Below 1: that fraction of the (one) key's volumes is listed as "training", the rest as
   /// "validation". At 1 every key's entries are listed under its own name.
   double split = 1.0;

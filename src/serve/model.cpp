@@ -1,11 +1,11 @@
 #include "serve/model.h"
 
 #include <algorithm>
-#include <limits>
-#include <optional>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
+#include <optional>
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
@@ -183,7 +183,8 @@ std::vector<std::string> sets_for_model(const std::vector<std::string>& sets,
 
 bool is_pipeline_folder(const std::string& folder) {
   const auto aiaa = fs::path(folder) / "config" / "config_aiaa.json";
-  if (!fs::is_regular_file(aiaa) || fs::exists(fs::path(folder) / "config" / "config_inference.json"))
+  if (!fs::is_regular_file(aiaa) ||
+      fs::exists(fs::path(folder) / "config" / "config_inference.json"))
     return false;
   try {
     const auto doc = nlohmann::json::parse(read_file(aiaa));
@@ -265,7 +266,8 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.has("inferer") && cfg.at("inferer").has("args") &&
         cfg.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg, &info.click_labels, &info.slice_axis); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg, &info.click_labels, &info.slice_axis); !t.empty())
+      info.type = t;
     info.model_file = info.source;
   } else {
     const auto files = mmar::locate_config(source, "", "", "config_inference.json");
@@ -275,7 +277,8 @@ ModelInfo describe_model(const std::string& source,
     if (cfg.doc.has("inferer") && cfg.doc.at("inferer").has("args") &&
         cfg.doc.at("inferer").at("args").has("roi_size"))
       info.roi = cfg.doc.at("inferer").at("args").at("roi_size").as<std::vector<int64_t>>();
-    if (const auto t = click_type(cfg.doc, &info.click_labels, &info.slice_axis); !t.empty()) info.type = t;
+    if (const auto t = click_type(cfg.doc, &info.click_labels, &info.slice_axis); !t.empty())
+      info.type = t;
     read_model_docs(fs::path(info.source) / "config", info);
   }
   if (info.description.empty()) info.description = "Barton model from " + info.source;
@@ -588,7 +591,8 @@ std::vector<ServedModel::Region> ServedModel::run_click_steps(
       transforms::Sample s = prepared;
       s.set("guidance", guidances[i].first);
       auto one = pipeline_.pre->run({std::move(s)}, rng, click_step_ + 1, pre_size_);
-      if (one.size() != 1) throw Error("the click steps of the pre_transforms made several samples");
+      if (one.size() != 1)
+        throw Error("the click steps of the pre_transforms made several samples");
       v.push_back(std::move(one[0]));
     }
     r.click_pre += since(t0);
@@ -687,8 +691,7 @@ void paste_to_input(const std::vector<ServedModel::Region>& regions,
     sub_size[d] =
         std::clamp<int64_t>(static_cast<int64_t>(std::ceil(hi[d])) + 1, 0, n) - sub_start[d] + 1;
   }
-  const transforms::spatial::Spatial src{canvas,
-                                         transforms::croppad::translate_affine(g.base, a)};
+  const transforms::spatial::Spatial src{canvas, transforms::croppad::translate_affine(g.base, a)};
   const auto sub = transforms::spatial::spatial_resample(
       src, transforms::croppad::translate_affine(g.input, sub_start), sub_size, "nearest", "zeros",
       false, at::kFloat);
@@ -713,8 +716,8 @@ InferResult ServedModel::infer_clicks(const PreparedImage& image, const Clicks& 
   const auto& prepared = image.samples.at(0);
   const auto g = Geometry::of(prepared);
   int64_t slice = 0;
-  const auto guidance = click_guidance(clicks, deepedit, g.in_shape, g.to_base(), g.shape,
-                                       info_.slice_axis, &slice);
+  const auto guidance =
+      click_guidance(clicks, deepedit, g.in_shape, g.to_base(), g.shape, info_.slice_axis, &slice);
   r.click_pre = since(t0);
   const auto regions = run_click_steps(prepared, {{guidance, slice}}, 1, r);
   r.times.pre = image.pre_seconds + r.click_pre;

@@ -262,11 +262,12 @@ struct AnnotationServer::Impl {
   /// Worker: runs `fn` on `model`'s prepared image (the session's, or read from `path` and kept
   /// by the session); model errors become their statuses (an out-of-memory error unloads the
   /// model). `cached`: the image came from the session.
-  InferResult with_prepared(const std::string& model,
-                            const std::shared_ptr<Session>& session,
-                            const std::string& path,
-                            bool& cached,
-                            const std::function<InferResult(ServedModel&, const PreparedImage&)>& fn) {
+  InferResult with_prepared(
+      const std::string& model,
+      const std::shared_ptr<Session>& session,
+      const std::string& path,
+      bool& cached,
+      const std::function<InferResult(ServedModel&, const PreparedImage&)>& fn) {
     auto lease = acquire(model);
     std::shared_ptr<const PreparedImage> image = session ? session->prepared_for(model) : nullptr;
     cached = image != nullptr;
@@ -328,8 +329,8 @@ struct AnnotationServer::Impl {
       (m->slice_axis >= 0 && refiner.empty() ? refiner : first) = name;
     }
     if (first.empty() || refiner.empty())
-      throw TaskError{500, "pipeline '" + p.name +
-                               "' needs a 2-D DeepGrow model and a 3-D model to refine"};
+      throw TaskError{
+          500, "pipeline '" + p.name + "' needs a 2-D DeepGrow model and a 3-D model to refine"};
     return {first, refiner};
   }
 
@@ -346,11 +347,10 @@ struct AnnotationServer::Impl {
     if (info && info->type == "pipeline") {
       result = run_pipeline(*info, session, path, params, cached);
     } else {
-      result = with_prepared(model, session, path, cached,
-                             [&](ServedModel& m, const PreparedImage& img) {
-                               return m.interactive() ? m.infer_clicks(img, m.clicks_from(params))
-                                                      : m.infer(img);
-                             });
+      result = with_prepared(
+          model, session, path, cached, [&](ServedModel& m, const PreparedImage& img) {
+            return m.interactive() ? m.infer_clicks(img, m.clicks_from(params)) : m.infer(img);
+          });
       if (cached) {
         result.times.read = 0;
         result.times.pre = result.click_pre;  // an interactive model's click still crops, scales

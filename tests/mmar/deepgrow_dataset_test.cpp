@@ -1,6 +1,8 @@
 // `barton data deepgrow` (MONAI's deepgrow create_dataset, Clara's prepare_dataset.sh): the slices
 // written are the volume's labelled slices after RAS + resampling, in place in space, one label
 // per region, and the datalist lists them by volume.
+#include "mmar/deepgrow_dataset.h"
+
 #include <filesystem>
 #include <set>
 
@@ -14,7 +16,6 @@
 #include "core/errors.h"
 #include "data/synth.h"
 #include "io/image.h"
-#include "mmar/deepgrow_dataset.h"
 #include "mmar/registries.h"
 #include "support/test_support.h"
 #include "transforms/transform.h"
@@ -41,7 +42,7 @@ std::pair<transforms::ImageItem, transforms::ImageItem> reference(const std::str
   s.set("label", label);
   transforms::Rng rng(0);
   for (std::size_t i = 0; i < steps.size(); ++i)
-    mmar::builtin_registries().transforms.create(steps.at(i))->apply(s, rng);
+    builtin_registries().transforms.create(steps.at(i))->apply(s, rng);
   return {s.image("image"), s.image("label")};
 }
 
@@ -88,8 +89,10 @@ TEST(DeepgrowDataset, TwoDSlicesAreTheVolumesLabelledSlicesInPlace) {
     // Voxel (p, q) of the slice is the world point of the volume's voxel (p, q, k).
     for (int row = 0; row < 3; ++row) {
       const double want = vol.affine[row * 4] * 3 + vol.affine[row * 4 + 1] * 4 +
-                          vol.affine[row * 4 + 2] * static_cast<double>(k) + vol.affine[row * 4 + 3];
-      const double got = img.affine[row * 4] * 3 + img.affine[row * 4 + 1] * 4 + img.affine[row * 4 + 3];
+                          vol.affine[row * 4 + 2] * static_cast<double>(k) +
+                          vol.affine[row * 4 + 3];
+      const double got =
+          img.affine[row * 4] * 3 + img.affine[row * 4 + 1] * 4 + img.affine[row * 4 + 3];
       EXPECT_NEAR(got, want, 1e-4) << row;
     }
   }
@@ -122,8 +125,10 @@ TEST(DeepgrowDataset, SplitIsByVolumeAndThreeDWritesVolumes) {
   auto doc = json::parse(read_file(r.datalist));
   ASSERT_TRUE(doc.contains("validation")) << doc.dump();
   std::set<std::string> train_vols, val_vols;
-  for (const auto& e : doc["training"]) train_vols.insert(e["image"].get<std::string>().substr(7, 12));
-  for (const auto& e : doc["validation"]) val_vols.insert(e["image"].get<std::string>().substr(7, 12));
+  for (const auto& e : doc["training"])
+    train_vols.insert(e["image"].get<std::string>().substr(7, 12));
+  for (const auto& e : doc["validation"])
+    val_vols.insert(e["image"].get<std::string>().substr(7, 12));
   for (const auto& v : val_vols) EXPECT_EQ(train_vols.count(v), 0u) << v << " is in both";
   EXPECT_FALSE(train_vols.empty());
 
@@ -136,7 +141,8 @@ TEST(DeepgrowDataset, SplitIsByVolumeAndThreeDWritesVolumes) {
   EXPECT_EQ(r.images, 2);
   doc = json::parse(read_file(r.datalist));
   ASSERT_EQ(doc["training"].size(), 2u);
-  const auto v = io::read_image(p.dir.file("volumes/") + doc["training"][0]["image"].get<std::string>());
+  const auto v =
+      io::read_image(p.dir.file("volumes/") + doc["training"][0]["image"].get<std::string>());
   EXPECT_EQ(v.data.dim(), 4);
   EXPECT_NEAR(v.affine[0], 1.0, 1e-6) << "1 mm, RAS";
 }
@@ -144,8 +150,7 @@ TEST(DeepgrowDataset, SplitIsByVolumeAndThreeDWritesVolumes) {
 TEST(DeepgrowDataset, BadInputNamesWhatIsWrong) {
   Prepared p;
   fs::create_directories(p.data());
-  write_file_atomic(p.data() + "/dataset.json",
-                    R"({"training": [{"image": "a.nii.gz"}]})");
+  write_file_atomic(p.data() + "/dataset.json", R"({"training": [{"image": "a.nii.gz"}]})");
   write_file_atomic(p.data() + "/a.nii.gz", "not an image");
   mmar::DeepgrowDatasetOptions o;
   o.dataset_json = p.data() + "/dataset.json";

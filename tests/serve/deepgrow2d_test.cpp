@@ -43,8 +43,7 @@ const Trained& trained() {
     fs::create_directories(r.root + "/config");
     for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
                           "config_aiaa.json", "environment.json"})
-      fs::copy_file(test::source_dir() + "/mmars/deepgrow_2d/config/" + f,
-                    r.root + "/config/" + f);
+      fs::copy_file(test::source_dir() + "/mmars/deepgrow_2d/config/" + f, r.root + "/config/" + f);
     sh(test::barton_bin() + " data synth " + r.root +
        "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
     r.prepare_log = sh(test::barton_bin() + " data deepgrow --dataset_json " + r.root +
@@ -75,11 +74,11 @@ struct Served : test::ServedSample {
 };
 
 test::RawReply click(int port, const std::string& target, const json& params) {
-  return raw_http(port, test::python_request("POST", target,
-                                             {{"params", "", "", params.dump()},
-                                              {"datapoint", "/tmp/x/case_3.nii.gz",
-                                               "application/octet-stream",
-                                               read_file(case_image())}}));
+  return raw_http(
+      port, test::python_request("POST", target,
+                                 {{"params", "", "", params.dump()},
+                                  {"datapoint", "/tmp/x/case_3.nii.gz", "application/octet-stream",
+                                   read_file(case_image())}}));
 }
 
 /// Labelled voxels of `mask` ([1, I, J, K]) that lie off slice k.
@@ -149,15 +148,17 @@ TEST(Deepgrow2D, AClickLabelsItsSliceAloneOnTheInputGrid) {
   test::TempDir out;
   std::string sets;
   for (const auto& v : kServeSets) sets += " " + v;
-  const auto log = sh(test::barton_bin() + " infer " + trained().root + " --input " +
-                      case_image() + " --output " + out.path() + " --set" + sets + " --clicks '" +
-                      params.dump() + "' 2>&1");
+  const auto log =
+      sh(test::barton_bin() + " infer " + trained().root + " --input " + case_image() +
+         " --output " + out.path() + " --set" + sets + " --clicks '" + params.dump() + "' 2>&1");
   const auto mask = io::read_image(out.path() + "/case_3/case_3_clicks.nii.gz");
   EXPECT_TRUE(mask.data.equal(first.mask.data)) << log;
 }
 
 /// A pipeline folder (config_aiaa.json only) chaining the two samples, with `batch_size`.
-std::string pipeline_folder(const test::TempDir& dir, const std::string& name, int batch_size,
+std::string pipeline_folder(const test::TempDir& dir,
+                            const std::string& name,
+                            int batch_size,
                             const std::string& models = R"(["deepgrow_2d", "deepgrow_3d"])") {
   const auto root = dir.path() + "/" + name;
   fs::create_directories(root + "/config");
@@ -208,7 +209,9 @@ TEST(Deepgrow2D, PipelineRedrawsTheThreeDMaskSliceBySlice) {
     nonempty += any;
     if (any) {
       const auto [comp, n] = transforms::deepgrow::label_components(sl);
-      dense += at::bincount(comp.flatten().to(at::kLong), {}, n + 1).slice(0, 1).max().item<int64_t>() >= 10;
+      dense +=
+          at::bincount(comp.flatten().to(at::kLong), {}, n + 1).slice(0, 1).max().item<int64_t>() >=
+          10;
     } else {
       EXPECT_EQ(fine.mask.data[0].select(2, k).sum().item<int64_t>(), 0) << "slice " << k;
     }
@@ -231,7 +234,7 @@ TEST(Deepgrow2D, APipelineOfUnservedModelsOrASetForNoModelIsRefusedAtStart) {
   test::TempDir dir;
   const auto bad = pipeline_folder(dir, "pipeline_bad", 4, R"(["deepgrow_2d", "missing"])");
   try {
-    test::ServedSample s({trained().root, bad}, both_sets());
+    test::ServedSample s({trained().root, bad}, kServeSets);
     ADD_FAILURE() << "served";
   } catch (const Error& e) {
     const std::string what = e.what();
@@ -242,8 +245,7 @@ TEST(Deepgrow2D, APipelineOfUnservedModelsOrASetForNoModelIsRefusedAtStart) {
     test::ServedSample s(trained().root, {"nosuch:/pre_transforms/0/args/keys=image"});
     ADD_FAILURE() << "served";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("no model named 'nosuch'"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("no model named 'nosuch'"), std::string::npos) << e.what();
   }
 }
 

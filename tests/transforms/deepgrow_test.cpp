@@ -294,8 +294,7 @@ TEST(DeepgrowTwin, Fetch2DSlicedTakesTheClickedSliceOnEachAxis) {
     const auto args = fmt::format(R"({{"keys": ["image", "label"], "axis": {}}})", axis);
     const auto b = both("Fetch2DSliced", args, in);
     // MONAI's slice keeps the volume's affine unchanged; Barton's is the slice's own (below).
-    for (const auto* k : {"image", "label"})
-      expect_same(b.ours.image(k), b.ref[0].at(k), 0, 1e300);
+    for (const auto* k : {"image", "label"}) expect_same(b.ours.image(k), b.ref[0].at(k), 0, 1e300);
     EXPECT_EQ(ours_value(b.ours, "slice_idx"), b.values.at("slice_idx"));
     // The slice keeps its place in space: voxel (a, b) of the slice is the volume's voxel with
     // the slice index put back on `axis`.
@@ -307,8 +306,8 @@ TEST(DeepgrowTwin, Fetch2DSlicedTakesTheClickedSliceOnEachAxis) {
       int other = 0;
       for (int c = 0; c < 3; ++c)
         if (c != axis) v[static_cast<std::size_t>(c)] = other++ == 0 ? 2.0 : 3.0;
-      const double world = vol[r * 4] * v[0] + vol[r * 4 + 1] * v[1] + vol[r * 4 + 2] * v[2] +
-                           vol[r * 4 + 3];
+      const double world =
+          vol[r * 4] * v[0] + vol[r * 4 + 1] * v[1] + vol[r * 4 + 2] * v[2] + vol[r * 4 + 3];
       EXPECT_DOUBLE_EQ(sl[r * 4] * 2.0 + sl[r * 4 + 1] * 3.0 + sl[r * 4 + 3], world) << r;
     }
   }
@@ -342,8 +341,7 @@ TEST(Deepgrow, AddGuidanceFromPointsIn2DDropsTheSliceAxis) {
   const auto out = test::apply(*t, in);
   EXPECT_EQ(ours_value(out, "guidance"), json({{{1, 1}}, json::array(), 4}));
   in.set("slice", 7.0);
-  EXPECT_EQ(ours_value(test::apply(*t, in), "guidance"),
-            json({{{6, 9}, {2, 3}}, {{5, 2}}, 7}));
+  EXPECT_EQ(ours_value(test::apply(*t, in), "guidance"), json({{{6, 9}, {2, 3}}, {{5, 2}}, 7}));
 }
 
 TEST(DeepgrowTwin, ResizeGuidance) {

@@ -606,8 +606,9 @@ class Fetch2DSliced final : public MapTransform {
   void apply(Sample& s, Rng&) const override {
     const auto g = dg::read_guidance(s, guidance_, name());
     if (g.size() < 3 || !g[2].is_number())
-      throw Error("Fetch2DSliced: the guidance holds no slice index (AddGuidanceFromPointsd with "
-                  "spatial_dims 2 writes [foreground, background, slice])");
+      throw Error(
+          "Fetch2DSliced: the guidance holds no slice index (AddGuidanceFromPointsd with "
+          "spatial_dims 2 writes [foreground, background, slice])");
     const auto idx = static_cast<int64_t>(g[2].get<double>());
     for_each_key(s, [&](const std::string& key, std::size_t) {
       auto& img = s.image(key);
