@@ -50,7 +50,8 @@ bench: deps configure
 bench-serve: build
 	bash bench/serve/run.sh $(BUILD_DIR)
 
-# Per-click latency of the sample DeepGrow 3D model through the server (issue #18), stage split.
+# Per-click latency of the sample DeepGrow 3D and 2D models and their pipeline through the server
+# (issue #18), stage split.
 bench-clicks: build
 	bash bench/serve/clicks.sh $(BUILD_DIR)
 

@@ -48,7 +48,7 @@ first, rest = runs[0], runs[1:]
 med = statistics.median(r["s"] for r in rest)
 stages = {k: round(statistics.median(r["latencies"][k] for r in rest), 4) for k in rest[0]["latencies"]}
 crop = rest[0]["crop"]
-out = {"bench": "deepgrow_click", "session_upload_s": round(session_s, 3),
+out = {"bench": "deepgrow_click", "model": a.model, "session_upload_s": round(session_s, 3),
        "first_click_s": first["s"], "click_median_s": med, "click_max_s": max(r["s"] for r in rest),
        "stage_median_s": stages, "crop_voxels_input_grid": [c[1] - c[0] + 1 for c in crop],
        "clicks": len(rest)}
