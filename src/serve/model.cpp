@@ -739,10 +739,40 @@ InferResult ServedModel::refine_slices(const PreparedImage& image,
   const auto t0 = Clock::now();
   const auto& prepared = image.samples.at(0);
   const auto g = Geometry::of(prepared);
-  const transforms::spatial::Spatial src{coarse.data.to(at::kFloat), coarse.affine};
-  const auto m = transforms::spatial::spatial_resample(src, g.base, g.shape, "nearest", "zeros",
-                                                       false, at::kFloat)
-                     .data[0];
+  // The coarse mask on the prepared grid, resampled only inside the box of its labelled voxels
+  // (one voxel more), not over the whole volume: m covers prepared voxels [lo, lo + m's shape).
+  const auto fg = (coarse.data[0] > 0).nonzero();
+  std::vector<int64_t> lo(3, 0), size(3, 0);
+  at::Tensor m = at::zeros({0, 0, 0}, at::kFloat);
+  if (fg.size(0) > 0) {
+    const auto mn = std::get<0>(fg.min(0)), mx = std::get<0>(fg.max(0));
+    const Affine to_base = g.to_base();
+    std::array<double, 3> a{1e300, 1e300, 1e300}, b{-1e300, -1e300, -1e300};
+    for (int corner = 0; corner < 8; ++corner) {
+      std::array<double, 3> c{};
+      for (int d = 0; d < 3; ++d)
+        c[d] = static_cast<double>(((corner >> d) & 1 ? mx : mn)[d].item<int64_t>());
+      const auto w = apply_affine(to_base, c);
+      for (int d = 0; d < 3; ++d) a[d] = std::min(a[d], w[d]), b[d] = std::max(b[d], w[d]);
+    }
+    for (std::size_t d = 0; d < 3; ++d) {
+      // Half an input voxel, in prepared voxels along d, plus one: what nearest-neighbour
+      // resampling can reach beyond the labelled voxels' centres.
+      double half = 0;
+      for (std::size_t j = 0; j < 3; ++j) half += 0.5 * std::abs(to_base[d * 4 + j]);
+      const auto margin = static_cast<int64_t>(std::ceil(half)) + 1;
+      lo[d] =
+          std::clamp<int64_t>(static_cast<int64_t>(std::floor(a[d])) - margin, 0, g.shape[d] - 1);
+      const auto hi =
+          std::clamp<int64_t>(static_cast<int64_t>(std::ceil(b[d])) + margin, 0, g.shape[d] - 1);
+      size[d] = hi - lo[d] + 1;
+    }
+    const transforms::spatial::Spatial src{coarse.data.to(at::kFloat), coarse.affine};
+    m = transforms::spatial::spatial_resample(src,
+                                              transforms::croppad::translate_affine(g.base, lo),
+                                              size, "nearest", "zeros", false, at::kFloat)
+            .data[0];
+  }
   // The user's clicks on the prepared grid, 3-D: [[fg...], [bg...]].
   int64_t unused = 0;
   const auto user = nlohmann::json::parse(
@@ -759,8 +789,10 @@ InferResult ServedModel::refine_slices(const PreparedImage& image,
     return out;
   };
   std::vector<std::pair<std::string, int64_t>> guidances;
-  for (int64_t k = 0; k < g.shape[static_cast<std::size_t>(axis)]; ++k) {
-    const auto sl = m.select(axis, k) > 0.5;
+  const auto ax = static_cast<std::size_t>(axis);
+  for (int64_t mk = 0; mk < size[ax]; ++mk) {
+    const int64_t k = lo[ax] + mk;  // the prepared grid's slice
+    const auto sl = m.select(axis, mk) > 0.5;
     if (!sl.any().item<bool>()) continue;
     const auto [comp, n] = transforms::deepgrow::label_components(sl);
     const auto counts = at::bincount(comp.flatten().to(at::kLong), {}, n + 1);
@@ -769,10 +801,15 @@ InferResult ServedModel::refine_slices(const PreparedImage& image,
     const auto region = comp == static_cast<int>(largest);
     const auto flat =
         transforms::deepgrow::chessboard_distance(region).flatten().argmax().item<int64_t>();
+    // Back to the whole slice's indices: the in-plane axes' box starts.
+    std::vector<int64_t> off;
+    for (std::size_t d = 0; d < 3; ++d)
+      if (d != ax) off.push_back(lo[d]);
     const auto w = sl.size(1);
-    auto fg = on_slice(user[0], k);
-    fg.insert(fg.begin(), nlohmann::json::array({flat / w, flat % w}));
-    guidances.emplace_back(nlohmann::json::array({fg, on_slice(user[1], k), k}).dump(), k);
+    auto clicks2d = on_slice(user[0], k);
+    clicks2d.insert(clicks2d.begin(),
+                    nlohmann::json::array({flat / w + off[0], flat % w + off[1]}));
+    guidances.emplace_back(nlohmann::json::array({clicks2d, on_slice(user[1], k), k}).dump(), k);
   }
   r.click_pre = since(t0);
   r.refined_slices = static_cast<int64_t>(guidances.size());

@@ -211,6 +211,58 @@ TEST(Convolution, BatchOfOneSmall3DInputGoesToOneDnnWithTheSameResult) {
   }
 }
 
+// With gradients a batch of one is cut into column slabs along the last axis, batched, and
+// joined: the same output and the same gradients for the input, weight and bias as one
+// convolution, for stride 1 and 2, kernel 1 and 3, widths that leave a short last slab, and
+// inputs that do not qualify (already over PyTorch's rule, or a batch of two).
+TEST(Convolution, BatchOfOneTrainingConvolutionSplitByColumnsMatchesPlain) {
+  struct Case {
+    int64_t in, out, stride, kernel, batch, depth, h, w;
+  };
+  for (const auto& c : std::vector<Case>{{16, 16, 1, 3, 1, 32, 32, 32},
+                                         {16, 32, 2, 3, 1, 17, 20, 19},
+                                         {3, 8, 1, 3, 1, 9, 10, 7},
+                                         {32, 64, 2, 3, 1, 8, 8, 8},
+                                         {8, 4, 1, 1, 1, 12, 12, 5},
+                                         {64, 64, 1, 3, 1, 20, 20, 6},
+                                         {16, 16, 1, 3, 2, 16, 16, 16}}) {
+    SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} batch {} {}x{}x{}", c.in, c.out, c.stride,
+                             c.kernel, c.batch, c.depth, c.h, c.w));
+    torch::manual_seed(11);
+    ConvOptions o;
+    o.in = c.in;
+    o.out = c.out;
+    o.stride = c.stride;
+    o.kernel = c.kernel;
+    o.conv_only = true;
+    Convolution conv(o);
+    conv->train();
+    const auto params = conv->named_parameters();
+    const auto x = torch::randn({c.batch, c.in, c.depth, c.h, c.w}).requires_grad_(true);
+    const bool split = c.batch == 1 && c.in * c.depth * c.h <= 20480;
+    const int64_t pad = (c.kernel - 1) / 2;
+    EXPECT_EQ(column_split_conv3d(x, params["conv.weight"], params["conv.bias"],
+                                  {c.stride, c.stride, c.stride}, {pad, pad, pad}, {1, 1, 1}, 1)
+                  .defined(),
+              split);
+    const auto y = conv->forward(x);
+    const auto ref =
+        torch::conv3d(x, params["conv.weight"], params["conv.bias"], c.stride, (c.kernel - 1) / 2);
+    ASSERT_EQ(y.sizes(), ref.sizes());
+    const double scale = ref.abs().max().item<double>();
+    EXPECT_LT((y - ref).abs().max().item<double>(), 1e-5 * scale);
+    const auto g = torch::randn_like(ref);
+    const auto ours =
+        torch::autograd::grad({y}, {x, params["conv.weight"], params["conv.bias"]}, {g}, true);
+    const auto theirs =
+        torch::autograd::grad({ref}, {x, params["conv.weight"], params["conv.bias"]}, {g}, true);
+    for (std::size_t i = 0; i < 3; ++i) {
+      const double m = theirs[i].abs().max().item<double>();
+      EXPECT_LT((ours[i] - theirs[i]).abs().max().item<double>(), 1e-4 * m) << "gradient " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace barton::nets
 

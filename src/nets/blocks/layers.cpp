@@ -303,6 +303,47 @@ torch::Tensor slab_conv3d(const torch::Tensor& x,
   }
   return out;
 }
+/// With gradients, PyTorch's rule sends a batch of one to its native 3-D convolution whenever
+/// N*C*D*H <= 20480 (conv3d_inference above), forward and backward: measured 0.61 s for a
+/// 16-channel 32^3 convolution with its backward on 2 cores, against 0.030 s through oneDNN. The
+/// rule does not count the last axis, so the output columns are cut into n slabs along it (each
+/// slab's input with its halo of k - s columns), the slabs made a batch of n that passes the
+/// rule, and the outputs joined again: the same sums, and autograd carries the gradients through
+/// the cuts. Returns an undefined tensor when the input does not qualify.
+torch::Tensor column_split_conv3d(const torch::Tensor& x,
+                                  const torch::Tensor& w,
+                                  const torch::Tensor& b,
+                                  c10::IntArrayRef stride,
+                                  c10::IntArrayRef padding,
+                                  c10::IntArrayRef dilation,
+                                  int64_t groups) {
+  if (!at::hasMKLDNN() || !x.is_cpu() || x.dim() != 5 || x.size(0) != 1 || groups != 1 ||
+      x.scalar_type() != at::kFloat || torch::jit::tracer::isTracing())
+    return {};
+  for (auto d : dilation)
+    if (d != 1) return {};
+  const int64_t rule = x.size(1) * x.size(2) * x.size(3);  // N*C*D*H with N = 1
+  if (rule > 20480) return {};                             // oneDNN already
+  const int64_t k = w.size(4), s = stride[2], p = padding[2], cols = x.size(4);
+  const int64_t out_cols = (cols + 2 * p - k) / s + 1;
+  const int64_t n = std::min(out_cols, 20480 / rule + 1);
+  if (n < 2) return {};
+  const int64_t per = (out_cols + n - 1) / n;  // output columns per slab (the last may be short)
+  const int64_t span = (per - 1) * s + k;      // input columns a slab reads
+  // Zero columns: the padding on the left, and on the right as far as the last slab reads.
+  const int64_t right = std::max<int64_t>(0, (n * per - 1) * s + k - p - cols);
+  const auto xp = torch::constant_pad_nd(x, {p, right}, 0);
+  std::vector<torch::Tensor> slabs;
+  for (int64_t i = 0; i < n; ++i) slabs.push_back(xp.narrow(4, i * per * s, span));
+  const auto y = torch::conv3d(torch::cat(slabs, 0), w, b, stride, {padding[0], padding[1], 0});
+  std::vector<torch::Tensor> parts;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t take = std::min(per, out_cols - i * per);
+    if (take > 0) parts.push_back(y.narrow(0, i, 1).narrow(4, 0, take));
+  }
+  return torch::cat(parts, 4);
+}
+
 torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tensor& x) {
   const bool grad = torch::GradMode::is_enabled();
   if (auto c = std::dynamic_pointer_cast<torch::nn::Conv3dImpl>(conv.ptr())) {
@@ -314,6 +355,11 @@ torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tenso
                          c10::IntArrayRef(c->options.dilation()), c->options.groups());
     }
     if (grad && fold_batch(x)) return folded_conv(x, c->weight, c->bias, stride, padding);
+    if (grad && c->options.padding_mode().index() == 0) {
+      auto y = column_split_conv3d(x, c->weight, c->bias, stride, padding,
+                                   c10::IntArrayRef(c->options.dilation()), c->options.groups());
+      if (y.defined()) return y;
+    }
   } else if (auto c2 = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv.ptr());
              c2 && grad && fold_batch(x)) {
     return folded_conv(

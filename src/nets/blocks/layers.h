@@ -115,6 +115,17 @@ torch::Tensor conv_module_forward(torch::nn::AnyModule& conv, const torch::Tenso
 /// At most 4 input or output channels: where oneDNN's 16-channel blocks are mostly padding.
 bool is_thin_conv(int64_t in_channels, int64_t out_channels);
 
+/// With gradients: a batch of one cut into column slabs that pass PyTorch's oneDNN rule (see
+/// layers.cpp); an undefined tensor when the input does not qualify (the caller convolves as
+/// usual).
+torch::Tensor column_split_conv3d(const torch::Tensor& x,
+                                  const torch::Tensor& w,
+                                  const torch::Tensor& b,
+                                  c10::IntArrayRef stride,
+                                  c10::IntArrayRef padding,
+                                  c10::IntArrayRef dilation,
+                                  int64_t groups);
+
 /// torch::conv3d, but without gradients (and not while tracing) a convolution with at most 4 input
 /// or output channels runs one slab of output planes at a time, so that oneDNN's 16-channel
 /// blocked copies exist for a slab only (layers.cpp). Same outputs. Also the plan's
