@@ -740,7 +740,7 @@ InferResult ServedModel::refine_slices(const PreparedImage& image,
   const auto& prepared = image.samples.at(0);
   const auto g = Geometry::of(prepared);
   // The coarse mask on the prepared grid, resampled only inside the box of its labelled voxels
-  // (one voxel more), not over the whole volume: m covers prepared voxels [lo, lo + m's shape).
+  // (with a margin), not over the whole volume: m covers prepared voxels [lo, lo + size).
   const auto fg = (coarse.data[0] > 0).nonzero();
   std::vector<int64_t> lo(3, 0), size(3, 0);
   at::Tensor m = at::zeros({0, 0, 0}, at::kFloat);

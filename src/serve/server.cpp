@@ -162,10 +162,28 @@ std::string server_timing(const StageTimes& t) {
       t.read * 1e3, t.pre * 1e3, t.network * 1e3, t.post * 1e3, t.write * 1e3);
 }
 
+/// Clara 4.x's deployment form on disk: config/config_aiaa.json (not a pipeline), no
+/// config_inference.json, and one TorchScript model (models/model.ts, or the only .ts file in the
+/// folder or its models/). Returns the model file, or "" when `p` is not such a folder.
+std::string aiaa_deployment_model(const fs::path& p) {
+  if (!fs::is_regular_file(p / "config" / "config_aiaa.json") ||
+      fs::exists(p / "config" / "config_inference.json") || is_pipeline_folder(p.string()))
+    return "";
+  if (fs::is_regular_file(p / "models" / "model.ts")) return (p / "models" / "model.ts").string();
+  std::vector<std::string> found;
+  for (const auto& dir : {p, p / "models"}) {
+    if (!fs::is_directory(dir)) continue;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && e.path().extension() == ".ts") found.push_back(e.path().string());
+  }
+  return found.size() == 1 ? found[0] : "";
+}
+
 bool is_model_source(const fs::path& p) {
   if (fs::is_regular_file(p))
     return p.extension() == ".plan" || p.extension() == ".ts" || p.extension() == ".pt";
-  return fs::exists(p / "config" / "config_inference.json") || is_pipeline_folder(p.string());
+  return fs::exists(p / "config" / "config_inference.json") || is_pipeline_folder(p.string()) ||
+         !aiaa_deployment_model(p).empty();
 }
 
 std::string html_escape(const std::string& s) {
@@ -203,8 +221,9 @@ std::vector<std::string> find_model_sources(const std::string& path) {
   std::sort(out.begin(), out.end());
   if (out.empty())
     throw IoError(path,
-                  "is neither an MMAR (config/config_inference.json), a plan, nor a folder "
-                  "holding them");
+                  "is neither an MMAR (config/config_inference.json), a Clara deployment "
+                  "(config/config_aiaa.json and a TorchScript model), a pipeline, a plan, nor a "
+                  "folder holding them");
   return out;
 }
 
@@ -390,6 +409,29 @@ struct AnnotationServer::Impl {
     std::error_code ec;
     fs::remove_all(dir, ec);
     return bytes;
+  }
+
+  /// `src` itself, or for a Clara 4.x deployment folder (config_aiaa.json + a TorchScript model)
+  /// the MMAR made of it under WORK_DIR/aiaa-models/<folder name> (as PUT /admin/model does).
+  std::string deployment_as_mmar(const std::string& src) {
+    const auto model = aiaa_deployment_model(src);
+    if (model.empty()) return src;
+    const auto file = fs::path(src) / "config" / "config_aiaa.json";
+    json aiaa;
+    try {
+      aiaa = json::parse(read_file(file));
+    } catch (const json::exception& e) {
+      throw ConfigError(file.string(), "", std::string("not JSON: ") + e.what());
+    }
+    const auto dest = fs::path(work_dir) / "aiaa-models" / fs::path(src).filename();
+    std::error_code ec;
+    fs::remove_all(dest, ec);
+    try {
+      write_aiaa_mmar(aiaa, read_file(model), dest.string());
+    } catch (const Error& e) {
+      throw Error(file.string() + ": " + e.what());
+    }
+    return dest.string();
   }
 
   ModelStore::Lease acquire(const std::string& model) {
@@ -1754,14 +1796,6 @@ struct AnnotationServer::Impl {
 AnnotationServer::AnnotationServer(ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {
   auto& im = *impl_;
-  for (const auto& m : im.o.models)
-    for (const auto& src : find_model_sources(m)) {
-      auto info = describe_model(src, "", im.o.sets);
-      if (im.store.find(info.name))
-        throw Error("two models are named '" + info.name + "' (" + src + " and " +
-                    im.store.find(info.name)->source + ")");
-      im.store.add(std::move(info));
-    }
   if (im.o.work_dir.empty()) {
     im.work_dir = (fs::temp_directory_path() / fmt::format("barton-serve-{}", new_uuid())).string();
     im.own_work_dir = true;
@@ -1769,6 +1803,18 @@ AnnotationServer::AnnotationServer(ServerOptions options)
     im.work_dir = im.o.work_dir;
   }
   fs::create_directories(im.work_dir);
+  for (const auto& m : im.o.models)
+    for (const auto& src : find_model_sources(m)) {
+      // A Clara 4.x deployment folder is served as the MMAR made of it, under its own name.
+      auto info = aiaa_deployment_model(src).empty()
+                      ? describe_model(src, "", im.o.sets)
+                      : describe_model(im.deployment_as_mmar(src),
+                                       fs::path(src).filename().string(), im.o.sets);
+      if (im.store.find(info.name))
+        throw Error("two models are named '" + info.name + "' (" + src + " and " +
+                    im.store.find(info.name)->source + ")");
+      im.store.add(std::move(info));
+    }
   im.load_uploaded_models();
   for (const auto& set : im.o.sets)
     if (const auto name = set_model(set); name && !im.store.find(*name))

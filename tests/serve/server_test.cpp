@@ -955,6 +955,28 @@ TEST(Serve, AdminModelDeploysClarasConfigAiaaWithATorchScriptModel) {
                                               read_file(dir.path() + "/ts/model.ts")}}));
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_NE(r.body.find("pre_transforms"), std::string::npos) << r.body;
+
+  // The same deployment as a folder on disk (config/config_aiaa.json and models/model.ts),
+  // served by --models directly under the folder's name: the same mask as the upload.
+  const auto folder = dir.path() + "/clara_folder";
+  fs::create_directories(folder + "/config");
+  fs::create_directories(folder + "/models");
+  test::write_text(folder + "/config/config_aiaa.json", aiaa.dump(2));
+  fs::copy_file(dir.path() + "/ts/model.ts", folder + "/models/model.ts");
+  serve::ServerOptions o2;
+  o2.work_dir = dir.path() + "/work2";
+  o2.models = {folder};
+  Served s2(o2);
+  const auto q =
+      raw_http(s2.port, test::python_request("POST", "/v1/segmentation?model=clara_folder",
+                                             {{"params", "", "", "{}"},
+                                              {"datapoint", "/x/case_3.nii.gz",
+                                               "application/octet-stream", read_file(case3())}}));
+  ASSERT_EQ(q.status, 200) << q.body;
+  EXPECT_TRUE(reply_image(reply_parts(q).at(1).data, "folder.nii.gz").data.equal(clara.data));
+  // Without its model file it is no model source at all.
+  fs::remove(folder + "/models/model.ts");
+  EXPECT_THROW(serve::find_model_sources(folder), IoError);
 }
 
 TEST(Serve, SetOverridesEveryModelsInferenceConfig) {
