@@ -38,10 +38,7 @@ std::string case_image() {
 }
 
 std::vector<int64_t> organ_voxel() {
-  const auto label = io::read_image(trained().root + "/data/labelsTr/case_3.nii.gz");
-  const auto idx = (label.data[0] > 0).nonzero().to(torch::kDouble);
-  const auto c = idx.mean(0).round().to(torch::kLong);
-  return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
+  return test::organ_voxel(trained().root);
 }
 
 struct Served : test::ServedSample {

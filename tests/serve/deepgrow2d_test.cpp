@@ -60,13 +60,9 @@ std::string case_image() {
   return trained().root + "/data/imagesTr/case_3.nii.gz";
 }
 
-/// A voxel [i, j, k] inside case 3's organ: the label's centre of mass, moved onto the nearest
-/// labelled voxel's slice.
+/// A voxel [i, j, k] inside case 3's organ: the label's centre of mass.
 std::vector<int64_t> organ_voxel() {
-  const auto label = io::read_image(trained().root + "/data/labelsTr/case_3.nii.gz");
-  const auto idx = (label.data[0] > 0).nonzero().to(torch::kDouble);
-  const auto c = idx.mean(0).round().to(torch::kLong);
-  return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
+  return test::organ_voxel(trained().root);
 }
 
 struct Served : test::ServedSample {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,15 @@ inline const TrainedSample& deepgrow3d_sample() {
       train_sample(dir.path(), "deepgrow_3d", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5",
                    kDeepgrow3dTrainSets);
   return t;
+}
+
+/// A voxel [i, j, k] inside case 3's organ in the synthetic data of the MMAR at `root`: its
+/// label's centre of mass.
+inline std::vector<int64_t> organ_voxel(const std::string& root) {
+  const auto label = io::read_image(root + "/data/labelsTr/case_3.nii.gz");
+  const auto idx = (label.data[0] > 0).nonzero().to(at::kDouble);
+  const auto c = idx.mean(0).round().to(at::kLong);
+  return {c[0].item<int64_t>(), c[1].item<int64_t>(), c[2].item<int64_t>()};
 }
 
 /// A server on a free port over MMARs with `--set` overrides, for one test.
