@@ -129,6 +129,69 @@ nifti_dmat44 to_dmat(const Affine& a) {
 }
 
 // Builds the Image from a converted header and the voxel bytes.
+/// Elements of one (I x K) plane, transposed in 32 x 32 tiles: out[k * out_stride + i] =
+/// in[i * in_stride + k].
+template <typename T>
+void transpose_plane(
+    const T* in, T* out, int64_t ni, int64_t nk, int64_t in_stride, int64_t out_stride) {
+  constexpr int64_t kTile = 32;
+  for (int64_t i0 = 0; i0 < ni; i0 += kTile)
+    for (int64_t k0 = 0; k0 < nk; k0 += kTile) {
+      const int64_t i1 = std::min(ni, i0 + kTile), k1 = std::min(nk, k0 + kTile);
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t i = i0; i < i1; ++i) out[k * out_stride + i] = in[i * in_stride + k];
+    }
+}
+
+template <typename T>
+void reverse_axes(
+    const at::Tensor& src, at::Tensor& dst, int64_t c, int64_t ni, int64_t nj, int64_t nk) {
+  const T* in = static_cast<const T*>(src.data_ptr());
+  T* out = static_cast<T*>(dst.data_ptr());
+  at::parallel_for(0, c * nj, 1, [&](int64_t b, int64_t e) {
+    for (int64_t cj = b; cj < e; ++cj) {
+      const int64_t ch = cj / nj, j = cj % nj;
+      // in[ch][i][j][k] = in + ((ch * ni + i) * nj + j) * nk + k
+      // out[ch][k][j][i] = out + ((ch * nk + k) * nj + j) * ni + i
+      transpose_plane(in + (ch * ni * nj + j) * nk, out + (ch * nk * nj + j) * ni, ni, nk, nj * nk,
+                      nj * ni);
+    }
+  });
+}
+
+/// [C, A, B, D] -> [C, D, B, A] (or [C, A, B] -> [C, B, A]), contiguous: Barton's [C, I, J, K]
+/// to the file's voxel order and back. A tiled transpose: PyTorch's copy of the permuted tensor
+/// walks one side with a stride of a whole plane (0.2-0.3 s for a 512x512x100 label on 2 cores,
+/// most of a served click's write).
+at::Tensor reverse_spatial_axes(const at::Tensor& data) {
+  const auto x = data.contiguous();
+  const int64_t c = x.size(0), ni = x.size(1);
+  const int64_t nj = x.dim() == 4 ? x.size(2) : 1, nk = x.dim() == 4 ? x.size(3) : x.size(2);
+  auto out = at::empty(
+      x.dim() == 4 ? std::vector<int64_t>{c, nk, nj, ni} : std::vector<int64_t>{c, nk, ni},
+      x.options());
+  switch (x.element_size()) {
+    case 1:
+      reverse_axes<uint8_t>(x, out, c, ni, nj, nk);
+      break;
+    case 2:
+      reverse_axes<uint16_t>(x, out, c, ni, nj, nk);
+      break;
+    case 4:
+      reverse_axes<uint32_t>(x, out, c, ni, nj, nk);
+      break;
+    case 8:
+      reverse_axes<uint64_t>(x, out, c, ni, nj, nk);
+      break;
+    default: {
+      std::vector<int64_t> perm = {0};
+      for (int64_t i = x.dim() - 1; i >= 1; --i) perm.push_back(i);
+      return x.permute(perm).contiguous();
+    }
+  }
+  return out;
+}
+
 Image make_image(const std::string& path,
                  const nifti_image* nim,
                  const char* voxels,
@@ -163,9 +226,7 @@ Image make_image(const std::string& path,
   for (int i = spatial - 1; i >= 0; --i) shape.push_back(sp[i]);
   at::Tensor t = buffer_to_tensor(voxels, *dt, shape, swap);
   // -> [C, I, J, K]
-  std::vector<int64_t> perm = {0};
-  for (int i = spatial; i >= 1; --i) perm.push_back(i);
-  t = t.permute(perm).contiguous();
+  t = reverse_spatial_axes(t);
 
   Image img;
   img.source = path;
@@ -356,72 +417,6 @@ Image read_nifti(const std::string& path) {
   return img;
 }
 
-namespace {
-
-/// Elements of one (I x K) plane, transposed in 32 x 32 tiles: out[k * out_stride + i] =
-/// in[i * in_stride + k].
-template <typename T>
-void transpose_plane(
-    const T* in, T* out, int64_t ni, int64_t nk, int64_t in_stride, int64_t out_stride) {
-  constexpr int64_t kTile = 32;
-  for (int64_t i0 = 0; i0 < ni; i0 += kTile)
-    for (int64_t k0 = 0; k0 < nk; k0 += kTile) {
-      const int64_t i1 = std::min(ni, i0 + kTile), k1 = std::min(nk, k0 + kTile);
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t i = i0; i < i1; ++i) out[k * out_stride + i] = in[i * in_stride + k];
-    }
-}
-
-template <typename T>
-void reverse_axes(
-    const at::Tensor& src, at::Tensor& dst, int64_t c, int64_t ni, int64_t nj, int64_t nk) {
-  const T* in = static_cast<const T*>(src.data_ptr());
-  T* out = static_cast<T*>(dst.data_ptr());
-  at::parallel_for(0, c * nj, 1, [&](int64_t b, int64_t e) {
-    for (int64_t cj = b; cj < e; ++cj) {
-      const int64_t ch = cj / nj, j = cj % nj;
-      // in[ch][i][j][k] = in + ((ch * ni + i) * nj + j) * nk + k
-      // out[ch][k][j][i] = out + ((ch * nk + k) * nj + j) * ni + i
-      transpose_plane(in + (ch * ni * nj + j) * nk, out + (ch * nk * nj + j) * ni, ni, nk, nj * nk,
-                      nj * ni);
-    }
-  });
-}
-
-/// [C, I, J, K] (or [C, I, J]) -> the file's voxel order [C, K, J, I] (or [C, J, I]), contiguous:
-/// a tiled transpose; PyTorch's copy of the permuted tensor walks one side with a stride of a
-/// whole plane (0.2-0.3 s for a 512x512x100 label on 2 cores, most of a served click's write).
-at::Tensor file_order(const at::Tensor& data) {
-  const auto x = data.contiguous();
-  const int64_t c = x.size(0), ni = x.size(1);
-  const int64_t nj = x.dim() == 4 ? x.size(2) : 1, nk = x.dim() == 4 ? x.size(3) : x.size(2);
-  auto out = at::empty(
-      x.dim() == 4 ? std::vector<int64_t>{c, nk, nj, ni} : std::vector<int64_t>{c, nk, ni},
-      x.options());
-  switch (x.element_size()) {
-    case 1:
-      reverse_axes<uint8_t>(x, out, c, ni, nj, nk);
-      break;
-    case 2:
-      reverse_axes<uint16_t>(x, out, c, ni, nj, nk);
-      break;
-    case 4:
-      reverse_axes<uint32_t>(x, out, c, ni, nj, nk);
-      break;
-    case 8:
-      reverse_axes<uint64_t>(x, out, c, ni, nj, nk);
-      break;
-    default: {
-      std::vector<int64_t> perm = {0};
-      for (int64_t i = x.dim() - 1; i >= 1; --i) perm.push_back(i);
-      return x.permute(perm).contiguous();
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
 void write_nifti(const Image& image, const std::string& path) {
   const int spatial = image.spatial_dims();
   if (spatial != 2 && spatial != 3) {
@@ -471,9 +466,7 @@ void write_nifti(const Image& image, const std::string& path) {
   nim->scl_inter = 0;
 
   // Voxels in file order: [C, I, J, K] -> [C, K, J, I] contiguous.
-  std::vector<int64_t> perm = {0};
-  for (int i = spatial; i >= 1; --i) perm.push_back(i);
-  at::Tensor t = image.data.to(at::kCPU).permute(perm);
+  const at::Tensor t = reverse_spatial_axes(image.data.to(at::kCPU));
   at::Tensor raw;
   if (dt->code == NIFTI_TYPE_UINT16 || dt->code == NIFTI_TYPE_UINT32) {
     // Stored widened in the tensor; narrow back with a range check.
@@ -498,7 +491,7 @@ void write_nifti(const Image& image, const std::string& path) {
       }
     }
   } else {
-    raw = file_order(image.data.to(at::kCPU).to(dt->tensor));
+    raw = t.to(dt->tensor).contiguous();
   }
   const std::size_t nbytes = static_cast<std::size_t>(raw.numel()) * raw.element_size();
 

@@ -43,9 +43,9 @@ transforms::Compose load_chain(const std::vector<double>& pixdim) {
   return transforms::Compose(std::move(chain));
 }
 
-/// The label values > 0 present in `label`, ascending.
+/// The label values > 0 present in `label` (whole numbers), ascending.
 std::vector<int64_t> regions(const at::Tensor& label) {
-  const auto values = std::get<0>(at::_unique(label.round().to(at::kLong).flatten(), true));
+  const auto values = std::get<0>(at::_unique(label.to(at::kLong).flatten(), true));
   std::vector<int64_t> out;
   for (int64_t i = 0; i < values.numel(); ++i)
     if (const auto v = values[i].item<int64_t>(); v > 0) out.push_back(v);
@@ -63,11 +63,6 @@ void write(const at::Tensor& data,
   io::write_image(img, path.string());
 }
 
-struct Volume {
-  at::Tensor image, label;  // [H, W, D] after the chain
-  Affine affine;
-};
-
 /// Writes one image and its per-region labels; returns the datalist entries.
 nlohmann::json write_case(const at::Tensor& image,
                           const at::Tensor& label,
@@ -79,9 +74,10 @@ nlohmann::json write_case(const at::Tensor& image,
   const auto rel_image = fmt::format("images/{}.nii.gz", stem);
   write(image.unsqueeze(0).to(at::kFloat), affine, "float32", out / rel_image);
   ++report.images;
-  for (const auto v : regions(label)) {
+  const auto whole = label.round();
+  for (const auto v : regions(whole)) {
     const auto rel_label = fmt::format("labels/{}_region_{:02d}.nii.gz", stem, v);
-    write((label.round() == static_cast<double>(v)).unsqueeze(0).to(at::kByte), affine, "uint8",
+    write((whole == static_cast<double>(v)).unsqueeze(0).to(at::kByte), affine, "uint8",
           out / rel_label);
     ++report.labels;
     entries.push_back({{"image", rel_image}, {"label", rel_label}, {"region", v}});

@@ -478,6 +478,20 @@ std::array<double, 3> apply_affine(const Affine& a, const std::array<double, 3>&
   return y;
 }
 
+/// The extent, through `a`, of the voxel box whose corners are `first` and `last` (inclusive):
+/// the smallest and largest mapped coordinate per axis over its 8 corners.
+std::pair<std::array<double, 3>, std::array<double, 3>> mapped_box(
+    const Affine& a, const std::array<double, 3>& first, const std::array<double, 3>& last) {
+  std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  for (int corner = 0; corner < 8; ++corner) {
+    std::array<double, 3> c{};
+    for (int d = 0; d < 3; ++d) c[d] = (corner >> d) & 1 ? last[d] : first[d];
+    const auto w = apply_affine(a, c);
+    for (int d = 0; d < 3; ++d) lo[d] = std::min(lo[d], w[d]), hi[d] = std::max(hi[d], w[d]);
+  }
+  return {lo, hi};
+}
+
 /// The clicks (voxel indices of the input image, checked to lie in it) carried through `to_base`
 /// onto the prepared grid of `shape`, as the guidance value: [[fg...], [bg...]], or for DeepEdit
 /// {name: [[h, w, d], ...]} in the model's label order.
@@ -673,15 +687,12 @@ void paste_to_input(const std::vector<ServedModel::Region>& regions,
   }
   // The box in the input's voxel indices (the reply's "crop"), and one voxel more for the
   // resampling, which then covers only that box instead of the whole volume.
-  const Affine to_input = matmul(inverse(g.input), g.base);
-  std::array<double, 3> lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
-  for (int corner = 0; corner < 8; ++corner) {
-    std::array<double, 3> c{};
-    for (int d = 0; d < 3; ++d)
-      c[d] = static_cast<double>((corner >> d) & 1 ? std::max(b[d] - 1, a[d]) : a[d]);
-    const auto w = apply_affine(to_input, c);
-    for (int d = 0; d < 3; ++d) lo[d] = std::min(lo[d], w[d]), hi[d] = std::max(hi[d], w[d]);
+  std::array<double, 3> first{}, last{};
+  for (int d = 0; d < 3; ++d) {
+    first[d] = static_cast<double>(a[d]);
+    last[d] = static_cast<double>(std::max(b[d] - 1, a[d]));
   }
+  const auto [lo, hi] = mapped_box(matmul(inverse(g.input), g.base), first, last);
   std::vector<int64_t> sub_start(3), sub_size(3);
   for (int d = 0; d < 3; ++d) {
     const auto n = g.in_shape[static_cast<std::size_t>(d)] - 1;
@@ -747,14 +758,12 @@ InferResult ServedModel::refine_slices(const PreparedImage& image,
   if (fg.size(0) > 0) {
     const auto mn = std::get<0>(fg.min(0)), mx = std::get<0>(fg.max(0));
     const Affine to_base = g.to_base();
-    std::array<double, 3> a{1e300, 1e300, 1e300}, b{-1e300, -1e300, -1e300};
-    for (int corner = 0; corner < 8; ++corner) {
-      std::array<double, 3> c{};
-      for (int d = 0; d < 3; ++d)
-        c[d] = static_cast<double>(((corner >> d) & 1 ? mx : mn)[d].item<int64_t>());
-      const auto w = apply_affine(to_base, c);
-      for (int d = 0; d < 3; ++d) a[d] = std::min(a[d], w[d]), b[d] = std::max(b[d], w[d]);
+    std::array<double, 3> first{}, last{};
+    for (int d = 0; d < 3; ++d) {
+      first[d] = static_cast<double>(mn[d].item<int64_t>());
+      last[d] = static_cast<double>(mx[d].item<int64_t>());
     }
+    const auto [a, b] = mapped_box(to_base, first, last);
     for (std::size_t d = 0; d < 3; ++d) {
       // Half an input voxel, in prepared voxels along d, plus one: what nearest-neighbour
       // resampling can reach beyond the labelled voxels' centres.

@@ -293,7 +293,12 @@ struct AnnotationServer::Impl {
     try {
       if (!image) image = lease->prepare(session ? session->image_path : path);
       if (session && !cached) session->keep_prepared(model, image);
-      return fn(*lease, *image);
+      auto result = fn(*lease, *image);
+      if (cached) {  // read and pre-processed before: an interactive click still crops and scales
+        result.times.read = 0;
+        result.times.pre = result.click_pre;
+      }
+      return result;
     } catch (const c10::Error& e) {
       const std::string what = e.what();
       if (what.find("out of memory") != std::string::npos) {
@@ -327,11 +332,9 @@ struct AnnotationServer::Impl {
           return m.refine_slices(img, coarse.label, m.clicks_from(params), so);
         });
     cached = c1 && c2;
-    const auto pre1 = c1 ? coarse.click_pre : coarse.times.pre;
-    const auto pre2 = c2 ? fine.click_pre : fine.times.pre;
-    fine.times.read = (c1 ? 0 : coarse.times.read) + (c2 ? 0 : fine.times.read);
-    fine.times.pre = pre1 + pre2;
-    fine.click_pre = coarse.click_pre + fine.click_pre;
+    fine.times.read += coarse.times.read;
+    fine.times.pre += coarse.times.pre;
+    fine.click_pre += coarse.click_pre;
     fine.times.network += coarse.times.network;
     fine.times.post += coarse.times.post;
     return fine;
@@ -370,10 +373,6 @@ struct AnnotationServer::Impl {
           model, session, path, cached, [&](ServedModel& m, const PreparedImage& img) {
             return m.interactive() ? m.infer_clicks(img, m.clicks_from(params)) : m.infer(img);
           });
-      if (cached) {
-        result.times.read = 0;
-        result.times.pre = result.click_pre;  // an interactive model's click still crops, scales
-      }
     }
     const auto t0 = std::chrono::steady_clock::now();
     if (params.value("result_dtype", "") == "uint16") {
@@ -411,11 +410,9 @@ struct AnnotationServer::Impl {
     return bytes;
   }
 
-  /// `src` itself, or for a Clara 4.x deployment folder (config_aiaa.json + a TorchScript model)
-  /// the MMAR made of it under WORK_DIR/aiaa-models/<folder name> (as PUT /admin/model does).
-  std::string deployment_as_mmar(const std::string& src) {
-    const auto model = aiaa_deployment_model(src);
-    if (model.empty()) return src;
+  /// The MMAR made of a Clara 4.x deployment folder `src` (config_aiaa.json + the TorchScript
+  /// `model`) under WORK_DIR/aiaa-models/<folder name>, as PUT /admin/model makes one.
+  std::string deployment_as_mmar(const std::string& src, const std::string& model) {
     const auto file = fs::path(src) / "config" / "config_aiaa.json";
     json aiaa;
     try {
@@ -495,7 +492,14 @@ struct AnnotationServer::Impl {
 
   /// A request to an interactive model must carry well-formed clicks (400 otherwise).
   std::optional<Response> check_clicks(const std::string& model, const json& params) {
-    const auto info = store.find(model);
+    auto info = store.find(model);
+    if (info && info->type == "pipeline") {  // its first stage takes the clicks
+      try {
+        info = store.find(pipeline_stages(*info).first);
+      } catch (const TaskError&) {
+        return std::nullopt;  // the worker answers with what is missing
+      }
+    }
     if (!info) return std::nullopt;
     if (info->type == "deepedit") {  // no clicks is its automatic segmentation
       try {
@@ -505,20 +509,7 @@ struct AnnotationServer::Impl {
       }
       return std::nullopt;
     }
-    bool needs_clicks = info->type == "deepgrow" || info->type == "annotation";
-    if (info->type == "pipeline") {  // clicks when its first stage takes them
-      for (const auto& stage : info->pipeline)
-        if (const auto m = store.find(stage); m && m->slice_axis < 0)
-          needs_clicks = needs_clicks || m->type == "deepgrow";
-      if (!needs_clicks) {
-        try {
-          Clicks::from_params(params);
-        } catch (const Error& e) {
-          return Response::error(400, e.what());
-        }
-      }
-    }
-    if (!needs_clicks) return std::nullopt;
+    if (info->type != "deepgrow" && info->type != "annotation") return std::nullopt;
     try {
       if (Clicks::for_model(params, info->type).empty())
         return Response::error(400, "model '" + model +
@@ -1806,10 +1797,10 @@ AnnotationServer::AnnotationServer(ServerOptions options)
   for (const auto& m : im.o.models)
     for (const auto& src : find_model_sources(m)) {
       // A Clara 4.x deployment folder is served as the MMAR made of it, under its own name.
-      auto info = aiaa_deployment_model(src).empty()
-                      ? describe_model(src, "", im.o.sets)
-                      : describe_model(im.deployment_as_mmar(src),
-                                       fs::path(src).filename().string(), im.o.sets);
+      const auto ts = aiaa_deployment_model(src);
+      auto info = ts.empty() ? describe_model(src, "", im.o.sets)
+                             : describe_model(im.deployment_as_mmar(src, ts),
+                                              fs::path(src).filename().string(), im.o.sets);
       if (im.store.find(info.name))
         throw Error("two models are named '" + info.name + "' (" + src + " and " +
                     im.store.find(info.name)->source + ")");

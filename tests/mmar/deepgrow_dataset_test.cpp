@@ -167,6 +167,15 @@ TEST(DeepgrowDataset, BadInputNamesWhatIsWrong) {
   o.dimensions = 2;
   o.split = 0;
   EXPECT_THROW(mmar::prepare_deepgrow_dataset(o), Error);
+  o.split = 0.5;  // a split divides one key's volumes
+  o.datalist_key = "training,validation";
+  try {
+    mmar::prepare_deepgrow_dataset(o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--split divides one datalist key"), std::string::npos)
+        << e.what();
+  }
   EXPECT_FALSE(fs::exists(p.out() + "/dataset.json")) << "nothing written";
 }
 

@@ -162,6 +162,17 @@ TEST(ConvTranspose, BatchFoldedConvolutionMatchesPlain) {
   }
 }
 
+/// A 3-D convolution alone (no norm or activation), as the two slab tests below use it.
+Convolution bare_conv(int64_t in, int64_t out, int64_t stride, int64_t kernel) {
+  ConvOptions o;
+  o.in = in;
+  o.out = out;
+  o.stride = stride;
+  o.kernel = kernel;
+  o.conv_only = true;
+  return Convolution(o);
+}
+
 // Without gradients, thin 3D convolutions over large volumes run one slab of output planes at a
 // time (the halo cut from the input, zeros past its ends): the same output as one convolution, for
 // stride 1 and 2, odd depths, a last slab shorter than the others, and kernel sizes 1 and 3.
@@ -176,13 +187,7 @@ TEST(Convolution, SlabWiseEvalConvolutionMatchesPlain) {
     SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} depth {}", c.in, c.out, c.stride, c.kernel,
                              c.depth));
     torch::manual_seed(3);
-    ConvOptions o;
-    o.in = c.in;
-    o.out = c.out;
-    o.stride = c.stride;
-    o.kernel = c.kernel;
-    o.conv_only = true;
-    Convolution conv(o);
+    Convolution conv = bare_conv(c.in, c.out, c.stride, c.kernel);
     conv->eval();
     const auto x = torch::randn({2, c.in, c.depth, c.hw, c.hw - 3});
     const auto params = conv->named_parameters();
@@ -229,13 +234,7 @@ TEST(Convolution, BatchOfOneTrainingConvolutionSplitByColumnsMatchesPlain) {
     SCOPED_TRACE(fmt::format("{}->{} stride {} kernel {} batch {} {}x{}x{}", c.in, c.out, c.stride,
                              c.kernel, c.batch, c.depth, c.h, c.w));
     torch::manual_seed(11);
-    ConvOptions o;
-    o.in = c.in;
-    o.out = c.out;
-    o.stride = c.stride;
-    o.kernel = c.kernel;
-    o.conv_only = true;
-    Convolution conv(o);
+    Convolution conv = bare_conv(c.in, c.out, c.stride, c.kernel);
     conv->train();
     const auto params = conv->named_parameters();
     const auto x = torch::randn({c.batch, c.in, c.depth, c.h, c.w}).requires_grad_(true);

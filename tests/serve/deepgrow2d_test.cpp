@@ -30,29 +30,13 @@ const char* kTrainSets =
 const std::vector<std::string> kServeSets = {"/pre_transforms/7/args/spatial_size=[48,48]",
                                              "/pre_transforms/8/args/spatial_size=[32,32]"};
 
-struct Trained {
-  std::string root, prepare_log, train_log;
-};
-
-/// The sample's configs on synthetic volumes cut into slices, trained once for this file.
-const Trained& trained() {
+/// The sample's configs on synthetic volumes cut into slices, trained once for this program.
+const test::TrainedSample& trained() {
   static test::TempDir dir;
-  static const Trained t = [] {
-    Trained r;
-    r.root = dir.path() + "/deepgrow_2d";
-    fs::create_directories(r.root + "/config");
-    for (const auto* f : {"config_train.json", "config_validation.json", "config_inference.json",
-                          "config_aiaa.json", "environment.json"})
-      fs::copy_file(test::source_dir() + "/mmars/deepgrow_2d/config/" + f, r.root + "/config/" + f);
-    sh(test::barton_bin() + " data synth " + r.root +
-       "/data --cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5");
-    r.prepare_log = sh(test::barton_bin() + " data deepgrow --dataset_json " + r.root +
-                       "/data/dataset.json --datalist_key training,validation --output " + r.root +
-                       "/data/slices 2>&1");
-    r.train_log =
-        sh("BARTON_THREADS=2 " + test::barton_bin() + " train " + r.root + kTrainSets + " 2>&1");
-    return r;
-  }();
+  static const auto t = test::train_sample(
+      dir.path(), "deepgrow_2d", "--cases 4 --size 40 40 16 --spacing 2 2 5 --seed 5", kTrainSets,
+      "data deepgrow --dataset_json {root}/data/dataset.json --datalist_key training,validation "
+      "--output {root}/data/slices");
   return t;
 }
 
@@ -84,11 +68,11 @@ int64_t off_slice(const io::Image& mask, int64_t k) {
 
 TEST(Deepgrow2D, SlicesArePreparedAndTheSampleTrainsWithSimulatedClicks) {
   const auto& t = trained();
-  EXPECT_NE(t.prepare_log.find("4 volumes -> "), std::string::npos) << t.prepare_log;
+  EXPECT_NE(t.log.find("4 volumes -> "), std::string::npos) << t.log;
   const auto doc = json::parse(read_file(t.root + "/data/slices/dataset.json"));
   EXPECT_GT(doc["training"].size(), 4u) << "several slices per volume";
-  EXPECT_TRUE(fs::exists(t.root + "/models/model.pt")) << t.train_log;
-  EXPECT_NE(t.train_log.find("val_mean_dice"), std::string::npos) << t.train_log;
+  EXPECT_TRUE(fs::exists(t.root + "/models/model.pt")) << t.log;
+  EXPECT_NE(t.log.find("val_mean_dice"), std::string::npos) << t.log;
   const auto stats = json::parse(read_file(t.root + "/models/train_stats.json"));
   ASSERT_TRUE(stats.contains("best_validation_metric")) << stats.dump();
   EXPECT_GE(stats["best_validation_metric"].get<double>(), 0.0);
@@ -226,7 +210,7 @@ TEST(Deepgrow2D, PipelineRedrawsTheThreeDMaskSliceBySlice) {
   EXPECT_EQ(click(s.port, "/v1/deepgrow?model=pipeline_one", json::object()).status, 400);
 }
 
-TEST(Deepgrow2D, APipelineOfUnservedModelsOrASetForNoModelIsRefusedAtStart) {
+TEST(Deepgrow2D, BadPipelinesSetsAndModelConfigsAreRefusedAtStart) {
   test::TempDir dir;
   const auto bad = pipeline_folder(dir, "pipeline_bad", 4, R"(["deepgrow_2d", "missing"])");
   try {
@@ -242,6 +226,39 @@ TEST(Deepgrow2D, APipelineOfUnservedModelsOrASetForNoModelIsRefusedAtStart) {
     ADD_FAILURE() << "served";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("no model named 'nosuch'"), std::string::npos) << e.what();
+  }
+  // A pipeline that names no models, and one that names one model only, are refused naming the
+  // file and what is missing.
+  const auto refused = [&](const std::string& aiaa, const std::string& want) {
+    const auto root = dir.path() + "/pipeline_broken";
+    fs::create_directories(root + "/config");
+    test::write_text(root + "/config/config_aiaa.json", aiaa);
+    try {
+      test::ServedSample s({trained().root, root}, kServeSets);
+      ADD_FAILURE() << "served " << aiaa;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("pipeline_broken/config/config_aiaa.json"), std::string::npos) << what;
+      EXPECT_NE(what.find(want), std::string::npos) << what;
+    }
+  };
+  refused(R"({"type": "pipeline"})", "needs \"models\"");
+  refused(R"({"type": "pipeline", "inference": {"args": {"models": ["deepgrow_2d"]}}})",
+          "a pipeline chains two models");
+  refused(R"({"type": "pipeline", "models": ["deepgrow_2d", "x"], "batch_size": 0})",
+          "batch_size must be at least 1");
+  // A model whose config_aiaa.json says 2-D DeepGrow over a 3-D inference config is refused.
+  const auto mislabelled = dir.path() + "/mislabelled";
+  fs::create_directories(mislabelled + "/config");
+  for (const auto* f : {"config_inference.json", "environment.json"})
+    fs::copy_file(test::deepgrow3d_sample().root + "/config/" + f, mislabelled + "/config/" + f);
+  test::write_text(mislabelled + "/config/config_aiaa.json",
+                   R"({"type": "deepgrow", "inference": {"meta_data": {"deepgrow": "2D"}}})");
+  try {
+    test::ServedSample s({mislabelled}, test::kDeepgrow3dServeSets);
+    ADD_FAILURE() << "served";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("says deepgrow \"2D\""), std::string::npos) << e.what();
   }
 }
 

@@ -23,12 +23,14 @@ struct TrainedSample {
   std::string root, log;
 };
 
-/// mmars/<sample>'s configs copied under `dir`, synthetic data made with `synth_args`, trained with
-/// `train_sets` (" --set ..."). Returns the MMAR folder and the training log.
+/// mmars/<sample>'s configs copied under `dir`, synthetic data made with `synth_args`, then
+/// `barton <prepare> ` when given (its output ahead of the log; "{root}" in it is the MMAR folder),
+/// trained with `train_sets` (" --set ..."). Returns the MMAR folder and the log.
 inline TrainedSample train_sample(const std::string& dir,
                                   const std::string& sample,
                                   const std::string& synth_args,
-                                  const std::string& train_sets) {
+                                  const std::string& train_sets,
+                                  std::string prepare = "") {
   namespace fs = std::filesystem;
   TrainedSample r;
   r.root = dir + "/" + sample;
@@ -37,7 +39,10 @@ inline TrainedSample train_sample(const std::string& dir,
                         "config_aiaa.json", "environment.json"})
     fs::copy_file(source_dir() + "/mmars/" + sample + "/config/" + f, r.root + "/config/" + f);
   sh(barton_bin() + " data synth " + r.root + "/data " + synth_args);
-  r.log = sh("BARTON_THREADS=2 " + barton_bin() + " train " + r.root + train_sets + " 2>&1");
+  for (auto at = prepare.find("{root}"); at != std::string::npos; at = prepare.find("{root}"))
+    prepare.replace(at, 6, r.root);
+  if (!prepare.empty()) r.log = sh(barton_bin() + " " + prepare + " 2>&1");
+  r.log += sh("BARTON_THREADS=2 " + barton_bin() + " train " + r.root + train_sets + " 2>&1");
   return r;
 }
 

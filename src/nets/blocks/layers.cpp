@@ -237,6 +237,21 @@ bool is_thin_conv(int64_t in_channels, int64_t out_channels) {
 /// sliding-window pass. Each output voxel is computed from the same inputs and weights.
 constexpr int64_t kSlabBytes = 24ll << 20;  // padded input + output per slab
 
+namespace {
+
+/// PyTorch's rule for oneDNN counts N*C*D*H and must exceed this.
+constexpr int64_t kOneDnnRule = 20480;
+
+/// A float32 3-D CPU input with a batch of one that PyTorch's rule sends to its native path
+/// (oneDNN is there to call; not while an export traces the network).
+bool falls_to_native_conv(const torch::Tensor& x) {
+  return at::hasMKLDNN() && x.is_cpu() && x.dim() == 5 && x.size(0) == 1 &&
+         x.scalar_type() == at::kFloat && x.size(1) * x.size(2) * x.size(3) <= kOneDnnRule &&
+         !torch::jit::tracer::isTracing();
+}
+
+}  // namespace
+
 /// torch::conv3d without gradients. PyTorch hands a batch of one to oneDNN only when N*C*D*H >
 /// 20480 (its rule counts the axes of a 2-D image), so the smaller 3-D inputs of a network's deeper
 /// levels fall to its unblocked native convolution: measured 48x slower for a 16-channel 32^3
@@ -248,10 +263,7 @@ torch::Tensor conv3d_inference(const torch::Tensor& x,
                                c10::IntArrayRef padding,
                                c10::IntArrayRef dilation,
                                int64_t groups) {
-  if (at::hasMKLDNN() && x.is_cpu() && x.dim() == 5 && x.size(0) == 1 &&
-      x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
-      x.size(1) * x.size(2) * x.size(3) <= 20480 && !torch::GradMode::is_enabled() &&
-      !torch::jit::tracer::isTracing()) {
+  if (falls_to_native_conv(x) && w.scalar_type() == at::kFloat && !torch::GradMode::is_enabled()) {
     return at::mkldnn_convolution(x.contiguous(), w.contiguous(),
                                   b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt,
                                   padding, stride, dilation, groups);
@@ -317,16 +329,13 @@ torch::Tensor column_split_conv3d(const torch::Tensor& x,
                                   c10::IntArrayRef padding,
                                   c10::IntArrayRef dilation,
                                   int64_t groups) {
-  if (!at::hasMKLDNN() || !x.is_cpu() || x.dim() != 5 || x.size(0) != 1 || groups != 1 ||
-      x.scalar_type() != at::kFloat || torch::jit::tracer::isTracing())
-    return {};
+  if (!falls_to_native_conv(x) || groups != 1) return {};
   for (auto d : dilation)
     if (d != 1) return {};
   const int64_t rule = x.size(1) * x.size(2) * x.size(3);  // N*C*D*H with N = 1
-  if (rule > 20480) return {};                             // oneDNN already
   const int64_t k = w.size(4), s = stride[2], p = padding[2], cols = x.size(4);
   const int64_t out_cols = (cols + 2 * p - k) / s + 1;
-  const int64_t n = std::min(out_cols, 20480 / rule + 1);
+  const int64_t n = std::min(out_cols, kOneDnnRule / rule + 1);
   if (n < 2) return {};
   const int64_t per = (out_cols + n - 1) / n;  // output columns per slab (the last may be short)
   const int64_t span = (per - 1) * s + k;      // input columns a slab reads

@@ -615,7 +615,6 @@ class Fetch2DSliced final : public MapTransform {
       if (img.spatial_dims() != 3)
         throw Error(fmt::format("Fetch2DSliced: '{}' is not a 3-D image ({} spatial axes)", key,
                                 img.spatial_dims()));
-      if (axis_ < 0 || axis_ > 2) throw Error("Fetch2DSliced: axis must be 0, 1 or 2");
       const auto n = img.data.size(axis_ + 1);
       if (idx < 0 || idx >= n)
         throw Error(fmt::format("Fetch2DSliced: slice {} lies outside '{}' ({} slices on axis {})",
