@@ -8,7 +8,7 @@ export CCACHE_MAXSIZE := 5G
 
 CMAKE_FLAGS ?= -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 
-.PHONY: all deps configure build viewer test test-fast demo bench bench-serve bench-clicks bench-dextr3d clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz
+.PHONY: all deps configure build viewer test test-fast demo bench bench-serve bench-clicks bench-dextr3d clean format format-check lint docs cuda-check parity sanitize sanitize-all fuzz tsan
 
 all: build
 
@@ -95,6 +95,20 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 fuzz: deps $(SAN_DIR)/build.ninja
 	bash scripts/fuzz.sh $(SAN_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# ThreadSanitizer over the data loader, the cache fills and PersistentDataset's writers (issue #20):
+# a third build in $(TSAN_DIR) with core, io, transforms and data under -fsanitize=thread, of one
+# test binary (tests/tsan/data_race_test.cpp; in .ci/run). The server's threads have their TSan
+# test in the main build (ctest Tsan.ServerConcurrency, torch-free).
+TSAN_DIR ?= build-tsan
+TSAN_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+  -DBARTON_TSAN=ON
+$(TSAN_DIR)/build.ninja:
+	cmake -S . -B $(TSAN_DIR) $(TSAN_FLAGS)
+
+tsan: deps $(TSAN_DIR)/build.ninja
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target tsan_data_test
+	cd $(TSAN_DIR) && ctest --output-on-failure --no-tests=error -L tsan_data
 
 # Barton against the MONAI twin loop over twelve seeds (bench/parity; about an hour on 2 cores).
 parity: build
