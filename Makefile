@@ -96,18 +96,22 @@ FUZZ_TARGETS ?=
 fuzz: deps $(SAN_DIR)/build.ninja
 	bash scripts/fuzz.sh $(SAN_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# ThreadSanitizer over the data loader, the cache fills and PersistentDataset's writers (issue #20):
-# a third build in $(TSAN_DIR) with core, io, transforms and data under -fsanitize=thread, of one
-# test binary (tests/tsan/data_race_test.cpp; in .ci/run). The server's threads have their TSan
-# test in the main build (ctest Tsan.ServerConcurrency, torch-free).
+# ThreadSanitizer (issue #20; in .ci/run): a third build in $(TSAN_DIR), all of Barton under
+# -fsanitize=thread (LibTorch is Debian's, uninstrumented), of two test binaries: the data loader,
+# the cache fills and PersistentDataset's writers (tests/tsan/data_race_test.cpp), and barton serve
+# with models loaded under concurrent clients (tests/tsan/serve_race_test.cpp). The server's HTTP
+# threads, task queue and token store also have a torch-free TSan test in the main build (ctest
+# Tsan.ServerConcurrency).
 TSAN_DIR ?= build-tsan
+# -O1 -g1 (line tables: reports keep file:line): a third faster to compile than -O2 -g.
 TSAN_FLAGS := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-  -DBARTON_TSAN=ON
+  -DBARTON_TSAN=ON -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
+  -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
 $(TSAN_DIR)/build.ninja:
 	cmake -S . -B $(TSAN_DIR) $(TSAN_FLAGS)
 
 tsan: deps $(TSAN_DIR)/build.ninja
-	cmake --build $(TSAN_DIR) -j $(JOBS) --target tsan_data_test
+	cmake --build $(TSAN_DIR) -j $(JOBS) --target tsan_data_test tsan_serve_test
 	cd $(TSAN_DIR) && ctest --output-on-failure --no-tests=error -L tsan_data
 
 # Barton against the MONAI twin loop over twelve seeds (bench/parity; about an hour on 2 cores).

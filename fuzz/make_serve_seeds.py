@@ -122,6 +122,30 @@ def main():
                                               b' "propagate_neighbor": 1}'),
                              ("datapoint", "slice.png", png)], py_b)
     seeds["fixpolygon_2d"] = request("POST", "/v1/fixpolygon", body, ctype)
+    # The DeepGrow 3D model (session 18): clicks by AIAA and MONAI Label, a session's clicks.
+    big = nifti(24, 24, 10)
+    seeds["deepgrow3d_aiaa_clicks"] = request(
+        "POST", "/v1/deepgrow?model=deepgrow_3d",
+        *multipart([("params", None, b'{"foreground": [[12, 12, 5]], "background": [[2, 3, 1]]}'),
+                    ("datapoint", "image.nii.gz", big)], py_b)[::-1])
+    seeds["deepgrow3d_aiaa_no_clicks"] = request(
+        "POST", "/v1/deepgrow?model=deepgrow_3d",
+        *multipart([("params", None, b'{"foreground": [], "background": []}'),
+                    ("datapoint", "image.nii.gz", big)], py_b)[::-1])
+    seeds["deepgrow3d_monailabel_datastore"] = request(
+        "POST", "/infer/deepgrow_3d?image=case_0&output=image",
+        *multipart([("params", None, b'{"foreground": [[20, 20, 8]], "background": [], "label": "spleen"}')],
+                   py_b)[::-1])
+    ctype, body = multipart([("params", None, b'{"foreground": [[12, 12, 5]], "background": []}'),
+                             ("file", "image.nii.gz", big)], py_b)
+    seeds["deepgrow3d_monailabel_upload"] = request("POST", "/infer/deepgrow_3d?output=all", body,
+                                                    ctype)
+    ctype, body = multipart([("image", "image.nii.gz", big)], py_b)
+    seeds["deepgrow3d_session_then_click"] = request("PUT", "/session/?expiry=60", body, ctype) + \
+        request("POST", "/v1/deepgrow?model=deepgrow_3d&session_id=0f0e0d0c-0b0a-4908-8706-050403020100",
+                *multipart([("params", None, b'{"foreground": [[12, 12, 5]], "background": []}')],
+                           py_b)[::-1])
+    seeds["deepgrow3d_model_info"] = request("GET", "/v1/models?model=deepgrow_3d")
     for name, data in seeds.items():
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(data)

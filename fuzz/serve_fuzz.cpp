@@ -1,7 +1,9 @@
 // Every HTTP route of `barton serve` (AIAA v1 and MONAI Label), through the real server on
 // loopback: the input is the bytes one client sends on one connection (request line, headers,
 // bodies, pipelined requests, anything). The server is started once per process over the tiny
-// MMAR of the engine tests, trained here for one epoch, with a datastore of its images.
+// MMAR of the engine tests and the repository's DeepGrow 3D sample (so that clicks, sessions with
+// clicks and /infer/ of an interactive model reach a model that answers), each trained here for
+// one epoch, with a datastore of the tiny MMAR's images.
 //
 // A finding is a crash or sanitizer report in any server thread, a reply that is not HTTP, a 500
 // (a handler let an unexpected exception out: hostile input must get a 4xx), or a server that no
@@ -15,13 +17,10 @@
 #include <memory>
 #include <string>
 
-#include "core/atomic_file.h"
 #include "core/logging.h"
-#include "data/synth.h"
 #include "fuzz/fuzz_util.h"
-#include "mmar/run.h"
 #include "serve/server.h"
-#include "tests/engine/tiny_mmar.h"
+#include "tests/support/trained_mmars.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -30,37 +29,15 @@
 
 namespace {
 
-/// The tiny MMAR, trained for one epoch (1 thread) under the scratch folder.
-std::string trained_mmar() {
-  const auto root = (barton::fuzz::scratch_dir() / "tiny").string();
-  barton::data::SynthOptions synth;
-  synth.size = {32, 32, 12};
-  synth.spacing = {3, 3, 8};
-  synth.seed = 3;
-  barton::data::write_synthetic_dataset(root + "/data", 4, synth);
-  std::filesystem::create_directories(root + "/config");
-  barton::write_file_atomic(root + "/config/config_train.json", barton::kTrainConfig);
-  barton::write_file_atomic(root + "/config/environment.json", barton::kEnv);
-  barton::write_file_atomic(root + "/config/config_inference.json", barton::kInferConfig);
-  barton::write_file_atomic(root + "/config/metadata.json",
-                            R"({"version": "0.1.0", "description": "fuzz model",
-                               "network_data_format": {"outputs": {"pred": {"channel_def":
-                               {"0": "background", "1": "spleen"}}}}})");
-  barton::mmar::TrainOptions options;
-  options.run.mmar = root;
-  options.run.device = "cpu";
-  options.run.sets = {"epochs=1"};
-  options.write_stats = false;
-  (void)barton::mmar::run_training(options);
-  return root;
-}
-
 struct Server {
   Server() {
     barton::log::set_level(barton::log::Level::kError);  // no log line per request
-    const auto mmar = trained_mmar();
+    const auto scratch = barton::fuzz::scratch_dir().string();
+    const auto mmar = barton::test::train_tiny_mmar(scratch + "/tiny");
     barton::serve::ServerOptions o;
-    o.models = {mmar};
+    o.models = {mmar, barton::test::train_deepgrow3d_mmar(scratch + "/deepgrow_3d",
+                                                          BARTON_FUZZ_SOURCE_DIR)};
+    o.sets = barton::test::deepgrow3d_serve_sets("deepgrow_3d");
     o.datastore = mmar + "/data/imagesTr";
     o.http.port = 0;
     o.http.threads = 4;
