@@ -1,7 +1,9 @@
-// Built with -fsanitize=thread (ctest label "tsan"): the server's thread-owning parts under
-// concurrent use. The bounded task queue between HTTP threads and workers, the HTTP server with
-// many clients at once, and the token store of --auth. ThreadSanitizer fails the test (exit code
-// 66) on any data race it sees; the assertions check that every request and task was answered.
+// Built twice from the sources it tests (tests/CMakeLists.txt): with -fsanitize=thread (ctest
+// Tsan.ServerConcurrency) and with -fsanitize=address,undefined (Asan.ServerConcurrency). The
+// server's thread-owning parts under concurrent use: the bounded task queue between HTTP threads
+// and workers, the HTTP server with many clients at once, and the token store of --auth. A
+// sanitizer report fails the test (ThreadSanitizer: exit code 66; ASan and UBSan abort); the
+// assertions check that every request and task was answered.
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -23,7 +25,7 @@
 namespace barton {
 namespace {
 
-TEST(Tsan, TaskQueueRunsEveryAcceptedTaskOnceUnderContention) {
+TEST(ServerThreads, TaskQueueRunsEveryAcceptedTaskOnceUnderContention) {
   serve::TaskQueue q(3, 16);
   std::atomic<int> accepted{0}, ran{0};
   std::mutex mu;
@@ -55,7 +57,7 @@ TEST(Tsan, TaskQueueRunsEveryAcceptedTaskOnceUnderContention) {
   EXPECT_EQ(std::set<int>(seen.begin(), seen.end()).size(), seen.size()) << "each ran once";
 }
 
-TEST(Tsan, TaskQueueStopsWhileTasksAreBeingSubmitted) {
+TEST(ServerThreads, TaskQueueStopsWhileTasksAreBeingSubmitted) {
   for (int round = 0; round < 20; ++round) {
     auto q = std::make_unique<serve::TaskQueue>(2, 4);
     std::atomic<bool> go{true};
@@ -71,7 +73,7 @@ TEST(Tsan, TaskQueueStopsWhileTasksAreBeingSubmitted) {
   }
 }
 
-TEST(Tsan, HttpServerAnswersManyClientsAtOnce) {
+TEST(ServerThreads, HttpServerAnswersManyClientsAtOnce) {
   serve::HttpOptions o;
   o.port = 0;
   o.threads = 8;
@@ -114,7 +116,7 @@ TEST(Tsan, HttpServerAnswersManyClientsAtOnce) {
   EXPECT_GE(done.load(), kClients * kEach);
 }
 
-TEST(Tsan, TokensAreIssuedCheckedAndRevokedFromManyThreads) {
+TEST(ServerThreads, TokensAreIssuedCheckedAndRevokedFromManyThreads) {
   test::TempDir dir;
   const auto users = dir.file("users.json");
   serve::write_user(users,
