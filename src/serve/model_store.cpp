@@ -37,24 +37,32 @@ std::optional<ModelInfo> ModelStore::find(const std::string& name) const {
   return it->second.info;
 }
 
+// A Lease waits for the model's use mutex, which another worker's lease may hold for a whole
+// inference: it is never made while mu_ is held, so listings and other models' leases go on.
 ModelStore::Lease ModelStore::acquire(const std::string& name) {
   std::shared_ptr<std::mutex> use;
+  std::shared_ptr<ServedModel> loaded;
   ModelInfo info;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = entries_.find(name);
     if (it == entries_.end()) throw Error("no model named '" + name + "'");
     it->second.last_use = ++clock_;
-    if (it->second.loaded) return Lease(it->second.loaded, it->second.use);
     use = it->second.use;
-    info = it->second.info;
+    loaded = it->second.loaded;
+    if (!loaded) info = it->second.info;
   }
-  std::lock_guard<std::mutex> one_load(load_mu_);
+  if (loaded) return Lease(std::move(loaded), std::move(use));
+  std::unique_lock<std::mutex> one_load(load_mu_);
   {
     // Another worker may have loaded it meanwhile.
     std::lock_guard<std::mutex> lock(mu_);
     const auto it = entries_.find(name);
-    if (it != entries_.end() && it->second.loaded) return Lease(it->second.loaded, it->second.use);
+    if (it != entries_.end()) loaded = it->second.loaded;
+  }
+  if (loaded) {
+    one_load.unlock();
+    return Lease(std::move(loaded), std::move(use));
   }
   std::shared_ptr<ServedModel> model;
   try {
@@ -72,7 +80,8 @@ ModelStore::Lease ModelStore::acquire(const std::string& name) {
     ++loads_;
   }
   evict_over_budget(name);
-  return Lease(model, use);
+  one_load.unlock();
+  return Lease(std::move(model), std::move(use));
 }
 
 void ModelStore::unload(const std::string& name) {

@@ -20,6 +20,7 @@
 #include "io/png.h"
 #include "serve/auth.h"
 #include "serve/datastore.h"
+#include "serve/model_store.h"
 #include "serve/multipart.h"
 #include "serve/raw_http.h"
 #include "support/test_support.h"
@@ -1133,6 +1134,28 @@ TEST(Serve, ConcurrentClientsAllSucceedAndAFullQueueAnswers503) {
   EXPECT_NE(r.body.find("the server is busy"), std::string::npos);
   EXPECT_EQ(raw_http(s.port, test::simple_request("GET", "/v1/models")).status, 200)
       << "listing needs no worker";
+}
+
+// A worker waiting for a model another worker is using must not hold the store: listings (GET
+// /v1/models, the pipelines' checks) and other models' leases go on meanwhile.
+TEST(Serve, AWaitingLeaseDoesNotHoldUpTheModelStore) {
+  serve::ModelStore store("cpu", 0);
+  store.add(serve::describe_model(trained_mmar(), "a"));
+  store.add(serve::describe_model(trained_mmar(), "b"));
+  auto held = std::make_unique<serve::ModelStore::Lease>(store.acquire("a"));
+  auto waiting = std::async(std::launch::async, [&] { return store.acquire("a")->info().name; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the waiter is blocked on "a"
+  EXPECT_EQ(waiting.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  auto listing = std::async(std::launch::async, [&] { return store.list().size(); });
+  ASSERT_EQ(listing.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "list() waited for a lease";
+  EXPECT_EQ(listing.get(), 2u);
+  auto other = std::async(std::launch::async, [&] { return store.acquire("b")->info().name; });
+  ASSERT_EQ(other.wait_for(std::chrono::seconds(60)), std::future_status::ready)
+      << "another model's lease waited for a lease on the first";
+  EXPECT_EQ(other.get(), "b");
+  held.reset();
+  EXPECT_EQ(waiting.get(), "a");
 }
 
 TEST(Serve, CommandLineServesUntilSigterm) {

@@ -8,6 +8,7 @@
 //
 // LibTorch is Debian's uninstrumented build (see data_race_test.cpp): ATen runs on one intra-op
 // thread so that every thread here is one Barton started.
+#include <atomic>
 #include <future>
 #include <map>
 #include <mutex>
@@ -20,6 +21,7 @@
 
 #include "core/atomic_file.h"
 #include "serve/interactive_support.h"
+#include "serve/model_store.h"
 #include "serve/multipart.h"
 #include "serve/raw_http.h"
 #include "serve/server.h"
@@ -154,6 +156,44 @@ TEST(TsanServe, ModelsSessionsAndTheDatastoreUnderConcurrentClients) {
     EXPECT_FALSE(list.front().empty()) << kind;
     for (const auto& mask : list) EXPECT_EQ(mask, list.front()) << kind << ": masks differ";
   }
+}
+
+// The model store alone, from many threads: leases of two models alternating under a budget
+// that lets only one stay loaded, while other threads list and read the status.
+TEST(TsanServe, ModelStoreLeasesAndEvictionsFromManyThreads) {
+  const auto& m = models();
+  serve::ModelStore store("cpu", 1);
+  store.add(serve::describe_model(m.tiny, "tiny"));
+  store.add(
+      serve::describe_model(m.deepgrow, "deepgrow_3d", test::deepgrow3d_serve_sets("deepgrow_3d")));
+  std::atomic<bool> done{false};
+  auto watcher = std::async(std::launch::async, [&] {
+    int looks = 0;
+    while (!done) {
+      EXPECT_EQ(store.list().size(), 2u);
+      (void)store.status();
+      ++looks;
+    }
+    return looks;
+  });
+  std::vector<std::future<void>> users;
+  for (int t = 0; t < 6; ++t) {
+    users.push_back(std::async(std::launch::async, [&, t] {
+      for (int i = 0; i < 8; ++i) {
+        const std::string name = (t + i) % 2 ? "tiny" : "deepgrow_3d";
+        auto lease = store.acquire(name);
+        EXPECT_EQ(lease->info().name, name);
+        EXPECT_GT(lease->weight_bytes(), 0u);
+      }
+    }));
+  }
+  for (auto& u : users) u.get();
+  done = true;
+  EXPECT_GT(watcher.get(), 0);
+  const auto status = store.status();
+  EXPECT_GE(status["loads"].get<int>(), 2);
+  EXPECT_GE(status["evictions"].get<int>(), 1);
+  EXPECT_LE(status["loaded"].size(), 1u);
 }
 
 }  // namespace
