@@ -152,9 +152,8 @@ std::string pipeline_folder(const test::TempDir& dir,
 
 /// Both samples' serve overrides, each for its own model (NAME:KEY=VALUE).
 std::vector<std::string> both_sets() {
-  std::vector<std::string> sets;
+  auto sets = test::deepgrow3d_serve_sets("deepgrow_3d");
   for (const auto& v : kServeSets) sets.push_back("deepgrow_2d:" + v);
-  for (const auto& v : test::kDeepgrow3dServeSets) sets.push_back("deepgrow_3d:" + v);
   return sets;
 }
 

@@ -16,6 +16,7 @@
 #include "serve/raw_http.h"
 #include "serve/server.h"
 #include "support/test_support.h"
+#include "support/trained_mmars.h"
 
 namespace barton::test {
 
@@ -46,16 +47,14 @@ inline TrainedSample train_sample(const std::string& dir,
   return r;
 }
 
-// The DeepGrow 3D sample small for a 2-core CI: 2 mm voxels, 48^3 crops resized to 32^3, two
-// click rounds. Shared by the DeepGrow 3D tests and the 2D + 3D pipeline test.
-inline const char* const kDeepgrow3dTrainSets =
-    " --set epochs=3 num_interval_per_valid=1 max_train_interactions=2 max_val_interactions=2"
-    " /train/pre_transforms/2/args/pixdim=[2,2,2]"
-    " /train/pre_transforms/4/args/spatial_size=[48,48,48]"
-    " /train/pre_transforms/5/args/spatial_size=[32,32,32]";
-inline const std::vector<std::string> kDeepgrow3dServeSets = {
-    "/pre_transforms/2/args/pixdim=[2,2,2]", "/pre_transforms/5/args/spatial_size=[48,48,48]",
-    "/pre_transforms/6/args/spatial_size=[32,32,32]"};
+// The DeepGrow 3D sample small for a 2-core CI (kDeepgrow3dSmallTrainSets), two click rounds.
+// Shared by the DeepGrow 3D tests and the 2D + 3D pipeline test.
+inline const std::string kDeepgrow3dTrainSets = [] {
+  std::string sets =
+      " --set epochs=3 num_interval_per_valid=1 max_train_interactions=2 max_val_interactions=2";
+  for (const auto& set : kDeepgrow3dSmallTrainSets) sets += " " + set;
+  return sets;
+}();
 
 /// mmars/deepgrow_3d trained small on synthetic data, once per test program.
 inline const TrainedSample& deepgrow3d_sample() {

@@ -19,7 +19,7 @@ using json = nlohmann::json;
 using test::raw_http;
 using test::sh;
 
-const char* const kTrainSets = test::kDeepgrow3dTrainSets;
+const std::string& kTrainSets = test::kDeepgrow3dTrainSets;
 const std::vector<std::string>& kServeSets = test::kDeepgrow3dServeSets;
 
 /// The sample MMAR's configs on synthetic data, trained once for this program.

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "../engine/tiny_mmar.h"
 #include "core/atomic_file.h"
 #include "data/synth.h"
 #include "mmar/run.h"
-#include "tests/engine/tiny_mmar.h"
 
 namespace barton::test {
 
@@ -37,8 +37,19 @@ inline std::string train_tiny_mmar(const std::string& root) {
   return root;
 }
 
+/// mmars/deepgrow_3d small for a 2-core machine: 2 mm voxels, 48^3 crops resized to 32^3. The
+/// `--set` lines of its training config and of its inference config (the serve tests, the serve
+/// fuzz target and the TSan server test all use these).
+inline const std::vector<std::string> kDeepgrow3dSmallTrainSets = {
+    "/train/pre_transforms/2/args/pixdim=[2,2,2]",
+    "/train/pre_transforms/4/args/spatial_size=[48,48,48]",
+    "/train/pre_transforms/5/args/spatial_size=[32,32,32]"};
+inline const std::vector<std::string> kDeepgrow3dServeSets = {
+    "/pre_transforms/2/args/pixdim=[2,2,2]", "/pre_transforms/5/args/spatial_size=[48,48,48]",
+    "/pre_transforms/6/args/spatial_size=[32,32,32]"};
+
 /// `source_dir`/mmars/deepgrow_3d under `root`, trained for one epoch on 4 small synthetic cases
-/// (2 mm voxels, 48^3 crops resized to 32^3, as the serve tests train it). Returns `root`.
+/// (kDeepgrow3dSmallTrainSets). Returns `root`.
 inline std::string train_deepgrow3d_mmar(const std::string& root, const std::string& source_dir) {
   namespace fs = std::filesystem;
   data::SynthOptions synth;
@@ -53,24 +64,20 @@ inline std::string train_deepgrow3d_mmar(const std::string& root, const std::str
   mmar::TrainOptions options;
   options.run.mmar = root;
   options.run.device = "cpu";
-  options.run.sets = {"epochs=1",
-                      "num_interval_per_valid=1",
-                      "max_train_interactions=1",
-                      "max_val_interactions=1",
-                      "/train/pre_transforms/2/args/pixdim=[2,2,2]",
-                      "/train/pre_transforms/4/args/spatial_size=[48,48,48]",
-                      "/train/pre_transforms/5/args/spatial_size=[32,32,32]"};
+  options.run.sets = {"epochs=1", "num_interval_per_valid=1", "max_train_interactions=1",
+                      "max_val_interactions=1"};
+  options.run.sets.insert(options.run.sets.end(), kDeepgrow3dSmallTrainSets.begin(),
+                          kDeepgrow3dSmallTrainSets.end());
   options.write_stats = false;
   (void)mmar::run_training(options);
   return root;
 }
 
-/// The `--set` lines that serve the DeepGrow 3D MMAR above, served under the name `model`, with the
-/// geometry it was trained at.
+/// kDeepgrow3dServeSets for the model served as `model` ("NAME:KEY=VALUE").
 inline std::vector<std::string> deepgrow3d_serve_sets(const std::string& model) {
-  return {model + ":/pre_transforms/2/args/pixdim=[2,2,2]",
-          model + ":/pre_transforms/5/args/spatial_size=[48,48,48]",
-          model + ":/pre_transforms/6/args/spatial_size=[32,32,32]"};
+  std::vector<std::string> out;
+  for (const auto& set : kDeepgrow3dServeSets) out.push_back(model + ":" + set);
+  return out;
 }
 
 }  // namespace barton::test
